@@ -1,0 +1,118 @@
+//! Callbacks scheduled with `call_soon`, `call_later` and `call_at`, and the
+//! handles that cancel them (asyncio's `Handle` and `TimerHandle`).
+
+use std::cell::Cell;
+use std::fmt;
+use std::rc::Rc;
+
+use crate::context::with_core;
+use crate::event_loop::Core;
+use crate::time::ns_to_secs;
+use crate::timer::TimerKey;
+
+/// A callback waiting in the ready queue or on a timer.
+pub(crate) trait Callback {
+    /// Runs the callback unless it was cancelled; runs at most once.
+    fn run(&self);
+    fn cancel(&self);
+    fn is_cancelled(&self) -> bool;
+}
+
+pub(crate) struct CallbackCell<F> {
+    f: Cell<Option<F>>,
+    cancelled: Cell<bool>,
+}
+
+impl<F: FnOnce() + 'static> CallbackCell<F> {
+    pub(crate) fn new(f: F) -> Rc<dyn Callback> {
+        Rc::new(CallbackCell {
+            f: Cell::new(Some(f)),
+            cancelled: Cell::new(false),
+        })
+    }
+}
+
+impl<F: FnOnce()> Callback for CallbackCell<F> {
+    fn run(&self) {
+        if let Some(f) = self.f.take() {
+            f();
+        }
+    }
+
+    fn cancel(&self) {
+        self.cancelled.set(true);
+        drop(self.f.take());
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.get()
+    }
+}
+
+/// A callback scheduled with [`Loop::call_soon`](crate::Loop::call_soon):
+/// asyncio's `Handle`.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) cb: Rc<dyn Callback>,
+}
+
+impl Handle {
+    /// Cancels the callback; it will not run. Cancelling twice is harmless.
+    pub fn cancel(&self) {
+        self.cb.cancel();
+    }
+
+    /// Whether [`cancel`](Handle::cancel) was called.
+    pub fn cancelled(&self) -> bool {
+        self.cb.is_cancelled()
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").field("cancelled", &self.cancelled()).finish()
+    }
+}
+
+/// A callback scheduled with [`Loop::call_later`](crate::Loop::call_later) or
+/// [`Loop::call_at`](crate::Loop::call_at): asyncio's `TimerHandle`.
+pub struct TimerHandle {
+    pub(crate) cb: Rc<dyn Callback>,
+    pub(crate) key: TimerKey,
+    pub(crate) when: u64,
+    pub(crate) core: *const Core,
+}
+
+impl TimerHandle {
+    /// Cancels the callback and disarms its timer.
+    pub fn cancel(&self) {
+        if self.cb.is_cancelled() {
+            return;
+        }
+        self.cb.cancel();
+        with_core(|c| {
+            if let Some(c) = c.filter(|c| std::ptr::eq(*c, self.core)) {
+                c.timers.borrow_mut().remove(self.key);
+            }
+        });
+    }
+
+    /// Whether [`cancel`](TimerHandle::cancel) was called.
+    pub fn cancelled(&self) -> bool {
+        self.cb.is_cancelled()
+    }
+
+    /// When the callback is due, in seconds on the loop clock.
+    pub fn when(&self) -> f64 {
+        ns_to_secs(self.when)
+    }
+}
+
+impl fmt::Debug for TimerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerHandle")
+            .field("when", &self.when())
+            .field("cancelled", &self.cancelled())
+            .finish()
+    }
+}

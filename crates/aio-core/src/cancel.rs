@@ -1,0 +1,354 @@
+//! Cooperative, catchable cancellation: asyncio's `CancelledError`, in Rust.
+//!
+//! A cancel request is recorded on a *scope* and delivered to the first aio
+//! await point (a *leaf*: sleep, I/O, lock, queue, ...) that is polled inside
+//! that scope. The leaf drops its own registration and returns
+//! `Err(Cancelled)`; code after it may clean up, awaiting normally, and then
+//! return the error (`?`) or suppress it by calling [`uncancel`].
+//!
+//! Scopes form a chain while a task is polled: the task's own scope at the
+//! root, then one scope per `timeout`, per `gather` / `TaskGroup` child and
+//! per `shield` it is inside. A leaf consumes the pending delivery of the
+//! nearest scope that has one, walking outwards and stopping at a *boundary*
+//! (a child of a combinator, or a shield): cancelling a parent reaches its
+//! children only through the combinator, which cancels each child itself.
+//!
+//! # Writing a leaf future outside aio-core
+//!
+//! Call [`check`] at the top of `poll`; on `Err`, drop whatever the future
+//! registered (a waiter slot, an I/O interest) and return the error:
+//!
+//! ```
+//! use std::future::Future;
+//! use std::pin::Pin;
+//! use std::task::{Context, Poll};
+//!
+//! struct Flag<'a>(&'a std::cell::Cell<bool>);
+//!
+//! impl Future for Flag<'_> {
+//!     type Output = Result<(), aio_core::Cancelled>;
+//!     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+//!         if let Err(c) = aio_core::cancel::check() {
+//!             return Poll::Ready(Err(c)); // nothing registered to undo here
+//!         }
+//!         if self.0.get() { Poll::Ready(Ok(())) } else {
+//!             cx.waker().wake_by_ref(); // (a real leaf would register the waker)
+//!             Poll::Pending
+//!         }
+//!     }
+//! }
+//! # aio_core::run(async {
+//! #     let f = std::cell::Cell::new(true);
+//! #     Flag(&f).await.unwrap();
+//! # });
+//! ```
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::context::CONTEXT;
+
+/// The error an aio await point returns when its task (or an enclosing
+/// `timeout`, `gather` or `TaskGroup`) was cancelled: asyncio's
+/// `CancelledError`.
+///
+/// It may carry the message given to [`Task::cancel_with`](crate::Task::cancel_with).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Cancelled {
+    msg: Option<Arc<str>>,
+}
+
+impl Cancelled {
+    /// A cancellation with no message.
+    pub const fn new() -> Cancelled {
+        Cancelled { msg: None }
+    }
+
+    /// A cancellation carrying `msg`.
+    pub fn with_message(msg: impl Into<Arc<str>>) -> Cancelled {
+        Cancelled { msg: Some(msg.into()) }
+    }
+
+    /// The message given when the cancellation was requested, if any.
+    pub fn message(&self) -> Option<&str> {
+        self.msg.as_deref()
+    }
+}
+
+impl fmt::Debug for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.msg {
+            None => f.write_str("Cancelled"),
+            Some(m) => f.debug_tuple("Cancelled").field(m).finish(),
+        }
+    }
+}
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.msg {
+            None => f.write_str("cancelled"),
+            Some(m) => write!(f, "cancelled: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+impl From<Cancelled> for std::io::Error {
+    fn from(c: Cancelled) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::Interrupted, c)
+    }
+}
+
+/// One level of the cancellation chain. Only ever touched on the loop
+/// thread, so plain `Cell`s suffice.
+pub(crate) struct Scope {
+    /// asyncio's `cancelling()`: requests not yet taken back by `uncancel`.
+    requested: Cell<u32>,
+    /// A delivery waits for the next leaf polled inside this scope.
+    pending: Cell<bool>,
+    /// How many deliveries were consumed (to tell whether a step saw one).
+    delivered: Cell<u32>,
+    /// Leaves inside do not look past this scope.
+    boundary: bool,
+    /// The enclosing scope, valid only while this one is entered.
+    pub(crate) parent: Cell<*const Scope>,
+    msg: Cell<Option<Arc<str>>>,
+}
+
+impl Scope {
+    /// A scope that passes outer cancellations through (a task's root
+    /// scope, a timeout).
+    pub(crate) const fn new() -> Scope {
+        Scope::with_boundary(false)
+    }
+
+    /// A scope that outer cancellations do not cross (a combinator child,
+    /// a shield).
+    pub(crate) const fn boundary() -> Scope {
+        Scope::with_boundary(true)
+    }
+
+    const fn with_boundary(boundary: bool) -> Scope {
+        Scope {
+            requested: Cell::new(0),
+            pending: Cell::new(false),
+            delivered: Cell::new(0),
+            boundary,
+            parent: Cell::new(ptr::null()),
+            msg: Cell::new(None),
+        }
+    }
+
+    /// Records a cancel request: asyncio's `Task.cancel()`.
+    pub(crate) fn cancel(&self, msg: Option<Arc<str>>) {
+        self.requested.set(self.requested.get().saturating_add(1));
+        self.pending.set(true);
+        if msg.is_some() {
+            self.msg.set(msg);
+        }
+    }
+
+    /// asyncio's `uncancel()`: returns the remaining number of requests.
+    pub(crate) fn uncancel(&self) -> u32 {
+        let n = self.requested.get().saturating_sub(1);
+        self.requested.set(n);
+        if n == 0 {
+            self.pending.set(false);
+        }
+        n
+    }
+
+    pub(crate) fn cancelling(&self) -> u32 {
+        self.requested.get()
+    }
+
+    /// Whether a delivery is waiting for a leaf.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending.get()
+    }
+
+    /// How many deliveries were consumed so far.
+    pub(crate) fn deliveries(&self) -> u32 {
+        self.delivered.get()
+    }
+
+    /// The cancellation this scope reports, keeping its message.
+    pub(crate) fn error(&self) -> Cancelled {
+        let msg = self.msg.take();
+        self.msg.set(msg.clone());
+        Cancelled { msg }
+    }
+
+    /// Consumes the pending delivery.
+    pub(crate) fn deliver(&self) -> Cancelled {
+        self.pending.set(false);
+        self.delivered.set(self.delivered.get().wrapping_add(1));
+        self.error()
+    }
+
+    /// Drops the pending delivery without handing it to anyone (the hard
+    /// path: the future that should have seen it is being dropped).
+    pub(crate) fn clear_pending(&self) {
+        self.pending.set(false);
+    }
+
+    /// Makes this scope the innermost one of the current chain until the
+    /// guard drops. The borrow keeps the scope in place meanwhile.
+    pub(crate) fn enter(&self) -> ScopeGuard<'_> {
+        let prev = CONTEXT.with(|c| c.chain.replace(self));
+        self.parent.set(prev);
+        ScopeGuard { scope: self, prev }
+    }
+}
+
+pub(crate) struct ScopeGuard<'a> {
+    scope: &'a Scope,
+    prev: *const Scope,
+}
+
+impl Drop for ScopeGuard<'_> {
+    fn drop(&mut self) {
+        self.scope.parent.set(ptr::null());
+        CONTEXT.with(|c| c.chain.set(self.prev));
+    }
+}
+
+/// Walks the current chain from the innermost scope outwards, up to and
+/// including the first boundary, and returns the first scope for which
+/// `pick` holds.
+fn find(pick: impl Fn(&Scope) -> bool) -> Option<*const Scope> {
+    CONTEXT.with(|c| {
+        let mut p = c.chain.get();
+        while !p.is_null() {
+            // SAFETY: every pointer on the chain was installed by a live
+            // `ScopeGuard`/`PollGuard` whose scope is borrowed until the
+            // guard drops, and guards restore the chain in LIFO order.
+            let s = unsafe { &*p };
+            if pick(s) {
+                return Some(p);
+            }
+            if s.boundary {
+                break;
+            }
+            p = s.parent.get();
+        }
+        None
+    })
+}
+
+/// The cancellation hook every aio await point calls first.
+///
+/// Returns `Err(Cancelled)` — once — when the current task, or an enclosing
+/// `timeout`/combinator scope, has a cancellation waiting to be delivered;
+/// the delivery is consumed, so the next await point runs normally (that is
+/// what lets clean-up code await). Outside an aio task it always returns
+/// `Ok(())`, so leaves built on it work on any executor.
+#[inline]
+pub fn check() -> Result<(), Cancelled> {
+    match find(Scope::is_pending) {
+        None => Ok(()),
+        // SAFETY: see `find`; the scope is alive for the current poll.
+        Some(s) => Err(unsafe { (*s).deliver() }),
+    }
+}
+
+/// Whether a cancellation is waiting to be delivered in the current chain,
+/// without consuming it. Combinators that poll only woken children use this
+/// to poll every child while a delivery is pending.
+#[inline]
+pub fn is_pending() -> bool {
+    find(Scope::is_pending).is_some()
+}
+
+/// Suppresses a cancellation that was delivered: asyncio's `uncancel()`.
+///
+/// Acts on the nearest scope of the current chain that has an outstanding
+/// request and returns how many requests remain on it. A task, `timeout` or
+/// `TaskGroup` child whose requests are all taken back finishes normally;
+/// one that finishes with requests outstanding counts as cancelled and its
+/// output is discarded (asyncio: "should the coroutine decide to suppress
+/// the cancellation, it needs to call `uncancel()`"). Outside an aio task,
+/// returns 0.
+pub fn uncancel() -> u32 {
+    match find(|s| s.cancelling() > 0) {
+        None => 0,
+        // SAFETY: see `find`.
+        Some(s) => unsafe { (*s).uncancel() },
+    }
+}
+
+/// The number of outstanding cancel requests on the nearest scope that has
+/// any (asyncio's `Task.cancelling()` for the current context).
+pub fn cancelling() -> u32 {
+    match find(|s| s.cancelling() > 0) {
+        None => 0,
+        // SAFETY: see `find`.
+        Some(s) => unsafe { (*s).cancelling() },
+    }
+}
+
+/// An await point that does nothing but observe cancellation: it completes
+/// at once with `Err(Cancelled)` if a delivery is pending, `Ok(())`
+/// otherwise. Use it in long computations that should stay cancellable
+/// without yielding (`yield_now` also yields to other tasks).
+///
+/// # Cancellation
+/// This is the cancellation point; nothing is lost.
+pub fn checkpoint() -> Checkpoint {
+    Checkpoint { _priv: () }
+}
+
+/// Future of [`checkpoint`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Checkpoint {
+    _priv: (),
+}
+
+impl Future for Checkpoint {
+    type Output = Result<(), Cancelled>;
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(check())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_a_task_nothing_is_pending() {
+        assert!(check().is_ok());
+        assert!(!is_pending());
+        assert_eq!(uncancel(), 0);
+    }
+
+    #[test]
+    fn delivery_walks_outwards_and_stops_at_boundaries() {
+        let root = Scope::new();
+        let _r = root.enter();
+        let child = Scope::boundary();
+        root.cancel(None);
+        {
+            let _c = child.enter();
+            assert!(!is_pending(), "a boundary hides the parent's request");
+            let inner = Scope::new();
+            let _i = inner.enter();
+            child.cancel(Some("stop".into()));
+            let c = check().unwrap_err();
+            assert_eq!(c.message(), Some("stop"));
+            assert!(check().is_ok(), "a delivery is consumed once");
+        }
+        assert!(is_pending());
+        assert!(check().is_err());
+        assert_eq!(root.cancelling(), 1);
+        assert_eq!(uncancel(), 0);
+    }
+}

@@ -1,0 +1,498 @@
+//! `gather` and `gather_settled`: run futures concurrently inside the
+//! calling task and collect their results in argument order.
+//!
+//! Each child runs in its own cancel scope, a boundary: a cancellation of
+//! the caller is taken by the gather itself, which then cancels every
+//! child, waits for them to finish their clean-up, and returns
+//! `Err(Cancelled)`. In `gather`, the first child error cancels the
+//! others the same way and is returned once they are done.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::ready::ReadySet;
+use crate::cancel::{self, Cancelled, Scope};
+
+/// A child slot: the future, then its output.
+#[doc(hidden)]
+pub enum MaybeDone<F: Future> {
+    Running(F),
+    Done(F::Output),
+    Gone,
+}
+
+impl<F: Future> MaybeDone<F> {
+    /// Polls a running child; keeps a finished output in place.
+    fn poll_store(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: the future is structurally pinned; it is only dropped in
+        // place (by `set`), never moved.
+        let this = unsafe { self.get_unchecked_mut() };
+        if let MaybeDone::Running(f) = this {
+            // SAFETY: see above.
+            let out = std::task::ready!(unsafe { Pin::new_unchecked(f) }.poll(cx));
+            *this = MaybeDone::Done(out);
+        }
+        Poll::Ready(())
+    }
+
+    fn drop_in_place(self: Pin<&mut Self>) {
+        // SAFETY: assignment drops the old value in place.
+        unsafe { *self.get_unchecked_mut() = MaybeDone::Gone };
+    }
+
+    fn take(self: Pin<&mut Self>) -> Option<F::Output> {
+        // SAFETY: only a `Done` output (not pinned) is moved out.
+        let this = unsafe { self.get_unchecked_mut() };
+        match std::mem::replace(this, MaybeDone::Gone) {
+            MaybeDone::Done(v) => Some(v),
+            other => {
+                *this = other;
+                None
+            }
+        }
+    }
+}
+
+/// Polls a fail-fast child: `Err` is taken out and returned.
+fn poll_fail_fast<F, T, E>(mut m: Pin<&mut MaybeDone<F>>, cx: &mut Context<'_>) -> Poll<Result<(), E>>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    std::task::ready!(m.as_mut().poll_store(cx));
+    // SAFETY: a `Done` output is not pinned.
+    let this = unsafe { m.get_unchecked_mut() };
+    if let MaybeDone::Done(Err(_)) = this {
+        if let MaybeDone::Done(Err(e)) = std::mem::replace(this, MaybeDone::Gone) {
+            return Poll::Ready(Err(e));
+        }
+    }
+    Poll::Ready(Ok(()))
+}
+
+fn take_ok<F, T, E>(m: Pin<&mut MaybeDone<F>>) -> T
+where
+    F: Future<Output = Result<T, E>>,
+{
+    match m.take() {
+        Some(Ok(v)) => v,
+        _ => unreachable!("gather completed with a child missing its value"),
+    }
+}
+
+fn take_any<F: Future>(m: Pin<&mut MaybeDone<F>>) -> F::Output {
+    m.take()
+        .expect("gather_settled completed with a child missing its output")
+}
+
+/// The children of a join, however they are stored.
+#[doc(hidden)]
+pub trait Kids {
+    /// What the join returns when every child succeeded.
+    type Ok;
+    /// What a failing child (fail-fast) or a cancellation produces.
+    type Err: From<Cancelled>;
+    fn len(&self) -> usize;
+    /// Polls child `i`; `Err` only in fail-fast mode.
+    fn poll_kid(self: Pin<&mut Self>, i: usize, cx: &mut Context<'_>) -> Poll<Result<(), Self::Err>>;
+    /// Drops child `i` (its future or its output).
+    fn drop_kid(self: Pin<&mut Self>, i: usize);
+    /// Collects every output.
+    fn take_all(self: Pin<&mut Self>) -> Self::Ok;
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KidState {
+    Running,
+    Finished,
+}
+
+/// The engine of [`gather`], [`gather_settled`] and the `gather!` macros.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Join<K: Kids> {
+    kids: K,
+    ready: ReadySet,
+    scopes: Box<[Scope]>,
+    state: Box<[KidState]>,
+    remaining: usize,
+    failure: Option<K::Err>,
+    cancelled: Option<Cancelled>,
+    done: bool,
+}
+
+impl<K: Kids> Join<K> {
+    #[doc(hidden)]
+    pub fn new(kids: K) -> Join<K> {
+        let n = kids.len();
+        let mut ready = ReadySet::with_capacity(n);
+        for _ in 0..n {
+            ready.add();
+        }
+        Join {
+            kids,
+            ready,
+            scopes: (0..n).map(|_| Scope::boundary()).collect(),
+            state: vec![KidState::Running; n].into_boxed_slice(),
+            remaining: n,
+            failure: None,
+            cancelled: None,
+            done: false,
+        }
+    }
+}
+
+impl<K: Kids> std::fmt::Debug for Join<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Join")
+            .field("children", &self.state.len())
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+impl<K: Kids> Future for Join<K> {
+    type Output = Result<K::Ok, K::Err>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `kids` is structurally pinned (only accessed through
+        // `Pin`); the other fields are never pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let mut kids = unsafe { Pin::new_unchecked(&mut this.kids) };
+        assert!(!this.done, "`gather` polled after completion");
+
+        if this.failure.is_none() && this.cancelled.is_none() {
+            if let Err(c) = cancel::check() {
+                this.cancelled = Some(c);
+                cancel_running(&this.scopes, &this.state, &this.ready, usize::MAX);
+            }
+        }
+        this.ready.set_parent(cx.waker());
+        loop {
+            let batch = this.ready.take();
+            if batch.is_empty() {
+                this.ready.recycle(batch);
+                break;
+            }
+            for &i in &batch {
+                if this.state[i] != KidState::Running {
+                    continue;
+                }
+                let scope = &this.scopes[i];
+                let was_pending = scope.is_pending();
+                let seen = scope.deliveries();
+                let mut kcx = Context::from_waker(this.ready.begin_poll(i));
+                let res = {
+                    let _g = scope.enter();
+                    kids.as_mut().poll_kid(i, &mut kcx)
+                };
+                let finished = match res {
+                    Poll::Pending => {
+                        if was_pending && scope.is_pending() && scope.deliveries() == seen {
+                            // The child ignores cancellation: drop it.
+                            scope.clear_pending();
+                            kids.as_mut().drop_kid(i);
+                            true
+                        } else {
+                            false
+                        }
+                    }
+                    Poll::Ready(Ok(())) => {
+                        if scope.cancelling() > 0 {
+                            kids.as_mut().drop_kid(i); // cancelled: its value does not count
+                        }
+                        true
+                    }
+                    Poll::Ready(Err(e)) => {
+                        if scope.cancelling() == 0 && this.failure.is_none() && this.cancelled.is_none() {
+                            this.failure = Some(e);
+                            cancel_running(&this.scopes, &this.state, &this.ready, i);
+                        }
+                        true
+                    }
+                };
+                if finished {
+                    this.state[i] = KidState::Finished;
+                    this.remaining -= 1;
+                }
+            }
+            this.ready.recycle(batch);
+        }
+        if this.remaining > 0 {
+            return Poll::Pending;
+        }
+        this.done = true;
+        Poll::Ready(if let Some(c) = this.cancelled.take() {
+            Err(c.into())
+        } else if let Some(e) = this.failure.take() {
+            Err(e)
+        } else {
+            Ok(kids.take_all())
+        })
+    }
+}
+
+fn cancel_running(scopes: &[Scope], state: &[KidState], ready: &ReadySet, except: usize) {
+    for (j, s) in scopes.iter().enumerate() {
+        if j != except && state[j] == KidState::Running {
+            s.cancel(None);
+            ready.wake(j);
+        }
+    }
+}
+
+// --- children in a vector ---------------------------------------------------------
+
+/// Fail-fast children in a vector (`gather`).
+#[doc(hidden)]
+pub struct VecFailFast<F: Future>(Box<[MaybeDone<F>]>);
+/// Settled children in a vector (`gather_settled`).
+#[doc(hidden)]
+pub struct VecSettled<F: Future>(Box<[MaybeDone<F>]>);
+
+fn slot<F: Future>(v: &mut [MaybeDone<F>], i: usize) -> Pin<&mut MaybeDone<F>> {
+    // SAFETY: the boxed slice is never reallocated, so its elements never
+    // move; they are dropped in place.
+    unsafe { Pin::new_unchecked(&mut v[i]) }
+}
+
+impl<F, T, E> Kids for VecFailFast<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: From<Cancelled>,
+{
+    type Ok = Vec<T>;
+    type Err = E;
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn poll_kid(self: Pin<&mut Self>, i: usize, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        poll_fail_fast(slot(&mut self.get_mut().0, i), cx)
+    }
+    fn drop_kid(self: Pin<&mut Self>, i: usize) {
+        slot(&mut self.get_mut().0, i).drop_in_place();
+    }
+    fn take_all(self: Pin<&mut Self>) -> Vec<T> {
+        let v = &mut self.get_mut().0;
+        (0..v.len()).map(|i| take_ok(slot(v, i))).collect()
+    }
+}
+
+impl<F: Future> Kids for VecSettled<F> {
+    type Ok = Vec<F::Output>;
+    type Err = Cancelled;
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn poll_kid(self: Pin<&mut Self>, i: usize, cx: &mut Context<'_>) -> Poll<Result<(), Cancelled>> {
+        slot(&mut self.get_mut().0, i).poll_store(cx).map(Ok)
+    }
+    fn drop_kid(self: Pin<&mut Self>, i: usize) {
+        slot(&mut self.get_mut().0, i).drop_in_place();
+    }
+    fn take_all(self: Pin<&mut Self>) -> Vec<F::Output> {
+        let v = &mut self.get_mut().0;
+        (0..v.len()).map(|i| take_any(slot(v, i))).collect()
+    }
+}
+
+// The vector kinds own their children through a `Box`, so they are `Unpin`.
+impl<F: Future> Unpin for VecFailFast<F> {}
+impl<F: Future> Unpin for VecSettled<F> {}
+
+/// Runs every future concurrently and returns their values in argument
+/// order: asyncio's `gather`. The first error cancels the other children
+/// (cooperatively; they may clean up), and is returned once they finished.
+///
+/// The children run inside the calling task (no task is spawned), so they
+/// may borrow from the caller. For futures of different types use
+/// [`gather!`](crate::gather!).
+///
+/// # Cancellation
+/// Cancelling the caller cancels every child; `gather` waits for them to
+/// finish and returns `Err(Cancelled)` (converted into `E`). Dropping the
+/// future drops the children.
+///
+/// # Examples
+/// ```
+/// # aio_core::run(async {
+/// async fn square(x: u32) -> aio_core::Result<u32> {
+///     aio_core::sleep(0.01).await?;
+///     Ok(x * x)
+/// }
+/// let v = aio_core::gather([square(2), square(3), square(4)]).await?;
+/// assert_eq!(v, [4, 9, 16]);
+/// # Ok::<(), aio_core::Cancelled>(())
+/// # }).unwrap();
+/// ```
+pub fn gather<I, T, E>(futs: I) -> Join<VecFailFast<<I::Item as IntoFuture>::IntoFuture>>
+where
+    I: IntoIterator,
+    I::Item: IntoFuture<Output = Result<T, E>>,
+    E: From<Cancelled>,
+{
+    Join::new(VecFailFast(
+        futs.into_iter().map(|f| MaybeDone::Running(f.into_future())).collect(),
+    ))
+}
+
+/// Runs every future concurrently and returns all their outputs, errors
+/// included, in argument order: asyncio's `gather(..., return_exceptions=True)`.
+/// A failing child does not affect the others.
+///
+/// # Cancellation
+/// Cancelling the caller cancels every child; once they finished,
+/// `Err(Cancelled)` is returned.
+pub fn gather_settled<I>(futs: I) -> Join<VecSettled<<I::Item as IntoFuture>::IntoFuture>>
+where
+    I: IntoIterator,
+    I::Item: IntoFuture,
+{
+    Join::new(VecSettled(
+        futs.into_iter().map(|f| MaybeDone::Running(f.into_future())).collect(),
+    ))
+}
+
+// --- children in a tuple (the macros) --------------------------------------------
+
+/// Fail-fast children in a tuple (`gather!`).
+#[doc(hidden)]
+pub struct TupleFailFast<T>(pub T);
+/// Settled children in a tuple (`gather_settled!`).
+#[doc(hidden)]
+pub struct TupleSettled<T>(pub T);
+
+macro_rules! tuple_kids {
+    ($( $F:ident $T:ident $i:tt ),+) => {
+        impl<Er, $($F, $T),+> Kids for TupleFailFast<($(MaybeDone<$F>,)+)>
+        where
+            $($F: Future<Output = Result<$T, Er>>,)+
+            Er: From<Cancelled>,
+        {
+            type Ok = ($($T,)+);
+            type Err = Er;
+            fn len(&self) -> usize {
+                [$($i),+].len()
+            }
+            fn poll_kid(self: Pin<&mut Self>, i: usize, cx: &mut Context<'_>) -> Poll<Result<(), Er>> {
+                // SAFETY: the tuple's fields are structurally pinned.
+                let t = unsafe { &mut self.get_unchecked_mut().0 };
+                match i {
+                    // SAFETY: as above.
+                    $($i => poll_fail_fast(unsafe { Pin::new_unchecked(&mut t.$i) }, cx),)+
+                    _ => unreachable!(),
+                }
+            }
+            fn drop_kid(self: Pin<&mut Self>, i: usize) {
+                // SAFETY: as above.
+                let t = unsafe { &mut self.get_unchecked_mut().0 };
+                match i {
+                    // SAFETY: as above.
+                    $($i => unsafe { Pin::new_unchecked(&mut t.$i) }.drop_in_place(),)+
+                    _ => unreachable!(),
+                }
+            }
+            fn take_all(self: Pin<&mut Self>) -> Self::Ok {
+                // SAFETY: as above.
+                let t = unsafe { &mut self.get_unchecked_mut().0 };
+                // SAFETY: as above.
+                ($(take_ok(unsafe { Pin::new_unchecked(&mut t.$i) }),)+)
+            }
+        }
+
+        impl<$($F: Future),+> Kids for TupleSettled<($(MaybeDone<$F>,)+)> {
+            type Ok = ($($F::Output,)+);
+            type Err = Cancelled;
+            fn len(&self) -> usize {
+                [$($i),+].len()
+            }
+            fn poll_kid(self: Pin<&mut Self>, i: usize, cx: &mut Context<'_>) -> Poll<Result<(), Cancelled>> {
+                // SAFETY: the tuple's fields are structurally pinned.
+                let t = unsafe { &mut self.get_unchecked_mut().0 };
+                match i {
+                    // SAFETY: as above.
+                    $($i => unsafe { Pin::new_unchecked(&mut t.$i) }.poll_store(cx).map(Ok),)+
+                    _ => unreachable!(),
+                }
+            }
+            fn drop_kid(self: Pin<&mut Self>, i: usize) {
+                // SAFETY: as above.
+                let t = unsafe { &mut self.get_unchecked_mut().0 };
+                match i {
+                    // SAFETY: as above.
+                    $($i => unsafe { Pin::new_unchecked(&mut t.$i) }.drop_in_place(),)+
+                    _ => unreachable!(),
+                }
+            }
+            fn take_all(self: Pin<&mut Self>) -> Self::Ok {
+                // SAFETY: as above.
+                let t = unsafe { &mut self.get_unchecked_mut().0 };
+                // SAFETY: as above.
+                ($(take_any(unsafe { Pin::new_unchecked(&mut t.$i) }),)+)
+            }
+        }
+    };
+}
+
+tuple_kids!(F0 T0 0);
+tuple_kids!(F0 T0 0, F1 T1 1);
+tuple_kids!(F0 T0 0, F1 T1 1, F2 T2 2);
+tuple_kids!(F0 T0 0, F1 T1 1, F2 T2 2, F3 T3 3);
+tuple_kids!(F0 T0 0, F1 T1 1, F2 T2 2, F3 T3 3, F4 T4 4);
+tuple_kids!(F0 T0 0, F1 T1 1, F2 T2 2, F3 T3 3, F4 T4 4, F5 T5 5);
+tuple_kids!(F0 T0 0, F1 T1 1, F2 T2 2, F3 T3 3, F4 T4 4, F5 T5 5, F6 T6 6);
+tuple_kids!(F0 T0 0, F1 T1 1, F2 T2 2, F3 T3 3, F4 T4 4, F5 T5 5, F6 T6 6, F7 T7 7);
+tuple_kids!(F0 T0 0, F1 T1 1, F2 T2 2, F3 T3 3, F4 T4 4, F5 T5 5, F6 T6 6, F7 T7 7, F8 T8 8);
+tuple_kids!(F0 T0 0, F1 T1 1, F2 T2 2, F3 T3 3, F4 T4 4, F5 T5 5, F6 T6 6, F7 T7 7, F8 T8 8, F9 T9 9);
+tuple_kids!(F0 T0 0, F1 T1 1, F2 T2 2, F3 T3 3, F4 T4 4, F5 T5 5, F6 T6 6, F7 T7 7, F8 T8 8, F9 T9 9, F10 T10 10);
+tuple_kids!(F0 T0 0, F1 T1 1, F2 T2 2, F3 T3 3, F4 T4 4, F5 T5 5, F6 T6 6, F7 T7 7, F8 T8 8, F9 T9 9, F10 T10 10, F11 T11 11);
+
+#[doc(hidden)]
+pub fn maybe_done<F: IntoFuture>(f: F) -> MaybeDone<F::IntoFuture> {
+    MaybeDone::Running(f.into_future())
+}
+
+/// Runs futures of different types concurrently and returns a tuple of
+/// their values: asyncio's `gather(a, b, c)`. Every future's output is a
+/// `Result<_, E>` with the same `E`, which must convert from
+/// [`Cancelled`](crate::Cancelled). Up to 12 futures.
+///
+/// Semantics as [`gather`](crate::gather): the first error cancels the rest.
+///
+/// # Examples
+/// ```
+/// # aio_core::run(async {
+/// let (a, b) = aio_core::gather!(async { Ok::<_, aio_core::Cancelled>(1) }, async { Ok("two") }).await?;
+/// assert_eq!((a, b), (1, "two"));
+/// # Ok::<(), aio_core::Cancelled>(())
+/// # }).unwrap();
+/// ```
+#[macro_export]
+macro_rules! gather {
+    ($($f:expr),+ $(,)?) => {
+        $crate::combinator::Join::new($crate::combinator::TupleFailFast(($($crate::combinator::maybe_done($f),)+)))
+    };
+}
+
+/// Runs futures of different types concurrently and returns a tuple of
+/// their outputs, errors included: asyncio's `gather(a, b,
+/// return_exceptions=True)`. The outputs may be of any types. Up to 12.
+///
+/// Resolves to `Result<(O1, O2, ..), Cancelled>`: `Err` only when the
+/// caller was cancelled.
+///
+/// # Examples
+/// ```
+/// # aio_core::run(async {
+/// let (a, b) = aio_core::gather_settled!(async { Err::<(), _>("boom") }, aio_core::sleep(0.001)).await?;
+/// assert_eq!(a, Err("boom"));
+/// assert!(b.is_ok());
+/// # Ok::<(), aio_core::Cancelled>(())
+/// # }).unwrap();
+/// ```
+#[macro_export]
+macro_rules! gather_settled {
+    ($($f:expr),+ $(,)?) => {
+        $crate::combinator::Join::new($crate::combinator::TupleSettled(($($crate::combinator::maybe_done($f),)+)))
+    };
+}

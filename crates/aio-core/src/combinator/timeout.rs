@@ -1,0 +1,329 @@
+//! `timeout`, `timeout_at`, `wait_for`: asyncio's `asyncio.timeout` and
+//! `asyncio.wait_for`.
+//!
+//! At the deadline the inner future is cancelled the cooperative way: the
+//! timeout's own scope gets a delivery, so the next aio await point inside
+//! returns `Err(Cancelled)` and the inner future can clean up. When it then
+//! finishes, the timeout reports `Err(TimeoutError)` — unless the inner
+//! future suppressed the cancellation with [`uncancel`](crate::uncancel),
+//! in which case its output is returned. An inner future that does not
+//! react (it waits only on foreign futures) is dropped.
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use crate::cancel::Scope;
+use crate::context::{expect_core, with_core};
+use crate::event_loop::Core;
+use crate::time::{IntoDeadline, IntoDelay, delay_ns, ns_to_secs};
+use crate::timer::TimerKey;
+
+/// The error of an operation that did not finish before its deadline:
+/// asyncio's `TimeoutError`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeoutError;
+
+impl fmt::Display for TimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the operation timed out")
+    }
+}
+
+impl std::error::Error for TimeoutError {}
+
+impl From<TimeoutError> for std::io::Error {
+    fn from(_: TimeoutError) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, TimeoutError)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum When {
+    /// Relative; resolved against the loop clock at the first poll.
+    After(u64),
+    At(u64),
+    Never,
+}
+
+/// State shared with a [`TimeoutHandle`].
+struct Shared {
+    when: Cell<When>,
+    changed: Cell<bool>,
+    expired: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+/// Moves the deadline of a running [`timeout_with`] from inside it: the
+/// `cm` of asyncio's `async with asyncio.timeout(d) as cm`.
+#[derive(Clone)]
+pub struct TimeoutHandle {
+    shared: Rc<Shared>,
+}
+
+impl fmt::Debug for TimeoutHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeoutHandle")
+            .field("when", &self.when())
+            .field("expired", &self.expired())
+            .finish()
+    }
+}
+
+impl TimeoutHandle {
+    /// Moves the deadline to `when` (seconds on the loop clock or an
+    /// `Instant`), or removes it with `None`. Ignored once expired.
+    pub fn reschedule(&self, when: Option<impl IntoDeadline>) {
+        if self.shared.expired.get() {
+            return;
+        }
+        self.shared
+            .when
+            .set(when.map_or(When::Never, |w| When::At(w.into_deadline_ns())));
+        self.shared.changed.set(true);
+        if let Some(w) = self.shared.waker.take() {
+            w.wake_by_ref();
+            self.shared.waker.set(Some(w));
+        }
+    }
+
+    /// The current deadline in seconds on the loop clock, if any.
+    pub fn when(&self) -> Option<f64> {
+        match self.shared.when.get() {
+            When::At(t) => Some(ns_to_secs(t)),
+            When::After(d) => Some(ns_to_secs(crate::time::now_ns().saturating_add(d))),
+            When::Never => None,
+        }
+    }
+
+    /// Whether the deadline passed and the inner future was cancelled.
+    pub fn expired(&self) -> bool {
+        self.shared.expired.get()
+    }
+}
+
+/// Future of [`timeout`], [`timeout_at`], [`timeout_with`] and [`wait_for`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Timeout<F> {
+    fut: Option<F>,
+    scope: Scope,
+    when: When,
+    timer: Option<(TimerKey, *const Core)>,
+    expired: bool,
+    shared: Option<Rc<Shared>>,
+}
+
+impl<F> fmt::Debug for Timeout<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("when", &self.when)
+            .field("expired", &self.expired)
+            .finish()
+    }
+}
+
+fn new<F: IntoFuture>(when: When, fut: F, shared: Option<Rc<Shared>>) -> Timeout<F::IntoFuture> {
+    Timeout {
+        fut: Some(fut.into_future()),
+        scope: Scope::new(),
+        when,
+        timer: None,
+        expired: false,
+        shared,
+    }
+}
+
+/// Runs `fut` with a time limit of `delay`: asyncio's `asyncio.timeout`.
+///
+/// # Cancellation
+/// A cancellation of the caller passes through to `fut` (it is not a
+/// timeout: the result is then whatever `fut` returns, typically its
+/// `Err(Cancelled)`). Dropping the future drops `fut` and disarms the timer.
+///
+/// # Examples
+/// ```
+/// # aio_core::run(async {
+/// let r = aio_core::timeout(0.01, aio_core::sleep(10)).await;
+/// assert_eq!(r, Err(aio_core::TimeoutError));
+/// # });
+/// ```
+pub fn timeout<F: IntoFuture>(delay: impl IntoDelay, fut: F) -> Timeout<F::IntoFuture> {
+    new(When::After(delay_ns(delay.into_delay())), fut, None)
+}
+
+/// Runs `fut` until `deadline` (seconds on the loop clock, or an `Instant`):
+/// asyncio's `asyncio.timeout_at`.
+pub fn timeout_at<F: IntoFuture>(deadline: impl IntoDeadline, fut: F) -> Timeout<F::IntoFuture> {
+    new(When::At(deadline.into_deadline_ns()), fut, None)
+}
+
+/// asyncio's `wait_for(fut, timeout)`: the same as [`timeout`], with the
+/// arguments in asyncio's order.
+pub fn wait_for<F: IntoFuture>(fut: F, delay: impl IntoDelay) -> Timeout<F::IntoFuture> {
+    timeout(delay, fut)
+}
+
+/// A timeout whose deadline the inner future can move: `body` receives a
+/// [`TimeoutHandle`] (asyncio's `async with timeout(d) as cm`). `None`
+/// starts with no deadline.
+///
+/// # Examples
+/// ```
+/// # aio_core::run(async {
+/// let r = aio_core::timeout_with(None::<f64>, |cm| async move {
+///     cm.reschedule(Some(aio_core::get_running_loop().time() + 0.01));
+///     aio_core::sleep(10).await
+/// })
+/// .await;
+/// assert_eq!(r, Err(aio_core::TimeoutError));
+/// # });
+/// ```
+pub fn timeout_with<D, B, F>(delay: Option<D>, body: B) -> Timeout<F::IntoFuture>
+where
+    D: IntoDelay,
+    B: FnOnce(TimeoutHandle) -> F,
+    F: IntoFuture,
+{
+    let when = delay.map_or(When::Never, |d| When::After(delay_ns(d.into_delay())));
+    let shared = Rc::new(Shared {
+        when: Cell::new(when),
+        changed: Cell::new(false),
+        expired: Cell::new(false),
+        waker: Cell::new(None),
+    });
+    let fut = body(TimeoutHandle { shared: shared.clone() });
+    new(when, fut, Some(shared))
+}
+
+impl<F> Timeout<F> {
+    /// Moves the deadline (or removes it with `None`) before or between
+    /// polls. Ignored once expired.
+    pub fn reschedule(self: Pin<&mut Self>, when: Option<impl IntoDeadline>) {
+        // SAFETY: `when` is not structurally pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        if !this.expired {
+            this.when = when.map_or(When::Never, |w| When::At(w.into_deadline_ns()));
+            this.disarm();
+        }
+    }
+
+    /// Whether the deadline passed.
+    pub fn expired(&self) -> bool {
+        self.expired
+    }
+
+    fn disarm(&mut self) {
+        if let Some((key, core)) = self.timer.take() {
+            with_core(|c| {
+                if let Some(c) = c.filter(|c| std::ptr::eq(*c, core)) {
+                    c.timers.borrow_mut().remove(key);
+                }
+            });
+        }
+    }
+
+    /// Resolves the deadline, fires it if due, keeps the timer armed.
+    fn update(&mut self, cx: &mut Context<'_>) {
+        if self.expired {
+            return;
+        }
+        if let Some(sh) = self.shared.clone() {
+            if sh.changed.replace(false) {
+                self.when = sh.when.get();
+                self.disarm();
+            }
+            let w = sh.waker.take();
+            sh.waker.set(match w {
+                Some(w) if w.will_wake(cx.waker()) => Some(w),
+                _ => Some(cx.waker().clone()),
+            });
+        }
+        expect_core(|core| {
+            let deadline = match self.when {
+                When::Never => return,
+                When::After(d) => {
+                    let t = core.now().saturating_add(d);
+                    self.when = When::At(t);
+                    if let Some(sh) = &self.shared {
+                        sh.when.set(self.when);
+                    }
+                    t
+                }
+                When::At(t) => t,
+            };
+            let mut timers = core.timers.borrow_mut();
+            let due = match self.timer {
+                Some((key, _)) => timers.is_fired(key),
+                None => deadline <= core.now(),
+            };
+            if due {
+                drop(timers);
+                self.disarm();
+                self.expired = true;
+                if let Some(sh) = &self.shared {
+                    sh.expired.set(true);
+                }
+                self.scope.cancel(None);
+            } else if let Some((key, _)) = self.timer {
+                timers.update_waker(key, cx.waker());
+            } else {
+                let key = timers.insert_waker(deadline, cx.waker().clone());
+                self.timer = Some((key, core));
+            }
+        });
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, TimeoutError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `fut` is structurally pinned and dropped in place (set to
+        // `None`); the other fields are not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        this.update(cx);
+        let Some(fut) = this.fut.as_mut() else {
+            panic!("`Timeout` polled after completion");
+        };
+        // SAFETY: see above.
+        let fut = unsafe { Pin::new_unchecked(fut) };
+        let scope = &this.scope;
+        let was_pending = scope.is_pending();
+        let seen = scope.deliveries();
+        let res = {
+            let _g = scope.enter();
+            fut.poll(cx)
+        };
+        match res {
+            Poll::Ready(v) => {
+                this.fut = None;
+                this.disarm();
+                if this.expired && this.scope.cancelling() > 0 {
+                    Poll::Ready(Err(TimeoutError))
+                } else {
+                    Poll::Ready(Ok(v))
+                }
+            }
+            Poll::Pending => {
+                if was_pending && scope.is_pending() && scope.deliveries() == seen {
+                    // The inner future did not react to the cancellation.
+                    scope.clear_pending();
+                    this.fut = None;
+                    this.disarm();
+                    Poll::Ready(Err(TimeoutError))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl<F> Drop for Timeout<F> {
+    fn drop(&mut self) {
+        self.disarm();
+    }
+}

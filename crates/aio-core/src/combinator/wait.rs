@@ -1,0 +1,150 @@
+//! `wait`: wait for tasks until a condition, asyncio's `asyncio.wait`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::ready::ReadySet;
+use crate::cancel::{self, Cancelled};
+use crate::task::Task;
+use crate::time::IntoDelay;
+use crate::timer::{Sleep, sleep};
+
+/// When [`wait`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnWhen {
+    /// As soon as any task is done.
+    FirstCompleted,
+    /// As soon as any task panics, or when all are done.
+    FirstException,
+    /// When every task is done.
+    AllCompleted,
+}
+
+pub use ReturnWhen::{
+    AllCompleted as ALL_COMPLETED, FirstCompleted as FIRST_COMPLETED, FirstException as FIRST_EXCEPTION,
+};
+
+/// Waits for the tasks until `return_when` holds (or the optional
+/// [`timeout`](Wait::timeout) passes) and returns `(done, pending)`, each
+/// in the order given: asyncio's `wait`. The tasks are not cancelled; the
+/// done ones hold their results (`Task::result`, or await them).
+///
+/// # Cancellation
+/// A cancelled wait returns `Err(Cancelled)`; the tasks are dropped with
+/// the future, so they keep running detached.
+///
+/// # Examples
+/// ```
+/// # aio_core::run(async {
+/// use aio_core::ReturnWhen;
+/// let fast = aio_core::create_task(async { aio_core::sleep(0.01).await.map(|_| "fast") });
+/// let slow = aio_core::create_task(async { aio_core::sleep(10).await.map(|_| "slow") });
+/// let (done, pending) = aio_core::wait(vec![fast, slow], ReturnWhen::FirstCompleted).await?;
+/// assert_eq!(done.len(), 1);
+/// for t in pending { t.cancel(); }
+/// # Ok::<(), aio_core::Cancelled>(())
+/// # }).unwrap();
+/// ```
+pub fn wait<T>(tasks: impl IntoIterator<Item = Task<T>>, return_when: ReturnWhen) -> Wait<T> {
+    let tasks: Vec<Option<Task<T>>> = tasks.into_iter().map(Some).collect();
+    let mut ready = ReadySet::with_capacity(tasks.len());
+    for _ in 0..tasks.len() {
+        ready.add();
+    }
+    Wait {
+        done: vec![false; tasks.len()],
+        tasks,
+        ready,
+        return_when,
+        timer: None,
+        n_done: 0,
+        panicked: false,
+    }
+}
+
+/// Future of [`wait`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Wait<T> {
+    tasks: Vec<Option<Task<T>>>,
+    done: Vec<bool>,
+    ready: ReadySet,
+    return_when: ReturnWhen,
+    timer: Option<Pin<Box<Sleep>>>,
+    n_done: usize,
+    panicked: bool,
+}
+
+impl<T> fmt::Debug for Wait<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wait")
+            .field("tasks", &self.tasks.len())
+            .field("done", &self.n_done)
+            .field("return_when", &self.return_when)
+            .finish()
+    }
+}
+
+impl<T> Wait<T> {
+    /// Returns after `delay` at the latest, with what is done by then.
+    pub fn timeout(mut self, delay: impl IntoDelay) -> Wait<T> {
+        self.timer = Some(Box::pin(sleep(delay)));
+        self
+    }
+
+    fn finished(&self) -> bool {
+        match self.return_when {
+            _ if self.n_done == self.tasks.len() => true,
+            ReturnWhen::FirstCompleted => self.n_done > 0,
+            ReturnWhen::FirstException => self.panicked,
+            ReturnWhen::AllCompleted => false,
+        }
+    }
+}
+
+impl<T> Unpin for Wait<T> {}
+
+impl<T> Future for Wait<T> {
+    type Output = Result<(Vec<Task<T>>, Vec<Task<T>>), Cancelled>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        cancel::check()?;
+        this.ready.set_parent(cx.waker());
+        loop {
+            let batch = this.ready.take();
+            if batch.is_empty() {
+                this.ready.recycle(batch);
+                break;
+            }
+            for &i in &batch {
+                if this.done[i] {
+                    continue;
+                }
+                let t = this.tasks[i].as_ref().expect("tasks are kept until the wait returns");
+                let mut kcx = Context::from_waker(this.ready.begin_poll(i));
+                if t.poll_done(&mut kcx).is_ready() {
+                    this.done[i] = true;
+                    this.n_done += 1;
+                    this.panicked |= t.panicked();
+                }
+            }
+            this.ready.recycle(batch);
+        }
+        let timed_out = match &mut this.timer {
+            Some(s) => s.as_mut().poll(cx).is_ready(),
+            None => false,
+        };
+        if !this.finished() && !timed_out {
+            return Poll::Pending;
+        }
+        let mut done = Vec::with_capacity(this.n_done);
+        let mut pending = Vec::with_capacity(this.tasks.len() - this.n_done);
+        for (t, d) in this.tasks.drain(..).zip(this.done.iter()) {
+            let t = t.expect("tasks are kept until the wait returns");
+            if *d { done.push(t) } else { pending.push(t) }
+        }
+        Poll::Ready(Ok((done, pending)))
+    }
+}

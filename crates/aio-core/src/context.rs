@@ -1,0 +1,108 @@
+//! The thread-local context of the loop thread: which loop runs here, which
+//! task is being polled, and the chain of cancel scopes of that poll.
+//!
+//! Everything here is a plain pointer that is set for the duration of one
+//! call and restored afterwards, so a nested poll (an eager task started
+//! inside another task) sees its own values and the outer ones come back.
+
+use std::cell::Cell;
+use std::ptr;
+
+use crate::cancel::Scope;
+use crate::event_loop::Core;
+use crate::task::raw::Header;
+
+pub(crate) struct Context {
+    /// The loop running on this thread (null when none).
+    pub(crate) core: Cell<*const Core>,
+    /// The task being polled (null outside a task poll).
+    pub(crate) task: Cell<*const Header>,
+    /// The innermost cancel scope of the current poll (null outside a poll).
+    pub(crate) chain: Cell<*const Scope>,
+}
+
+thread_local! {
+    pub(crate) static CONTEXT: Context = const {
+        Context {
+            core: Cell::new(ptr::null()),
+            task: Cell::new(ptr::null()),
+            chain: Cell::new(ptr::null()),
+        }
+    };
+}
+
+/// Runs `f` with a reference to the running loop's core, if there is one.
+#[inline]
+pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
+    CONTEXT.with(|c| {
+        let p = c.core.get();
+        // SAFETY: `core` is set by `CoreGuard` for exactly as long as the
+        // `Core` it points to is alive and running on this thread; it is
+        // reset to the previous value when the guard drops.
+        f(unsafe { p.as_ref() })
+    })
+}
+
+/// Like [`with_core`] but panics with asyncio's message when no loop runs.
+#[inline]
+#[track_caller]
+pub(crate) fn expect_core<R>(f: impl FnOnce(&Core) -> R) -> R {
+    with_core(|core| match core {
+        Some(core) => f(core),
+        None => no_running_loop(),
+    })
+}
+
+#[cold]
+#[track_caller]
+pub(crate) fn no_running_loop() -> ! {
+    panic!("no running event loop: this must be called from code running on an aio loop")
+}
+
+/// Marks `core` as the loop of this thread until dropped.
+pub(crate) struct CoreGuard {
+    prev: *const Core,
+}
+
+impl CoreGuard {
+    pub(crate) fn enter(core: &Core) -> CoreGuard {
+        let prev = CONTEXT.with(|c| c.core.replace(core));
+        CoreGuard { prev }
+    }
+}
+
+impl Drop for CoreGuard {
+    fn drop(&mut self) {
+        CONTEXT.with(|c| c.core.set(self.prev));
+    }
+}
+
+/// Marks a task as current and installs its root scope for one poll.
+pub(crate) struct PollGuard {
+    prev_task: *const Header,
+    prev_chain: *const Scope,
+}
+
+impl PollGuard {
+    /// # Safety
+    /// `header` and `scope` must stay valid and unmoved until the guard drops.
+    pub(crate) unsafe fn enter(header: *const Header, scope: *const Scope) -> PollGuard {
+        CONTEXT.with(|c| {
+            let prev_task = c.task.replace(header);
+            let prev_chain = c.chain.replace(scope);
+            // SAFETY: the caller guarantees `scope` is valid. A task's root
+            // scope has no parent: cancellation never crosses tasks.
+            unsafe { (*scope).parent.set(ptr::null()) };
+            PollGuard { prev_task, prev_chain }
+        })
+    }
+}
+
+impl Drop for PollGuard {
+    fn drop(&mut self) {
+        CONTEXT.with(|c| {
+            c.task.set(self.prev_task);
+            c.chain.set(self.prev_chain);
+        });
+    }
+}

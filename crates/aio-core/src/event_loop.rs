@@ -1,0 +1,883 @@
+//! The event loop: one per thread, as in asyncio.
+//!
+//! A turn of the loop: park in the driver (only when nothing is ready, or
+//! every [`IO_INTERVAL`] polls so I/O is not starved), fire due timers,
+//! take in what other threads sent, then run the ready queue as it stood at
+//! the start of the turn — asyncio's `_run_once`, so callbacks and task
+//! steps interleave exactly as they do in CPython.
+
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
+use std::time::{Duration, Instant};
+
+use concurrent_queue::ConcurrentQueue;
+
+use crate::callback::{Callback, CallbackCell, Handle, TimerHandle};
+use crate::context::{CONTEXT, CoreGuard};
+use crate::driver::{Driver, ParkDriver, Unpark};
+use crate::handle::LoopHandle;
+use crate::task::raw::{COMPLETE, SCHEDULED, TaskPtr, release};
+use crate::task::{self, Panic, Task, TaskError, TaskRef};
+use crate::thread::ThreadPool;
+use crate::time::{IntoDeadline, IntoDelay, delay_ns, now_ns, ns_to_secs};
+use crate::timer::{Fired, Timers};
+
+/// How many task polls may run between two looks at the driver while tasks
+/// keep the ready queue busy (tokio uses 61 too).
+pub(crate) const IO_INTERVAL: u32 = 61;
+
+const RUNNING: u8 = 0;
+const PARKED: u8 = 1;
+const NOTIFIED: u8 = 2;
+
+/// Something another thread sent to the loop.
+pub(crate) enum Remote {
+    /// A task woken from another thread (covered by its alive reference).
+    Wake(TaskPtr),
+    /// `call_soon_threadsafe`.
+    Call(Box<dyn FnOnce() + Send>),
+    /// A cancel request for a task, with a reference to release.
+    Cancel(TaskPtr, Option<Arc<str>>),
+}
+
+/// The thread-safe half of a loop, shared with wakers and `LoopHandle`s.
+pub(crate) struct Shared {
+    injector: ConcurrentQueue<Remote>,
+    park_state: AtomicU8,
+    unparker: Arc<dyn Unpark>,
+    /// Address of the `Core`, compared (never dereferenced) to tell a wake
+    /// on the loop's own thread from a remote one.
+    core_addr: AtomicUsize,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    /// Queues a woken task: locally when on the loop thread while it runs,
+    /// through the injection queue otherwise.
+    #[inline]
+    pub(crate) fn schedule(&self, task: TaskPtr) {
+        let core = CONTEXT.with(|c| c.core.get());
+        if core as usize == self.core_addr.load(Ordering::Relaxed) {
+            // SAFETY: `core` is the running loop of this thread (set by a
+            // live `CoreGuard`), and it is the loop owning this task.
+            unsafe { (*core).queue.push(Runnable::Task(task)) };
+        } else {
+            self.inject(Remote::Wake(task));
+        }
+    }
+
+    /// Sends `r` to the loop and wakes it if it is parked.
+    pub(crate) fn inject(&self, r: Remote) {
+        if self.injector.push(r).is_err() {
+            unreachable!("the injection queue is unbounded and never closed");
+        }
+        fence(Ordering::SeqCst);
+        if self
+            .park_state
+            .compare_exchange(PARKED, NOTIFIED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            self.unparker.unpark();
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn wake(&self) {
+        self.unparker.unpark();
+    }
+
+    /// The address of the owning `Core`, for identity comparisons.
+    pub(crate) fn core_addr(&self) -> *const () {
+        self.core_addr.load(Ordering::Relaxed) as *const ()
+    }
+
+    /// The owning loop's core.
+    ///
+    /// # Safety
+    /// Loop thread only, and only while the loop is alive — which holds for
+    /// any task that is not complete, since closing a loop completes them all.
+    pub(crate) unsafe fn core(&self) -> &Core {
+        // SAFETY: guaranteed by the caller.
+        unsafe { &*(self.core_addr() as *const Core) }
+    }
+}
+
+pub(crate) enum Runnable {
+    Task(TaskPtr),
+    Call(Rc<dyn Callback>),
+}
+
+/// The ready queue. Accessed only in short, non-reentrant calls (no user
+/// code runs while it is borrowed), so an `UnsafeCell` is enough.
+pub(crate) struct RunQueue {
+    q: UnsafeCell<VecDeque<Runnable>>,
+}
+
+impl RunQueue {
+    #[inline]
+    pub(crate) fn push(&self, r: Runnable) {
+        // SAFETY: no reference into the queue outlives these methods, and
+        // the loop thread is the only one calling them.
+        unsafe { (*self.q.get()).push_back(r) }
+    }
+    #[inline]
+    fn pop(&self) -> Option<Runnable> {
+        // SAFETY: as `push`.
+        unsafe { (*self.q.get()).pop_front() }
+    }
+    #[inline]
+    fn len(&self) -> usize {
+        // SAFETY: as `push`.
+        unsafe { (*self.q.get()).len() }
+    }
+}
+
+/// What a loop reports to its exception handler: asyncio's context dict.
+#[derive(Debug)]
+pub struct ExceptionContext {
+    /// What happened.
+    pub message: String,
+    /// The name of the task concerned, if any.
+    pub task: Option<String>,
+    /// The panic, when one caused the report.
+    pub panic: Option<Panic>,
+}
+
+impl fmt::Display for ExceptionContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(t) = &self.task {
+            write!(f, " (task {t:?})")?;
+        }
+        if let Some(p) = &self.panic {
+            write!(f, ": {p}")?;
+        }
+        Ok(())
+    }
+}
+
+type ExceptionHandler = Rc<dyn Fn(&ExceptionContext)>;
+
+/// The loop-thread state.
+pub(crate) struct Core {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) queue: RunQueue,
+    pub(crate) timers: RefCell<Timers>,
+    pub(crate) tasks: RefCell<Vec<Option<TaskPtr>>>,
+    free_slots: RefCell<Vec<usize>>,
+    live_tasks: Cell<usize>,
+    driver: RefCell<Box<dyn Driver>>,
+    backend: &'static str,
+    now: Cell<u64>,
+    next_task_id: Cell<u64>,
+    polls_since_io: Cell<u32>,
+    fired: RefCell<Fired>,
+    stopping: Cell<bool>,
+    running: Cell<bool>,
+    closed: Cell<bool>,
+    pub(crate) debug: Cell<bool>,
+    slow_callback: Cell<Duration>,
+    pub(crate) eager_tasks: Cell<bool>,
+    handler: RefCell<Option<ExceptionHandler>>,
+    pool: RefCell<Option<Arc<ThreadPool>>>,
+    max_threads: usize,
+    thread_keep_alive: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl Core {
+    /// The loop clock at the start of the current turn, in nanoseconds.
+    /// Timers started during a turn count from it, as libuv does, so
+    /// timers set together fire together.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        self.now.get()
+    }
+
+    pub(crate) fn next_task_id(&self) -> u64 {
+        let id = self.next_task_id.get() + 1;
+        self.next_task_id.set(id);
+        id
+    }
+
+    pub(crate) fn register_task(&self, t: TaskPtr) -> usize {
+        let mut tasks = self.tasks.borrow_mut();
+        self.live_tasks.set(self.live_tasks.get() + 1);
+        match self.free_slots.borrow_mut().pop() {
+            Some(i) => {
+                tasks[i] = Some(t);
+                i
+            }
+            None => {
+                tasks.push(Some(t));
+                tasks.len() - 1
+            }
+        }
+    }
+
+    pub(crate) fn unregister_task(&self, key: usize) {
+        let mut tasks = self.tasks.borrow_mut();
+        if let Some(slot) = tasks.get_mut(key) {
+            if slot.take().is_some() {
+                self.live_tasks.set(self.live_tasks.get() - 1);
+                self.free_slots.borrow_mut().push(key);
+            }
+        }
+    }
+
+    /// Snapshot of the live tasks (asyncio's `all_tasks`).
+    pub(crate) fn all_tasks(&self) -> Vec<TaskRef> {
+        self.tasks
+            .borrow()
+            .iter()
+            .flatten()
+            .map(|t| TaskRef::from_ptr(t.0))
+            .collect()
+    }
+
+    pub(crate) fn call_soon_rc(&self, cb: Rc<dyn Callback>) {
+        self.queue.push(Runnable::Call(cb));
+    }
+
+    pub(crate) fn report(&self, ctx: ExceptionContext) {
+        let handler = self.handler.borrow().clone();
+        match handler {
+            Some(h) => {
+                if catch_unwind(AssertUnwindSafe(|| h(&ctx))).is_err() {
+                    eprintln!("aio: the exception handler panicked while reporting: {ctx}");
+                }
+            }
+            None => default_exception_handler(&ctx),
+        }
+    }
+
+    pub(crate) fn thread_pool(&self) -> Arc<ThreadPool> {
+        self.pool
+            .borrow_mut()
+            .get_or_insert_with(|| Arc::new(ThreadPool::new(self.max_threads, self.thread_keep_alive)))
+            .clone()
+    }
+
+    pub(crate) fn driver(&self) -> std::cell::RefMut<'_, Box<dyn Driver>> {
+        self.driver.borrow_mut()
+    }
+
+    fn park(&self, mut timeout: Option<Duration>) {
+        let shared = &self.shared;
+        if timeout != Some(Duration::ZERO) {
+            shared.park_state.store(PARKED, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            if !shared.injector.is_empty() {
+                timeout = Some(Duration::ZERO);
+            }
+        }
+        let res = self.driver.borrow_mut().park(timeout);
+        shared.park_state.store(RUNNING, Ordering::SeqCst);
+        if let Err(e) = res {
+            self.report(ExceptionContext {
+                message: format!("the {} driver failed to park: {e}", self.backend),
+                task: None,
+                panic: None,
+            });
+        }
+    }
+
+    fn fire_timers(&self) {
+        let mut fired = self.fired.borrow_mut();
+        self.timers.borrow_mut().fire(self.now.get(), &mut fired);
+        for cb in fired.calls.drain(..) {
+            self.queue.push(Runnable::Call(cb));
+        }
+        let wakers = std::mem::take(&mut fired.wakers);
+        drop(fired);
+        let mut wakers = wakers;
+        for w in wakers.drain(..) {
+            w.wake();
+        }
+        let mut fired = self.fired.borrow_mut();
+        if fired.wakers.capacity() < wakers.capacity() {
+            fired.wakers = wakers;
+        }
+    }
+
+    fn drain_injector(&self) {
+        while let Ok(r) = self.shared.injector.pop() {
+            match r {
+                Remote::Wake(t) => self.queue.push(Runnable::Task(t)),
+                Remote::Call(f) => self.call_soon_rc(CallbackCell::new(f)),
+                Remote::Cancel(t, msg) => {
+                    TaskRef::from_owned(t.0).cancel_opt(msg);
+                }
+            }
+        }
+    }
+
+    /// One turn of the loop. `limit` caps how long it may park.
+    fn run_once(&self, limit: Option<u64>) {
+        let ready = self.queue.len() != 0;
+        if !ready || self.polls_since_io.get() >= IO_INTERVAL {
+            let timeout = if ready || self.stopping.get() {
+                Some(Duration::ZERO)
+            } else {
+                let next = self.timers.borrow_mut().next_deadline();
+                let until = match (next, limit) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                until.map(|t| Duration::from_nanos(t.saturating_sub(now_ns())))
+            };
+            self.park(timeout);
+            self.polls_since_io.set(0);
+        }
+        self.now.set(now_ns());
+        self.fire_timers();
+        self.drain_injector();
+
+        let n = self.queue.len();
+        let debug = self.debug.get();
+        for _ in 0..n {
+            let Some(r) = self.queue.pop() else { break };
+            let started = if debug { Some(Instant::now()) } else { None };
+            let name = match r {
+                Runnable::Task(t) => self.run_task(t, debug),
+                Runnable::Call(cb) => {
+                    if catch_unwind(AssertUnwindSafe(|| cb.run())).is_err() {
+                        self.report(ExceptionContext {
+                            message: "a callback panicked".into(),
+                            task: None,
+                            panic: None,
+                        });
+                    }
+                    None
+                }
+            };
+            if let Some(t0) = started {
+                let took = t0.elapsed();
+                if took >= self.slow_callback.get() {
+                    let what = name.map_or_else(|| "a callback".to_string(), |n| format!("task {n:?}"));
+                    eprintln!(
+                        "aio: {what} held the loop for {:.3} s in one step (slow_callback_duration is {:.3} s)",
+                        took.as_secs_f64(),
+                        self.slow_callback.get().as_secs_f64()
+                    );
+                }
+            }
+        }
+        self.polls_since_io
+            .set(self.polls_since_io.get().saturating_add(n as u32));
+    }
+
+    /// Runs a dequeued task. Returns its name in debug mode (for the
+    /// slow-step warning).
+    #[inline]
+    fn run_task(&self, t: TaskPtr, debug: bool) -> Option<String> {
+        let ptr = t.0;
+        let h = t.header();
+        let prev = h.state.fetch_and(!SCHEDULED, Ordering::AcqRel);
+        if prev & COMPLETE != 0 {
+            // It finished while queued; the queue entry held its alive ref.
+            // SAFETY: that reference is released exactly here.
+            unsafe { release(ptr) };
+            return None;
+        }
+        let name = if debug {
+            Some(TaskRef::from_ptr(ptr).name())
+        } else {
+            None
+        };
+        task::poll_task(self, ptr);
+        name
+    }
+
+    /// Runs turns until `done()` or `stop()`.
+    fn run_until(&self, done: impl Fn() -> bool) {
+        while !done() && !self.stopping.get() {
+            self.run_once(None);
+        }
+    }
+
+    fn enter_run(&self) -> RunGuard<'_> {
+        assert!(!self.closed.get(), "the event loop is closed");
+        assert!(!self.running.get(), "this event loop is already running");
+        let other = CONTEXT.with(|c| c.core.get());
+        assert!(
+            other.is_null(),
+            "cannot run an event loop while another loop is running on this thread"
+        );
+        self.running.set(true);
+        self.stopping.set(false);
+        self.now.set(now_ns());
+        RunGuard {
+            core: self,
+            _ctx: CoreGuard::enter(self),
+        }
+    }
+
+    /// asyncio's close sequence: cancel what is pending, let it clean up
+    /// (bounded by the shutdown timeout), shut the thread pool down, then
+    /// drop everything that is left.
+    fn close(&self) {
+        if self.closed.get() {
+            return;
+        }
+        assert!(!self.running.get(), "cannot close a running event loop");
+        {
+            let _run = self.enter_run();
+            let pending = self.all_tasks();
+            if self.debug.get() && !pending.is_empty() {
+                let names: Vec<String> = pending.iter().map(TaskRef::name).collect();
+                eprintln!(
+                    "aio: {} task(s) still pending when the loop closed, cancelling: {}",
+                    names.len(),
+                    names.join(", ")
+                );
+            }
+            for t in &pending {
+                t.cancel();
+            }
+            drop(pending);
+            let deadline = now_ns().saturating_add(delay_ns(self.shutdown_timeout));
+            while self.live_tasks.get() > 0 && now_ns() < deadline {
+                self.run_once(Some(deadline));
+            }
+            for t in self.all_tasks() {
+                if self.debug.get() {
+                    eprintln!(
+                        "aio: task {:?} did not finish within the shutdown timeout; dropping it",
+                        t.name()
+                    );
+                }
+                t.abort();
+            }
+            // Whatever is still queued: drop callbacks, release tasks.
+            self.drain_injector();
+            while let Some(r) = self.queue.pop() {
+                match r {
+                    Runnable::Task(t) => {
+                        let prev = t.header().state.fetch_and(!SCHEDULED, Ordering::AcqRel);
+                        if prev & COMPLETE != 0 {
+                            // SAFETY: the queue entry's alive reference.
+                            unsafe { release(t.0) };
+                        }
+                    }
+                    Runnable::Call(cb) => cb.cancel(),
+                }
+            }
+            let calls = self.timers.borrow_mut().clear();
+            drop(calls);
+        }
+        if let Some(pool) = self.pool.borrow_mut().take() {
+            pool.shutdown(self.shutdown_timeout);
+        }
+        self.closed.set(true);
+        self.shared.closed.store(true, Ordering::Release);
+    }
+}
+
+struct RunGuard<'a> {
+    core: &'a Core,
+    _ctx: CoreGuard,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.core.running.set(false);
+        self.core.stopping.set(false);
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        // The last handle closes the loop, while the core is still intact
+        // (tasks being dropped may still call `get_running_loop`).
+        let other_running = !CONTEXT.with(|c| c.core.get()).is_null();
+        if Rc::strong_count(&self.core) == 1 && !self.core.closed.get() && !self.core.running.get() && !other_running {
+            self.core.close();
+        }
+    }
+}
+
+/// The default exception handler: one line on stderr.
+pub fn default_exception_handler(ctx: &ExceptionContext) {
+    eprintln!("aio: {ctx}");
+}
+
+/// Configures a [`Loop`]: its driver, debug mode, eager tasks, thread pool
+/// and shutdown timeout.
+///
+/// aio-core's builder uses [`ParkDriver`] (no I/O) unless given a driver;
+/// the `aio` facade's `Builder` picks the I/O backend.
+pub struct Builder {
+    driver: Option<Box<dyn Driver>>,
+    debug: Option<bool>,
+    eager_tasks: bool,
+    slow_callback: Duration,
+    max_threads: Option<usize>,
+    thread_keep_alive: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("driver", &self.driver.as_ref().map(|d| d.name()))
+            .field("debug", &self.debug)
+            .field("eager_tasks", &self.eager_tasks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// A builder with asyncio's defaults.
+    pub fn new() -> Builder {
+        Builder {
+            driver: None,
+            debug: None,
+            eager_tasks: false,
+            slow_callback: Duration::from_millis(100),
+            max_threads: None,
+            thread_keep_alive: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The driver the loop parks in (default: [`ParkDriver`], no I/O).
+    pub fn driver(mut self, driver: impl Driver) -> Builder {
+        self.driver = Some(Box::new(driver));
+        self
+    }
+
+    /// Like [`driver`](Builder::driver), for a boxed driver.
+    pub fn boxed_driver(mut self, driver: Box<dyn Driver>) -> Builder {
+        self.driver = Some(driver);
+        self
+    }
+
+    /// Debug mode (default: on when the environment has `AIO_DEBUG=1`):
+    /// warns when one step holds the loop longer than the slow-callback
+    /// duration, and lists tasks still pending when the loop closes.
+    pub fn debug(mut self, on: bool) -> Builder {
+        self.debug = Some(on);
+        self
+    }
+
+    /// The threshold of the slow-step warning (default 100 ms).
+    pub fn slow_callback_duration(mut self, d: Duration) -> Builder {
+        self.slow_callback = d;
+        self
+    }
+
+    /// asyncio 3.12's eager task factory: `create_task` runs the new task's
+    /// first step at once, so a task that finishes without waiting never
+    /// touches the ready queue.
+    pub fn eager_tasks(mut self, on: bool) -> Builder {
+        self.eager_tasks = on;
+        self
+    }
+
+    /// Upper bound of `to_thread`'s pool (default: asyncio's
+    /// `min(32, cpus + 4)`).
+    pub fn max_threads(mut self, n: usize) -> Builder {
+        self.max_threads = Some(n.max(1));
+        self
+    }
+
+    /// How long an idle pool thread waits for work before exiting
+    /// (default 10 s).
+    pub fn thread_keep_alive(mut self, d: Duration) -> Builder {
+        self.thread_keep_alive = d;
+        self
+    }
+
+    /// How long closing the loop lets cancelled tasks (and pool threads)
+    /// finish before it drops them (default 30 s).
+    pub fn shutdown_timeout(mut self, d: Duration) -> Builder {
+        self.shutdown_timeout = d;
+        self
+    }
+
+    /// Creates the loop.
+    pub fn build(self) -> Loop {
+        let driver = self.driver.unwrap_or_else(|| Box::new(ParkDriver::new()));
+        let debug = self
+            .debug
+            .unwrap_or_else(|| std::env::var("AIO_DEBUG").is_ok_and(|v| !v.is_empty() && v != "0"));
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let shared = Arc::new(Shared {
+            injector: ConcurrentQueue::unbounded(),
+            park_state: AtomicU8::new(RUNNING),
+            unparker: driver.unparker(),
+            core_addr: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        });
+        let core = Rc::new(Core {
+            shared,
+            queue: RunQueue {
+                q: UnsafeCell::new(VecDeque::with_capacity(256)),
+            },
+            timers: RefCell::new(Timers::new()),
+            tasks: RefCell::new(Vec::new()),
+            free_slots: RefCell::new(Vec::new()),
+            live_tasks: Cell::new(0),
+            backend: driver.name(),
+            driver: RefCell::new(driver),
+            now: Cell::new(now_ns()),
+            next_task_id: Cell::new(0),
+            polls_since_io: Cell::new(0),
+            fired: RefCell::new(Fired::default()),
+            stopping: Cell::new(false),
+            running: Cell::new(false),
+            closed: Cell::new(false),
+            debug: Cell::new(debug),
+            slow_callback: Cell::new(self.slow_callback),
+            eager_tasks: Cell::new(self.eager_tasks),
+            handler: RefCell::new(None),
+            pool: RefCell::new(None),
+            max_threads: self.max_threads.unwrap_or_else(|| (cpus + 4).min(32)),
+            thread_keep_alive: self.thread_keep_alive,
+            shutdown_timeout: self.shutdown_timeout,
+        });
+        core.shared
+            .core_addr
+            .store(Rc::as_ptr(&core) as usize, Ordering::Relaxed);
+        Loop { core }
+    }
+}
+
+/// An event loop: asyncio's `AbstractEventLoop`.
+///
+/// A `Loop` is a cheap, clonable handle (`!Send`: a loop belongs to its
+/// thread); [`LoopHandle`] is the `Send + Sync` way in from other threads.
+/// Most programs never touch it: [`run`](crate::run) and
+/// [`Runner`](crate::Runner) create, run and close one.
+///
+/// # Examples
+/// ```
+/// let lp = aio_core::Loop::new();
+/// let task = lp.create_task(async { 6 * 7 });
+/// assert_eq!(lp.run_until_complete(task).unwrap().unwrap(), 42);
+/// lp.close();
+/// ```
+#[derive(Clone)]
+pub struct Loop {
+    pub(crate) core: Rc<Core>,
+}
+
+impl fmt::Debug for Loop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Loop")
+            .field("backend", &self.core.backend)
+            .field("running", &self.is_running())
+            .field("closed", &self.is_closed())
+            .field("debug", &self.get_debug())
+            .finish()
+    }
+}
+
+impl Default for Loop {
+    fn default() -> Self {
+        Loop::new()
+    }
+}
+
+impl Loop {
+    /// A loop with aio-core's defaults (no I/O driver). Use the `aio`
+    /// facade's `new_event_loop()` for a loop that can do I/O.
+    pub fn new() -> Loop {
+        Builder::new().build()
+    }
+
+    /// A [`Builder`].
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn from_core_ptr(p: *const Core) -> Loop {
+        // SAFETY: `p` comes from `Rc::as_ptr` of the loop's `Rc<Core>` (it
+        // is what `CoreGuard` installs), and the loop is alive while it is
+        // installed; we add the strong count we are about to own.
+        unsafe {
+            Rc::increment_strong_count(p);
+            Loop { core: Rc::from_raw(p) }
+        }
+    }
+
+    /// The loop's clock: monotonic seconds (asyncio's `loop.time()`).
+    pub fn time(&self) -> f64 {
+        ns_to_secs(now_ns())
+    }
+
+    /// The name of the driver the loop runs on: `"park"` (no I/O),
+    /// `"poll"` or `"uring"`.
+    pub fn backend(&self) -> &'static str {
+        self.core.backend
+    }
+
+    /// Schedules `f` to run on the next turn of the loop.
+    pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Handle {
+        let cb = CallbackCell::new(f);
+        self.core.call_soon_rc(cb.clone());
+        Handle { cb }
+    }
+
+    /// Schedules `f` to run after `delay`.
+    pub fn call_later(&self, delay: impl IntoDelay, f: impl FnOnce() + 'static) -> TimerHandle {
+        let when = now_ns().saturating_add(delay_ns(delay.into_delay()));
+        self.call_at_ns(when, f)
+    }
+
+    /// Schedules `f` to run at `when` (seconds on the loop clock, or an `Instant`).
+    pub fn call_at(&self, when: impl IntoDeadline, f: impl FnOnce() + 'static) -> TimerHandle {
+        self.call_at_ns(when.into_deadline_ns(), f)
+    }
+
+    fn call_at_ns(&self, when: u64, f: impl FnOnce() + 'static) -> TimerHandle {
+        let cb = CallbackCell::new(f);
+        let key = self.core.timers.borrow_mut().insert_call(when, cb.clone());
+        TimerHandle {
+            cb,
+            key,
+            when,
+            core: Rc::as_ptr(&self.core),
+        }
+    }
+
+    /// Wraps `fut` in a task on this loop (asyncio's `loop.create_task`).
+    pub fn create_task<F>(&self, fut: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+    {
+        task::spawn(&self.core, fut, self.core.eager_tasks.get())
+    }
+
+    /// Runs the loop until `fut` completes and returns its result. The
+    /// future runs as a task, so it can be cancelled like one.
+    ///
+    /// # Panics
+    /// When the loop is closed or already running, or another loop runs on
+    /// this thread.
+    pub fn run_until_complete<F>(&self, fut: F) -> Result<F::Output, TaskError>
+    where
+        F: Future + 'static,
+    {
+        let core = &*self.core;
+        let run = core.enter_run();
+        let mut task = task::spawn(core, fut, false);
+        core.run_until(|| task.done());
+        drop(run);
+        match task.result() {
+            Some(r) => r,
+            None => {
+                task.cancel();
+                Err(TaskError::Cancelled(crate::Cancelled::with_message(
+                    "the event loop was stopped before the future completed",
+                )))
+            }
+        }
+    }
+
+    /// Runs the loop until [`stop`](Loop::stop) is called.
+    pub fn run_forever(&self) {
+        let core = &*self.core;
+        let _run = core.enter_run();
+        core.run_until(|| false);
+    }
+
+    /// Makes a running loop return from `run_forever` (or
+    /// `run_until_complete`) after the current turn.
+    pub fn stop(&self) {
+        self.core.stopping.set(true);
+    }
+
+    /// Whether the loop is running.
+    pub fn is_running(&self) -> bool {
+        self.core.running.get()
+    }
+
+    /// Whether the loop was closed.
+    pub fn is_closed(&self) -> bool {
+        self.core.closed.get()
+    }
+
+    /// Closes the loop: cancels the tasks still pending and lets them clean
+    /// up (bounded by the shutdown timeout, after which they are dropped),
+    /// shuts the `to_thread` pool down, and drops what is left. Closing
+    /// twice is harmless.
+    ///
+    /// # Panics
+    /// When the loop is running.
+    pub fn close(&self) {
+        self.core.close();
+    }
+
+    /// A `Send + Sync` handle for other threads.
+    pub fn handle(&self) -> LoopHandle {
+        LoopHandle {
+            shared: self.core.shared.clone(),
+        }
+    }
+
+    /// Sets what happens to panics of tasks nobody awaits and of callbacks
+    /// (default: [`default_exception_handler`], one line on stderr).
+    pub fn set_exception_handler(&self, handler: Option<impl Fn(&ExceptionContext) + 'static>) {
+        *self.core.handler.borrow_mut() = handler.map(|h| Rc::new(h) as ExceptionHandler);
+    }
+
+    /// Reports `ctx` through the exception handler.
+    pub fn call_exception_handler(&self, ctx: ExceptionContext) {
+        self.core.report(ctx);
+    }
+
+    /// Turns debug mode on or off.
+    pub fn set_debug(&self, on: bool) {
+        self.core.debug.set(on);
+    }
+
+    /// Whether debug mode is on.
+    pub fn get_debug(&self) -> bool {
+        self.core.debug.get()
+    }
+
+    /// Turns the eager task factory on or off (see [`Builder::eager_tasks`]).
+    pub fn set_eager_tasks(&self, on: bool) {
+        self.core.eager_tasks.set(on);
+    }
+
+    /// Runs `f` with mutable access to the loop's driver, downcast to `D`.
+    /// Returns `None` when the loop runs on another kind of driver. This is
+    /// how aio-net reaches the operations of the I/O driver.
+    pub fn with_driver<D: Driver, R>(&self, f: impl FnOnce(&mut D) -> R) -> Option<R> {
+        let mut d = self.core.driver.borrow_mut();
+        d.as_any().downcast_mut::<D>().map(f)
+    }
+}
+
+/// The loop running on this thread (asyncio's `get_running_loop()`).
+///
+/// # Panics
+/// When no loop runs on this thread.
+#[track_caller]
+pub fn get_running_loop() -> Loop {
+    try_get_running_loop().unwrap_or_else(|| crate::context::no_running_loop())
+}
+
+/// The loop running on this thread, if any.
+pub fn try_get_running_loop() -> Option<Loop> {
+    let p = CONTEXT.with(|c| c.core.get());
+    (!p.is_null()).then(|| Loop::from_core_ptr(p))
+}

@@ -1,0 +1,292 @@
+//! The way into a loop from other threads: `LoopHandle`, and the
+//! `ConcurrentFuture` that `run_coroutine_threadsafe` returns.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::cancel::{self, Cancelled};
+use crate::event_loop::{Remote, Shared};
+use crate::task::raw::TaskPtr;
+use crate::task::{TaskError, create_task};
+
+/// The error of sending work to a loop that is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoopClosed;
+
+impl fmt::Display for LoopClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the event loop is closed")
+    }
+}
+
+impl std::error::Error for LoopClosed {}
+
+/// A `Send + Sync` handle to a loop, for other threads.
+///
+/// # Examples
+/// ```
+/// let lp = aio_core::Loop::new();
+/// let h = lp.handle();
+/// let fut = std::thread::spawn(move || h.run_coroutine_threadsafe(async { 40 + 2 }))
+///     .join()
+///     .unwrap();
+/// let v = lp.run_until_complete(async move { fut.await }).unwrap();
+/// assert_eq!(v.unwrap(), 42);
+/// ```
+#[derive(Clone)]
+pub struct LoopHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for LoopHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopHandle").field("closed", &self.is_closed()).finish()
+    }
+}
+
+impl LoopHandle {
+    /// Schedules `f` to run on the loop's thread, waking the loop if it
+    /// sleeps: asyncio's `call_soon_threadsafe`.
+    pub fn call_soon_threadsafe(&self, f: impl FnOnce() + Send + 'static) -> Result<(), LoopClosed> {
+        if self.shared.is_closed() {
+            return Err(LoopClosed);
+        }
+        self.shared.inject(Remote::Call(Box::new(f)));
+        Ok(())
+    }
+
+    /// Submits `fut` to the loop as a task and returns a future for its
+    /// result that any thread can wait on or await: asyncio's
+    /// `run_coroutine_threadsafe`. If the loop is closed the result is
+    /// `Err(TaskError::Cancelled)`.
+    pub fn run_coroutine_threadsafe<F>(&self, fut: F) -> ConcurrentFuture<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let slot = Arc::new(CfSlot {
+            state: Mutex::new(CfState {
+                result: None,
+                waker: None,
+                task: None,
+                cancel_requested: false,
+                taken: false,
+            }),
+            cv: Condvar::new(),
+        });
+        let s2 = slot.clone();
+        let shared = self.shared.clone();
+        let sent = self.call_soon_threadsafe(move || {
+            let task = create_task(Reporter {
+                fut,
+                slot: Some(s2.clone()),
+            });
+            let ptr = task.ptr();
+            crate::task::raw::add_ref(task.header());
+            let cancel = {
+                let mut st = s2.state.lock();
+                st.task = Some(RemoteTask {
+                    ptr: TaskPtr(ptr),
+                    shared,
+                });
+                st.cancel_requested
+            };
+            if cancel {
+                task.cancel();
+            }
+        });
+        if sent.is_err() {
+            slot.finish(Err(TaskError::Cancelled(Cancelled::with_message(
+                "the event loop is closed",
+            ))));
+        }
+        ConcurrentFuture { slot }
+    }
+
+    /// Whether the loop was closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// Wakes the loop if it is parked (it will run one turn).
+    pub fn wake(&self) {
+        self.shared.wake();
+    }
+}
+
+/// A counted reference to a task on another thread's loop.
+struct RemoteTask {
+    ptr: TaskPtr,
+    shared: Arc<Shared>,
+}
+
+impl Drop for RemoteTask {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference; releasing it from any thread only
+        // frees the header (see `task::raw`).
+        unsafe { crate::task::raw::release(self.ptr.0) };
+    }
+}
+
+struct CfState<T> {
+    result: Option<Result<T, TaskError>>,
+    waker: Option<Waker>,
+    task: Option<RemoteTask>,
+    cancel_requested: bool,
+    taken: bool,
+}
+
+struct CfSlot<T> {
+    state: Mutex<CfState<T>>,
+    cv: Condvar,
+}
+
+impl<T> CfSlot<T> {
+    fn finish(&self, r: Result<T, TaskError>) {
+        let mut st = self.state.lock();
+        if st.result.is_some() || st.taken {
+            return;
+        }
+        st.result = Some(r);
+        st.task = None;
+        let w = st.waker.take();
+        drop(st);
+        self.cv.notify_all();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
+
+/// Runs the submitted future inside its task and reports how it ended.
+struct Reporter<F: Future> {
+    fut: F,
+    slot: Option<Arc<CfSlot<F::Output>>>,
+}
+
+impl<F: Future> Future for Reporter<F> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `fut` is structurally pinned: never moved out, dropped in place.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        let r = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(v)) if cancel::cancelling() == 0 => Ok(v),
+            Ok(Poll::Ready(_)) => Err(TaskError::Cancelled(Cancelled::new())),
+            Err(p) => Err(TaskError::Panicked(p.into())),
+        };
+        if let Some(slot) = this.slot.take() {
+            slot.finish(r);
+        }
+        Poll::Ready(())
+    }
+}
+
+impl<F: Future> Drop for Reporter<F> {
+    fn drop(&mut self) {
+        // Dropped before finishing: cancelled the hard way or the loop closed.
+        if let Some(slot) = self.slot.take() {
+            slot.finish(Err(TaskError::Cancelled(Cancelled::new())));
+        }
+    }
+}
+
+/// The result of [`LoopHandle::run_coroutine_threadsafe`]: await it from
+/// another loop, or [`wait`](ConcurrentFuture::wait) for it from a plain
+/// thread (asyncio's `concurrent.futures.Future`).
+///
+/// # Cancellation
+/// Awaiting it from a task that gets cancelled cancels the submitted task
+/// (as asyncio's `wrap_future`) and keeps waiting for it to end.
+pub struct ConcurrentFuture<T> {
+    slot: Arc<CfSlot<T>>,
+}
+
+impl<T> fmt::Debug for ConcurrentFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConcurrentFuture").field("done", &self.done()).finish()
+    }
+}
+
+impl<T> ConcurrentFuture<T> {
+    /// Whether the result is available.
+    pub fn done(&self) -> bool {
+        let st = self.slot.state.lock();
+        st.result.is_some() || st.taken
+    }
+
+    /// Asks the loop to cancel the submitted task (cooperatively).
+    pub fn cancel(&self) {
+        let mut st = self.slot.state.lock();
+        st.cancel_requested = true;
+        if let Some(t) = &st.task {
+            crate::task::raw::add_ref(t.ptr.header());
+            t.shared.inject(Remote::Cancel(TaskPtr(t.ptr.0), None));
+        }
+    }
+
+    /// Blocks this thread until the task ends and returns its result.
+    ///
+    /// # Panics
+    /// If the result was already taken by awaiting this future. Never call
+    /// it on the loop's own thread: the loop could not run meanwhile.
+    pub fn wait(self) -> Result<T, TaskError> {
+        let mut st = self.slot.state.lock();
+        loop {
+            if let Some(r) = st.result.take() {
+                st.taken = true;
+                return r;
+            }
+            assert!(!st.taken, "ConcurrentFuture result already taken");
+            self.slot.cv.wait(&mut st);
+        }
+    }
+
+    /// Blocks until the task ends or `timeout` passes; `true` when done.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.slot.state.lock();
+        while st.result.is_none() && !st.taken {
+            if self.slot.cv.wait_until(&mut st, deadline).timed_out() {
+                break;
+            }
+        }
+        st.result.is_some() || st.taken
+    }
+}
+
+impl<T> Future for ConcurrentFuture<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut st = self.slot.state.lock();
+        if let Some(r) = st.result.take() {
+            st.taken = true;
+            return Poll::Ready(r);
+        }
+        assert!(!st.taken, "ConcurrentFuture polled after completion");
+        drop(st);
+        if cancel::check().is_err() {
+            self.cancel();
+        }
+        let mut st = self.slot.state.lock();
+        if let Some(r) = st.result.take() {
+            st.taken = true;
+            return Poll::Ready(r);
+        }
+        match &st.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => st.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}

@@ -1,0 +1,81 @@
+//! aio-core: asyncio's event loop, tasks and cancellation, in Rust.
+//!
+//! This crate is the foundation of [aio]: a single-threaded event loop per
+//! thread ([`Loop`]), tasks that need not be `Send` ([`create_task`]),
+//! timers ([`sleep`], [`Loop::call_later`]), asyncio's catchable
+//! cooperative cancellation ([`Task::cancel`](TaskRef::cancel),
+//! [`Cancelled`], [`uncancel`]), the combinators ([`gather`], [`wait`],
+//! [`as_completed`], [`timeout`], [`wait_for`], [`shield`],
+//! [`TaskGroup`]), and the bridge to threads ([`to_thread`],
+//! [`LoopHandle`]). It knows no OS I/O mechanism: I/O drivers plug in
+//! through the [`Driver`](driver::Driver) trait (aio-poll, aio-uring), and
+//! without one the loop parks on a plain thread parker.
+//!
+//! # The model, for asyncio users
+//!
+//! | asyncio | aio |
+//! |---|---|
+//! | `asyncio.run(main())` | `aio::run(main())` |
+//! | `await asyncio.sleep(0.5)` | `aio::sleep(0.5).await?` |
+//! | `asyncio.create_task(coro)` | `aio::create_task(fut)` |
+//! | `except asyncio.CancelledError` | `Err(Cancelled)` from any aio await point |
+//! | `async with asyncio.timeout(1)` | `aio::timeout(1, fut).await` |
+//! | `await asyncio.gather(a, b)` | `aio::gather!(a, b).await` |
+//!
+//! Every aio await point returns a `Result` whose error converts from
+//! [`Cancelled`]: when the task is cancelled, the next one returns
+//! `Err(Cancelled)` once, clean-up code may await normally, and `?`
+//! propagates it. See [`cancel`] for the precise rules.
+//!
+//! [aio]: https://docs.rs/aio
+//!
+//! # Examples
+//!
+//! ```
+//! async fn fetch(name: &str, delay: f64) -> aio_core::Result<String> {
+//!     aio_core::sleep(delay).await?;
+//!     Ok(format!("data from {name}"))
+//! }
+//!
+//! let out = aio_core::run(async {
+//!     let slow = aio_core::create_task(fetch("slow", 10.0));
+//!     let fast = fetch("fast", 0.01).await?;
+//!     slow.cancel();
+//!     assert!(slow.await.unwrap_err().is_cancelled());
+//!     Ok::<_, aio_core::Cancelled>(fast)
+//! });
+//! assert_eq!(out.unwrap(), "data from fast");
+//! ```
+
+mod callback;
+pub mod cancel;
+pub mod combinator;
+mod context;
+pub mod driver;
+mod event_loop;
+mod handle;
+mod runner;
+mod task;
+mod thread;
+mod time;
+mod timer;
+
+pub use callback::{Handle, TimerHandle};
+pub use cancel::{Cancelled, checkpoint, uncancel};
+pub use combinator::{
+    ALL_COMPLETED, AsCompleted, FIRST_COMPLETED, FIRST_EXCEPTION, Failure, GroupRun, GroupTask, Join, ReturnWhen,
+    Shield, TaskGroup, TaskGroupError, Timeout, TimeoutError, TimeoutHandle, Wait, as_completed, gather,
+    gather_settled, shield, timeout, timeout_at, timeout_with, wait, wait_for,
+};
+pub use event_loop::{
+    Builder, ExceptionContext, Loop, default_exception_handler, get_running_loop, try_get_running_loop,
+};
+pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
+pub use runner::{Runner, run};
+pub use task::{Panic, Task, TaskError, TaskRef, all_tasks, create_eager_task, create_task, current_task};
+pub use thread::{ToThread, ToThreadError, to_thread};
+pub use time::{IntoDeadline, IntoDelay, monotonic};
+pub use timer::{Sleep, YieldNow, sleep, sleep_until, yield_now};
+
+/// The result of an aio await point: `Ok`, or the task was cancelled.
+pub type Result<T, E = Cancelled> = std::result::Result<T, E>;

@@ -1,0 +1,112 @@
+//! Entry points: `run` and `Runner`, asyncio's `asyncio.run` and
+//! `asyncio.Runner`.
+
+use std::future::Future;
+
+use crate::event_loop::{Builder, Loop};
+use crate::task::TaskError;
+
+/// Runs `fut` on a new loop until it completes, closes the loop (cancelling
+/// and awaiting what is left, shutting the thread pool down), and returns
+/// the future's output: asyncio's `asyncio.run`.
+///
+/// aio-core's `run` uses a loop without I/O; the `aio` facade's `run`
+/// picks the I/O backend.
+///
+/// # Panics
+/// If `fut` panics (the panic continues here, as the exception would
+/// propagate out of `asyncio.run`), or if it is cancelled, or if a loop is
+/// already running on this thread.
+///
+/// # Examples
+/// ```
+/// let v = aio_core::run(async {
+///     aio_core::sleep(0.001).await?;
+///     Ok::<_, aio_core::Cancelled>("done")
+/// });
+/// assert_eq!(v.unwrap(), "done");
+/// ```
+#[track_caller]
+pub fn run<F>(fut: F) -> F::Output
+where
+    F: Future + 'static,
+{
+    Runner::new().run(fut)
+}
+
+/// Runs several top-level futures, one after another, on one loop, then
+/// closes it: asyncio's `asyncio.Runner`.
+///
+/// # Examples
+/// ```
+/// let runner = aio_core::Runner::new();
+/// assert_eq!(runner.run(async { 1 }), 1);
+/// assert_eq!(runner.run(async { 2 }), 2);
+/// runner.close();
+/// ```
+#[derive(Debug)]
+pub struct Runner {
+    lp: Loop,
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Runner::new()
+    }
+}
+
+impl Runner {
+    /// A runner on a new loop with aio-core's defaults.
+    pub fn new() -> Runner {
+        Runner::with_loop(Builder::new().build())
+    }
+
+    /// A runner on the given loop (it closes the loop when done).
+    pub fn with_loop(lp: Loop) -> Runner {
+        Runner { lp }
+    }
+
+    /// Runs `fut` to completion on the runner's loop, as a task, and
+    /// returns its output.
+    ///
+    /// # Panics
+    /// As [`run`].
+    #[track_caller]
+    pub fn run<F>(&self, fut: F) -> F::Output
+    where
+        F: Future + 'static,
+    {
+        match self.lp.run_until_complete(fut) {
+            Ok(v) => v,
+            Err(TaskError::Panicked(p)) => p.resume(),
+            Err(TaskError::Cancelled(c)) => panic!("the main task was cancelled ({c})"),
+        }
+    }
+
+    /// Like [`run`](Runner::run) but returns a cancellation or panic of the
+    /// main task as an error instead of panicking.
+    pub fn try_run<F>(&self, fut: F) -> Result<F::Output, TaskError>
+    where
+        F: Future + 'static,
+    {
+        self.lp.run_until_complete(fut)
+    }
+
+    /// The runner's loop.
+    pub fn get_loop(&self) -> &Loop {
+        &self.lp
+    }
+
+    /// Closes the loop (dropping the runner does the same).
+    pub fn close(self) {
+        self.lp.close();
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        if !self.lp.is_running() && !std::thread::panicking() {
+            self.lp.close();
+        }
+    }
+}

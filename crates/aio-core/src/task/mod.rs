@@ -1,0 +1,599 @@
+//! Tasks: asyncio's `Task`, one allocation each.
+//!
+//! [`Task<T>`] is the typed handle returned by [`create_task`]; awaiting it
+//! gives `Result<T, TaskError>`. [`TaskRef`] is the untyped handle that
+//! [`current_task`] and [`all_tasks`] return; `Task<T>` derefs to it for the
+//! shared API (`cancel`, `done`, `name`, ...).
+
+pub(crate) mod raw;
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use crate::callback::CallbackCell;
+use crate::cancel::{self, Cancelled};
+use crate::context::{CONTEXT, PollGuard, expect_core, with_core};
+use crate::event_loop::{Core, ExceptionContext, Runnable, default_exception_handler};
+use raw::{
+    ABORT, COMPLETE, HANDLE, Header, Outcome, POLLING, Payload, PollOutcome, RETRIEVED, SCHEDULED, STARTED, TaskPtr,
+};
+
+/// Why a task has no value: it was cancelled, or it panicked.
+pub enum TaskError {
+    /// The task was cancelled (asyncio's `CancelledError`).
+    Cancelled(Cancelled),
+    /// The task's future panicked; the loop caught it and kept running.
+    Panicked(Panic),
+}
+
+impl TaskError {
+    /// Whether the task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, TaskError::Cancelled(_))
+    }
+
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, TaskError::Panicked(_))
+    }
+
+    /// The panic, if the task panicked.
+    pub fn into_panic(self) -> Option<Panic> {
+        match self {
+            TaskError::Panicked(p) => Some(p),
+            TaskError::Cancelled(_) => None,
+        }
+    }
+}
+
+impl From<Cancelled> for TaskError {
+    fn from(c: Cancelled) -> TaskError {
+        TaskError::Cancelled(c)
+    }
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Cancelled(c) => fmt::Debug::fmt(c, f),
+            TaskError::Panicked(p) => f.debug_tuple("Panicked").field(&p.message().unwrap_or("..")).finish(),
+        }
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Cancelled(c) => fmt::Display::fmt(c, f),
+            TaskError::Panicked(p) => write!(f, "task panicked: {p}"),
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// The payload of a caught panic.
+pub struct Panic {
+    payload: Payload,
+}
+
+impl From<Payload> for Panic {
+    fn from(payload: Payload) -> Panic {
+        Panic { payload }
+    }
+}
+
+impl Panic {
+    /// The panic message, when the payload is a string (as `panic!` makes it).
+    pub fn message(&self) -> Option<&str> {
+        if let Some(s) = self.payload.downcast_ref::<&'static str>() {
+            Some(s)
+        } else {
+            self.payload.downcast_ref::<String>().map(String::as_str)
+        }
+    }
+
+    /// The raw payload.
+    pub fn into_payload(self) -> Box<dyn Any + Send + 'static> {
+        self.payload
+    }
+
+    /// Continues unwinding with this panic on the current thread.
+    pub fn resume(self) -> ! {
+        std::panic::resume_unwind(self.payload)
+    }
+}
+
+impl fmt::Debug for Panic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Panic").field(&self.message().unwrap_or("..")).finish()
+    }
+}
+
+impl fmt::Display for Panic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message().unwrap_or("(a panic with a non-string payload)"))
+    }
+}
+
+// --- spawning and running ------------------------------------------------
+
+/// Creates a task on `core`; `eager` runs its first step now.
+pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool) -> Task<F::Output> {
+    let ptr = raw::allocate(fut, core.shared.clone(), core.next_task_id());
+    // SAFETY: freshly allocated; we hold the handle's reference.
+    let h = unsafe { ptr.as_ref() };
+    h.set_flag(HANDLE, true);
+    h.local.registry_key.set(core.register_task(TaskPtr(ptr)));
+    let running_here = CONTEXT.with(|c| std::ptr::eq(c.core.get(), core));
+    if eager && running_here {
+        poll_task(core, ptr);
+    } else {
+        h.state.fetch_or(SCHEDULED, Ordering::Relaxed);
+        core.queue.push(Runnable::Task(TaskPtr(ptr)));
+    }
+    Task {
+        raw: TaskRef::from_owned(ptr),
+        _out: PhantomData,
+    }
+}
+
+/// One step of a task, with asyncio's cancellation rules applied around it.
+pub(crate) fn poll_task(core: &Core, ptr: NonNull<Header>) {
+    // SAFETY: the caller holds the task's alive reference.
+    let h = unsafe { ptr.as_ref() };
+    let scope = &h.scope;
+    let was_pending = scope.is_pending();
+    if !h.flag(STARTED) {
+        h.set_flag(STARTED, true);
+        if was_pending {
+            // Cancelled before its first step: the body never runs.
+            let c = scope.deliver();
+            return finish(core, ptr, Outcome::Cancelled, Some(c));
+        }
+    }
+    let deliveries = scope.deliveries();
+    h.set_flag(POLLING, true);
+    let outcome = {
+        // SAFETY: header and scope live in the task allocation, which the
+        // alive reference keeps in place for the whole poll.
+        let _g = unsafe { PollGuard::enter(h, scope) };
+        let waker = raw::waker_ref(ptr);
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: loop thread; the POLLING flag rules out re-entry.
+        unsafe { (h.vtable.poll)(ptr, &mut cx) }
+    };
+    h.set_flag(POLLING, false);
+    match outcome {
+        PollOutcome::Pending => {
+            if h.flag(ABORT) {
+                finish(core, ptr, Outcome::Cancelled, Some(scope.error()));
+            } else if was_pending && scope.is_pending() && scope.deliveries() == deliveries {
+                // Nothing in this step consumed the delivery: the task waits
+                // only on foreign futures. Drop it (the hard path).
+                scope.clear_pending();
+                finish(core, ptr, Outcome::Cancelled, Some(scope.error()));
+            }
+        }
+        PollOutcome::Ready => {
+            if scope.cancelling() > 0 {
+                // Finished with the cancellation outstanding: it counts as
+                // cancelled (see `cancel::uncancel`).
+                finish(core, ptr, Outcome::Cancelled, Some(scope.error()));
+            } else {
+                complete(core, ptr, Outcome::Ok);
+            }
+        }
+        PollOutcome::Panicked => complete(core, ptr, Outcome::Panicked),
+    }
+}
+
+/// Replaces whatever the task holds with `Err(Cancelled)` and completes it.
+fn finish(core: &Core, ptr: NonNull<Header>, outcome: Outcome, c: Option<Cancelled>) {
+    // SAFETY: alive reference held by the caller.
+    let h = unsafe { ptr.as_ref() };
+    let err = crate::TaskError::Cancelled(c.unwrap_or_default());
+    // SAFETY: loop thread, not inside the task's own poll.
+    unsafe { (h.vtable.finish_with)(ptr, err) };
+    complete(core, ptr, outcome);
+}
+
+/// Marks a task complete: unregisters it, queues its done callbacks, wakes
+/// its awaiter and releases its alive reference (unless it is queued).
+fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
+    // SAFETY: alive reference held by the caller.
+    let h = unsafe { ptr.as_ref() };
+    h.local.outcome.set(outcome);
+    core.unregister_task(h.local.registry_key.get());
+    let prev = h.state.fetch_or(COMPLETE, Ordering::AcqRel);
+
+    let callbacks = h.local.callbacks.take();
+    if !callbacks.is_empty() {
+        for cb in callbacks {
+            core.call_soon_rc(CallbackCell::new(cb));
+        }
+    }
+    if let Some(w) = h.local.join_waker.take() {
+        w.wake();
+    }
+    if !h.flag(HANDLE) {
+        // Detached: nobody will read the output; drop it here, on the loop
+        // thread, and report a panic nobody will see otherwise.
+        drop_detached_output(core, h, ptr);
+    }
+    if prev & SCHEDULED == 0 {
+        // SAFETY: the alive reference, released exactly once: here, or by
+        // the run loop when it dequeues the completed task.
+        unsafe { raw::release(ptr) };
+    }
+}
+
+fn drop_detached_output(core: &Core, h: &Header, ptr: NonNull<Header>) {
+    if h.local.outcome.get() == Outcome::Panicked && !h.flag(RETRIEVED) {
+        // SAFETY: loop thread; the task is complete, nothing else reads the stage.
+        if let Some(TaskError::Panicked(p)) = unsafe { (h.vtable.take_error)(ptr) } {
+            core.report(ExceptionContext {
+                message: "Task exception was never retrieved".into(),
+                task: Some(task_name(h)),
+                panic: Some(p),
+            });
+        }
+    }
+    h.set_flag(RETRIEVED, true);
+    // SAFETY: as above.
+    unsafe { (h.vtable.drop_stage)(ptr) };
+}
+
+fn task_name(h: &Header) -> String {
+    let n = h.local.name.take();
+    let s = n.as_deref().map_or_else(|| format!("Task-{}", h.id), str::to_owned);
+    h.local.name.set(n);
+    s
+}
+
+// --- handles ---------------------------------------------------------------
+
+/// An untyped handle to a task: what [`current_task`] and [`all_tasks`]
+/// return, and what [`Task<T>`] derefs to. Clones refer to the same task.
+pub struct TaskRef {
+    ptr: NonNull<Header>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl TaskRef {
+    /// Takes over a reference the caller owns.
+    pub(crate) fn from_owned(ptr: NonNull<Header>) -> TaskRef {
+        TaskRef {
+            ptr,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Adds a reference.
+    pub(crate) fn from_ptr(ptr: NonNull<Header>) -> TaskRef {
+        // SAFETY: the caller guarantees the task is live.
+        raw::add_ref(unsafe { ptr.as_ref() });
+        TaskRef::from_owned(ptr)
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: we own a reference.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    pub(crate) fn ptr(&self) -> NonNull<Header> {
+        self.ptr
+    }
+
+    /// The loop core owning this task.
+    ///
+    /// Only valid while the task is not complete: a loop completes all its
+    /// tasks when it closes, before its core goes away.
+    fn core(&self) -> &Core {
+        // SAFETY: see above; callers check `done()` first.
+        unsafe { self.header().shared.core() }
+    }
+
+    /// Requests cancellation: the task's next aio await point returns
+    /// `Err(Cancelled)`. Returns `false` if the task is already done.
+    /// Several requests before the task runs are delivered once, and counted
+    /// by [`cancelling`](TaskRef::cancelling).
+    pub fn cancel(&self) -> bool {
+        self.cancel_opt(None)
+    }
+
+    /// [`cancel`](TaskRef::cancel) with a message, carried by the
+    /// `Cancelled` the task sees.
+    pub fn cancel_with(&self, msg: impl Into<Arc<str>>) -> bool {
+        self.cancel_opt(Some(msg.into()))
+    }
+
+    pub(crate) fn cancel_opt(&self, msg: Option<Arc<str>>) -> bool {
+        if self.done() {
+            return false;
+        }
+        self.header().scope.cancel(msg);
+        raw::schedule(self.ptr);
+        true
+    }
+
+    /// The number of cancel requests not taken back by
+    /// [`uncancel`](TaskRef::uncancel).
+    pub fn cancelling(&self) -> u32 {
+        self.header().scope.cancelling()
+    }
+
+    /// Takes back one cancel request (asyncio's `uncancel`); returns how
+    /// many remain. A task that suppresses a delivered cancellation calls
+    /// this, or it still ends cancelled.
+    pub fn uncancel(&self) -> u32 {
+        self.header().scope.uncancel()
+    }
+
+    /// Whether the task has finished (with a value, cancelled or panicked).
+    pub fn done(&self) -> bool {
+        self.header().is_complete()
+    }
+
+    /// Whether the task ended cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.header().local.outcome.get() == Outcome::Cancelled
+    }
+
+    /// Whether the task ended with a panic.
+    pub fn panicked(&self) -> bool {
+        self.header().local.outcome.get() == Outcome::Panicked
+    }
+
+    /// The task's name; `Task-N` unless set.
+    pub fn name(&self) -> String {
+        task_name(self.header())
+    }
+
+    /// Names the task (shown in debug warnings and reports).
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.header().local.name.set(Some(name.into().into_boxed_str()));
+    }
+
+    /// A number unique among the tasks of the loop.
+    pub fn id(&self) -> u64 {
+        self.header().id
+    }
+
+    /// Runs `f` (on the loop, soon) once the task is done; at once (soon)
+    /// if it already is.
+    pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + 'static) {
+        let me = self.clone();
+        let cb = move || f(&me);
+        if self.done() {
+            with_core(|c| match c {
+                Some(c) => c.call_soon_rc(CallbackCell::new(cb)),
+                None => cb(),
+            });
+        } else {
+            let h = self.header();
+            let mut v = h.local.callbacks.take();
+            v.push(Box::new(cb));
+            h.local.callbacks.set(v);
+        }
+    }
+
+    /// Drops the task's future now, without letting it observe the
+    /// cancellation (tokio's `abort`). The task ends cancelled. If the task
+    /// is the one running, this happens when its current step returns.
+    pub fn abort(&self) {
+        if self.done() {
+            return;
+        }
+        let h = self.header();
+        if h.flag(POLLING) {
+            h.set_flag(ABORT, true);
+            return;
+        }
+        let core = self.core();
+        let ptr = self.ptr;
+        // The alive reference is still held (the task is not complete).
+        finish(core, ptr, Outcome::Cancelled, Some(h.scope.error()));
+    }
+
+    /// Registers `cx`'s waker to be woken when the task completes; `Ready`
+    /// if it already has. Does not take the output.
+    pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done() {
+            return Poll::Ready(());
+        }
+        let slot = &self.header().local.join_waker;
+        let w = slot.take();
+        match w {
+            Some(w) if w.will_wake(cx.waker()) => slot.set(Some(w)),
+            _ => slot.set(Some(cx.waker().clone())),
+        }
+        Poll::Pending
+    }
+}
+
+impl Clone for TaskRef {
+    fn clone(&self) -> TaskRef {
+        TaskRef::from_ptr(self.ptr)
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference.
+        unsafe { raw::release(self.ptr) };
+    }
+}
+
+impl PartialEq for TaskRef {
+    fn eq(&self, other: &TaskRef) -> bool {
+        self.ptr == other.ptr
+    }
+}
+impl Eq for TaskRef {}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.header().local.outcome.get() {
+            Outcome::Running => "pending",
+            Outcome::Ok => "finished",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Panicked => "panicked",
+        };
+        f.debug_struct("Task")
+            .field("name", &self.name())
+            .field("state", &state)
+            .finish()
+    }
+}
+
+/// A task created by [`create_task`]: asyncio's `Task`, typed.
+///
+/// Awaiting it gives the future's output, or [`TaskError`] if the task was
+/// cancelled or panicked. Dropping it detaches the task, which keeps
+/// running. The untyped API (`cancel`, `done`, `name`, ...) comes from
+/// [`TaskRef`] through `Deref`.
+///
+/// # Cancellation
+/// If the task awaiting a `Task` is cancelled, the awaited task is
+/// cancelled too (as in asyncio) and the awaiter keeps waiting for it to
+/// finish; wrap it in [`shield`](crate::shield) to keep it running instead.
+///
+/// # Examples
+/// ```
+/// # aio_core::run(async {
+/// let t = aio_core::create_task(async { 2 + 2 });
+/// assert_eq!(t.await.unwrap(), 4);
+/// # });
+/// ```
+pub struct Task<T> {
+    raw: TaskRef,
+    _out: PhantomData<T>,
+}
+
+impl<T> Deref for Task<T> {
+    type Target = TaskRef;
+    fn deref(&self) -> &TaskRef {
+        &self.raw
+    }
+}
+
+impl<T> Task<T> {
+    /// Takes the result of a finished task: `None` while it runs, or after
+    /// the result was taken (by this or by awaiting the task).
+    pub fn result(&mut self) -> Option<Result<T, TaskError>> {
+        if !self.done() {
+            return None;
+        }
+        let h = self.raw.header();
+        if h.flag(RETRIEVED) {
+            return None;
+        }
+        let mut out: Option<Result<T, TaskError>> = None;
+        // SAFETY: loop thread (`Task` is `!Send`); the task is complete; the
+        // slot has the exact type the vtable writes.
+        unsafe { (h.vtable.take_output)(self.raw.ptr, (&mut out as *mut Option<Result<T, TaskError>>).cast()) };
+        h.set_flag(RETRIEVED, true);
+        out
+    }
+
+    /// An untyped handle to the same task.
+    pub fn to_ref(&self) -> TaskRef {
+        self.raw.clone()
+    }
+}
+
+impl<T> Future for Task<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if !self.done() {
+            if let Err(c) = cancel::check() {
+                // asyncio: cancelling the awaiter cancels what it awaits.
+                self.raw.cancel_opt(c.message().map(Arc::from));
+            }
+            if self.raw.poll_done(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        match self.result() {
+            Some(r) => Poll::Ready(r),
+            None => panic!("`Task` polled after its result was taken"),
+        }
+    }
+}
+
+impl<T> Unpin for Task<T> {}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        let h = self.raw.header();
+        h.set_flag(HANDLE, false);
+        let owner = h.shared.core_addr();
+        if self.done() && !h.flag(RETRIEVED) {
+            if let Some(Err(TaskError::Panicked(p))) = self.result() {
+                let ctx = ExceptionContext {
+                    message: "Task exception was never retrieved".into(),
+                    task: Some(self.name()),
+                    panic: Some(p),
+                };
+                with_core(|c| match c {
+                    Some(c) if std::ptr::eq(c as *const Core as *const (), owner) => c.report(ctx),
+                    _ => default_exception_handler(&ctx),
+                });
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.raw, f)
+    }
+}
+
+// --- free functions ------------------------------------------------------------
+
+/// Wraps `fut` in a task on the running loop and schedules it: asyncio's
+/// `create_task`. The future need not be `Send`.
+///
+/// # Panics
+/// When no aio loop runs on this thread.
+#[track_caller]
+pub fn create_task<F>(fut: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+{
+    expect_core(|core| spawn(core, fut, core.eager_tasks.get()))
+}
+
+/// Like [`create_task`], but runs the task's first step inside this call
+/// (asyncio 3.12's eager tasks): a task that finishes without waiting
+/// never touches the ready queue.
+#[track_caller]
+pub fn create_eager_task<F>(fut: F) -> Task<F::Output>
+where
+    F: Future + 'static,
+{
+    expect_core(|core| spawn(core, fut, true))
+}
+
+/// The task being run, if any (asyncio's `current_task()`).
+pub fn current_task() -> Option<TaskRef> {
+    let p = CONTEXT.with(|c| c.task.get());
+    NonNull::new(p as *mut Header).map(TaskRef::from_ptr)
+}
+
+/// The tasks of the running loop that are not done (asyncio's `all_tasks()`).
+#[track_caller]
+pub fn all_tasks() -> Vec<TaskRef> {
+    expect_core(Core::all_tasks)
+}

@@ -1,0 +1,364 @@
+//! The task allocation: a header and the future (later its output) in one
+//! block, reference counted, with a hand-written waker.
+//!
+//! Threading rule: wakers may be cloned, woken and dropped on any thread, so
+//! they touch only `state`, `refs` and the immutable `shared`/`vtable`
+//! fields. Everything else — the stage, the scope, the `Local` cells — is
+//! touched only on the loop thread. The future and the output (which need
+//! not be `Send`) are always dropped on the loop thread: by the time the
+//! last reference can be released elsewhere, the stage is `Consumed`.
+
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use crate::cancel::Scope;
+use crate::event_loop::Shared;
+use crate::task::TaskError;
+
+/// In a run queue (local or injected). While set, the task's `alive`
+/// reference is kept even after completion, so queue entries never dangle.
+pub(crate) const SCHEDULED: usize = 1;
+/// The future is gone (finished, cancelled or aborted).
+pub(crate) const COMPLETE: usize = 2;
+
+// Flags in `Local::flags` (loop thread only).
+pub(crate) const HANDLE: u8 = 1; // a `Task<T>` handle exists
+pub(crate) const STARTED: u8 = 2; // polled at least once
+pub(crate) const POLLING: u8 = 4; // inside its own poll right now
+pub(crate) const ABORT: u8 = 8; // abort requested while polling
+pub(crate) const RETRIEVED: u8 = 16; // output taken (or error observed)
+
+/// How a finished task ended, readable without the generic stage.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Outcome {
+    Running,
+    Ok,
+    Cancelled,
+    Panicked,
+}
+
+pub(crate) enum PollOutcome {
+    Pending,
+    Ready,
+    Panicked,
+}
+
+pub(crate) struct VTable {
+    /// Polls the future once; stores the output when it finishes.
+    pub(crate) poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> PollOutcome,
+    /// Drops the future (or finished output) and stores `Err(error)`.
+    pub(crate) finish_with: unsafe fn(NonNull<Header>, TaskError),
+    /// Moves the output into `*dst`, an `Option<Result<T, TaskError>>`.
+    pub(crate) take_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// Takes the error of a task that finished with one (output type unknown).
+    pub(crate) take_error: unsafe fn(NonNull<Header>) -> Option<TaskError>,
+    /// Drops whatever the stage holds and marks it consumed.
+    pub(crate) drop_stage: unsafe fn(NonNull<Header>),
+    /// Frees the allocation.
+    pub(crate) dealloc: unsafe fn(NonNull<Header>),
+}
+
+pub(crate) struct Local {
+    pub(crate) flags: Cell<u8>,
+    pub(crate) outcome: Cell<Outcome>,
+    pub(crate) join_waker: Cell<Option<Waker>>,
+    pub(crate) name: Cell<Option<Box<str>>>,
+    pub(crate) registry_key: Cell<usize>,
+    pub(crate) callbacks: Cell<Vec<Box<dyn FnOnce()>>>,
+}
+
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) state: AtomicUsize,
+    pub(crate) refs: AtomicUsize,
+    pub(crate) vtable: &'static VTable,
+    /// The owning loop's thread-safe half (run queue for remote wakes).
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) id: u64,
+    /// The task's root cancel scope (loop thread only).
+    pub(crate) scope: Scope,
+    /// Loop-thread-only bookkeeping.
+    pub(crate) local: Local,
+}
+
+// SAFETY: the fields reachable from other threads (`state`, `refs`,
+// `vtable`, `shared`, `id`) are atomics or immutable `Sync` data; `scope`
+// and `local` are only accessed on the loop thread, which every accessor
+// guarantees (they are reached through `Task`/`TaskRef`, which are `!Send`,
+// or through the loop's own code). `Local` holds only `Send` data, so
+// dropping it on another thread after the loop is gone is fine.
+unsafe impl Sync for Header {}
+// SAFETY: see above; `local` contains only `Send` values (wakers, strings,
+// and callbacks that have been run or dropped on the loop thread before the
+// last reference can move).
+unsafe impl Send for Header {}
+
+impl Header {
+    pub(crate) fn flag(&self, f: u8) -> bool {
+        self.local.flags.get() & f != 0
+    }
+
+    pub(crate) fn set_flag(&self, f: u8, on: bool) {
+        let v = self.local.flags.get();
+        self.local.flags.set(if on { v | f } else { v & !f });
+    }
+
+    pub(crate) fn is_complete(&self) -> bool {
+        self.state.load(Ordering::Acquire) & COMPLETE != 0
+    }
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, TaskError>),
+    Consumed,
+}
+
+#[repr(C)]
+struct TaskCell<F: Future> {
+    header: Header,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+/// A counted pointer to a task; `Send` so it can travel through the
+/// injection queue. Dereferencing the loop-only parts is the holder's job.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct TaskPtr(pub(crate) NonNull<Header>);
+
+// SAFETY: a `TaskPtr` is only a pointer; the rules in the module docs
+// decide which thread may touch which part of what it points to.
+unsafe impl Send for TaskPtr {}
+
+impl TaskPtr {
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: whoever holds a `TaskPtr` holds a reference (or the
+        // alive/scheduled reference), so the allocation is live.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+/// Allocates a task for `fut`. The returned pointer carries two references:
+/// the task's `alive` reference and one for the caller's handle.
+pub(crate) fn allocate<F: Future + 'static>(fut: F, shared: Arc<Shared>, id: u64) -> NonNull<Header> {
+    let cell = Box::new(TaskCell {
+        header: Header {
+            state: AtomicUsize::new(0),
+            refs: AtomicUsize::new(2),
+            vtable: vtable::<F>(),
+            shared,
+            id,
+            scope: Scope::new(),
+            local: Local {
+                flags: Cell::new(0),
+                outcome: Cell::new(Outcome::Running),
+                join_waker: Cell::new(None),
+                name: Cell::new(None),
+                registry_key: Cell::new(usize::MAX),
+                callbacks: Cell::new(Vec::new()),
+            },
+        },
+        stage: UnsafeCell::new(Stage::Running(fut)),
+    });
+    // `TaskCell` is `repr(C)` with the header first.
+    NonNull::from(Box::leak(cell)).cast()
+}
+
+fn vtable<F: Future + 'static>() -> &'static VTable {
+    &VTableFor::<F>::VTABLE
+}
+
+struct VTableFor<F>(std::marker::PhantomData<F>);
+
+impl<F: Future + 'static> VTableFor<F> {
+    const VTABLE: VTable = VTable {
+        poll: poll::<F>,
+        finish_with: finish_with::<F>,
+        take_output: take_output::<F>,
+        take_error: take_error::<F>,
+        drop_stage: drop_stage::<F>,
+        dealloc: dealloc::<F>,
+    };
+}
+
+/// # Safety
+/// `ptr` must point to a live `TaskCell<F>`; loop thread only; the stage must
+/// not be borrowed elsewhere (no re-entrant poll of the same task).
+unsafe fn stage<'a, F: Future>(ptr: NonNull<Header>) -> &'a mut Stage<F> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &mut *ptr.cast::<TaskCell<F>>().as_ref().stage.get() }
+}
+
+/// Replaces the stage, catching a panic from dropping the old contents (a
+/// future's destructor may panic; the loop must survive it).
+fn replace_stage<F: Future>(st: &mut Stage<F>, new: Stage<F>) {
+    let old = std::mem::replace(st, new);
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(old)));
+}
+
+/// # Safety
+/// See [`stage`].
+unsafe fn poll<F: Future>(ptr: NonNull<Header>, cx: &mut Context<'_>) -> PollOutcome {
+    // SAFETY: forwarded from the caller.
+    let st = unsafe { stage::<F>(ptr) };
+    let Stage::Running(fut) = st else {
+        return PollOutcome::Ready;
+    };
+    // SAFETY: the future lives inside the heap cell and is never moved
+    // until it is dropped in place by `replace_stage`.
+    let fut = unsafe { Pin::new_unchecked(fut) };
+    match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+        Ok(Poll::Pending) => PollOutcome::Pending,
+        Ok(Poll::Ready(v)) => {
+            replace_stage(st, Stage::Finished(Ok(v)));
+            PollOutcome::Ready
+        }
+        Err(payload) => {
+            replace_stage(st, Stage::Finished(Err(TaskError::Panicked(payload.into()))));
+            PollOutcome::Panicked
+        }
+    }
+}
+
+/// # Safety
+/// See [`stage`].
+unsafe fn finish_with<F: Future>(ptr: NonNull<Header>, err: TaskError) {
+    // SAFETY: forwarded from the caller.
+    let st = unsafe { stage::<F>(ptr) };
+    replace_stage(st, Stage::Finished(Err(err)));
+}
+
+/// # Safety
+/// See [`stage`]; `dst` must point to an `Option<Result<F::Output, TaskError>>`.
+unsafe fn take_output<F: Future>(ptr: NonNull<Header>, dst: *mut ()) {
+    // SAFETY: forwarded from the caller.
+    let st = unsafe { stage::<F>(ptr) };
+    if let Stage::Finished(out) = std::mem::replace(st, Stage::Consumed) {
+        // SAFETY: the caller passes a pointer of exactly this type.
+        unsafe { *dst.cast::<Option<Result<F::Output, TaskError>>>() = Some(out) };
+    }
+}
+
+/// # Safety
+/// See [`stage`].
+unsafe fn take_error<F: Future>(ptr: NonNull<Header>) -> Option<TaskError> {
+    // SAFETY: forwarded from the caller.
+    let st = unsafe { stage::<F>(ptr) };
+    match std::mem::replace(st, Stage::Consumed) {
+        Stage::Finished(Err(e)) => Some(e),
+        other => {
+            *st = other;
+            None
+        }
+    }
+}
+
+/// # Safety
+/// See [`stage`].
+unsafe fn drop_stage<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: forwarded from the caller.
+    let st = unsafe { stage::<F>(ptr) };
+    replace_stage(st, Stage::Consumed);
+}
+
+/// # Safety
+/// `ptr` must be a `TaskCell<F>` whose last reference was just released.
+unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
+    // SAFETY: allocated by `allocate` as a `Box<TaskCell<F>>`; no other
+    // reference exists. The stage is `Consumed` (see module docs), so only
+    // `Send` data is dropped here.
+    drop(unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) });
+}
+
+// --- reference counting -------------------------------------------------
+
+pub(crate) fn add_ref(h: &Header) {
+    let old = h.refs.fetch_add(1, Ordering::Relaxed);
+    if old > isize::MAX as usize {
+        std::process::abort();
+    }
+}
+
+/// Releases one reference, freeing the task when it was the last.
+///
+/// # Safety
+/// The caller owns one reference to a live task and gives it up.
+pub(crate) unsafe fn release(ptr: NonNull<Header>) {
+    // SAFETY: the caller owns a reference, so the header is live.
+    let h = unsafe { ptr.as_ref() };
+    if h.refs.fetch_sub(1, Ordering::Release) == 1 {
+        fence(Ordering::Acquire);
+        let vt = h.vtable;
+        // SAFETY: this was the last reference.
+        unsafe { (vt.dealloc)(ptr) };
+    }
+}
+
+// --- waker --------------------------------------------------------------
+
+static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+unsafe fn waker_clone(p: *const ()) -> RawWaker {
+    // SAFETY: a waker holds a reference, so the task is live.
+    add_ref(unsafe { &*(p as *const Header) });
+    RawWaker::new(p, &WAKER_VTABLE)
+}
+
+unsafe fn waker_wake(p: *const ()) {
+    // SAFETY: the waker's reference keeps the task live; we consume it after.
+    unsafe {
+        waker_wake_by_ref(p);
+        waker_drop(p);
+    }
+}
+
+unsafe fn waker_wake_by_ref(p: *const ()) {
+    // SAFETY: the waker's reference keeps the task live.
+    let ptr = unsafe { NonNull::new_unchecked(p as *mut Header) };
+    schedule(ptr);
+}
+
+unsafe fn waker_drop(p: *const ()) {
+    // SAFETY: the waker owns one reference, released here.
+    unsafe { release(NonNull::new_unchecked(p as *mut Header)) };
+}
+
+/// A waker that owns a new reference to the task.
+pub(crate) fn waker(ptr: NonNull<Header>) -> Waker {
+    // SAFETY: `ptr` is live (the caller holds a reference); the vtable
+    // functions uphold the `RawWaker` contract with reference counting.
+    unsafe {
+        add_ref(ptr.as_ref());
+        Waker::from_raw(RawWaker::new(ptr.as_ptr() as *const (), &WAKER_VTABLE))
+    }
+}
+
+/// A waker borrowing the caller's reference: no count change; the
+/// `ManuallyDrop` keeps it from releasing one.
+pub(crate) fn waker_ref(ptr: NonNull<Header>) -> ManuallyDrop<Waker> {
+    // SAFETY: the caller keeps `ptr` alive while the waker is in use; it is
+    // never dropped, so it never releases the reference it does not own.
+    ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr() as *const (), &WAKER_VTABLE)) })
+}
+
+/// Puts the task on its loop's run queue unless it is queued or complete.
+pub(crate) fn schedule(ptr: NonNull<Header>) {
+    // SAFETY: callers hold a reference.
+    let h = unsafe { ptr.as_ref() };
+    let prev = h.state.fetch_or(SCHEDULED, Ordering::AcqRel);
+    if prev & (SCHEDULED | COMPLETE) != 0 {
+        return;
+    }
+    // The `alive` reference now also covers the queue entry.
+    h.shared.schedule(TaskPtr(ptr));
+}
+
+/// A panic payload, as `std::panic::catch_unwind` returns it.
+pub(crate) type Payload = Box<dyn Any + Send + 'static>;

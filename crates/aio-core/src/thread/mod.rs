@@ -1,0 +1,148 @@
+//! The bridge to threads: `to_thread` and its pool.
+
+mod pool;
+
+pub(crate) use pool::ThreadPool;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use parking_lot::Mutex;
+
+use crate::cancel::{self, Cancelled};
+use crate::context::expect_core;
+
+/// Runs the blocking closure `f` on the loop's thread pool and waits for its
+/// result without blocking the loop: asyncio's `to_thread`.
+///
+/// The pool is bounded (asyncio's `min(32, cpus + 4)` threads by default,
+/// see `Builder::max_threads`), grows on demand and lets idle threads exit.
+/// A panic in `f` is caught and returned as `Err(ToThreadError::Panicked)`.
+///
+/// # Cancellation
+/// A cancelled wait returns `Err(Cancelled)` at once; the closure cannot be
+/// interrupted and runs to the end on its thread, its result dropped.
+///
+/// # Examples
+/// ```
+/// # aio_core::run(async {
+/// let n = aio_core::to_thread(|| (1..=10u64).product::<u64>()).await.unwrap();
+/// assert_eq!(n, 3_628_800);
+/// # });
+/// ```
+#[track_caller]
+pub fn to_thread<F, T>(f: F) -> ToThread<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = expect_core(|core| core.thread_pool());
+    let slot = Arc::new(Slot {
+        state: Mutex::new(SlotState::Waiting(None)),
+    });
+    let s2 = slot.clone();
+    let submitted = pool.execute(Box::new(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let mut st = s2.state.lock();
+        let prev = std::mem::replace(
+            &mut *st,
+            SlotState::Done(r.map_err(|p| ToThreadError::Panicked(p.into()))),
+        );
+        drop(st);
+        if let SlotState::Waiting(Some(w)) = prev {
+            w.wake();
+        }
+    }));
+    if !submitted {
+        *slot.state.lock() = SlotState::Done(Err(ToThreadError::ShutDown));
+    }
+    ToThread { slot }
+}
+
+/// Why [`to_thread`] has no value.
+#[derive(Debug)]
+pub enum ToThreadError {
+    /// The waiting task was cancelled (the closure still runs to the end).
+    Cancelled(Cancelled),
+    /// The closure panicked.
+    Panicked(crate::Panic),
+    /// The loop's thread pool is shut down (the loop is closing).
+    ShutDown,
+}
+
+impl From<Cancelled> for ToThreadError {
+    fn from(c: Cancelled) -> Self {
+        ToThreadError::Cancelled(c)
+    }
+}
+
+impl std::fmt::Display for ToThreadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ToThreadError::Cancelled(c) => std::fmt::Display::fmt(c, f),
+            ToThreadError::Panicked(p) => write!(f, "the thread function panicked: {p}"),
+            ToThreadError::ShutDown => f.write_str("the thread pool is shut down"),
+        }
+    }
+}
+
+impl std::error::Error for ToThreadError {}
+
+impl From<ToThreadError> for std::io::Error {
+    fn from(e: ToThreadError) -> std::io::Error {
+        match e {
+            ToThreadError::Cancelled(c) => c.into(),
+            other => std::io::Error::other(other.to_string()),
+        }
+    }
+}
+
+enum SlotState<T> {
+    Waiting(Option<std::task::Waker>),
+    Done(Result<T, ToThreadError>),
+    Taken,
+}
+
+struct Slot<T> {
+    state: Mutex<SlotState<T>>,
+}
+
+/// Future of [`to_thread`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct ToThread<T> {
+    slot: Arc<Slot<T>>,
+}
+
+impl<T> std::fmt::Debug for ToThread<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToThread").finish_non_exhaustive()
+    }
+}
+
+impl<T> Future for ToThread<T> {
+    type Output = Result<T, ToThreadError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut st = self.slot.state.lock();
+        match &mut *st {
+            SlotState::Waiting(w) => {
+                if let Err(c) = cancel::check() {
+                    *st = SlotState::Taken;
+                    return Poll::Ready(Err(c.into()));
+                }
+                match w {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *w = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            SlotState::Done(_) => match std::mem::replace(&mut *st, SlotState::Taken) {
+                SlotState::Done(r) => Poll::Ready(r),
+                _ => unreachable!(),
+            },
+            SlotState::Taken => panic!("`ToThread` polled after completion"),
+        }
+    }
+}

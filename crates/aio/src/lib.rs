@@ -1,0 +1,2 @@
+//! x
+pub use aio_core::*;
