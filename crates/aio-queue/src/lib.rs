@@ -1,0 +1,2 @@
+//! Placeholder: filled in by the aio-queue work.
+#![forbid(unsafe_code)]

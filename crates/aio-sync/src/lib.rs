@@ -1,0 +1,2 @@
+//! Placeholder: filled in by the aio-sync work.
+#![forbid(unsafe_code)]
