@@ -208,6 +208,12 @@ impl Scope {
     }
 }
 
+// SAFETY: `parent` is only meaningful while the scope is entered, which
+// happens inside one poll on one thread; it is reset to null when the
+// guard drops, so a future holding a scope may move between polls. The
+// other fields are plain values (`Arc<str>` is `Send`).
+unsafe impl Send for Scope {}
+
 pub(crate) struct ScopeGuard<'a> {
     scope: &'a Scope,
     prev: *const Scope,

@@ -167,6 +167,12 @@ impl fmt::Display for ExceptionContext {
 
 type ExceptionHandler = Rc<dyn Fn(&ExceptionContext)>;
 
+/// A loop's identity as a plain number (its core's address), for futures
+/// that must stay `Send` while remembering which loop armed their timer.
+pub(crate) fn core_id(core: &Core) -> usize {
+    core as *const Core as usize
+}
+
 /// The loop-thread state.
 pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
@@ -265,10 +271,6 @@ impl Core {
             .borrow_mut()
             .get_or_insert_with(|| Arc::new(ThreadPool::new(self.max_threads, self.thread_keep_alive)))
             .clone()
-    }
-
-    pub(crate) fn driver(&self) -> std::cell::RefMut<'_, Box<dyn Driver>> {
-        self.driver.borrow_mut()
     }
 
     fn park(&self, mut timeout: Option<Duration>) {

@@ -128,8 +128,4 @@ impl ReadySet {
     pub(crate) fn waker(&self, i: usize) -> &Waker {
         &self.children[i].1
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.children.len()
-    }
 }

@@ -9,16 +9,17 @@
 //! in which case its output is returned. An inner future that does not
 //! react (it waits only on foreign futures) is dropped.
 
-use std::cell::Cell;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::rc::Rc;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::task::{Context, Poll, Waker};
 
 use crate::cancel::Scope;
 use crate::context::{expect_core, with_core};
-use crate::event_loop::Core;
+use crate::event_loop::core_id;
 use crate::time::{IntoDeadline, IntoDelay, delay_ns, ns_to_secs};
 use crate::timer::TimerKey;
 
@@ -50,18 +51,20 @@ enum When {
 }
 
 /// State shared with a [`TimeoutHandle`].
-struct Shared {
-    when: Cell<When>,
-    changed: Cell<bool>,
-    expired: Cell<bool>,
-    waker: Cell<Option<Waker>>,
+struct SharedState {
+    when: When,
+    changed: bool,
+    expired: bool,
+    waker: Option<Waker>,
 }
+
+type Shared = Mutex<SharedState>;
 
 /// Moves the deadline of a running [`timeout_with`] from inside it: the
 /// `cm` of asyncio's `async with asyncio.timeout(d) as cm`.
 #[derive(Clone)]
 pub struct TimeoutHandle {
-    shared: Rc<Shared>,
+    shared: Arc<Shared>,
 }
 
 impl fmt::Debug for TimeoutHandle {
@@ -77,22 +80,21 @@ impl TimeoutHandle {
     /// Moves the deadline to `when` (seconds on the loop clock or an
     /// `Instant`), or removes it with `None`. Ignored once expired.
     pub fn reschedule(&self, when: Option<impl IntoDeadline>) {
-        if self.shared.expired.get() {
+        let mut sh = self.shared.lock();
+        if sh.expired {
             return;
         }
-        self.shared
-            .when
-            .set(when.map_or(When::Never, |w| When::At(w.into_deadline_ns())));
-        self.shared.changed.set(true);
-        if let Some(w) = self.shared.waker.take() {
+        sh.when = when.map_or(When::Never, |w| When::At(w.into_deadline_ns()));
+        sh.changed = true;
+        if let Some(w) = &sh.waker {
             w.wake_by_ref();
-            self.shared.waker.set(Some(w));
         }
     }
 
     /// The current deadline in seconds on the loop clock, if any.
     pub fn when(&self) -> Option<f64> {
-        match self.shared.when.get() {
+        let when = self.shared.lock().when;
+        match when {
             When::At(t) => Some(ns_to_secs(t)),
             When::After(d) => Some(ns_to_secs(crate::time::now_ns().saturating_add(d))),
             When::Never => None,
@@ -101,7 +103,7 @@ impl TimeoutHandle {
 
     /// Whether the deadline passed and the inner future was cancelled.
     pub fn expired(&self) -> bool {
-        self.shared.expired.get()
+        self.shared.lock().expired
     }
 }
 
@@ -111,9 +113,9 @@ pub struct Timeout<F> {
     fut: Option<F>,
     scope: Scope,
     when: When,
-    timer: Option<(TimerKey, *const Core)>,
+    timer: Option<(TimerKey, usize)>,
     expired: bool,
-    shared: Option<Rc<Shared>>,
+    shared: Option<Arc<Shared>>,
 }
 
 impl<F> fmt::Debug for Timeout<F> {
@@ -125,7 +127,7 @@ impl<F> fmt::Debug for Timeout<F> {
     }
 }
 
-fn new<F: IntoFuture>(when: When, fut: F, shared: Option<Rc<Shared>>) -> Timeout<F::IntoFuture> {
+fn new<F: IntoFuture>(when: When, fut: F, shared: Option<Arc<Shared>>) -> Timeout<F::IntoFuture> {
     Timeout {
         fut: Some(fut.into_future()),
         scope: Scope::new(),
@@ -188,12 +190,12 @@ where
     F: IntoFuture,
 {
     let when = delay.map_or(When::Never, |d| When::After(delay_ns(d.into_delay())));
-    let shared = Rc::new(Shared {
-        when: Cell::new(when),
-        changed: Cell::new(false),
-        expired: Cell::new(false),
-        waker: Cell::new(None),
-    });
+    let shared = Arc::new(Mutex::new(SharedState {
+        when,
+        changed: false,
+        expired: false,
+        waker: None,
+    }));
     let fut = body(TimeoutHandle { shared: shared.clone() });
     new(when, fut, Some(shared))
 }
@@ -218,7 +220,7 @@ impl<F> Timeout<F> {
     fn disarm(&mut self) {
         if let Some((key, core)) = self.timer.take() {
             with_core(|c| {
-                if let Some(c) = c.filter(|c| std::ptr::eq(*c, core)) {
+                if let Some(c) = c.filter(|c| core_id(c) == core) {
                     c.timers.borrow_mut().remove(key);
                 }
             });
@@ -231,15 +233,15 @@ impl<F> Timeout<F> {
             return;
         }
         if let Some(sh) = self.shared.clone() {
-            if sh.changed.replace(false) {
-                self.when = sh.when.get();
+            let mut sh = sh.lock();
+            if std::mem::take(&mut sh.changed) {
+                self.when = sh.when;
                 self.disarm();
             }
-            let w = sh.waker.take();
-            sh.waker.set(match w {
-                Some(w) if w.will_wake(cx.waker()) => Some(w),
-                _ => Some(cx.waker().clone()),
-            });
+            match &sh.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => sh.waker = Some(cx.waker().clone()),
+            }
         }
         expect_core(|core| {
             let deadline = match self.when {
@@ -248,7 +250,7 @@ impl<F> Timeout<F> {
                     let t = core.now().saturating_add(d);
                     self.when = When::At(t);
                     if let Some(sh) = &self.shared {
-                        sh.when.set(self.when);
+                        sh.lock().when = self.when;
                     }
                     t
                 }
@@ -264,14 +266,14 @@ impl<F> Timeout<F> {
                 self.disarm();
                 self.expired = true;
                 if let Some(sh) = &self.shared {
-                    sh.expired.set(true);
+                    sh.lock().expired = true;
                 }
                 self.scope.cancel(None);
             } else if let Some((key, _)) = self.timer {
                 timers.update_waker(key, cx.waker());
             } else {
                 let key = timers.insert_waker(deadline, cx.waker().clone());
-                self.timer = Some((key, core));
+                self.timer = Some((key, core_id(core)));
             }
         });
     }

@@ -330,16 +330,6 @@ unsafe fn waker_drop(p: *const ()) {
     unsafe { release(NonNull::new_unchecked(p as *mut Header)) };
 }
 
-/// A waker that owns a new reference to the task.
-pub(crate) fn waker(ptr: NonNull<Header>) -> Waker {
-    // SAFETY: `ptr` is live (the caller holds a reference); the vtable
-    // functions uphold the `RawWaker` contract with reference counting.
-    unsafe {
-        add_ref(ptr.as_ref());
-        Waker::from_raw(RawWaker::new(ptr.as_ptr() as *const (), &WAKER_VTABLE))
-    }
-}
-
 /// A waker borrowing the caller's reference: no count change; the
 /// `ManuallyDrop` keeps it from releasing one.
 pub(crate) fn waker_ref(ptr: NonNull<Header>) -> ManuallyDrop<Waker> {

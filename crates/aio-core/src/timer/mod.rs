@@ -93,6 +93,7 @@ impl Timers {
     }
 
     /// Number of armed entries.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.live
     }

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use super::TimerKey;
 use crate::cancel::{self, Cancelled};
 use crate::context::{expect_core, with_core};
-use crate::event_loop::Core;
+use crate::event_loop::core_id;
 use crate::time::{IntoDeadline, IntoDelay, delay_ns};
 
 /// Waits for `delay` (a `Duration` or seconds): asyncio's `sleep`.
@@ -65,7 +65,7 @@ enum Target {
 enum State {
     Init,
     Yielded,
-    Armed { key: TimerKey, core: *const Core },
+    Armed { key: TimerKey, core: usize },
     Done,
 }
 
@@ -81,7 +81,7 @@ impl Sleep {
     fn disarm(&mut self) {
         if let State::Armed { key, core } = std::mem::replace(&mut self.state, State::Done) {
             with_core(|c| {
-                if let Some(c) = c.filter(|c| std::ptr::eq(*c, core)) {
+                if let Some(c) = c.filter(|c| core_id(c) == core) {
                     c.timers.borrow_mut().remove(key);
                 }
             });
@@ -116,7 +116,10 @@ impl Future for Sleep {
                     return Poll::Pending;
                 }
                 let key = core.timers.borrow_mut().insert_waker(deadline, cx.waker().clone());
-                this.state = State::Armed { key, core };
+                this.state = State::Armed {
+                    key,
+                    core: core_id(core),
+                };
                 Poll::Pending
             }),
             State::Yielded => {
@@ -125,7 +128,7 @@ impl Future for Sleep {
             }
             State::Armed { key, core } => with_core(|c| {
                 let c = c
-                    .filter(|c| std::ptr::eq(*c, core))
+                    .filter(|c| core_id(c) == core)
                     .expect("a sleep must be polled on the loop it started on");
                 let mut timers = c.timers.borrow_mut();
                 if timers.is_fired(key) {

@@ -1,0 +1,255 @@
+//! The loop API: callbacks and timers, stop, close, Runner, threads,
+//! cross-thread wakes, run_coroutine_threadsafe, to_thread.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use aio_core::{Builder, Cancelled, Loop, Runner, create_task, get_running_loop, run, sleep, to_thread, yield_now};
+
+#[test]
+fn call_soon_runs_in_fifo_order_and_handles_cancel() {
+    let lp = Loop::new();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    for i in 0..3 {
+        let l = log.clone();
+        let h = lp.call_soon(move || l.borrow_mut().push(i));
+        if i == 1 {
+            h.cancel();
+            assert!(h.cancelled());
+        }
+    }
+    let l = log.clone();
+    let lp2 = lp.clone();
+    lp.call_soon(move || {
+        l.borrow_mut().push(99);
+        lp2.stop();
+    });
+    lp.run_forever();
+    assert_eq!(*log.borrow(), [0, 2, 99]);
+    lp.close();
+}
+
+#[test]
+fn call_later_and_call_at_fire_in_deadline_order() {
+    let lp = Loop::new();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let t0 = lp.time();
+    for (d, name) in [(0.02, "b"), (0.01, "a"), (0.03, "c")] {
+        let l = log.clone();
+        lp.call_later(d, move || l.borrow_mut().push(name));
+    }
+    let l = log.clone();
+    let cancelled = lp.call_at(t0 + 0.015, move || l.borrow_mut().push("never"));
+    cancelled.cancel();
+    let lp2 = lp.clone();
+    lp.call_later(0.04, move || lp2.stop());
+    lp.run_forever();
+    assert_eq!(*log.borrow(), ["a", "b", "c"]);
+    assert!(lp.time() - t0 >= 0.04);
+    lp.close();
+}
+
+#[test]
+fn timers_are_never_early() {
+    run(async {
+        let lp = get_running_loop();
+        for d in [0.0005, 0.001, 0.003] {
+            let t0 = Instant::now();
+            sleep(d).await?;
+            assert!(t0.elapsed() >= Duration::from_secs_f64(d) - Duration::from_micros(50));
+        }
+        let _ = lp.time();
+        Ok::<_, Cancelled>(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn runner_runs_several_futures_on_one_loop_then_closes() {
+    let r = Runner::new();
+    let a = r.run(async { get_running_loop().time() });
+    let b = r.run(async { get_running_loop().time() });
+    assert!(b >= a);
+    let lp = r.get_loop().clone();
+    r.close();
+    assert!(lp.is_closed());
+}
+
+#[test]
+fn close_cancels_pending_tasks_and_lets_them_clean_up() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    run(async move {
+        create_task(async move {
+            if sleep(100).await.is_err() {
+                sleep(0.001).await.unwrap(); // clean-up may await during close
+                l.borrow_mut().push("cleaned up");
+            }
+        });
+        yield_now().await.unwrap();
+    });
+    assert_eq!(*log.borrow(), ["cleaned up"]);
+}
+
+#[test]
+fn close_drops_tasks_that_outlive_the_shutdown_timeout() {
+    let lp = Builder::new().shutdown_timeout(Duration::from_millis(20)).build();
+    lp.run_until_complete(async {
+        create_task(async {
+            loop {
+                let _ = sleep(1).await; // ignores every cancellation
+            }
+        });
+        yield_now().await.unwrap();
+    })
+    .unwrap();
+    let t0 = Instant::now();
+    lp.close();
+    assert!(t0.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_nested_run_is_refused() {
+    let r = std::panic::catch_unwind(|| {
+        run(async {
+            run(async {});
+        })
+    });
+    assert!(r.is_err());
+}
+
+#[test]
+fn stop_ends_run_until_complete_early() {
+    let lp = Loop::new();
+    let r = lp.run_until_complete(async {
+        get_running_loop().stop();
+        sleep(10).await
+    });
+    assert!(r.unwrap_err().is_cancelled());
+    lp.close();
+}
+
+/// A waker parked by a task, woken from another thread.
+#[test]
+fn wakes_from_other_threads_reach_a_parked_loop() {
+    run(async {
+        for _ in 0..200 {
+            let slot: Arc<parking_lot::Mutex<Option<Waker>>> = Arc::default();
+            let s2 = slot.clone();
+            let woke = Arc::new(AtomicUsize::new(0));
+            let w2 = woke.clone();
+            let th = std::thread::spawn(move || {
+                loop {
+                    if let Some(w) = s2.lock().take() {
+                        w2.store(1, Ordering::SeqCst);
+                        w.wake();
+                        return;
+                    }
+                    std::thread::yield_now();
+                }
+            });
+            std::future::poll_fn(|cx| {
+                if woke.load(Ordering::SeqCst) == 1 {
+                    return std::task::Poll::Ready(());
+                }
+                *slot.lock() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            })
+            .await;
+            th.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn run_coroutine_threadsafe_from_a_plain_thread() {
+    let lp = Loop::new();
+    let h = lp.handle();
+    let th = std::thread::spawn(move || {
+        let a = h.run_coroutine_threadsafe(async {
+            sleep(0.01).await?;
+            Ok::<_, Cancelled>(40)
+        });
+        let b = h.run_coroutine_threadsafe(async { 2 });
+        let v = a.wait().unwrap().unwrap() + b.wait().unwrap();
+        // Cancel one that would run forever.
+        let c = h.run_coroutine_threadsafe(async { sleep(100).await });
+        std::thread::sleep(Duration::from_millis(5));
+        c.cancel();
+        let cr = c.wait();
+        h.call_soon_threadsafe(|| get_running_loop().stop()).unwrap();
+        (v, cr.is_err())
+    });
+    lp.run_forever();
+    let (v, cancelled) = th.join().unwrap();
+    assert_eq!(v, 42);
+    assert!(cancelled);
+    lp.close();
+    assert!(lp.handle().call_soon_threadsafe(|| {}).is_err());
+}
+
+#[test]
+fn a_concurrent_future_can_be_awaited_from_another_loop() {
+    let lp = Loop::new();
+    let h = lp.handle();
+    let th = std::thread::spawn(move || {
+        run(async move {
+            let v = h.run_coroutine_threadsafe(async { 6 * 7 }).await.unwrap();
+            h.call_soon_threadsafe(|| get_running_loop().stop()).unwrap();
+            v
+        })
+    });
+    lp.run_forever();
+    assert_eq!(th.join().unwrap(), 42);
+    lp.close();
+}
+
+#[test]
+fn to_thread_runs_blocking_work_off_the_loop() {
+    let lp = Builder::new().max_threads(2).build();
+    let v = lp
+        .run_until_complete(async {
+            let jobs: Vec<_> = (0..8u64)
+                .map(|i| {
+                    create_task(async move {
+                        to_thread(move || {
+                            std::thread::sleep(Duration::from_millis(5));
+                            i * 2
+                        })
+                        .await
+                        .unwrap()
+                    })
+                })
+                .collect();
+            let mut sum = 0;
+            for j in jobs {
+                sum += j.await.unwrap();
+            }
+            let p = to_thread(|| panic!("in a thread")).await;
+            assert!(matches!(p, Err(aio_core::ToThreadError::Panicked(_))));
+            sum
+        })
+        .unwrap();
+    assert_eq!(v, 56);
+    lp.close();
+}
+
+#[test]
+fn debug_mode_flags_slow_steps() {
+    // Only checks that debug mode runs; the warning goes to stderr.
+    let lp = Builder::new()
+        .debug(true)
+        .slow_callback_duration(Duration::from_millis(1))
+        .build();
+    assert!(lp.get_debug());
+    lp.run_until_complete(async {
+        std::thread::sleep(Duration::from_millis(2));
+        create_task(sleep(10)); // reported as pending at close
+    })
+    .unwrap();
+    lp.close();
+}
