@@ -1,0 +1,243 @@
+//! The waiter list every primitive here is built on.
+//!
+//! A FIFO of waiting futures kept in a slab: each waiter owns one slot, from
+//! the moment it registers until it reads its outcome or gives up. A
+//! notifier unlinks the head and writes the outcome into its slot, so a
+//! waiter that was notified but has not run yet can still be found — that
+//! is how a cancelled waiter passes on what it was handed. Slots are reused,
+//! so a warm list allocates nothing per wait; removal is O(1); no unsafe.
+//!
+//! The list is always used under a lock owned by the primitive.
+
+use std::task::Waker;
+
+const NIL: u32 = u32::MAX;
+
+/// What a notifier handed a waiter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The permit, the lock, the notification: what the waiter waited for.
+    Granted,
+    /// The primitive was closed (a shut-down queue, a broken barrier).
+    Closed,
+}
+
+enum Slot {
+    Free { next: u32 },
+    Waiting { waker: Waker, prev: u32, next: u32 },
+    Notified(Outcome),
+}
+
+pub(crate) struct List {
+    slots: Vec<Slot>,
+    free: u32,
+    head: u32,
+    tail: u32,
+    len: usize,
+}
+
+impl List {
+    pub(crate) const fn new() -> List {
+        List {
+            slots: Vec::new(),
+            free: NIL,
+            head: NIL,
+            tail: NIL,
+            len: 0,
+        }
+    }
+
+    /// How many waiters are linked (not yet notified).
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Links a new waiter at the back; returns its slot key.
+    pub(crate) fn push(&mut self, waker: Waker) -> usize {
+        let slot = Slot::Waiting {
+            waker,
+            prev: self.tail,
+            next: NIL,
+        };
+        let key = if self.free != NIL {
+            let k = self.free;
+            match self.slots[k as usize] {
+                Slot::Free { next } => self.free = next,
+                _ => unreachable!("the free list points at a used slot"),
+            }
+            self.slots[k as usize] = slot;
+            k
+        } else {
+            let k = u32::try_from(self.slots.len())
+                .ok()
+                .filter(|&k| k != NIL)
+                .expect("too many waiters");
+            self.slots.push(slot);
+            k
+        };
+        if self.tail == NIL {
+            self.head = key;
+        } else {
+            self.set_next(self.tail, key);
+        }
+        self.tail = key;
+        self.len += 1;
+        key as usize
+    }
+
+    /// Unlinks the first waiter, records `outcome` in its slot and returns
+    /// its waker (to be woken once the lock is released).
+    pub(crate) fn pop(&mut self, outcome: Outcome) -> Option<Waker> {
+        if self.head == NIL {
+            return None;
+        }
+        let key = self.head;
+        match std::mem::replace(&mut self.slots[key as usize], Slot::Notified(outcome)) {
+            Slot::Waiting { waker, next, .. } => {
+                self.head = next;
+                if next == NIL {
+                    self.tail = NIL;
+                } else {
+                    self.set_prev(next, NIL);
+                }
+                self.len -= 1;
+                Some(waker)
+            }
+            _ => unreachable!("a linked slot is not waiting"),
+        }
+    }
+
+    /// Pops every waiter with `outcome`, collecting their wakers.
+    pub(crate) fn pop_all(&mut self, outcome: Outcome, into: &mut Vec<Waker>) {
+        into.reserve(self.len);
+        while let Some(w) = self.pop(outcome) {
+            into.push(w);
+        }
+    }
+
+    /// The waiter in slot `key` looks at its state: a notified waiter gets
+    /// its outcome and gives the slot back; a waiting one refreshes its
+    /// waker and stays.
+    pub(crate) fn poll(&mut self, key: usize, waker: &Waker) -> Option<Outcome> {
+        match &mut self.slots[key] {
+            Slot::Notified(o) => {
+                let o = *o;
+                self.release(key);
+                Some(o)
+            }
+            Slot::Waiting { waker: w, .. } => {
+                if !w.will_wake(waker) {
+                    w.clone_from(waker);
+                }
+                None
+            }
+            Slot::Free { .. } => unreachable!("a waiter polled a free slot"),
+        }
+    }
+
+    /// The waiter in slot `key` gives up: it is unlinked if still waiting,
+    /// and the slot is freed. Returns the outcome it had been handed, if
+    /// any, so the caller can pass it on.
+    pub(crate) fn remove(&mut self, key: usize) -> Option<Outcome> {
+        let out = match &self.slots[key] {
+            Slot::Notified(o) => Some(*o),
+            Slot::Waiting { prev, next, .. } => {
+                let (prev, next) = (*prev, *next);
+                if prev == NIL {
+                    self.head = next;
+                } else {
+                    self.set_next(prev, next);
+                }
+                if next == NIL {
+                    self.tail = prev;
+                } else {
+                    self.set_prev(next, prev);
+                }
+                self.len -= 1;
+                None
+            }
+            Slot::Free { .. } => unreachable!("a waiter removed a free slot"),
+        };
+        self.release(key);
+        out
+    }
+
+    fn release(&mut self, key: usize) {
+        self.slots[key] = Slot::Free { next: self.free };
+        self.free = key as u32;
+    }
+
+    fn set_next(&mut self, key: u32, to: u32) {
+        match &mut self.slots[key as usize] {
+            Slot::Waiting { next, .. } => *next = to,
+            _ => unreachable!("a linked slot is not waiting"),
+        }
+    }
+
+    fn set_prev(&mut self, key: u32, to: u32) {
+        match &mut self.slots[key as usize] {
+            Slot::Waiting { prev, .. } => *prev = to,
+            _ => unreachable!("a linked slot is not waiting"),
+        }
+    }
+}
+
+/// Wakes every waker in `wakers`, leaving the vector empty.
+pub(crate) fn wake_all(wakers: &mut Vec<Waker>) {
+    for w in wakers.drain(..) {
+        w.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    fn w() -> Waker {
+        Waker::noop().clone()
+    }
+
+    #[test]
+    fn fifo_order_and_removal_from_the_middle() {
+        let mut l = List::new();
+        let a = l.push(w());
+        let b = l.push(w());
+        let c = l.push(w());
+        assert_eq!(l.len(), 3);
+        assert_eq!(l.remove(b), None);
+        assert_eq!(l.len(), 2);
+        assert!(l.pop(Outcome::Granted).is_some());
+        assert_eq!(l.poll(a, &w()), Some(Outcome::Granted));
+        assert_eq!(l.poll(c, &w()), None);
+        assert!(l.pop(Outcome::Closed).is_some());
+        assert!(l.is_empty());
+        assert_eq!(l.remove(c), Some(Outcome::Closed));
+        // All slots are free again and get reused.
+        let d = l.push(w());
+        assert!(d <= 2);
+        assert_eq!(l.remove(d), None);
+        assert!(l.pop(Outcome::Granted).is_none());
+    }
+
+    #[test]
+    fn removing_head_and_tail_keeps_links() {
+        let mut l = List::new();
+        let keys: Vec<_> = (0..5).map(|_| l.push(w())).collect();
+        assert_eq!(l.remove(keys[0]), None);
+        assert_eq!(l.remove(keys[4]), None);
+        let mut order = Vec::new();
+        while l.pop(Outcome::Granted).is_some() {}
+        for &k in &keys[1..4] {
+            order.push(l.remove(k));
+        }
+        assert_eq!(order, vec![Some(Outcome::Granted); 3]);
+        assert!(l.is_empty());
+    }
+}

@@ -1,0 +1,530 @@
+//! Building blocks for fair, cancellation-safe primitives: what `Lock`,
+//! `Semaphore` and `Event` here, and aio-queue's queues, are made of.
+//!
+//! - [`RawSemaphore`]: a counting semaphore with FIFO hand-off. A release
+//!   gives the permit straight to the first waiter, so nobody can barge in
+//!   ahead of it; a waiter that gives up after it was handed a permit passes
+//!   it on. The uncontended paths are one atomic compare-and-swap. It can be
+//!   closed, which fails every waiter once the permits run out.
+//! - [`Notify`]: a list of waiters that [`Notify::notify_all`] wakes
+//!   together, registered under a condition checked atomically with the
+//!   registration, so a wake-up is never missed.
+//!
+//! The futures here do **not** observe aio's cancellation: they are the raw
+//! material of leaf futures, which call
+//! [`aio_core::cancel::check`] first and then poll these.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use parking_lot::Mutex;
+
+use crate::list::{List, Outcome, wake_all};
+
+/// The waiter list is not empty. While it is set, no permits are free:
+/// a release hands its permit to the first waiter instead.
+const WAITERS: usize = 1;
+/// Closed: waiters fail once the permits run out.
+const CLOSED: usize = 2;
+const ONE: usize = 4;
+/// The most permits a semaphore can hold.
+pub const MAX_PERMITS: usize = usize::MAX >> 2;
+
+/// The error of acquiring from a closed [`RawSemaphore`] that has no
+/// permits left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Closed;
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the semaphore is closed")
+    }
+}
+
+impl std::error::Error for Closed {}
+
+/// Why [`RawSemaphore::try_acquire`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryAcquireError {
+    /// No permit is free (or the free ones are promised to waiters).
+    NoPermits,
+    /// The semaphore is closed and has no permits left.
+    Closed,
+}
+
+impl fmt::Display for TryAcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryAcquireError::NoPermits => f.write_str("no permits available"),
+            TryAcquireError::Closed => f.write_str("the semaphore is closed"),
+        }
+    }
+}
+
+impl std::error::Error for TryAcquireError {}
+
+/// A fair counting semaphore: the engine of aio's locks, semaphores and
+/// queues.
+///
+/// Permits are counted in one atomic word together with two flags; the
+/// waiter list sits behind a `parking_lot` mutex that only the contended
+/// paths take.
+///
+/// # Examples
+/// ```
+/// use aio_sync::raw::RawSemaphore;
+///
+/// static SEM: RawSemaphore = RawSemaphore::new(1);
+/// assert!(SEM.try_acquire().is_ok());
+/// assert!(SEM.try_acquire().is_err());
+/// SEM.release();
+/// aio_core::run(async { SEM.acquire().await }).unwrap();
+/// assert_eq!(SEM.available_permits(), 0);
+/// ```
+pub struct RawSemaphore {
+    state: AtomicUsize,
+    waiters: Mutex<List>,
+}
+
+impl fmt::Debug for RawSemaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.state.load(Ordering::Relaxed);
+        f.debug_struct("RawSemaphore")
+            .field("permits", &(s / ONE))
+            .field("waiters", &(s & WAITERS != 0))
+            .field("closed", &(s & CLOSED != 0))
+            .finish()
+    }
+}
+
+impl RawSemaphore {
+    /// A semaphore holding `permits` permits.
+    ///
+    /// # Panics
+    /// If `permits` exceeds [`MAX_PERMITS`].
+    pub const fn new(permits: usize) -> RawSemaphore {
+        assert!(permits <= MAX_PERMITS, "too many permits for a semaphore");
+        RawSemaphore {
+            state: AtomicUsize::new(permits * ONE),
+            waiters: Mutex::new(List::new()),
+        }
+    }
+
+    /// Takes a permit if one is free. Never takes one promised to a waiter.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<(), TryAcquireError> {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s < ONE {
+                return Err(if s & CLOSED != 0 {
+                    TryAcquireError::Closed
+                } else {
+                    TryAcquireError::NoPermits
+                });
+            }
+            match self
+                .state
+                .compare_exchange_weak(s, s - ONE, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(()),
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// Waits for a permit, in FIFO order with the other waiters.
+    pub fn acquire(&self) -> RawAcquire<'_> {
+        RawAcquire { sem: self, key: None }
+    }
+
+    /// Gives a permit back: to the first waiter if there is one, otherwise
+    /// to the pool.
+    ///
+    /// # Panics
+    /// If the count would exceed [`MAX_PERMITS`].
+    #[inline]
+    pub fn release(&self) {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & WAITERS != 0 {
+                self.release_slow(usize::MAX);
+                return;
+            }
+            assert!(s / ONE < MAX_PERMITS, "semaphore permit count overflow");
+            match self
+                .state
+                .compare_exchange_weak(s, s + ONE, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// [`release`](Self::release), unless that would leave more than
+    /// `bound` permits free; then nothing happens and `false` is returned.
+    /// A permit handed to a waiter always fits.
+    pub fn release_bounded(&self, bound: usize) -> bool {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & WAITERS != 0 {
+                return self.release_slow(bound);
+            }
+            if s / ONE >= bound.min(MAX_PERMITS) {
+                return false;
+            }
+            match self
+                .state
+                .compare_exchange_weak(s, s + ONE, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    #[cold]
+    fn release_slow(&self, bound: usize) -> bool {
+        let mut list = self.waiters.lock();
+        let (ok, waker) = self.release_locked(&mut list, bound);
+        drop(list);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        ok
+    }
+
+    /// Hands a permit to the first waiter, or adds it to the pool (if that
+    /// stays within `bound`). The caller holds the waiter lock and wakes the
+    /// returned waker after releasing it.
+    fn release_locked(&self, list: &mut List, bound: usize) -> (bool, Option<Waker>) {
+        if let Some(w) = list.pop(Outcome::Granted) {
+            if list.is_empty() {
+                self.state.fetch_and(!WAITERS, Ordering::Release);
+            }
+            return (true, Some(w));
+        }
+        // No waiters, so `WAITERS` is clear and only the lock-free paths
+        // race with us.
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s / ONE >= bound.min(MAX_PERMITS) {
+                return (false, None);
+            }
+            match self
+                .state
+                .compare_exchange_weak(s, s + ONE, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return (true, None),
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// The number of free permits (not counting those handed to waiters
+    /// that have not run yet).
+    pub fn available_permits(&self) -> usize {
+        self.state.load(Ordering::Acquire) / ONE
+    }
+
+    /// Whether tasks are waiting for a permit.
+    pub fn has_waiters(&self) -> bool {
+        self.state.load(Ordering::Acquire) & WAITERS != 0
+    }
+
+    /// Closes the semaphore: every waiter fails with [`Closed`], and so do
+    /// later acquires once the free permits are gone. Releases still count.
+    pub fn close(&self) {
+        self.state.fetch_or(CLOSED, Ordering::AcqRel);
+        let mut wakers = Vec::new();
+        {
+            let mut list = self.waiters.lock();
+            list.pop_all(Outcome::Closed, &mut wakers);
+            self.state.fetch_and(!WAITERS, Ordering::Release);
+        }
+        wake_all(&mut wakers);
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.state.load(Ordering::Acquire) & CLOSED != 0
+    }
+}
+
+/// Future of [`RawSemaphore::acquire`]: `Ok(())` with one permit, or
+/// `Err(Closed)`.
+///
+/// Dropping it, or calling [`cancel`](RawAcquire::cancel), after a permit
+/// was handed to it passes the permit to the next waiter. It does not
+/// observe aio's cancellation (see the [module docs](self)).
+#[must_use = "futures do nothing unless awaited"]
+pub struct RawAcquire<'a> {
+    sem: &'a RawSemaphore,
+    key: Option<usize>,
+}
+
+impl fmt::Debug for RawAcquire<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawAcquire")
+            .field("queued", &self.key.is_some())
+            .finish()
+    }
+}
+
+impl<'a> RawAcquire<'a> {
+    /// The semaphore this acquires from.
+    pub fn semaphore(&self) -> &'a RawSemaphore {
+        self.sem
+    }
+
+    /// Whether this waiter is in the semaphore's queue (or was handed a
+    /// permit it has not picked up yet).
+    pub fn is_queued(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Gives up: leaves the queue, passing on a permit it was handed. The
+    /// future may be polled again afterwards and queues anew.
+    pub fn cancel(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let mut list = self.sem.waiters.lock();
+        let waker = match list.remove(key) {
+            None => {
+                if list.is_empty() {
+                    self.sem.state.fetch_and(!WAITERS, Ordering::Release);
+                }
+                None
+            }
+            Some(Outcome::Granted) => self.sem.release_locked(&mut list, usize::MAX).1,
+            Some(Outcome::Closed) => None,
+        };
+        drop(list);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Polls for the permit.
+    pub fn poll_acquire(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
+        let sem = self.sem;
+        match self.key {
+            None => {
+                match sem.try_acquire() {
+                    Ok(()) => return Poll::Ready(Ok(())),
+                    Err(TryAcquireError::Closed) => return Poll::Ready(Err(Closed)),
+                    Err(TryAcquireError::NoPermits) => {}
+                }
+                let mut list = sem.waiters.lock();
+                let mut s = sem.state.load(Ordering::Relaxed);
+                loop {
+                    let (next, order) = if s >= ONE {
+                        (s - ONE, Ordering::Acquire)
+                    } else if s & CLOSED != 0 {
+                        return Poll::Ready(Err(Closed));
+                    } else if s & WAITERS == 0 {
+                        (s | WAITERS, Ordering::Relaxed)
+                    } else {
+                        break;
+                    };
+                    match sem.state.compare_exchange_weak(s, next, order, Ordering::Relaxed) {
+                        Ok(_) if s >= ONE => return Poll::Ready(Ok(())),
+                        Ok(_) => break,
+                        Err(actual) => s = actual,
+                    }
+                }
+                self.key = Some(list.push(cx.waker().clone()));
+                Poll::Pending
+            }
+            Some(key) => {
+                let mut list = sem.waiters.lock();
+                match list.poll(key, cx.waker()) {
+                    None => Poll::Pending,
+                    Some(o) => {
+                        self.key = None;
+                        Poll::Ready(if o == Outcome::Granted { Ok(()) } else { Err(Closed) })
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Future for RawAcquire<'_> {
+    type Output = Result<(), Closed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().poll_acquire(cx)
+    }
+}
+
+impl Drop for RawAcquire<'_> {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// A list of waiters woken all at once: the engine of `Event` and of a
+/// queue's `join`.
+///
+/// A waiter registers under a condition ([`NotifyWait::poll_until`]):
+/// if the condition already holds it is ready at once; otherwise it waits
+/// for the next [`notify_all`](Notify::notify_all). The condition is checked
+/// after the waiter is visible to notifiers, with sequentially consistent
+/// ordering on both sides, so a notifier that makes the condition true and
+/// then calls `notify_all` can never miss it.
+///
+/// # Examples
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+/// use aio_sync::raw::Notify;
+///
+/// static NOTIFY: Notify = Notify::new();
+/// static FLAG: AtomicBool = AtomicBool::new(false);
+/// aio_core::run(async {
+///     let (notify, flag) = (&NOTIFY, &FLAG);
+///     let waiter = async {
+///         let mut w = notify.waiter();
+///         std::future::poll_fn(|cx| w.poll_until(cx, || flag.load(SeqCst))).await;
+///     };
+///     let setter = async {
+///         flag.store(true, SeqCst);
+///         notify.notify_all();
+///         Ok::<(), aio_core::Cancelled>(())
+///     };
+///     aio_core::gather!(async { waiter.await; Ok(()) }, setter).await
+/// })
+/// .unwrap();
+/// ```
+pub struct Notify {
+    waiting: AtomicBool,
+    list: Mutex<List>,
+}
+
+impl fmt::Debug for Notify {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notify")
+            .field("waiting", &self.waiting.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Default for Notify {
+    fn default() -> Notify {
+        Notify::new()
+    }
+}
+
+impl Notify {
+    /// An empty list.
+    pub const fn new() -> Notify {
+        Notify {
+            waiting: AtomicBool::new(false),
+            list: Mutex::new(List::new()),
+        }
+    }
+
+    /// Wakes every registered waiter; returns how many. Takes no lock when
+    /// nobody waits.
+    pub fn notify_all(&self) -> usize {
+        if !self.waiting.load(Ordering::SeqCst) {
+            return 0;
+        }
+        let mut wakers = Vec::new();
+        {
+            let mut list = self.list.lock();
+            list.pop_all(Outcome::Granted, &mut wakers);
+            self.waiting.store(false, Ordering::Relaxed);
+        }
+        let n = wakers.len();
+        wake_all(&mut wakers);
+        n
+    }
+
+    /// Whether any waiter is registered.
+    pub fn has_waiters(&self) -> bool {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// A new, unregistered waiter.
+    pub fn waiter(&self) -> NotifyWait<'_> {
+        NotifyWait {
+            notify: self,
+            key: None,
+        }
+    }
+}
+
+/// One waiter of a [`Notify`]. Dropping it unregisters it.
+#[must_use = "a waiter does nothing unless polled"]
+pub struct NotifyWait<'a> {
+    notify: &'a Notify,
+    key: Option<usize>,
+}
+
+impl fmt::Debug for NotifyWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotifyWait")
+            .field("queued", &self.key.is_some())
+            .finish()
+    }
+}
+
+impl NotifyWait<'_> {
+    /// Whether this waiter is registered (or was notified and has not
+    /// observed it yet).
+    pub fn is_queued(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// On the first poll: `Ready` if `done()` holds, else registers and
+    /// waits. Later polls: `Ready` once notified (`done` is not consulted
+    /// again: a notification counts even if the condition has changed back
+    /// since, as with asyncio's `Event.wait`).
+    pub fn poll_until(&mut self, cx: &mut Context<'_>, done: impl FnOnce() -> bool) -> Poll<()> {
+        let n = self.notify;
+        match self.key {
+            None => {
+                let mut list = n.list.lock();
+                n.waiting.store(true, Ordering::SeqCst);
+                if done() {
+                    if list.is_empty() {
+                        n.waiting.store(false, Ordering::Relaxed);
+                    }
+                    return Poll::Ready(());
+                }
+                self.key = Some(list.push(cx.waker().clone()));
+                Poll::Pending
+            }
+            Some(key) => {
+                let mut list = n.list.lock();
+                match list.poll(key, cx.waker()) {
+                    None => Poll::Pending,
+                    Some(_) => {
+                        self.key = None;
+                        Poll::Ready(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Unregisters (a notification it received but did not observe is
+    /// dropped: `notify_all` woke everyone anyway).
+    pub fn cancel(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let mut list = self.notify.list.lock();
+        list.remove(key);
+        if list.is_empty() {
+            self.notify.waiting.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for NotifyWait<'_> {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
