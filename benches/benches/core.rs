@@ -1,7 +1,331 @@
-//! Placeholder until the benches of this area land.
-use criterion::{Criterion, criterion_group, criterion_main};
+//! The loop's hot paths beside tokio (current-thread) and smol, in one run:
+//! spawn+join, timers, yield storm, call_soon, cross-thread wake, to_thread.
+//!
+//! IDs are `<workload>/<runtime>`; throughput is per element (task, timer,
+//! yield, callback, round trip), so criterion prints the time per element.
 
-fn placeholder(_c: &mut Criterion) {}
+use std::hint::black_box;
+use std::rc::Rc;
+use std::time::Duration;
 
-criterion_group!(benches, placeholder);
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+const SPAWN_N: u64 = 100_000;
+const TIMER_N: u64 = 100_000;
+const YIELD_TASKS: u64 = 1_000;
+const YIELDS: u64 = 1_000;
+const CALL_SOON_N: u64 = 100_000;
+const WAKE_N: u64 = 10_000;
+const THREAD_N: u64 = 1_000;
+
+fn tokio_ct() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn spawn_join(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spawn_join");
+    g.throughput(Throughput::Elements(SPAWN_N));
+    g.sample_size(20);
+
+    let runner = aio::Runner::new();
+    g.bench_function("aio", |b| {
+        b.iter(|| {
+            runner.run(async {
+                let tasks: Vec<_> = (0..SPAWN_N).map(|i| aio::create_task(async move { i })).collect();
+                let mut s = 0;
+                for t in tasks {
+                    s += t.await.unwrap();
+                }
+                black_box(s)
+            })
+        })
+    });
+
+    let rt = tokio_ct();
+    g.bench_function("tokio-ct", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..SPAWN_N).map(|i| tokio::spawn(async move { i })).collect();
+                let mut s = 0;
+                for t in tasks {
+                    s += t.await.unwrap();
+                }
+                black_box(s)
+            })
+        })
+    });
+
+    let ex = smol::LocalExecutor::new();
+    g.bench_function("smol", |b| {
+        b.iter(|| {
+            smol::future::block_on(ex.run(async {
+                let tasks: Vec<_> = (0..SPAWN_N).map(|i| ex.spawn(async move { i })).collect();
+                let mut s = 0;
+                for t in tasks {
+                    s += t.await;
+                }
+                black_box(s)
+            }))
+        })
+    });
+    g.finish();
+}
+
+/// Many tasks each sleeping a different short time: timer insert + fire.
+fn timers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("timers_100k");
+    g.throughput(Throughput::Elements(TIMER_N));
+    g.sample_size(10);
+    let delay = |i: u64| Duration::from_micros(1_000 + (i * 7919) % 1_000);
+
+    let runner = aio::Runner::new();
+    g.bench_function("aio", |b| {
+        b.iter(|| {
+            runner.run(async move {
+                let tasks: Vec<_> = (0..TIMER_N).map(|i| aio::create_task(aio::sleep(delay(i)))).collect();
+                for t in tasks {
+                    t.await.unwrap().unwrap();
+                }
+            })
+        })
+    });
+
+    let rt = tokio_ct();
+    g.bench_function("tokio-ct", |b| {
+        b.iter(|| {
+            rt.block_on(async move {
+                let tasks: Vec<_> = (0..TIMER_N).map(|i| tokio::spawn(tokio::time::sleep(delay(i)))).collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            })
+        })
+    });
+
+    let ex = smol::LocalExecutor::new();
+    g.bench_function("smol", |b| {
+        b.iter(|| {
+            smol::future::block_on(ex.run(async {
+                let tasks: Vec<_> = (0..TIMER_N).map(|i| ex.spawn(smol::Timer::after(delay(i)))).collect();
+                for t in tasks {
+                    t.await;
+                }
+            }))
+        })
+    });
+    g.finish();
+}
+
+/// 1k tasks each yielding 1k times.
+fn yield_storm(c: &mut Criterion) {
+    let mut g = c.benchmark_group("yield_storm");
+    g.throughput(Throughput::Elements(YIELD_TASKS * YIELDS));
+    g.sample_size(10);
+
+    let runner = aio::Runner::new();
+    g.bench_function("aio", |b| {
+        b.iter(|| {
+            runner.run(async {
+                let tasks: Vec<_> = (0..YIELD_TASKS)
+                    .map(|_| {
+                        aio::create_task(async {
+                            for _ in 0..YIELDS {
+                                aio::yield_now().await.unwrap();
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            })
+        })
+    });
+
+    let rt = tokio_ct();
+    g.bench_function("tokio-ct", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..YIELD_TASKS)
+                    .map(|_| {
+                        tokio::spawn(async {
+                            for _ in 0..YIELDS {
+                                tokio::task::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            })
+        })
+    });
+
+    let ex = smol::LocalExecutor::new();
+    g.bench_function("smol", |b| {
+        b.iter(|| {
+            smol::future::block_on(ex.run(async {
+                let tasks: Vec<_> = (0..YIELD_TASKS)
+                    .map(|_| {
+                        ex.spawn(async {
+                            for _ in 0..YIELDS {
+                                smol::future::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await;
+                }
+            }))
+        })
+    });
+    g.finish();
+}
+
+/// asyncio's `call_soon`; the peers have no callbacks, so their nearest
+/// equivalent is spawning a task that runs the closure.
+fn call_soon(c: &mut Criterion) {
+    let mut g = c.benchmark_group("call_soon");
+    g.throughput(Throughput::Elements(CALL_SOON_N));
+    g.sample_size(20);
+
+    let lp = aio::Loop::new();
+    g.bench_function("aio", |b| {
+        b.iter(|| {
+            let n = Rc::new(std::cell::Cell::new(0u64));
+            for _ in 0..CALL_SOON_N {
+                let n = n.clone();
+                lp.call_soon(move || n.set(n.get() + 1));
+            }
+            let l2 = lp.clone();
+            lp.call_soon(move || l2.stop());
+            lp.run_forever();
+            black_box(n.get())
+        })
+    });
+
+    let rt = tokio_ct();
+    let local = tokio::task::LocalSet::new();
+    g.bench_function("tokio-ct-spawn_local", |b| {
+        b.iter(|| {
+            local.block_on(&rt, async {
+                let n = Rc::new(std::cell::Cell::new(0u64));
+                for _ in 0..CALL_SOON_N {
+                    let n = n.clone();
+                    tokio::task::spawn_local(async move { n.set(n.get() + 1) });
+                }
+                tokio::task::yield_now().await;
+                black_box(n.get())
+            })
+        })
+    });
+    g.finish();
+}
+
+/// A task on the loop and a plain thread ping-pong through the same
+/// channel (async-channel), so the difference is the runtime's
+/// cross-thread wake and unpark path.
+fn cross_thread_wake(c: &mut Criterion) {
+    let mut g = c.benchmark_group("cross_thread_wake");
+    g.throughput(Throughput::Elements(WAKE_N));
+    g.sample_size(10);
+
+    fn echo_thread(n: u64) -> (async_channel::Sender<u64>, async_channel::Receiver<u64>, std::thread::JoinHandle<()>) {
+        let (to_thread, from_loop) = async_channel::bounded::<u64>(1);
+        let (to_loop, from_thread) = async_channel::bounded::<u64>(1);
+        let th = std::thread::spawn(move || {
+            for _ in 0..n {
+                let v = from_loop.recv_blocking().unwrap();
+                to_loop.send_blocking(v + 1).unwrap();
+            }
+        });
+        (to_thread, from_thread, th)
+    }
+
+    let runner = aio::Runner::new();
+    g.bench_function("aio", |b| {
+        b.iter(|| {
+            let (tx, rx, th) = echo_thread(WAKE_N);
+            runner.run(async move {
+                for i in 0..WAKE_N {
+                    tx.send(i).await.unwrap();
+                    black_box(rx.recv().await.unwrap());
+                }
+            });
+            th.join().unwrap();
+        })
+    });
+
+    let rt = tokio_ct();
+    g.bench_function("tokio-ct", |b| {
+        b.iter(|| {
+            let (tx, rx, th) = echo_thread(WAKE_N);
+            rt.block_on(async move {
+                for i in 0..WAKE_N {
+                    tx.send(i).await.unwrap();
+                    black_box(rx.recv().await.unwrap());
+                }
+            });
+            th.join().unwrap();
+        })
+    });
+
+    let ex = smol::LocalExecutor::new();
+    g.bench_function("smol", |b| {
+        b.iter(|| {
+            let (tx, rx, th) = echo_thread(WAKE_N);
+            smol::future::block_on(ex.run(async move {
+                for i in 0..WAKE_N {
+                    tx.send(i).await.unwrap();
+                    black_box(rx.recv().await.unwrap());
+                }
+            }));
+            th.join().unwrap();
+        })
+    });
+    g.finish();
+}
+
+fn to_thread(c: &mut Criterion) {
+    let mut g = c.benchmark_group("to_thread");
+    g.throughput(Throughput::Elements(THREAD_N));
+    g.sample_size(10);
+
+    let runner = aio::Runner::new();
+    g.bench_function("aio", |b| {
+        b.iter(|| {
+            runner.run(async {
+                for i in 0..THREAD_N {
+                    black_box(aio::to_thread(move || i + 1).await.unwrap());
+                }
+            })
+        })
+    });
+
+    let rt = tokio_ct();
+    g.bench_function("tokio-ct", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                for i in 0..THREAD_N {
+                    black_box(tokio::task::spawn_blocking(move || i + 1).await.unwrap());
+                }
+            })
+        })
+    });
+
+    g.bench_function("smol", |b| {
+        b.iter(|| {
+            smol::future::block_on(async {
+                for i in 0..THREAD_N {
+                    black_box(smol::unblock(move || i + 1).await);
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, spawn_join, timers, yield_storm, call_soon, cross_thread_wake, to_thread);
 criterion_main!(benches);

@@ -24,7 +24,7 @@ pub(crate) struct CallbackCell<F> {
 }
 
 impl<F: FnOnce() + 'static> CallbackCell<F> {
-    pub(crate) fn new(f: F) -> Rc<dyn Callback> {
+    pub(crate) fn rc(f: F) -> Rc<dyn Callback> {
         Rc::new(CallbackCell {
             f: Cell::new(Some(f)),
             cancelled: Cell::new(false),

@@ -60,7 +60,9 @@ use crate::context::CONTEXT;
 /// It may carry the message given to [`Task::cancel_with`](crate::Task::cancel_with).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Cancelled {
-    msg: Option<Arc<str>>,
+    // `Arc<String>` is one pointer wide: the scope that stores it sits in
+    // every task header.
+    msg: Option<Arc<String>>,
 }
 
 impl Cancelled {
@@ -70,13 +72,19 @@ impl Cancelled {
     }
 
     /// A cancellation carrying `msg`.
-    pub fn with_message(msg: impl Into<Arc<str>>) -> Cancelled {
-        Cancelled { msg: Some(msg.into()) }
+    pub fn with_message(msg: impl Into<String>) -> Cancelled {
+        Cancelled {
+            msg: Some(Arc::new(msg.into())),
+        }
     }
 
     /// The message given when the cancellation was requested, if any.
     pub fn message(&self) -> Option<&str> {
-        self.msg.as_deref()
+        self.msg.as_deref().map(String::as_str)
+    }
+
+    pub(crate) fn shared_message(&self) -> Option<Arc<String>> {
+        self.msg.clone()
     }
 }
 
@@ -109,17 +117,17 @@ impl From<Cancelled> for std::io::Error {
 /// One level of the cancellation chain. Only ever touched on the loop
 /// thread, so plain `Cell`s suffice.
 pub(crate) struct Scope {
-    /// asyncio's `cancelling()`: requests not yet taken back by `uncancel`.
-    requested: Cell<u32>,
-    /// A delivery waits for the next leaf polled inside this scope.
-    pending: Cell<bool>,
-    /// How many deliveries were consumed (to tell whether a step saw one).
-    delivered: Cell<u32>,
-    /// Leaves inside do not look past this scope.
-    boundary: bool,
     /// The enclosing scope, valid only while this one is entered.
     pub(crate) parent: Cell<*const Scope>,
-    msg: Cell<Option<Arc<str>>>,
+    msg: Cell<Option<Arc<String>>>,
+    /// asyncio's `cancelling()`: requests not yet taken back by `uncancel`.
+    requested: Cell<u32>,
+    /// How many deliveries were consumed (to tell whether a step saw one).
+    delivered: Cell<u32>,
+    /// A delivery waits for the next leaf polled inside this scope.
+    pending: Cell<bool>,
+    /// Leaves inside do not look past this scope.
+    boundary: bool,
 }
 
 impl Scope {
@@ -137,17 +145,17 @@ impl Scope {
 
     const fn with_boundary(boundary: bool) -> Scope {
         Scope {
-            requested: Cell::new(0),
-            pending: Cell::new(false),
-            delivered: Cell::new(0),
-            boundary,
             parent: Cell::new(ptr::null()),
             msg: Cell::new(None),
+            requested: Cell::new(0),
+            delivered: Cell::new(0),
+            pending: Cell::new(false),
+            boundary,
         }
     }
 
     /// Records a cancel request: asyncio's `Task.cancel()`.
-    pub(crate) fn cancel(&self, msg: Option<Arc<str>>) {
+    pub(crate) fn cancel(&self, msg: Option<Arc<String>>) {
         self.requested.set(self.requested.get().saturating_add(1));
         self.pending.set(true);
         if msg.is_some() {
@@ -211,7 +219,7 @@ impl Scope {
 // SAFETY: `parent` is only meaningful while the scope is entered, which
 // happens inside one poll on one thread; it is reset to null when the
 // guard drops, so a future holding a scope may move between polls. The
-// other fields are plain values (`Arc<str>` is `Send`).
+// other fields are plain values (`Arc<String>` is `Send`).
 unsafe impl Send for Scope {}
 
 pub(crate) struct ScopeGuard<'a> {
@@ -347,7 +355,7 @@ mod tests {
             assert!(!is_pending(), "a boundary hides the parent's request");
             let inner = Scope::new();
             let _i = inner.enter();
-            child.cancel(Some("stop".into()));
+            child.cancel(Some(Arc::new("stop".into())));
             let c = check().unwrap_err();
             assert_eq!(c.message(), Some("stop"));
             assert!(check().is_ok(), "a delivery is consumed once");

@@ -43,7 +43,7 @@ pub(crate) enum Remote {
     /// `call_soon_threadsafe`.
     Call(Box<dyn FnOnce() + Send>),
     /// A cancel request for a task, with a reference to release.
-    Cancel(TaskPtr, Option<Arc<str>>),
+    Cancel(TaskPtr, Option<Arc<String>>),
 }
 
 /// The thread-safe half of a loop, shared with wakers and `LoopHandle`s.
@@ -179,7 +179,7 @@ pub(crate) struct Core {
     pub(crate) queue: RunQueue,
     pub(crate) timers: RefCell<Timers>,
     pub(crate) tasks: RefCell<Vec<Option<TaskPtr>>>,
-    free_slots: RefCell<Vec<usize>>,
+    free_slots: RefCell<Vec<u32>>,
     live_tasks: Cell<usize>,
     driver: RefCell<Box<dyn Driver>>,
     backend: &'static str,
@@ -215,24 +215,24 @@ impl Core {
         id
     }
 
-    pub(crate) fn register_task(&self, t: TaskPtr) -> usize {
+    pub(crate) fn register_task(&self, t: TaskPtr) -> u32 {
         let mut tasks = self.tasks.borrow_mut();
         self.live_tasks.set(self.live_tasks.get() + 1);
         match self.free_slots.borrow_mut().pop() {
             Some(i) => {
-                tasks[i] = Some(t);
+                tasks[i as usize] = Some(t);
                 i
             }
             None => {
                 tasks.push(Some(t));
-                tasks.len() - 1
+                u32::try_from(tasks.len() - 1).expect("more than 4 billion live tasks")
             }
         }
     }
 
-    pub(crate) fn unregister_task(&self, key: usize) {
+    pub(crate) fn unregister_task(&self, key: u32) {
         let mut tasks = self.tasks.borrow_mut();
-        if let Some(slot) = tasks.get_mut(key) {
+        if let Some(slot) = tasks.get_mut(key as usize) {
             if slot.take().is_some() {
                 self.live_tasks.set(self.live_tasks.get() - 1);
                 self.free_slots.borrow_mut().push(key);
@@ -315,7 +315,7 @@ impl Core {
         while let Ok(r) = self.shared.injector.pop() {
             match r {
                 Remote::Wake(t) => self.queue.push(Runnable::Task(t)),
-                Remote::Call(f) => self.call_soon_rc(CallbackCell::new(f)),
+                Remote::Call(f) => self.call_soon_rc(CallbackCell::rc(f)),
                 Remote::Cancel(t, msg) => {
                     TaskRef::from_owned(t.0).cancel_opt(msg);
                 }
@@ -330,7 +330,7 @@ impl Core {
             let timeout = if ready || self.stopping.get() {
                 Some(Duration::ZERO)
             } else {
-                let next = self.timers.borrow_mut().next_deadline();
+                let next = self.timers.borrow().next_deadline();
                 let until = match (next, limit) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -732,7 +732,7 @@ impl Loop {
 
     /// Schedules `f` to run on the next turn of the loop.
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Handle {
-        let cb = CallbackCell::new(f);
+        let cb = CallbackCell::rc(f);
         self.core.call_soon_rc(cb.clone());
         Handle { cb }
     }
@@ -749,7 +749,7 @@ impl Loop {
     }
 
     fn call_at_ns(&self, when: u64, f: impl FnOnce() + 'static) -> TimerHandle {
-        let cb = CallbackCell::new(f);
+        let cb = CallbackCell::rc(f);
         let key = self.core.timers.borrow_mut().insert_call(when, cb.clone());
         TimerHandle {
             cb,

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use aio_core::{Cancelled, Result, TaskError, create_task, run, sleep, yield_now};
+use aio_core::{Cancelled, TaskError, create_task, run, sleep, yield_now};
 
 /// Runs `body` in a task, cancels it once it is waiting, and returns what
 /// the task returned.

@@ -77,6 +77,7 @@ impl<F> Unpin for AsCompleted<F> {}
 
 impl<F: Future> AsCompleted<F> {
     /// The next output in completion order; `None` when all are done.
+    #[allow(clippy::should_implement_trait)] // an async `next`, as tokio's StreamExt
     pub fn next(&mut self) -> Next<'_, F> {
         Next { s: self }
     }

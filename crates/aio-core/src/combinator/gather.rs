@@ -92,7 +92,7 @@ pub trait Kids {
     type Ok;
     /// What a failing child (fail-fast) or a cancellation produces.
     type Err: From<Cancelled>;
-    fn len(&self) -> usize;
+    fn count(&self) -> usize;
     /// Polls child `i`; `Err` only in fail-fast mode.
     fn poll_kid(self: Pin<&mut Self>, i: usize, cx: &mut Context<'_>) -> Poll<Result<(), Self::Err>>;
     /// Drops child `i` (its future or its output).
@@ -123,7 +123,7 @@ pub struct Join<K: Kids> {
 impl<K: Kids> Join<K> {
     #[doc(hidden)]
     pub fn new(kids: K) -> Join<K> {
-        let n = kids.len();
+        let n = kids.count();
         let mut ready = ReadySet::with_capacity(n);
         for _ in 0..n {
             ready.add();
@@ -263,7 +263,7 @@ where
 {
     type Ok = Vec<T>;
     type Err = E;
-    fn len(&self) -> usize {
+    fn count(&self) -> usize {
         self.0.len()
     }
     fn poll_kid(self: Pin<&mut Self>, i: usize, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
@@ -281,7 +281,7 @@ where
 impl<F: Future> Kids for VecSettled<F> {
     type Ok = Vec<F::Output>;
     type Err = Cancelled;
-    fn len(&self) -> usize {
+    fn count(&self) -> usize {
         self.0.len()
     }
     fn poll_kid(self: Pin<&mut Self>, i: usize, cx: &mut Context<'_>) -> Poll<Result<(), Cancelled>> {
@@ -371,7 +371,7 @@ macro_rules! tuple_kids {
         {
             type Ok = ($($T,)+);
             type Err = Er;
-            fn len(&self) -> usize {
+            fn count(&self) -> usize {
                 [$($i),+].len()
             }
             fn poll_kid(self: Pin<&mut Self>, i: usize, cx: &mut Context<'_>) -> Poll<Result<(), Er>> {
@@ -403,7 +403,7 @@ macro_rules! tuple_kids {
         impl<$($F: Future),+> Kids for TupleSettled<($(MaybeDone<$F>,)+)> {
             type Ok = ($($F::Output,)+);
             type Err = Cancelled;
-            fn len(&self) -> usize {
+            fn count(&self) -> usize {
                 [$($i),+].len()
             }
             fn poll_kid(self: Pin<&mut Self>, i: usize, cx: &mut Context<'_>) -> Poll<Result<(), Cancelled>> {

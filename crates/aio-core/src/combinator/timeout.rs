@@ -21,7 +21,7 @@ use crate::cancel::Scope;
 use crate::context::{expect_core, with_core};
 use crate::event_loop::core_id;
 use crate::time::{IntoDeadline, IntoDelay, delay_ns, ns_to_secs};
-use crate::timer::TimerKey;
+use crate::timer::{TimerKey, WakerId};
 
 /// The error of an operation that did not finish before its deadline:
 /// asyncio's `TimeoutError`.
@@ -113,7 +113,7 @@ pub struct Timeout<F> {
     fut: Option<F>,
     scope: Scope,
     when: When,
-    timer: Option<(TimerKey, usize)>,
+    timer: Option<(TimerKey, usize, WakerId)>,
     expired: bool,
     shared: Option<Arc<Shared>>,
 }
@@ -218,7 +218,7 @@ impl<F> Timeout<F> {
     }
 
     fn disarm(&mut self) {
-        if let Some((key, core)) = self.timer.take() {
+        if let Some((key, core, _)) = self.timer.take() {
             with_core(|c| {
                 if let Some(c) = c.filter(|c| core_id(c) == core) {
                     c.timers.borrow_mut().remove(key);
@@ -257,11 +257,7 @@ impl<F> Timeout<F> {
                 When::At(t) => t,
             };
             let mut timers = core.timers.borrow_mut();
-            let due = match self.timer {
-                Some((key, _)) => timers.is_fired(key),
-                None => deadline <= core.now(),
-            };
-            if due {
+            if deadline <= core.now() {
                 drop(timers);
                 self.disarm();
                 self.expired = true;
@@ -269,11 +265,20 @@ impl<F> Timeout<F> {
                     sh.lock().expired = true;
                 }
                 self.scope.cancel(None);
-            } else if let Some((key, _)) = self.timer {
-                timers.update_waker(key, cx.waker());
             } else {
-                let key = timers.insert_waker(deadline, cx.waker().clone());
-                self.timer = Some((key, core_id(core)));
+                let id = WakerId::of(cx.waker());
+                match self.timer {
+                    Some((_, _, w)) if w == id => {}
+                    Some((key, c, _)) => {
+                        timers.remove(key);
+                        let key = timers.insert_waker(deadline, cx.waker().clone());
+                        self.timer = Some((key, c, id));
+                    }
+                    None => {
+                        let key = timers.insert_waker(deadline, cx.waker().clone());
+                        self.timer = Some((key, core_id(core), id));
+                    }
+                }
             }
         });
     }

@@ -215,11 +215,11 @@ fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
     core.unregister_task(h.local.registry_key.get());
     let prev = h.state.fetch_or(COMPLETE, Ordering::AcqRel);
 
-    let callbacks = h.local.callbacks.take();
-    if !callbacks.is_empty() {
-        for cb in callbacks {
-            core.call_soon_rc(CallbackCell::new(cb));
+    if let Some(mut extras) = h.local.extras.take() {
+        for cb in std::mem::take(&mut extras.callbacks) {
+            core.call_soon_rc(CallbackCell::rc(cb));
         }
+        h.local.extras.set(Some(extras));
     }
     if let Some(w) = h.local.join_waker.take() {
         w.wake();
@@ -253,9 +253,12 @@ fn drop_detached_output(core: &Core, h: &Header, ptr: NonNull<Header>) {
 }
 
 fn task_name(h: &Header) -> String {
-    let n = h.local.name.take();
-    let s = n.as_deref().map_or_else(|| format!("Task-{}", h.id), str::to_owned);
-    h.local.name.set(n);
+    let e = h.local.extras.take();
+    let s = e
+        .as_ref()
+        .and_then(|e| e.name.as_deref())
+        .map_or_else(|| format!("Task-{}", h.id), str::to_owned);
+    h.local.extras.set(e);
     s
 }
 
@@ -312,11 +315,11 @@ impl TaskRef {
 
     /// [`cancel`](TaskRef::cancel) with a message, carried by the
     /// `Cancelled` the task sees.
-    pub fn cancel_with(&self, msg: impl Into<Arc<str>>) -> bool {
-        self.cancel_opt(Some(msg.into()))
+    pub fn cancel_with(&self, msg: impl Into<String>) -> bool {
+        self.cancel_opt(Some(Arc::new(msg.into())))
     }
 
-    pub(crate) fn cancel_opt(&self, msg: Option<Arc<str>>) -> bool {
+    pub(crate) fn cancel_opt(&self, msg: Option<Arc<String>>) -> bool {
         if self.done() {
             return false;
         }
@@ -360,7 +363,8 @@ impl TaskRef {
 
     /// Names the task (shown in debug warnings and reports).
     pub fn set_name(&self, name: impl Into<String>) {
-        self.header().local.name.set(Some(name.into().into_boxed_str()));
+        let name = name.into().into_boxed_str();
+        self.header().local.with_extras(|e| e.name = Some(name));
     }
 
     /// A number unique among the tasks of the loop.
@@ -375,14 +379,11 @@ impl TaskRef {
         let cb = move || f(&me);
         if self.done() {
             with_core(|c| match c {
-                Some(c) => c.call_soon_rc(CallbackCell::new(cb)),
+                Some(c) => c.call_soon_rc(CallbackCell::rc(cb)),
                 None => cb(),
             });
         } else {
-            let h = self.header();
-            let mut v = h.local.callbacks.take();
-            v.push(Box::new(cb));
-            h.local.callbacks.set(v);
+            self.header().local.with_extras(|e| e.callbacks.push(Box::new(cb)));
         }
     }
 
@@ -518,7 +519,7 @@ impl<T> Future for Task<T> {
         if !self.done() {
             if let Err(c) = cancel::check() {
                 // asyncio: cancelling the awaiter cancels what it awaits.
-                self.raw.cancel_opt(c.message().map(Arc::from));
+                self.raw.cancel_opt(c.shared_message());
             }
             if self.raw.poll_done(cx).is_pending() {
                 return Poll::Pending;

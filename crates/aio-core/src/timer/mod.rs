@@ -1,69 +1,65 @@
-//! Timers: a min-heap of deadlines over a slab of entries.
+//! Timers: a radix heap of nodes that carry what they wake.
 //!
-//! Removal is lazy: a removed entry frees its slab slot and bumps the slot's
-//! generation, so its heap node is recognised as stale when it reaches the
-//! top. When stale nodes outnumber live ones the heap is rebuilt, so a
-//! server that arms and cancels a million timeouts keeps a heap the size of
-//! what is really pending. Deadlines are exact (nanoseconds); ties fire in
-//! insertion order.
+//! Timer deadlines are monotone — a new one is never before the turn's
+//! clock, which never goes back — and a radix heap exploits exactly that:
+//! a node goes into one of 65 buckets by the highest bit in which its
+//! deadline differs from the last deadline taken out, so arming is an
+//! append, and taking out the minimum rescans only the first non-empty
+//! bucket, moving its nodes to lower buckets with sequential memory access.
+//! Nodes with equal deadlines always share a bucket and keep their
+//! insertion order, so ties fire first-in first-out.
+//!
+//! Measured with 100k concurrent timers (`benches/benches/core.rs`): binary
+//! and 4-ary heaps lose to this several times over because each pop misses
+//! the cache at every level, and a slab of entries (for lazy deletion) costs
+//! a cache miss per timer when its slots are recycled in firing order. So
+//! there is no slab: a node carries its waker or callback, a disarmed timer
+//! is remembered by sequence number in a set that is empty in the common
+//! case (firing then checks nothing), and an armed sleep knows it fired by
+//! comparing its deadline with the turn's clock. Disarmed nodes are dropped
+//! when they come out, or in a sweep when they outnumber live ones, so a
+//! server that arms and cancels a timeout per request keeps only what is
+//! really pending.
 
 mod sleep;
 
 pub use sleep::{Sleep, YieldNow, sleep, sleep_until, yield_now};
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::task::Waker;
 
 use crate::callback::Callback;
 
-/// Identifies a timer entry; stale keys are detected by generation.
+/// Identifies an armed timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerKey {
-    slot: u32,
-    generation: u32,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Node {
-    deadline: u64,
+    pub(crate) deadline: u64,
     seq: u64,
-    slot: u32,
-    generation: u32,
 }
 
-impl PartialEq for Node {
-    fn eq(&self, o: &Node) -> bool {
-        self.deadline == o.deadline && self.seq == o.seq
-    }
-}
-impl Eq for Node {}
-impl PartialOrd for Node {
-    fn partial_cmp(&self, o: &Node) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Node {
-    // Reversed: `BinaryHeap` is a max-heap and we want the earliest first.
-    fn cmp(&self, o: &Node) -> Ordering {
-        (o.deadline, o.seq).cmp(&(self.deadline, self.seq))
+/// Which task a waker wakes (`Waker::will_wake`'s test), kept as plain
+/// numbers so a future can remember it and stay `Send`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WakerId(usize, usize);
+
+impl WakerId {
+    pub(crate) fn of(w: &Waker) -> WakerId {
+        WakerId(w.data() as usize, w.vtable() as *const _ as usize)
     }
 }
 
-enum Entry {
-    Free { next: u32 },
-    Waiting(Option<Waker>),
-    Fired,
+enum Payload {
+    Wake(Waker),
     Call(Rc<dyn Callback>),
 }
 
-struct Slot {
-    generation: u32,
-    entry: Entry,
+struct Node {
+    deadline: u64,
+    seq: u64,
+    payload: Payload,
 }
-
-const NIL: u32 = u32::MAX;
 
 /// What firing produced: wakers to wake and callbacks to queue, collected
 /// so that no user code runs while the timer table is borrowed.
@@ -73,186 +69,230 @@ pub(crate) struct Fired {
     pub(crate) calls: Vec<Rc<dyn Callback>>,
 }
 
+/// Sequence numbers are unique, so they hash as themselves.
+#[derive(Default)]
+struct SeqHasher(u64);
+
+impl Hasher for SeqHasher {
+    fn finish(&self) -> u64 {
+        // Spread the bits: sequence numbers are consecutive.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+const BUCKETS: usize = 65;
+
 pub(crate) struct Timers {
-    heap: BinaryHeap<Node>,
-    slots: Vec<Slot>,
-    free: u32,
-    live: usize,
+    /// Bucket 0 holds deadlines equal to `last`; bucket `i > 0` those whose
+    /// highest bit differing from `last` is bit `i - 1`.
+    buckets: Vec<Vec<Node>>,
+    /// Bit `i` set when bucket `i` is not empty.
+    occupied: u128,
+    /// The last minimum taken out; every node's deadline is at least this.
+    last: u64,
+    /// Everything due at this time has fired.
+    fired_to: u64,
+    /// Nodes in the buckets, disarmed ones included.
+    nodes: usize,
+    /// Disarmed timers whose nodes are still in a bucket.
+    disarmed: HashSet<u64, BuildHasherDefault<SeqHasher>>,
     seq: u64,
 }
 
 impl Timers {
     pub(crate) fn new() -> Timers {
         Timers {
-            heap: BinaryHeap::new(),
-            slots: Vec::new(),
-            free: NIL,
-            live: 0,
+            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            occupied: 0,
+            last: 0,
+            fired_to: 0,
+            nodes: 0,
+            disarmed: HashSet::default(),
             seq: 0,
         }
     }
 
-    /// Number of armed entries.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.live
-    }
-
-    fn alloc(&mut self, entry: Entry) -> TimerKey {
-        self.live += 1;
-        if self.free != NIL {
-            let slot = self.free;
-            let s = &mut self.slots[slot as usize];
-            let Entry::Free { next } = s.entry else {
-                unreachable!("free list points at a used slot")
-            };
-            self.free = next;
-            s.entry = entry;
-            TimerKey {
-                slot,
-                generation: s.generation,
-            }
-        } else {
-            let slot = u32::try_from(self.slots.len()).expect("more than 4 billion timers");
-            self.slots.push(Slot { generation: 0, entry });
-            TimerKey { slot, generation: 0 }
-        }
-    }
-
-    fn push_node(&mut self, deadline: u64, key: TimerKey) {
+    fn arm(&mut self, deadline: u64, payload: Payload) -> TimerKey {
         self.seq += 1;
-        self.heap.push(Node {
+        // A deadline already past fires at the next turn.
+        let deadline = deadline.max(self.last).max(self.fired_to.saturating_add(1));
+        self.push(Node {
             deadline,
             seq: self.seq,
-            slot: key.slot,
-            generation: key.generation,
+            payload,
         });
+        TimerKey {
+            deadline,
+            seq: self.seq,
+        }
     }
 
     /// Arms a timer that will wake `waker` at `deadline`.
     pub(crate) fn insert_waker(&mut self, deadline: u64, waker: Waker) -> TimerKey {
-        let key = self.alloc(Entry::Waiting(Some(waker)));
-        self.push_node(deadline, key);
-        key
+        self.arm(deadline, Payload::Wake(waker))
     }
 
     /// Arms a timer that will queue `cb` at `deadline`.
     pub(crate) fn insert_call(&mut self, deadline: u64, cb: Rc<dyn Callback>) -> TimerKey {
-        let key = self.alloc(Entry::Call(cb));
-        self.push_node(deadline, key);
-        key
+        self.arm(deadline, Payload::Call(cb))
     }
 
-    fn slot_mut(&mut self, key: TimerKey) -> Option<&mut Slot> {
-        self.slots
-            .get_mut(key.slot as usize)
-            .filter(|s| s.generation == key.generation)
+    /// Whether the timer has fired (its deadline was reached by a turn).
+    pub(crate) fn has_fired(&self, key: TimerKey) -> bool {
+        key.deadline <= self.fired_to
     }
 
-    /// Replaces the waker of a waiting entry unless it would wake the same task.
-    pub(crate) fn update_waker(&mut self, key: TimerKey, waker: &Waker) {
-        if let Some(Slot {
-            entry: Entry::Waiting(w),
-            ..
-        }) = self.slot_mut(key)
-        {
-            match w {
-                Some(old) if old.will_wake(waker) => {}
-                _ => *w = Some(waker.clone()),
-            }
-        }
-    }
-
-    /// Whether the entry has fired (it stays allocated until removed).
-    pub(crate) fn is_fired(&self, key: TimerKey) -> bool {
-        matches!(
-            self.slots.get(key.slot as usize),
-            Some(Slot { generation, entry: Entry::Fired }) if *generation == key.generation
-        )
-    }
-
-    /// Frees an entry, fired or not. Stale keys are ignored.
+    /// Disarms a timer. Timers that fired (or were disarmed) are ignored.
     pub(crate) fn remove(&mut self, key: TimerKey) {
-        let free = self.free;
-        if let Some(s) = self.slot_mut(key) {
-            if matches!(s.entry, Entry::Free { .. }) {
-                return;
-            }
-            s.generation = s.generation.wrapping_add(1);
-            let old = std::mem::replace(&mut s.entry, Entry::Free { next: free });
-            self.free = key.slot;
-            self.live -= 1;
-            drop(old);
-            self.maybe_compact();
+        if self.has_fired(key) || !self.disarmed.insert(key.seq) {
+            return;
+        }
+        if self.nodes > 1024 && self.disarmed.len() * 2 > self.nodes {
+            self.sweep();
         }
     }
 
-    fn is_stale(&self, n: &Node) -> bool {
-        let s = &self.slots[n.slot as usize];
-        s.generation != n.generation || !matches!(s.entry, Entry::Waiting(_) | Entry::Call(_))
-    }
-
-    fn maybe_compact(&mut self) {
-        if self.heap.len() > 1024 && self.heap.len() > 2 * self.live {
-            let slots = &self.slots;
-            self.heap.retain(|n| {
-                let s = &slots[n.slot as usize];
-                s.generation == n.generation && matches!(s.entry, Entry::Waiting(_) | Entry::Call(_))
-            });
-        }
-    }
-
-    /// The earliest live deadline, discarding stale nodes on the way.
-    pub(crate) fn next_deadline(&mut self) -> Option<u64> {
-        while let Some(top) = self.heap.peek() {
-            if self.is_stale(top) {
-                self.heap.pop();
-            } else {
-                return Some(top.deadline);
+    /// Drops the disarmed nodes from every bucket.
+    fn sweep(&mut self) {
+        let disarmed = std::mem::take(&mut self.disarmed);
+        self.nodes = 0;
+        self.occupied = 0;
+        for (i, b) in self.buckets.iter_mut().enumerate() {
+            b.retain(|n| !disarmed.contains(&n.seq));
+            self.nodes += b.len();
+            if !b.is_empty() {
+                self.occupied |= 1 << i;
             }
         }
-        None
     }
 
-    /// Fires every entry due at `now`, in deadline order.
+    /// The earliest deadline. It may belong to a disarmed timer (checking
+    /// each node would cost more than it saves): that costs one early
+    /// wake-up, after which firing drops the node.
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        let i = self.first_bucket()?;
+        if i == 0 {
+            return Some(self.last);
+        }
+        self.buckets[i].iter().map(|n| n.deadline).min()
+    }
+
+    /// Fires every timer due at `now`, in deadline order.
     pub(crate) fn fire(&mut self, now: u64, out: &mut Fired) {
-        while let Some(top) = self.heap.peek() {
-            if top.deadline > now {
-                break;
-            }
-            let n = self.heap.pop().expect("peeked");
-            if self.is_stale(&n) {
+        self.fired_to = self.fired_to.max(now);
+        while let Some(i) = self.first_bucket() {
+            if i > 0 {
+                let (min, max) = self.buckets[i]
+                    .iter()
+                    .fold((u64::MAX, 0), |(lo, hi), n| (lo.min(n.deadline), hi.max(n.deadline)));
+                if min > now {
+                    break;
+                }
+                if max <= now {
+                    // All due (a loop that fell behind): one sort beats
+                    // moving every node down bucket by bucket. Every other
+                    // bucket holds later deadlines that share `max`'s high
+                    // bits, so `last = max` keeps them where they are.
+                    let mut due = std::mem::take(&mut self.buckets[i]);
+                    self.occupied &= !(1 << i);
+                    self.nodes -= due.len();
+                    due.sort_unstable_by_key(|n| (n.deadline, n.seq));
+                    self.last = max;
+                    self.fire_nodes(&mut due, out);
+                    if self.buckets[i].capacity() < due.capacity() {
+                        self.buckets[i] = due;
+                    }
+                    continue;
+                }
+                self.last = min;
+                self.redistribute(i);
                 continue;
             }
-            let s = &mut self.slots[n.slot as usize];
-            match std::mem::replace(&mut s.entry, Entry::Fired) {
-                Entry::Waiting(w) => out.wakers.extend(w),
-                Entry::Call(cb) => {
-                    out.calls.push(cb);
-                    // A fired callback's entry is done with.
-                    self.remove(TimerKey {
-                        slot: n.slot,
-                        generation: n.generation,
-                    });
-                }
-                Entry::Free { .. } | Entry::Fired => unreachable!("stale nodes are skipped"),
+            // Bucket 0: every node is due at `last <= now`, in insertion order.
+            let mut due = std::mem::take(&mut self.buckets[0]);
+            self.occupied &= !1;
+            self.nodes -= due.len();
+            self.fire_nodes(&mut due, out);
+            if self.buckets[0].capacity() < due.capacity() {
+                self.buckets[0] = due;
             }
         }
     }
 
-    /// Drops every entry (loop close).
-    pub(crate) fn clear(&mut self) -> Vec<Rc<dyn Callback>> {
-        let mut calls = Vec::new();
-        for s in &mut self.slots {
-            if let Entry::Call(cb) = std::mem::replace(&mut s.entry, Entry::Fired) {
-                calls.push(cb);
+    /// Moves the payloads of `due` (in order) to `out`, skipping disarmed ones.
+    fn fire_nodes(&mut self, due: &mut Vec<Node>, out: &mut Fired) {
+        for n in due.drain(..) {
+            if !self.disarmed.is_empty() && self.disarmed.remove(&n.seq) {
+                continue;
+            }
+            match n.payload {
+                Payload::Wake(w) => out.wakers.push(w),
+                Payload::Call(cb) => out.calls.push(cb),
             }
         }
-        self.heap.clear();
-        self.slots.clear();
-        self.free = NIL;
-        self.live = 0;
+    }
+
+    /// Drops every timer (loop close), returning the callbacks so they are
+    /// dropped outside the borrow.
+    pub(crate) fn clear(&mut self) -> Vec<Rc<dyn Callback>> {
+        let mut calls = Vec::new();
+        for b in &mut self.buckets {
+            for n in b.drain(..) {
+                if let Payload::Call(cb) = n.payload {
+                    calls.push(cb);
+                }
+            }
+        }
+        self.occupied = 0;
+        self.nodes = 0;
+        self.disarmed.clear();
         calls
+    }
+
+    #[inline]
+    fn bucket_of(&self, deadline: u64) -> usize {
+        (u64::BITS - (deadline ^ self.last).leading_zeros()) as usize
+    }
+
+    #[inline]
+    fn push(&mut self, n: Node) {
+        let i = self.bucket_of(n.deadline);
+        self.buckets[i].push(n);
+        self.occupied |= 1 << i;
+        self.nodes += 1;
+    }
+
+    #[inline]
+    fn first_bucket(&self) -> Option<usize> {
+        (self.occupied != 0).then(|| self.occupied.trailing_zeros() as usize)
+    }
+
+    /// Moves every node of bucket `i` to a lower bucket, relative to the new
+    /// `last` (the bucket's minimum), keeping their order.
+    fn redistribute(&mut self, i: usize) {
+        let mut b = std::mem::take(&mut self.buckets[i]);
+        self.occupied &= !(1 << i);
+        self.nodes -= b.len();
+        for n in b.drain(..) {
+            self.push(n);
+        }
+        if self.buckets[i].capacity() < b.capacity() {
+            self.buckets[i] = b;
+        }
+    }
+
+    /// Number of armed timers.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.nodes - self.disarmed.len()
     }
 }
 
@@ -270,36 +310,86 @@ mod tests {
         }
     }
 
+    fn waker() -> Waker {
+        Waker::from(Arc::new(Count(AtomicUsize::new(0))))
+    }
+
+    fn call(log: &Rc<std::cell::RefCell<Vec<u64>>>, i: u64) -> Rc<dyn Callback> {
+        let log = log.clone();
+        crate::callback::CallbackCell::rc(move || log.borrow_mut().push(i))
+    }
+
     #[test]
     fn fires_in_deadline_then_insertion_order_and_skips_removed() {
         let mut t = Timers::new();
-        let c = Arc::new(Count(AtomicUsize::new(0)));
-        let w = Waker::from(c.clone());
-        let a = t.insert_waker(30, w.clone());
-        let b = t.insert_waker(10, w.clone());
-        let d = t.insert_waker(10, w.clone());
+        let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let a = t.insert_call(30, call(&log, 1));
+        let b = t.insert_call(10, call(&log, 2));
+        let d = t.insert_call(10, call(&log, 3));
+        let e = t.insert_call(10, call(&log, 4));
         t.remove(d);
         assert_eq!(t.next_deadline(), Some(10));
         let mut out = Fired::default();
         t.fire(20, &mut out);
-        assert_eq!(out.wakers.len(), 1);
-        assert!(t.is_fired(b));
-        assert!(!t.is_fired(a));
-        t.remove(b);
+        out.calls.iter().for_each(|c| c.run());
+        assert_eq!(*log.borrow(), [2, 4], "ties in insertion order, removed skipped");
+        assert!(t.has_fired(b) && t.has_fired(e) && !t.has_fired(a));
+        t.remove(b); // already fired: ignored
         assert_eq!(t.next_deadline(), Some(30));
         assert_eq!(t.len(), 1);
+        t.remove(a);
+        assert_eq!(t.len(), 0);
     }
 
     #[test]
-    fn a_million_armed_and_cancelled_timers_keep_the_heap_small() {
+    fn pops_in_order_like_a_sort() {
         let mut t = Timers::new();
-        let w = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut expect = Vec::new();
+        for i in 0..10_000u64 {
+            let d = 1 + (i * 7919) % 1000;
+            let k = t.insert_call(d, call(&log, i));
+            if i % 3 == 0 {
+                t.remove(k);
+            } else {
+                expect.push((d, i));
+            }
+        }
+        expect.sort();
+        while let Some(d) = t.next_deadline() {
+            let mut out = Fired::default();
+            t.fire(d, &mut out);
+            out.calls.iter().for_each(|c| c.run());
+        }
+        assert_eq!(*log.borrow(), expect.iter().map(|e| e.1).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_million_armed_and_cancelled_timers_keep_the_table_small() {
+        let mut t = Timers::new();
+        let w = waker();
         for i in 0..1_000_000u64 {
             let k = t.insert_waker(1_000_000 + i, w.clone());
             t.remove(k);
         }
         assert_eq!(t.len(), 0);
-        assert!(t.heap.len() <= 2048, "heap kept {} stale nodes", t.heap.len());
+        assert!(t.nodes <= 2048, "kept {} disarmed nodes", t.nodes);
+    }
+
+    #[test]
+    fn a_million_pending_timers() {
+        let mut t = Timers::new();
+        let w = waker();
+        let keys: Vec<_> = (0..1_000_000u64)
+            .map(|i| t.insert_waker(1_000_000 + (i * 7919) % 1_000_000, w.clone()))
+            .collect();
+        for k in keys.iter().step_by(2) {
+            t.remove(*k);
+        }
+        assert_eq!(t.len(), 500_000);
+        let mut out = Fired::default();
+        t.fire(u64::MAX - 1, &mut out);
+        assert_eq!(out.wakers.len(), 500_000);
         assert_eq!(t.next_deadline(), None);
     }
 }

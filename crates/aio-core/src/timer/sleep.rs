@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::TimerKey;
+use super::{TimerKey, WakerId};
 use crate::cancel::{self, Cancelled};
 use crate::context::{expect_core, with_core};
 use crate::event_loop::core_id;
@@ -30,8 +30,7 @@ use crate::time::{IntoDeadline, IntoDelay, delay_ns};
 /// ```
 pub fn sleep(delay: impl IntoDelay) -> Sleep {
     Sleep {
-        target: Target::After(delay_ns(delay.into_delay())),
-        state: State::Init,
+        state: State::After(delay_ns(delay.into_delay())),
     }
 }
 
@@ -41,8 +40,7 @@ pub fn sleep(delay: impl IntoDelay) -> Sleep {
 /// As [`sleep`].
 pub fn sleep_until(deadline: impl IntoDeadline) -> Sleep {
     Sleep {
-        target: Target::At(deadline.into_deadline_ns()),
-        state: State::Init,
+        state: State::At(deadline.into_deadline_ns()),
     }
 }
 
@@ -56,16 +54,16 @@ pub fn yield_now() -> YieldNow {
 }
 
 #[derive(Debug)]
-enum Target {
+enum State {
+    /// Not polled yet: a delay from the first poll, or a deadline.
     After(u64),
     At(u64),
-}
-
-#[derive(Debug)]
-enum State {
-    Init,
     Yielded,
-    Armed { key: TimerKey, core: usize },
+    Armed {
+        key: TimerKey,
+        core: usize,
+        waker: WakerId,
+    },
     Done,
 }
 
@@ -73,13 +71,12 @@ enum State {
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
-    target: Target,
     state: State,
 }
 
 impl Sleep {
     fn disarm(&mut self) {
-        if let State::Armed { key, core } = std::mem::replace(&mut self.state, State::Done) {
+        if let State::Armed { key, core, .. } = std::mem::replace(&mut self.state, State::Done) {
             with_core(|c| {
                 if let Some(c) = c.filter(|c| core_id(c) == core) {
                     c.timers.borrow_mut().remove(key);
@@ -99,15 +96,16 @@ impl Future for Sleep {
             return Poll::Ready(Err(c));
         }
         match this.state {
-            State::Init => expect_core(|core| {
-                let deadline = match this.target {
-                    Target::After(0) => {
+            State::After(_) | State::At(_) => expect_core(|core| {
+                let deadline = match this.state {
+                    State::After(0) => {
                         cx.waker().wake_by_ref();
                         this.state = State::Yielded;
                         return Poll::Pending;
                     }
-                    Target::After(d) => core.now().saturating_add(d),
-                    Target::At(t) => t,
+                    State::After(d) => core.now().saturating_add(d),
+                    State::At(t) => t,
+                    _ => unreachable!(),
                 };
                 if deadline <= core.now() {
                     // Already due: still yield once, as asyncio's call_at would.
@@ -119,6 +117,7 @@ impl Future for Sleep {
                 this.state = State::Armed {
                     key,
                     core: core_id(core),
+                    waker: WakerId::of(cx.waker()),
                 };
                 Poll::Pending
             }),
@@ -126,19 +125,24 @@ impl Future for Sleep {
                 this.state = State::Done;
                 Poll::Ready(Ok(()))
             }
-            State::Armed { key, core } => with_core(|c| {
+            State::Armed { key, core, waker } => with_core(|c| {
                 let c = c
                     .filter(|c| core_id(c) == core)
                     .expect("a sleep must be polled on the loop it started on");
-                let mut timers = c.timers.borrow_mut();
-                if timers.is_fired(key) {
-                    timers.remove(key);
+                if key.deadline <= c.now() {
+                    // The turn that reached the deadline fired the timer.
                     this.state = State::Done;
-                    Poll::Ready(Ok(()))
-                } else {
-                    timers.update_waker(key, cx.waker());
-                    Poll::Pending
+                    return Poll::Ready(Ok(()));
                 }
+                let id = WakerId::of(cx.waker());
+                if id != waker {
+                    // Polled from another task or child: re-arm with its waker.
+                    let mut timers = c.timers.borrow_mut();
+                    timers.remove(key);
+                    let key = timers.insert_waker(key.deadline, cx.waker().clone());
+                    this.state = State::Armed { key, core, waker: id };
+                }
+                Poll::Pending
             }),
             State::Done => Poll::Ready(Ok(())),
         }
