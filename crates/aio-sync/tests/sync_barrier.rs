@@ -1,0 +1,137 @@
+//! Barrier: arrival indexes, rounds, abort, reset and cancellation.
+
+mod common;
+
+use std::sync::Arc;
+
+use aio_core::{create_task, run};
+use aio_sync::{Barrier, BarrierError};
+use common::settle;
+
+fn spawn_waiters(b: &Arc<Barrier>, n: usize) -> Vec<aio_core::Task<Result<usize, BarrierError>>> {
+    (0..n)
+        .map(|_| {
+            let b = b.clone();
+            create_task(async move { b.wait().await })
+        })
+        .collect()
+}
+
+#[test]
+fn everyone_passes_with_distinct_indexes_round_after_round() {
+    run(async {
+        let b = Arc::new(Barrier::new(3));
+        assert_eq!(b.parties(), 3);
+        for _ in 0..3 {
+            let tasks = spawn_waiters(&b, 2);
+            settle(2).await;
+            assert_eq!(b.n_waiting(), 2);
+            let mine = b.wait().await.unwrap();
+            assert_eq!(mine, 2);
+            let mut idx = Vec::new();
+            for t in tasks {
+                idx.push(t.await.unwrap().unwrap());
+            }
+            assert_eq!(idx, [0, 1]);
+            assert_eq!(b.n_waiting(), 0);
+        }
+        assert!(!b.broken());
+    });
+}
+
+#[test]
+fn a_single_party_never_waits() {
+    run(async {
+        let b = Barrier::new(1);
+        assert_eq!(b.wait().await, Ok(0));
+        assert_eq!(b.wait().await, Ok(0));
+    });
+}
+
+#[test]
+fn abort_breaks_it_for_every_waiter_until_reset() {
+    run(async {
+        let b = Arc::new(Barrier::new(3));
+        let tasks = spawn_waiters(&b, 2);
+        settle(2).await;
+        b.abort();
+        assert!(b.broken());
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), Err(BarrierError::Broken));
+        }
+        assert_eq!(b.wait().await, Err(BarrierError::Broken));
+        assert_eq!(b.n_waiting(), 0);
+        b.reset();
+        assert!(!b.broken());
+        let tasks = spawn_waiters(&b, 2);
+        settle(2).await;
+        assert_eq!(b.wait().await, Ok(2));
+        for t in tasks {
+            assert!(t.await.unwrap().is_ok());
+        }
+    });
+}
+
+#[test]
+fn reset_sends_current_waiters_away_broken() {
+    run(async {
+        let b = Arc::new(Barrier::new(2));
+        let tasks = spawn_waiters(&b, 1);
+        settle(2).await;
+        b.reset();
+        for t in tasks {
+            let e = t.await.unwrap().unwrap_err();
+            assert!(e.is_broken());
+            assert_eq!(e.to_string(), "the barrier is broken");
+        }
+        assert!(!b.broken());
+        let tasks = spawn_waiters(&b, 1);
+        settle(2).await;
+        assert_eq!(b.wait().await, Ok(1));
+        assert_eq!(tasks.into_iter().next().unwrap().await.unwrap(), Ok(0));
+    });
+}
+
+#[test]
+fn cancelled_while_waiting_no_longer_counts() {
+    run(async {
+        let b = Arc::new(Barrier::new(3));
+        let mut tasks = spawn_waiters(&b, 2);
+        settle(2).await;
+        assert_eq!(b.n_waiting(), 2);
+        tasks[0].cancel();
+        let t0 = tasks.remove(0);
+        assert!(t0.await.unwrap_err().is_cancelled());
+        assert_eq!(b.n_waiting(), 1);
+        // It takes two more arrivals now.
+        let more = spawn_waiters(&b, 1);
+        settle(2).await;
+        assert_eq!(b.n_waiting(), 2);
+        b.wait().await.unwrap();
+        for t in tasks.into_iter().chain(more) {
+            t.await.unwrap().unwrap();
+        }
+    });
+}
+
+#[test]
+fn cancelled_after_release_before_it_ran() {
+    run(async {
+        let b = Arc::new(Barrier::new(3));
+        let mut tasks = spawn_waiters(&b, 2);
+        settle(2).await;
+        assert_eq!(b.wait().await, Ok(2)); // releases both, which have not run
+        tasks[0].cancel();
+        let t0 = tasks.remove(0);
+        assert!(t0.await.unwrap_err().is_cancelled());
+        assert_eq!(tasks.remove(0).await.unwrap(), Ok(1));
+        assert_eq!(b.n_waiting(), 0);
+        assert!(!b.broken());
+    });
+}
+
+#[test]
+#[should_panic(expected = "at least one party")]
+fn zero_parties_is_refused() {
+    let _ = Barrier::new(0);
+}

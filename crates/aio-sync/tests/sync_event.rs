@@ -1,0 +1,124 @@
+//! Event: set, clear, wait, and cancellation of a waiter.
+
+mod common;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use aio_core::{create_task, run};
+use aio_sync::Event;
+use common::{poll_once, settle};
+
+#[test]
+fn set_clear_is_set() {
+    let ev = Event::new();
+    assert!(!ev.is_set());
+    ev.set();
+    assert!(ev.is_set());
+    ev.set();
+    assert!(ev.is_set());
+    ev.clear();
+    assert!(!ev.is_set());
+}
+
+#[test]
+fn wait_returns_at_once_when_set() {
+    run(async {
+        let ev = Event::new();
+        ev.set();
+        ev.wait().await.unwrap();
+        ev.wait().await.unwrap();
+    });
+}
+
+#[test]
+fn set_wakes_every_waiter() {
+    let woken = run(async {
+        let ev = Arc::new(Event::new());
+        let woken = Rc::new(Cell::new(0));
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let (ev, woken) = (ev.clone(), woken.clone());
+                create_task(async move {
+                    ev.wait().await?;
+                    woken.set(woken.get() + 1);
+                    Ok::<_, aio_core::Cancelled>(())
+                })
+            })
+            .collect();
+        settle(2).await;
+        assert_eq!(woken.get(), 0);
+        ev.set();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        woken.get()
+    });
+    assert_eq!(woken, 100);
+}
+
+#[test]
+fn a_waiter_woken_by_set_returns_even_if_cleared_before_it_runs() {
+    run(async {
+        let ev = Arc::new(Event::new());
+        let e2 = ev.clone();
+        let t = create_task(async move { e2.wait().await });
+        settle(1).await;
+        ev.set();
+        ev.clear();
+        t.await.unwrap().unwrap();
+        // A new waiter blocks again.
+        let mut w = Box::pin(ev.wait());
+        assert!(poll_once(w.as_mut()).is_pending());
+    });
+}
+
+#[test]
+fn cancelled_waiter_leaves_and_others_still_wake() {
+    run(async {
+        let ev = Arc::new(Event::new());
+        let spawn = || {
+            let ev = ev.clone();
+            create_task(async move { ev.wait().await })
+        };
+        let (a, b) = (spawn(), spawn());
+        settle(1).await;
+        a.cancel();
+        settle(1).await;
+        ev.set();
+        assert!(a.await.unwrap_err().is_cancelled());
+        b.await.unwrap().unwrap();
+    });
+}
+
+#[test]
+fn cancelled_after_set_before_it_ran() {
+    run(async {
+        let ev = Arc::new(Event::new());
+        let spawn = || {
+            let ev = ev.clone();
+            create_task(async move { ev.wait().await })
+        };
+        let (a, b) = (spawn(), spawn());
+        settle(1).await;
+        ev.set();
+        a.cancel();
+        assert!(a.await.unwrap_err().is_cancelled());
+        b.await.unwrap().unwrap();
+        assert!(ev.is_set());
+    });
+}
+
+#[test]
+fn dropped_waiters_unregister() {
+    let ev = Event::new();
+    for _ in 0..3 {
+        let mut w = Box::pin(ev.wait());
+        assert!(poll_once(w.as_mut()).is_pending());
+    }
+    let mut w = Box::pin(ev.wait());
+    assert!(poll_once(w.as_mut()).is_pending());
+    ev.set();
+    assert!(poll_once(w.as_mut()).is_ready());
+}
