@@ -203,5 +203,5 @@ fn waiting_with_a_foreign_guard_panics() {
     let cond = Condition::new();
     let other = Lock::new();
     let mut g = other.try_acquire().unwrap();
-    let _ = cond.wait(&mut g);
+    drop(cond.wait(&mut g));
 }
