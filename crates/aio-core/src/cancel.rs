@@ -273,6 +273,26 @@ pub fn check() -> Result<(), Cancelled> {
     }
 }
 
+/// Consumes the pending delivery, remembering which scope it came from, so
+/// an operation that cannot stop at once (an io_uring request in flight)
+/// can finish and then either report the cancellation or put it back with
+/// [`restore`].
+pub(crate) fn take() -> Option<(Cancelled, *const Scope)> {
+    let s = find(Scope::is_pending)?;
+    // SAFETY: see `find`.
+    Some((unsafe { (*s).deliver() }, s))
+}
+
+/// Puts back a delivery taken with [`take`], so the next await point sees
+/// it. Does nothing unless the scope is on the current chain (it always is
+/// when called from the poll of the future that took it).
+pub(crate) fn restore(scope: *const Scope) {
+    if find(|s| std::ptr::eq(s, scope)).is_some() {
+        // SAFETY: found on the live chain.
+        unsafe { (*scope).pending.set(true) };
+    }
+}
+
 /// Whether a cancellation is waiting to be delivered in the current chain,
 /// without consuming it. Combinators that poll only woken children use this
 /// to poll every child while a delivery is pending.

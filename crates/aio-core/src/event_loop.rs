@@ -273,6 +273,14 @@ impl Core {
             .clone()
     }
 
+    pub(crate) fn driver_mut(&self) -> std::cell::RefMut<'_, Box<dyn Driver>> {
+        self.driver.borrow_mut()
+    }
+
+    pub(crate) fn driver_try_mut(&self) -> Result<std::cell::RefMut<'_, Box<dyn Driver>>, std::cell::BorrowMutError> {
+        self.driver.try_borrow_mut()
+    }
+
     fn park(&self, mut timeout: Option<Duration>) {
         let shared = &self.shared;
         if timeout != Some(Duration::ZERO) {

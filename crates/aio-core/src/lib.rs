@@ -54,6 +54,7 @@ mod context;
 pub mod driver;
 mod event_loop;
 mod handle;
+pub mod io;
 mod runner;
 mod task;
 mod thread;
@@ -71,7 +72,7 @@ pub use event_loop::{
     Builder, ExceptionContext, Loop, default_exception_handler, get_running_loop, try_get_running_loop,
 };
 pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
-pub use runner::{Runner, run};
+pub use runner::{Runner, run, run_on};
 pub use task::{Panic, Task, TaskError, TaskRef, all_tasks, create_eager_task, create_task, current_task};
 pub use thread::{ToThread, ToThreadError, to_thread};
 pub use time::{IntoDeadline, IntoDelay, monotonic};

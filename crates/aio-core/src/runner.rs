@@ -34,6 +34,17 @@ where
     Runner::new().run(fut)
 }
 
+/// Like [`run`], on a loop that parks in `driver` (an I/O driver such as
+/// aio-poll's `PollDriver` or aio-uring's `UringDriver`).
+#[track_caller]
+pub fn run_on<D, F>(driver: D, fut: F) -> F::Output
+where
+    D: crate::driver::Driver,
+    F: Future + 'static,
+{
+    Runner::with_loop(Builder::new().driver(driver).build()).run(fut)
+}
+
 /// Runs several top-level futures, one after another, on one loop, then
 /// closes it: asyncio's `asyncio.Runner`.
 ///

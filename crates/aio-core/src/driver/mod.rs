@@ -13,8 +13,12 @@ pub use park::ParkDriver;
 
 use std::any::Any;
 use std::io;
+use std::os::fd::RawFd;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
+
+use crate::io::RawOp;
 
 /// Wakes a loop parked in [`Driver::park`], from any thread.
 ///
@@ -41,7 +45,55 @@ pub trait Driver: 'static {
     /// The backend's name: `"park"`, `"poll"` or `"uring"`.
     fn name(&self) -> &'static str;
 
-    /// Access to the concrete driver, for the I/O layer (aio-net) to reach
-    /// the operations the driver offers.
+    /// Access to the concrete driver (for driver-specific extensions).
     fn as_any(&mut self) -> &mut dyn Any;
+
+    /// The driver's I/O side; `None` for a driver without I/O.
+    fn io(&mut self) -> Option<&mut dyn IoDriver> {
+        None
+    }
+}
+
+/// What a driver does for I/O: run [`RawOp`]s.
+///
+/// A readiness driver (aio-poll) runs an operation as a non-blocking system
+/// call and, when it would block, waits for the descriptor to become ready
+/// and tries again: nothing is ever in flight in the kernel. A completion
+/// driver (aio-uring) submits it to the kernel and reports the completion;
+/// while the kernel works, the operation is *in flight*, identified by a
+/// token, and the memory it points to must stay alive.
+pub trait IoDriver {
+    /// Starts watching a descriptor (sockets, pipes) for the loop's
+    /// lifetime of it: a readiness driver registers it once, edge-triggered.
+    fn register(&mut self, fd: RawFd) -> io::Result<()>;
+
+    /// Stops watching a descriptor (before it is closed).
+    fn deregister(&mut self, fd: RawFd);
+
+    /// Runs or continues `op`. `token` is `None` until a completion driver
+    /// puts the operation in flight, and it returns to `None` with the
+    /// result. `Pending` means `waker` will be woken when it is worth
+    /// polling again.
+    fn poll_op(&mut self, op: &RawOp, token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>>;
+
+    /// Asks the kernel to cancel an operation in flight. Its completion
+    /// (possibly a success, if it won the race) still comes through
+    /// `poll_op`.
+    fn cancel_op(&mut self, token: u64);
+
+    /// The future of an operation in flight was dropped: keep `owner` (the
+    /// memory the operation points into) until the kernel is done with it,
+    /// cancel the operation, and drop `owner` after its completion.
+    fn forget_op(&mut self, token: u64, owner: Box<dyn Any>);
+
+    /// Whether operations complete only through the kernel's queue (then
+    /// nothing may call the system calls directly on the driver's behalf).
+    fn is_completion_based(&self) -> bool;
+
+    /// Runs `op` once without waiting, if the driver can: `None` when it
+    /// would block or the driver cannot run operations directly.
+    fn try_op(&mut self, op: &RawOp) -> Option<io::Result<usize>> {
+        let _ = op;
+        None
+    }
 }

@@ -1,0 +1,154 @@
+//! `OpFuture`: runs an [`Operation`] on the current loop's I/O driver.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::ops::Operation;
+use crate::cancel::{self, Cancelled, Scope};
+use crate::context::expect_core;
+use crate::event_loop::Loop;
+
+/// The error an operation gets on a loop without an I/O driver.
+pub(crate) fn no_io_driver() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this loop has no I/O driver (aio_core's default); create loops with the aio facade \
+         (aio::run, aio::Runner, aio::new_event_loop) or give the Builder aio-poll's or aio-uring's driver",
+    )
+}
+
+fn is_cancel_result(res: &io::Result<usize>) -> bool {
+    matches!(res, Err(e) if e.raw_os_error() == Some(libc::ECANCELED))
+}
+
+/// Runs `op` on the loop of the task that polls it.
+///
+/// # Cancellation
+/// Before the operation is handed to the kernel, a cancellation returns at
+/// once (its output carries an `Interrupted` error made from `Cancelled`,
+/// and nothing was read or written). A completion driver (io_uring) that
+/// already runs the operation is asked to cancel it; if the kernel finished
+/// it first, its result is returned — no data is lost — and the
+/// cancellation is delivered at the task's next await point instead.
+/// Dropping the future while the kernel still runs the operation hands the
+/// operation (its buffers) to the driver until the kernel is done.
+pub fn submit<T: Operation>(op: T) -> OpFuture<T> {
+    OpFuture {
+        op: Some(op),
+        token: None,
+        owner: None,
+        cancel: None,
+        observe: true,
+        _local: PhantomData,
+    }
+}
+
+/// Like [`submit`], but the operation never observes cancellation: for
+/// poll-based trait impls (`futures-io`, tokio's `AsyncRead`) that cannot
+/// report it, and for operations a type keeps running across its callers'
+/// cancellations (a stream's read-ahead).
+pub fn submit_shielded<T: Operation>(op: T) -> OpFuture<T> {
+    let mut f = submit(op);
+    f.observe = false;
+    f
+}
+
+/// Future of [`submit`]. Not `Send`: an operation belongs to the loop that
+/// runs it.
+#[must_use = "futures do nothing unless awaited"]
+pub struct OpFuture<T: Operation> {
+    op: Option<T>,
+    /// Set while a completion driver runs the operation.
+    token: Option<u64>,
+    /// The loop whose driver holds `token`.
+    owner: Option<Loop>,
+    /// A delivery taken while in flight, and the scope to put it back on.
+    cancel: Option<(Cancelled, *const Scope)>,
+    /// Whether cancellation is observed (see [`submit_shielded`]).
+    observe: bool,
+    _local: PhantomData<*const ()>,
+}
+
+impl<T: Operation> fmt::Debug for OpFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpFuture")
+            .field("in_flight", &self.token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Operation> Unpin for OpFuture<T> {}
+
+impl<T: Operation> Future for OpFuture<T> {
+    type Output = T::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let this = &mut *self;
+        assert!(this.op.is_some(), "`OpFuture` polled after completion");
+        expect_core(|core| {
+            if !this.observe {
+            } else if this.token.is_none() {
+                if let Err(c) = cancel::check() {
+                    let op = this.op.take().expect("checked above");
+                    return Poll::Ready(op.complete(Err(c.into())));
+                }
+            } else if this.cancel.is_none() {
+                if let Some(taken) = cancel::take() {
+                    if let Some(io) = core.driver_mut().io() {
+                        io.cancel_op(this.token.expect("in flight"));
+                    }
+                    this.cancel = Some(taken);
+                }
+            }
+            let raw = this.op.as_mut().expect("checked above").raw();
+            let res = {
+                let mut driver = core.driver_mut();
+                match driver.io() {
+                    Some(io) => io.poll_op(&raw, &mut this.token, cx.waker()),
+                    None => Poll::Ready(Err(no_io_driver())),
+                }
+            };
+            match res {
+                Poll::Pending => {
+                    if this.token.is_some() && this.owner.is_none() {
+                        this.owner = Some(Loop::from_core_ptr(core));
+                    }
+                    Poll::Pending
+                }
+                Poll::Ready(mut res) => {
+                    this.token = None;
+                    this.owner = None;
+                    if let Some((c, scope)) = this.cancel.take() {
+                        if is_cancel_result(&res) {
+                            res = Err(c.into());
+                        } else {
+                            // Finished before the cancel took effect: keep
+                            // the result, deliver the cancellation later.
+                            cancel::restore(scope);
+                        }
+                    }
+                    Poll::Ready(this.op.take().expect("checked above").complete(res))
+                }
+            }
+        })
+    }
+}
+
+impl<T: Operation> Drop for OpFuture<T> {
+    fn drop(&mut self) {
+        let (Some(token), Some(lp)) = (self.token.take(), self.owner.take()) else {
+            return;
+        };
+        let Some(op) = self.op.take() else { return };
+        let mut driver = lp.core.driver_mut();
+        match driver.io() {
+            Some(io) => io.forget_op(token, Box::new(op)),
+            // The driver is gone, and with it the kernel's use of the memory.
+            None => drop(op),
+        }
+    }
+}

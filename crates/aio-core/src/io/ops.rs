@@ -1,0 +1,483 @@
+//! The I/O operations: each one defined once, as the memory it owns, the
+//! [`RawOp`] it asks for, and how the driver's result becomes its output.
+
+use std::io;
+use std::net::Shutdown as How;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
+
+use socket2::{SockAddr, SockAddrStorage};
+
+use super::buf::{BufResult, IoBuf, IoBufMut};
+use super::raw::{Interest, RawOp};
+
+/// An operation the loop's driver can run.
+///
+/// The operation owns every piece of memory its [`RawOp`] points to, on the
+/// heap, so the pointers stay valid when the operation is moved — into the
+/// driver, if its future is dropped while the kernel still works on it.
+pub trait Operation: 'static {
+    /// What the operation produces.
+    type Output;
+
+    /// The system call, with pointers into `self`.
+    fn raw(&mut self) -> RawOp;
+
+    /// Turns the driver's result (a byte count or descriptor) into the output.
+    fn complete(self, res: io::Result<usize>) -> Self::Output;
+}
+
+fn spare<B: IoBufMut>(buf: &mut B) -> (*mut u8, usize) {
+    let init = buf.bytes_init();
+    // SAFETY: `init <= bytes_total`, so the pointer stays within the buffer.
+    (unsafe { buf.stable_mut_ptr().add(init) }, buf.bytes_total() - init)
+}
+
+fn appended<B: IoBufMut>(mut buf: B, res: io::Result<usize>) -> BufResult<usize, B> {
+    if let Ok(n) = res {
+        let init = buf.bytes_init();
+        // SAFETY: the kernel wrote `n` bytes after the initialized part.
+        unsafe { buf.set_init(init + n) };
+    }
+    (res, buf)
+}
+
+/// `read(2)` (or `pread(2)` at an offset), appending to `buf`'s spare capacity.
+#[derive(Debug)]
+pub struct Read<B> {
+    fd: RawFd,
+    buf: B,
+    offset: Option<u64>,
+}
+
+impl<B: IoBufMut> Read<B> {
+    /// Reads from `fd` into `buf`.
+    pub fn new(fd: RawFd, buf: B, offset: Option<u64>) -> Read<B> {
+        Read { fd, buf, offset }
+    }
+}
+
+impl<B: IoBufMut> Operation for Read<B> {
+    type Output = BufResult<usize, B>;
+    fn raw(&mut self) -> RawOp {
+        let (buf, len) = spare(&mut self.buf);
+        RawOp::Read {
+            fd: self.fd,
+            buf,
+            len,
+            offset: self.offset,
+        }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        appended(self.buf, res)
+    }
+}
+
+/// `write(2)` (or `pwrite(2)`) of `buf`'s data (from byte `start`).
+#[derive(Debug)]
+pub struct Write<B> {
+    fd: RawFd,
+    buf: B,
+    start: usize,
+    offset: Option<u64>,
+}
+
+impl<B: IoBuf> Write<B> {
+    /// Writes `buf` to `fd` (at file `offset`, if given).
+    pub fn new(fd: RawFd, buf: B, offset: Option<u64>) -> Write<B> {
+        Write {
+            fd,
+            buf,
+            start: 0,
+            offset,
+        }
+    }
+
+    /// Writes `buf[start..]` to `fd` at its current position.
+    pub fn from(fd: RawFd, buf: B, start: usize) -> Write<B> {
+        Write {
+            fd,
+            buf,
+            start,
+            offset: None,
+        }
+    }
+}
+
+impl<B: IoBuf> Operation for Write<B> {
+    type Output = BufResult<usize, B>;
+    fn raw(&mut self) -> RawOp {
+        let start = self.start.min(self.buf.bytes_init());
+        RawOp::Write {
+            fd: self.fd,
+            // SAFETY: `start <= bytes_init`, within the buffer.
+            buf: unsafe { self.buf.stable_ptr().add(start) },
+            len: self.buf.bytes_init() - start,
+            offset: self.offset,
+        }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        (res, self.buf)
+    }
+}
+
+/// `recv(2)`, appending to `buf`'s spare capacity.
+#[derive(Debug)]
+pub struct Recv<B> {
+    fd: RawFd,
+    buf: B,
+    flags: i32,
+}
+
+impl<B: IoBufMut> Recv<B> {
+    /// Receives from the socket `fd` into `buf`.
+    pub fn new(fd: RawFd, buf: B, flags: i32) -> Recv<B> {
+        Recv { fd, buf, flags }
+    }
+}
+
+impl<B: IoBufMut> Operation for Recv<B> {
+    type Output = BufResult<usize, B>;
+    fn raw(&mut self) -> RawOp {
+        let (buf, len) = spare(&mut self.buf);
+        RawOp::Recv {
+            fd: self.fd,
+            buf,
+            len,
+            flags: self.flags,
+        }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        appended(self.buf, res)
+    }
+}
+
+/// `send(2)` of `buf`'s data (from byte `start`).
+#[derive(Debug)]
+pub struct Send<B> {
+    fd: RawFd,
+    buf: B,
+    start: usize,
+    flags: i32,
+}
+
+impl<B: IoBuf> Send<B> {
+    /// Sends `buf[start..]` on the socket `fd`.
+    pub fn new(fd: RawFd, buf: B, start: usize, flags: i32) -> Send<B> {
+        Send { fd, buf, start, flags }
+    }
+}
+
+impl<B: IoBuf> Operation for Send<B> {
+    type Output = BufResult<usize, B>;
+    fn raw(&mut self) -> RawOp {
+        let start = self.start.min(self.buf.bytes_init());
+        RawOp::Send {
+            fd: self.fd,
+            // SAFETY: `start <= bytes_init`, within the buffer.
+            buf: unsafe { self.buf.stable_ptr().add(start) },
+            len: self.buf.bytes_init() - start,
+            flags: self.flags,
+        }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        (res, self.buf)
+    }
+}
+
+/// The heap part of a message operation: address, header, one iovec.
+struct Msg {
+    addr: SockAddrStorage,
+    hdr: libc::msghdr,
+    iov: libc::iovec,
+}
+
+impl Msg {
+    fn new() -> Box<Msg> {
+        Box::new(Msg {
+            addr: SockAddrStorage::zeroed(),
+            // SAFETY: an all-zero msghdr/iovec is a valid empty value.
+            hdr: unsafe { std::mem::zeroed() },
+            // SAFETY: as above.
+            iov: unsafe { std::mem::zeroed() },
+        })
+    }
+
+    /// Points the header at the box's own address and iovec.
+    fn link(&mut self, buf: *mut u8, len: usize, addr_len: libc::socklen_t) -> *mut libc::msghdr {
+        self.iov.iov_base = buf.cast();
+        self.iov.iov_len = len;
+        self.hdr.msg_name = (&mut self.addr as *mut SockAddrStorage).cast();
+        self.hdr.msg_namelen = addr_len;
+        self.hdr.msg_iov = &mut self.iov;
+        self.hdr.msg_iovlen = 1;
+        &mut self.hdr
+    }
+}
+
+// SAFETY: `Msg` holds plain C data and pointers into itself and the
+// operation's buffer; it is only dereferenced by the kernel or the loop.
+unsafe impl std::marker::Send for Msg {}
+
+/// `recvmsg(2)` of one datagram, with its source address.
+pub struct RecvFrom<B> {
+    fd: RawFd,
+    buf: B,
+    msg: Box<Msg>,
+    flags: i32,
+}
+
+impl<B: IoBufMut> RecvFrom<B> {
+    /// Receives one datagram from the socket `fd` into `buf`.
+    pub fn new(fd: RawFd, buf: B, flags: i32) -> RecvFrom<B> {
+        RecvFrom {
+            fd,
+            buf,
+            msg: Msg::new(),
+            flags,
+        }
+    }
+}
+
+impl<B: IoBufMut> Operation for RecvFrom<B> {
+    type Output = BufResult<(usize, SockAddr), B>;
+    fn raw(&mut self) -> RawOp {
+        let (buf, len) = spare(&mut self.buf);
+        let size = self.msg.addr.size_of();
+        RawOp::RecvMsg {
+            fd: self.fd,
+            msg: self.msg.link(buf, len, size),
+            flags: self.flags,
+        }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        let RecvFrom { buf, msg, .. } = self;
+        let (res, buf) = appended(buf, res);
+        let res = res.map(|n| {
+            // SAFETY: the kernel wrote an address of `msg_namelen` bytes.
+            let addr = unsafe { SockAddr::new(msg.addr, msg.hdr.msg_namelen) };
+            (n, addr)
+        });
+        (res, buf)
+    }
+}
+
+/// `sendmsg(2)` of one datagram to an address.
+pub struct SendTo<B> {
+    fd: RawFd,
+    buf: B,
+    msg: Box<Msg>,
+    addr_len: libc::socklen_t,
+    flags: i32,
+}
+
+impl<B: IoBuf> SendTo<B> {
+    /// Sends `buf` to `addr` on the socket `fd`.
+    pub fn new(fd: RawFd, buf: B, addr: &SockAddr, flags: i32) -> SendTo<B> {
+        let mut msg = Msg::new();
+        let len = addr.len();
+        // SAFETY: both are address storages of the same size; `len` bytes
+        // of `addr` are initialized.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                addr.as_ptr().cast::<u8>(),
+                (&mut msg.addr as *mut SockAddrStorage).cast::<u8>(),
+                len as usize,
+            )
+        };
+        SendTo {
+            fd,
+            buf,
+            msg,
+            addr_len: len,
+            flags,
+        }
+    }
+}
+
+impl<B: IoBuf> Operation for SendTo<B> {
+    type Output = BufResult<usize, B>;
+    fn raw(&mut self) -> RawOp {
+        let (ptr, len) = (self.buf.stable_ptr() as *mut u8, self.buf.bytes_init());
+        RawOp::SendMsg {
+            fd: self.fd,
+            msg: self.msg.link(ptr, len, self.addr_len),
+            flags: self.flags,
+        }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        (res, self.buf)
+    }
+}
+
+/// `accept4(2)`: a new connection (non-blocking, close-on-exec) and the
+/// peer's address.
+pub struct Accept {
+    fd: RawFd,
+    addr: Box<(SockAddrStorage, libc::socklen_t)>,
+}
+
+impl Accept {
+    /// Accepts a connection on the listening socket `fd`.
+    pub fn new(fd: RawFd) -> Accept {
+        let storage = SockAddrStorage::zeroed();
+        let size = storage.size_of();
+        Accept {
+            fd,
+            addr: Box::new((storage, size)),
+        }
+    }
+}
+
+impl Operation for Accept {
+    type Output = io::Result<(OwnedFd, SockAddr)>;
+    fn raw(&mut self) -> RawOp {
+        self.addr.1 = self.addr.0.size_of();
+        RawOp::Accept {
+            fd: self.fd,
+            addr: (&mut self.addr.0 as *mut SockAddrStorage).cast(),
+            len: &mut self.addr.1,
+        }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        let fd = res? as RawFd;
+        // SAFETY: the driver returns a new descriptor that nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let (storage, len) = *self.addr;
+        // SAFETY: the kernel wrote an address of `len` bytes.
+        let addr = unsafe { SockAddr::new(storage, len) };
+        Ok((fd, addr))
+    }
+}
+
+/// `connect(2)` of a non-blocking socket, completing when connected.
+pub struct Connect {
+    fd: RawFd,
+    addr: Box<SockAddr>,
+}
+
+impl Connect {
+    /// Connects the socket `fd` to `addr`.
+    pub fn new(fd: RawFd, addr: SockAddr) -> Connect {
+        Connect {
+            fd,
+            addr: Box::new(addr),
+        }
+    }
+}
+
+impl Operation for Connect {
+    type Output = io::Result<()>;
+    fn raw(&mut self) -> RawOp {
+        RawOp::Connect {
+            fd: self.fd,
+            addr: self.addr.as_ptr().cast(),
+            len: self.addr.len(),
+        }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        res.map(drop)
+    }
+}
+
+/// `shutdown(2)`.
+#[derive(Debug)]
+pub struct Shutdown {
+    fd: RawFd,
+    how: How,
+}
+
+impl Shutdown {
+    /// Shuts down `how` on the socket `fd`.
+    pub fn new(fd: RawFd, how: How) -> Shutdown {
+        Shutdown { fd, how }
+    }
+}
+
+impl Operation for Shutdown {
+    type Output = io::Result<()>;
+    fn raw(&mut self) -> RawOp {
+        RawOp::Shutdown {
+            fd: self.fd,
+            how: self.how,
+        }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        res.map(drop)
+    }
+}
+
+/// `close(2)`, through the driver (io_uring closes asynchronously).
+///
+/// The descriptor belongs to the operation until its description is handed
+/// to the driver; from then on the driver closes it, whatever happens to
+/// the future, so it is never closed twice.
+#[derive(Debug)]
+pub struct Close {
+    fd: RawFd,
+    owned: bool,
+}
+
+impl Close {
+    /// Closes `fd`.
+    pub fn new(fd: OwnedFd) -> Close {
+        Close {
+            fd: fd.into_raw_fd(),
+            owned: true,
+        }
+    }
+}
+
+impl Operation for Close {
+    type Output = io::Result<()>;
+    fn raw(&mut self) -> RawOp {
+        self.owned = false;
+        RawOp::Close { fd: self.fd }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        if let Err(e) = &res {
+            if e.kind() == io::ErrorKind::Unsupported {
+                // No I/O driver ran it: close it here.
+                // SAFETY: nobody else owns the descriptor.
+                drop(unsafe { OwnedFd::from_raw_fd(self.fd) });
+                return Ok(());
+            }
+        }
+        res.map(drop)
+    }
+}
+
+impl Drop for Close {
+    fn drop(&mut self) {
+        if self.owned {
+            // SAFETY: never handed to a driver, so still ours alone.
+            drop(unsafe { OwnedFd::from_raw_fd(self.fd) });
+        }
+    }
+}
+
+/// Waits until `fd` is readable or writable.
+#[derive(Debug)]
+pub struct PollReady {
+    fd: RawFd,
+    interest: Interest,
+}
+
+impl PollReady {
+    /// Waits for `interest` on `fd`.
+    pub fn new(fd: RawFd, interest: Interest) -> PollReady {
+        PollReady { fd, interest }
+    }
+}
+
+impl Operation for PollReady {
+    type Output = io::Result<()>;
+    fn raw(&mut self) -> RawOp {
+        RawOp::PollReady {
+            fd: self.fd,
+            interest: self.interest,
+        }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        res.map(drop)
+    }
+}

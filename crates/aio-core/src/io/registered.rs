@@ -1,0 +1,151 @@
+//! `Registered`: a descriptor registered with its loop's I/O driver.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::task::{Context, Poll};
+
+use super::raw::RawOp;
+use crate::context::expect_core;
+use crate::event_loop::Loop;
+
+/// A descriptor registered with the I/O driver of the loop that created
+/// it; deregistered and closed when dropped (even after that loop stopped
+/// running, so a reused descriptor number never meets a stale
+/// registration). Sockets and pipes are built on it.
+pub struct Registered {
+    fd: Option<OwnedFd>,
+    lp: Loop,
+}
+
+impl fmt::Debug for Registered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registered").field("fd", &self.as_raw_fd()).finish()
+    }
+}
+
+impl Registered {
+    /// Registers `fd` with the running loop's driver. The descriptor must be
+    /// in non-blocking mode.
+    ///
+    /// # Panics
+    /// When no aio loop runs on this thread.
+    #[track_caller]
+    pub fn new(fd: OwnedFd) -> io::Result<Registered> {
+        let lp = expect_core(|core| Loop::from_core_ptr(core));
+        match lp.core.driver_mut().io() {
+            Some(io) => io.register(fd.as_raw_fd())?,
+            None => return Err(super::future::no_io_driver()),
+        }
+        Ok(Registered { fd: Some(fd), lp })
+    }
+
+    /// The loop the descriptor is registered with.
+    pub fn owner(&self) -> &Loop {
+        &self.lp
+    }
+
+    /// Deregisters the descriptor and gives it back.
+    pub fn into_inner(mut self) -> OwnedFd {
+        let fd = self.fd.take().expect("present until dropped");
+        self.deregister(fd.as_raw_fd());
+        fd
+    }
+
+    fn deregister(&self, fd: RawFd) {
+        if let Ok(mut d) = self.lp.core.driver_try_mut() {
+            if let Some(io) = d.io() {
+                io.deregister(fd);
+            }
+        }
+    }
+
+    /// Runs a borrowed-buffer operation on a readiness driver: the system
+    /// call runs now and, if it would block, the waker is registered.
+    /// Returns `None` on a completion driver, which needs memory owned by
+    /// the operation (use [`submit`](super::submit) with an owned buffer).
+    ///
+    /// This is what `futures-io`/tokio `AsyncRead`/`AsyncWrite` impls use;
+    /// it does not observe cancellation (those traits have no way to report
+    /// it), so a task waiting only here is dropped when cancelled.
+    pub fn poll_borrowed(&self, op: Borrowed<'_>, cx: &mut Context<'_>) -> Option<Poll<io::Result<usize>>> {
+        let fd = self.as_raw_fd();
+        let raw = match op {
+            Borrowed::Recv(b) => RawOp::Recv {
+                fd,
+                buf: b.as_mut_ptr(),
+                len: b.len(),
+                flags: 0,
+            },
+            Borrowed::Send(b) => RawOp::Send {
+                fd,
+                buf: b.as_ptr(),
+                len: b.len(),
+                flags: 0,
+            },
+            Borrowed::Read(b) => RawOp::Read {
+                fd,
+                buf: b.as_mut_ptr(),
+                len: b.len(),
+                offset: None,
+            },
+            Borrowed::Write(b) => RawOp::Write {
+                fd,
+                buf: b.as_ptr(),
+                len: b.len(),
+                offset: None,
+            },
+        };
+        let mut d = self.lp.core.driver_mut();
+        let io = d.io()?;
+        if io.is_completion_based() {
+            return None;
+        }
+        // A readiness driver runs the call before returning and keeps no
+        // pointer to the buffer, so borrowing it for this call is enough.
+        Some(io.poll_op(&raw, &mut None, cx.waker()))
+    }
+
+    /// Whether the loop's driver is completion-based.
+    pub fn is_completion_based(&self) -> bool {
+        self.lp
+            .core
+            .driver_mut()
+            .io()
+            .is_some_and(|io| io.is_completion_based())
+    }
+}
+
+/// A borrowed buffer for [`Registered::poll_borrowed`].
+#[derive(Debug)]
+pub enum Borrowed<'a> {
+    /// `recv(2)` into the slice.
+    Recv(&'a mut [u8]),
+    /// `send(2)` from the slice.
+    Send(&'a [u8]),
+    /// `read(2)` into the slice.
+    Read(&'a mut [u8]),
+    /// `write(2)` from the slice.
+    Write(&'a [u8]),
+}
+
+impl AsRawFd for Registered {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_ref().map_or(-1, |f| f.as_raw_fd())
+    }
+}
+
+impl AsFd for Registered {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_ref().expect("present until dropped").as_fd()
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            self.deregister(fd.as_raw_fd());
+            drop(fd);
+        }
+    }
+}

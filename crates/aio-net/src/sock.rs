@@ -1,0 +1,106 @@
+//! What every socket type shares: creation, registration with the loop,
+//! and the owned-buffer operations.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use aio_core::io::{self as aio_io, BufResult, IoBuf, IoBufMut, Registered};
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+
+/// A new non-blocking, close-on-exec socket.
+pub(crate) fn socket(domain: Domain, ty: Type, proto: Option<Protocol>) -> io::Result<Socket> {
+    let s = Socket::new(domain, ty, proto)?;
+    s.set_nonblocking(true)?;
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    s.set_nosigpipe(true)?;
+    Ok(s)
+}
+
+/// Registers a non-blocking socket with the running loop.
+pub(crate) fn register(s: impl Into<OwnedFd>) -> io::Result<Registered> {
+    Registered::new(s.into())
+}
+
+/// socket2's view of a registered socket, for options and addresses.
+pub(crate) fn sref(r: &Registered) -> SockRef<'_> {
+    SockRef::from(r)
+}
+
+pub(crate) fn inet(a: SockAddr) -> io::Result<SocketAddr> {
+    a.as_socket()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an internet address"))
+}
+
+/// Connects a new socket of `addr`'s family (stream or datagram).
+pub(crate) async fn connect(addr: &SockAddr, ty: Type, proto: Option<Protocol>) -> io::Result<Registered> {
+    let s = register(socket(addr.domain(), ty, proto)?)?;
+    aio_io::submit(aio_io::Connect::new(s.as_raw_fd(), addr.clone())).await?;
+    Ok(s)
+}
+
+pub(crate) async fn recv<B: IoBufMut>(s: &Registered, buf: B) -> BufResult<usize, B> {
+    aio_io::submit(aio_io::Recv::new(s.as_raw_fd(), buf, 0)).await
+}
+
+pub(crate) async fn send<B: IoBuf>(s: &Registered, buf: B) -> BufResult<usize, B> {
+    aio_io::submit(aio_io::Send::new(s.as_raw_fd(), buf, 0, 0)).await
+}
+
+/// Sends all of `buf`, however many calls it takes.
+pub(crate) async fn send_all<B: IoBuf>(s: &Registered, mut buf: B) -> BufResult<(), B> {
+    let total = buf.bytes_init();
+    let mut sent = 0;
+    while sent < total {
+        let (res, b) = aio_io::submit(aio_io::Send::new(s.as_raw_fd(), buf, sent, 0)).await;
+        buf = b;
+        match res {
+            Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
+            Ok(n) => sent += n,
+            Err(e) => return (Err(e), buf),
+        }
+    }
+    (Ok(()), buf)
+}
+
+pub(crate) async fn shutdown(s: &Registered, how: Shutdown) -> io::Result<()> {
+    aio_io::submit(aio_io::Shutdown::new(s.as_raw_fd(), how)).await
+}
+
+/// Implements the owned-buffer stream methods for a stream socket type with
+/// a `fd: Registered` field.
+macro_rules! stream_methods {
+    () => {
+        /// Receives into `buf`'s spare capacity (appending after its data);
+        /// `Ok(0)` means the peer closed its side (EOF).
+        ///
+        /// # Cancellation
+        /// Nothing is received when cancelled; `buf` comes back.
+        pub async fn read<B: aio_core::io::IoBufMut>(&self, buf: B) -> aio_core::io::BufResult<usize, B> {
+            crate::sock::recv(&self.fd, buf).await
+        }
+
+        /// Sends some of `buf`'s data; returns how much.
+        ///
+        /// # Cancellation
+        /// Nothing is sent when cancelled before the kernel took the data.
+        pub async fn write<B: aio_core::io::IoBuf>(&self, buf: B) -> aio_core::io::BufResult<usize, B> {
+            crate::sock::send(&self.fd, buf).await
+        }
+
+        /// Sends all of `buf`'s data.
+        ///
+        /// # Cancellation
+        /// A cancellation stops between calls: a prefix may have been sent.
+        pub async fn write_all<B: aio_core::io::IoBuf>(&self, buf: B) -> aio_core::io::BufResult<(), B> {
+            crate::sock::send_all(&self.fd, buf).await
+        }
+
+        /// Shuts down reading, writing, or both (`write_eof` is
+        /// `shutdown(Shutdown::Write)`).
+        pub async fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+            crate::sock::shutdown(&self.fd, how).await
+        }
+    };
+}
+pub(crate) use stream_methods;

@@ -1,0 +1,216 @@
+//! asyncio's streams: `StreamReader`, `StreamWriter`, `open_connection`,
+//! `start_server` and their Unix variants.
+
+mod reader;
+mod server;
+mod writer;
+
+pub use reader::StreamReader;
+pub use server::{HandlerOutput, Server, open_connection, open_unix_connection, start_server, start_unix_server};
+pub use writer::StreamWriter;
+
+use std::fmt;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+
+use aio_core::Cancelled;
+use aio_core::io::{BufResult, Operation, RawOp, Read, Recv, Registered, Send, Write};
+
+use crate::{TcpStream, UnixStream};
+
+/// The connection under a reader and a writer.
+pub(crate) struct Transport {
+    pub(crate) fd: Registered,
+    pub(crate) kind: Kind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Tcp,
+    Unix,
+    /// A pipe (subprocess stdin/stdout/stderr): `read`/`write`, no addresses.
+    Pipe,
+}
+
+impl Transport {
+    pub(crate) fn tcp(s: TcpStream) -> Transport {
+        // asyncio sets TCP_NODELAY on every stream socket.
+        let _ = s.set_nodelay(true);
+        Transport {
+            fd: s.fd,
+            kind: Kind::Tcp,
+        }
+    }
+
+    pub(crate) fn unix(s: UnixStream) -> Transport {
+        Transport {
+            fd: s.fd,
+            kind: Kind::Unix,
+        }
+    }
+
+    #[allow(dead_code)] // used by subprocess pipes
+    pub(crate) fn pipe(fd: Registered) -> Transport {
+        Transport { fd, kind: Kind::Pipe }
+    }
+
+    fn read_op(&self, buf: Vec<u8>) -> ReadOp {
+        let fd = self.fd.as_raw_fd();
+        match self.kind {
+            Kind::Pipe => ReadOp::Read(Read::new(fd, buf, None)),
+            _ => ReadOp::Recv(Recv::new(fd, buf, 0)),
+        }
+    }
+
+    fn write_op(&self, buf: Vec<u8>, start: usize) -> WriteOp {
+        let fd = self.fd.as_raw_fd();
+        match self.kind {
+            Kind::Pipe => WriteOp::Write(Write::from(fd, buf, start)),
+            _ => WriteOp::Send(Send::new(fd, buf, start, 0)),
+        }
+    }
+}
+
+/// A receive on a socket or a read on a pipe.
+pub(crate) enum ReadOp {
+    Recv(Recv<Vec<u8>>),
+    Read(Read<Vec<u8>>),
+}
+
+impl Operation for ReadOp {
+    type Output = BufResult<usize, Vec<u8>>;
+    fn raw(&mut self) -> RawOp {
+        match self {
+            ReadOp::Recv(o) => o.raw(),
+            ReadOp::Read(o) => o.raw(),
+        }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        match self {
+            ReadOp::Recv(o) => o.complete(res),
+            ReadOp::Read(o) => o.complete(res),
+        }
+    }
+}
+
+/// A send on a socket or a write on a pipe.
+pub(crate) enum WriteOp {
+    Send(Send<Vec<u8>>),
+    Write(Write<Vec<u8>>),
+}
+
+impl Operation for WriteOp {
+    type Output = BufResult<usize, Vec<u8>>;
+    fn raw(&mut self) -> RawOp {
+        match self {
+            WriteOp::Send(o) => o.raw(),
+            WriteOp::Write(o) => o.raw(),
+        }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        match self {
+            WriteOp::Send(o) => o.complete(res),
+            WriteOp::Write(o) => o.complete(res),
+        }
+    }
+}
+
+/// A reader and a writer on one transport.
+pub(crate) fn pair(t: Transport) -> (StreamReader, StreamWriter) {
+    let t = Rc::new(t);
+    (StreamReader::new(t.clone()), StreamWriter::new(t))
+}
+
+/// Why a stream read failed.
+#[derive(Debug)]
+pub enum StreamError {
+    /// EOF came before the expected data: asyncio's `IncompleteReadError`.
+    /// `partial` holds every byte that was read (they are consumed).
+    IncompleteRead {
+        /// The bytes read before EOF.
+        partial: Vec<u8>,
+        /// How many were expected (`None`: up to a separator).
+        expected: Option<usize>,
+    },
+    /// No separator within the reader's limit: asyncio's
+    /// `LimitOverrunError`. For `readuntil` the data stays buffered.
+    LimitOverrun {
+        /// How many bytes were looked at.
+        consumed: usize,
+        /// What went over.
+        message: &'static str,
+    },
+    /// The task was cancelled while waiting; no buffered byte was lost.
+    Cancelled(Cancelled),
+    /// The connection failed.
+    Io(io::Error),
+}
+
+impl StreamError {
+    /// The partial data of an `IncompleteRead`.
+    pub fn partial(&self) -> Option<&[u8]> {
+        match self {
+            StreamError::IncompleteRead { partial, .. } => Some(partial),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a cancellation.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, StreamError::Cancelled(_))
+    }
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamError::IncompleteRead { partial, expected } => match expected {
+                Some(n) => write!(f, "{} bytes read on a total of {n} expected bytes", partial.len()),
+                None => write!(f, "{} bytes read on a total of undefined expected bytes", partial.len()),
+            },
+            StreamError::LimitOverrun { message, .. } => f.write_str(message),
+            StreamError::Cancelled(c) => fmt::Display::fmt(c, f),
+            StreamError::Io(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl std::error::Error for StreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StreamError::Io(e) => Some(e),
+            StreamError::Cancelled(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for StreamError {
+    fn from(e: io::Error) -> StreamError {
+        // An operation interrupted by a cancellation carries it inside.
+        if e.kind() == io::ErrorKind::Interrupted {
+            if let Some(c) = e.get_ref().and_then(|i| i.downcast_ref::<Cancelled>()) {
+                return StreamError::Cancelled(c.clone());
+            }
+        }
+        StreamError::Io(e)
+    }
+}
+
+impl From<Cancelled> for StreamError {
+    fn from(c: Cancelled) -> StreamError {
+        StreamError::Cancelled(c)
+    }
+}
+
+impl From<StreamError> for io::Error {
+    fn from(e: StreamError) -> io::Error {
+        match e {
+            StreamError::Io(e) => e,
+            StreamError::Cancelled(c) => c.into(),
+            StreamError::IncompleteRead { .. } => io::Error::new(io::ErrorKind::UnexpectedEof, e),
+            StreamError::LimitOverrun { .. } => io::Error::new(io::ErrorKind::InvalidData, e),
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! `StreamReader`: asyncio's buffered reader.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, ready};
+
+use aio_core::io::{self as aio_io, OpFuture};
+
+use super::{ReadOp, StreamError, Transport};
+
+/// asyncio's default limit: 64 KiB.
+pub(crate) const DEFAULT_LIMIT: usize = 64 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads from a connection through a buffer: asyncio's `StreamReader`.
+///
+/// Every method is an aio await point. A cancelled call loses no byte:
+/// data already received stays buffered for the next call, and a receive
+/// the kernel is still running (io_uring) stays attached to the reader and
+/// lands in the buffer later.
+///
+/// The buffer is bounded by the reader's limit (64 KiB by default, see
+/// [`set_limit`](StreamReader::set_limit)): a line longer than the limit is
+/// an error, never unbounded memory.
+pub struct StreamReader {
+    t: Rc<Transport>,
+    buf: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    limit: usize,
+    inflight: Option<OpFuture<ReadOp>>,
+    spare: Vec<u8>,
+}
+
+impl fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamReader")
+            .field("buffered", &self.buffered())
+            .field("eof", &self.eof)
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+impl StreamReader {
+    pub(crate) fn new(t: Rc<Transport>) -> StreamReader {
+        StreamReader {
+            t,
+            buf: Vec::new(),
+            pos: 0,
+            eof: false,
+            limit: DEFAULT_LIMIT,
+            inflight: None,
+            spare: Vec::new(),
+        }
+    }
+
+    /// The largest line or chunk `readline`/`readuntil` accept.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.max(1);
+    }
+
+    /// The current limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes received and not yet read.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Whether the peer closed and everything was read.
+    pub fn at_eof(&self) -> bool {
+        self.eof && self.buffered() == 0
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    fn consume(&mut self, n: usize) -> Vec<u8> {
+        let out = self.buf[self.pos..self.pos + n].to_vec();
+        self.pos += n;
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+        out
+    }
+
+    fn take_all(&mut self) -> Vec<u8> {
+        let n = self.buffered();
+        self.consume(n)
+    }
+
+    /// Receives more data into the buffer; `false` at EOF.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, StreamError>> {
+        if self.eof {
+            return Poll::Ready(Ok(false));
+        }
+        // Cancellation is observed here, before the receive: a receive in
+        // flight is kept for the next call (nothing it brings is lost).
+        aio_core::cancel::check()?;
+        let t = &self.t;
+        let spare = &mut self.spare;
+        let op = self.inflight.get_or_insert_with(|| {
+            let mut b = std::mem::take(spare);
+            b.clear();
+            b.reserve(READ_CHUNK);
+            aio_io::submit_shielded(t.read_op(b))
+        });
+        let (res, chunk) = ready!(Pin::new(op).poll(cx));
+        self.inflight = None;
+        match res {
+            Ok(0) => {
+                self.eof = true;
+                self.spare = chunk;
+                Poll::Ready(Ok(false))
+            }
+            Ok(_) => {
+                if self.buffered() == 0 {
+                    self.buf.clear();
+                    self.pos = 0;
+                    self.spare = std::mem::replace(&mut self.buf, chunk);
+                } else {
+                    if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+                        self.buf.drain(..self.pos);
+                        self.pos = 0;
+                    }
+                    self.buf.extend_from_slice(&chunk);
+                    self.spare = chunk;
+                }
+                Poll::Ready(Ok(true))
+            }
+            Err(e) => {
+                self.spare = chunk;
+                Poll::Ready(Err(e.into()))
+            }
+        }
+    }
+
+    async fn fill(&mut self) -> Result<bool, StreamError> {
+        poll_fn(|cx| self.poll_fill(cx)).await
+    }
+
+    /// asyncio's `read(n)`: up to `n` bytes (waiting for at least one,
+    /// unless at EOF, where it returns an empty vector); `n < 0` reads
+    /// everything up to EOF.
+    ///
+    /// # Cancellation
+    /// Returns `Cancelled`; buffered data stays for the next call.
+    pub async fn read(&mut self, n: isize) -> Result<Vec<u8>, StreamError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if n < 0 {
+            while self.fill().await? {}
+            return Ok(self.take_all());
+        }
+        if self.buffered() == 0 {
+            self.fill().await?;
+        }
+        let k = (n as usize).min(self.buffered());
+        Ok(self.consume(k))
+    }
+
+    /// asyncio's `readline()`: one line, with its `\n`; at EOF, whatever is
+    /// left (possibly empty). A line over the limit is an error, and (as in
+    /// asyncio) is discarded up to its end, or the whole buffer if the end
+    /// is not in it.
+    ///
+    /// # Cancellation
+    /// As [`read`](StreamReader::read).
+    pub async fn readline(&mut self) -> Result<Vec<u8>, StreamError> {
+        match self.readuntil(b"\n").await {
+            Ok(line) => Ok(line),
+            Err(StreamError::IncompleteRead { partial, .. }) => Ok(partial),
+            Err(StreamError::LimitOverrun { consumed, message }) => {
+                let d = self.data();
+                if d.len() >= consumed + 1 && d[consumed] == b'\n' {
+                    self.consume(consumed + 1);
+                } else {
+                    self.take_all();
+                }
+                Err(StreamError::LimitOverrun { consumed, message })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// asyncio's `readuntil(sep)`: the data up to and including `sep`.
+    /// EOF first gives `IncompleteRead` with everything read; no `sep`
+    /// within the limit gives `LimitOverrun` (the data stays buffered).
+    ///
+    /// # Cancellation
+    /// As [`read`](StreamReader::read).
+    pub async fn readuntil(&mut self, sep: &[u8]) -> Result<Vec<u8>, StreamError> {
+        if sep.is_empty() {
+            return Err(StreamError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the separator should be at least one-byte string",
+            )));
+        }
+        let mut offset = 0;
+        loop {
+            let d = self.data();
+            if d.len() >= offset + sep.len() {
+                if let Some(i) = find(&d[offset..], sep) {
+                    let end = offset + i;
+                    if end > self.limit {
+                        return Err(StreamError::LimitOverrun {
+                            consumed: end,
+                            message: "Separator is found, but chunk is longer than limit",
+                        });
+                    }
+                    return Ok(self.consume(end + sep.len()));
+                }
+                offset = d.len() + 1 - sep.len();
+                if offset > self.limit {
+                    return Err(StreamError::LimitOverrun {
+                        consumed: offset,
+                        message: "Separator is not found, and chunk exceed the limit",
+                    });
+                }
+            }
+            if !self.fill().await? {
+                let partial = self.take_all();
+                return Err(StreamError::IncompleteRead {
+                    partial,
+                    expected: None,
+                });
+            }
+        }
+    }
+
+    /// asyncio's `readexactly(n)`: exactly `n` bytes; EOF first gives
+    /// `IncompleteRead` carrying the bytes that did arrive.
+    ///
+    /// # Cancellation
+    /// As [`read`](StreamReader::read): the bytes gathered so far stay
+    /// buffered.
+    pub async fn readexactly(&mut self, n: usize) -> Result<Vec<u8>, StreamError> {
+        while self.buffered() < n {
+            if !self.fill().await? {
+                let partial = self.take_all();
+                return Err(StreamError::IncompleteRead {
+                    partial,
+                    expected: Some(n),
+                });
+            }
+        }
+        Ok(self.consume(n))
+    }
+}
+
+/// The first position of `needle` in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.len() == 1 {
+        return hay.iter().position(|&b| b == needle[0]);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+impl futures_io::AsyncRead for StreamReader {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.buffered() == 0 && !out.is_empty() {
+            ready!(this.poll_fill(cx))?;
+        }
+        let n = out.len().min(this.buffered());
+        out[..n].copy_from_slice(&this.data()[..n]);
+        this.consume(n);
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl futures_io::AsyncBufRead for StreamReader {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<&[u8]>> {
+        let this = self.get_mut();
+        if this.buffered() == 0 {
+            ready!(this.poll_fill(cx))?;
+        }
+        Poll::Ready(Ok(this.data()))
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let this = self.get_mut();
+        let n = amt.min(this.buffered());
+        this.pos += n;
+        if this.pos == this.buf.len() {
+            this.buf.clear();
+            this.pos = 0;
+        }
+    }
+}

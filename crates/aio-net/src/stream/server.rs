@@ -1,0 +1,392 @@
+//! `open_connection`, `start_server` and `Server`.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use aio_core::{ExceptionContext, TaskRef, create_task, get_running_loop};
+
+use super::{StreamReader, StreamWriter, Transport, pair};
+use crate::addr::lookup_host;
+use crate::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+/// Opens a TCP connection to `(host, port)` and returns asyncio's reader
+/// and writer on it: asyncio's `open_connection`.
+///
+/// # Cancellation
+/// A cancelled connect closes the socket.
+///
+/// # Examples
+/// ```no_run
+/// # aio_core::run_on(aio_poll::PollDriver::new().unwrap(), async {
+/// let (mut reader, writer) = aio_net::open_connection("127.0.0.1", 8888).await?;
+/// writer.write(b"hello\n");
+/// writer.drain().await?;
+/// let line = reader.readline().await?;
+/// writer.close();
+/// writer.wait_closed().await?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub async fn open_connection(host: &str, port: u16) -> io::Result<(StreamReader, StreamWriter)> {
+    let s = TcpStream::connect((host, port)).await?;
+    Ok(pair(Transport::tcp(s)))
+}
+
+/// Opens a Unix stream connection: asyncio's `open_unix_connection`.
+pub async fn open_unix_connection(path: impl AsRef<Path>) -> io::Result<(StreamReader, StreamWriter)> {
+    let s = UnixStream::connect(path).await?;
+    Ok(pair(Transport::unix(s)))
+}
+
+/// What a connection handler may return: `()`, or a `Result` whose error
+/// is reported through the loop's exception handler (asyncio logs an
+/// exception raised by `client_connected_cb`).
+pub trait HandlerOutput {
+    /// A description of the failure, if the handler failed.
+    fn failure(self) -> Option<String>;
+}
+
+impl HandlerOutput for () {
+    fn failure(self) -> Option<String> {
+        None
+    }
+}
+
+impl<T, E: fmt::Debug> HandlerOutput for Result<T, E> {
+    fn failure(self) -> Option<String> {
+        self.err().map(|e| format!("{e:?}"))
+    }
+}
+
+struct Inner {
+    addrs: Vec<String>,
+    tcp_addrs: Vec<SocketAddr>,
+    accept_tasks: RefCell<Vec<TaskRef>>,
+    serving: Cell<bool>,
+    active: Cell<usize>,
+    waiters: RefCell<Vec<Waker>>,
+    unix_path: Option<PathBuf>,
+}
+
+impl Inner {
+    fn wake(&self) {
+        for w in self.waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// A running server: asyncio's `Server`. It accepts connections until
+/// [`close`](Server::close) and runs the handler for each in its own task.
+#[derive(Clone)]
+pub struct Server {
+    inner: Rc<Inner>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("sockets", &self.inner.addrs)
+            .field("serving", &self.is_serving())
+            .field("connections", &self.inner.active.get())
+            .finish()
+    }
+}
+
+/// Counts a connection as active for as long as its handler runs.
+struct Active(Rc<Inner>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.active.set(self.0.active.get() - 1);
+        self.0.wake();
+    }
+}
+
+fn report(msg: String) {
+    if let Some(lp) = aio_core::try_get_running_loop() {
+        lp.call_exception_handler(ExceptionContext {
+            message: msg,
+            task: None,
+            panic: None,
+        });
+    }
+}
+
+fn is_resource_limit(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
+}
+
+/// Accepts connections on one listener until cancelled. Running out of
+/// descriptors does not spin: the loop backs off (10 ms, doubling up to
+/// 1 s) and resumes once descriptors free up.
+async fn accept_loop<H, Fut, L, S>(inner: Rc<Inner>, listener: L, handler: Rc<H>)
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future + 'static,
+    Fut::Output: HandlerOutput,
+    L: Acceptor<Stream = S> + 'static,
+    S: IntoTransport,
+{
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match listener.accept_one().await {
+            Ok(s) => {
+                backoff = Duration::from_millis(10);
+                let (r, w) = pair(s.into_transport());
+                inner.active.set(inner.active.get() + 1);
+                let active = Active(inner.clone());
+                let fut = handler(r, w);
+                drop(create_task(async move {
+                    let _active = active;
+                    if let Some(f) = fut.await.failure() {
+                        report(format!("Unhandled error in client_connected_cb: {f}"));
+                    }
+                }));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            Err(e) if is_resource_limit(&e) => {
+                report(format!("accept failed ({e}); retrying in {} ms", backoff.as_millis()));
+                if aio_core::sleep(backoff).await.is_err() {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            Err(e) => match e.raw_os_error() {
+                // The peer gave up before we accepted: not the server's problem.
+                Some(libc::ECONNABORTED) | Some(libc::EPROTO) | Some(libc::EPERM) | Some(libc::EINTR) => {}
+                _ => {
+                    report(format!("accept failed: {e}"));
+                    if aio_core::sleep(backoff).await.is_err() {
+                        return;
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// A listener of either family, for the shared accept loop.
+trait Acceptor {
+    type Stream;
+    fn accept_one(&self) -> impl Future<Output = io::Result<Self::Stream>>;
+}
+
+impl Acceptor for TcpListener {
+    type Stream = TcpStream;
+    async fn accept_one(&self) -> io::Result<TcpStream> {
+        self.accept().await.map(|(s, _)| s)
+    }
+}
+
+impl Acceptor for UnixListener {
+    type Stream = UnixStream;
+    async fn accept_one(&self) -> io::Result<UnixStream> {
+        self.accept().await.map(|(s, _)| s)
+    }
+}
+
+trait IntoTransport {
+    fn into_transport(self) -> Transport;
+}
+
+impl IntoTransport for TcpStream {
+    fn into_transport(self) -> Transport {
+        Transport::tcp(self)
+    }
+}
+
+impl IntoTransport for UnixStream {
+    fn into_transport(self) -> Transport {
+        Transport::unix(self)
+    }
+}
+
+/// Starts a TCP server: for each connection, `handler(reader, writer)` runs
+/// in its own task. asyncio's `start_server(client_connected_cb, host,
+/// port)`. The server listens on every address `host` resolves to (`""`
+/// means every interface, IPv4 and IPv6); port 0 picks a free port (see
+/// [`Server::sockets`]).
+///
+/// # Examples
+/// ```
+/// # aio_core::run_on(aio_poll::PollDriver::new().unwrap(), async {
+/// let server = aio_net::start_server(
+///     |mut r: aio_net::StreamReader, w: aio_net::StreamWriter| async move {
+///         let line = r.readline().await?;
+///         w.write(&line);
+///         w.drain().await?;
+///         Ok::<_, std::io::Error>(())
+///     },
+///     "127.0.0.1",
+///     0,
+/// )
+/// .await?;
+/// let port = server.sockets()[0].port();
+/// let (mut r, w) = aio_net::open_connection("127.0.0.1", port).await?;
+/// w.write(b"echo\n");
+/// assert_eq!(r.readline().await?, b"echo\n");
+/// server.close();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub async fn start_server<H, Fut>(handler: H, host: &str, port: u16) -> io::Result<Server>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future + 'static,
+    Fut::Output: HandlerOutput,
+{
+    let addrs: Vec<SocketAddr> = if host.is_empty() {
+        vec![
+            SocketAddr::from(([0, 0, 0, 0], port)),
+            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)),
+        ]
+    } else {
+        let mut v = lookup_host((host, port)).await?;
+        v.dedup();
+        v
+    };
+    let mut listeners = Vec::new();
+    let mut last_err = None;
+    for a in addrs {
+        match TcpListener::bind_addr(a, 1024, false) {
+            Ok(l) => listeners.push(l),
+            // IPv6 may be unavailable; asyncio skips such addresses too.
+            Err(e) if host.is_empty() && a.is_ipv6() => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    if listeners.is_empty() {
+        return Err(last_err.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "nothing to listen on")));
+    }
+    let tcp_addrs: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+    let inner = Rc::new(Inner {
+        addrs: tcp_addrs.iter().map(SocketAddr::to_string).collect(),
+        tcp_addrs,
+        accept_tasks: RefCell::new(Vec::new()),
+        serving: Cell::new(true),
+        active: Cell::new(0),
+        waiters: RefCell::new(Vec::new()),
+        unix_path: None,
+    });
+    let handler = Rc::new(handler);
+    for l in listeners {
+        let t = create_task(accept_loop(inner.clone(), l, handler.clone()));
+        inner.accept_tasks.borrow_mut().push(t.to_ref());
+    }
+    Ok(Server { inner })
+}
+
+/// Starts a Unix socket server at `path`: asyncio's `start_unix_server`.
+/// The socket file is removed when the server closes.
+pub async fn start_unix_server<H, Fut>(handler: H, path: impl AsRef<Path>) -> io::Result<Server>
+where
+    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future + 'static,
+    Fut::Output: HandlerOutput,
+{
+    let path = path.as_ref().to_path_buf();
+    let l = UnixListener::bind(&path)?;
+    let inner = Rc::new(Inner {
+        addrs: vec![path.display().to_string()],
+        tcp_addrs: Vec::new(),
+        accept_tasks: RefCell::new(Vec::new()),
+        serving: Cell::new(true),
+        active: Cell::new(0),
+        waiters: RefCell::new(Vec::new()),
+        unix_path: Some(path),
+    });
+    let t = create_task(accept_loop(inner.clone(), l, Rc::new(handler)));
+    inner.accept_tasks.borrow_mut().push(t.to_ref());
+    Ok(Server { inner })
+}
+
+impl Server {
+    /// The addresses the server listens on (TCP).
+    pub fn sockets(&self) -> Vec<SocketAddr> {
+        self.inner.tcp_addrs.clone()
+    }
+
+    /// The listening addresses as text (TCP addresses or the Unix path).
+    pub fn addresses(&self) -> &[String] {
+        &self.inner.addrs
+    }
+
+    /// Whether the server accepts connections.
+    pub fn is_serving(&self) -> bool {
+        self.inner.serving.get()
+    }
+
+    /// The number of connections whose handler still runs.
+    pub fn connections(&self) -> usize {
+        self.inner.active.get()
+    }
+
+    /// Stops accepting connections and closes the listening sockets;
+    /// connections in progress go on (asyncio's `Server.close`).
+    pub fn close(&self) {
+        if !self.inner.serving.replace(false) {
+            return;
+        }
+        for t in self.inner.accept_tasks.borrow_mut().drain(..) {
+            t.cancel();
+        }
+        if let Some(p) = &self.inner.unix_path {
+            let _ = std::fs::remove_file(p);
+        }
+        self.inner.wake();
+    }
+
+    /// Waits until the server is closed and every connection's handler has
+    /// finished: asyncio's `Server.wait_closed`.
+    ///
+    /// # Cancellation
+    /// Returns `Err(Cancelled)`; the server is untouched.
+    pub async fn wait_closed(&self) -> aio_core::Result<()> {
+        poll_fn(|cx| {
+            aio_core::cancel::check()?;
+            if !self.is_serving() && self.inner.active.get() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            self.inner.waiters.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Serves until the server is closed: asyncio's `serve_forever`.
+    ///
+    /// # Cancellation
+    /// A cancellation closes the server (as in asyncio) and returns
+    /// `Err(Cancelled)`.
+    pub async fn serve_forever(&self) -> aio_core::Result<()> {
+        let r = poll_fn(|cx| {
+            aio_core::cancel::check()?;
+            if !self.is_serving() {
+                return Poll::Ready(Ok(()));
+            }
+            self.inner.waiters.borrow_mut().push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        if r.is_err() {
+            self.close();
+        }
+        r
+    }
+
+    /// The loop the server runs on.
+    pub fn get_loop(&self) -> aio_core::Loop {
+        get_running_loop()
+    }
+}

@@ -1,0 +1,405 @@
+//! `StreamWriter`: asyncio's buffered writer with flow control.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use aio_core::io::{self as aio_io, Borrowed};
+
+use super::{Kind, Transport};
+use crate::sock::{self, sref};
+use crate::unix::UnixSocketAddr;
+
+/// asyncio's default high-water mark: 64 KiB (the low one is a quarter).
+const HIGH: usize = 64 * 1024;
+
+/// Writes to a connection through a buffer: asyncio's `StreamWriter`.
+///
+/// [`write`](StreamWriter::write) never waits: it sends what the kernel
+/// takes at once and buffers the rest, which a background flush sends.
+/// [`drain`](StreamWriter::drain) waits while the buffer is above the
+/// high-water mark, so a writer that drains after each write uses bounded
+/// memory however slow the reader is. Errors of the connection (a reset, a
+/// closed peer) are reported by `drain` and `wait_closed`.
+///
+/// Dropping the writer closes it gracefully: buffered data is still sent,
+/// then the connection is shut down.
+pub struct StreamWriter {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    t: RefCell<Option<Rc<Transport>>>,
+    kind: Kind,
+    st: RefCell<State>,
+}
+
+struct State {
+    /// Data not yet handed to the kernel.
+    pending: Vec<u8>,
+    /// Bytes handed to a send the kernel has not confirmed.
+    in_flight: usize,
+    flushing: bool,
+    paused: bool,
+    error: Option<(io::ErrorKind, String)>,
+    eof: bool,
+    closing: bool,
+    closed: bool,
+    waiters: Vec<Waker>,
+    high: usize,
+    low: usize,
+}
+
+impl State {
+    fn buffered(&self) -> usize {
+        self.pending.len() + self.in_flight
+    }
+
+    fn wake_all(&mut self) {
+        for w in self.waiters.drain(..) {
+            w.wake();
+        }
+    }
+
+    fn update_pause(&mut self) {
+        let b = self.buffered();
+        if b > self.high {
+            self.paused = true;
+        } else if self.paused && b <= self.low {
+            self.paused = false;
+            self.wake_all();
+        }
+    }
+
+    fn fail(&mut self, e: &io::Error) {
+        if self.error.is_none() {
+            self.error = Some((e.kind(), e.to_string()));
+        }
+        self.pending = Vec::new();
+        self.in_flight = 0;
+        self.paused = false;
+        self.wake_all();
+    }
+
+    fn error(&self) -> Option<io::Error> {
+        self.error.as_ref().map(|(k, m)| io::Error::new(*k, m.clone()))
+    }
+
+    fn wait(&mut self, cx: &Context<'_>) {
+        if !self.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            self.waiters.push(cx.waker().clone());
+        }
+    }
+}
+
+impl fmt::Debug for StreamWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.inner.st.borrow();
+        f.debug_struct("StreamWriter")
+            .field("buffered", &st.buffered())
+            .field("closing", &st.closing)
+            .field("closed", &st.closed)
+            .finish()
+    }
+}
+
+impl StreamWriter {
+    pub(crate) fn new(t: Rc<Transport>) -> StreamWriter {
+        StreamWriter {
+            inner: Rc::new(Inner {
+                kind: t.kind,
+                t: RefCell::new(Some(t)),
+                st: RefCell::new(State {
+                    pending: Vec::new(),
+                    in_flight: 0,
+                    flushing: false,
+                    paused: false,
+                    error: None,
+                    eof: false,
+                    closing: false,
+                    closed: false,
+                    waiters: Vec::new(),
+                    high: HIGH,
+                    low: HIGH / 4,
+                }),
+            }),
+        }
+    }
+
+    fn transport(&self) -> Option<Rc<Transport>> {
+        self.inner.t.borrow().clone()
+    }
+
+    /// Queues `data` for sending: asyncio's `write`. Never waits. Data
+    /// written after `close` or `write_eof`, or after the connection
+    /// failed, is dropped (the failure is reported by `drain`).
+    pub fn write(&self, data: &[u8]) {
+        let mut st = self.inner.st.borrow_mut();
+        if data.is_empty() || st.error.is_some() || st.closing || st.eof {
+            return;
+        }
+        let mut rest = data;
+        if !st.flushing && st.pending.is_empty() {
+            // Send at once when the driver can (readiness); the rest waits.
+            if let Some(t) = self.transport() {
+                let op = match t.kind {
+                    Kind::Pipe => Borrowed::Write(data),
+                    _ => Borrowed::Send(data),
+                };
+                let mut cx = Context::from_waker(Waker::noop());
+                match t.fd.poll_borrowed(op, &mut cx) {
+                    Some(Poll::Ready(Ok(n))) => rest = &data[n..],
+                    Some(Poll::Ready(Err(e))) => {
+                        st.fail(&e);
+                        return;
+                    }
+                    Some(Poll::Pending) | None => {}
+                }
+            }
+        }
+        if rest.is_empty() {
+            return;
+        }
+        st.pending.extend_from_slice(rest);
+        st.update_pause();
+        if !st.flushing {
+            st.flushing = true;
+            drop(st);
+            self.spawn_flusher();
+        }
+    }
+
+    /// Writes each buffer in turn: asyncio's `writelines`.
+    pub fn writelines<I, B>(&self, lines: I)
+    where
+        I: IntoIterator<Item = B>,
+        B: AsRef<[u8]>,
+    {
+        for l in lines {
+            self.write(l.as_ref());
+        }
+    }
+
+    fn spawn_flusher(&self) {
+        let inner = self.inner.clone();
+        match aio_core::try_get_running_loop() {
+            Some(lp) => drop(lp.create_task(flush(inner))),
+            None => {
+                let mut st = inner.st.borrow_mut();
+                st.flushing = false;
+                st.fail(&io::Error::other("no running event loop to flush the writer"));
+            }
+        }
+    }
+
+    /// Waits until the buffer is below the low-water mark (if it went above
+    /// the high one): asyncio's `drain`. Returns the connection's error if
+    /// it failed.
+    ///
+    /// # Cancellation
+    /// Returns `Interrupted` (from `Cancelled`); the buffered data stays
+    /// queued and keeps being sent.
+    pub async fn drain(&self) -> io::Result<()> {
+        poll_fn(|cx| {
+            aio_core::cancel::check()?;
+            let mut st = self.inner.st.borrow_mut();
+            if let Some(e) = st.error() {
+                return Poll::Ready(Err(e));
+            }
+            if st.paused {
+                st.wait(cx);
+                return Poll::Pending;
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+
+    /// Sets the flow-control marks (asyncio's `set_write_buffer_limits`);
+    /// `low` defaults to a quarter of `high`.
+    pub fn set_write_buffer_limits(&self, high: usize, low: Option<usize>) {
+        let mut st = self.inner.st.borrow_mut();
+        st.high = high;
+        st.low = low.unwrap_or(high / 4).min(high);
+        st.update_pause();
+    }
+
+    /// Bytes written and not yet sent.
+    pub fn write_buffer_size(&self) -> usize {
+        self.inner.st.borrow().buffered()
+    }
+
+    /// Whether `write_eof` is supported (always, for sockets and pipes).
+    pub fn can_write_eof(&self) -> bool {
+        true
+    }
+
+    /// Closes the sending side once the buffer is sent: the peer reads EOF,
+    /// and can still send to us. asyncio's `write_eof`.
+    pub fn write_eof(&self) {
+        let mut st = self.inner.st.borrow_mut();
+        if st.eof || st.closing {
+            return;
+        }
+        st.eof = true;
+        if !st.flushing {
+            st.flushing = true;
+            drop(st);
+            self.spawn_flusher();
+        }
+    }
+
+    /// Closes the connection once the buffer is sent: asyncio's `close`.
+    pub fn close(&self) {
+        let mut st = self.inner.st.borrow_mut();
+        if st.closing {
+            return;
+        }
+        st.closing = true;
+        if !st.flushing {
+            st.flushing = true;
+            drop(st);
+            self.spawn_flusher();
+        }
+    }
+
+    /// Whether `close` was called (or the connection failed).
+    pub fn is_closing(&self) -> bool {
+        let st = self.inner.st.borrow();
+        st.closing || st.error.is_some()
+    }
+
+    /// Waits until the connection is closed: asyncio's `wait_closed`.
+    /// Returns the connection's error if it failed.
+    ///
+    /// # Cancellation
+    /// Returns `Interrupted`; the close goes on.
+    pub async fn wait_closed(&self) -> io::Result<()> {
+        poll_fn(|cx| {
+            aio_core::cancel::check()?;
+            let mut st = self.inner.st.borrow_mut();
+            if st.closed {
+                return Poll::Ready(match st.error() {
+                    Some(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
+                    _ => Ok(()),
+                });
+            }
+            st.wait(cx);
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// The peer's address (TCP).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        let t = self.transport().ok_or_else(closed)?;
+        sock::inet(sref(&t.fd).peer_addr()?)
+    }
+
+    /// The local address (TCP).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let t = self.transport().ok_or_else(closed)?;
+        sock::inet(sref(&t.fd).local_addr()?)
+    }
+
+    /// The peer's address (Unix sockets).
+    pub fn unix_peer_addr(&self) -> io::Result<UnixSocketAddr> {
+        let t = self.transport().ok_or_else(closed)?;
+        crate::UnixStream::addr_of(sref(&t.fd).peer_addr()?)
+    }
+}
+
+fn closed() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the writer is closed")
+}
+
+impl Drop for StreamWriter {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The background flush: sends the buffer, then does what `write_eof` or
+/// `close` asked for.
+async fn flush(inner: Rc<Inner>) {
+    let Some(t) = inner.t.borrow().clone() else { return };
+    loop {
+        let buf = {
+            let mut st = inner.st.borrow_mut();
+            if st.error.is_some() || st.pending.is_empty() {
+                break;
+            }
+            let b = std::mem::take(&mut st.pending);
+            st.in_flight = b.len();
+            b
+        };
+        let mut buf = buf;
+        let mut start = 0;
+        while start < buf.len() {
+            let (res, b) = aio_io::submit(t.write_op(buf, start)).await;
+            buf = b;
+            let mut st = inner.st.borrow_mut();
+            match res {
+                Ok(0) => {
+                    st.fail(&io::ErrorKind::WriteZero.into());
+                    break;
+                }
+                Ok(n) => {
+                    start += n;
+                    st.in_flight -= n;
+                    st.update_pause();
+                }
+                Err(e) => {
+                    st.fail(&e);
+                    break;
+                }
+            }
+        }
+        let mut st = inner.st.borrow_mut();
+        if st.pending.is_empty() && st.error.is_none() {
+            buf.clear();
+            st.pending = buf; // keep the capacity
+        }
+    }
+    let (eof, closing) = {
+        let st = inner.st.borrow();
+        (st.eof, st.closing)
+    };
+    if eof || closing {
+        let how = if closing { Shutdown::Both } else { Shutdown::Write };
+        if inner.kind == Kind::Pipe {
+            // A pipe has no shutdown: closing our end is the EOF.
+            inner.t.borrow_mut().take();
+        } else {
+            match aio_io::submit(aio_io::Shutdown::new(t.fd.as_raw_fd(), how)).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
+                Err(e) => inner.st.borrow_mut().fail(&e),
+            }
+            if closing {
+                inner.t.borrow_mut().take();
+            }
+        }
+    }
+    drop(t);
+    let mut st = inner.st.borrow_mut();
+    st.flushing = false;
+    if st.closing || st.error.is_some() {
+        st.closed = true;
+    }
+    st.wake_all();
+    // More data (or a close) may have arrived after the loop checked.
+    let again = !st.pending.is_empty() && st.error.is_none() || (st.closing && !st.closed);
+    if again {
+        st.flushing = true;
+        drop(st);
+        if let Some(lp) = aio_core::try_get_running_loop() {
+            drop(lp.create_task(flush(inner)));
+        }
+    }
+}

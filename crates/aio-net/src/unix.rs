@@ -1,0 +1,278 @@
+//! Unix domain sockets: `UnixListener`, `UnixStream`, `UnixDatagram`.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use aio_core::io::{self as aio_io, BufResult, IoBuf, IoBufMut, Registered};
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::compat::Compat;
+use crate::sock::{self, sref};
+
+/// A Unix socket address: a path, an abstract name (Linux), or unnamed.
+#[derive(Clone)]
+pub struct UnixSocketAddr(SockAddr);
+
+impl UnixSocketAddr {
+    /// The path, for a pathname address.
+    pub fn as_pathname(&self) -> Option<&Path> {
+        self.0.as_pathname()
+    }
+
+    /// Whether the address is unnamed (an unbound or `pair` socket).
+    pub fn is_unnamed(&self) -> bool {
+        self.0.is_unnamed()
+    }
+
+    /// The name in the abstract namespace (Linux).
+    pub fn as_abstract_name(&self) -> Option<&[u8]> {
+        self.0.as_abstract_namespace()
+    }
+}
+
+impl fmt::Debug for UnixSocketAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = self.as_pathname() {
+            write!(f, "{p:?} (pathname)")
+        } else if let Some(n) = self.as_abstract_name() {
+            write!(f, "{:?} (abstract)", String::from_utf8_lossy(n))
+        } else {
+            f.write_str("(unnamed)")
+        }
+    }
+}
+
+fn unix_addr(a: SockAddr) -> UnixSocketAddr {
+    UnixSocketAddr(a)
+}
+
+/// A listening Unix stream socket.
+pub struct UnixListener {
+    fd: Registered,
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixListener")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+impl UnixListener {
+    /// Binds to `path` and listens (backlog 1024).
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let s = sock::socket(Domain::UNIX, Type::STREAM, None)?;
+        s.bind(&SockAddr::unix(path)?)?;
+        s.listen(1024)?;
+        Ok(UnixListener { fd: sock::register(s)? })
+    }
+
+    /// Waits for a connection.
+    ///
+    /// # Cancellation
+    /// A cancelled accept takes no connection.
+    pub async fn accept(&self) -> io::Result<(UnixStream, UnixSocketAddr)> {
+        let (fd, addr) = aio_io::submit(aio_io::Accept::new(self.fd.as_raw_fd())).await?;
+        Ok((UnixStream::from_registered(Registered::new(fd)?), unix_addr(addr)))
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<UnixSocketAddr> {
+        Ok(unix_addr(sref(&self.fd).local_addr()?))
+    }
+
+    /// Adopts a standard listener (made non-blocking here).
+    pub fn from_std(l: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        l.set_nonblocking(true)?;
+        Ok(UnixListener { fd: sock::register(l)? })
+    }
+
+    /// Gives the listener back as a standard (non-blocking) one.
+    pub fn into_std(self) -> std::os::unix::net::UnixListener {
+        OwnedFd::from(self.fd.into_inner()).into()
+    }
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// A Unix stream connection.
+pub struct UnixStream {
+    pub(crate) fd: Registered,
+    pub(crate) compat: Compat,
+}
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixStream")
+            .field("peer_addr", &self.peer_addr().ok())
+            .finish()
+    }
+}
+
+impl UnixStream {
+    pub(crate) fn from_registered(fd: Registered) -> UnixStream {
+        UnixStream {
+            fd,
+            compat: Compat::default(),
+        }
+    }
+
+    /// Connects to the socket at `path`.
+    ///
+    /// # Cancellation
+    /// A cancelled connect closes the socket.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let addr = SockAddr::unix(path)?;
+        Ok(UnixStream::from_registered(
+            sock::connect(&addr, Type::STREAM, None).await?,
+        ))
+    }
+
+    /// Two connected sockets.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM, None)?;
+        a.set_nonblocking(true)?;
+        b.set_nonblocking(true)?;
+        Ok((
+            UnixStream::from_registered(sock::register(a)?),
+            UnixStream::from_registered(sock::register(b)?),
+        ))
+    }
+
+    sock::stream_methods!();
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<UnixSocketAddr> {
+        Ok(unix_addr(sref(&self.fd).local_addr()?))
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<UnixSocketAddr> {
+        Ok(unix_addr(sref(&self.fd).peer_addr()?))
+    }
+
+    /// asyncio's streams on this connection.
+    pub fn into_streams(self) -> (crate::StreamReader, crate::StreamWriter) {
+        crate::stream::pair(crate::stream::Transport::unix(self))
+    }
+
+    pub(crate) fn addr_of(a: SockAddr) -> io::Result<UnixSocketAddr> {
+        Ok(unix_addr(a))
+    }
+
+    /// Adopts a standard stream (made non-blocking here).
+    pub fn from_std(s: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        s.set_nonblocking(true)?;
+        Ok(UnixStream::from_registered(sock::register(s)?))
+    }
+
+    /// Gives the stream back as a standard (non-blocking) one.
+    pub fn into_std(self) -> std::os::unix::net::UnixStream {
+        OwnedFd::from(self.fd.into_inner()).into()
+    }
+}
+
+impl AsRawFd for UnixStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// A Unix datagram socket.
+pub struct UnixDatagram {
+    fd: Registered,
+}
+
+impl fmt::Debug for UnixDatagram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixDatagram")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+impl UnixDatagram {
+    /// Binds to `path`.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
+        let s = sock::socket(Domain::UNIX, Type::DGRAM, None)?;
+        s.bind(&SockAddr::unix(path)?)?;
+        Ok(UnixDatagram { fd: sock::register(s)? })
+    }
+
+    /// A socket bound to no address.
+    pub fn unbound() -> io::Result<UnixDatagram> {
+        let s = sock::socket(Domain::UNIX, Type::DGRAM, None)?;
+        Ok(UnixDatagram { fd: sock::register(s)? })
+    }
+
+    /// Two connected sockets.
+    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM, None)?;
+        a.set_nonblocking(true)?;
+        b.set_nonblocking(true)?;
+        Ok((
+            UnixDatagram { fd: sock::register(a)? },
+            UnixDatagram { fd: sock::register(b)? },
+        ))
+    }
+
+    /// Sets the default destination.
+    pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        sref(&self.fd).connect(&SockAddr::unix(path)?)
+    }
+
+    /// Sends one datagram to the connected address.
+    ///
+    /// # Cancellation
+    /// Nothing is sent when cancelled before the kernel took it.
+    pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        sock::send(&self.fd, buf).await
+    }
+
+    /// Receives one datagram.
+    ///
+    /// # Cancellation
+    /// Nothing is received when cancelled.
+    pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        sock::recv(&self.fd, buf).await
+    }
+
+    /// Sends one datagram to `path`.
+    ///
+    /// # Cancellation
+    /// As [`send`](UnixDatagram::send).
+    pub async fn send_to<B: IoBuf>(&self, buf: B, path: impl AsRef<Path>) -> BufResult<usize, B> {
+        let addr = match SockAddr::unix(path) {
+            Ok(a) => a,
+            Err(e) => return (Err(e), buf),
+        };
+        aio_io::submit(aio_io::SendTo::new(self.fd.as_raw_fd(), buf, &addr, 0)).await
+    }
+
+    /// Receives one datagram and its source address.
+    ///
+    /// # Cancellation
+    /// As [`recv`](UnixDatagram::recv).
+    pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, UnixSocketAddr), B> {
+        let (res, buf) = aio_io::submit(aio_io::RecvFrom::new(self.fd.as_raw_fd(), buf, 0)).await;
+        (res.map(|(n, a)| (n, unix_addr(a))), buf)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<UnixSocketAddr> {
+        Ok(unix_addr(sref(&self.fd).local_addr()?))
+    }
+}
+
+impl AsRawFd for UnixDatagram {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}

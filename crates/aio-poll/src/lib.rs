@@ -1,0 +1,237 @@
+//! aio-poll: aio's readiness driver, on the [`polling`] crate (epoll on
+//! Linux, kqueue on the BSDs and macOS).
+//!
+//! [`PollDriver`] runs each I/O operation as a non-blocking system call
+//! right away; only when the call would block does it wait for the
+//! descriptor to become ready, then try again. Descriptors are registered
+//! once, edge-triggered (oneshot re-arming where the platform has no edge
+//! mode), so waiting costs no system call per operation. Readers and
+//! writers of one descriptor wait separately, and several tasks may wait on
+//! the same direction.
+//!
+//! Most programs get this driver through the `aio` facade (`aio::run`).
+//! Used directly:
+//!
+//! ```
+//! let lp = aio_core::Loop::builder().driver(aio_poll::PollDriver::new().unwrap()).build();
+//! assert_eq!(lp.backend(), "poll");
+//! let v = lp.run_until_complete(async { aio_core::sleep(0.001).await.map(|_| 7) });
+//! assert_eq!(v.unwrap().unwrap(), 7);
+//! lp.close();
+//! ```
+
+mod ops;
+
+use std::any::Any;
+use std::io;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use aio_core::driver::{Driver, IoDriver, Unpark};
+use aio_core::io::{Interest, RawOp};
+use polling::{Event, Events, PollMode, Poller};
+
+/// The readiness driver. See the crate docs.
+pub struct PollDriver {
+    poller: Arc<Poller>,
+    events: Events,
+    /// Indexed by descriptor number.
+    sources: Vec<Source>,
+    edge: bool,
+}
+
+#[derive(Default)]
+struct Source {
+    registered: bool,
+    readers: Vec<Waker>,
+    writers: Vec<Waker>,
+}
+
+impl Source {
+    fn waiters(&mut self, interest: Interest) -> &mut Vec<Waker> {
+        match interest {
+            Interest::Readable => &mut self.readers,
+            Interest::Writable => &mut self.writers,
+        }
+    }
+}
+
+struct PollUnparker(Arc<Poller>);
+
+impl Unpark for PollUnparker {
+    fn unpark(&self) {
+        // A failed notification can only mean the poller is gone, and with
+        // it the loop that would have been woken.
+        let _ = self.0.notify();
+    }
+}
+
+fn key(fd: RawFd) -> usize {
+    fd as usize
+}
+
+impl PollDriver {
+    /// A new driver with its own epoll/kqueue instance.
+    pub fn new() -> io::Result<PollDriver> {
+        let poller = Poller::new()?;
+        let edge = poller.supports_edge();
+        Ok(PollDriver {
+            poller: Arc::new(poller),
+            events: Events::new(),
+            sources: Vec::new(),
+            edge,
+        })
+    }
+
+    fn source(&mut self, fd: RawFd) -> io::Result<&mut Source> {
+        let i = usize::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+        if i >= self.sources.len() {
+            self.sources.resize_with(i + 1, Source::default);
+        }
+        Ok(&mut self.sources[i])
+    }
+
+    /// The interest a oneshot registration must be armed with now.
+    fn armed_event(&self, fd: RawFd) -> Event {
+        let s = &self.sources[fd as usize];
+        match (!s.readers.is_empty(), !s.writers.is_empty()) {
+            (true, true) => Event::all(key(fd)),
+            (true, false) => Event::readable(key(fd)),
+            (false, true) => Event::writable(key(fd)),
+            (false, false) => Event::none(key(fd)),
+        }
+    }
+
+    fn wait_for(&mut self, fd: RawFd, interest: Interest, waker: &Waker) -> io::Result<()> {
+        if !self.source(fd)?.registered {
+            self.register(fd)?;
+        }
+        let edge = self.edge;
+        let list = self.source(fd)?.waiters(interest);
+        if !list.iter().any(|w| w.will_wake(waker)) {
+            list.push(waker.clone());
+        }
+        if !edge {
+            let ev = self.armed_event(fd);
+            // SAFETY: `fd` is registered, so it is open (aio-net deregisters
+            // before closing).
+            let b = unsafe { BorrowedFd::borrow_raw(fd) };
+            self.poller.modify_with_mode(b, ev, PollMode::Oneshot)?;
+        }
+        Ok(())
+    }
+}
+
+impl Driver for PollDriver {
+    fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.events.clear();
+        match self.poller.wait(&mut self.events, timeout) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        for ev in self.events.iter() {
+            let Some(s) = self.sources.get_mut(ev.key) else {
+                continue;
+            };
+            if ev.readable {
+                for w in s.readers.drain(..) {
+                    w.wake();
+                }
+            }
+            if ev.writable {
+                for w in s.writers.drain(..) {
+                    w.wake();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn unparker(&self) -> Arc<dyn Unpark> {
+        Arc::new(PollUnparker(self.poller.clone()))
+    }
+
+    fn name(&self) -> &'static str {
+        "poll"
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn io(&mut self) -> Option<&mut dyn IoDriver> {
+        Some(self)
+    }
+}
+
+impl IoDriver for PollDriver {
+    fn register(&mut self, fd: RawFd) -> io::Result<()> {
+        let edge = self.edge;
+        let s = self.source(fd)?;
+        if s.registered {
+            return Ok(());
+        }
+        let (ev, mode) = if edge {
+            (Event::all(key(fd)), PollMode::Edge)
+        } else {
+            (Event::none(key(fd)), PollMode::Oneshot)
+        };
+        // SAFETY: the caller (aio-net) deregisters the descriptor before it
+        // is closed, as `polling` requires.
+        unsafe { self.poller.add_with_mode(fd, ev, mode)? };
+        self.source(fd)?.registered = true;
+        Ok(())
+    }
+
+    fn deregister(&mut self, fd: RawFd) {
+        let Ok(s) = self.source(fd) else { return };
+        if !s.registered {
+            return;
+        }
+        let s = std::mem::take(s);
+        // Wake whoever still waits: their next attempt reports the error.
+        for w in s.readers.into_iter().chain(s.writers) {
+            w.wake();
+        }
+        // SAFETY: still open (deregistration comes before close).
+        let b = unsafe { BorrowedFd::borrow_raw(fd) };
+        let _ = self.poller.delete(b);
+    }
+
+    fn poll_op(&mut self, op: &RawOp, _token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>> {
+        match ops::execute(op) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let Some(interest) = op.interest() else {
+                    return Poll::Ready(Err(e));
+                };
+                match self.wait_for(op.fd(), interest, waker) {
+                    Ok(()) => Poll::Pending,
+                    Err(e) => Poll::Ready(Err(e)),
+                }
+            }
+            other => Poll::Ready(other),
+        }
+    }
+
+    fn cancel_op(&mut self, _token: u64) {
+        // Nothing is ever in flight: operations run as immediate calls.
+    }
+
+    fn forget_op(&mut self, _token: u64, owner: Box<dyn Any>) {
+        drop(owner);
+    }
+
+    fn is_completion_based(&self) -> bool {
+        false
+    }
+
+    fn try_op(&mut self, op: &RawOp) -> Option<io::Result<usize>> {
+        match ops::execute(op) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            other => Some(other),
+        }
+    }
+}
