@@ -1,11 +1,64 @@
-//! aio: asyncio's programming model in Rust (facade; filled in below).
+//! aio: asyncio's programming model in Rust.
+//!
+//! Someone who knows asyncio writes the same program with the same names
+//! and gets the same behaviour — one event loop per thread, tasks that
+//! need not be `Send`, catchable cooperative cancellation, `gather`,
+//! `TaskGroup`, `timeout`, `shield`, locks and queues, streams and
+//! subprocesses — on an epoll/kqueue or io_uring reactor.
+//!
+//! This is the facade: it re-exports [aio-core](aio_core) (loop, tasks,
+//! cancellation, combinators, threads), and, by cargo feature, aio-sync
+//! (`sync`), aio-queue (`queue`), aio-net (`net`) and the drivers (`poll`,
+//! the default, and `uring`). Pick crates à la carte instead if you need
+//! less.
+//!
+//! | asyncio | aio |
+//! |---|---|
+//! | `asyncio.run(main())` | `aio::run(main())` or `#[aio::main]` |
+//! | `await asyncio.sleep(1)` | `aio::sleep(1).await?` |
+//! | `asyncio.create_task(c)` / `task.cancel()` | `aio::create_task(f)` / `task.cancel()` |
+//! | `except asyncio.CancelledError:` | `Err(aio::Cancelled)` at any await point |
+//! | `await asyncio.gather(a, b)` | `aio::gather!(a, b).await?` |
+//! | `async with asyncio.TaskGroup() as tg:` | `aio::TaskGroup::run(\|tg\| async move { .. })` |
+//! | `async with asyncio.timeout(1):` | `aio::timeout(1, fut).await` |
+//! | `await asyncio.wait_for(f, 1)` | `aio::wait_for(f, 1).await` |
+//! | `await asyncio.to_thread(f)` | `aio::to_thread(f).await` |
+//! | `asyncio.Lock()`, `Queue()` | `aio::Lock::new()`, `aio::Queue::new(0)` |
+//! | `await asyncio.open_connection(h, p)` | `aio::open_connection(h, p).await?` |
+//!
+//! # Examples
+//!
+//! ```
+//! #[derive(Debug)]
+//! struct Shutdown;
+//!
+//! async fn worker(name: &str, delay: f64) -> aio::Result<String> {
+//!     aio::sleep(delay).await?;
+//!     Ok(format!("{name} done"))
+//! }
+//!
+//! let results = aio::run(async {
+//!     let slow = aio::create_task(worker("slow", 10.0));
+//!     let both = aio::gather!(worker("a", 0.01), worker("b", 0.02)).await?;
+//!     slow.cancel(); // slow sees Err(Cancelled) at its sleep
+//!     assert!(slow.await.unwrap_err().is_cancelled());
+//!     Ok::<_, aio::Cancelled>(both)
+//! });
+//! assert_eq!(results.unwrap(), ("a done".to_string(), "b done".to_string()));
+//! ```
 #![forbid(unsafe_code)]
+
+mod backend;
 
 pub use aio_core::*;
 pub use aio_macros::{main, test};
+pub use backend::{Backend, Builder, Runner, driver_for, new_event_loop, run};
 
 #[cfg(feature = "sync")]
 pub use aio_sync::*;
 
 #[cfg(feature = "queue")]
 pub use aio_queue::*;
+
+#[cfg(feature = "net")]
+pub use aio_net::*;

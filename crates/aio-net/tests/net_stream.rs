@@ -1,0 +1,413 @@
+//! Sockets and asyncio streams, on every backend: echo of 0 B to 16 MiB,
+//! 1,000 concurrent checksummed connections, resets, half-closes, EOF in
+//! `readexactly`, `readuntil` over the limit, bounded `drain`, cancelled
+//! reads that lose nothing, refused connects, IPv6, Unix sockets, UDP.
+
+mod common;
+
+use std::cell::Cell;
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use aio_core::{TaskError, create_task, gather, sleep, timeout, yield_now};
+use aio_net::{
+    StreamError, StreamReader, StreamWriter, TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream,
+    open_connection, open_unix_connection, start_server, start_unix_server,
+};
+use common::payload;
+
+fn err(e: TaskError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// An echo server on the streams API: copies until EOF, then closes.
+async fn echo_server() -> io::Result<aio_net::Server> {
+    start_server(
+        |mut r: StreamReader, w: StreamWriter| async move {
+            loop {
+                let data = r.read(64 * 1024).await?;
+                if data.is_empty() {
+                    break;
+                }
+                w.write(&data);
+                w.drain().await?;
+            }
+            w.close();
+            w.wait_closed().await?;
+            Ok::<_, StreamError>(())
+        },
+        "127.0.0.1",
+        0,
+    )
+    .await
+}
+
+async fn echo_round_trips() -> io::Result<()> {
+    let server = echo_server().await?;
+    let port = server.sockets()[0].port();
+    for (i, size) in [0usize, 1, 100, 64 * 1024, 1 << 20, 16 << 20].into_iter().enumerate() {
+        let (mut r, w) = open_connection("127.0.0.1", port).await?;
+        let data = payload(size, i as u64);
+        let expect = data.clone();
+        let sender = create_task(async move {
+            for chunk in data.chunks(256 * 1024) {
+                w.write(chunk);
+                w.drain().await?;
+            }
+            w.write_eof();
+            Ok::<_, io::Error>(w)
+        });
+        let got = r.read(-1).await.map_err(io::Error::from)?;
+        let w = sender.await.map_err(err)??;
+        assert_eq!(got.len(), expect.len(), "size {size}");
+        assert!(got == expect, "echo of {size} bytes differs");
+        assert!(r.at_eof());
+        w.close();
+    }
+    server.close();
+    server.wait_closed().await?;
+    Ok(())
+}
+
+async fn thousand_concurrent_connections() -> io::Result<()> {
+    common::raise_nofile();
+    let server = echo_server().await?;
+    let port = server.sockets()[0].port();
+    let clients = (0..1000u64).map(|i| async move {
+        let (mut r, w) = open_connection("127.0.0.1", port).await?;
+        let data = payload(1000 + (i as usize * 37) % 9000, i);
+        let sum: u64 = data.iter().map(|&b| u64::from(b)).sum();
+        w.write(&data);
+        w.write_eof();
+        let back = r.read(-1).await.map_err(io::Error::from)?;
+        let back_sum: u64 = back.iter().map(|&b| u64::from(b)).sum();
+        assert_eq!((back.len(), back_sum), (data.len(), sum), "connection {i}");
+        assert!(back == data);
+        Ok::<_, io::Error>(back.len())
+    });
+    let total: usize = gather(clients).await?.into_iter().sum();
+    assert!(total > 1000 * 1000);
+    server.close();
+    server.wait_closed().await?;
+    Ok(())
+}
+
+async fn peer_reset_mid_stream() -> io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let client = create_task(async move {
+        let s = TcpStream::connect(addr).await?;
+        s.write_all(b"partial".to_vec()).await.0?;
+        // Abortive close: RST instead of FIN.
+        s.set_linger(Some(Duration::ZERO))?;
+        drop(s);
+        Ok::<_, io::Error>(())
+    });
+    let (s, _) = listener.accept().await?;
+    client.await.map_err(err)??;
+    let (mut r, w) = s.into_streams();
+    // Whatever arrived before the reset may be read; then an error or EOF,
+    // never a hang.
+    let res = timeout(10, async {
+        loop {
+            match r.read(1024).await {
+                Ok(d) if d.is_empty() => return Ok(()),
+                Ok(_) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await
+    .expect("the read hung after a reset");
+    if let Err(e) = res {
+        assert!(
+            matches!(e, StreamError::Io(ref e) if e.kind() == io::ErrorKind::ConnectionReset),
+            "{e:?}"
+        );
+    }
+    // Writing to a reset connection fails in drain, not with a panic.
+    let mut failed = false;
+    for _ in 0..100 {
+        w.write(&[0u8; 4096]);
+        if w.drain().await.is_err() {
+            failed = true;
+            break;
+        }
+        sleep(0.001).await?;
+    }
+    assert!(failed, "writes to a reset connection kept succeeding");
+    Ok(())
+}
+
+async fn half_close_both_ways() -> io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let client = create_task(async move {
+        let (mut r, w) = open_connection("127.0.0.1", addr.port()).await?;
+        w.write(b"from client");
+        w.write_eof(); // the server reads EOF, and can still answer
+        let reply = r.read(-1).await.map_err(io::Error::from)?;
+        Ok::<_, io::Error>(reply)
+    });
+    let (s, _) = listener.accept().await?;
+    let (mut r, w) = s.into_streams();
+    let got = r.read(-1).await.map_err(io::Error::from)?;
+    assert_eq!(got, b"from client");
+    assert!(r.at_eof());
+    w.write(b"from server");
+    w.write_eof();
+    let reply = client.await.map_err(err)??;
+    assert_eq!(reply, b"from server");
+    w.close();
+    w.wait_closed().await?;
+    Ok(())
+}
+
+async fn readexactly_at_early_eof() -> io::Result<()> {
+    let (a, b) = UnixStream::pair()?;
+    let (mut r, _w) = b.into_streams();
+    a.write_all(b"12345".to_vec()).await.0?;
+    drop(a);
+    assert_eq!(r.readexactly(2).await.map_err(io::Error::from)?, b"12");
+    match r.readexactly(10).await {
+        Err(StreamError::IncompleteRead { partial, expected }) => {
+            assert_eq!(partial, b"345");
+            assert_eq!(expected, Some(10));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(r.at_eof());
+    Ok(())
+}
+
+async fn readuntil_over_the_limit() -> io::Result<()> {
+    let (a, b) = UnixStream::pair()?;
+    let (mut r, _w) = b.into_streams();
+    r.set_limit(16);
+    a.write_all(b"short\nthis line is much longer than sixteen bytes\nok\n".to_vec())
+        .await
+        .0?;
+    assert_eq!(r.readline().await.map_err(io::Error::from)?, b"short\n");
+    match r.readline().await {
+        Err(StreamError::LimitOverrun { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // As asyncio, the over-long line was discarded; the stream goes on.
+    assert_eq!(r.readline().await.map_err(io::Error::from)?, b"ok\n");
+    // readuntil keeps the data when the limit is hit.
+    a.write_all(b"0123456789abcdefghijXYZ".to_vec()).await.0?;
+    match r.readuntil(b"XYZ").await {
+        Err(StreamError::LimitOverrun { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.buffered(), 23);
+    Ok(())
+}
+
+async fn drain_against_a_stalled_reader_stays_bounded() -> io::Result<()> {
+    let (a, b) = UnixStream::pair()?;
+    let (_r, w) = a.into_streams();
+    w.set_write_buffer_limits(64 * 1024, None);
+    let written = Rc::new(Cell::new(0usize));
+    let wr = written.clone();
+    let max_buffered = Rc::new(Cell::new(0usize));
+    let mb = max_buffered.clone();
+    let writer = create_task(async move {
+        let chunk = vec![7u8; 16 * 1024];
+        loop {
+            w.write(&chunk);
+            wr.set(wr.get() + chunk.len());
+            mb.set(mb.get().max(w.write_buffer_size()));
+            w.drain().await?;
+        }
+        #[allow(unreachable_code)]
+        Ok::<_, io::Error>(())
+    });
+    // Nobody reads `b`: the writer must stop, not grow its buffer.
+    for _ in 0..50 {
+        yield_now().await?;
+        sleep(0.001).await?;
+    }
+    let stalled_at = written.get();
+    for _ in 0..20 {
+        sleep(0.001).await?;
+    }
+    assert_eq!(written.get(), stalled_at, "the writer did not wait in drain");
+    assert!(
+        max_buffered.get() <= 64 * 1024 + 16 * 1024,
+        "buffered {}",
+        max_buffered.get()
+    );
+    // Reading unblocks it.
+    let reader = create_task(async move {
+        let mut total = 0;
+        loop {
+            let (n, buf) = b.read(Vec::with_capacity(65536)).await;
+            total += n?;
+            drop(buf);
+            if total > stalled_at + 1_000_000 {
+                return Ok::<_, io::Error>(total);
+            }
+        }
+    });
+    reader.await.map_err(err)??;
+    assert!(written.get() > stalled_at);
+    writer.cancel();
+    let _ = writer.await;
+    Ok(())
+}
+
+async fn cancelled_read_loses_no_bytes() -> io::Result<()> {
+    let (a, b) = UnixStream::pair()?;
+    let (r, _w) = b.into_streams();
+    let r = Rc::new(std::cell::RefCell::new(r));
+    // A read that waits, cancelled.
+    let r2 = r.clone();
+    let t = create_task(async move { r2.borrow_mut().readexactly(6).await });
+    yield_now().await?;
+    a.write_all(b"abc".to_vec()).await.0?;
+    yield_now().await?;
+    yield_now().await?;
+    t.cancel();
+    match t.await {
+        Err(e) if e.is_cancelled() => {}
+        Ok(Err(StreamError::Cancelled(_))) => {}
+        other => panic!("{other:?}"),
+    }
+    a.write_all(b"def".to_vec()).await.0?;
+    let got = r.borrow_mut().readexactly(6).await.map_err(io::Error::from)?;
+    assert_eq!(got, b"abcdef", "bytes were lost to the cancelled read");
+    // A timeout around a read: the same.
+    let r3 = r.clone();
+    let res = timeout(0.01, async move { r3.borrow_mut().readexactly(4).await }).await;
+    assert!(res.is_err());
+    a.write_all(b"wxyz".to_vec()).await.0?;
+    assert_eq!(r.borrow_mut().readexactly(4).await.map_err(io::Error::from)?, b"wxyz");
+    Ok(())
+}
+
+async fn connect_refused() -> io::Result<()> {
+    // Bind then drop to find a port nobody listens on.
+    let port = TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
+    match open_connection("127.0.0.1", port).await {
+        Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused),
+        Ok(_) => panic!("connected to a closed port"),
+    }
+    Ok(())
+}
+
+async fn ipv6_loopback() -> io::Result<()> {
+    let listener = match TcpListener::bind("[::1]:0").await {
+        Ok(l) => l,
+        Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => {
+            eprintln!("IPv6 loopback unavailable here: skipped");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let addr = listener.local_addr()?;
+    assert!(addr.is_ipv6());
+    let c = create_task(async move { TcpStream::connect(addr).await });
+    let (s, peer) = listener.accept().await?;
+    assert!(peer.is_ipv6());
+    let c = c.await.map_err(err)??;
+    c.write_all(b"v6".to_vec()).await.0?;
+    let (n, buf) = s.read(Vec::with_capacity(8)).await;
+    assert_eq!(&buf[..n?], b"v6");
+    Ok(())
+}
+
+async fn unix_sockets() -> io::Result<()> {
+    let dir = std::env::temp_dir().join(format!("aio-net-test-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("echo.sock");
+    let server = start_unix_server(
+        |mut r: StreamReader, w: StreamWriter| async move {
+            let line = r.readline().await?;
+            w.write(&line);
+            w.drain().await?;
+            Ok::<_, StreamError>(())
+        },
+        &path,
+    )
+    .await?;
+    let (mut r, w) = open_unix_connection(&path).await?;
+    w.write(b"over unix\n");
+    assert_eq!(r.readline().await.map_err(io::Error::from)?, b"over unix\n");
+    server.close();
+    assert!(!path.exists(), "the socket file is removed on close");
+    // Plain listener and datagrams.
+    let l = UnixListener::bind(dir.join("l.sock"))?;
+    let c = create_task({
+        let p = dir.join("l.sock");
+        async move { UnixStream::connect(p).await }
+    });
+    let (s, _) = l.accept().await?;
+    let c = c.await.map_err(err)??;
+    c.write_all(b"x".to_vec()).await.0?;
+    assert_eq!(s.read(Vec::with_capacity(1)).await.1, b"x");
+    let d1 = UnixDatagram::bind(dir.join("d1.sock"))?;
+    let d2 = UnixDatagram::unbound()?;
+    d2.send_to(b"dgram".to_vec(), dir.join("d1.sock")).await.0?;
+    let (res, buf) = d1.recv_from(Vec::with_capacity(16)).await;
+    assert_eq!(&buf[..res?.0], b"dgram");
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+async fn udp_round_trip() -> io::Result<()> {
+    let a = UdpSocket::bind("127.0.0.1:0").await?;
+    let b = UdpSocket::bind("127.0.0.1:0").await?;
+    for i in 0..100u8 {
+        a.send_to(vec![i; 100], b.local_addr()?).await.0?;
+        let (res, buf) = b.recv_from(Vec::with_capacity(200)).await;
+        let (n, from) = res?;
+        assert_eq!((n, from, buf[0]), (100, a.local_addr()?, i));
+    }
+    b.connect(a.local_addr()?).await?;
+    b.send(b"back".to_vec()).await.0?;
+    let (n, buf) = a.recv(Vec::with_capacity(8)).await;
+    assert_eq!(&buf[..n?], b"back");
+    Ok(())
+}
+
+async fn server_close_and_wait_closed() -> io::Result<()> {
+    let server = echo_server().await?;
+    let port = server.sockets()[0].port();
+    assert!(server.is_serving());
+    let (mut r, w) = open_connection("127.0.0.1", port).await?;
+    w.write(b"ping");
+    assert_eq!(r.readexactly(4).await.map_err(io::Error::from)?, b"ping");
+    server.close();
+    assert!(!server.is_serving());
+    // The connection in progress goes on until the client closes it.
+    w.write(b"more");
+    assert_eq!(r.readexactly(4).await.map_err(io::Error::from)?, b"more");
+    w.close();
+    timeout(10, server.wait_closed()).await.expect("wait_closed hung")?;
+    assert!(open_connection("127.0.0.1", port).await.is_err());
+    Ok(())
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed) * 1000 + u64::from(std::process::id() % 1000)
+}
+
+backend_tests!(
+    echo_round_trips,
+    thousand_concurrent_connections,
+    peer_reset_mid_stream,
+    half_close_both_ways,
+    readexactly_at_early_eof,
+    readuntil_over_the_limit,
+    drain_against_a_stalled_reader_stays_bounded,
+    cancelled_read_loses_no_bytes,
+    connect_refused,
+    ipv6_loopback,
+    unix_sockets,
+    udp_round_trip,
+    server_close_and_wait_closed,
+);

@@ -1,0 +1,259 @@
+//! Picking the backend: `Builder`, `run`, `Runner`, `new_event_loop`.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use aio_core::driver::Driver;
+use aio_core::{Loop, TaskError};
+
+/// Which driver a loop parks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// io_uring when the `uring` feature is on and the kernel allows it,
+    /// else poll (or `AIO_BACKEND` from the environment).
+    #[default]
+    Auto,
+    /// epoll/kqueue, through the `polling` crate (aio-poll).
+    Poll,
+    /// io_uring (aio-uring; the `uring` feature, Linux only).
+    Uring,
+    /// No I/O at all: timers, tasks, sync and queues only.
+    None,
+}
+
+impl Backend {
+    /// The backend named by `AIO_BACKEND` (`poll`, `uring` or `none`), if set.
+    pub fn from_env() -> io::Result<Option<Backend>> {
+        match std::env::var("AIO_BACKEND") {
+            Err(_) => Ok(None),
+            Ok(v) => match v.trim() {
+                "" | "auto" => Ok(None),
+                "poll" => Ok(Some(Backend::Poll)),
+                "uring" => Ok(Some(Backend::Uring)),
+                "none" => Ok(Some(Backend::None)),
+                other => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("AIO_BACKEND={other:?}: expected poll, uring or none"),
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Auto => "auto",
+            Backend::Poll => "poll",
+            Backend::Uring => "uring",
+            Backend::None => "none",
+        })
+    }
+}
+
+#[cfg(feature = "poll")]
+fn poll_driver() -> io::Result<Box<dyn Driver>> {
+    Ok(Box::new(aio_poll::PollDriver::new()?))
+}
+
+#[cfg(not(feature = "poll"))]
+fn poll_driver() -> io::Result<Box<dyn Driver>> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "aio was built without the `poll` feature",
+    ))
+}
+
+fn uring_driver() -> io::Result<Box<dyn Driver>> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "aio was built without the `uring` feature",
+    ))
+}
+
+/// Creates the driver for `backend` (`Auto` resolved as documented).
+pub fn driver_for(backend: Backend) -> io::Result<Box<dyn Driver>> {
+    let backend = match backend {
+        Backend::Auto => Backend::from_env()?.unwrap_or(Backend::Auto),
+        b => b,
+    };
+    match backend {
+        Backend::Poll => poll_driver(),
+        Backend::Uring => uring_driver(),
+        Backend::None => Ok(Box::new(aio_core::driver::ParkDriver::new())),
+        Backend::Auto => match uring_driver() {
+            Ok(d) => Ok(d),
+            Err(e) => {
+                log::debug!("aio: io_uring unavailable ({e}); using the poll backend");
+                poll_driver()
+            }
+        },
+    }
+}
+
+/// Configures and creates a [`Loop`]: the backend, plus everything
+/// [`aio_core::Builder`] offers (debug mode, eager tasks, thread pool,
+/// shutdown timeout).
+///
+/// # Examples
+/// ```
+/// let lp = aio::Builder::new().backend(aio::Backend::Poll).debug(false).build().unwrap();
+/// assert_eq!(lp.backend(), "poll");
+/// lp.close();
+/// ```
+#[derive(Debug, Default)]
+pub struct Builder {
+    core: aio_core::Builder,
+    backend: Backend,
+}
+
+impl Builder {
+    /// asyncio's defaults, the backend from `Auto`.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Forces a backend; forcing one that cannot run is an error from `build`.
+    pub fn backend(mut self, b: Backend) -> Builder {
+        self.backend = b;
+        self
+    }
+
+    /// Debug mode (see [`aio_core::Builder::debug`]).
+    pub fn debug(mut self, on: bool) -> Builder {
+        self.core = self.core.debug(on);
+        self
+    }
+
+    /// The slow-step warning threshold in debug mode.
+    pub fn slow_callback_duration(mut self, d: Duration) -> Builder {
+        self.core = self.core.slow_callback_duration(d);
+        self
+    }
+
+    /// asyncio 3.12's eager task factory.
+    pub fn eager_tasks(mut self, on: bool) -> Builder {
+        self.core = self.core.eager_tasks(on);
+        self
+    }
+
+    /// The `to_thread` pool's bound.
+    pub fn max_threads(mut self, n: usize) -> Builder {
+        self.core = self.core.max_threads(n);
+        self
+    }
+
+    /// How long idle pool threads wait before exiting.
+    pub fn thread_keep_alive(mut self, d: Duration) -> Builder {
+        self.core = self.core.thread_keep_alive(d);
+        self
+    }
+
+    /// How long closing lets cancelled tasks finish.
+    pub fn shutdown_timeout(mut self, d: Duration) -> Builder {
+        self.core = self.core.shutdown_timeout(d);
+        self
+    }
+
+    /// Creates the loop.
+    pub fn build(self) -> io::Result<Loop> {
+        let driver = driver_for(self.backend)?;
+        Ok(self.core.boxed_driver(driver).build())
+    }
+}
+
+/// A new loop with the default backend: asyncio's `new_event_loop()`.
+pub fn new_event_loop() -> io::Result<Loop> {
+    Builder::new().build()
+}
+
+/// Runs `fut` on a new loop (default backend) until it completes, closes
+/// the loop, and returns the output: asyncio's `asyncio.run`.
+///
+/// # Panics
+/// If the backend cannot start (`AIO_BACKEND` names one that cannot run),
+/// if `fut` panics (the panic continues here) or is cancelled, or if a loop
+/// already runs on this thread.
+///
+/// # Examples
+/// ```
+/// let v = aio::run(async {
+///     aio::sleep(0.001).await?;
+///     Ok::<_, aio::Cancelled>(42)
+/// });
+/// assert_eq!(v.unwrap(), 42);
+/// ```
+#[track_caller]
+pub fn run<F>(fut: F) -> F::Output
+where
+    F: Future + 'static,
+{
+    Runner::new().run(fut)
+}
+
+/// Runs several top-level futures on one loop, then closes it: asyncio's
+/// `asyncio.Runner`, on the default backend.
+#[derive(Debug)]
+pub struct Runner {
+    inner: aio_core::Runner,
+}
+
+impl Default for Runner {
+    fn default() -> Self {
+        Runner::new()
+    }
+}
+
+impl Runner {
+    /// A runner on a new loop with the default backend.
+    ///
+    /// # Panics
+    /// If the backend cannot start; use [`Runner::with_loop`] with a
+    /// [`Builder`] to handle that error.
+    #[track_caller]
+    pub fn new() -> Runner {
+        match new_event_loop() {
+            Ok(lp) => Runner::with_loop(lp),
+            Err(e) => panic!("aio: cannot start the event loop: {e}"),
+        }
+    }
+
+    /// A runner on `lp` (closed when the runner is).
+    pub fn with_loop(lp: Loop) -> Runner {
+        Runner {
+            inner: aio_core::Runner::with_loop(lp),
+        }
+    }
+
+    /// Runs `fut` to completion as a task and returns its output.
+    ///
+    /// # Panics
+    /// As [`run`].
+    #[track_caller]
+    pub fn run<F>(&self, fut: F) -> F::Output
+    where
+        F: Future + 'static,
+    {
+        self.inner.run(fut)
+    }
+
+    /// Like [`run`](Runner::run), with cancellation and panics as errors.
+    pub fn try_run<F>(&self, fut: F) -> Result<F::Output, TaskError>
+    where
+        F: Future + 'static,
+    {
+        self.inner.try_run(fut)
+    }
+
+    /// The runner's loop.
+    pub fn get_loop(&self) -> &Loop {
+        self.inner.get_loop()
+    }
+
+    /// Closes the loop.
+    pub fn close(self) {
+        self.inner.close();
+    }
+}
