@@ -60,3 +60,10 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// A boxed test future, for harnesses that pick the backend at run time.
+pub type Boxed = std::pin::Pin<Box<dyn Future<Output = io::Result<()>>>>;
+
+pub fn run_poll_boxed(f: Boxed) {
+    run_poll(f);
+}

@@ -1,0 +1,87 @@
+//! The ecosystem on aio sockets: futures-io's traits on every backend, and
+//! (with the `tokio-io` feature) an HTTP/1.1 server through hyper.
+
+mod common;
+
+use std::io;
+
+use aio_core::create_task;
+use aio_net::{TcpListener, TcpStream, UnixStream};
+use futures_util::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+async fn futures_io_traits() -> io::Result<()> {
+    let (mut a, mut b) = UnixStream::pair()?;
+    let data = common::payload(300_000, 9);
+    let expect = data.clone();
+    let writer = create_task(async move {
+        // The owned-buffer inherent methods shadow the trait's: name the trait.
+        AsyncWriteExt::write_all(&mut a, &data).await?;
+        AsyncWriteExt::close(&mut a).await?;
+        Ok::<_, io::Error>(())
+    });
+    let mut got = Vec::new();
+    b.read_to_end(&mut got).await?;
+    writer.await.map_err(|e| io::Error::other(e.to_string()))??;
+    assert!(got == expect);
+
+    // AsyncBufRead on the stream reader.
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let client = create_task(async move {
+        let mut s = TcpStream::connect(addr).await?;
+        AsyncWriteExt::write_all(&mut s, b"line one\nline two\n").await?;
+        AsyncWriteExt::close(&mut s).await
+    });
+    let (s, _) = listener.accept().await?;
+    let (r, _w) = s.into_streams();
+    let mut lines = BufReader::new(r).lines();
+    use futures_util::StreamExt;
+    let mut v = Vec::new();
+    while let Some(l) = lines.next().await {
+        v.push(l?);
+    }
+    assert_eq!(v, ["line one", "line two"]);
+    client.await.map_err(|e| io::Error::other(e.to_string()))??;
+    Ok(())
+}
+
+#[cfg(feature = "tokio-io")]
+async fn hyper_http1_server() -> io::Result<()> {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use hyper::service::service_fn;
+    use hyper::{Request, Response};
+    use std::io::{Read, Write};
+
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    // A plain client on a plain thread: no aio, no hyper.
+    let client = std::thread::spawn(move || -> io::Result<String> {
+        let mut s = std::net::TcpStream::connect(addr)?;
+        s.write_all(b"GET /hello HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    });
+    let (stream, _) = listener.accept().await?;
+    let service = service_fn(|req: Request<hyper::body::Incoming>| async move {
+        let body = format!("hello from aio: {}", req.uri().path());
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(body))))
+    });
+    hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await
+        .map_err(io::Error::other)?;
+    let response = aio_core::to_thread(move || client.join().unwrap())
+        .await
+        .map_err(io::Error::from)??;
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(response.ends_with("hello from aio: /hello"), "{response}");
+    Ok(())
+}
+
+#[cfg(feature = "tokio-io")]
+backend_tests!(futures_io_traits, hyper_http1_server);
+
+#[cfg(not(feature = "tokio-io"))]
+backend_tests!(futures_io_traits);
