@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use aio_core::io::{self as aio_io, Registered};
@@ -197,7 +197,7 @@ impl TcpListener {
     /// Gives the listener back as a standard (non-blocking) one, to move it
     /// to another thread or loop.
     pub fn into_std(self) -> std::net::TcpListener {
-        OwnedFd::from(self.fd.into_inner()).into()
+        self.fd.into_inner().into()
     }
 }
 
@@ -307,7 +307,7 @@ impl TcpStream {
 
     /// Gives the stream back as a standard (non-blocking) one.
     pub fn into_std(self) -> std::net::TcpStream {
-        OwnedFd::from(self.fd.into_inner()).into()
+        self.fd.into_inner().into()
     }
 }
 

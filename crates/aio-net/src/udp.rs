@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 
 use aio_core::io::{self as aio_io, BufResult, IoBuf, IoBufMut, Registered};
 use socket2::{Domain, Protocol, SockAddr, Type};
@@ -137,7 +137,7 @@ impl UdpSocket {
 
     /// Gives the socket back as a standard (non-blocking) one.
     pub fn into_std(self) -> std::net::UdpSocket {
-        OwnedFd::from(self.fd.into_inner()).into()
+        self.fd.into_inner().into()
     }
 }
 

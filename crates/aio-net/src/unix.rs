@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 
 use aio_core::io::{self as aio_io, BufResult, IoBuf, IoBufMut, Registered};
@@ -92,7 +92,7 @@ impl UnixListener {
 
     /// Gives the listener back as a standard (non-blocking) one.
     pub fn into_std(self) -> std::os::unix::net::UnixListener {
-        OwnedFd::from(self.fd.into_inner()).into()
+        self.fd.into_inner().into()
     }
 }
 
@@ -175,7 +175,7 @@ impl UnixStream {
 
     /// Gives the stream back as a standard (non-blocking) one.
     pub fn into_std(self) -> std::os::unix::net::UnixStream {
-        OwnedFd::from(self.fd.into_inner()).into()
+        self.fd.into_inner().into()
     }
 }
 

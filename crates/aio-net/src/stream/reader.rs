@@ -180,7 +180,7 @@ impl StreamReader {
             Err(StreamError::IncompleteRead { partial, .. }) => Ok(partial),
             Err(StreamError::LimitOverrun { consumed, message }) => {
                 let d = self.data();
-                if d.len() >= consumed + 1 && d[consumed] == b'\n' {
+                if d.len() > consumed && d[consumed] == b'\n' {
                     self.consume(consumed + 1);
                 } else {
                     self.take_all();
