@@ -17,6 +17,27 @@ pub fn run_poll<F: Future<Output = io::Result<()>> + 'static>(f: F) {
     aio_core::Runner::with_loop(poll_loop()).run(f).unwrap();
 }
 
+/// A loop on io_uring, or `None` (skip) where the kernel refuses it —
+/// unless `AIO_REQUIRE_URING=1`, which makes that a failure.
+pub fn uring_loop() -> Option<aio_core::Loop> {
+    match aio_uring::UringDriver::new() {
+        Ok(d) => Some(aio_core::Loop::builder().driver(d).build()),
+        Err(e) => {
+            if std::env::var("AIO_REQUIRE_URING").is_ok_and(|v| v == "1") {
+                panic!("io_uring is required (AIO_REQUIRE_URING=1) but unavailable: {e}");
+            }
+            eprintln!("io_uring unavailable ({e}): skipped");
+            None
+        }
+    }
+}
+
+pub fn run_uring<F: Future<Output = io::Result<()>> + 'static>(f: F) {
+    if let Some(lp) = uring_loop() {
+        aio_core::Runner::with_loop(lp).run(f).unwrap();
+    }
+}
+
 /// Raises the open-file soft limit to the hard limit (1,000 connections
 /// need 2,000 descriptors).
 pub fn raise_nofile() {
@@ -58,6 +79,14 @@ macro_rules! backend_tests {
                 }
             )*
         }
+        mod uring {
+            $(
+                #[test]
+                fn $name() {
+                    $crate::common::run_uring(super::$name());
+                }
+            )*
+        }
     };
 }
 
@@ -66,4 +95,8 @@ pub type Boxed = std::pin::Pin<Box<dyn Future<Output = io::Result<()>>>>;
 
 pub fn run_poll_boxed(f: Boxed) {
     run_poll(f);
+}
+
+pub fn run_uring_boxed(f: Boxed) {
+    run_uring(f);
 }

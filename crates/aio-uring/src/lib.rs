@@ -1,0 +1,148 @@
+//! aio-uring: aio's io_uring driver.
+//!
+//! [`UringDriver`] runs every I/O operation aio-core defines as one
+//! submission queue entry, submits once per loop turn (batching), and reaps
+//! completions from the shared ring. A full submission queue is submitted
+//! and the rest waits in a backlog (an operation is never dropped); a
+//! completion-queue overflow is absorbed by the kernel (`FEAT_NODROP`) and
+//! drained before the next submission. When the kernel answers `EAGAIN`,
+//! the driver polls for readiness and submits again.
+//!
+//! **Memory safety under cancellation.** The kernel writes into an
+//! operation's buffers until its completion. A future dropped while its
+//! operation is in flight hands the operation (buffers, address storage) to
+//! the driver, which asks the kernel to cancel it and frees the memory only
+//! when the completion arrives. A *cancelled* (not dropped) operation waits
+//! for the kernel too, and returns the data if the operation won the race.
+//! At shutdown the driver cancels everything and waits for the completions
+//! before freeing; what does not complete is leaked, never freed under the
+//! kernel.
+//!
+//! Other threads wake a ring blocked in `io_uring_enter` through an eventfd
+//! whose read is always armed in the ring.
+//!
+//! Most programs get this driver through the `aio` facade's `uring`
+//! feature, which falls back to aio-poll when the kernel refuses io_uring
+//! (`ENOSYS`, `EPERM` from seccomp or `kernel.io_uring_disabled`, `ENOMEM`
+//! from the memlock limit, a missing opcode).
+//!
+//! ```
+//! let Ok(driver) = aio_uring::UringDriver::new() else {
+//!     return; // no io_uring here
+//! };
+//! let lp = aio_core::Loop::builder().driver(driver).build();
+//! assert_eq!(lp.backend(), "uring");
+//! let v = lp.run_until_complete(async { aio_core::sleep(0.001).await.map(|_| 7) });
+//! assert_eq!(v.unwrap().unwrap(), 7);
+//! lp.close();
+//! ```
+
+#[cfg(target_os = "linux")]
+mod ops;
+#[cfg(target_os = "linux")]
+mod ring;
+
+use std::any::Any;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use aio_core::driver::{Driver, IoDriver, Unpark};
+use aio_core::io::RawOp;
+
+/// The io_uring driver. See the crate docs.
+pub struct UringDriver {
+    #[cfg(target_os = "linux")]
+    ring: ring::Ring,
+    unparker: Arc<dyn Unpark>,
+}
+
+impl UringDriver {
+    /// A driver with a 1024-entry submission queue.
+    pub fn new() -> io::Result<UringDriver> {
+        UringDriver::with_entries(1024)
+    }
+
+    /// A driver with `entries` submission queue entries (a power of two;
+    /// the completion queue gets four times as many).
+    #[cfg(target_os = "linux")]
+    pub fn with_entries(entries: u32) -> io::Result<UringDriver> {
+        let ring = ring::Ring::new(entries)?;
+        let unparker = ring.unparker()?;
+        log::debug!("aio: io_uring ready (defer_taskrun: {})", ring.defer_taskrun());
+        Ok(UringDriver { ring, unparker })
+    }
+
+    /// io_uring is Linux only.
+    #[cfg(not(target_os = "linux"))]
+    pub fn with_entries(_entries: u32) -> io::Result<UringDriver> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring is Linux only"))
+    }
+
+    /// Whether this kernel lets us use io_uring (creates and drops a ring).
+    pub fn is_available() -> bool {
+        UringDriver::with_entries(8).is_ok()
+    }
+
+    /// Operations the kernel is still running (futures waiting, or dropped
+    /// futures whose memory the driver keeps).
+    pub fn in_flight(&self) -> usize {
+        #[cfg(target_os = "linux")]
+        {
+            self.ring.in_flight()
+        }
+        #[cfg(not(target_os = "linux"))]
+        0
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Driver for UringDriver {
+    fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.ring.park(timeout)
+    }
+
+    fn unparker(&self) -> Arc<dyn Unpark> {
+        self.unparker.clone()
+    }
+
+    fn name(&self) -> &'static str {
+        "uring"
+    }
+
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn io(&mut self) -> Option<&mut dyn IoDriver> {
+        Some(self)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl IoDriver for UringDriver {
+    fn register(&mut self, _fd: RawFd) -> io::Result<()> {
+        // Nothing to register: every operation names its descriptor.
+        Ok(())
+    }
+
+    fn deregister(&mut self, _fd: RawFd) {}
+
+    fn poll_op(&mut self, op: &RawOp, token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>> {
+        self.ring.poll_op(op, token, waker)
+    }
+
+    fn cancel_op(&mut self, token: u64) {
+        self.ring.cancel(token);
+    }
+
+    fn forget_op(&mut self, token: u64, owner: Box<dyn Any>) {
+        self.ring.forget(token, owner);
+    }
+
+    fn is_completion_based(&self) -> bool {
+        true
+    }
+}
