@@ -66,6 +66,12 @@ fn poll_driver() -> io::Result<Box<dyn Driver>> {
     ))
 }
 
+#[cfg(feature = "uring")]
+fn uring_driver() -> io::Result<Box<dyn Driver>> {
+    Ok(Box::new(aio_uring::UringDriver::new()?))
+}
+
+#[cfg(not(feature = "uring"))]
 fn uring_driver() -> io::Result<Box<dyn Driver>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
@@ -81,15 +87,23 @@ pub fn driver_for(backend: Backend) -> io::Result<Box<dyn Driver>> {
     };
     match backend {
         Backend::Poll => poll_driver(),
-        Backend::Uring => uring_driver(),
+        Backend::Uring => uring_driver().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("the io_uring backend was requested but cannot run: {e}"),
+            )
+        }),
         Backend::None => Ok(Box::new(aio_core::driver::ParkDriver::new())),
-        Backend::Auto => match uring_driver() {
+        Backend::Auto if cfg!(feature = "uring") => match uring_driver() {
             Ok(d) => Ok(d),
             Err(e) => {
+                // ENOSYS (no io_uring), EPERM (seccomp, io_uring_disabled),
+                // ENOMEM (memlock), a missing opcode: fall back, never fail.
                 log::debug!("aio: io_uring unavailable ({e}); using the poll backend");
                 poll_driver()
             }
         },
+        Backend::Auto => poll_driver(),
     }
 }
 
