@@ -5,6 +5,7 @@ use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use aio_core::Cancelled;
@@ -73,6 +74,9 @@ impl Deref for LockRef {
 pub struct Condition {
     lock: LockRef,
     waiters: Mutex<List>,
+    /// Whether the list has linked waiters: lets `notify` skip the lock
+    /// when nobody waits. Written only under the list lock.
+    waiting: AtomicBool,
 }
 
 impl Default for Condition {
@@ -97,6 +101,7 @@ impl Condition {
         Condition {
             lock: LockRef::Own(Lock::new()),
             waiters: Mutex::new(List::new()),
+            waiting: AtomicBool::new(false),
         }
     }
 
@@ -106,6 +111,7 @@ impl Condition {
         Condition {
             lock: LockRef::Shared(lock),
             waiters: Mutex::new(List::new()),
+            waiting: AtomicBool::new(false),
         }
     }
 
@@ -186,8 +192,16 @@ impl Condition {
     /// Wakes up to `n` waiters, the longest-waiting first; returns how many
     /// were woken.
     pub fn notify(&self, n: usize) -> usize {
+        if n == 0 || !self.waiting.load(Ordering::SeqCst) {
+            return 0;
+        }
         if n == 1 {
-            let w = self.waiters.lock().pop(Outcome::Granted);
+            let w = {
+                let mut list = self.waiters.lock();
+                let w = list.pop(Outcome::Granted);
+                self.update_waiting(&list);
+                w
+            };
             return match w {
                 Some(w) => {
                     w.wake();
@@ -205,6 +219,7 @@ impl Condition {
                     None => break,
                 }
             }
+            self.update_waiting(&list);
         }
         let k = wakers.len();
         wake_all(&mut wakers);
@@ -213,11 +228,22 @@ impl Condition {
 
     /// Wakes every waiter; returns how many.
     pub fn notify_all(&self) -> usize {
-        let mut wakers = Vec::new();
-        self.waiters.lock().pop_all(Outcome::Granted, &mut wakers);
-        let k = wakers.len();
-        wake_all(&mut wakers);
-        k
+        self.notify(usize::MAX)
+    }
+
+    /// Links a waiter; the lock must be held.
+    fn register(&self, waker: &Waker) -> usize {
+        let mut list = self.waiters.lock();
+        let key = list.push(waker.clone());
+        self.waiting.store(true, Ordering::SeqCst);
+        key
+    }
+
+    /// Call with the list lock held after unlinking waiters.
+    fn update_waiting(&self, list: &List) {
+        if list.is_empty() {
+            self.waiting.store(false, Ordering::SeqCst);
+        }
     }
 
     /// Leaves the waiter list; a notification received but not acted on
@@ -228,6 +254,7 @@ impl Condition {
             Some(Outcome::Granted) => list.pop(Outcome::Granted),
             _ => None,
         };
+        self.update_waiting(&list);
         drop(list);
         if let Some(w) = next {
             w.wake();
@@ -279,7 +306,7 @@ impl Future for ConditionWait<'_, '_> {
                     }
                     // Register before releasing, so a notifier that takes
                     // the lock after us sees us.
-                    let key = cond.waiters.lock().push(cx.waker().clone());
+                    let key = cond.register(cx.waker());
                     this.guard.held = false;
                     cond.lock.sem.release();
                     this.phase = Phase::Waiting(key);
