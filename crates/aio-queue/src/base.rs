@@ -67,7 +67,7 @@ impl Base {
 
     /// Stores an item whose slot is secured and makes it available.
     #[inline]
-    fn push<T>(&self, store: &dyn Store<T>, item: T) {
+    fn push<T>(&self, store: &Store<T>, item: T) {
         // Count it before anyone can take it, so task_done never underflows.
         self.unfinished.fetch_add(1, Ordering::SeqCst);
         store.push(item);
@@ -81,7 +81,7 @@ impl Base {
     /// Takes an item whose permit was acquired; `None` only when an
     /// immediate shutdown drained it.
     #[inline]
-    fn pop<T>(&self, store: &dyn Store<T>) -> Option<T> {
+    fn pop<T>(&self, store: &Store<T>) -> Option<T> {
         let item = store.pop()?;
         if self.bounded() {
             self.space.release();
@@ -89,7 +89,7 @@ impl Base {
         Some(item)
     }
 
-    pub(crate) fn put_nowait<T>(&self, store: &dyn Store<T>, item: T) -> Result<(), TryPutError<T>> {
+    pub(crate) fn put_nowait<T>(&self, store: &Store<T>, item: T) -> Result<(), TryPutError<T>> {
         if self.is_shut_down() {
             return Err(TryPutError::ShutDown(item));
         }
@@ -104,7 +104,7 @@ impl Base {
         Ok(())
     }
 
-    pub(crate) fn get_nowait<T>(&self, store: &dyn Store<T>) -> Result<T, TryGetError> {
+    pub(crate) fn get_nowait<T>(&self, store: &Store<T>) -> Result<T, TryGetError> {
         match self.items.try_acquire() {
             Ok(()) => self.pop(store).ok_or(TryGetError::ShutDown),
             Err(TryAcquireError::NoPermits) => Err(TryGetError::Empty),
@@ -132,7 +132,7 @@ impl Base {
         Ok(())
     }
 
-    pub(crate) fn shutdown<T>(&self, store: &dyn Store<T>, immediate: bool) {
+    pub(crate) fn shutdown<T>(&self, store: &Store<T>, immediate: bool) {
         let flags = if immediate { SHUT_DOWN | IMMEDIATE } else { SHUT_DOWN };
         self.shutdown.fetch_or(flags, Ordering::AcqRel);
         if immediate {
@@ -144,7 +144,7 @@ impl Base {
 
     /// Drops every stored item, counting each as done (asyncio 3.13's
     /// `shutdown(immediate=True)`).
-    fn drain<T>(&self, store: &dyn Store<T>) {
+    fn drain<T>(&self, store: &Store<T>) {
         let mut dropped = false;
         while let Some(item) = store.pop() {
             drop(item);
@@ -158,7 +158,7 @@ impl Base {
         }
     }
 
-    pub(crate) fn get<'a, T>(&'a self, store: &'a dyn Store<T>) -> QueueGet<'a, T> {
+    pub(crate) fn get<'a, T>(&'a self, store: &'a Store<T>) -> QueueGet<'a, T> {
         QueueGet {
             base: self,
             store,
@@ -166,7 +166,7 @@ impl Base {
         }
     }
 
-    pub(crate) fn put<'a, T>(&'a self, store: &'a dyn Store<T>, item: T) -> QueuePut<'a, T> {
+    pub(crate) fn put<'a, T>(&'a self, store: &'a Store<T>, item: T) -> QueuePut<'a, T> {
         QueuePut {
             base: self,
             store,
@@ -187,7 +187,7 @@ impl Base {
 #[must_use = "futures do nothing unless awaited"]
 pub struct QueueGet<'a, T> {
     base: &'a Base,
-    store: &'a dyn Store<T>,
+    store: &'a Store<T>,
     acq: RawAcquire<'a>,
 }
 
@@ -220,7 +220,7 @@ impl<T> Future for QueueGet<'_, T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct QueuePut<'a, T> {
     base: &'a Base,
-    store: &'a dyn Store<T>,
+    store: &'a Store<T>,
     item: Option<T>,
     acq: RawAcquire<'a>,
 }

@@ -25,7 +25,8 @@
 //!   after an item was promised to it passes the promise to the next
 //!   getter; the item never leaves the queue. A cancelled `put` drops its
 //!   item, never half-puts it.
-//! - **Thread-safe.** The queues are `Send + Sync` (for `T: Send`): tasks
+//! - **Thread-safe.** The queues are `Send + Sync` when `T: Send` (items
+//!   that are not, such as `Rc`s or task handles, work within one loop): tasks
 //!   on different loops can share one, plain threads can use the
 //!   `*_nowait` methods, and the futures run under any executor. The FIFO
 //!   queue stores items in a lock-free `concurrent-queue`, and its

@@ -4,12 +4,12 @@ use std::fmt;
 
 use crate::base::{Base, QueueGet, QueueJoin, QueuePut};
 use crate::error::{TaskDoneError, TryGetError, TryPutError};
-use crate::store::{Fifo, Heap, Stack, Store};
+use crate::store::Store;
 
 /// The methods every queue kind has, written once.
 macro_rules! queue_api {
-    ($Q:ident, [$($bound:tt)*]) => {
-        impl<T: $($bound)*> $Q<T> {
+    ($Q:ident) => {
+        impl<T> $Q<T> {
             /// The queue's capacity; 0 means unbounded.
             pub fn maxsize(&self) -> usize {
                 self.base.maxsize()
@@ -116,13 +116,7 @@ macro_rules! queue_api {
             }
         }
 
-        impl<T: $($bound)*> Default for $Q<T> {
-            fn default() -> $Q<T> {
-                $Q::new()
-            }
-        }
-
-        impl<T: $($bound)*> fmt::Debug for $Q<T> {
+        impl<T> fmt::Debug for $Q<T> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($Q))
                     .field("maxsize", &self.maxsize())
@@ -142,9 +136,10 @@ macro_rules! queue_api {
 /// lock-free `concurrent-queue`; uncontended `put_nowait`/`get_nowait`
 /// take no lock.
 ///
-/// Beyond asyncio: the queue is `Send + Sync` and works between loops on
-/// different threads and from plain threads (`put_nowait`/`get_nowait`);
-/// waiting getters and putters are served in arrival order, and an item
+/// Beyond asyncio: the queue is `Send + Sync` when `T: Send`, and then
+/// works between loops on different threads and from plain threads (items
+/// that are not `Send`, such as `Rc`s or task handles, work within one
+/// loop); waiting getters and putters are served in arrival order, and an item
 /// put while getters wait is promised to the first of them; a getter or
 /// putter cancelled (or dropped) after it was promised an item or a slot
 /// passes it on.
@@ -179,10 +174,10 @@ macro_rules! queue_api {
 /// ```
 pub struct Queue<T> {
     base: Base,
-    store: Fifo<T>,
+    store: Store<T>,
 }
 
-impl<T: Send> Queue<T> {
+impl<T> Queue<T> {
     /// An unbounded queue.
     pub fn new() -> Queue<T> {
         Queue::with_maxsize(0)
@@ -192,12 +187,18 @@ impl<T: Send> Queue<T> {
     pub fn with_maxsize(maxsize: usize) -> Queue<T> {
         Queue {
             base: Base::new(maxsize),
-            store: Fifo::new(maxsize),
+            store: Store::fifo(maxsize),
         }
     }
 }
 
-queue_api!(Queue, [Send]);
+queue_api!(Queue);
+
+impl<T> Default for Queue<T> {
+    fn default() -> Queue<T> {
+        Queue::new()
+    }
+}
 
 /// A queue that gives the smallest item first: asyncio's `PriorityQueue`.
 ///
@@ -219,10 +220,10 @@ queue_api!(Queue, [Send]);
 /// ```
 pub struct PriorityQueue<T> {
     base: Base,
-    store: Heap<T>,
+    store: Store<T>,
 }
 
-impl<T: Ord + Send> PriorityQueue<T> {
+impl<T: Ord> PriorityQueue<T> {
     /// An unbounded priority queue.
     pub fn new() -> PriorityQueue<T> {
         PriorityQueue::with_maxsize(0)
@@ -232,12 +233,18 @@ impl<T: Ord + Send> PriorityQueue<T> {
     pub fn with_maxsize(maxsize: usize) -> PriorityQueue<T> {
         PriorityQueue {
             base: Base::new(maxsize),
-            store: Heap::new(),
+            store: Store::heap(),
         }
     }
 }
 
-queue_api!(PriorityQueue, [Ord + Send]);
+queue_api!(PriorityQueue);
+
+impl<T: Ord> Default for PriorityQueue<T> {
+    fn default() -> PriorityQueue<T> {
+        PriorityQueue::new()
+    }
+}
 
 /// A last-in, first-out queue: asyncio's `LifoQueue`.
 ///
@@ -255,10 +262,10 @@ queue_api!(PriorityQueue, [Ord + Send]);
 /// ```
 pub struct LifoQueue<T> {
     base: Base,
-    store: Stack<T>,
+    store: Store<T>,
 }
 
-impl<T: Send> LifoQueue<T> {
+impl<T> LifoQueue<T> {
     /// An unbounded LIFO queue.
     pub fn new() -> LifoQueue<T> {
         LifoQueue::with_maxsize(0)
@@ -268,9 +275,15 @@ impl<T: Send> LifoQueue<T> {
     pub fn with_maxsize(maxsize: usize) -> LifoQueue<T> {
         LifoQueue {
             base: Base::new(maxsize),
-            store: Stack::new(),
+            store: Store::stack(),
         }
     }
 }
 
-queue_api!(LifoQueue, [Send]);
+queue_api!(LifoQueue);
+
+impl<T> Default for LifoQueue<T> {
+    fn default() -> LifoQueue<T> {
+        LifoQueue::new()
+    }
+}

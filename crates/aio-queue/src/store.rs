@@ -1,8 +1,12 @@
-//! Where the items live: one strategy per queue kind.
+//! Where the items live: one strategy per queue kind, chosen by a private
+//! enum.
 //!
 //! The stores know nothing of waiting or capacity: the semaphores in
 //! [`Base`](crate::base::Base) guarantee a pop only happens for an item that
-//! was pushed, and a push never exceeds `maxsize`.
+//! was pushed, and a push never exceeds `maxsize`. The enum needs no bound
+//! on `T` (the heap keeps its `Ord`-using functions as plain function
+//! pointers), so a queue of `!Send` items works on one loop, and a queue is
+//! `Send + Sync` exactly when `T: Send`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -10,79 +14,75 @@ use std::collections::BinaryHeap;
 use concurrent_queue::ConcurrentQueue;
 use parking_lot::Mutex;
 
-pub(crate) trait Store<T>: Send + Sync {
-    fn push(&self, item: T);
-    fn pop(&self) -> Option<T>;
-    fn len(&self) -> usize;
+// One store per queue, inline: boxing the (cache-padded) FIFO would add
+// an indirection to the hot path to save memory nobody misses.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Store<T> {
+    /// First in, first out: a lock-free `concurrent-queue`.
+    Fifo(ConcurrentQueue<T>),
+    /// Smallest first: a binary heap under a lock.
+    Heap(Heap<T>),
+    /// Last in, first out: a vector under a lock.
+    Stack(Mutex<Vec<T>>),
 }
 
-/// First in, first out: a lock-free `concurrent-queue`.
-pub(crate) struct Fifo<T>(ConcurrentQueue<T>);
+pub(crate) struct Heap<T> {
+    heap: Mutex<BinaryHeap<Reverse<T>>>,
+    push: fn(&mut BinaryHeap<Reverse<T>>, T),
+    pop: fn(&mut BinaryHeap<Reverse<T>>) -> Option<T>,
+}
 
-impl<T> Fifo<T> {
-    pub(crate) fn new(maxsize: usize) -> Fifo<T> {
-        Fifo(if maxsize == 0 {
+impl<T> Store<T> {
+    pub(crate) fn fifo(maxsize: usize) -> Store<T> {
+        Store::Fifo(if maxsize == 0 {
             ConcurrentQueue::unbounded()
         } else {
             ConcurrentQueue::bounded(maxsize)
         })
     }
-}
 
-impl<T: Send> Store<T> for Fifo<T> {
+    pub(crate) fn heap() -> Store<T>
+    where
+        T: Ord,
+    {
+        Store::Heap(Heap {
+            heap: Mutex::new(BinaryHeap::new()),
+            push: |h, t| h.push(Reverse(t)),
+            pop: |h| h.pop().map(|Reverse(t)| t),
+        })
+    }
+
+    pub(crate) fn stack() -> Store<T> {
+        Store::Stack(Mutex::new(Vec::new()))
+    }
+
     #[inline]
-    fn push(&self, item: T) {
-        if self.0.push(item).is_err() {
-            unreachable!("a queue store is pushed to only within its capacity, and never closed");
+    pub(crate) fn push(&self, item: T) {
+        match self {
+            Store::Fifo(q) => {
+                if q.push(item).is_err() {
+                    unreachable!("a queue store is pushed to only within its capacity, and never closed");
+                }
+            }
+            Store::Heap(h) => (h.push)(&mut h.heap.lock(), item),
+            Store::Stack(v) => v.lock().push(item),
         }
     }
+
     #[inline]
-    fn pop(&self) -> Option<T> {
-        self.0.pop().ok()
+    pub(crate) fn pop(&self) -> Option<T> {
+        match self {
+            Store::Fifo(q) => q.pop().ok(),
+            Store::Heap(h) => (h.pop)(&mut h.heap.lock()),
+            Store::Stack(v) => v.lock().pop(),
+        }
     }
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-}
 
-/// Smallest first: a binary heap under a lock.
-pub(crate) struct Heap<T>(Mutex<BinaryHeap<Reverse<T>>>);
-
-impl<T: Ord> Heap<T> {
-    pub(crate) fn new() -> Heap<T> {
-        Heap(Mutex::new(BinaryHeap::new()))
-    }
-}
-
-impl<T: Ord + Send> Store<T> for Heap<T> {
-    fn push(&self, item: T) {
-        self.0.lock().push(Reverse(item));
-    }
-    fn pop(&self) -> Option<T> {
-        self.0.lock().pop().map(|Reverse(t)| t)
-    }
-    fn len(&self) -> usize {
-        self.0.lock().len()
-    }
-}
-
-/// Last in, first out: a vector under a lock.
-pub(crate) struct Stack<T>(Mutex<Vec<T>>);
-
-impl<T> Stack<T> {
-    pub(crate) fn new() -> Stack<T> {
-        Stack(Mutex::new(Vec::new()))
-    }
-}
-
-impl<T: Send> Store<T> for Stack<T> {
-    fn push(&self, item: T) {
-        self.0.lock().push(item);
-    }
-    fn pop(&self) -> Option<T> {
-        self.0.lock().pop()
-    }
-    fn len(&self) -> usize {
-        self.0.lock().len()
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Store::Fifo(q) => q.len(),
+            Store::Heap(h) => h.heap.lock().len(),
+            Store::Stack(v) => v.lock().len(),
+        }
     }
 }

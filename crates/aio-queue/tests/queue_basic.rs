@@ -213,3 +213,18 @@ fn default_and_debug() {
     let s = format!("{q:?}");
     assert!(s.contains("qsize: 1"), "{s}");
 }
+
+#[test]
+fn items_need_not_be_send_within_one_loop() {
+    run(async {
+        let q = Rc::new(Queue::new());
+        let q2 = q.clone();
+        let t = create_task(async move { q2.get().await.map(|rc: Rc<u32>| *rc) });
+        settle(1).await;
+        q.put(Rc::new(5)).await.unwrap();
+        assert_eq!(t.await.unwrap(), Ok(5));
+        let tasks = LifoQueue::new();
+        tasks.put_nowait(create_task(async { 1 })).unwrap();
+        assert_eq!(tasks.get().await.unwrap().await.unwrap(), 1);
+    });
+}
