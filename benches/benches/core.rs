@@ -19,7 +19,10 @@ const WAKE_N: u64 = 10_000;
 const THREAD_N: u64 = 1_000;
 
 fn tokio_ct() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn spawn_join(c: &mut Criterion) {
@@ -94,7 +97,9 @@ fn timers(c: &mut Criterion) {
     g.bench_function("tokio-ct", |b| {
         b.iter(|| {
             rt.block_on(async move {
-                let tasks: Vec<_> = (0..TIMER_N).map(|i| tokio::spawn(tokio::time::sleep(delay(i)))).collect();
+                let tasks: Vec<_> = (0..TIMER_N)
+                    .map(|i| tokio::spawn(tokio::time::sleep(delay(i))))
+                    .collect();
                 for t in tasks {
                     t.await.unwrap();
                 }
@@ -232,7 +237,13 @@ fn cross_thread_wake(c: &mut Criterion) {
     g.throughput(Throughput::Elements(WAKE_N));
     g.sample_size(10);
 
-    fn echo_thread(n: u64) -> (async_channel::Sender<u64>, async_channel::Receiver<u64>, std::thread::JoinHandle<()>) {
+    fn echo_thread(
+        n: u64,
+    ) -> (
+        async_channel::Sender<u64>,
+        async_channel::Receiver<u64>,
+        std::thread::JoinHandle<()>,
+    ) {
         let (to_thread, from_loop) = async_channel::bounded::<u64>(1);
         let (to_loop, from_thread) = async_channel::bounded::<u64>(1);
         let th = std::thread::spawn(move || {
@@ -327,5 +338,13 @@ fn to_thread(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, spawn_join, timers, yield_storm, call_soon, cross_thread_wake, to_thread);
+criterion_group!(
+    benches,
+    spawn_join,
+    timers,
+    yield_storm,
+    call_soon,
+    cross_thread_wake,
+    to_thread
+);
 criterion_main!(benches);
