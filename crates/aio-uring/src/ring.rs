@@ -165,19 +165,19 @@ impl Ring {
 
     /// Moves the backlog into the queue as far as it fits.
     fn drain_backlog(&mut self) {
-        while let Some(e) = self.backlog.pop_front() {
+        while let Some(e) = self.backlog.front().cloned() {
             // SAFETY: as in `push`.
-            if unsafe { self.ring.submission().push(&e) }.is_err() {
-                self.backlog.push_front(e);
+            let mut pushed = unsafe { self.ring.submission().push(&e) }.is_ok();
+            if !pushed {
+                // Full: hand what is queued to the kernel, then retry once.
                 self.submit_now();
                 // SAFETY: as in `push`.
-                if let Some(e) = self.backlog.pop_front() {
-                    if unsafe { self.ring.submission().push(&e) }.is_err() {
-                        self.backlog.push_front(e);
-                        return;
-                    }
-                }
+                pushed = unsafe { self.ring.submission().push(&e) }.is_ok();
             }
+            if !pushed {
+                return;
+            }
+            self.backlog.pop_front();
             self.unsubmitted = true;
         }
     }

@@ -20,7 +20,10 @@ fn forcing_poll_and_none() {
 fn forcing_uring() {
     match Builder::new().backend(Backend::Uring).build() {
         Ok(lp) => {
-            assert!(cfg!(feature = "uring"));
+            assert!(
+                aio_uring_available(),
+                "uring built without the feature or the kernel's support"
+            );
             assert_eq!(lp.backend(), "uring");
             let v = aio::Runner::with_loop(lp).run(async { aio::sleep(0.001).await.map(|_| 1) });
             assert_eq!(v.unwrap(), 1);

@@ -1,0 +1,311 @@
+//! TCP echo on loopback: aio (poll and uring backends) beside tokio
+//! (current-thread) and smol, with the same load generator for every
+//! server.
+//!
+//! Each server runs on its own thread. The generator is a closed loop on
+//! the bench thread: `C` persistent connections, each sending a message of
+//! `S` bytes and waiting for its echo, again and again. Criterion reports
+//! requests per second (`thrpt`); after each server the bench prints the
+//! p99 latency of a request and the server thread's CPU time per request
+//! (user and system, from `/proc`), because on two cores the generator can
+//! saturate before a fast server does.
+//!
+//! IDs: `echo_<C>c_<S>b/<server>`.
+
+use std::hint::black_box;
+use std::io;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Clone, Copy, Debug)]
+enum Server {
+    AioPoll,
+    AioUring,
+    TokioCt,
+    Smol,
+}
+
+impl Server {
+    fn name(self) -> &'static str {
+        match self {
+            Server::AioPoll => "aio-poll",
+            Server::AioUring => "aio-uring",
+            Server::TokioCt => "tokio-ct",
+            Server::Smol => "smol",
+        }
+    }
+}
+
+/// A server thread: its address and kernel thread id (for CPU time).
+struct Running {
+    addr: std::net::SocketAddr,
+    tid: i32,
+}
+
+fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// User and system CPU time of a thread of this process.
+fn thread_cpu(tid: i32) -> (Duration, Duration) {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    // Fields after the command (which may hold spaces) start after ')'.
+    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 (11 and 12 after the state).
+    let to = |t: u64| Duration::from_micros(t * 1_000_000 / hz.max(1));
+    (to(ticks(11)), to(ticks(12)))
+}
+
+fn start(server: Server) -> Option<Running> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || match server {
+        Server::AioPoll => aio_server(aio::Backend::Poll, tx),
+        Server::AioUring => aio_server(aio::Backend::Uring, tx),
+        Server::TokioCt => tokio_server(tx),
+        Server::Smol => smol_server(tx),
+    });
+    rx.recv().ok().flatten()
+}
+
+type Ready = mpsc::Sender<Option<Running>>;
+
+fn aio_server(backend: aio::Backend, tx: Ready) {
+    let lp = match aio::Builder::new().backend(backend).build() {
+        Ok(lp) => lp,
+        Err(e) => {
+            eprintln!("{backend} unavailable: {e}");
+            let _ = tx.send(None);
+            return;
+        }
+    };
+    aio::Runner::with_loop(lp)
+        .run(async move {
+            let l = aio::TcpListener::bind("127.0.0.1:0").await?;
+            let _ = tx.send(Some(Running {
+                addr: l.local_addr()?,
+                tid: gettid(),
+            }));
+            loop {
+                let (s, _) = l.accept().await?;
+                s.set_nodelay(true)?;
+                drop(aio::create_task(async move {
+                    let mut buf = Vec::with_capacity(64 * 1024);
+                    loop {
+                        buf.clear();
+                        let (r, b) = s.read(buf).await;
+                        buf = b;
+                        if r? == 0 {
+                            return Ok::<_, io::Error>(());
+                        }
+                        let (r, b) = s.write_all(buf).await;
+                        buf = b;
+                        r?;
+                    }
+                }));
+            }
+            #[allow(unreachable_code)]
+            Ok::<_, io::Error>(())
+        })
+        .unwrap();
+}
+
+fn tokio_server(tx: Ready) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _ = tx.send(Some(Running {
+            addr: l.local_addr().unwrap(),
+            tid: gettid(),
+        }));
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            s.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if s.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+fn smol_server(tx: Ready) {
+    use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let ex = smol::LocalExecutor::new();
+    smol::future::block_on(ex.run(async {
+        let l = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _ = tx.send(Some(Running {
+            addr: l.local_addr().unwrap(),
+            tid: gettid(),
+        }));
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            s.set_nodelay(true).unwrap();
+            ex.spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if s.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            })
+            .detach();
+        }
+    }));
+}
+
+/// The closed-loop load generator: `conns` connections, each one request
+/// in flight at a time.
+struct Generator {
+    rt: tokio::runtime::Runtime,
+    conns: Vec<tokio::net::TcpStream>,
+    size: usize,
+    latencies: Vec<u32>,
+}
+
+impl Generator {
+    fn new(addr: std::net::SocketAddr, conns: usize, size: usize) -> Generator {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let conns = rt.block_on(async {
+            let mut v = Vec::with_capacity(conns);
+            for _ in 0..conns {
+                let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                s.set_nodelay(true).unwrap();
+                v.push(s);
+            }
+            v
+        });
+        Generator {
+            rt,
+            conns,
+            size,
+            latencies: Vec::new(),
+        }
+    }
+
+    /// Sends `total` requests spread over the connections; returns the time.
+    fn run(&mut self, total: u64) -> Duration {
+        let per = total.div_ceil(self.conns.len() as u64);
+        let size = self.size;
+        let conns = std::mem::take(&mut self.conns);
+        let t0 = Instant::now();
+        let (conns, lats) = self.rt.block_on(async move {
+            let local = tokio::task::LocalSet::new();
+            local
+                .run_until(async move {
+                    let tasks: Vec<_> = conns
+                        .into_iter()
+                        .map(|mut s| {
+                            tokio::task::spawn_local(async move {
+                                let msg = vec![7u8; size];
+                                let mut back = vec![0u8; size];
+                                let mut lats = Vec::with_capacity(per as usize);
+                                for _ in 0..per {
+                                    let t = Instant::now();
+                                    s.write_all(&msg).await.unwrap();
+                                    s.read_exact(&mut back).await.unwrap();
+                                    lats.push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+                                }
+                                (s, lats)
+                            })
+                        })
+                        .collect();
+                    let mut conns = Vec::new();
+                    let mut all = Vec::new();
+                    for t in tasks {
+                        let (s, l) = t.await.unwrap();
+                        conns.push(s);
+                        all.extend(l);
+                    }
+                    (conns, all)
+                })
+                .await
+        });
+        let d = t0.elapsed();
+        self.conns = conns;
+        self.latencies.extend(lats);
+        d
+    }
+
+    fn p99(&mut self) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        self.latencies.sort_unstable();
+        let i = (self.latencies.len() * 99 / 100).min(self.latencies.len() - 1);
+        Duration::from_nanos(u64::from(self.latencies[i]))
+    }
+}
+
+fn echo(c: &mut Criterion, conns: usize, size: usize) {
+    let mut g = c.benchmark_group(format!("echo_{conns}c_{size}b"));
+    // Requests per iteration: enough to keep every connection busy.
+    let per_iter = (conns as u64 * 20).max(2000);
+    g.throughput(Throughput::Elements(per_iter));
+    g.sample_size(10);
+    for server in [Server::AioPoll, Server::AioUring, Server::TokioCt, Server::Smol] {
+        let Some(srv) = start(server) else { continue };
+        let mut gen_ = Generator::new(srv.addr, conns, size);
+        let mut requests = 0u64;
+        let (u0, s0) = thread_cpu(srv.tid);
+        g.bench_function(BenchmarkId::from_parameter(server.name()), |b| {
+            b.iter_custom(|iters| {
+                requests += iters * per_iter;
+                black_box(gen_.run(iters * per_iter))
+            })
+        });
+        let (u1, s1) = thread_cpu(srv.tid);
+        let (user, sys) = (u1.saturating_sub(u0), s1.saturating_sub(s0));
+        let per_req = (user + sys).as_nanos() as f64 / requests.max(1) as f64;
+        let share = if (user + sys).is_zero() {
+            0.0
+        } else {
+            user.as_secs_f64() / (user + sys).as_secs_f64() * 100.0
+        };
+        eprintln!(
+            "echo_{conns}c_{size}b/{:<10} p99 {:>8.1} µs   server CPU {:>6.2} µs/request ({:.0}% user)   {} requests",
+            server.name(),
+            gen_.p99().as_secs_f64() * 1e6,
+            per_req / 1000.0,
+            share,
+            requests
+        );
+    }
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    for conns in [1, 50, 500] {
+        for size in [64, 4096] {
+            echo(c, conns, size);
+        }
+    }
+}
+
+criterion_group!(net, benches);
+criterion_main!(net);
