@@ -20,6 +20,8 @@
 //! lp.close();
 //! ```
 
+#[cfg(target_os = "linux")]
+mod linux;
 mod ops;
 
 use std::any::Any;
@@ -31,12 +33,19 @@ use std::time::Duration;
 
 use aio_core::driver::{Driver, IoDriver, Unpark};
 use aio_core::io::{Interest, RawOp};
-use polling::{Event, Events, PollMode, Poller};
+#[cfg(not(target_os = "linux"))]
+use polling::Events;
+use polling::{Event, PollMode, Poller};
 
 /// The readiness driver. See the crate docs.
 pub struct PollDriver {
     poller: Arc<Poller>,
+    #[cfg(not(target_os = "linux"))]
     events: Events,
+    #[cfg(target_os = "linux")]
+    waiter: linux::Waiter,
+    #[cfg(target_os = "linux")]
+    wake: Arc<linux::EventFd>,
     /// Indexed by descriptor number.
     sources: Vec<Source>,
     edge: bool,
@@ -58,8 +67,10 @@ impl Source {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
 struct PollUnparker(Arc<Poller>);
 
+#[cfg(not(target_os = "linux"))]
 impl Unpark for PollUnparker {
     fn unpark(&self) {
         // A failed notification can only mean the poller is gone, and with
@@ -77,9 +88,20 @@ impl PollDriver {
     pub fn new() -> io::Result<PollDriver> {
         let poller = Poller::new()?;
         let edge = poller.supports_edge();
+        #[cfg(target_os = "linux")]
+        let wake = {
+            let w = linux::EventFd::new()?;
+            w.register(std::os::fd::AsRawFd::as_raw_fd(&poller))?;
+            Arc::new(w)
+        };
         Ok(PollDriver {
             poller: Arc::new(poller),
+            #[cfg(not(target_os = "linux"))]
             events: Events::new(),
+            #[cfg(target_os = "linux")]
+            waiter: linux::Waiter::new(),
+            #[cfg(target_os = "linux")]
+            wake,
             sources: Vec::new(),
             edge,
         })
@@ -124,7 +146,41 @@ impl PollDriver {
     }
 }
 
+/// Wakes the waiters of a ready descriptor.
+fn ready(sources: &mut [Source], key: usize, readable: bool, writable: bool) {
+    let Some(s) = sources.get_mut(key) else { return };
+    if readable {
+        for w in s.readers.drain(..) {
+            w.wake();
+        }
+    }
+    if writable {
+        for w in s.writers.drain(..) {
+            w.wake();
+        }
+    }
+}
+
 impl Driver for PollDriver {
+    #[cfg(target_os = "linux")]
+    fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let epfd = std::os::fd::AsRawFd::as_raw_fd(&*self.poller);
+        let sources = &mut self.sources;
+        let mut woken = false;
+        let res = self.waiter.wait(epfd, timeout, |r| {
+            if r.key == linux::WAKE_KEY {
+                woken = true;
+            } else {
+                ready(sources, r.key as usize, r.readable, r.writable);
+            }
+        });
+        if woken {
+            self.wake.drain();
+        }
+        res
+    }
+
+    #[cfg(not(target_os = "linux"))]
     fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.events.clear();
         match self.poller.wait(&mut self.events, timeout) {
@@ -132,24 +188,18 @@ impl Driver for PollDriver {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
-        for ev in self.events.iter() {
-            let Some(s) = self.sources.get_mut(ev.key) else {
-                continue;
-            };
-            if ev.readable {
-                for w in s.readers.drain(..) {
-                    w.wake();
-                }
-            }
-            if ev.writable {
-                for w in s.writers.drain(..) {
-                    w.wake();
-                }
-            }
+        for e in self.events.iter() {
+            ready(&mut self.sources, e.key, e.readable, e.writable);
         }
         Ok(())
     }
 
+    #[cfg(target_os = "linux")]
+    fn unparker(&self) -> Arc<dyn Unpark> {
+        self.wake.clone()
+    }
+
+    #[cfg(not(target_os = "linux"))]
     fn unparker(&self) -> Arc<dyn Unpark> {
         Arc::new(PollUnparker(self.poller.clone()))
     }
