@@ -271,3 +271,44 @@ impl Runner {
         self.inner.close();
     }
 }
+
+/// Runs one loop per thread, thread-per-core: `n` threads, each running
+/// `make(i)` on its own loop (default backend) until it completes, and
+/// returns their outputs in order. There is no work stealing: tasks stay on
+/// the loop that created them. Listeners bound with `SO_REUSEPORT` (see
+/// `TcpSocket::set_reuseport`) let each loop accept its own connections.
+///
+/// # Panics
+/// If a thread cannot be spawned, or if a loop's future panics (the panic
+/// continues here once every thread has finished).
+///
+/// # Examples
+/// ```
+/// let ids = aio::run_per_core(2, |i| async move {
+///     aio::sleep(0.001).await?;
+///     Ok::<_, aio::Cancelled>(i * 10)
+/// });
+/// assert_eq!(ids.into_iter().collect::<Result<Vec<_>, _>>().unwrap(), [0, 10]);
+/// ```
+pub fn run_per_core<M, F>(n: usize, make: M) -> Vec<F::Output>
+where
+    M: Fn(usize) -> F + Send + Sync + 'static,
+    F: Future + 'static,
+    F::Output: Send + 'static,
+{
+    let make = std::sync::Arc::new(make);
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let make = make.clone();
+            std::thread::Builder::new()
+                .name(format!("aio-loop-{i}"))
+                .spawn(move || Runner::new().run(make(i)))
+                .expect("cannot spawn a loop thread")
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        .collect()
+}

@@ -52,7 +52,7 @@ mod backend;
 
 pub use aio_core::*;
 pub use aio_macros::{main, test};
-pub use backend::{Backend, Builder, Runner, driver_for, new_event_loop, run};
+pub use backend::{Backend, Builder, Runner, driver_for, new_event_loop, run, run_per_core};
 
 #[cfg(feature = "sync")]
 pub use aio_sync::*;
