@@ -121,6 +121,49 @@ fn timers(c: &mut Criterion) {
     g.finish();
 }
 
+/// Lateness of a lightly loaded timer: one task sleeping 1 ms at a time.
+/// Criterion's time per element minus 1 ms is how late the timer fires.
+fn timer_lateness(c: &mut Criterion) {
+    const N: u64 = 200;
+    let mut g = c.benchmark_group("timer_lateness_1ms");
+    g.throughput(Throughput::Elements(N));
+    g.sample_size(10);
+    let d = Duration::from_millis(1);
+
+    let runner = aio::Runner::new();
+    g.bench_function("aio", |b| {
+        b.iter(|| {
+            runner.run(async move {
+                for _ in 0..N {
+                    aio::sleep(d).await.unwrap();
+                }
+            })
+        })
+    });
+
+    let rt = tokio_ct();
+    g.bench_function("tokio-ct", |b| {
+        b.iter(|| {
+            rt.block_on(async move {
+                for _ in 0..N {
+                    tokio::time::sleep(d).await;
+                }
+            })
+        })
+    });
+
+    g.bench_function("smol", |b| {
+        b.iter(|| {
+            smol::future::block_on(async move {
+                for _ in 0..N {
+                    smol::Timer::after(d).await;
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
 /// 1k tasks each yielding 1k times.
 fn yield_storm(c: &mut Criterion) {
     let mut g = c.benchmark_group("yield_storm");
@@ -342,6 +385,7 @@ criterion_group!(
     benches,
     spawn_join,
     timers,
+    timer_lateness,
     yield_storm,
     call_soon,
     cross_thread_wake,
