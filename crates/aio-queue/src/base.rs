@@ -27,22 +27,34 @@ const SHUT_DOWN: u8 = 1;
 const IMMEDIATE: u8 = 2;
 
 /// The storage-independent half of a queue.
+/// Keeps what producers and consumers on different threads write apart
+/// from each other and from the read-mostly fields (no false sharing).
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 pub(crate) struct Base {
-    items: RawSemaphore,
-    space: RawSemaphore,
-    maxsize: usize,
-    unfinished: AtomicUsize,
+    items: Padded<RawSemaphore>,
+    space: Padded<RawSemaphore>,
+    unfinished: Padded<AtomicUsize>,
     joiners: aio_sync::raw::Notify,
+    maxsize: usize,
     shutdown: AtomicU8,
 }
 
 impl Base {
     pub(crate) fn new(maxsize: usize) -> Base {
         Base {
-            items: RawSemaphore::new(0),
-            space: RawSemaphore::new(maxsize.min(aio_sync::raw::MAX_PERMITS)),
+            items: Padded(RawSemaphore::new(0)),
+            space: Padded(RawSemaphore::new(maxsize.min(aio_sync::raw::MAX_PERMITS))),
             maxsize,
-            unfinished: AtomicUsize::new(0),
+            unfinished: Padded(AtomicUsize::new(0)),
             joiners: aio_sync::raw::Notify::new(),
             shutdown: AtomicU8::new(0),
         }

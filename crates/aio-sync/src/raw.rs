@@ -136,6 +136,12 @@ impl RawSemaphore {
     }
 
     /// Waits for a permit, in FIFO order with the other waiters.
+    ///
+    /// # Cancellation
+    /// This raw future does not observe aio's cancellation itself (a leaf
+    /// built on it calls [`aio_core::cancel::check`] first). Dropping it, or
+    /// calling [`RawAcquire::cancel`], leaves the queue; a permit already
+    /// handed to it goes to the next waiter or back to the pool.
     pub fn acquire(&self) -> RawAcquire<'_> {
         RawAcquire { sem: self, key: None }
     }
