@@ -11,6 +11,13 @@
 //! - asyncio's streams: [`open_connection`], [`start_server`] ([`Server`]),
 //!   [`StreamReader`], [`StreamWriter`], and the Unix variants.
 //! - DNS: [`lookup_host`], on the loop's thread pool.
+//! - Subprocesses: [`create_subprocess_exec`], [`create_subprocess_shell`]
+//!   ([`Command`], [`Process`] with asyncio's `communicate`, `wait`,
+//!   `kill`, `returncode`), with pipes as streams and exits watched
+//!   through a pidfd (SIGCHLD where there is none).
+//! - Signals: [`add_signal_handler`], [`remove_signal_handler`] (also as
+//!   [`LoopSignalExt`] methods on a loop), [`ctrl_c`], [`wait_signal`];
+//!   the constants are in [`signal`].
 //!
 //! Sockets belong to the loop that created them (as in asyncio); a
 //! thread-per-core server binds one listener per loop with `SO_REUSEPORT`
@@ -43,17 +50,29 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
-#![forbid(unsafe_code)]
+// The few system calls std lacks (pidfd, kill, sigaction) live in `sys`,
+// the one module allowed unsafe code.
+#![deny(unsafe_code)]
 
 mod addr;
 mod compat;
+mod process;
+pub mod signal;
 mod sock;
 mod stream;
+mod sys;
 mod tcp;
 mod udp;
 mod unix;
 
 pub use addr::{ToSocketAddrs, lookup_host};
+pub use process::{
+    ChildWatcher, Command, DEVNULL, PIPE, Process, STDOUT, Spawn, Stdio, create_subprocess_exec,
+    create_subprocess_shell,
+};
+pub use signal::{
+    LoopSignalExt, SignalError, WaitSignal, add_signal_handler, ctrl_c, remove_signal_handler, wait_signal,
+};
 pub use stream::{
     HandlerOutput, Server, StreamError, StreamReader, StreamWriter, open_connection, open_unix_connection,
     start_server, start_unix_server,

@@ -1,0 +1,187 @@
+//! `Process`: a running child, asyncio's `asyncio.subprocess.Process`.
+
+use std::fmt;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+use super::exit::Exit;
+use crate::{StreamReader, StreamWriter};
+
+/// How much input `communicate` queues before waiting for the pipe.
+const FEED_CHUNK: usize = 256 * 1024;
+
+/// A child process: asyncio's `asyncio.subprocess.Process`.
+///
+/// The pipes asked for with [`PIPE`](crate::PIPE) are the public fields
+/// `stdin`, `stdout` and `stderr`, as in asyncio; the others are `None`.
+/// Take them out (`proc.stdout.take()`) to move them into other tasks.
+///
+/// Dropping a `Process` does not kill the child (as in asyncio): a child
+/// still running is handed to its loop's reaper, which reaps it when it
+/// exits, so no zombie is left behind.
+pub struct Process {
+    /// The child's stdin, when spawned with `stdin(PIPE)`.
+    pub stdin: Option<StreamWriter>,
+    /// The child's stdout, when spawned with `stdout(PIPE)` (with
+    /// `stderr(STDOUT)` it carries both streams).
+    pub stdout: Option<StreamReader>,
+    /// The child's stderr, when spawned with `stderr(PIPE)`.
+    pub stderr: Option<StreamReader>,
+    pub(super) pid: u32,
+    pub(super) exit: Exit,
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("pid", &self.pid)
+            .field("returncode", &self.exit.status().map(returncode))
+            .finish_non_exhaustive()
+    }
+}
+
+/// asyncio's `returncode`: the exit code, or minus the signal number that
+/// killed the process.
+fn returncode(s: ExitStatus) -> i32 {
+    match (s.code(), s.signal()) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => -sig,
+        (None, None) => i32::MIN,
+    }
+}
+
+fn broken_pipe(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset)
+}
+
+/// Reads a stream to EOF (`None` when there is no stream).
+async fn read_all(r: Option<&mut StreamReader>) -> io::Result<Option<Vec<u8>>> {
+    match r {
+        Some(r) => r.read(-1).await.map(Some).map_err(io::Error::from),
+        None => Ok(None),
+    }
+}
+
+impl Process {
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// asyncio's `returncode`: `None` while the child runs; then its exit
+    /// code, or `-N` when signal `N` ended it. Looks (without waiting) and
+    /// reaps the child if it has exited.
+    pub fn returncode(&self) -> Option<i32> {
+        self.exit.try_status().ok().flatten().map(returncode)
+    }
+
+    /// The child's exit status once it was reaped (by [`wait`](Process::wait)
+    /// or [`returncode`](Process::returncode)).
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.exit.status()
+    }
+
+    /// Waits for the child to exit and returns its
+    /// [`returncode`](Process::returncode): asyncio's `wait()`.
+    ///
+    /// Like asyncio's, this can deadlock when the child writes more to a
+    /// pipe than the pipe holds and nobody reads it; use
+    /// [`communicate`](Process::communicate) to read while waiting.
+    /// Several tasks may wait at once (share the `Process` in an `Rc`).
+    ///
+    /// # Cancellation
+    /// Returns an `Interrupted` error (made from
+    /// [`Cancelled`](aio_core::Cancelled)); the child is untouched, and
+    /// can still be signalled and waited for.
+    ///
+    /// # Examples
+    /// ```
+    /// # aio_core::run_on(aio_poll::PollDriver::new().unwrap(), async {
+    /// let p = aio_net::create_subprocess_shell("exit 3").await?;
+    /// assert_eq!(p.wait().await?, 3);
+    /// assert_eq!(p.returncode(), Some(3));
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn wait(&self) -> io::Result<i32> {
+        self.exit.wait().await.map(returncode)
+    }
+
+    /// Sends `input` to stdin (then closes it), reads stdout and stderr to
+    /// EOF, and waits for the child to exit: asyncio's `communicate(input)`.
+    /// Returns `(stdout, stderr)`, each `None` when that stream is not a
+    /// pipe. asyncio's `communicate()` without input is
+    /// `communicate(b"")`; input is ignored when stdin is not a pipe.
+    ///
+    /// The three run concurrently, so a child that fills its stdout or
+    /// stderr pipe before it has read all its input cannot deadlock it. A
+    /// child that exits without reading its input is not an error (as in
+    /// asyncio, a broken pipe on stdin is ignored). All output is kept in
+    /// memory: for large or endless output, read the streams instead.
+    ///
+    /// # Cancellation
+    /// Returns an `Interrupted` error (made from
+    /// [`Cancelled`](aio_core::Cancelled)). stdin is closed by then (input
+    /// already queued still goes to the child). Output already read stays
+    /// in the `stdout`/`stderr` readers, so nothing the child wrote is
+    /// lost: read them (or `kill` and `wait`) afterwards.
+    ///
+    /// # Examples
+    /// ```
+    /// # aio_core::run_on(aio_poll::PollDriver::new().unwrap(), async {
+    /// let mut p = aio_net::create_subprocess_exec("tr", ["a-z", "A-Z"])
+    ///     .stdin(aio_net::PIPE)
+    ///     .stdout(aio_net::PIPE)
+    ///     .await?;
+    /// let (out, err) = p.communicate(b"hello").await?;
+    /// assert_eq!(out.as_deref(), Some(&b"HELLO"[..]));
+    /// assert_eq!(err, None);
+    /// assert_eq!(p.returncode(), Some(0));
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn communicate(&mut self, input: impl AsRef<[u8]>) -> io::Result<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+        let input = input.as_ref();
+        let stdin = self.stdin.take();
+        let feed = async move {
+            if let Some(w) = stdin {
+                for chunk in input.chunks(FEED_CHUNK) {
+                    w.write(chunk);
+                    match w.drain().await {
+                        Ok(()) => {}
+                        Err(e) if broken_pipe(&e) => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+                w.close();
+            }
+            Ok::<(), io::Error>(())
+        };
+        let (out, err) = (self.stdout.as_mut(), self.stderr.as_mut());
+        let ((), out, err) = aio_core::gather!(feed, read_all(out), read_all(err)).await?;
+        self.exit.wait().await?;
+        Ok((out, err))
+    }
+
+    /// Sends signal `sig` to the child: asyncio's `send_signal`. Does
+    /// nothing once the child was reaped (its pid may belong to another
+    /// process by then).
+    ///
+    /// # Errors
+    /// `InvalidInput` for a number that is not a signal.
+    pub fn send_signal(&self, sig: i32) -> io::Result<()> {
+        self.exit.send_signal(self.pid, sig)
+    }
+
+    /// Sends `SIGTERM`: asyncio's `terminate()`.
+    pub fn terminate(&self) -> io::Result<()> {
+        self.send_signal(libc::SIGTERM)
+    }
+
+    /// Sends `SIGKILL`: asyncio's `kill()`. [`wait`](Process::wait) then
+    /// returns `-9`.
+    pub fn kill(&self) -> io::Result<()> {
+        self.send_signal(libc::SIGKILL)
+    }
+}

@@ -1,0 +1,184 @@
+//! Watching a child exit without a thread per child, and reaping every
+//! child, even one whose `Process` is dropped first.
+//!
+//! On Linux a pidfd (5.3+) becomes readable when its process exits; it is
+//! registered with the loop's driver and awaited with a readiness wait,
+//! which both backends run. Elsewhere (or when forced, so CI tests it),
+//! the loop listens to SIGCHLD and every waiting child checks itself at
+//! each delivery. Either way `waitpid(pid, WNOHANG)` (std's `try_wait`)
+//! reaps.
+//!
+//! A `Process` dropped while its child runs hands the child to its loop's
+//! reaper (see [`reaper`](super::reaper)).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::process::{Child, ExitStatus};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aio_core::io::{self as aio_io, Interest, PollReady, Registered};
+
+use super::reaper::Reaper;
+use crate::signal::Subscription;
+use crate::sys;
+
+/// How a child's exit is watched.
+///
+/// `Auto` (the default) uses a pidfd where the kernel has them (Linux 5.3+)
+/// and SIGCHLD otherwise; `AIO_FORCE_SIGCHLD=1` in the environment makes
+/// `Auto` pick SIGCHLD (CI runs the suite that way too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChildWatcher {
+    /// A pidfd where available, else SIGCHLD.
+    #[default]
+    Auto,
+    /// A pidfd registered with the loop's driver (Linux 5.3+); spawning
+    /// fails where there is none.
+    Pidfd,
+    /// The loop listens to SIGCHLD and each waiting child checks itself at
+    /// every delivery. Installs a process-wide SIGCHLD handler while
+    /// children are watched (restoring the previous disposition after).
+    Sigchld,
+}
+
+/// Whether `pidfd_open` was found missing (ENOSYS, or refused by a
+/// sandbox): later spawns go straight to SIGCHLD.
+static NO_PIDFD: AtomicBool = AtomicBool::new(false);
+
+fn forced_sigchld() -> bool {
+    static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var("AIO_FORCE_SIGCHLD").is_ok_and(|v| v == "1"))
+}
+
+/// What a child's exit is awaited on.
+pub(crate) enum Watch {
+    Pidfd(Registered),
+    Sigchld(Subscription),
+}
+
+impl Watch {
+    /// Sets up the watch for a child just spawned (`pid` not reaped yet).
+    pub(crate) fn new(pid: u32, how: ChildWatcher) -> io::Result<Watch> {
+        let pidfd = |pid| sys::pidfd_open(pid).and_then(Registered::new).map(Watch::Pidfd);
+        let sigchld = || Ok(Watch::Sigchld(Subscription::new(libc::SIGCHLD)?));
+        match how {
+            ChildWatcher::Pidfd => pidfd(pid),
+            ChildWatcher::Sigchld => sigchld(),
+            ChildWatcher::Auto if forced_sigchld() || NO_PIDFD.load(Ordering::Relaxed) => sigchld(),
+            ChildWatcher::Auto => match pidfd(pid) {
+                Ok(w) => Ok(w),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM | libc::EACCES)) => {
+                    NO_PIDFD.store(true, Ordering::Relaxed);
+                    sigchld()
+                }
+                Err(e) => Err(e),
+            },
+        }
+    }
+}
+
+/// A child and what its exit is awaited on.
+pub(crate) struct Exit {
+    child: RefCell<Option<Child>>,
+    status: Cell<Option<ExitStatus>>,
+    watch: RefCell<Option<Watch>>,
+    /// Takes the child over if it outlives us.
+    reaper: Rc<Reaper>,
+}
+
+impl fmt::Debug for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exit").field("status", &self.status.get()).finish()
+    }
+}
+
+impl Exit {
+    pub(crate) fn new(child: Child, watch: Watch, reaper: Rc<Reaper>) -> Exit {
+        Exit {
+            child: RefCell::new(Some(child)),
+            status: Cell::new(None),
+            watch: RefCell::new(Some(watch)),
+            reaper,
+        }
+    }
+
+    /// The exit status if the child has exited (reaping it), without waiting.
+    pub(crate) fn try_status(&self) -> io::Result<Option<ExitStatus>> {
+        if let Some(s) = self.status.get() {
+            return Ok(Some(s));
+        }
+        let s = match self.child.borrow_mut().as_mut() {
+            Some(c) => c.try_wait()?,
+            None => None,
+        };
+        // The watch stays until the `Process` is dropped: another task may
+        // still be waiting on it.
+        self.status.set(s);
+        Ok(s)
+    }
+
+    /// The exit status once known (reaped), without a system call.
+    pub(crate) fn status(&self) -> Option<ExitStatus> {
+        self.status.get()
+    }
+
+    /// Waits for the child to exit and reaps it.
+    pub(crate) async fn wait(&self) -> io::Result<ExitStatus> {
+        aio_core::cancel::check()?;
+        loop {
+            // Read the SIGCHLD generation before looking, so an exit
+            // between the look and the wait is not missed.
+            let seen = match &*self.watch.borrow() {
+                Some(Watch::Sigchld(sub)) => Some(sub.generation()),
+                _ => None,
+            };
+            if let Some(s) = self.try_status()? {
+                return Ok(s);
+            }
+            match seen {
+                None => {
+                    let fd = match &*self.watch.borrow() {
+                        Some(Watch::Pidfd(fd)) => fd.as_raw_fd(),
+                        _ => return Err(io::Error::other("the child's exit watch is gone")),
+                    };
+                    aio_io::submit(PollReady::new(fd, Interest::Readable)).await?;
+                }
+                Some(seen) => {
+                    poll_fn(|cx| {
+                        aio_core::cancel::check()?;
+                        match &*self.watch.borrow() {
+                            Some(Watch::Sigchld(sub)) => sub.poll_after(seen, cx).map_err(io::Error::from),
+                            _ => std::task::Poll::Ready(Ok(())),
+                        }
+                    })
+                    .await?;
+                }
+            }
+        }
+    }
+
+    /// Sends `sig` unless the child was reaped (its pid may be reused).
+    pub(crate) fn send_signal(&self, pid: u32, sig: i32) -> io::Result<()> {
+        if self.status.get().is_some() {
+            return Ok(());
+        }
+        // Not reaped, so `pid` is still our child (alive or a zombie).
+        sys::kill(pid, sig)
+    }
+}
+
+impl Drop for Exit {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.get_mut().take() else {
+            return;
+        };
+        if self.status.get().is_some() || !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        self.reaper.adopt(child, self.watch.get_mut().take());
+    }
+}

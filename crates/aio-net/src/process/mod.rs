@@ -1,0 +1,69 @@
+//! Subprocesses, asyncio's way: [`create_subprocess_exec`] and
+//! [`create_subprocess_shell`] give a [`Command`] to configure and await;
+//! the [`Process`] has asyncio's `stdin`/`stdout`/`stderr` streams,
+//! `wait`, `communicate`, `send_signal`, `terminate`, `kill` and
+//! `returncode`.
+//!
+//! Pipes are the same [`StreamReader`](crate::StreamReader) and
+//! [`StreamWriter`](crate::StreamWriter) as sockets', on `read`/`write`,
+//! so they run on every backend. A child's exit is awaited without a
+//! thread: a pidfd registered with the loop (Linux 5.3+), or SIGCHLD
+//! elsewhere (see [`ChildWatcher`]). Every child is reaped, even one whose
+//! `Process` is dropped first.
+
+mod child;
+mod command;
+mod exit;
+mod reaper;
+
+use std::ffi::OsStr;
+
+pub use child::Process;
+pub use command::{Command, DEVNULL, PIPE, STDOUT, Spawn, Stdio};
+pub use exit::ChildWatcher;
+
+/// Runs `program` with `args`: asyncio's
+/// `create_subprocess_exec(program, *args)`. Configure the returned
+/// [`Command`] (stdio, environment, directory), then await it (or call
+/// [`spawn`](Command::spawn)) to start the child.
+///
+/// # Examples
+/// ```
+/// # aio_core::run_on(aio_poll::PollDriver::new().unwrap(), async {
+/// let mut p = aio_net::create_subprocess_exec("echo", ["hello", "world"])
+///     .stdout(aio_net::PIPE)
+///     .await?;
+/// let line = p.stdout.as_mut().unwrap().readline().await?;
+/// assert_eq!(line, b"hello world\n");
+/// assert_eq!(p.wait().await?, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub fn create_subprocess_exec<I, S>(program: impl AsRef<OsStr>, args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(program).args(args)
+}
+
+/// Runs `cmd` through the shell (`/bin/sh -c cmd`): asyncio's
+/// `create_subprocess_shell(cmd)`. As there, quoting is the caller's job:
+/// never pass it unescaped input.
+///
+/// # Examples
+/// ```
+/// # aio_core::run_on(aio_poll::PollDriver::new().unwrap(), async {
+/// let mut p = aio_net::create_subprocess_shell("echo out; echo err >&2")
+///     .stdout(aio_net::PIPE)
+///     .stderr(aio_net::PIPE)
+///     .await?;
+/// let (out, err) = p.communicate(b"").await?;
+/// assert_eq!(out.unwrap(), b"out\n");
+/// assert_eq!(err.unwrap(), b"err\n");
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub fn create_subprocess_shell(cmd: impl AsRef<OsStr>) -> Command {
+    Command::new("/bin/sh").arg("-c").arg(cmd)
+}

@@ -1,0 +1,324 @@
+//! Subprocesses on every backend: echo through the shell, 16 MiB through
+//! `cat` with `communicate`, stderr merged into stdout, exit codes and
+//! signals, 200 children 16 at a time with no zombie left, cancelled
+//! `wait` and `communicate`, dropped processes reaped, spawn errors.
+
+mod common;
+mod process_common;
+
+use std::io;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aio_core::{TimeoutError, create_task, timeout, yield_now};
+use aio_net::{ChildWatcher, Command, DEVNULL, PIPE, STDOUT, create_subprocess_exec, create_subprocess_shell};
+use common::payload;
+use process_common::{assert_reaped, is_unreaped_child, many_children, wait_reaped};
+
+/// A child that runs until killed, off the test's output (a leftover
+/// after a failed test must not hold the harness's pipes open).
+fn sleeper() -> Command {
+    Command::new("sleep").arg("1000").stdout(DEVNULL).stderr(DEVNULL)
+}
+
+async fn echo_through_the_shell() -> io::Result<()> {
+    let mut p = create_subprocess_shell("echo hello; echo world").stdout(PIPE).await?;
+    let out = p.stdout.as_mut().unwrap();
+    assert_eq!(out.readline().await?, b"hello\n");
+    assert_eq!(out.readline().await?, b"world\n");
+    assert_eq!(out.readline().await?, b"");
+    assert_eq!(p.wait().await?, 0);
+    assert_eq!(p.returncode(), Some(0));
+    assert_reaped(p.pid());
+    Ok(())
+}
+
+async fn cat_16_mib_through_communicate() -> io::Result<()> {
+    let data = payload(16 << 20, 7);
+    let mut p = create_subprocess_exec("cat", ["-"]).stdin(PIPE).stdout(PIPE).await?;
+    let (out, err) = p.communicate(&data).await?;
+    let out = out.expect("stdout is a pipe");
+    assert_eq!(out.len(), data.len());
+    assert!(out == data, "cat's output differs from its input");
+    assert_eq!(err, None);
+    assert!(p.stdin.is_none(), "communicate closes stdin");
+    assert_eq!(p.returncode(), Some(0));
+    assert_reaped(p.pid());
+    Ok(())
+}
+
+/// Both output pipes fill before the child has read its input: a
+/// sequential write-then-read would deadlock.
+async fn communicate_with_both_pipes_full() -> io::Result<()> {
+    let data = payload(4 << 20, 9);
+    let script = "head -c 1048576 /dev/zero; head -c 1048576 /dev/zero >&2; cat; cat >&2 </dev/null";
+    let mut p = create_subprocess_shell(script)
+        .stdin(PIPE)
+        .stdout(PIPE)
+        .stderr(PIPE)
+        .await?;
+    let (out, err) = p.communicate(&data).await?;
+    let (out, err) = (out.unwrap(), err.unwrap());
+    assert_eq!(out.len(), (1 << 20) + data.len());
+    assert!(out[..1 << 20].iter().all(|&b| b == 0));
+    assert!(out[1 << 20..] == data[..]);
+    assert_eq!(err.len(), 1 << 20);
+    assert_eq!(p.returncode(), Some(0));
+    Ok(())
+}
+
+async fn communicate_without_pipes_and_empty_input() -> io::Result<()> {
+    let mut p = Command::new("true").await?;
+    assert_eq!(p.communicate(b"").await?, (None, None));
+    assert_eq!(p.returncode(), Some(0));
+    // A child that exits without reading its input: not an error.
+    let mut p = Command::new("true").stdin(PIPE).await?;
+    let (out, err) = p.communicate(payload(1 << 20, 1)).await?;
+    assert_eq!((out, err), (None, None));
+    assert_eq!(p.returncode(), Some(0));
+    Ok(())
+}
+
+async fn stderr_merged_into_stdout() -> io::Result<()> {
+    let mut p = create_subprocess_shell("echo one; echo two >&2; echo three")
+        .stdout(PIPE)
+        .stderr(STDOUT)
+        .await?;
+    assert!(p.stderr.is_none());
+    let (out, err) = p.communicate(b"").await?;
+    assert_eq!(out.unwrap(), b"one\ntwo\nthree\n");
+    assert_eq!(err, None);
+    assert_eq!(p.returncode(), Some(0));
+    // Merged into a stdout that goes to /dev/null: nothing to read, no error.
+    let p = create_subprocess_shell("echo gone; echo gone >&2")
+        .stdout(DEVNULL)
+        .stderr(STDOUT)
+        .await?;
+    assert!(p.stdout.is_none() && p.stderr.is_none());
+    assert_eq!(p.wait().await?, 0);
+    Ok(())
+}
+
+async fn exit_codes() -> io::Result<()> {
+    for code in [0, 1, 2, 42, 255] {
+        let p = create_subprocess_shell(format!("exit {code}")).await?;
+        assert_eq!(p.wait().await?, code);
+        assert_eq!(p.returncode(), Some(code));
+        assert_eq!(p.exit_status().and_then(|s| s.code()), Some(code));
+    }
+    let p = Command::new("false").await?;
+    assert_eq!(p.wait().await?, 1);
+    // Waiting again returns the same code at once.
+    assert_eq!(p.wait().await?, 1);
+    Ok(())
+}
+
+async fn kill_gives_a_negative_returncode() -> io::Result<()> {
+    let p = sleeper().await?;
+    assert_eq!(p.returncode(), None);
+    p.kill()?;
+    assert_eq!(p.wait().await?, -libc::SIGKILL);
+    assert_eq!(p.returncode(), Some(-9));
+    // After reaping, signals are not sent (the pid may be reused): no error.
+    p.kill()?;
+    p.terminate()?;
+
+    let p = sleeper().await?;
+    p.terminate()?;
+    assert_eq!(p.wait().await?, -libc::SIGTERM);
+
+    let p = sleeper().await?;
+    p.send_signal(libc::SIGUSR2)?;
+    assert_eq!(p.wait().await?, -libc::SIGUSR2);
+
+    let p = sleeper().await?;
+    let e = p.send_signal(1000).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    p.kill()?;
+    assert_eq!(p.wait().await?, -9);
+    Ok(())
+}
+
+async fn two_hundred_children_no_zombies() -> io::Result<()> {
+    let pids = many_children(200, 16, ChildWatcher::Auto).await?;
+    assert_eq!(pids.len(), 200);
+    for pid in pids {
+        assert_reaped(pid);
+    }
+    Ok(())
+}
+
+async fn several_tasks_wait_for_one_child() -> io::Result<()> {
+    let mut p = Command::new("cat").stdin(PIPE).await?;
+    let stdin = p.stdin.take().unwrap();
+    let p = Rc::new(p);
+    let waiters: Vec<_> = (0..4)
+        .map(|_| {
+            let p = p.clone();
+            create_task(async move { p.wait().await })
+        })
+        .collect();
+    yield_now().await?;
+    stdin.close();
+    for w in waiters {
+        assert_eq!(w.await.map_err(|e| io::Error::other(e.to_string()))??, 0);
+    }
+    Ok(())
+}
+
+async fn cancelled_wait_leaves_the_child_killable() -> io::Result<()> {
+    let p = sleeper().await?;
+    assert_eq!(timeout(0.05, p.wait()).await.unwrap_err(), TimeoutError);
+    assert_eq!(p.returncode(), None, "still running after the cancelled wait");
+    // A cancelled task's wait: cancel it while it waits.
+    let p = Rc::new(p);
+    let p2 = p.clone();
+    let t = create_task(async move { p2.wait().await });
+    yield_now().await?;
+    t.cancel();
+    assert!(t.await.unwrap_err().is_cancelled());
+    assert!(is_unreaped_child(p.pid()));
+    p.kill()?;
+    assert_eq!(p.wait().await?, -9);
+    assert_reaped(p.pid());
+    Ok(())
+}
+
+async fn cancelled_communicate_keeps_output() -> io::Result<()> {
+    // Writes a line, then holds stdout open forever.
+    let mut p = create_subprocess_shell("echo early; exec sleep 1000")
+        .stdin(PIPE)
+        .stdout(PIPE)
+        .stderr(PIPE)
+        .await?;
+    let r = timeout(0.2, p.communicate(payload(1 << 20, 3))).await;
+    assert!(r.is_err(), "communicate cannot finish while the child runs");
+    assert!(p.stdin.is_none(), "stdin was closed");
+    assert_eq!(p.returncode(), None);
+    p.kill()?;
+    assert_eq!(p.wait().await?, -9);
+    // What the child wrote before the cancellation is still there.
+    let rest = p.stdout.as_mut().unwrap().read(-1).await?;
+    assert_eq!(rest, b"early\n");
+    assert_reaped(p.pid());
+    Ok(())
+}
+
+async fn dropped_processes_are_reaped() -> io::Result<()> {
+    let mut pids = Vec::new();
+    for _ in 0..8 {
+        // `cat` exits when its stdin (dropped with the Process) closes.
+        let p = Command::new("cat").stdin(PIPE).stdout(DEVNULL).await?;
+        pids.push(p.pid());
+        drop(p);
+    }
+    for _ in 0..8 {
+        // Still running when dropped; killed from outside later.
+        let p = sleeper().await?;
+        pids.push(p.pid());
+    }
+    for &pid in &pids[8..] {
+        // SAFETY: `pid` is our unreaped child (the reaper holds it).
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    }
+    for pid in pids {
+        wait_reaped(pid).await?;
+    }
+    Ok(())
+}
+
+async fn spawn_errors_are_values() -> io::Result<()> {
+    let e = Command::new("/definitely/not/a/program").await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+    let e = Command::new("no-such-program-anywhere-on-path").spawn().unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "aio-process-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("not-executable");
+    std::fs::write(&file, "#!/bin/sh\necho hi\n")?;
+    let e = Command::new(&file).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+    let e = Command::new(&dir).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "a directory: {e}");
+
+    let e = Command::new("true")
+        .current_dir(dir.join("missing"))
+        .stdout(PIPE)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+    std::fs::remove_dir_all(&dir)?;
+
+    let e = Command::new("true").stdout(STDOUT).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    let e = Command::new("true").stdin(STDOUT).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    // The failures left nothing behind: the next spawn works.
+    assert_eq!(Command::new("true").await?.wait().await?, 0);
+    Ok(())
+}
+
+async fn environment_directory_and_group() -> io::Result<()> {
+    let mut p = create_subprocess_shell("echo \"$AIO_A|$AIO_B|$HOME\"; pwd; ps -o pgid= -p $$ || echo nops")
+        .env("AIO_A", "one")
+        .envs([("AIO_B", "two")])
+        .env_remove("HOME")
+        .current_dir("/")
+        .process_group(0)
+        .stdout(PIPE)
+        .await?;
+    let (out, _) = p.communicate(b"").await?;
+    let out = String::from_utf8(out.unwrap()).unwrap();
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("one|two|"));
+    assert_eq!(lines.next(), Some("/"));
+    let pgid = lines.next().unwrap().trim();
+    if pgid != "nops" {
+        assert_eq!(pgid, p.pid().to_string(), "process_group(0) leads a new group");
+    }
+    let mut p = Command::new("/usr/bin/env")
+        .env_clear()
+        .env("ONLY", "this")
+        .stdout(PIPE)
+        .await?;
+    let (out, _) = p.communicate(b"").await?;
+    assert_eq!(out.unwrap(), b"ONLY=this\n");
+    Ok(())
+}
+
+async fn readers_use_the_limit() -> io::Result<()> {
+    let mut p = create_subprocess_shell("head -c 100 /dev/zero; echo")
+        .stdout(PIPE)
+        .limit(10)
+        .await?;
+    let r = p.stdout.as_mut().unwrap();
+    assert_eq!(r.limit(), 10);
+    let e = r.readline().await.unwrap_err();
+    assert!(matches!(e, aio_net::StreamError::LimitOverrun { .. }), "{e}");
+    p.wait().await?;
+    Ok(())
+}
+
+backend_tests!(
+    echo_through_the_shell,
+    cat_16_mib_through_communicate,
+    communicate_with_both_pipes_full,
+    communicate_without_pipes_and_empty_input,
+    stderr_merged_into_stdout,
+    exit_codes,
+    kill_gives_a_negative_returncode,
+    two_hundred_children_no_zombies,
+    several_tasks_wait_for_one_child,
+    cancelled_wait_leaves_the_child_killable,
+    cancelled_communicate_keeps_output,
+    dropped_processes_are_reaped,
+    spawn_errors_are_values,
+    environment_directory_and_group,
+    readers_use_the_limit,
+);
