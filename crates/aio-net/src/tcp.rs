@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
-use aio_core::io::{self as aio_io, Registered};
+use std::cell::RefCell;
+use std::future::poll_fn;
+
+use aio_core::io::{self as aio_io, AcceptStream, Registered};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::addr::{ToSocketAddrs, lookup_host};
@@ -87,9 +90,7 @@ impl TcpSocket {
     /// When no aio loop runs on this thread.
     pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
         self.inner.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
-        Ok(TcpListener {
-            fd: sock::register(self.inner)?,
-        })
+        TcpListener::from_registered(sock::register(self.inner)?)
     }
 
     /// Connects to `addr`.
@@ -120,6 +121,9 @@ impl TcpSocket {
 /// # }).unwrap();
 /// ```
 pub struct TcpListener {
+    // Declared first: dropped (its multishot accept cancelled) before the
+    // descriptor closes.
+    accepts: RefCell<AcceptStream>,
     fd: Registered,
 }
 
@@ -163,14 +167,42 @@ impl TcpListener {
         s.listen(backlog)
     }
 
-    /// Waits for a connection: asyncio's `sock_accept`.
+    fn from_registered(fd: Registered) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            accepts: RefCell::new(AcceptStream::new(fd.as_raw_fd())),
+            fd,
+        })
+    }
+
+    /// Waits for a connection: asyncio's `sock_accept`. On io_uring the
+    /// listener keeps one multishot accept armed. The peer's address is
+    /// read with `getpeername`; a peer that reset the connection before it
+    /// was accepted gets the unspecified address (the connection is still
+    /// returned: what it sent can be read).
     ///
     /// # Cancellation
-    /// A cancelled accept takes no connection (it stays in the backlog).
+    /// A cancelled accept takes no connection: one the kernel accepted
+    /// meanwhile waits for the next call.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (fd, addr) = aio_io::submit(aio_io::Accept::new(self.fd.as_raw_fd())).await?;
+        let fd = poll_fn(|cx| {
+            aio_core::cancel::check()?;
+            self.accepts.borrow_mut().poll_accept(cx)
+        })
+        .await?;
         let stream = TcpStream::from_registered(Registered::new(fd)?);
-        Ok((stream, sock::inet(addr)?))
+        let peer = match stream.peer_addr() {
+            Ok(a) => a,
+            Err(_) => {
+                let ip = self
+                    .local_addr()
+                    .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |l| match l {
+                        SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+                        SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+                    });
+                SocketAddr::new(ip, 0)
+            }
+        };
+        Ok((stream, peer))
     }
 
     /// The address the listener is bound to.
@@ -191,13 +223,15 @@ impl TcpListener {
     /// Adopts a standard listener (made non-blocking here).
     pub fn from_std(l: std::net::TcpListener) -> io::Result<TcpListener> {
         l.set_nonblocking(true)?;
-        Ok(TcpListener { fd: sock::register(l)? })
+        TcpListener::from_registered(sock::register(l)?)
     }
 
     /// Gives the listener back as a standard (non-blocking) one, to move it
     /// to another thread or loop.
     pub fn into_std(self) -> std::net::TcpListener {
-        self.fd.into_inner().into()
+        let TcpListener { accepts, fd } = self;
+        drop(accepts);
+        fd.into_inner().into()
     }
 }
 

@@ -5,7 +5,10 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 
-use aio_core::io::{self as aio_io, BufResult, IoBuf, IoBufMut, Registered};
+use std::cell::RefCell;
+use std::future::poll_fn;
+
+use aio_core::io::{self as aio_io, AcceptStream, BufResult, IoBuf, IoBufMut, Registered};
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::compat::Compat;
@@ -50,6 +53,8 @@ fn unix_addr(a: SockAddr) -> UnixSocketAddr {
 
 /// A listening Unix stream socket.
 pub struct UnixListener {
+    // Declared first: dropped before the descriptor closes.
+    accepts: RefCell<AcceptStream>,
     fd: Registered,
 }
 
@@ -67,16 +72,32 @@ impl UnixListener {
         let s = sock::socket(Domain::UNIX, Type::STREAM, None)?;
         s.bind(&SockAddr::unix(path)?)?;
         s.listen(1024)?;
-        Ok(UnixListener { fd: sock::register(s)? })
+        UnixListener::from_registered(sock::register(s)?)
     }
 
-    /// Waits for a connection.
+    fn from_registered(fd: Registered) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            accepts: RefCell::new(AcceptStream::new(fd.as_raw_fd())),
+            fd,
+        })
+    }
+
+    /// Waits for a connection (a multishot accept stays armed on io_uring).
     ///
     /// # Cancellation
-    /// A cancelled accept takes no connection.
+    /// A cancelled accept takes no connection: one the kernel accepted
+    /// meanwhile waits for the next call.
     pub async fn accept(&self) -> io::Result<(UnixStream, UnixSocketAddr)> {
-        let (fd, addr) = aio_io::submit(aio_io::Accept::new(self.fd.as_raw_fd())).await?;
-        Ok((UnixStream::from_registered(Registered::new(fd)?), unix_addr(addr)))
+        let fd = poll_fn(|cx| {
+            aio_core::cancel::check()?;
+            self.accepts.borrow_mut().poll_accept(cx)
+        })
+        .await?;
+        let s = UnixStream::from_registered(Registered::new(fd)?);
+        let addr = s
+            .peer_addr()
+            .or_else(|_| Ok::<_, io::Error>(unix_addr(SockAddr::unix("")?)))?;
+        Ok((s, addr))
     }
 
     /// The bound address.
@@ -87,12 +108,14 @@ impl UnixListener {
     /// Adopts a standard listener (made non-blocking here).
     pub fn from_std(l: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         l.set_nonblocking(true)?;
-        Ok(UnixListener { fd: sock::register(l)? })
+        UnixListener::from_registered(sock::register(l)?)
     }
 
     /// Gives the listener back as a standard (non-blocking) one.
     pub fn into_std(self) -> std::os::unix::net::UnixListener {
-        self.fd.into_inner().into()
+        let UnixListener { accepts, fd } = self;
+        drop(accepts);
+        fd.into_inner().into()
     }
 }
 

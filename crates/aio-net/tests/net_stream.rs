@@ -393,6 +393,69 @@ async fn server_close_and_wait_closed() -> io::Result<()> {
     Ok(())
 }
 
+/// More connections hold unread data than io_uring has provided buffers:
+/// receives that run out wait for buffers to come back, then resume, and
+/// every byte arrives.
+async fn more_readers_than_buffers() -> io::Result<()> {
+    common::raise_nofile();
+    let n = 400;
+    let mut pairs = Vec::new();
+    for _ in 0..n {
+        let (a, b) = UnixStream::pair()?;
+        let (r, w) = b.into_streams();
+        pairs.push((a, r, w));
+    }
+    // Arm every reader's receive (a read that times out at once), then
+    // send to all of them while nobody reads.
+    for (_, r, _) in pairs.iter_mut() {
+        assert!(timeout(0.001, r.read(1)).await.is_err());
+    }
+    for (i, (a, _, _)) in pairs.iter().enumerate() {
+        a.write_all(payload(3000, i as u64)).await.0?;
+    }
+    // Give the kernel time to fill (and run out of) buffers.
+    sleep(0.02).await?;
+    for (i, (_, r, _)) in pairs.iter_mut().enumerate() {
+        let got = timeout(10, r.readexactly(3000))
+            .await
+            .expect("a starved receive never resumed")
+            .map_err(io::Error::from)?;
+        assert!(got == payload(3000, i as u64), "connection {i}");
+    }
+    Ok(())
+}
+
+/// Dropping a listener with connections accepted but not yet taken closes
+/// them (no descriptor leaks, no hang).
+async fn listener_dropped_with_accepted_connections() -> io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (s, _) = {
+        let c = create_task(async move { TcpStream::connect(addr).await });
+        let r = listener.accept().await?;
+        c.await.map_err(err)??;
+        r
+    };
+    drop(s);
+    // Now connections arrive while nobody accepts.
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(TcpStream::connect(addr).await?);
+    }
+    sleep(0.01).await?;
+    drop(listener);
+    // The clients see their connections closed, not a hang.
+    for c in clients {
+        let (n, _) = timeout(10, c.read(Vec::with_capacity(8))).await.expect("no close seen");
+        match n {
+            Ok(0) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    Ok(())
+}
+
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
@@ -413,4 +476,6 @@ backend_tests!(
     unix_sockets,
     udp_round_trip,
     server_close_and_wait_closed,
+    more_readers_than_buffers,
+    listener_dropped_with_accepted_connections,
 );

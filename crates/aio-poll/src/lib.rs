@@ -284,4 +284,56 @@ impl IoDriver for PollDriver {
             other => Some(other),
         }
     }
+
+    /// Readiness needs no buffers while waiting: receive straight into `out`.
+    fn poll_recv_multi(
+        &mut self,
+        fd: RawFd,
+        _token: &mut Option<u64>,
+        waker: &Waker,
+        out: &mut Vec<u8>,
+    ) -> Option<Poll<io::Result<usize>>> {
+        if out.capacity() - out.len() < RECV_CHUNK / 4 {
+            out.reserve(RECV_CHUNK);
+        }
+        let len = out.len();
+        let op = RawOp::Recv {
+            fd,
+            // SAFETY: `len <= capacity`: the pointer is within the allocation.
+            buf: unsafe { out.as_mut_ptr().add(len) },
+            len: out.capacity() - len,
+            flags: 0,
+        };
+        let r = self.poll_op(&op, &mut None, waker);
+        if let Poll::Ready(Ok(n)) = r {
+            // SAFETY: the kernel wrote `n` bytes after the initialized part.
+            unsafe { out.set_len(len + n) };
+        }
+        Some(r)
+    }
+
+    fn poll_accept_multi(
+        &mut self,
+        fd: RawFd,
+        _token: &mut Option<u64>,
+        waker: &Waker,
+    ) -> Option<Poll<io::Result<RawFd>>> {
+        let mut storage: libc::sockaddr_storage = unsafe_zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        let op = RawOp::Accept {
+            fd,
+            addr: &mut storage,
+            len: &mut len,
+        };
+        // The call runs before `poll_op` returns, so locals are fine.
+        Some(self.poll_op(&op, &mut None, waker).map(|r| r.map(|fd| fd as RawFd)))
+    }
+}
+
+/// How much a receive asks for when the caller's buffer is nearly full.
+const RECV_CHUNK: usize = 64 * 1024;
+
+fn unsafe_zeroed() -> libc::sockaddr_storage {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    unsafe { std::mem::zeroed() }
 }

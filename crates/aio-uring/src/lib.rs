@@ -38,6 +38,8 @@
 //! ```
 
 #[cfg(target_os = "linux")]
+mod bufs;
+#[cfg(target_os = "linux")]
 mod ops;
 #[cfg(target_os = "linux")]
 mod ring;
@@ -144,5 +146,24 @@ impl IoDriver for UringDriver {
 
     fn is_completion_based(&self) -> bool {
         true
+    }
+
+    fn poll_recv_multi(
+        &mut self,
+        fd: RawFd,
+        token: &mut Option<u64>,
+        waker: &Waker,
+        out: &mut Vec<u8>,
+    ) -> Option<Poll<io::Result<usize>>> {
+        self.ring.poll_recv_multi(fd, token, waker, out)
+    }
+
+    fn poll_accept_multi(
+        &mut self,
+        fd: RawFd,
+        token: &mut Option<u64>,
+        waker: &Waker,
+    ) -> Option<Poll<io::Result<RawFd>>> {
+        self.ring.poll_accept_multi(fd, token, waker)
     }
 }

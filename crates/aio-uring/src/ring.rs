@@ -15,7 +15,12 @@ use aio_core::io::RawOp;
 use io_uring::{IoUring, Probe, opcode, squeue::Entry, types};
 use slab::Slab;
 
+use crate::bufs::BufRing;
 use crate::ops;
+
+/// Provided buffers: how many, and how large (a power of two).
+const BUF_COUNT: u16 = 256;
+const BUF_SIZE: usize = 16 * 1024;
 
 /// `io_uring_enter` flag: wait for (and, with deferred task work, run) completions.
 const IORING_ENTER_GETEVENTS: u32 = 1;
@@ -25,7 +30,38 @@ const WAKE: u64 = u64::MAX;
 /// `user_data` of cancel requests (their own completions are ignored).
 const CANCEL: u64 = u64::MAX - 1;
 
+/// A multishot operation's results waiting for its owner.
+enum Chunk {
+    /// Data in provided buffer `bid`.
+    Data(u16, u32),
+    /// An accepted connection.
+    Fd(RawFd),
+    /// End of stream.
+    End,
+    /// A failure (negative errno).
+    Err(i32),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MultiKind {
+    Recv,
+    Accept,
+}
+
+struct Multi {
+    fd: RawFd,
+    kind: MultiKind,
+    queue: VecDeque<Chunk>,
+    waiters: Vec<Waker>,
+    /// A multishot request is in the kernel.
+    armed: bool,
+    /// The owner is gone: discard results, free the slot at the last CQE.
+    orphaned: bool,
+}
+
 enum State {
+    /// A multishot operation (kept armed across its owner's calls).
+    Multi(Multi),
     /// Submitted; the waker is woken at completion.
     Waiting(Option<Waker>),
     /// The kernel said `EAGAIN`: a readiness poll runs, then the operation
@@ -54,6 +90,30 @@ pub(crate) struct Ring {
     defer_taskrun: bool,
     /// Submissions waiting for the next `io_uring_enter`.
     unsubmitted: bool,
+    /// Provided buffers for multishot receives (None: the kernel lacks them).
+    bufs: Option<BufRing>,
+    /// Multishot receive (kernel 6.0+) and accept (5.19+) are available.
+    multishot: bool,
+    /// Receives that ran out of provided buffers, re-armed when one returns.
+    starved: Vec<u64>,
+}
+
+/// The running kernel's (major, minor) version.
+fn kernel_version() -> (u32, u32) {
+    // SAFETY: `uts` is a valid out-pointer.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return (0, 0);
+    }
+    let rel: String = uts
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8 as char)
+        .collect();
+    let mut it = rel.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse().ok());
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
 /// The opcodes the driver uses; a kernel without one of them is not used.
@@ -119,6 +179,18 @@ impl Ring {
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
+        let multishot = kernel_version() >= (6, 0);
+        let bufs = if multishot {
+            match BufRing::new(&ring.submitter(), BUF_COUNT, BUF_SIZE, 0) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    log::debug!("aio: io_uring provided buffers unavailable ({e}); one-shot receives");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(Ring {
             ring,
             ops: Slab::with_capacity(256),
@@ -129,6 +201,9 @@ impl Ring {
             wake_armed: false,
             defer_taskrun,
             unsubmitted: false,
+            bufs,
+            multishot,
+            starved: Vec::new(),
         })
     }
 
@@ -271,6 +346,18 @@ impl Ring {
                         let Some(op) = self.ops.get_mut(key as usize) else {
                             continue;
                         };
+                        if let State::Multi(m) = &mut op.state {
+                            let more = io_uring::cqueue::more(cqe.flags());
+                            let bid = io_uring::cqueue::buffer_select(cqe.flags());
+                            let mut starved = false;
+                            if multi_cqe(m, res, more, bid, &mut self.bufs, &mut starved) {
+                                self.ops.remove(key as usize);
+                            }
+                            if starved {
+                                self.starved.push(key);
+                            }
+                            continue;
+                        }
                         match std::mem::replace(&mut op.state, State::Done(res)) {
                             State::Waiting(w) if ops::is_retry(&op.raw, res) => match op.raw.interest() {
                                 Some(i) => {
@@ -309,6 +396,7 @@ impl Ring {
                                 self.ops.remove(key as usize);
                             }
                             State::Done(_) => {}
+                            State::Multi(_) => unreachable!("handled above"),
                         }
                     }
                 }
@@ -347,8 +435,157 @@ impl Ring {
                 }
                 Poll::Pending
             }
-            State::Orphaned(_) => unreachable!("a future polls an operation it gave up"),
+            State::Orphaned(_) | State::Multi(_) => unreachable!("a future polls an operation it gave up"),
         }
+    }
+
+    /// A buffer came back: re-arm one receive that ran out.
+    fn feed_starved(&mut self) {
+        while let Some(key) = self.starved.pop() {
+            let Some(Op {
+                state: State::Multi(m), ..
+            }) = self.ops.get_mut(key as usize)
+            else {
+                continue;
+            };
+            if m.armed || m.orphaned {
+                continue;
+            }
+            m.armed = true;
+            let e = {
+                let State::Multi(m) = &self.ops[key as usize].state else {
+                    unreachable!()
+                };
+                self.multi_entry(m, key)
+            };
+            self.push(e);
+            return;
+        }
+    }
+
+    fn multi_entry(&self, m: &Multi, key: u64) -> Entry {
+        let fd = types::Fd(m.fd);
+        match m.kind {
+            MultiKind::Recv => {
+                let group = self.bufs.as_ref().map_or(0, |b| b.group);
+                opcode::RecvMulti::new(fd, group).build().user_data(key)
+            }
+            MultiKind::Accept => opcode::AcceptMulti::new(fd)
+                .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+                .build()
+                .user_data(key),
+        }
+    }
+
+    /// Arms (or re-arms) a multishot operation and takes its next result.
+    fn poll_multi(&mut self, fd: RawFd, kind: MultiKind, token: &mut Option<u64>, waker: &Waker) -> Option<Chunk> {
+        let key = match *token {
+            Some(k) if self.ops.contains(k as usize) => k,
+            _ => {
+                let k = self.ops.insert(Op {
+                    state: State::Multi(Multi {
+                        fd,
+                        kind,
+                        queue: VecDeque::new(),
+                        waiters: Vec::new(),
+                        armed: false,
+                        orphaned: false,
+                    }),
+                    raw: RawOp::Close { fd: -1 },
+                }) as u64;
+                *token = Some(k);
+                k
+            }
+        };
+        let State::Multi(m) = &mut self.ops[key as usize].state else {
+            unreachable!("multishot token")
+        };
+        if let Some(c) = m.queue.pop_front() {
+            if matches!(c, Chunk::End | Chunk::Err(_)) && !m.armed {
+                // A final result: the next call starts afresh.
+                self.ops.remove(key as usize);
+                *token = None;
+            }
+            return Some(c);
+        }
+        if !m.waiters.iter().any(|w| w.will_wake(waker)) {
+            m.waiters.push(waker.clone());
+        }
+        if !m.armed && !self.starved.contains(&key) {
+            m.armed = true;
+            let e = {
+                let State::Multi(m) = &self.ops[key as usize].state else {
+                    unreachable!()
+                };
+                self.multi_entry(m, key)
+            };
+            self.push(e);
+        }
+        None
+    }
+
+    pub(crate) fn poll_recv_multi(
+        &mut self,
+        fd: RawFd,
+        token: &mut Option<u64>,
+        waker: &Waker,
+        out: &mut Vec<u8>,
+    ) -> Option<Poll<io::Result<usize>>> {
+        if !self.multishot || self.bufs.is_none() {
+            return None;
+        }
+        let mut total = 0;
+        loop {
+            match self.poll_multi(fd, MultiKind::Recv, token, waker) {
+                Some(Chunk::Data(bid, len)) => {
+                    let bufs = self.bufs.as_mut().expect("checked above");
+                    out.extend_from_slice(bufs.data(bid, len as usize));
+                    bufs.recycle(bid);
+                    self.feed_starved();
+                    total += len as usize;
+                    // Take whatever else already arrived, in one call.
+                    let more = matches!(
+                        token.and_then(|k| self.ops.get(k as usize)).map(|o| &o.state),
+                        Some(State::Multi(m)) if matches!(m.queue.front(), Some(Chunk::Data(..)))
+                    );
+                    if !more {
+                        return Some(Poll::Ready(Ok(total)));
+                    }
+                }
+                Some(Chunk::End) if total == 0 => return Some(Poll::Ready(Ok(0))),
+                Some(Chunk::Err(e)) if total == 0 => return Some(Poll::Ready(Err(io::Error::from_raw_os_error(-e)))),
+                Some(c @ (Chunk::End | Chunk::Err(_))) => {
+                    // Report it at the next call, after this data.
+                    if let Some(State::Multi(m)) =
+                        token.and_then(|k| self.ops.get_mut(k as usize)).map(|o| &mut o.state)
+                    {
+                        m.queue.push_front(c);
+                    }
+                    return Some(Poll::Ready(Ok(total)));
+                }
+                Some(Chunk::Fd(_)) => unreachable!("a receive yields no descriptors"),
+                None if total > 0 => return Some(Poll::Ready(Ok(total))),
+                None => return Some(Poll::Pending),
+            }
+        }
+    }
+
+    pub(crate) fn poll_accept_multi(
+        &mut self,
+        fd: RawFd,
+        token: &mut Option<u64>,
+        waker: &Waker,
+    ) -> Option<Poll<io::Result<RawFd>>> {
+        if !self.multishot {
+            return None;
+        }
+        Some(match self.poll_multi(fd, MultiKind::Accept, token, waker) {
+            Some(Chunk::Fd(fd)) => Poll::Ready(Ok(fd)),
+            Some(Chunk::Err(e)) => Poll::Ready(Err(io::Error::from_raw_os_error(-e))),
+            Some(Chunk::End) => Poll::Ready(Err(io::Error::other("the accept stream ended"))),
+            Some(Chunk::Data(..)) => unreachable!("an accept yields no data"),
+            None => Poll::Pending,
+        })
     }
 
     pub(crate) fn cancel(&mut self, key: u64) {
@@ -359,6 +596,21 @@ impl Ring {
         let Some(op) = self.ops.get_mut(key as usize) else {
             return;
         };
+        if let State::Multi(m) = &mut op.state {
+            m.orphaned = true;
+            m.waiters.clear();
+            for c in m.queue.drain(..) {
+                discard(c, &mut self.bufs);
+            }
+            if m.armed {
+                self.cancel(key);
+            } else {
+                self.ops.remove(key as usize);
+            }
+            self.starved.retain(|&k| k != key);
+            self.feed_starved();
+            return;
+        }
         match std::mem::replace(&mut op.state, State::Orphaned(owner)) {
             State::Done(res) => {
                 // Already complete: nothing holds the memory any more.
@@ -385,7 +637,18 @@ impl Drop for Ring {
         // everything and wait (bounded) for the completions, then free.
         let keys: Vec<u64> = self.ops.iter().map(|(k, _)| k as u64).collect();
         for k in keys {
-            self.cancel(k);
+            let armed = match &mut self.ops[k as usize].state {
+                State::Multi(m) => {
+                    m.orphaned = true;
+                    m.armed
+                }
+                _ => true,
+            };
+            if armed {
+                self.cancel(k);
+            } else {
+                self.ops.remove(k as usize);
+            }
         }
         if self.wake_armed {
             self.push(opcode::AsyncCancel::new(WAKE).build().user_data(CANCEL));
@@ -425,6 +688,74 @@ impl Drop for Ring {
             // The eventfd buffer too.
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
         }
+        if let Some(b) = self.bufs.take() {
+            if self.ops.is_empty() {
+                b.unregister(&self.ring.submitter());
+                drop(b);
+            } else {
+                // The kernel may still fill them: never free.
+                std::mem::forget(b);
+            }
+        }
+    }
+}
+
+/// Records one completion of a multishot operation; returns whether its
+/// slot can go (an orphan's last completion).
+fn multi_cqe(
+    m: &mut Multi,
+    res: i32,
+    more: bool,
+    bid: Option<u16>,
+    bufs: &mut Option<BufRing>,
+    starved: &mut bool,
+) -> bool {
+    let chunk = match (m.kind, res) {
+        (MultiKind::Recv, 0) => Chunk::End,
+        (MultiKind::Recv, n) if n > 0 => match bid {
+            Some(b) => Chunk::Data(b, n as u32),
+            None => Chunk::Err(-libc::EIO),
+        },
+        (MultiKind::Accept, fd) if fd >= 0 => Chunk::Fd(fd),
+        // Out of provided buffers: the request ended; it is armed again when
+        // the owner next asks (by then buffers came back).
+        (_, e) if e == -libc::ENOBUFS => {
+            m.armed = more;
+            // Re-armed when a buffer comes back (not now: that would spin).
+            *starved = !m.orphaned && !more;
+            return m.orphaned && !more;
+        }
+        (_, e) if e == -libc::ECANCELED && m.orphaned => {
+            m.armed = more;
+            return !more;
+        }
+        (_, e) => Chunk::Err(e),
+    };
+    if !more {
+        m.armed = false;
+    }
+    if m.orphaned {
+        discard(chunk, bufs);
+        return !more;
+    }
+    m.queue.push_back(chunk);
+    for w in m.waiters.drain(..) {
+        w.wake();
+    }
+    false
+}
+
+/// Drops a result nobody will take: buffers go back, descriptors close.
+fn discard(c: Chunk, bufs: &mut Option<BufRing>) {
+    match c {
+        Chunk::Data(bid, _) => {
+            if let Some(b) = bufs {
+                b.recycle(bid);
+            }
+        }
+        // SAFETY: an accepted descriptor nobody else owns.
+        Chunk::Fd(fd) => drop(unsafe { OwnedFd::from_raw_fd(fd) }),
+        Chunk::End | Chunk::Err(_) => {}
     }
 }
 

@@ -96,4 +96,37 @@ pub trait IoDriver {
         let _ = op;
         None
     }
+
+    /// A receive that stays armed (io_uring's multishot receive into a
+    /// ring of provided buffers, so no buffer is pinned per idle
+    /// connection): appends the next data of socket `fd` to `out`; `Ok(0)`
+    /// is end of stream. `token` identifies the armed receive across calls;
+    /// end it with [`forget_op`](IoDriver::forget_op) (the owner box may be
+    /// empty: the driver owns the buffers). `None` when the driver has no
+    /// such operation (the caller then uses one-shot receives).
+    fn poll_recv_multi(
+        &mut self,
+        fd: RawFd,
+        token: &mut Option<u64>,
+        waker: &Waker,
+        out: &mut Vec<u8>,
+    ) -> Option<Poll<io::Result<usize>>> {
+        let _ = (fd, token, waker, out);
+        None
+    }
+
+    /// An accept that stays armed (io_uring's multishot accept): the next
+    /// connection accepted on listening socket `fd` (non-blocking,
+    /// close-on-exec). Same token rules as
+    /// [`poll_recv_multi`](IoDriver::poll_recv_multi); `None` when the
+    /// driver has no such operation.
+    fn poll_accept_multi(
+        &mut self,
+        fd: RawFd,
+        token: &mut Option<u64>,
+        waker: &Waker,
+    ) -> Option<Poll<io::Result<RawFd>>> {
+        let _ = (fd, token, waker);
+        None
+    }
 }

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, ready};
 
-use aio_core::io::{self as aio_io, OpFuture};
+use aio_core::io::{self as aio_io, OpFuture, RecvStream};
 
 use super::{ReadOp, StreamError, Transport};
 
@@ -30,6 +30,9 @@ pub struct StreamReader {
     pos: usize,
     eof: bool,
     limit: usize,
+    /// Sockets: a receive kept armed (multishot on io_uring).
+    recv: Option<RecvStream>,
+    /// Pipes: a read in flight, and the buffer for the next one.
     inflight: Option<OpFuture<ReadOp>>,
     spare: Vec<u8>,
 }
@@ -46,7 +49,9 @@ impl fmt::Debug for StreamReader {
 
 impl StreamReader {
     pub(crate) fn new(t: Rc<Transport>) -> StreamReader {
+        let recv = (t.kind != super::Kind::Pipe).then(|| RecvStream::new(std::os::fd::AsRawFd::as_raw_fd(&t.fd)));
         StreamReader {
+            recv,
             t,
             buf: Vec::new(),
             pos: 0,
@@ -104,6 +109,18 @@ impl StreamReader {
         // Cancellation is observed here, before the receive: a receive in
         // flight is kept for the next call (nothing it brings is lost).
         aio_core::cancel::check()?;
+        if let Some(recv) = &mut self.recv {
+            if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+            }
+            let n = ready!(recv.poll_recv(cx, &mut self.buf))?;
+            if n == 0 {
+                self.eof = true;
+                return Poll::Ready(Ok(false));
+            }
+            return Poll::Ready(Ok(true));
+        }
         let t = &self.t;
         let spare = &mut self.spare;
         let op = self.inflight.get_or_insert_with(|| {

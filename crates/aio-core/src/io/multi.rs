@@ -1,0 +1,203 @@
+//! Operations that stay armed across calls: a socket's receive stream and a
+//! listener's accept stream. On io_uring they are multishot operations (and
+//! the receive draws from a shared ring of provided buffers, so no buffer
+//! is pinned per idle connection); elsewhere they fall back to one-shot
+//! operations. Owned by a stream or listener, they survive their callers'
+//! cancellations: nothing received or accepted is lost.
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use super::future::{OpFuture, no_io_driver, submit_shielded};
+use super::ops::{Accept, Recv};
+use crate::context::expect_core;
+use crate::event_loop::Loop;
+
+/// How much a one-shot fallback receive asks for at a time.
+const CHUNK: usize = 64 * 1024;
+
+enum Mode<T: super::Operation> {
+    /// Not started yet (or the driver has no multishot form).
+    Idle,
+    /// Armed on the driver: the token and the loop that holds it.
+    Multi(u64, Loop),
+    /// One-shot fallback in flight.
+    Single(OpFuture<T>),
+}
+
+/// The receive side of a socket, kept armed between reads.
+///
+/// Not `Send`: it belongs to the loop that runs it.
+pub struct RecvStream {
+    fd: RawFd,
+    mode: Mode<Recv<Vec<u8>>>,
+    multi: bool,
+    _local: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for RecvStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvStream")
+            .field("fd", &self.fd)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecvStream {
+    /// A receive stream on socket `fd` (which must outlive it).
+    pub fn new(fd: RawFd) -> RecvStream {
+        RecvStream {
+            fd,
+            mode: Mode::Idle,
+            multi: true,
+            _local: PhantomData,
+        }
+    }
+
+    /// Appends the next data to `out` (`Ok(0)`: end of stream).
+    ///
+    /// This does not observe cancellation (the caller does, before calling):
+    /// data the kernel already received is never lost to a cancelled read.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>, out: &mut Vec<u8>) -> Poll<io::Result<usize>> {
+        if self.multi {
+            let r = expect_core(|core| {
+                let mut d = core.driver_mut();
+                let Some(io) = d.io() else {
+                    return Some(Poll::Ready(Err(no_io_driver())));
+                };
+                let mut token = match &self.mode {
+                    Mode::Multi(t, _) => Some(*t),
+                    _ => None,
+                };
+                let r = io.poll_recv_multi(self.fd, &mut token, cx.waker(), out)?;
+                drop(d);
+                self.mode = match token {
+                    Some(t) => match std::mem::replace(&mut self.mode, Mode::Idle) {
+                        Mode::Multi(_, lp) => Mode::Multi(t, lp),
+                        _ => Mode::Multi(t, Loop::from_core_ptr(core)),
+                    },
+                    None => Mode::Idle,
+                };
+                Some(r)
+            });
+            match r {
+                Some(p) => return p,
+                None => self.multi = false,
+            }
+        }
+        // One-shot receives into a buffer of our own, appended to `out`.
+        if matches!(self.mode, Mode::Idle) {
+            self.mode = Mode::Single(submit_shielded(Recv::new(self.fd, Vec::with_capacity(CHUNK), 0)));
+        }
+        let Mode::Single(op) = &mut self.mode else {
+            unreachable!()
+        };
+        let (res, buf) = ready!(Pin::new(op).poll(cx));
+        self.mode = Mode::Idle;
+        let n = res?;
+        out.extend_from_slice(&buf[..n]);
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl Drop for RecvStream {
+    fn drop(&mut self) {
+        if let Mode::Multi(token, lp) = std::mem::replace(&mut self.mode, Mode::Idle) {
+            if let Ok(mut d) = lp.core.driver_try_mut() {
+                if let Some(io) = d.io() {
+                    io.forget_op(token, Box::new(()));
+                }
+            }
+        }
+    }
+}
+
+/// The accept side of a listener, kept armed between accepts.
+///
+/// Not `Send`: it belongs to the loop that runs it.
+pub struct AcceptStream {
+    fd: RawFd,
+    mode: Mode<Accept>,
+    multi: bool,
+    _local: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for AcceptStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AcceptStream")
+            .field("fd", &self.fd)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AcceptStream {
+    /// An accept stream on listening socket `fd` (which must outlive it).
+    pub fn new(fd: RawFd) -> AcceptStream {
+        AcceptStream {
+            fd,
+            mode: Mode::Idle,
+            multi: true,
+            _local: PhantomData,
+        }
+    }
+
+    /// The next accepted connection (non-blocking, close-on-exec).
+    ///
+    /// This does not observe cancellation (the caller does, before
+    /// calling): a connection the kernel accepted is never lost.
+    pub fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<OwnedFd>> {
+        if self.multi {
+            let r = expect_core(|core| {
+                let mut d = core.driver_mut();
+                let Some(io) = d.io() else {
+                    return Some(Poll::Ready(Err(no_io_driver())));
+                };
+                let mut token = match &self.mode {
+                    Mode::Multi(t, _) => Some(*t),
+                    _ => None,
+                };
+                let r = io.poll_accept_multi(self.fd, &mut token, cx.waker())?;
+                drop(d);
+                self.mode = match token {
+                    Some(t) => match std::mem::replace(&mut self.mode, Mode::Idle) {
+                        Mode::Multi(_, lp) => Mode::Multi(t, lp),
+                        _ => Mode::Multi(t, Loop::from_core_ptr(core)),
+                    },
+                    None => Mode::Idle,
+                };
+                // SAFETY: the driver hands over a new descriptor it gives to
+                // nobody else.
+                Some(r.map(|r| r.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })))
+            });
+            match r {
+                Some(p) => return p,
+                None => self.multi = false,
+            }
+        }
+        if matches!(self.mode, Mode::Idle) {
+            self.mode = Mode::Single(submit_shielded(Accept::new(self.fd)));
+        }
+        let Mode::Single(op) = &mut self.mode else {
+            unreachable!()
+        };
+        let res = ready!(Pin::new(op).poll(cx));
+        self.mode = Mode::Idle;
+        Poll::Ready(res.map(|(fd, _addr)| fd))
+    }
+}
+
+impl Drop for AcceptStream {
+    fn drop(&mut self) {
+        if let Mode::Multi(token, lp) = std::mem::replace(&mut self.mode, Mode::Idle) {
+            if let Ok(mut d) = lp.core.driver_try_mut() {
+                if let Some(io) = d.io() {
+                    io.forget_op(token, Box::new(()));
+                }
+            }
+        }
+    }
+}
