@@ -184,6 +184,8 @@ pub(crate) struct Core {
     driver: RefCell<Box<dyn Driver>>,
     backend: &'static str,
     now: Cell<u64>,
+    /// `now` was read during this turn.
+    now_fresh: Cell<bool>,
     next_task_id: Cell<u64>,
     polls_since_io: Cell<u32>,
     fired: RefCell<Fired>,
@@ -201,11 +203,16 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// The loop clock at the start of the current turn, in nanoseconds.
-    /// Timers started during a turn count from it, as libuv does, so
-    /// timers set together fire together.
+    /// The loop clock of the current turn, in nanoseconds: read at most
+    /// once per turn, when a timer first needs it. Timers started during a
+    /// turn count from it, as libuv does, so timers set together fire
+    /// together.
     #[inline]
     pub(crate) fn now(&self) -> u64 {
+        if !self.now_fresh.get() {
+            self.now.set(now_ns());
+            self.now_fresh.set(true);
+        }
         self.now.get()
     }
 
@@ -302,8 +309,9 @@ impl Core {
     }
 
     fn fire_timers(&self) {
+        let now = self.now();
         let mut fired = self.fired.borrow_mut();
-        self.timers.borrow_mut().fire(self.now.get(), &mut fired);
+        self.timers.borrow_mut().fire(now, &mut fired);
         for cb in fired.calls.drain(..) {
             self.queue.push(Runnable::Call(cb));
         }
@@ -348,8 +356,12 @@ impl Core {
             self.park(timeout);
             self.polls_since_io.set(0);
         }
-        self.now.set(now_ns());
-        self.fire_timers();
+        // Read the clock only if a timer may be due (a timer-free workload
+        // runs its turns without a clock read); `now()` reads it lazily.
+        self.now_fresh.set(false);
+        if !self.timers.borrow().is_empty() {
+            self.fire_timers();
+        }
         self.drain_injector();
 
         let n = self.queue.len();
@@ -425,7 +437,7 @@ impl Core {
         );
         self.running.set(true);
         self.stopping.set(false);
-        self.now.set(now_ns());
+        self.now_fresh.set(false);
         RunGuard {
             core: self,
             _ctx: CoreGuard::enter(self),
@@ -647,6 +659,7 @@ impl Builder {
             backend: driver.name(),
             driver: RefCell::new(driver),
             now: Cell::new(now_ns()),
+            now_fresh: Cell::new(false),
             next_task_id: Cell::new(0),
             polls_since_io: Cell::new(0),
             fired: RefCell::new(Fired::default()),

@@ -289,6 +289,11 @@ impl Timers {
         }
     }
 
+    /// Whether no timer node is left (disarmed ones included).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.nodes == 0
+    }
+
     /// Number of armed timers.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
