@@ -42,8 +42,20 @@ fn sigchld_disposition() -> usize {
 
 async fn echo_and_exit_codes() -> io::Result<()> {
     let _g = serial();
-    let mut p = cmd("/bin/sh").args(["-c", "echo hello; exit 7"]).stdout(PIPE).await?;
+    // The watch starts when a wait blocks: `cat` runs until its stdin closes.
+    let mut p = cmd("cat").stdin(PIPE).await?;
+    let stdin = p.stdin.take().unwrap();
+    let p = Rc::new(p);
+    let p2 = p.clone();
+    let waiter = create_task(async move { p2.wait().await });
+    yield_now().await?;
     assert!(aio_net::signal::is_handled_by_aio(libc::SIGCHLD)?);
+    drop(stdin);
+    assert_eq!(waiter.await.map_err(|e| io::Error::other(e.to_string()))??, 0);
+    drop(p);
+    assert_eq!(sigchld_disposition(), libc::SIG_DFL);
+
+    let mut p = cmd("/bin/sh").args(["-c", "echo hello; exit 7"]).stdout(PIPE).await?;
     let (out, err) = p.communicate(b"").await?;
     assert_eq!(out.unwrap(), b"hello\n");
     assert_eq!(err, None);

@@ -171,7 +171,7 @@ impl Process {
     /// # Errors
     /// `InvalidInput` for a number that is not a signal.
     pub fn send_signal(&self, sig: i32) -> io::Result<()> {
-        self.exit.send_signal(self.pid, sig)
+        self.exit.send_signal(sig)
     }
 
     /// Sends `SIGTERM`: asyncio's `terminate()`.

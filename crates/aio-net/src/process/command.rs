@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use aio_core::io::Registered;
 
 use super::Process;
-use super::exit::{ChildWatcher, Exit, Watch};
+use super::exit::{ChildWatcher, Exit};
 use super::reaper::{Reaper, orphan, reap_orphans};
 use crate::stream::Transport;
 use crate::{StreamReader, StreamWriter, sys};
@@ -258,7 +258,6 @@ impl Command {
             None => child.stdout.take().map(|s| pipe(s.into())).transpose()?,
         };
         let stderr = child.stderr.take().map(|s| pipe(s.into())).transpose()?;
-        let watch = Watch::new(pid, self.watcher)?;
         let reader = |t: Rc<Transport>| {
             let mut r = StreamReader::new(t);
             if let Some(n) = self.limit {
@@ -272,7 +271,7 @@ impl Command {
             stdout: stdout.map(reader),
             stderr: stderr.map(reader),
             pid,
-            exit: Exit::new(child, watch, Reaper::current()),
+            exit: Exit::new(child, self.watcher, Reaper::current()),
         })
     }
 }

@@ -30,13 +30,14 @@ use crate::sys;
 ///
 /// `Auto` (the default) uses a pidfd where the kernel has them (Linux 5.3+)
 /// and SIGCHLD otherwise; `AIO_FORCE_SIGCHLD=1` in the environment makes
-/// `Auto` pick SIGCHLD (CI runs the suite that way too).
+/// `Auto` pick SIGCHLD, so the fallback can be exercised on Linux. The
+/// watch is set up the first time a wait would block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ChildWatcher {
     /// A pidfd where available, else SIGCHLD.
     #[default]
     Auto,
-    /// A pidfd registered with the loop's driver (Linux 5.3+); spawning
+    /// A pidfd registered with the loop's driver (Linux 5.3+); waiting
     /// fails where there is none.
     Pidfd,
     /// The loop listens to SIGCHLD and each waiting child checks itself at
@@ -82,9 +83,15 @@ impl Watch {
 }
 
 /// A child and what its exit is awaited on.
+///
+/// The watch is set up only when a wait would block: a child that has
+/// exited by the time it is awaited (common when several are spawned
+/// together) costs no pidfd and no registration.
 pub(crate) struct Exit {
     child: RefCell<Option<Child>>,
+    pid: u32,
     status: Cell<Option<ExitStatus>>,
+    how: ChildWatcher,
     watch: RefCell<Option<Watch>>,
     /// Takes the child over if it outlives us.
     reaper: Rc<Reaper>,
@@ -97,11 +104,13 @@ impl fmt::Debug for Exit {
 }
 
 impl Exit {
-    pub(crate) fn new(child: Child, watch: Watch, reaper: Rc<Reaper>) -> Exit {
+    pub(crate) fn new(child: Child, how: ChildWatcher, reaper: Rc<Reaper>) -> Exit {
         Exit {
+            pid: child.id(),
             child: RefCell::new(Some(child)),
             status: Cell::new(None),
-            watch: RefCell::new(Some(watch)),
+            how,
+            watch: RefCell::new(None),
             reaper,
         }
     }
@@ -139,6 +148,12 @@ impl Exit {
             if let Some(s) = self.try_status()? {
                 return Ok(s);
             }
+            if self.watch.borrow().is_none() {
+                // Still running: watch it, then look once more.
+                let w = Watch::new(self.pid, self.how)?;
+                *self.watch.borrow_mut() = Some(w);
+                continue;
+            }
             match seen {
                 None => {
                     let fd = match &*self.watch.borrow() {
@@ -162,12 +177,12 @@ impl Exit {
     }
 
     /// Sends `sig` unless the child was reaped (its pid may be reused).
-    pub(crate) fn send_signal(&self, pid: u32, sig: i32) -> io::Result<()> {
+    pub(crate) fn send_signal(&self, sig: i32) -> io::Result<()> {
         if self.status.get().is_some() {
             return Ok(());
         }
-        // Not reaped, so `pid` is still our child (alive or a zombie).
-        sys::kill(pid, sig)
+        // Not reaped, so the pid is still our child (alive or a zombie).
+        sys::kill(self.pid, sig)
     }
 }
 
@@ -179,6 +194,12 @@ impl Drop for Exit {
         if self.status.get().is_some() || !matches!(child.try_wait(), Ok(None)) {
             return;
         }
-        self.reaper.adopt(child, self.watch.get_mut().take());
+        let watch = match self.watch.get_mut().take() {
+            Some(w) => Some(w),
+            // The watch registers with the reaper's loop: only when it runs.
+            None if self.reaper.is_running() => Watch::new(self.pid, self.how).ok(),
+            None => None,
+        };
+        self.reaper.adopt(child, watch);
     }
 }

@@ -68,6 +68,12 @@ impl Reaper {
         r
     }
 
+    /// Whether the reaper's loop is the one running on this thread (and
+    /// the reaper still takes children).
+    pub(crate) fn is_running(&self) -> bool {
+        !self.stopped.get() && self.lp.is_running()
+    }
+
     /// Takes over a child that is still running.
     pub(crate) fn adopt(&self, child: Child, watch: Option<Watch>) {
         reap_orphans();
