@@ -6,6 +6,7 @@
 mod common;
 mod process_common;
 
+use std::future::IntoFuture;
 use std::io;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -322,3 +323,64 @@ backend_tests!(
     environment_directory_and_group,
     readers_use_the_limit,
 );
+
+/// Loop 2 of a thread, the other backend when there is one.
+fn second_loop() -> aio_core::Loop {
+    common::uring_loop().unwrap_or_else(common::poll_loop)
+}
+
+/// A `Process` outlives the loop that spawned it: it is awaited on another
+/// loop of the same thread, before and after the first one closed.
+#[test]
+fn process_awaited_on_another_loop() {
+    let r1 = aio_core::Runner::with_loop(common::poll_loop());
+    let (a, b) = r1
+        .run(async {
+            let a = create_subprocess_shell("read x; exit 4").stdin(PIPE).await?;
+            let b = create_subprocess_shell("read x; exit 5").stdin(PIPE).await?;
+            // `b` starts waiting here: its watch belongs to this loop.
+            assert!(timeout(0.01, b.wait()).await.is_err());
+            Ok::<_, io::Error>((a, b))
+        })
+        .unwrap();
+    let r2 = aio_core::Runner::with_loop(second_loop());
+    let (a, b) = r2
+        .run(async move {
+            let (mut a, mut b) = (a, b);
+            drop(a.stdin.take());
+            drop(b.stdin.take());
+            assert_eq!(a.wait().await?, 4);
+            assert_eq!(b.wait().await?, 5);
+            Ok::<_, io::Error>((a, b))
+        })
+        .unwrap();
+    r1.close();
+    assert_eq!((a.returncode(), b.returncode()), (Some(4), Some(5)));
+    assert_reaped(a.pid());
+    assert_reaped(b.pid());
+}
+
+/// A child still running when its loop has closed goes to the orphan list,
+/// and a later spawn (on any loop) reaps it once it has exited.
+#[test]
+fn orphans_of_a_closed_loop_are_reaped() {
+    let r1 = aio_core::Runner::with_loop(common::poll_loop());
+    let p = r1.run(sleeper().into_future()).unwrap();
+    let pid = p.pid();
+    r1.close();
+    drop(p); // no loop runs: an orphan
+    assert!(is_unreaped_child(pid));
+    // SAFETY: `pid` is our unreaped child (on the orphan list).
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    let r2 = aio_core::Runner::with_loop(second_loop());
+    r2.run(async move {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while is_unreaped_child(pid) {
+            assert!(std::time::Instant::now() < deadline, "orphan {pid} not reaped");
+            // Every spawn reaps the orphans that have exited.
+            Command::new("true").await?.wait().await?;
+        }
+        Ok::<_, io::Error>(())
+    })
+    .unwrap();
+}

@@ -62,7 +62,8 @@ pub(crate) enum Watch {
 }
 
 impl Watch {
-    /// Sets up the watch for a child just spawned (`pid` not reaped yet).
+    /// Sets up the watch for a child of ours not reaped yet, on the
+    /// running loop.
     pub(crate) fn new(pid: u32, how: ChildWatcher) -> io::Result<Watch> {
         let pidfd = |pid| sys::pidfd_open(pid).and_then(Registered::new).map(Watch::Pidfd);
         let sigchld = || Ok(Watch::Sigchld(Subscription::new(libc::SIGCHLD)?));
@@ -80,19 +81,32 @@ impl Watch {
             },
         }
     }
+
+    /// Whether the watch's loop is the one running on this thread.
+    fn is_running(&self) -> bool {
+        match self {
+            Watch::Pidfd(fd) => fd.owner().is_running(),
+            Watch::Sigchld(sub) => sub.is_running(),
+        }
+    }
 }
 
 /// A child and what its exit is awaited on.
 ///
 /// The watch is set up only when a wait would block: a child that has
 /// exited by the time it is awaited (common when several are spawned
-/// together) costs no pidfd and no registration.
+/// together) costs no pidfd and no registration. It belongs to the loop
+/// that was running then (it is registered there); a wait on another loop
+/// of the thread uses a watch of its own.
 pub(crate) struct Exit {
     child: RefCell<Option<Child>>,
     pid: u32,
     status: Cell<Option<ExitStatus>>,
     how: ChildWatcher,
-    watch: RefCell<Option<Watch>>,
+    /// Shared with the waits in progress (so none holds a borrow).
+    watch: RefCell<Option<Rc<Watch>>>,
+    /// The watch belongs to the reaper's loop.
+    watch_home: Cell<bool>,
     /// Takes the child over if it outlives us.
     reaper: Rc<Reaper>,
 }
@@ -111,6 +125,7 @@ impl Exit {
             status: Cell::new(None),
             how,
             watch: RefCell::new(None),
+            watch_home: Cell::new(false),
             reaper,
         }
     }
@@ -138,37 +153,39 @@ impl Exit {
     /// Waits for the child to exit and reaps it.
     pub(crate) async fn wait(&self) -> io::Result<ExitStatus> {
         aio_core::cancel::check()?;
+        if let Some(s) = self.try_status()? {
+            return Ok(s);
+        }
+        let stored = self.watch.borrow().clone();
+        let watch = match stored {
+            Some(w) if w.is_running() => w,
+            // Set up on another loop of this thread: one for this wait.
+            Some(_) => Rc::new(Watch::new(self.pid, self.how)?),
+            None => {
+                let w = Rc::new(Watch::new(self.pid, self.how)?);
+                *self.watch.borrow_mut() = Some(w.clone());
+                self.watch_home.set(self.reaper.is_running());
+                w
+            }
+        };
         loop {
             // Read the SIGCHLD generation before looking, so an exit
             // between the look and the wait is not missed.
-            let seen = match &*self.watch.borrow() {
-                Some(Watch::Sigchld(sub)) => Some(sub.generation()),
-                _ => None,
+            let seen = match &*watch {
+                Watch::Sigchld(sub) => sub.generation(),
+                Watch::Pidfd(_) => 0,
             };
             if let Some(s) = self.try_status()? {
                 return Ok(s);
             }
-            if self.watch.borrow().is_none() {
-                // Still running: watch it, then look once more.
-                let w = Watch::new(self.pid, self.how)?;
-                *self.watch.borrow_mut() = Some(w);
-                continue;
-            }
-            match seen {
-                None => {
-                    let fd = match &*self.watch.borrow() {
-                        Some(Watch::Pidfd(fd)) => fd.as_raw_fd(),
-                        _ => return Err(io::Error::other("the child's exit watch is gone")),
-                    };
-                    aio_io::submit(PollReady::new(fd, Interest::Readable)).await?;
+            match &*watch {
+                Watch::Pidfd(fd) => {
+                    aio_io::submit(PollReady::new(fd.as_raw_fd(), Interest::Readable)).await?;
                 }
-                Some(seen) => {
+                Watch::Sigchld(sub) => {
                     poll_fn(|cx| {
                         aio_core::cancel::check()?;
-                        match &*self.watch.borrow() {
-                            Some(Watch::Sigchld(sub)) => sub.poll_after(seen, cx).map_err(io::Error::from),
-                            _ => std::task::Poll::Ready(Ok(())),
-                        }
+                        sub.poll_after(seen, cx).map_err(io::Error::from)
                     })
                     .await?;
                 }
@@ -194,11 +211,13 @@ impl Drop for Exit {
         if self.status.get().is_some() || !matches!(child.try_wait(), Ok(None)) {
             return;
         }
-        let watch = match self.watch.get_mut().take() {
-            Some(w) => Some(w),
-            // The watch registers with the reaper's loop: only when it runs.
-            None if self.reaper.is_running() => Watch::new(self.pid, self.how).ok(),
-            None => None,
+        // No wait is in progress (it would borrow us): the Rc is ours alone.
+        let watch = match self.watch.get_mut().take().and_then(|w| Rc::try_unwrap(w).ok()) {
+            Some(w) if self.watch_home.get() => Some(w),
+            // A watch registers with the running loop: set one up for the
+            // reaper's loop only while it runs (else: the orphan list).
+            _ if self.reaper.is_running() => Watch::new(self.pid, self.how).ok(),
+            _ => None,
         };
         self.reaper.adopt(child, watch);
     }

@@ -269,6 +269,13 @@ impl Subscription {
     }
 }
 
+impl Subscription {
+    /// Whether the subscription's loop is the one running on this thread.
+    pub(crate) fn is_running(&self) -> bool {
+        self.state.pipe.owner().is_running()
+    }
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.state.unlisten(self.sig);
