@@ -225,6 +225,12 @@ async fn dropped_processes_are_reaped() -> io::Result<()> {
     for pid in pids {
         wait_reaped(pid).await?;
     }
+    // Nothing left to reap and no `Process` alive: the reaper task ends.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while aio_core::all_tasks().iter().any(|t| t.name() == "aio-reaper") {
+        assert!(std::time::Instant::now() < deadline, "the reaper task did not end");
+        aio_core::sleep(0.001).await?;
+    }
     Ok(())
 }
 

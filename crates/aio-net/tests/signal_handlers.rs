@@ -85,6 +85,11 @@ async fn handler_runs_on_sigusr1() -> io::Result<()> {
     until("the second SIGUSR1", || hits.get() >= 2).await?;
     assert!(remove_signal_handler(SIGUSR1)?);
     assert_eq!(disposition(SIGUSR1), libc::SIG_DFL);
+    // With nothing left to handle, the loop's signal task ends.
+    until("the aio-signals task ends", || {
+        !aio_core::all_tasks().iter().any(|t| t.name() == "aio-signals")
+    })
+    .await?;
     Ok(())
 }
 

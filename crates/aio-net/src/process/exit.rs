@@ -205,6 +205,8 @@ impl Exit {
 
 impl Drop for Exit {
     fn drop(&mut self) {
+        // Whatever happens below, the reaper may have become idle.
+        self.reaper.wake();
         let Some(mut child) = self.child.get_mut().take() else {
             return;
         };

@@ -1,10 +1,12 @@
 //! Reaping children nobody waits for, so none is left a zombie.
 //!
-//! Each loop that spawns gets one reaper task (`aio-reaper`), created at
-//! its first spawn — never while the loop closes, so closing never waits
-//! for it. A `Process` dropped while its child runs hands the child and
-//! its exit watch to that task, which waits on all of them at once and
-//! reaps each as it exits. When the loop closes (the task is cancelled or
+//! Each loop that spawns gets one reaper task (`aio-reaper`), created at a
+//! spawn — never while the loop closes, so closing never waits for it —
+//! and kept while a `Process` of that loop exists or a child is left to
+//! reap (then it ends, so `all_tasks()` does not keep showing it). A
+//! `Process` dropped while its child runs hands the child and its exit
+//! watch to that task, which waits on all of them at once and reaps each
+//! as it exits. When the loop closes (the task is cancelled or
 //! dropped), or when a child is dropped with no reaper to take it, the
 //! child goes to a process-wide orphan list, reaped (without waiting) at
 //! every spawn and every drop of a `Process`.
@@ -72,6 +74,13 @@ impl Reaper {
     /// the reaper still takes children).
     pub(crate) fn is_running(&self) -> bool {
         !self.stopped.get() && self.lp.is_running()
+    }
+
+    /// Lets the task look again (a `Process` went away: it may be idle).
+    pub(crate) fn wake(&self) {
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
     }
 
     /// Takes over a child that is still running.
@@ -187,6 +196,11 @@ impl Future for ReapTask {
             })
         }));
         this.watching.retain_mut(|w| !w.poll_reaped(cx));
+        // Nothing to reap and no `Process` left to hand one over: done.
+        if this.watching.is_empty() && Rc::strong_count(&this.r) == 1 && this.r.handed.borrow().is_empty() {
+            this.stop();
+            return Poll::Ready(());
+        }
         Poll::Pending
     }
 }

@@ -6,7 +6,9 @@
 //!
 //! The state of a thread's loops lives in a thread-local list; the one
 //! whose loop is running is the current loop's (a thread runs one loop at
-//! a time, and a `Loop` never leaves its thread).
+//! a time, and a `Loop` never leaves its thread). The task ends, and the
+//! state goes, once the loop has no handler and no listener left; the next
+//! use starts them again.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -117,6 +119,7 @@ impl LoopSignals {
             let old = e.handler.take();
             if old.is_some() && !e.active() {
                 self.slot.disable(sig);
+                self.slot.wake(); // the reader may be idle now
             }
             old
         };
@@ -140,6 +143,7 @@ impl LoopSignals {
             e.listeners -= 1;
             if !e.active() {
                 self.slot.disable(sig);
+                self.slot.wake(); // the reader may be idle now
             }
             if e.listeners == 0 {
                 std::mem::take(&mut e.wakers)
@@ -148,6 +152,11 @@ impl LoopSignals {
             }
         };
         drop(wakers);
+    }
+
+    /// No handler and no listener: nothing to read the pipe for.
+    fn idle(&self) -> bool {
+        self.entries.borrow().iter().all(|e| !e.active())
     }
 
     /// Runs what the handler recorded: wakes the listeners, schedules the
@@ -210,8 +219,9 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// The dispatch task: reads the self-pipe until the loop closes (the read
-/// is cancelled) and dispatches after each read.
+/// The dispatch task: reads the self-pipe and dispatches after each read,
+/// until the loop closes (the read is cancelled) or nothing uses it (no
+/// handler, no listener: only the task holds the state).
 async fn pump(s: Rc<LoopSignals>) {
     let s = StopOnDrop(s);
     let fd = s.0.pipe.as_raw_fd();
@@ -221,7 +231,12 @@ async fn pump(s: Rc<LoopSignals>) {
         let (res, b) = aio_io::submit(Read::new(fd, buf, None)).await;
         buf = b;
         match res {
-            Ok(n) if n > 0 => s.0.dispatch(),
+            Ok(n) if n > 0 => {
+                s.0.dispatch();
+                if Rc::strong_count(&s.0) == 1 && s.0.idle() {
+                    return;
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             // EOF cannot happen while the slot holds the write end; an
             // error is a cancellation (the loop closing) or a broken driver.

@@ -138,6 +138,13 @@ impl Slot {
         )))
     }
 
+    /// Wakes the loop's reader (from the loop itself: something changed).
+    pub(crate) fn wake(&self) {
+        if let Some(w) = &self.write {
+            sys::write_wake(w.as_raw_fd(), 0);
+        }
+    }
+
     /// The signals received since the last call (bit `sig - 1`).
     pub(crate) fn take_pending(&self) -> u64 {
         TABLE[self.index].pending.swap(0, SeqCst)
