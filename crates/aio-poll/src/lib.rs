@@ -285,7 +285,9 @@ impl IoDriver for PollDriver {
         }
     }
 
-    /// Readiness needs no buffers while waiting: receive straight into `out`.
+    /// Readiness needs no buffer while waiting: receive straight into
+    /// `out` when it has room, else into scratch space on the stack, so an
+    /// idle connection costs no buffer at all.
     fn poll_recv_multi(
         &mut self,
         fd: RawFd,
@@ -293,21 +295,32 @@ impl IoDriver for PollDriver {
         waker: &Waker,
         out: &mut Vec<u8>,
     ) -> Option<Poll<io::Result<usize>>> {
-        if out.capacity() - out.len() < RECV_CHUNK / 4 {
-            out.reserve(RECV_CHUNK);
-        }
         let len = out.len();
+        if out.capacity() - len >= RECV_CHUNK / 4 {
+            let op = RawOp::Recv {
+                fd,
+                // SAFETY: `len <= capacity`: the pointer is within the allocation.
+                buf: unsafe { out.as_mut_ptr().add(len) },
+                len: out.capacity() - len,
+                flags: 0,
+            };
+            let r = self.poll_op(&op, &mut None, waker);
+            if let Poll::Ready(Ok(n)) = r {
+                // SAFETY: the kernel wrote `n` bytes after the initialized part.
+                unsafe { out.set_len(len + n) };
+            }
+            return Some(r);
+        }
+        let mut scratch = [0u8; RECV_CHUNK];
         let op = RawOp::Recv {
             fd,
-            // SAFETY: `len <= capacity`: the pointer is within the allocation.
-            buf: unsafe { out.as_mut_ptr().add(len) },
-            len: out.capacity() - len,
+            buf: scratch.as_mut_ptr(),
+            len: scratch.len(),
             flags: 0,
         };
         let r = self.poll_op(&op, &mut None, waker);
         if let Poll::Ready(Ok(n)) = r {
-            // SAFETY: the kernel wrote `n` bytes after the initialized part.
-            unsafe { out.set_len(len + n) };
+            out.extend_from_slice(&scratch[..n]);
         }
         Some(r)
     }
