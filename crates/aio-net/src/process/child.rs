@@ -17,9 +17,11 @@ const FEED_CHUNK: usize = 256 * 1024;
 /// `stdin`, `stdout` and `stderr`, as in asyncio; the others are `None`.
 /// Take them out (`proc.stdout.take()`) to move them into other tasks.
 ///
-/// Dropping a `Process` does not kill the child (as in asyncio): a child
-/// still running is handed to its loop's reaper, which reaps it when it
-/// exits, so no zombie is left behind.
+/// Dropping a `Process` does not kill the child (as with std's and
+/// tokio's `Child`; asyncio kills it when the process transport is
+/// garbage-collected): a child still running is handed to its loop's
+/// reaper, which reaps it when it exits, so no zombie is left behind. Call
+/// [`kill`](Process::kill) first to stop it.
 pub struct Process {
     /// The child's stdin, when spawned with `stdin(PIPE)`.
     pub stdin: Option<StreamWriter>,

@@ -3,7 +3,7 @@
 //!
 //! On Linux a pidfd (5.3+) becomes readable when its process exits; it is
 //! registered with the loop's driver and awaited with a readiness wait,
-//! which both backends run. Elsewhere (or when forced, so CI tests it),
+//! which both backends run. Elsewhere (or when forced, as the tests do),
 //! the loop listens to SIGCHLD and every waiting child checks itself at
 //! each delivery. Either way `waitpid(pid, WNOHANG)` (std's `try_wait`)
 //! reaps.
