@@ -258,6 +258,15 @@ async fn invalid_signals_are_errors() -> io::Result<()> {
         );
         assert!(matches!(remove_signal_handler(sig), Err(SignalError::Invalid(_))));
     }
+    // glibc keeps 32 and 33 for its threads: sigaction refuses them.
+    #[cfg(target_env = "gnu")]
+    for sig in [32, 33] {
+        assert!(
+            matches!(add_signal_handler(sig, || {}), Err(SignalError::Invalid(s)) if s == sig),
+            "signal {sig}"
+        );
+        assert!(!remove_signal_handler(sig)?);
+    }
     let e = wait_signal(SIGKILL).await.unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     assert_eq!(disposition(SIGKILL), libc::SIG_DFL);

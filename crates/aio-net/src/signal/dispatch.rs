@@ -102,7 +102,7 @@ impl LoopSignals {
             let mut es = self.entries.borrow_mut();
             let e = &mut es[sig as usize];
             if !e.active() {
-                self.slot.enable(sig)?;
+                self.enable(sig)?;
             }
             e.handler.replace(h)
         };
@@ -130,7 +130,7 @@ impl LoopSignals {
         let mut es = self.entries.borrow_mut();
         let e = &mut es[sig as usize];
         if !e.active() {
-            self.slot.enable(sig)?;
+            self.enable(sig)?;
         }
         e.listeners += 1;
         Ok(())
@@ -152,6 +152,15 @@ impl LoopSignals {
             }
         };
         drop(wakers);
+    }
+
+    /// Starts handling `sig` for this loop. The C library refuses the
+    /// signals it keeps for itself (glibc: 32 and 33) with `EINVAL`.
+    fn enable(&self, sig: i32) -> Result<(), SignalError> {
+        self.slot.enable(sig).map_err(|e| match e.raw_os_error() {
+            Some(libc::EINVAL) => SignalError::Invalid(sig),
+            _ => SignalError::Io(e),
+        })
     }
 
     /// No handler and no listener: nothing to read the pipe for.

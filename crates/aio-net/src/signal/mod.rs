@@ -122,7 +122,6 @@ impl std::error::Error for SignalError {
 
 impl From<io::Error> for SignalError {
     fn from(e: io::Error) -> SignalError {
-        // glibc refuses the signals it reserves for itself with EINVAL.
         SignalError::Io(e)
     }
 }
