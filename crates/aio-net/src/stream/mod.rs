@@ -50,7 +50,6 @@ impl Transport {
         }
     }
 
-    #[allow(dead_code)] // used by subprocess pipes
     pub(crate) fn pipe(fd: Registered) -> Transport {
         Transport { fd, kind: Kind::Pipe }
     }

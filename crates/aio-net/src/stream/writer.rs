@@ -27,8 +27,11 @@ const HIGH: usize = 64 * 1024;
 /// memory however slow the reader is. Errors of the connection (a reset, a
 /// closed peer) are reported by `drain` and `wait_closed`.
 ///
-/// Dropping the writer closes it gracefully: buffered data is still sent,
-/// then the connection is shut down.
+/// Dropping the writer does not close the connection (as in asyncio, where
+/// an unused writer leaves it open): buffered data is still sent, and the
+/// socket closes once the reader and the writer are both gone. Call
+/// [`close`](StreamWriter::close) or [`write_eof`](StreamWriter::write_eof)
+/// to shut it down explicitly.
 pub struct StreamWriter {
     inner: Rc<Inner>,
 }
@@ -316,12 +319,6 @@ impl StreamWriter {
 
 fn closed() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "the writer is closed")
-}
-
-impl Drop for StreamWriter {
-    fn drop(&mut self) {
-        self.close();
-    }
 }
 
 /// The background flush: sends the buffer, then does what `write_eof` or
