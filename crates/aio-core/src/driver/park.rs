@@ -1,23 +1,26 @@
-//! The driver-less parker: a mutex, a condition variable and a flag.
+//! The driver-less parker: the loop thread parks with `std::thread::park`
+//! (a futex on Linux) and other threads unpark it.
 
 use std::any::Any;
 use std::io;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
-
-use parking_lot::{Condvar, Mutex};
 
 use super::{Driver, Unpark};
 
-/// A [`Driver`] with no I/O: parks the loop thread on a condition variable
-/// until a timer is due or another thread unparks it.
+/// A [`Driver`] with no I/O: parks the loop thread until a timer is due or
+/// another thread unparks it.
 pub struct ParkDriver {
     inner: Arc<Parker>,
 }
 
 struct Parker {
-    notified: Mutex<bool>,
-    cv: Condvar,
+    /// A wake that the next park must not sleep through.
+    notified: AtomicBool,
+    /// The loop's thread, known from its first park.
+    thread: OnceLock<Thread>,
 }
 
 impl ParkDriver {
@@ -25,8 +28,8 @@ impl ParkDriver {
     pub fn new() -> ParkDriver {
         ParkDriver {
             inner: Arc::new(Parker {
-                notified: Mutex::new(false),
-                cv: Condvar::new(),
+                notified: AtomicBool::new(false),
+                thread: OnceLock::new(),
             }),
         }
     }
@@ -40,27 +43,29 @@ impl Default for ParkDriver {
 
 impl Driver for ParkDriver {
     fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        let mut notified = self.inner.notified.lock();
-        if !*notified {
-            match timeout {
-                Some(Duration::ZERO) => {}
-                Some(t) => {
-                    let deadline = Instant::now().checked_add(t);
-                    match deadline {
-                        Some(d) => {
-                            while !*notified {
-                                if self.inner.cv.wait_until(&mut notified, d).timed_out() {
-                                    break;
-                                }
-                            }
+        let p = &self.inner;
+        p.thread.get_or_init(std::thread::current);
+        if p.notified.swap(false, Ordering::AcqRel) || timeout == Some(Duration::ZERO) {
+            return Ok(());
+        }
+        // `thread::park` may return spuriously, and a stale token may end it
+        // early: the loop tolerates both (it just runs a turn).
+        match timeout {
+            None => std::thread::park(),
+            Some(t) => {
+                let deadline = Instant::now().checked_add(t);
+                match deadline {
+                    Some(d) => {
+                        let now = Instant::now();
+                        if d > now {
+                            std::thread::park_timeout(d - now);
                         }
-                        None => self.inner.cv.wait_while(&mut notified, |n| !*n),
                     }
+                    None => std::thread::park(),
                 }
-                None => self.inner.cv.wait_while(&mut notified, |n| !*n),
             }
         }
-        *notified = false;
+        p.notified.store(false, Ordering::Release);
         Ok(())
     }
 
@@ -79,10 +84,11 @@ impl Driver for ParkDriver {
 
 impl Unpark for Parker {
     fn unpark(&self) {
-        let mut n = self.notified.lock();
-        if !*n {
-            *n = true;
-            self.cv.notify_one();
+        self.notified.store(true, Ordering::Release);
+        // Before the loop's first park there is no thread to wake, and the
+        // flag is enough: that park returns at once.
+        if let Some(t) = self.thread.get() {
+            t.unpark();
         }
     }
 }
