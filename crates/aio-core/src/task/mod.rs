@@ -132,7 +132,7 @@ pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool) -> Ta
     // SAFETY: freshly allocated; we hold the handle's reference.
     let h = unsafe { ptr.as_ref() };
     h.set_flag(HANDLE, true);
-    h.local.registry_key.set(core.register_task(TaskPtr(ptr)));
+    core.register_task(TaskPtr(ptr));
     let running_here = CONTEXT.with(|c| std::ptr::eq(c.core.get(), core));
     if eager && running_here {
         poll_task(core, ptr);
@@ -212,7 +212,7 @@ fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
     // SAFETY: alive reference held by the caller.
     let h = unsafe { ptr.as_ref() };
     h.local.outcome.set(outcome);
-    core.unregister_task(h.local.registry_key.get());
+    core.unregister_task();
     let prev = h.state.fetch_or(COMPLETE, Ordering::AcqRel);
 
     if let Some(mut extras) = h.local.extras.take() {

@@ -69,7 +69,6 @@ pub(crate) struct VTable {
 pub(crate) struct Local {
     pub(crate) flags: Cell<u8>,
     pub(crate) outcome: Cell<Outcome>,
-    pub(crate) registry_key: Cell<u32>,
     pub(crate) join_waker: Cell<Option<Waker>>,
     /// Rarely used fields, boxed on first use to keep the header small
     /// (it is read at every wake; fewer cache lines per task matters when
@@ -177,7 +176,6 @@ pub(crate) fn allocate<F: Future + 'static>(fut: F, shared: Arc<Shared>, id: u64
             local: Local {
                 flags: Cell::new(0),
                 outcome: Cell::new(Outcome::Running),
-                registry_key: Cell::new(u32::MAX),
                 join_waker: Cell::new(None),
                 extras: Cell::new(None),
             },
