@@ -167,6 +167,68 @@ async fn half_close_both_ways() -> io::Result<()> {
     Ok(())
 }
 
+/// Data and the peer's end of file that arrive together (one readiness
+/// event): the short read that drains the data must not hide the EOF behind
+/// it. A regression test for aio-poll's readiness cache.
+async fn short_read_then_eof_in_one_event() -> io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let client = TcpStream::connect(addr).await?;
+    let (server, _) = listener.accept().await?;
+    let (a, b) = UnixStream::pair()?;
+    // Wait for the first byte so the readiness event has been seen, then
+    // send the rest and close while the reader is not looking.
+    client.write_all(b"x".to_vec()).await.0?;
+    a.write_all(b"x".to_vec()).await.0?;
+    let (n, _) = server.read(Vec::with_capacity(1)).await;
+    assert_eq!(n?, 1);
+    let (n, _) = b.read(Vec::with_capacity(1)).await;
+    assert_eq!(n?, 1);
+    client.write_all(vec![7u8; 1000]).await.0?;
+    client.shutdown(std::net::Shutdown::Write).await?;
+    a.write_all(vec![7u8; 1000]).await.0?;
+    a.shutdown(std::net::Shutdown::Write).await?;
+    // Let the loop poll the driver, so the events that carry both data and
+    // end of file are consumed before the reads (the case under test).
+    sleep(0.001).await?;
+    for (name, total) in [
+        ("tcp", read_to_eof_in_600s(&server).await?),
+        ("unix", read_to_eof_in_600s(&b).await?),
+    ] {
+        assert_eq!(total, 1000, "{name}");
+    }
+    Ok(())
+}
+
+/// Reads in 600-byte owned buffers until end of file; a hang is a failure.
+async fn read_to_eof_in_600s<S: ReadOwned>(s: &S) -> io::Result<usize> {
+    let mut total = 0;
+    for _ in 0..100 {
+        let n = timeout(Duration::from_secs(20), s.read_owned(Vec::with_capacity(600)))
+            .await
+            .map_err(|_| io::Error::other("read hung: EOF hidden by a short read"))??;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n;
+    }
+    Err(io::Error::other("no EOF after 100 reads"))
+}
+
+trait ReadOwned {
+    async fn read_owned(&self, buf: Vec<u8>) -> io::Result<usize>;
+}
+impl ReadOwned for TcpStream {
+    async fn read_owned(&self, buf: Vec<u8>) -> io::Result<usize> {
+        self.read(buf).await.0
+    }
+}
+impl ReadOwned for UnixStream {
+    async fn read_owned(&self, buf: Vec<u8>) -> io::Result<usize> {
+        self.read(buf).await.0
+    }
+}
+
 async fn readexactly_at_early_eof() -> io::Result<()> {
     let (a, b) = UnixStream::pair()?;
     let (mut r, _w) = b.into_streams();
@@ -467,6 +529,7 @@ backend_tests!(
     thousand_concurrent_connections,
     peer_reset_mid_stream,
     half_close_both_ways,
+    short_read_then_eof_in_one_event,
     readexactly_at_early_eof,
     readuntil_over_the_limit,
     drain_against_a_stalled_reader_stays_bounded,

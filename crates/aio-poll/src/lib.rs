@@ -54,11 +54,33 @@ pub struct PollDriver {
 #[derive(Default)]
 struct Source {
     registered: bool,
+    /// A stream socket: a short read or write means the kernel buffer was
+    /// drained or filled, so the next call would block.
+    stream: bool,
+    /// Whether a call in each direction may succeed: cleared when one
+    /// would block (or a short transfer on a stream says it will), set
+    /// when the poller reports readiness. Edge-triggered registration
+    /// reports every change after a call saw the buffer empty or full, so
+    /// skipping the call while the flag is clear loses no event; it saves
+    /// the system call that returns `EAGAIN` after every request.
+    read_ready: bool,
+    write_ready: bool,
+    /// The poller reported a hang-up or error: end of file or an error is
+    /// waiting, and no later edge will announce it, so readiness is never
+    /// cleared on a short transfer again.
+    closed: bool,
     readers: Vec<Waker>,
     writers: Vec<Waker>,
 }
 
 impl Source {
+    fn ready_flag(&mut self, interest: Interest) -> &mut bool {
+        match interest {
+            Interest::Readable => &mut self.read_ready,
+            Interest::Writable => &mut self.write_ready,
+        }
+    }
+
     fn waiters(&mut self, interest: Interest) -> &mut Vec<Waker> {
         match interest {
             Interest::Readable => &mut self.readers,
@@ -146,9 +168,77 @@ impl PollDriver {
     }
 }
 
+impl PollDriver {
+    /// Adds `fd` to the poller: edge-triggered for both directions where
+    /// the platform allows it, else one-shot and armed per wait.
+    fn add(&self, fd: RawFd, edge: bool) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        if edge {
+            let epfd = std::os::fd::AsRawFd::as_raw_fd(&*self.poller);
+            return linux::register_edge(epfd, fd, key(fd) as u64);
+        }
+        let (ev, mode) = if edge {
+            (Event::all(key(fd)), PollMode::Edge)
+        } else {
+            (Event::none(key(fd)), PollMode::Oneshot)
+        };
+        // SAFETY: the caller (aio-net) deregisters the descriptor before it
+        // is closed, as `polling` requires.
+        unsafe { self.poller.add_with_mode(fd, ev, mode) }
+    }
+
+    /// Whether a call on `fd` in this direction is known to block until
+    /// the poller reports a change.
+    fn known_blocked(&self, fd: RawFd, interest: Interest) -> bool {
+        match self.sources.get(fd as usize) {
+            Some(s) if s.registered => match interest {
+                Interest::Readable => !s.read_ready,
+                Interest::Writable => !s.write_ready,
+            },
+            _ => false,
+        }
+    }
+
+    /// Runs `op` and records what its result says about readiness.
+    fn execute(&mut self, op: &RawOp, interest: Interest) -> io::Result<usize> {
+        let result = ops::execute(op);
+        let Some(s) = self.sources.get_mut(op.fd() as usize).filter(|s| s.registered) else {
+            return result;
+        };
+        let drained = match (&result, op) {
+            (Err(e), _) => e.kind() == io::ErrorKind::WouldBlock,
+            // A short transfer on a stream socket emptied the receive
+            // buffer or filled the send buffer. Not so for datagrams (one
+            // per call), nor for end of file (n = 0), which stays ready.
+            (&Ok(n), &RawOp::Recv { len, flags: 0, .. } | &RawOp::Read { len, .. })
+            | (&Ok(n), &RawOp::Send { len, .. } | &RawOp::Write { len, .. }) => {
+                s.stream && !s.closed && n > 0 && n < len
+            }
+            _ => false,
+        };
+        if drained {
+            *s.ready_flag(interest) = false;
+        }
+
+        result
+    }
+}
+
+/// Whether `fd` is a stream socket (TCP, Unix stream).
+fn is_stream_socket(fd: RawFd) -> bool {
+    let mut ty: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `ty` and `len` are valid for writes of the sizes given.
+    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_TYPE, (&raw mut ty).cast(), &mut len) };
+    r == 0 && ty == libc::SOCK_STREAM
+}
+
 /// Wakes the waiters of a ready descriptor.
-fn ready(sources: &mut [Source], key: usize, readable: bool, writable: bool) {
+fn ready(sources: &mut [Source], key: usize, readable: bool, writable: bool, closed: bool) {
     let Some(s) = sources.get_mut(key) else { return };
+    s.closed |= closed;
+    s.read_ready |= readable;
+    s.write_ready |= writable;
     if readable {
         for w in s.readers.drain(..) {
             w.wake();
@@ -171,7 +261,7 @@ impl Driver for PollDriver {
             if r.key == linux::WAKE_KEY {
                 woken = true;
             } else {
-                ready(sources, r.key as usize, r.readable, r.writable);
+                ready(sources, r.key as usize, r.readable, r.writable, r.closed);
             }
         });
         if woken {
@@ -189,7 +279,9 @@ impl Driver for PollDriver {
             Err(e) => return Err(e),
         }
         for e in self.events.iter() {
-            ready(&mut self.sources, e.key, e.readable, e.writable);
+            // `polling` does not say which events were hang-ups: treat
+            // every one as possibly one, so only `EAGAIN` clears readiness.
+            ready(&mut self.sources, e.key, e.readable, e.writable, true);
         }
         Ok(())
     }
@@ -224,15 +316,17 @@ impl IoDriver for PollDriver {
         if s.registered {
             return Ok(());
         }
-        let (ev, mode) = if edge {
-            (Event::all(key(fd)), PollMode::Edge)
-        } else {
-            (Event::none(key(fd)), PollMode::Oneshot)
-        };
-        // SAFETY: the caller (aio-net) deregisters the descriptor before it
-        // is closed, as `polling` requires.
-        unsafe { self.poller.add_with_mode(fd, ev, mode)? };
-        self.source(fd)?.registered = true;
+        self.add(fd, edge)?;
+        // Only the Linux waiter reports hang-ups apart from readiness, which
+        // the short-transfer rule needs (see `Source::closed`).
+        let stream = cfg!(target_os = "linux") && is_stream_socket(fd);
+        let s = self.source(fd)?;
+        s.registered = true;
+        s.stream = stream;
+        // Unknown until a call says otherwise: try first.
+        s.read_ready = true;
+        s.write_ready = true;
+        s.closed = false;
         Ok(())
     }
 
@@ -252,16 +346,20 @@ impl IoDriver for PollDriver {
     }
 
     fn poll_op(&mut self, op: &RawOp, _token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>> {
-        match ops::execute(op) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                let Some(interest) = op.interest() else {
-                    return Poll::Ready(Err(e));
-                };
-                match self.wait_for(op.fd(), interest, waker) {
-                    Ok(()) => Poll::Pending,
-                    Err(e) => Poll::Ready(Err(e)),
-                }
-            }
+        let Some(interest) = op.interest() else {
+            return Poll::Ready(ops::execute(op));
+        };
+        if self.known_blocked(op.fd(), interest) {
+            return match self.wait_for(op.fd(), interest, waker) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            };
+        }
+        match self.execute(op, interest) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.wait_for(op.fd(), interest, waker) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            },
             other => Poll::Ready(other),
         }
     }
@@ -279,7 +377,12 @@ impl IoDriver for PollDriver {
     }
 
     fn try_op(&mut self, op: &RawOp) -> Option<io::Result<usize>> {
-        match ops::execute(op) {
+        let result = match op.interest() {
+            Some(interest) if self.known_blocked(op.fd(), interest) => return None,
+            Some(interest) => self.execute(op, interest),
+            None => ops::execute(op),
+        };
+        match result {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
             other => Some(other),
         }

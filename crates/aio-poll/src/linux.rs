@@ -27,6 +27,10 @@ pub(crate) struct Ready {
     pub(crate) key: u64,
     pub(crate) readable: bool,
     pub(crate) writable: bool,
+    /// The peer closed its side or the socket failed (`EPOLLRDHUP`,
+    /// `EPOLLHUP`, `EPOLLERR`): reads no longer block, and no further edge
+    /// will say so.
+    pub(crate) closed: bool,
 }
 
 impl Waiter {
@@ -93,6 +97,7 @@ impl Waiter {
                 readable: flags & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI | libc::EPOLLRDHUP)
                     != 0,
                 writable: flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0,
+                closed: flags & (libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLRDHUP) != 0,
             });
         }
         if n == cap as usize {
@@ -101,6 +106,22 @@ impl Waiter {
         }
         Ok(())
     }
+}
+
+/// Registers `fd` in `epfd` edge-triggered for reads and writes under
+/// `key`. Unlike `polling`, this asks for `EPOLLRDHUP`, so the waiter can
+/// tell the peer's end of file from plain readability (`Ready::closed`).
+pub(crate) fn register_edge(epfd: RawFd, fd: RawFd, key: u64) -> io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLRDHUP | libc::EPOLLOUT | libc::EPOLLET) as u32,
+        u64: key,
+    };
+    // SAFETY: `epfd` is our epoll instance, `fd` a descriptor the caller
+    // keeps open while registered, `ev` a valid event.
+    if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Our eventfd for cross-thread wakes.
