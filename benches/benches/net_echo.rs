@@ -10,6 +10,12 @@
 //! (user and system, from `/proc`), because on two cores the generator can
 //! saturate before a fast server does.
 //!
+//! The `aio-*-streams` servers are the same echo written with asyncio's
+//! streams (`start_server`, `StreamReader::read`, `StreamWriter::write` +
+//! `drain`): on io_uring they receive through a multishot recv into a
+//! provided-buffer ring and accept through a multishot accept, which is
+//! what io_uring offers that epoll cannot.
+//!
 //! IDs: `echo_<C>c_<S>b/<server>`.
 
 use std::hint::black_box;
@@ -24,6 +30,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 enum Server {
     AioPoll,
     AioUring,
+    AioPollStreams,
+    AioUringStreams,
     TokioCt,
     Smol,
 }
@@ -33,6 +41,8 @@ impl Server {
         match self {
             Server::AioPoll => "aio-poll",
             Server::AioUring => "aio-uring",
+            Server::AioPollStreams => "aio-poll-streams",
+            Server::AioUringStreams => "aio-uring-streams",
             Server::TokioCt => "tokio-ct",
             Server::Smol => "smol",
         }
@@ -69,6 +79,8 @@ fn start(server: Server) -> Option<Running> {
     std::thread::spawn(move || match server {
         Server::AioPoll => aio_server(aio::Backend::Poll, tx),
         Server::AioUring => aio_server(aio::Backend::Uring, tx),
+        Server::AioPollStreams => aio_streams_server(aio::Backend::Poll, tx),
+        Server::AioUringStreams => aio_streams_server(aio::Backend::Uring, tx),
         Server::TokioCt => tokio_server(tx),
         Server::Smol => smol_server(tx),
     });
@@ -112,6 +124,42 @@ fn aio_server(backend: aio::Backend, tx: Ready) {
                 }));
             }
             #[allow(unreachable_code)]
+            Ok::<_, io::Error>(())
+        })
+        .unwrap();
+}
+
+fn aio_streams_server(backend: aio::Backend, tx: Ready) {
+    let lp = match aio::Builder::new().backend(backend).build() {
+        Ok(lp) => lp,
+        Err(e) => {
+            eprintln!("{backend} unavailable: {e}");
+            let _ = tx.send(None);
+            return;
+        }
+    };
+    aio::Runner::with_loop(lp)
+        .run(async move {
+            let server = aio::start_server(
+                |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
+                    loop {
+                        let data = r.read(64 * 1024).await?;
+                        if data.is_empty() {
+                            return Ok::<_, aio::StreamError>(());
+                        }
+                        w.write(&data);
+                        w.drain().await?;
+                    }
+                },
+                "127.0.0.1",
+                0,
+            )
+            .await?;
+            let _ = tx.send(Some(Running {
+                addr: server.sockets()[0],
+                tid: gettid(),
+            }));
+            server.serve_forever().await?;
             Ok::<_, io::Error>(())
         })
         .unwrap();
@@ -268,7 +316,15 @@ fn echo(c: &mut Criterion, conns: usize, size: usize) {
     let per_iter = (conns as u64 * 20).max(2000);
     g.throughput(Throughput::Elements(per_iter));
     g.sample_size(10);
-    for server in [Server::AioPoll, Server::AioUring, Server::TokioCt, Server::Smol] {
+    let servers = [
+        Server::AioPoll,
+        Server::AioUring,
+        Server::AioPollStreams,
+        Server::AioUringStreams,
+        Server::TokioCt,
+        Server::Smol,
+    ];
+    for server in servers {
         let Some(srv) = start(server) else { continue };
         let mut gen_ = Generator::new(srv.addr, conns, size);
         let mut requests = 0u64;
