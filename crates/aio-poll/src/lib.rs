@@ -414,16 +414,27 @@ impl IoDriver for PollDriver {
             }
             return Some(r);
         }
-        let mut scratch = [0u8; RECV_CHUNK];
+        if self.known_blocked(fd, Interest::Readable) {
+            return Some(match self.wait_for(fd, Interest::Readable, waker) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            });
+        }
+        // Uninitialized: the kernel writes what it returns, and only that
+        // is read (zeroing 64 KiB per call cost more than the receive).
+        let mut scratch = std::mem::MaybeUninit::<[u8; RECV_CHUNK]>::uninit();
         let op = RawOp::Recv {
             fd,
-            buf: scratch.as_mut_ptr(),
-            len: scratch.len(),
+            buf: scratch.as_mut_ptr().cast(),
+            len: RECV_CHUNK,
             flags: 0,
         };
         let r = self.poll_op(&op, &mut None, waker);
         if let Poll::Ready(Ok(n)) = r {
-            out.extend_from_slice(&scratch[..n]);
+            // SAFETY: the kernel initialized the first `n <= RECV_CHUNK`
+            // bytes of `scratch`.
+            let got = unsafe { std::slice::from_raw_parts(scratch.as_ptr().cast::<u8>(), n.min(RECV_CHUNK)) };
+            out.extend_from_slice(got);
         }
         Some(r)
     }
