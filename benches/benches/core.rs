@@ -298,19 +298,29 @@ fn cross_thread_wake(c: &mut Criterion) {
         (to_thread, from_thread, th)
     }
 
-    let runner = aio::Runner::new();
-    g.bench_function("aio", |b| {
-        b.iter(|| {
-            let (tx, rx, th) = echo_thread(WAKE_N);
-            runner.run(async move {
-                for i in 0..WAKE_N {
-                    tx.send(i).await.unwrap();
-                    black_box(rx.recv().await.unwrap());
-                }
-            });
-            th.join().unwrap();
-        })
-    });
+    // `aio` is the default backend (io_uring here: the wake is an eventfd
+    // read completing in the ring); `aio-poll` wakes epoll through an
+    // eventfd like tokio's enabled I/O driver; `aio-none` is the loop with
+    // no I/O driver, parked on a futex like smol's `block_on`.
+    for (name, backend) in [
+        ("aio", aio::Backend::Auto),
+        ("aio-poll", aio::Backend::Poll),
+        ("aio-none", aio::Backend::None),
+    ] {
+        let runner = aio::Runner::with_loop(aio::Builder::new().backend(backend).build().unwrap());
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let (tx, rx, th) = echo_thread(WAKE_N);
+                runner.run(async move {
+                    for i in 0..WAKE_N {
+                        tx.send(i).await.unwrap();
+                        black_box(rx.recv().await.unwrap());
+                    }
+                });
+                th.join().unwrap();
+            })
+        });
+    }
 
     let rt = tokio_ct();
     g.bench_function("tokio-ct", |b| {
