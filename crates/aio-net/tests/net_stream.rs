@@ -229,6 +229,75 @@ impl ReadOwned for UnixStream {
     }
 }
 
+/// A handler ended by cancellation is not reported to the exception
+/// handler (asyncio's `client_connected_cb` callback ignores a cancelled
+/// task); a handler that fails is.
+async fn cancelled_handler_is_not_reported() -> io::Result<()> {
+    use std::cell::RefCell;
+    let reports = Rc::new(RefCell::new(Vec::<String>::new()));
+    let seen = reports.clone();
+    aio_core::get_running_loop().set_exception_handler(Some(move |ctx: &aio_core::ExceptionContext| {
+        seen.borrow_mut().push(ctx.message.clone())
+    }));
+    let slot: Rc<RefCell<Option<aio_core::TaskRef>>> = Rc::default();
+    let fill = slot.clone();
+    let server = start_server(
+        move |mut r: StreamReader, _w: StreamWriter| {
+            let fill = fill.clone();
+            async move {
+                *fill.borrow_mut() = aio_core::current_task();
+                let first = r.read(1).await?;
+                if first == b"f" {
+                    return Err(StreamError::Io(io::Error::other("handler failed")));
+                }
+                r.read(-1).await?; // until cancelled
+                Ok(())
+            }
+        },
+        "127.0.0.1",
+        0,
+    )
+    .await?;
+    let port = server.sockets()[0].port();
+    let (_r1, w1) = open_connection("127.0.0.1", port).await?;
+    w1.write(b"w");
+    w1.drain().await?;
+    let mut handler = None;
+    for _ in 0..10_000 {
+        handler = slot.borrow_mut().take();
+        if handler.is_some() {
+            break;
+        }
+        yield_now().await?;
+    }
+    let handler = handler.expect("the handler never started");
+    handler.cancel();
+    for _ in 0..10_000 {
+        if handler.done() {
+            break;
+        }
+        yield_now().await?;
+    }
+    assert!(handler.done());
+    assert!(reports.borrow().is_empty(), "reported: {:?}", reports.borrow());
+
+    // The control: a failing handler is reported.
+    let (_r2, w2) = open_connection("127.0.0.1", port).await?;
+    w2.write(b"f");
+    w2.drain().await?;
+    for _ in 0..10_000 {
+        if !reports.borrow().is_empty() {
+            break;
+        }
+        yield_now().await?;
+    }
+    let got = reports.borrow().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].contains("handler failed"), "{got:?}");
+    server.close();
+    Ok(())
+}
+
 async fn readexactly_at_early_eof() -> io::Result<()> {
     let (a, b) = UnixStream::pair()?;
     let (mut r, _w) = b.into_streams();
@@ -530,6 +599,7 @@ backend_tests!(
     peer_reset_mid_stream,
     half_close_both_ways,
     short_read_then_eof_in_one_event,
+    cancelled_handler_is_not_reported,
     readexactly_at_early_eof,
     readuntil_over_the_limit,
     drain_against_a_stalled_reader_stays_bounded,

@@ -149,7 +149,13 @@ where
                 let fut = handler(r, w);
                 drop(create_task(async move {
                     let _active = active;
-                    if let Some(f) = fut.await.failure() {
+                    let failure = fut.await.failure();
+                    // As asyncio: a handler ended by cancellation (the
+                    // server or the loop closing) is not an error to report.
+                    if aio_core::cancel::cancelling() > 0 {
+                        return;
+                    }
+                    if let Some(f) = failure {
                         report(format!("Unhandled error in client_connected_cb: {f}"));
                     }
                 }));
