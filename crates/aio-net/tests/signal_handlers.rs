@@ -77,6 +77,7 @@ async fn handler_runs_on_sigusr1() -> io::Result<()> {
     let _g = serial();
     let hits = Rc::new(Cell::new(0));
     let h = hits.clone();
+    let before = disposition(SIGUSR1);
     add_signal_handler(SIGUSR1, move || h.set(h.get() + 1))?;
     assert!(aio_net::signal::is_handled_by_aio(SIGUSR1)?);
     raise(SIGUSR1);
@@ -84,7 +85,7 @@ async fn handler_runs_on_sigusr1() -> io::Result<()> {
     raise(SIGUSR1);
     until("the second SIGUSR1", || hits.get() >= 2).await?;
     assert!(remove_signal_handler(SIGUSR1)?);
-    assert_eq!(disposition(SIGUSR1), libc::SIG_DFL);
+    assert_eq!(disposition(SIGUSR1), before);
     // With nothing left to handle, the loop's signal task ends.
     until("the aio-signals task ends", || {
         !aio_core::all_tasks().iter().any(|t| t.name() == "aio-signals")
@@ -114,11 +115,13 @@ async fn loop_methods() -> io::Result<()> {
     let lp = aio_core::get_running_loop();
     let hit = Rc::new(Cell::new(false));
     let h = hit.clone();
+    // Whatever was there before (SIG_IGN under nohup) comes back.
+    let before = disposition(SIGHUP);
     lp.add_signal_handler(SIGHUP, move || h.set(true))?;
     raise(SIGHUP);
     until("SIGHUP", || hit.get()).await?;
     assert!(lp.remove_signal_handler(SIGHUP)?);
-    assert_eq!(disposition(SIGHUP), libc::SIG_DFL);
+    assert_eq!(disposition(SIGHUP), before);
     // A loop that is not running is refused.
     let other = common::poll_loop();
     assert!(matches!(
@@ -130,7 +133,9 @@ async fn loop_methods() -> io::Result<()> {
 
 async fn ctrl_c_resolves_and_restores() -> io::Result<()> {
     let _g = serial();
-    assert_eq!(disposition(SIGINT), libc::SIG_DFL);
+    // A shell without job control starts background commands with SIGINT
+    // ignored: start from the default, as an interactive program does.
+    set_disposition(SIGINT, libc::SIG_DFL);
     let t = create_task(ctrl_c());
     // Its first poll installs the handler: only then is SIGINT safe to send.
     until("ctrl_c listening", || disposition(SIGINT) != libc::SIG_DFL).await?;
