@@ -300,12 +300,13 @@ impl Generator {
         d
     }
 
-    fn p99(&mut self) -> Duration {
+    /// The `per_mille`/1000 quantile of the request latencies.
+    fn quantile(&mut self, per_mille: usize) -> Duration {
         if self.latencies.is_empty() {
             return Duration::ZERO;
         }
         self.latencies.sort_unstable();
-        let i = (self.latencies.len() * 99 / 100).min(self.latencies.len() - 1);
+        let i = (self.latencies.len() * per_mille / 1000).min(self.latencies.len() - 1);
         Duration::from_nanos(u64::from(self.latencies[i]))
     }
 }
@@ -343,10 +344,12 @@ fn echo(c: &mut Criterion, conns: usize, size: usize) {
         } else {
             user.as_secs_f64() / (user + sys).as_secs_f64() * 100.0
         };
+        let (p50, p99) = (gen_.quantile(500), gen_.quantile(990));
         eprintln!(
-            "echo_{conns}c_{size}b/{:<10} p99 {:>8.1} µs   server CPU {:>6.2} µs/request ({:.0}% user)   {} requests",
+            "echo_{conns}c_{size}b/{:<10} p50 {:>8.1} µs   p99 {:>8.1} µs   server CPU {:>6.2} µs/request ({:.0}% user)   {} requests",
             server.name(),
-            gen_.p99().as_secs_f64() * 1e6,
+            p50.as_secs_f64() * 1e6,
+            p99.as_secs_f64() * 1e6,
             per_req / 1000.0,
             share,
             requests
