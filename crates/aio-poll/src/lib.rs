@@ -57,14 +57,15 @@ struct Source {
     /// A stream socket: a short read or write means the kernel buffer was
     /// drained or filled, so the next call would block.
     stream: bool,
-    /// Whether a call in each direction may succeed: cleared when one
-    /// would block (or a short transfer on a stream says it will), set
+    /// Whether a call in each direction is known to block: set when one
+    /// would block (or a short transfer on a stream says it will), cleared
     /// when the poller reports readiness. Edge-triggered registration
     /// reports every change after a call saw the buffer empty or full, so
-    /// skipping the call while the flag is clear loses no event; it saves
-    /// the system call that returns `EAGAIN` after every request.
-    read_ready: bool,
-    write_ready: bool,
+    /// skipping the call while the flag is set loses no event; it saves
+    /// the system call that returns `EAGAIN` after every request. Unknown
+    /// (false) until a call says otherwise: a new source tries first.
+    read_blocked: bool,
+    write_blocked: bool,
     /// The poller reported a hang-up or error: end of file or an error is
     /// waiting, and no later edge will announce it, so readiness is never
     /// cleared on a short transfer again.
@@ -74,10 +75,10 @@ struct Source {
 }
 
 impl Source {
-    fn ready_flag(&mut self, interest: Interest) -> &mut bool {
+    fn blocked(&mut self, interest: Interest) -> &mut bool {
         match interest {
-            Interest::Readable => &mut self.read_ready,
-            Interest::Writable => &mut self.write_ready,
+            Interest::Readable => &mut self.read_blocked,
+            Interest::Writable => &mut self.write_blocked,
         }
     }
 
@@ -189,13 +190,18 @@ impl PollDriver {
 
     /// Whether a call on `fd` in this direction is known to block until
     /// the poller reports a change.
-    fn known_blocked(&self, fd: RawFd, interest: Interest) -> bool {
-        match self.sources.get(fd as usize) {
-            Some(s) if s.registered => match interest {
-                Interest::Readable => !s.read_ready,
-                Interest::Writable => !s.write_ready,
-            },
+    fn known_blocked(&mut self, fd: RawFd, interest: Interest) -> bool {
+        match self.sources.get_mut(fd as usize) {
+            Some(s) if s.registered => *s.blocked(interest),
             _ => false,
+        }
+    }
+
+    /// Parks the caller until `fd` is ready in this direction.
+    fn wait<T>(&mut self, fd: RawFd, interest: Interest, waker: &Waker) -> Poll<io::Result<T>> {
+        match self.wait_for(fd, interest, waker) {
+            Ok(()) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
         }
     }
 
@@ -217,7 +223,7 @@ impl PollDriver {
             _ => false,
         };
         if drained {
-            *s.ready_flag(interest) = false;
+            *s.blocked(interest) = true;
         }
 
         result
@@ -235,10 +241,12 @@ fn is_stream_socket(fd: RawFd) -> bool {
 
 /// Wakes the waiters of a ready descriptor.
 fn ready(sources: &mut [Source], key: usize, readable: bool, writable: bool, closed: bool) {
-    let Some(s) = sources.get_mut(key) else { return };
+    let Some(s) = sources.get_mut(key).filter(|s| s.registered) else {
+        return;
+    };
     s.closed |= closed;
-    s.read_ready |= readable;
-    s.write_ready |= writable;
+    s.read_blocked &= !readable;
+    s.write_blocked &= !writable;
     if readable {
         for w in s.readers.drain(..) {
             w.wake();
@@ -279,9 +287,9 @@ impl Driver for PollDriver {
             Err(e) => return Err(e),
         }
         for e in self.events.iter() {
-            // `polling` does not say which events were hang-ups: treat
-            // every one as possibly one, so only `EAGAIN` clears readiness.
-            ready(&mut self.sources, e.key, e.readable, e.writable, true);
+            // `polling` does not report hang-ups apart from readiness; off
+            // Linux `Source::stream` is false, so nothing reads `closed`.
+            ready(&mut self.sources, e.key, e.readable, e.writable, false);
         }
         Ok(())
     }
@@ -320,13 +328,11 @@ impl IoDriver for PollDriver {
         // Only the Linux waiter reports hang-ups apart from readiness, which
         // the short-transfer rule needs (see `Source::closed`).
         let stream = cfg!(target_os = "linux") && is_stream_socket(fd);
+        // A source is reset (`mem::take`) when deregistered, so the
+        // readiness flags start from their defaults here.
         let s = self.source(fd)?;
         s.registered = true;
         s.stream = stream;
-        // Unknown until a call says otherwise: try first.
-        s.read_ready = true;
-        s.write_ready = true;
-        s.closed = false;
         Ok(())
     }
 
@@ -350,16 +356,10 @@ impl IoDriver for PollDriver {
             return Poll::Ready(ops::execute(op));
         };
         if self.known_blocked(op.fd(), interest) {
-            return match self.wait_for(op.fd(), interest, waker) {
-                Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(e)),
-            };
+            return self.wait(op.fd(), interest, waker);
         }
         match self.execute(op, interest) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.wait_for(op.fd(), interest, waker) {
-                Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(e)),
-            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(op.fd(), interest, waker),
             other => Poll::Ready(other),
         }
     }
@@ -413,12 +413,6 @@ impl IoDriver for PollDriver {
                 unsafe { out.set_len(len + n) };
             }
             return Some(r);
-        }
-        if self.known_blocked(fd, Interest::Readable) {
-            return Some(match self.wait_for(fd, Interest::Readable, waker) {
-                Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(e)),
-            });
         }
         // Uninitialized: the kernel writes what it returns, and only that
         // is read (zeroing 64 KiB per call cost more than the receive).

@@ -112,8 +112,18 @@ impl Waiter {
 /// `key`. Unlike `polling`, this asks for `EPOLLRDHUP`, so the waiter can
 /// tell the peer's end of file from plain readability (`Ready::closed`).
 pub(crate) fn register_edge(epfd: RawFd, fd: RawFd, key: u64) -> io::Result<()> {
+    epoll_add(
+        epfd,
+        fd,
+        libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLRDHUP | libc::EPOLLOUT,
+        key,
+    )
+}
+
+/// `epoll_ctl(EPOLL_CTL_ADD)` of `fd` for `events`, edge-triggered.
+fn epoll_add(epfd: RawFd, fd: RawFd, events: libc::c_int, key: u64) -> io::Result<()> {
     let mut ev = libc::epoll_event {
-        events: (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLRDHUP | libc::EPOLLOUT | libc::EPOLLET) as u32,
+        events: (events | libc::EPOLLET) as u32,
         u64: key,
     };
     // SAFETY: `epfd` is our epoll instance, `fd` a descriptor the caller
@@ -140,15 +150,7 @@ impl EventFd {
 
     /// Registers it edge-triggered in `epfd` under [`WAKE_KEY`].
     pub(crate) fn register(&self, epfd: RawFd) -> io::Result<()> {
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
-            u64: WAKE_KEY,
-        };
-        // SAFETY: both descriptors are valid; `ev` is a valid event.
-        if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, self.0.as_raw_fd(), &mut ev) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        epoll_add(epfd, self.0.as_raw_fd(), libc::EPOLLIN, WAKE_KEY)
     }
 
     /// Empties the counter (after a wake), so the next write is a new edge.
