@@ -192,19 +192,26 @@ async fn short_read_then_eof_in_one_event() -> io::Result<()> {
     // end of file are consumed before the reads (the case under test).
     sleep(0.001).await?;
     for (name, total) in [
-        ("tcp", read_to_eof_in_600s(&server).await?),
-        ("unix", read_to_eof_in_600s(&b).await?),
+        (
+            "tcp",
+            read_to_eof_in_600s(async || server.read(Vec::with_capacity(600)).await.0).await?,
+        ),
+        (
+            "unix",
+            read_to_eof_in_600s(async || b.read(Vec::with_capacity(600)).await.0).await?,
+        ),
     ] {
         assert_eq!(total, 1000, "{name}");
     }
     Ok(())
 }
 
-/// Reads in 600-byte owned buffers until end of file; a hang is a failure.
-async fn read_to_eof_in_600s<S: ReadOwned>(s: &S) -> io::Result<usize> {
+/// Reads 600 bytes at a time with `read` until end of file; a hang is a
+/// failure.
+async fn read_to_eof_in_600s(mut read: impl AsyncFnMut() -> io::Result<usize>) -> io::Result<usize> {
     let mut total = 0;
     for _ in 0..100 {
-        let n = timeout(Duration::from_secs(20), s.read_owned(Vec::with_capacity(600)))
+        let n = timeout(Duration::from_secs(20), read())
             .await
             .map_err(|_| io::Error::other("read hung: EOF hidden by a short read"))??;
         if n == 0 {
@@ -213,20 +220,6 @@ async fn read_to_eof_in_600s<S: ReadOwned>(s: &S) -> io::Result<usize> {
         total += n;
     }
     Err(io::Error::other("no EOF after 100 reads"))
-}
-
-trait ReadOwned {
-    async fn read_owned(&self, buf: Vec<u8>) -> io::Result<usize>;
-}
-impl ReadOwned for TcpStream {
-    async fn read_owned(&self, buf: Vec<u8>) -> io::Result<usize> {
-        self.read(buf).await.0
-    }
-}
-impl ReadOwned for UnixStream {
-    async fn read_owned(&self, buf: Vec<u8>) -> io::Result<usize> {
-        self.read(buf).await.0
-    }
 }
 
 /// A handler ended by cancellation is not reported to the exception
@@ -262,22 +255,10 @@ async fn cancelled_handler_is_not_reported() -> io::Result<()> {
     let (_r1, w1) = open_connection("127.0.0.1", port).await?;
     w1.write(b"w");
     w1.drain().await?;
-    let mut handler = None;
-    for _ in 0..10_000 {
-        handler = slot.borrow_mut().take();
-        if handler.is_some() {
-            break;
-        }
-        yield_now().await?;
-    }
-    let handler = handler.expect("the handler never started");
+    common::until("the handler starts", || slot.borrow().is_some()).await?;
+    let handler = slot.borrow_mut().take().expect("checked above");
     handler.cancel();
-    for _ in 0..10_000 {
-        if handler.done() {
-            break;
-        }
-        yield_now().await?;
-    }
+    common::until("the cancelled handler ends", || handler.done()).await?;
     assert!(handler.done());
     assert!(reports.borrow().is_empty(), "reported: {:?}", reports.borrow());
 
@@ -285,12 +266,7 @@ async fn cancelled_handler_is_not_reported() -> io::Result<()> {
     let (_r2, w2) = open_connection("127.0.0.1", port).await?;
     w2.write(b"f");
     w2.drain().await?;
-    for _ in 0..10_000 {
-        if !reports.borrow().is_empty() {
-            break;
-        }
-        yield_now().await?;
-    }
+    common::until("the failure is reported", || !reports.borrow().is_empty()).await?;
     let got = reports.borrow().clone();
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].contains("handler failed"), "{got:?}");

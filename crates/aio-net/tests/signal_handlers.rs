@@ -12,13 +12,14 @@
 
 mod common;
 
+use common::until;
+
 use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
-use aio_core::{create_task, sleep, timeout, yield_now};
+use aio_core::{create_task, timeout, yield_now};
 use aio_net::signal::{SIGHUP, SIGINT, SIGKILL, SIGSTOP, SIGUSR1, SIGUSR2};
 use aio_net::{LoopSignalExt, SignalError, add_signal_handler, ctrl_c, remove_signal_handler, wait_signal};
 
@@ -61,16 +62,6 @@ extern "C" fn foreign_handler(_sig: libc::c_int) {}
 
 fn foreign() -> usize {
     foreign_handler as *const () as usize
-}
-
-/// Waits (10 s at most) until `done()`.
-async fn until(what: &str, done: impl Fn() -> bool) -> io::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within 10 s");
-        sleep(0.001).await?;
-    }
-    Ok(())
 }
 
 async fn handler_runs_on_sigusr1() -> io::Result<()> {

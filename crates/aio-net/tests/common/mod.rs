@@ -7,6 +7,16 @@
 use std::future::Future;
 use std::io;
 
+/// Waits (10 s at most) until `done()`, looking every millisecond.
+pub async fn until(what: &str, done: impl Fn() -> bool) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}: not within 10 s");
+        aio_core::sleep(0.001).await?;
+    }
+    Ok(())
+}
+
 pub fn poll_loop() -> aio_core::Loop {
     aio_core::Loop::builder()
         .driver(aio_poll::PollDriver::new().expect("epoll"))
