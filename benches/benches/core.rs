@@ -298,6 +298,20 @@ fn cross_thread_wake(c: &mut Criterion) {
         (to_thread, from_thread, th)
     }
 
+    /// One round of `WAKE_N` ping-pongs with a fresh echo thread, the loop
+    /// side driven by `block_on` (the one boxing per round is the same for
+    /// every runtime).
+    fn round<R>(block_on: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()>>>) -> R) {
+        let (tx, rx, th) = echo_thread(WAKE_N);
+        block_on(Box::pin(async move {
+            for i in 0..WAKE_N {
+                tx.send(i).await.unwrap();
+                black_box(rx.recv().await.unwrap());
+            }
+        }));
+        th.join().unwrap();
+    }
+
     // `aio` is the default backend (io_uring here: the wake is an eventfd
     // read completing in the ring); `aio-poll` wakes epoll through an
     // eventfd like tokio's enabled I/O driver; `aio-none` is the loop with
@@ -308,47 +322,14 @@ fn cross_thread_wake(c: &mut Criterion) {
         ("aio-none", aio::Backend::None),
     ] {
         let runner = aio::Runner::with_loop(aio::Builder::new().backend(backend).build().unwrap());
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                let (tx, rx, th) = echo_thread(WAKE_N);
-                runner.run(async move {
-                    for i in 0..WAKE_N {
-                        tx.send(i).await.unwrap();
-                        black_box(rx.recv().await.unwrap());
-                    }
-                });
-                th.join().unwrap();
-            })
-        });
+        g.bench_function(name, |b| b.iter(|| round(|f| runner.run(f))));
     }
 
     let rt = tokio_ct();
-    g.bench_function("tokio-ct", |b| {
-        b.iter(|| {
-            let (tx, rx, th) = echo_thread(WAKE_N);
-            rt.block_on(async move {
-                for i in 0..WAKE_N {
-                    tx.send(i).await.unwrap();
-                    black_box(rx.recv().await.unwrap());
-                }
-            });
-            th.join().unwrap();
-        })
-    });
+    g.bench_function("tokio-ct", |b| b.iter(|| round(|f| rt.block_on(f))));
 
     let ex = smol::LocalExecutor::new();
-    g.bench_function("smol", |b| {
-        b.iter(|| {
-            let (tx, rx, th) = echo_thread(WAKE_N);
-            smol::future::block_on(ex.run(async move {
-                for i in 0..WAKE_N {
-                    tx.send(i).await.unwrap();
-                    black_box(rx.recv().await.unwrap());
-                }
-            }));
-            th.join().unwrap();
-        })
-    });
+    g.bench_function("smol", |b| b.iter(|| round(|f| smol::future::block_on(ex.run(f)))));
     g.finish();
 }
 

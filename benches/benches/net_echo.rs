@@ -89,7 +89,13 @@ fn start(server: Server) -> Option<Running> {
 
 type Ready = mpsc::Sender<Option<Running>>;
 
-fn aio_server(backend: aio::Backend, tx: Ready) {
+/// Runs `serve(tx)` on a loop of `backend` on this thread; tells the bench
+/// `None` when the backend cannot run here.
+fn on_aio_loop<F: Future<Output = io::Result<()>> + 'static>(
+    backend: aio::Backend,
+    tx: Ready,
+    serve: impl FnOnce(Ready) -> F,
+) {
     let lp = match aio::Builder::new().backend(backend).build() {
         Ok(lp) => lp,
         Err(e) => {
@@ -98,71 +104,61 @@ fn aio_server(backend: aio::Backend, tx: Ready) {
             return;
         }
     };
-    aio::Runner::with_loop(lp)
-        .run(async move {
-            let l = aio::TcpListener::bind("127.0.0.1:0").await?;
-            let _ = tx.send(Some(Running {
-                addr: l.local_addr()?,
-                tid: gettid(),
-            }));
-            loop {
-                let (s, _) = l.accept().await?;
-                s.set_nodelay(true)?;
-                drop(aio::create_task(async move {
-                    let mut buf = Vec::with_capacity(64 * 1024);
-                    loop {
-                        buf.clear();
-                        let (r, b) = s.read(buf).await;
-                        buf = b;
-                        if r? == 0 {
-                            return Ok::<_, io::Error>(());
-                        }
-                        let (r, b) = s.write_all(buf).await;
-                        buf = b;
-                        r?;
+    aio::Runner::with_loop(lp).run(serve(tx)).unwrap();
+}
+
+fn aio_server(backend: aio::Backend, tx: Ready) {
+    on_aio_loop(backend, tx, |tx| async move {
+        let l = aio::TcpListener::bind("127.0.0.1:0").await?;
+        let _ = tx.send(Some(Running {
+            addr: l.local_addr()?,
+            tid: gettid(),
+        }));
+        loop {
+            let (s, _) = l.accept().await?;
+            s.set_nodelay(true)?;
+            drop(aio::create_task(async move {
+                let mut buf = Vec::with_capacity(64 * 1024);
+                loop {
+                    buf.clear();
+                    let (r, b) = s.read(buf).await;
+                    buf = b;
+                    if r? == 0 {
+                        return Ok::<_, io::Error>(());
                     }
-                }));
-            }
-            #[allow(unreachable_code)]
-            Ok::<_, io::Error>(())
-        })
-        .unwrap();
+                    let (r, b) = s.write_all(buf).await;
+                    buf = b;
+                    r?;
+                }
+            }));
+        }
+    });
 }
 
 fn aio_streams_server(backend: aio::Backend, tx: Ready) {
-    let lp = match aio::Builder::new().backend(backend).build() {
-        Ok(lp) => lp,
-        Err(e) => {
-            eprintln!("{backend} unavailable: {e}");
-            let _ = tx.send(None);
-            return;
-        }
-    };
-    aio::Runner::with_loop(lp)
-        .run(async move {
-            let server = aio::start_server(
-                |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
-                    loop {
-                        let data = r.read(64 * 1024).await?;
-                        if data.is_empty() {
-                            return Ok::<_, aio::StreamError>(());
-                        }
-                        w.write(&data);
-                        w.drain().await?;
+    on_aio_loop(backend, tx, |tx| async move {
+        let server = aio::start_server(
+            |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
+                loop {
+                    let data = r.read(64 * 1024).await?;
+                    if data.is_empty() {
+                        return Ok::<_, aio::StreamError>(());
                     }
-                },
-                "127.0.0.1",
-                0,
-            )
-            .await?;
-            let _ = tx.send(Some(Running {
-                addr: server.sockets()[0],
-                tid: gettid(),
-            }));
-            server.serve_forever().await?;
-            Ok::<_, io::Error>(())
-        })
-        .unwrap();
+                    w.write(&data);
+                    w.drain().await?;
+                }
+            },
+            "127.0.0.1",
+            0,
+        )
+        .await?;
+        let _ = tx.send(Some(Running {
+            addr: server.sockets()[0],
+            tid: gettid(),
+        }));
+        server.serve_forever().await?;
+        Ok(())
+    });
 }
 
 fn tokio_server(tx: Ready) {
