@@ -16,7 +16,12 @@
 //! provided-buffer ring and accept through a multishot accept, which is
 //! what io_uring offers that epoll cannot.
 //!
-//! IDs: `echo_<C>c_<S>b/<server>`.
+//! The `_p<D>` groups pipeline: each connection keeps `D` requests in
+//! flight (a writer and a reader per connection), so a server finds several
+//! requests per read and several connections ready per wake-up: the load
+//! where batched submission pays.
+//!
+//! IDs: `echo_<C>c_<S>b/<server>` and `echo_<C>c_<S>b_p<D>/<server>`.
 
 use std::hint::black_box;
 use std::io;
@@ -74,9 +79,21 @@ fn thread_cpu(tid: i32) -> (Duration, Duration) {
     (to(ticks(11)), to(ticks(12)))
 }
 
+/// How many times a thread of this process has gone to sleep (its
+/// voluntary context switches).
+fn thread_sleeps(tid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn start(server: Server) -> Option<Running> {
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || match server {
+    let thread = std::thread::Builder::new().name(server.name().into());
+    let spawned = thread.spawn(move || match server {
         Server::AioPoll => aio_server(aio::Backend::Poll, tx),
         Server::AioUring => aio_server(aio::Backend::Uring, tx),
         Server::AioPollStreams => aio_streams_server(aio::Backend::Poll, tx),
@@ -84,6 +101,7 @@ fn start(server: Server) -> Option<Running> {
         Server::TokioCt => tokio_server(tx),
         Server::Smol => smol_server(tx),
     });
+    spawned.ok()?;
     rx.recv().ok().flatten()
 }
 
@@ -220,17 +238,68 @@ fn smol_server(tx: Ready) {
     }));
 }
 
-/// The closed-loop load generator: `conns` connections, each one request
-/// in flight at a time.
+/// The closed-loop load generator: `conns` connections, each with `depth`
+/// requests in flight.
 struct Generator {
     rt: tokio::runtime::Runtime,
     conns: Vec<tokio::net::TcpStream>,
     size: usize,
+    depth: usize,
     latencies: Vec<u32>,
 }
 
+/// Nanoseconds since `t`, saturated to fit a `u32`.
+fn nanos_since(t: Instant) -> u32 {
+    t.elapsed().as_nanos().min(u32::MAX as u128) as u32
+}
+
+/// `per` requests of `size` bytes on `s`, one at a time.
+async fn one_at_a_time(s: &mut tokio::net::TcpStream, size: usize, per: u64) -> Vec<u32> {
+    let msg = vec![7u8; size];
+    let mut back = vec![0u8; size];
+    let mut lats = Vec::with_capacity(per as usize);
+    for _ in 0..per {
+        let t = Instant::now();
+        s.write_all(&msg).await.unwrap();
+        s.read_exact(&mut back).await.unwrap();
+        lats.push(nanos_since(t));
+    }
+    lats
+}
+
+/// `per` requests of `size` bytes on `s`, `depth` of them in flight: a
+/// writer that waits for a free slot before each request and a reader that
+/// frees one per echo.
+async fn pipelined(s: &mut tokio::net::TcpStream, size: usize, per: u64, depth: usize) -> Vec<u32> {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    let slots = tokio::sync::Semaphore::new(depth);
+    let sent = RefCell::new(VecDeque::with_capacity(depth));
+    let (mut rd, mut wr) = s.split();
+    let writer = async {
+        let msg = vec![7u8; size];
+        for _ in 0..per {
+            slots.acquire().await.unwrap().forget();
+            sent.borrow_mut().push_back(Instant::now());
+            wr.write_all(&msg).await.unwrap();
+        }
+    };
+    let reader = async {
+        let mut back = vec![0u8; size];
+        let mut lats = Vec::with_capacity(per as usize);
+        for _ in 0..per {
+            rd.read_exact(&mut back).await.unwrap();
+            let t = sent.borrow_mut().pop_front().expect("an echo of a request not sent");
+            lats.push(nanos_since(t));
+            slots.add_permits(1);
+        }
+        lats
+    };
+    tokio::join!(writer, reader).1
+}
+
 impl Generator {
-    fn new(addr: std::net::SocketAddr, conns: usize, size: usize) -> Generator {
+    fn new(addr: std::net::SocketAddr, conns: usize, size: usize, depth: usize) -> Generator {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -248,6 +317,7 @@ impl Generator {
             rt,
             conns,
             size,
+            depth,
             latencies: Vec::new(),
         }
     }
@@ -255,7 +325,7 @@ impl Generator {
     /// Sends `total` requests spread over the connections; returns the time.
     fn run(&mut self, total: u64) -> Duration {
         let per = total.div_ceil(self.conns.len() as u64);
-        let size = self.size;
+        let (size, depth) = (self.size, self.depth);
         let conns = std::mem::take(&mut self.conns);
         let t0 = Instant::now();
         let (conns, lats) = self.rt.block_on(async move {
@@ -266,15 +336,11 @@ impl Generator {
                         .into_iter()
                         .map(|mut s| {
                             tokio::task::spawn_local(async move {
-                                let msg = vec![7u8; size];
-                                let mut back = vec![0u8; size];
-                                let mut lats = Vec::with_capacity(per as usize);
-                                for _ in 0..per {
-                                    let t = Instant::now();
-                                    s.write_all(&msg).await.unwrap();
-                                    s.read_exact(&mut back).await.unwrap();
-                                    lats.push(t.elapsed().as_nanos().min(u32::MAX as u128) as u32);
-                                }
+                                let lats = if depth == 1 {
+                                    one_at_a_time(&mut s, size, per).await
+                                } else {
+                                    pipelined(&mut s, size, per, depth).await
+                                };
                                 (s, lats)
                             })
                         })
@@ -307,10 +373,14 @@ impl Generator {
     }
 }
 
-fn echo(c: &mut Criterion, conns: usize, size: usize) {
-    let mut g = c.benchmark_group(format!("echo_{conns}c_{size}b"));
+fn echo(c: &mut Criterion, conns: usize, size: usize, depth: usize) {
+    let group = match depth {
+        1 => format!("echo_{conns}c_{size}b"),
+        d => format!("echo_{conns}c_{size}b_p{d}"),
+    };
+    let mut g = c.benchmark_group(&group);
     // Requests per iteration: enough to keep every connection busy.
-    let per_iter = (conns as u64 * 20).max(2000);
+    let per_iter = (conns as u64 * depth as u64 * 20).max(2000);
     g.throughput(Throughput::Elements(per_iter));
     g.sample_size(10);
     let servers = [
@@ -323,9 +393,12 @@ fn echo(c: &mut Criterion, conns: usize, size: usize) {
     ];
     for server in servers {
         let Some(srv) = start(server) else { continue };
-        let mut gen_ = Generator::new(srv.addr, conns, size);
+        let mut gen_ = Generator::new(srv.addr, conns, size, depth);
         let mut requests = 0u64;
         let (u0, s0) = thread_cpu(srv.tid);
+        let (gu0, gs0) = thread_cpu(gettid());
+        let sleeps0 = thread_sleeps(srv.tid);
+        let gen_sleeps0 = thread_sleeps(gettid());
         g.bench_function(BenchmarkId::from_parameter(server.name()), |b| {
             b.iter_custom(|iters| {
                 requests += iters * per_iter;
@@ -333,6 +406,10 @@ fn echo(c: &mut Criterion, conns: usize, size: usize) {
             })
         });
         let (u1, s1) = thread_cpu(srv.tid);
+        let (gu1, gs1) = thread_cpu(gettid());
+        let gen_cpu = (gu1 + gs1).saturating_sub(gu0 + gs0);
+        let sleeps = thread_sleeps(srv.tid).saturating_sub(sleeps0);
+        let gen_sleeps = thread_sleeps(gettid()).saturating_sub(gen_sleeps0);
         let (user, sys) = (u1.saturating_sub(u0), s1.saturating_sub(s0));
         let per_req = (user + sys).as_nanos() as f64 / requests.max(1) as f64;
         let share = if (user + sys).is_zero() {
@@ -340,15 +417,21 @@ fn echo(c: &mut Criterion, conns: usize, size: usize) {
         } else {
             user.as_secs_f64() / (user + sys).as_secs_f64() * 100.0
         };
+        if requests == 0 {
+            continue; // filtered out
+        }
         let (p50, p99) = (gen_.quantile(500), gen_.quantile(990));
         eprintln!(
-            "echo_{conns}c_{size}b/{:<10} p50 {:>8.1} µs   p99 {:>8.1} µs   server CPU {:>6.2} µs/request ({:.0}% user)   {} requests",
+            "{group}/{:<10} p50 {:>8.1} µs   p99 {:>8.1} µs   server CPU {:>6.2} µs/request ({:.0}% user)   {} requests   generator CPU {:.2} µs/request   sleeps/1k requests: server {:.1}, generator {:.1}",
             server.name(),
             p50.as_secs_f64() * 1e6,
             p99.as_secs_f64() * 1e6,
             per_req / 1000.0,
             share,
-            requests
+            requests,
+            gen_cpu.as_nanos() as f64 / requests as f64 / 1000.0,
+            sleeps as f64 * 1000.0 / requests as f64,
+            gen_sleeps as f64 * 1000.0 / requests as f64,
         );
     }
     g.finish();
@@ -357,9 +440,10 @@ fn echo(c: &mut Criterion, conns: usize, size: usize) {
 fn benches(c: &mut Criterion) {
     for conns in [1, 50, 500] {
         for size in [64, 4096] {
-            echo(c, conns, size);
+            echo(c, conns, size, 1);
         }
     }
+    echo(c, 50, 64, 16);
 }
 
 criterion_group!(net, benches);

@@ -206,6 +206,59 @@ async fn short_read_then_eof_in_one_event() -> io::Result<()> {
     Ok(())
 }
 
+/// Raw reads after a short read (which tells the drivers that the socket
+/// is empty, so the next read waits for data before trying): data that
+/// comes later, data already there, a read cancelled while it waits, and a
+/// new socket that reuses a closed one's descriptor number.
+async fn reads_after_a_short_read() -> io::Result<()> {
+    async fn pair() -> io::Result<(TcpStream, TcpStream)> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let client = TcpStream::connect(listener.local_addr()?).await?;
+        let (server, _) = listener.accept().await?;
+        Ok((client, server))
+    }
+    async fn read(s: &TcpStream) -> io::Result<Vec<u8>> {
+        let (n, buf) = timeout(Duration::from_secs(20), s.read(Vec::with_capacity(4096)))
+            .await
+            .map_err(|_| io::Error::other("read hung"))?;
+        n?;
+        Ok(buf)
+    }
+    let (client, server) = pair().await?;
+    let server = Rc::new(server);
+    client.write_all(b"one".to_vec()).await.0?;
+    assert_eq!(read(&server).await?, b"one");
+    // Data that comes after the read started.
+    let late = create_task({
+        let server = server.clone();
+        async move { read(&server).await }
+    });
+    yield_now().await?;
+    assert!(!late.done());
+    client.write_all(b"two".to_vec()).await.0?;
+    assert_eq!(late.await.map_err(err)??, b"two");
+    // Data already there when the read starts.
+    client.write_all(b"three".to_vec()).await.0?;
+    sleep(0.001).await?;
+    assert_eq!(read(&server).await?, b"three");
+    // A read cancelled while it waits loses nothing.
+    let r = timeout(Duration::from_millis(1), server.read(Vec::with_capacity(64))).await;
+    assert!(r.is_err(), "nothing was sent, so the read must time out");
+    client.write_all(b"four".to_vec()).await.0?;
+    assert_eq!(read(&server).await?, b"four");
+    // A new socket, usually with the closed one's descriptor number (other
+    // tests open descriptors too), with data waiting.
+    drop(server);
+    drop(client);
+    let (client, server) = pair().await?;
+    client.write_all(b"five".to_vec()).await.0?;
+    sleep(0.001).await?;
+    assert_eq!(read(&server).await?, b"five");
+    client.shutdown(std::net::Shutdown::Write).await?;
+    assert_eq!(read(&server).await?, b"");
+    Ok(())
+}
+
 /// Reads 600 bytes at a time with `read` until end of file; a hang is a
 /// failure.
 async fn read_to_eof_in_600s(mut read: impl AsyncFnMut() -> io::Result<usize>) -> io::Result<usize> {
@@ -575,6 +628,7 @@ backend_tests!(
     peer_reset_mid_stream,
     half_close_both_ways,
     short_read_then_eof_in_one_event,
+    reads_after_a_short_read,
     cancelled_handler_is_not_reported,
     readexactly_at_early_eof,
     readuntil_over_the_limit,

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use aio_core::driver::{Driver, IoDriver, Unpark};
+use aio_core::driver::{Driver, IoDriver, Unpark, is_stream_socket};
 use aio_core::io::{Interest, RawOp};
 #[cfg(not(target_os = "linux"))]
 use polling::Events;
@@ -228,15 +228,6 @@ impl PollDriver {
 
         result
     }
-}
-
-/// Whether `fd` is a stream socket (TCP, Unix stream).
-fn is_stream_socket(fd: RawFd) -> bool {
-    let mut ty: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `ty` and `len` are valid for writes of the sizes given.
-    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_TYPE, (&raw mut ty).cast(), &mut len) };
-    r == 0 && ty == libc::SOCK_STREAM
 }
 
 /// Wakes the waiters of a ready descriptor.

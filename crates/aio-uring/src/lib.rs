@@ -125,12 +125,16 @@ impl Driver for UringDriver {
 
 #[cfg(target_os = "linux")]
 impl IoDriver for UringDriver {
-    fn register(&mut self, _fd: RawFd) -> io::Result<()> {
-        // Nothing to register: every operation names its descriptor.
+    fn register(&mut self, fd: RawFd) -> io::Result<()> {
+        // Every operation names its descriptor; the driver only keeps a
+        // hint per descriptor (see `Ring::register`).
+        self.ring.register(fd);
         Ok(())
     }
 
-    fn deregister(&mut self, _fd: RawFd) {}
+    fn deregister(&mut self, fd: RawFd) {
+        self.ring.deregister(fd);
+    }
 
     fn poll_op(&mut self, op: &RawOp, token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>> {
         self.ring.poll_op(op, token, waker)

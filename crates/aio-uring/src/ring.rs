@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use aio_core::driver::Unpark;
+use aio_core::driver::{Unpark, is_stream_socket};
 use aio_core::io::RawOp;
 use io_uring::{IoUring, Probe, opcode, squeue::Entry, types};
 use slab::Slab;
@@ -96,6 +96,21 @@ pub(crate) struct Ring {
     multishot: bool,
     /// Receives that ran out of provided buffers, re-armed when one returns.
     starved: Vec<u64>,
+    /// What the driver knows of each registered descriptor, by number.
+    fds: Vec<FdHint>,
+    /// The kernel takes `IORING_RECVSEND_POLL_FIRST` (5.19+).
+    poll_first: bool,
+}
+
+/// What a descriptor's past receives say about the next one.
+#[derive(Clone, Copy, Default)]
+struct FdHint {
+    /// A stream socket (TCP, Unix stream).
+    stream: bool,
+    /// Its last receive was short: the socket's buffer is empty, so the
+    /// next receive should wait for data before trying (as tokio and
+    /// aio-poll skip the `recv` that would say `EAGAIN`).
+    drained: bool,
 }
 
 /// The running kernel's (major, minor) version.
@@ -204,6 +219,8 @@ impl Ring {
             bufs,
             multishot,
             starved: Vec::new(),
+            fds: Vec::new(),
+            poll_first: kernel_version() >= (5, 19),
         })
     }
 
@@ -371,9 +388,11 @@ impl Ring {
                                 }
                             },
                             State::Waiting(w) => {
+                                let raw = op.raw;
                                 if let Some(w) = w {
                                     w.wake();
                                 }
+                                note_result(&mut self.fds, &raw, res);
                             }
                             State::Polling(w) => {
                                 if res < 0 && res != -libc::EAGAIN {
@@ -383,7 +402,7 @@ impl Ring {
                                     }
                                 } else {
                                     op.state = State::Waiting(w);
-                                    resubmit.push(ops::entry(&op.raw).user_data(key));
+                                    resubmit.push(ops::entry(&op.raw, false).user_data(key));
                                 }
                             }
                             State::Orphaned(owner) => {
@@ -407,6 +426,41 @@ impl Ring {
         }
     }
 
+    /// A new descriptor `fd` (a socket or pipe) will take operations.
+    pub(crate) fn register(&mut self, fd: RawFd) {
+        let Ok(i) = usize::try_from(fd) else { return };
+        if i >= self.fds.len() {
+            self.fds.resize(i + 1, FdHint::default());
+        }
+        self.fds[i] = FdHint {
+            stream: is_stream_socket(fd),
+            drained: false,
+        };
+    }
+
+    /// `fd` is closed (its number may come back as another descriptor).
+    pub(crate) fn deregister(&mut self, fd: RawFd) {
+        if let Some(h) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) {
+            *h = FdHint::default();
+        }
+    }
+
+    /// The entry that starts `raw`, waiting for data first where the last
+    /// receive emptied the socket.
+    fn first_entry(&self, raw: &RawOp) -> Entry {
+        let drained = match *raw {
+            RawOp::Recv { fd, flags: 0, .. } => {
+                self.poll_first
+                    && usize::try_from(fd)
+                        .ok()
+                        .and_then(|i| self.fds.get(i))
+                        .is_some_and(|h| h.drained)
+            }
+            _ => false,
+        };
+        ops::entry(raw, drained)
+    }
+
     pub(crate) fn poll_op(&mut self, raw: &RawOp, token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>> {
         let Some(key) = *token else {
             let key = self.ops.insert(Op {
@@ -414,7 +468,8 @@ impl Ring {
                 raw: *raw,
             }) as u64;
             *token = Some(key);
-            self.push(ops::entry(raw).user_data(key));
+            let e = self.first_entry(raw).user_data(key);
+            self.push(e);
             return Poll::Pending;
         };
         let Some(op) = self.ops.get_mut(key as usize) else {
@@ -768,5 +823,15 @@ impl Unpark for EventFd {
         // SAFETY: writes 8 bytes from a valid u64 to our own eventfd. A
         // failure (EAGAIN: the counter is full) means a wake is pending anyway.
         unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+}
+
+/// Records in `fds` what a completed receive says about its socket's buffer.
+fn note_result(fds: &mut [FdHint], raw: &RawOp, res: i32) {
+    let RawOp::Recv { fd, len, flags: 0, .. } = *raw else {
+        return;
+    };
+    if let Some(h) = usize::try_from(fd).ok().and_then(|i| fds.get_mut(i)) {
+        h.drained = h.stream && res > 0 && (res as usize) < len;
     }
 }

@@ -20,6 +20,18 @@ use std::time::Duration;
 
 use crate::io::RawOp;
 
+/// Whether `fd` is a stream socket (TCP, Unix stream), for drivers that
+/// learn from short transfers: on a stream socket a short read means the
+/// receive buffer is empty; on a datagram socket it means nothing.
+pub fn is_stream_socket(fd: RawFd) -> bool {
+    let mut ty: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `ty` and `len` are valid for writes of the sizes given; a
+    // descriptor that is not a socket makes the call fail, nothing more.
+    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_TYPE, (&raw mut ty).cast(), &mut len) };
+    r == 0 && ty == libc::SOCK_STREAM
+}
+
 /// Wakes a loop parked in [`Driver::park`], from any thread.
 ///
 /// A wake that arrives before the loop parks must make the next `park`
