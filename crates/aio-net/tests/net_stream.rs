@@ -208,8 +208,9 @@ async fn short_read_then_eof_in_one_event() -> io::Result<()> {
 
 /// Raw reads after a short read (which tells the drivers that the socket
 /// is empty, so the next read waits for data before trying): data that
-/// comes later, data already there, a read cancelled while it waits, and a
-/// new socket that reuses a closed one's descriptor number.
+/// comes later, data already there, a read cancelled while it waits, a new
+/// socket that reuses a closed one's descriptor number, and end of file and
+/// a reset while a read waits.
 async fn reads_after_a_short_read() -> io::Result<()> {
     async fn pair() -> io::Result<(TcpStream, TcpStream)> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -254,8 +255,29 @@ async fn reads_after_a_short_read() -> io::Result<()> {
     client.write_all(b"five".to_vec()).await.0?;
     sleep(0.001).await?;
     assert_eq!(read(&server).await?, b"five");
+    // End of file while a read waits.
+    let server = Rc::new(server);
+    let eof = create_task({
+        let server = server.clone();
+        async move { read(&server).await }
+    });
+    yield_now().await?;
     client.shutdown(std::net::Shutdown::Write).await?;
-    assert_eq!(read(&server).await?, b"");
+    assert_eq!(eof.await.map_err(err)??, b"");
+    // A reset while a read waits: an error, not a hang.
+    let (client, server) = pair().await?;
+    let server = Rc::new(server);
+    client.write_all(b"six".to_vec()).await.0?;
+    assert_eq!(read(&server).await?, b"six");
+    let reset = create_task({
+        let server = server.clone();
+        async move { read(&server).await }
+    });
+    yield_now().await?;
+    client.set_linger(Some(Duration::ZERO))?;
+    drop(client);
+    let e = reset.await.map_err(err)?.expect_err("a read after a reset");
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
     Ok(())
 }
 

@@ -8,6 +8,19 @@
 //! drained before the next submission. When the kernel answers `EAGAIN`,
 //! the driver polls for readiness and submits again.
 //!
+//! **Receives on an empty socket wait in the driver.** A short receive on
+//! a stream socket means its buffer is now empty, so the next receive would
+//! only make the kernel arm (and later tear down) a one-shot poll on the
+//! socket's wait queue, work done again for every request and partly paid
+//! by the peer's `send`. Instead the driver holds that receive back and
+//! arms one multishot poll per socket (its "watch"), which stays on the
+//! wait queue for the socket's life, like an epoll registration; when the
+//! watch reports data, the receive is submitted and completes at once. A
+//! receive that saw a watch event while it ran does not mark its socket
+//! empty, so no data can arrive unnoticed whatever the order of the
+//! completions. Parked receives are not in the kernel: dropping one frees
+//! its buffer at once.
+//!
 //! **Memory safety under cancellation.** The kernel writes into an
 //! operation's buffers until its completion. A future dropped while its
 //! operation is in flight hands the operation (buffers, address storage) to

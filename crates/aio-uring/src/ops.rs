@@ -8,14 +8,9 @@ use io_uring::{opcode, squeue::Entry, types::Fd};
 
 const NOSIGNAL: i32 = libc::MSG_NOSIGNAL;
 
-/// `IORING_RECVSEND_POLL_FIRST` (kernel 5.19+; the crate does not export it):
-/// wait for readiness before the first attempt.
-const RECVSEND_POLL_FIRST: u16 = 1;
-
 /// The entry for `op`. The pointers it carries come from the operation,
 /// which keeps the memory alive until the completion (see the crate docs).
-/// `poll_first` makes a receive wait for data instead of trying at once.
-pub(crate) fn entry(op: &RawOp, poll_first: bool) -> Entry {
+pub(crate) fn entry(op: &RawOp) -> Entry {
     match *op {
         RawOp::Read { fd, buf, len, offset } => opcode::Read::new(Fd(fd), buf, clamp(len))
             .offset(offset.unwrap_or(u64::MAX))
@@ -23,10 +18,7 @@ pub(crate) fn entry(op: &RawOp, poll_first: bool) -> Entry {
         RawOp::Write { fd, buf, len, offset } => opcode::Write::new(Fd(fd), buf, clamp(len))
             .offset(offset.unwrap_or(u64::MAX))
             .build(),
-        RawOp::Recv { fd, buf, len, flags } => opcode::Recv::new(Fd(fd), buf, clamp(len))
-            .flags(flags)
-            .ioprio(if poll_first { RECVSEND_POLL_FIRST } else { 0 })
-            .build(),
+        RawOp::Recv { fd, buf, len, flags } => opcode::Recv::new(Fd(fd), buf, clamp(len)).flags(flags).build(),
         RawOp::Send { fd, buf, len, flags } => opcode::Send::new(Fd(fd), buf, clamp(len))
             .flags(flags | NOSIGNAL)
             .build(),

@@ -67,6 +67,12 @@ enum State {
     /// The kernel said `EAGAIN`: a readiness poll runs, then the operation
     /// is submitted again.
     Polling(Option<Waker>),
+    /// A receive on a socket known to be empty, waiting in the driver (not
+    /// the kernel) until the socket's watch reports data.
+    Parked(Option<Waker>),
+    /// A socket's multishot readiness poll, owned by the driver; `live` is
+    /// false once the socket is gone (the slot waits for the last CQE).
+    Watch { fd: RawFd, live: bool },
     /// Completed with this result; the future has not picked it up yet.
     Done(i32),
     /// The future was dropped: keep its memory until the completion.
@@ -76,6 +82,8 @@ enum State {
 struct Op {
     state: State,
     raw: RawOp,
+    /// For a receive: its socket's watch events when it was submitted.
+    seen: u32,
 }
 
 pub(crate) struct Ring {
@@ -98,19 +106,25 @@ pub(crate) struct Ring {
     starved: Vec<u64>,
     /// What the driver knows of each registered descriptor, by number.
     fds: Vec<FdHint>,
-    /// The kernel takes `IORING_RECVSEND_POLL_FIRST` (5.19+).
-    poll_first: bool,
 }
 
-/// What a descriptor's past receives say about the next one.
-#[derive(Clone, Copy, Default)]
+/// What the driver knows of a registered descriptor.
+#[derive(Clone, Default)]
 struct FdHint {
     /// A stream socket (TCP, Unix stream).
     stream: bool,
-    /// Its last receive was short: the socket's buffer is empty, so the
-    /// next receive should wait for data before trying (as tokio and
-    /// aio-poll skip the `recv` that would say `EAGAIN`).
+    /// Its last receive was short, and no data came since: the socket's
+    /// buffer is empty, so the next receive waits for the watch instead of
+    /// trying (as tokio and aio-poll skip the `recv` that would say
+    /// `EAGAIN`).
     drained: bool,
+    /// The key of its multishot readiness poll, once a receive waited.
+    watch: Option<u64>,
+    /// Receives waiting for the watch.
+    parked: Vec<u64>,
+    /// How many watch events came (a receive that saw one come while it
+    /// ran may have missed data, so it does not mark the socket drained).
+    events: u32,
 }
 
 /// The running kernel's (major, minor) version.
@@ -220,7 +234,6 @@ impl Ring {
             multishot,
             starved: Vec::new(),
             fds: Vec::new(),
-            poll_first: kernel_version() >= (5, 19),
         })
     }
 
@@ -375,6 +388,16 @@ impl Ring {
                             }
                             continue;
                         }
+                        if let State::Watch { fd, live } = op.state {
+                            let more = io_uring::cqueue::more(cqe.flags());
+                            if !more {
+                                self.ops.remove(key as usize);
+                            }
+                            if live {
+                                watch_event(&mut self.fds, &mut self.ops, &mut resubmit, fd, key, more);
+                            }
+                            continue;
+                        }
                         match std::mem::replace(&mut op.state, State::Done(res)) {
                             State::Waiting(w) if ops::is_retry(&op.raw, res) => match op.raw.interest() {
                                 Some(i) => {
@@ -388,11 +411,11 @@ impl Ring {
                                 }
                             },
                             State::Waiting(w) => {
-                                let raw = op.raw;
+                                let (raw, seen) = (op.raw, op.seen);
                                 if let Some(w) = w {
                                     w.wake();
                                 }
-                                note_result(&mut self.fds, &raw, res);
+                                note_result(&mut self.fds, &raw, res, seen);
                             }
                             State::Polling(w) => {
                                 if res < 0 && res != -libc::EAGAIN {
@@ -402,7 +425,7 @@ impl Ring {
                                     }
                                 } else {
                                     op.state = State::Waiting(w);
-                                    resubmit.push(ops::entry(&op.raw, false).user_data(key));
+                                    resubmit.push(ops::entry(&op.raw).user_data(key));
                                 }
                             }
                             State::Orphaned(owner) => {
@@ -414,8 +437,10 @@ impl Ring {
                                 drop(owner);
                                 self.ops.remove(key as usize);
                             }
+                            // Not in the kernel: no completion of its own.
+                            s @ State::Parked(_) => op.state = s,
                             State::Done(_) => {}
-                            State::Multi(_) => unreachable!("handled above"),
+                            State::Multi(_) | State::Watch { .. } => unreachable!("handled above"),
                         }
                     }
                 }
@@ -432,33 +457,66 @@ impl Ring {
         if i >= self.fds.len() {
             self.fds.resize(i + 1, FdHint::default());
         }
-        self.fds[i] = FdHint {
-            stream: is_stream_socket(fd),
-            drained: false,
-        };
+        self.deregister(fd);
+        self.fds[i].stream = is_stream_socket(fd);
     }
 
     /// `fd` is closed (its number may come back as another descriptor).
     pub(crate) fn deregister(&mut self, fd: RawFd) {
-        if let Some(h) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) {
-            *h = FdHint::default();
+        let Some(h) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) else {
+            return;
+        };
+        let h = std::mem::take(h);
+        if let Some(k) = h.watch {
+            if let Some(Op {
+                state: State::Watch { live, .. },
+                ..
+            }) = self.ops.get_mut(k as usize)
+            {
+                *live = false;
+            }
+            self.cancel(k);
+        }
+        // Receives cannot outlive their socket; should one be parked, it
+        // ends as cancelled rather than waiting forever.
+        for k in h.parked {
+            self.cancel(k);
         }
     }
 
-    /// The entry that starts `raw`, waiting for data first where the last
-    /// receive emptied the socket.
-    fn first_entry(&self, raw: &RawOp) -> Entry {
-        let drained = match *raw {
-            RawOp::Recv { fd, flags: 0, .. } => {
-                self.poll_first
-                    && usize::try_from(fd)
-                        .ok()
-                        .and_then(|i| self.fds.get(i))
-                        .is_some_and(|h| h.drained)
-            }
-            _ => false,
+    /// The socket index of `raw` if it is a receive that should wait for
+    /// its socket's watch: a plain receive on a stream socket whose last
+    /// receive emptied it.
+    fn parks(&self, raw: &RawOp) -> Option<usize> {
+        let RawOp::Recv { fd, flags: 0, .. } = *raw else {
+            return None;
         };
-        ops::entry(raw, drained)
+        let i = usize::try_from(fd).ok()?;
+        let h = self.fds.get(i)?;
+        (self.multishot && h.stream && h.drained).then_some(i)
+    }
+
+    /// Parks receive `key` on socket `i`, arming the socket's watch (a
+    /// multishot poll that stays armed for the socket's life) if needed.
+    fn park_recv(&mut self, i: usize, key: u64, waker: &Waker) {
+        self.ops[key as usize].state = State::Parked(Some(waker.clone()));
+        self.fds[i].parked.push(key);
+        if self.fds[i].watch.is_none() {
+            let fd = i as RawFd;
+            let w = self.ops.insert(Op {
+                state: State::Watch { fd, live: true },
+                raw: RawOp::Close { fd: -1 },
+                seen: 0,
+            }) as u64;
+            self.fds[i].watch = Some(w);
+            let mask = (libc::POLLIN | libc::POLLRDHUP) as u32;
+            self.push(
+                opcode::PollAdd::new(types::Fd(fd), mask)
+                    .multi(true)
+                    .build()
+                    .user_data(w),
+            );
+        }
     }
 
     pub(crate) fn poll_op(&mut self, raw: &RawOp, token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>> {
@@ -466,10 +524,20 @@ impl Ring {
             let key = self.ops.insert(Op {
                 state: State::Waiting(Some(waker.clone())),
                 raw: *raw,
+                seen: 0,
             }) as u64;
             *token = Some(key);
-            let e = self.first_entry(raw).user_data(key);
-            self.push(e);
+            if let Some(i) = self.parks(raw) {
+                self.park_recv(i, key, waker);
+                return Poll::Pending;
+            }
+            if let RawOp::Recv { fd, .. } = *raw {
+                self.ops[key as usize].seen = usize::try_from(fd)
+                    .ok()
+                    .and_then(|i| self.fds.get(i))
+                    .map_or(0, |h| h.events);
+            }
+            self.push(ops::entry(raw).user_data(key));
             return Poll::Pending;
         };
         let Some(op) = self.ops.get_mut(key as usize) else {
@@ -483,14 +551,16 @@ impl Ring {
                 *token = None;
                 Poll::Ready(ops::result(&op.raw, res))
             }
-            State::Waiting(w) | State::Polling(w) => {
+            State::Waiting(w) | State::Polling(w) | State::Parked(w) => {
                 match w {
                     Some(old) if old.will_wake(waker) => {}
                     _ => *w = Some(waker.clone()),
                 }
                 Poll::Pending
             }
-            State::Orphaned(_) | State::Multi(_) => unreachable!("a future polls an operation it gave up"),
+            State::Orphaned(_) | State::Multi(_) | State::Watch { .. } => {
+                unreachable!("a future polls an operation it gave up")
+            }
         }
     }
 
@@ -547,6 +617,7 @@ impl Ring {
                         orphaned: false,
                     }),
                     raw: RawOp::Close { fd: -1 },
+                    seen: 0,
                 }) as u64;
                 *token = Some(k);
                 k
@@ -644,6 +715,17 @@ impl Ring {
     }
 
     pub(crate) fn cancel(&mut self, key: u64) {
+        if let Some(op) = self.ops.get_mut(key as usize) {
+            if let State::Parked(w) = &mut op.state {
+                // Not in the kernel: it ends here.
+                if let Some(w) = w.take() {
+                    w.wake();
+                }
+                op.state = State::Done(-libc::ECANCELED);
+                unpark(&mut self.fds, &op.raw, key);
+                return;
+            }
+        }
         self.push(opcode::AsyncCancel::new(key).build().user_data(CANCEL));
     }
 
@@ -667,6 +749,12 @@ impl Ring {
             return;
         }
         match std::mem::replace(&mut op.state, State::Orphaned(owner)) {
+            State::Parked(_) => {
+                // Not in the kernel: the memory can go now.
+                let raw = op.raw;
+                self.ops.remove(key as usize);
+                unpark(&mut self.fds, &raw, key);
+            }
             State::Done(res) => {
                 // Already complete: nothing holds the memory any more.
                 if res >= 0 && ops::returns_fd(&op.raw) {
@@ -826,12 +914,45 @@ impl Unpark for EventFd {
     }
 }
 
-/// Records in `fds` what a completed receive says about its socket's buffer.
-fn note_result(fds: &mut [FdHint], raw: &RawOp, res: i32) {
+/// Records in `fds` what a completed receive says about its socket's
+/// buffer: a short read left it empty, unless the watch saw data come while
+/// the receive ran (`seen` is the watch's count when it was submitted).
+fn note_result(fds: &mut [FdHint], raw: &RawOp, res: i32, seen: u32) {
     let RawOp::Recv { fd, len, flags: 0, .. } = *raw else {
         return;
     };
     if let Some(h) = usize::try_from(fd).ok().and_then(|i| fds.get_mut(i)) {
-        h.drained = h.stream && res > 0 && (res as usize) < len;
+        h.drained = h.stream && res > 0 && (res as usize) < len && h.events == seen;
+    }
+}
+
+/// Socket `fd`'s watch (key `key`) reported data, an error or its end:
+/// submits the parked receives, or notes that the next one need not wait.
+fn watch_event(fds: &mut [FdHint], ops: &mut Slab<Op>, resubmit: &mut Vec<Entry>, fd: RawFd, key: u64, more: bool) {
+    let Some(h) = usize::try_from(fd).ok().and_then(|i| fds.get_mut(i)) else {
+        return;
+    };
+    if h.watch != Some(key) {
+        return;
+    }
+    if !more {
+        h.watch = None;
+    }
+    h.events = h.events.wrapping_add(1);
+    h.drained = false;
+    for k in h.parked.drain(..) {
+        let Some(op) = ops.get_mut(k as usize) else { continue };
+        if let State::Parked(w) = &mut op.state {
+            op.state = State::Waiting(w.take());
+            op.seen = h.events;
+            resubmit.push(ops::entry(&op.raw).user_data(k));
+        }
+    }
+}
+
+/// Takes receive `key` off its socket's parked list.
+fn unpark(fds: &mut [FdHint], raw: &RawOp, key: u64) {
+    if let Some(h) = usize::try_from(raw.fd()).ok().and_then(|i| fds.get_mut(i)) {
+        h.parked.retain(|&k| k != key);
     }
 }

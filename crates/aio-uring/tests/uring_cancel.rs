@@ -232,3 +232,63 @@ fn a_cancelled_read_in_flight_keeps_data_that_won_the_race() -> io::Result<()> {
         Ok::<_, io::Error>(())
     })
 }
+
+/// Receives that wait in the driver for their socket's watch (their socket
+/// was emptied by a short read, so the driver holds them back from the
+/// kernel): dropping them frees their buffers at once, and a loop closed
+/// with some still waiting frees the rest and cancels the watches.
+#[test]
+fn parked_reads_dropped_or_left_at_close_give_every_buffer_back() {
+    use std::io::Write;
+    let Some(lp) = uring_loop() else { return };
+    let live = Arc::new(AtomicUsize::new(0));
+    let l2 = live.clone();
+    let lp2 = lp.clone();
+    let keep = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let k2 = keep.clone();
+    lp.run_until_complete(async move {
+        let mut tasks = Vec::new();
+        for _ in 0..200 {
+            let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            let a = registered(a);
+            let fd = a.as_raw_fd();
+            // A short read empties the socket...
+            b.write_all(b"x").unwrap();
+            let (n, _) = aio_io::submit(aio_io::Recv::new(fd, Vec::with_capacity(64), 0)).await;
+            assert_eq!(n.unwrap(), 1);
+            k2.borrow_mut().push((a, b));
+            // ...so these wait for data in the driver.
+            for _ in 0..2 {
+                let buf = Counted::new(&l2, 1024);
+                tasks.push(create_task(aio_io::submit(aio_io::Recv::new(fd, buf, 0))));
+            }
+        }
+        yield_now().await.unwrap();
+        assert_eq!(l2.load(Ordering::SeqCst), 400);
+        assert!(in_flight(&lp2) >= 400, "only {} operations waiting", in_flight(&lp2));
+        // Drop half: their buffers come back without a trip to the kernel.
+        for t in tasks.iter().step_by(2) {
+            t.abort();
+        }
+        yield_now().await.unwrap();
+        assert_eq!(
+            l2.load(Ordering::SeqCst),
+            200,
+            "dropped parked reads kept their buffers"
+        );
+        // Data for the first socket wakes its remaining read.
+        k2.borrow_mut()[0].1.write_all(b"y").unwrap();
+        let (n, b) = (&mut tasks[1]).await.unwrap();
+        assert_eq!((n.unwrap(), &b.v[..]), (1, &b"y"[..]));
+        drop(b);
+        assert_eq!(l2.load(Ordering::SeqCst), 199);
+        // The rest are left waiting as the loop closes.
+        tasks.clear();
+    })
+    .unwrap();
+    lp.close();
+    drop(lp);
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+    drop(keep);
+}
