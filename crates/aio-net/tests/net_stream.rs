@@ -225,17 +225,20 @@ async fn reads_after_a_short_read() -> io::Result<()> {
         n?;
         Ok(buf)
     }
+    /// A read in its own task, already waiting for data.
+    async fn waiting_read(s: &Rc<TcpStream>) -> io::Result<aio_core::Task<io::Result<Vec<u8>>>> {
+        let s = s.clone();
+        let t = create_task(async move { read(&s).await });
+        yield_now().await?;
+        assert!(!t.done(), "the read did not wait");
+        Ok(t)
+    }
     let (client, server) = pair().await?;
     let server = Rc::new(server);
     client.write_all(b"one".to_vec()).await.0?;
     assert_eq!(read(&server).await?, b"one");
     // Data that comes after the read started.
-    let late = create_task({
-        let server = server.clone();
-        async move { read(&server).await }
-    });
-    yield_now().await?;
-    assert!(!late.done());
+    let late = waiting_read(&server).await?;
     client.write_all(b"two".to_vec()).await.0?;
     assert_eq!(late.await.map_err(err)??, b"two");
     // Data already there when the read starts.
@@ -257,11 +260,7 @@ async fn reads_after_a_short_read() -> io::Result<()> {
     assert_eq!(read(&server).await?, b"five");
     // End of file while a read waits.
     let server = Rc::new(server);
-    let eof = create_task({
-        let server = server.clone();
-        async move { read(&server).await }
-    });
-    yield_now().await?;
+    let eof = waiting_read(&server).await?;
     client.shutdown(std::net::Shutdown::Write).await?;
     assert_eq!(eof.await.map_err(err)??, b"");
     // A reset while a read waits: an error, not a hang.
@@ -269,11 +268,7 @@ async fn reads_after_a_short_read() -> io::Result<()> {
     let server = Rc::new(server);
     client.write_all(b"six".to_vec()).await.0?;
     assert_eq!(read(&server).await?, b"six");
-    let reset = create_task({
-        let server = server.clone();
-        async move { read(&server).await }
-    });
-    yield_now().await?;
+    let reset = waiting_read(&server).await?;
     client.set_linger(Some(Duration::ZERO))?;
     drop(client);
     let e = reset.await.map_err(err)?.expect_err("a read after a reset");
