@@ -21,6 +21,21 @@ fn a_fast_inner_future_returns_its_value() {
     assert_eq!(r, Ok(5));
 }
 
+/// An inner future that finishes without ever seeing the cancellation
+/// keeps its output, as in asyncio, where only a body that raises
+/// `CancelledError` becomes a `TimeoutError`. (An io_uring read that
+/// completes as its deadline passes returns its data this way; dropping it
+/// would lose the data.) One that sees it still times out.
+#[test]
+fn an_inner_future_that_never_sees_the_cancellation_keeps_its_output() {
+    let r = run(async {
+        let unseen = timeout(0, async { 5 }).await;
+        let seen = timeout(0, async { sleep(0).await.map(|_| 5) }).await;
+        (unseen, seen)
+    });
+    assert_eq!(r, (Ok(5), Err(TimeoutError)));
+}
+
 #[test]
 fn the_inner_future_catches_the_cancellation_cleans_up_and_returns() {
     let log = Rc::new(RefCell::new(Vec::new()));

@@ -125,6 +125,10 @@ struct FdHint {
     /// How many watch events came (a receive that saw one come while it
     /// ran may have missed data, so it does not mark the socket drained).
     events: u32,
+    /// The watch saw the peer's end of file, a hang-up or an error: every
+    /// later receive returns at once, so none waits (a short read that
+    /// takes the last data before a FIN already reported says nothing).
+    closed: bool,
 }
 
 /// The running kernel's (major, minor) version.
@@ -394,7 +398,7 @@ impl Ring {
                                 self.ops.remove(key as usize);
                             }
                             if live {
-                                watch_event(&mut self.fds, &mut self.ops, &mut resubmit, fd, key, more);
+                                watch_event(&mut self.fds, &mut self.ops, &mut resubmit, fd, key, res, more);
                             }
                             continue;
                         }
@@ -493,7 +497,7 @@ impl Ring {
         };
         let i = usize::try_from(fd).ok()?;
         let h = self.fds.get(i)?;
-        (self.multishot && h.stream && h.drained).then_some(i)
+        (self.multishot && h.stream && h.drained && !h.closed).then_some(i)
     }
 
     /// Parks receive `key` on socket `i`, arming the socket's watch (a
@@ -926,9 +930,18 @@ fn note_result(fds: &mut [FdHint], raw: &RawOp, res: i32, seen: u32) {
     }
 }
 
-/// Socket `fd`'s watch (key `key`) reported data, an error or its end:
-/// submits the parked receives, or notes that the next one need not wait.
-fn watch_event(fds: &mut [FdHint], ops: &mut Slab<Op>, resubmit: &mut Vec<Entry>, fd: RawFd, key: u64, more: bool) {
+/// Socket `fd`'s watch (key `key`) reported `res` (a poll mask, or an
+/// error) or its end: submits the parked receives, or notes that the next
+/// one need not wait.
+fn watch_event(
+    fds: &mut [FdHint],
+    ops: &mut Slab<Op>,
+    resubmit: &mut Vec<Entry>,
+    fd: RawFd,
+    key: u64,
+    res: i32,
+    more: bool,
+) {
     let Some(h) = usize::try_from(fd).ok().and_then(|i| fds.get_mut(i)) else {
         return;
     };
@@ -937,6 +950,9 @@ fn watch_event(fds: &mut [FdHint], ops: &mut Slab<Op>, resubmit: &mut Vec<Entry>
     }
     if !more {
         h.watch = None;
+    }
+    if res < 0 || res & i32::from(libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+        h.closed = true;
     }
     h.events = h.events.wrapping_add(1);
     h.drained = false;

@@ -6,8 +6,11 @@
 //! returns `Err(Cancelled)` and the inner future can clean up. When it then
 //! finishes, the timeout reports `Err(TimeoutError)` — unless the inner
 //! future suppressed the cancellation with [`uncancel`](crate::uncancel),
-//! in which case its output is returned. An inner future that does not
-//! react (it waits only on foreign futures) is dropped.
+//! or finished without ever seeing it (as an io_uring read that completed
+//! before its cancellation took effect: it returns its data and puts the
+//! cancellation back), in which case its output is returned. An inner
+//! future that does not react (it waits only on foreign futures) is
+//! dropped.
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -308,7 +311,16 @@ impl<F: Future> Future for Timeout<F> {
             Poll::Ready(v) => {
                 this.fut = None;
                 this.disarm();
-                if this.expired && this.scope.cancelling() > 0 {
+                if this.expired && this.scope.is_pending() {
+                    // It finished without seeing the cancellation (or an
+                    // I/O operation that completed first gave its result
+                    // and put the cancellation back): as in asyncio, where
+                    // only a body that raises `CancelledError` becomes a
+                    // `TimeoutError`, its output stands. Dropping it would
+                    // lose data a read already took from the kernel.
+                    this.scope.clear_pending();
+                    Poll::Ready(Ok(v))
+                } else if this.expired && this.scope.cancelling() > 0 {
                     Poll::Ready(Err(TimeoutError))
                 } else {
                     Poll::Ready(Ok(v))
