@@ -57,7 +57,7 @@ use crate::context::CONTEXT;
 /// `timeout`, `gather` or `TaskGroup`) was cancelled: asyncio's
 /// `CancelledError`.
 ///
-/// It may carry the message given to [`Task::cancel_with`](crate::Task::cancel_with).
+/// It may carry the message given to [`Task::cancel_with`](crate::TaskRef::cancel_with).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Cancelled {
     // `Arc<String>` is one pointer wide: the scope that stores it sits in

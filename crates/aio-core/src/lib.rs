@@ -4,7 +4,7 @@
 //! thread ([`Loop`]), tasks that need not be `Send` ([`create_task`]),
 //! timers ([`sleep`], [`Loop::call_later`]), asyncio's catchable
 //! cooperative cancellation ([`Task::cancel`](TaskRef::cancel),
-//! [`Cancelled`], [`uncancel`]), the combinators ([`gather`], [`wait`],
+//! [`Cancelled`], [`uncancel`]), the combinators ([`gather`](fn@gather), [`wait`],
 //! [`as_completed`], [`timeout`], [`wait_for`], [`shield`],
 //! [`TaskGroup`]), and the bridge to threads ([`to_thread`],
 //! [`LoopHandle`]). It knows no OS I/O mechanism: I/O drivers plug in

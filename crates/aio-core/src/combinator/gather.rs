@@ -457,7 +457,7 @@ pub fn maybe_done<F: IntoFuture>(f: F) -> MaybeDone<F::IntoFuture> {
 /// `Result<_, E>` with the same `E`, which must convert from
 /// [`Cancelled`](crate::Cancelled). Up to 12 futures.
 ///
-/// Semantics as [`gather`](crate::gather): the first error cancels the rest.
+/// Semantics as [`gather`](fn@crate::gather): the first error cancels the rest.
 ///
 /// # Examples
 /// ```
