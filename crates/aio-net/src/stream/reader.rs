@@ -87,6 +87,10 @@ impl StreamReader {
     }
 
     fn consume(&mut self, n: usize) -> Vec<u8> {
+        if self.pos == 0 && n == self.buf.len() {
+            // All of it: hand the buffer over instead of copying it.
+            return std::mem::take(&mut self.buf);
+        }
         let out = self.buf[self.pos..self.pos + n].to_vec();
         self.pos += n;
         if self.pos == self.buf.len() {
