@@ -68,8 +68,9 @@ enum State {
     /// is submitted again.
     Polling(Option<Waker>),
     /// A receive on a socket known to be empty, waiting in the driver (not
-    /// the kernel) until the socket's watch reports data.
-    Parked(Option<Waker>),
+    /// the kernel) until the socket's watch reports data; `next` links the
+    /// socket's parked receives (`NONE` ends the list).
+    Parked { waker: Option<Waker>, next: u32 },
     /// A socket's multishot readiness poll, owned by the driver; `live` is
     /// false once the socket is gone (the slot waits for the last CQE).
     Watch { fd: RawFd, live: bool },
@@ -109,7 +110,7 @@ pub(crate) struct Ring {
 }
 
 /// What the driver knows of a registered descriptor.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct FdHint {
     /// A stream socket (TCP, Unix stream).
     stream: bool,
@@ -118,10 +119,11 @@ struct FdHint {
     /// trying (as tokio and aio-poll skip the `recv` that would say
     /// `EAGAIN`).
     drained: bool,
-    /// The key of its multishot readiness poll, once a receive waited.
-    watch: Option<u64>,
-    /// Receives waiting for the watch.
-    parked: Vec<u64>,
+    /// The key of its multishot readiness poll, once a receive waited
+    /// (`NONE`: no watch).
+    watch: u32,
+    /// The first of the receives waiting for the watch (`NONE`: none).
+    parked: u32,
     /// How many watch events came (a receive that saw one come while it
     /// ran may have missed data, so it does not mark the socket drained).
     events: u32,
@@ -129,6 +131,22 @@ struct FdHint {
     /// later receive returns at once, so none waits (a short read that
     /// takes the last data before a FIN already reported says nothing).
     closed: bool,
+}
+
+/// No key (the end of a parked list, or no watch).
+const NONE: u32 = u32::MAX;
+
+impl Default for FdHint {
+    fn default() -> FdHint {
+        FdHint {
+            stream: false,
+            drained: false,
+            watch: NONE,
+            parked: NONE,
+            events: 0,
+            closed: false,
+        }
+    }
 }
 
 /// The running kernel's (major, minor) version.
@@ -442,7 +460,7 @@ impl Ring {
                                 self.ops.remove(key as usize);
                             }
                             // Not in the kernel: no completion of its own.
-                            s @ State::Parked(_) => op.state = s,
+                            s @ State::Parked { .. } => op.state = s,
                             State::Done(_) => {}
                             State::Multi(_) | State::Watch { .. } => unreachable!("handled above"),
                         }
@@ -471,7 +489,8 @@ impl Ring {
             return;
         };
         let h = std::mem::take(h);
-        if let Some(k) = h.watch {
+        if h.watch != NONE {
+            let k = u64::from(h.watch);
             if let Some(Op {
                 state: State::Watch { live, .. },
                 ..
@@ -483,8 +502,17 @@ impl Ring {
         }
         // Receives cannot outlive their socket; should one be parked, it
         // ends as cancelled rather than waiting forever.
-        for k in h.parked {
-            self.cancel(k);
+        let mut k = h.parked;
+        while k != NONE {
+            let next = match self.ops.get(k as usize) {
+                Some(Op {
+                    state: State::Parked { next, .. },
+                    ..
+                }) => *next,
+                _ => NONE,
+            };
+            self.cancel(u64::from(k));
+            k = next;
         }
     }
 
@@ -503,16 +531,33 @@ impl Ring {
     /// Parks receive `key` on socket `i`, arming the socket's watch (a
     /// multishot poll that stays armed for the socket's life) if needed.
     fn park_recv(&mut self, i: usize, key: u64, waker: &Waker) {
-        self.ops[key as usize].state = State::Parked(Some(waker.clone()));
-        self.fds[i].parked.push(key);
-        if self.fds[i].watch.is_none() {
+        self.ops[key as usize].state = State::Parked {
+            waker: Some(waker.clone()),
+            next: NONE,
+        };
+        // At the end of the list, so parked receives go in their order.
+        let mut last = self.fds[i].parked;
+        if last == NONE {
+            self.fds[i].parked = key as u32;
+        } else {
+            while let State::Parked { next, .. } = self.ops[last as usize].state {
+                if next == NONE {
+                    break;
+                }
+                last = next;
+            }
+            if let State::Parked { next, .. } = &mut self.ops[last as usize].state {
+                *next = key as u32;
+            }
+        }
+        if self.fds[i].watch == NONE {
             let fd = i as RawFd;
             let w = self.ops.insert(Op {
                 state: State::Watch { fd, live: true },
                 raw: RawOp::Close { fd: -1 },
                 seen: 0,
             }) as u64;
-            self.fds[i].watch = Some(w);
+            self.fds[i].watch = w as u32;
             let mask = (libc::POLLIN | libc::POLLRDHUP) as u32;
             self.push(
                 opcode::PollAdd::new(types::Fd(fd), mask)
@@ -555,7 +600,7 @@ impl Ring {
                 *token = None;
                 Poll::Ready(ops::result(&op.raw, res))
             }
-            State::Waiting(w) | State::Polling(w) | State::Parked(w) => {
+            State::Waiting(w) | State::Polling(w) | State::Parked { waker: w, .. } => {
                 match w {
                     Some(old) if old.will_wake(waker) => {}
                     _ => *w = Some(waker.clone()),
@@ -720,13 +765,14 @@ impl Ring {
 
     pub(crate) fn cancel(&mut self, key: u64) {
         if let Some(op) = self.ops.get_mut(key as usize) {
-            if let State::Parked(w) = &mut op.state {
+            if let State::Parked { waker, next } = &mut op.state {
                 // Not in the kernel: it ends here.
-                if let Some(w) = w.take() {
+                if let Some(w) = waker.take() {
                     w.wake();
                 }
+                let (raw, next) = (op.raw, *next);
                 op.state = State::Done(-libc::ECANCELED);
-                unpark(&mut self.fds, &op.raw, key);
+                unpark(&mut self.fds, &mut self.ops, &raw, key, next);
                 return;
             }
         }
@@ -753,11 +799,11 @@ impl Ring {
             return;
         }
         match std::mem::replace(&mut op.state, State::Orphaned(owner)) {
-            State::Parked(_) => {
+            State::Parked { next, .. } => {
                 // Not in the kernel: the memory can go now.
                 let raw = op.raw;
                 self.ops.remove(key as usize);
-                unpark(&mut self.fds, &raw, key);
+                unpark(&mut self.fds, &mut self.ops, &raw, key, next);
             }
             State::Done(res) => {
                 // Already complete: nothing holds the memory any more.
@@ -945,30 +991,53 @@ fn watch_event(
     let Some(h) = usize::try_from(fd).ok().and_then(|i| fds.get_mut(i)) else {
         return;
     };
-    if h.watch != Some(key) {
+    if u64::from(h.watch) != key {
         return;
     }
     if !more {
-        h.watch = None;
+        h.watch = NONE;
     }
     if res < 0 || res & i32::from(libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
         h.closed = true;
     }
     h.events = h.events.wrapping_add(1);
     h.drained = false;
-    for k in h.parked.drain(..) {
-        let Some(op) = ops.get_mut(k as usize) else { continue };
-        if let State::Parked(w) = &mut op.state {
-            op.state = State::Waiting(w.take());
-            op.seen = h.events;
-            resubmit.push(ops::entry(&op.raw).user_data(k));
-        }
+    let mut k = std::mem::replace(&mut h.parked, NONE);
+    while k != NONE {
+        let Some(op) = ops.get_mut(k as usize) else { break };
+        let State::Parked { waker, next } = &mut op.state else {
+            break;
+        };
+        let next = *next;
+        op.state = State::Waiting(waker.take());
+        op.seen = h.events;
+        resubmit.push(ops::entry(&op.raw).user_data(u64::from(k)));
+        k = next;
     }
 }
 
-/// Takes receive `key` off its socket's parked list.
-fn unpark(fds: &mut [FdHint], raw: &RawOp, key: u64) {
-    if let Some(h) = usize::try_from(raw.fd()).ok().and_then(|i| fds.get_mut(i)) {
-        h.parked.retain(|&k| k != key);
+/// Takes receive `key` (parked, its link `next`) off its socket's list.
+fn unpark(fds: &mut [FdHint], ops: &mut Slab<Op>, raw: &RawOp, key: u64, next: u32) {
+    let Some(h) = usize::try_from(raw.fd()).ok().and_then(|i| fds.get_mut(i)) else {
+        return;
+    };
+    if u64::from(h.parked) == key {
+        h.parked = next;
+        return;
+    }
+    let mut k = h.parked;
+    while k != NONE {
+        let Some(Op {
+            state: State::Parked { next: link, .. },
+            ..
+        }) = ops.get_mut(k as usize)
+        else {
+            return;
+        };
+        if u64::from(*link) == key {
+            *link = next;
+            return;
+        }
+        k = *link;
     }
 }
