@@ -12,14 +12,14 @@
 //! a stream socket means its buffer is now empty, so the next receive would
 //! only make the kernel arm (and later tear down) a one-shot poll on the
 //! socket's wait queue, work done again for every request and partly paid
-//! by the peer's `send`. Instead the driver holds that receive back and
-//! arms one multishot poll per socket (its "watch"), which stays on the
-//! wait queue for the socket's life, like an epoll registration; when the
-//! watch reports data, the receive is submitted and completes at once. A
-//! receive that saw a watch event while it ran does not mark its socket
-//! empty, so no data can arrive unnoticed whatever the order of the
-//! completions. Parked receives are not in the kernel: dropping one frees
-//! its buffer at once.
+//! by the peer's `send`. Instead the driver holds that receive back (its
+//! future waits, as on aio-poll, with nothing submitted) and arms one
+//! multishot poll per socket (its "watch"), which stays on the wait queue
+//! for the socket's life, like an epoll registration; when the watch
+//! reports data, the waiting receives are woken, submit, and complete at
+//! once. A receive that saw a watch event while it ran does not mark its
+//! socket empty, so no data can arrive unnoticed whatever the order of the
+//! completions.
 //!
 //! **Memory safety under cancellation.** The kernel writes into an
 //! operation's buffers until its completion. A future dropped while its
@@ -102,7 +102,8 @@ impl UringDriver {
     }
 
     /// Operations the kernel is still running (futures waiting, or dropped
-    /// futures whose memory the driver keeps).
+    /// futures whose memory the driver keeps), and receives waiting in the
+    /// driver for their socket's data.
     pub fn in_flight(&self) -> usize {
         #[cfg(target_os = "linux")]
         {

@@ -67,13 +67,11 @@ enum State {
     /// The kernel said `EAGAIN`: a readiness poll runs, then the operation
     /// is submitted again.
     Polling(Option<Waker>),
-    /// A receive on a socket known to be empty, waiting in the driver (not
-    /// the kernel) until the socket's watch reports data; `next` links the
-    /// socket's parked receives (`NONE` ends the list).
-    Parked { waker: Option<Waker>, next: u32 },
-    /// A socket's multishot readiness poll, owned by the driver; `live` is
-    /// false once the socket is gone (the slot waits for the last CQE).
-    Watch { fd: RawFd, live: bool },
+    /// A socket's multishot readiness poll, owned by the driver, and the
+    /// receives waiting for its next event (their futures hold no token:
+    /// nothing of theirs is in the kernel). `live` is false once the socket
+    /// is gone (the slot waits for the last CQE).
+    Watch { fd: RawFd, live: bool, waiters: Vec<Waker> },
     /// Completed with this result; the future has not picked it up yet.
     Done(i32),
     /// The future was dropped: keep its memory until the completion.
@@ -122,8 +120,6 @@ struct FdHint {
     /// The key of its multishot readiness poll, once a receive waited
     /// (`NONE`: no watch).
     watch: u32,
-    /// The first of the receives waiting for the watch (`NONE`: none).
-    parked: u32,
     /// How many watch events came (a receive that saw one come while it
     /// ran may have missed data, so it does not mark the socket drained).
     events: u32,
@@ -133,7 +129,7 @@ struct FdHint {
     closed: bool,
 }
 
-/// No key (the end of a parked list, or no watch).
+/// No watch.
 const NONE: u32 = u32::MAX;
 
 impl Default for FdHint {
@@ -142,7 +138,6 @@ impl Default for FdHint {
             stream: false,
             drained: false,
             watch: NONE,
-            parked: NONE,
             events: 0,
             closed: false,
         }
@@ -410,13 +405,18 @@ impl Ring {
                             }
                             continue;
                         }
-                        if let State::Watch { fd, live } = op.state {
+                        if let State::Watch { fd, live, waiters } = &mut op.state {
+                            let (fd, live, waiters) = (*fd, *live, std::mem::take(waiters));
                             let more = io_uring::cqueue::more(cqe.flags());
                             if !more {
                                 self.ops.remove(key as usize);
                             }
                             if live {
-                                watch_event(&mut self.fds, &mut self.ops, &mut resubmit, fd, key, res, more);
+                                watch_event(&mut self.fds, fd, key, res, more);
+                            }
+                            // The waiting receives try again (and submit).
+                            for w in waiters {
+                                w.wake();
                             }
                             continue;
                         }
@@ -459,8 +459,6 @@ impl Ring {
                                 drop(owner);
                                 self.ops.remove(key as usize);
                             }
-                            // Not in the kernel: no completion of its own.
-                            s @ State::Parked { .. } => op.state = s,
                             State::Done(_) => {}
                             State::Multi(_) | State::Watch { .. } => unreachable!("handled above"),
                         }
@@ -489,31 +487,22 @@ impl Ring {
             return;
         };
         let h = std::mem::take(h);
-        if h.watch != NONE {
-            let k = u64::from(h.watch);
-            if let Some(Op {
-                state: State::Watch { live, .. },
-                ..
-            }) = self.ops.get_mut(k as usize)
-            {
-                *live = false;
+        if h.watch == NONE {
+            return;
+        }
+        let k = u64::from(h.watch);
+        if let Some(Op {
+            state: State::Watch { live, waiters, .. },
+            ..
+        }) = self.ops.get_mut(k as usize)
+        {
+            *live = false;
+            // Whoever still waits tries again and meets the closed socket.
+            for w in waiters.drain(..) {
+                w.wake();
             }
-            self.cancel(k);
         }
-        // Receives cannot outlive their socket; should one be parked, it
-        // ends as cancelled rather than waiting forever.
-        let mut k = h.parked;
-        while k != NONE {
-            let next = match self.ops.get(k as usize) {
-                Some(Op {
-                    state: State::Parked { next, .. },
-                    ..
-                }) => *next,
-                _ => NONE,
-            };
-            self.cancel(u64::from(k));
-            k = next;
-        }
+        self.cancel(k);
     }
 
     /// The socket index of `raw` if it is a receive that should wait for
@@ -528,32 +517,27 @@ impl Ring {
         (self.multishot && h.stream && h.drained && !h.closed).then_some(i)
     }
 
-    /// Parks receive `key` on socket `i`, arming the socket's watch (a
-    /// multishot poll that stays armed for the socket's life) if needed.
-    fn park_recv(&mut self, i: usize, key: u64, waker: &Waker) {
-        self.ops[key as usize].state = State::Parked {
-            waker: Some(waker.clone()),
-            next: NONE,
-        };
-        // At the end of the list, so parked receives go in their order.
-        let mut last = self.fds[i].parked;
-        if last == NONE {
-            self.fds[i].parked = key as u32;
+    /// Makes `waker` wait for socket `i`'s next watch event, arming the
+    /// watch (a multishot poll that stays armed for the socket's life) if
+    /// needed. Waiters are woken in the order they came.
+    fn wait_for_data(&mut self, i: usize, waker: &Waker) {
+        let watch = self.fds[i].watch;
+        if let Some(Op {
+            state: State::Watch { waiters, .. },
+            ..
+        }) = self.ops.get_mut(watch as usize)
+        {
+            if !waiters.iter().any(|w| w.will_wake(waker)) {
+                waiters.push(waker.clone());
+            }
         } else {
-            while let State::Parked { next, .. } = self.ops[last as usize].state {
-                if next == NONE {
-                    break;
-                }
-                last = next;
-            }
-            if let State::Parked { next, .. } = &mut self.ops[last as usize].state {
-                *next = key as u32;
-            }
-        }
-        if self.fds[i].watch == NONE {
             let fd = i as RawFd;
             let w = self.ops.insert(Op {
-                state: State::Watch { fd, live: true },
+                state: State::Watch {
+                    fd,
+                    live: true,
+                    waiters: vec![waker.clone()],
+                },
                 raw: RawOp::Close { fd: -1 },
                 seen: 0,
             }) as u64;
@@ -570,22 +554,22 @@ impl Ring {
 
     pub(crate) fn poll_op(&mut self, raw: &RawOp, token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>> {
         let Some(key) = *token else {
+            if let Some(i) = self.parks(raw) {
+                // Not submitted: the future holds no token, so dropping or
+                // cancelling it involves the driver in nothing.
+                self.wait_for_data(i, waker);
+                return Poll::Pending;
+            }
+            let seen = usize::try_from(raw.fd())
+                .ok()
+                .and_then(|i| self.fds.get(i))
+                .map_or(0, |h| h.events);
             let key = self.ops.insert(Op {
                 state: State::Waiting(Some(waker.clone())),
                 raw: *raw,
-                seen: 0,
+                seen,
             }) as u64;
             *token = Some(key);
-            if let Some(i) = self.parks(raw) {
-                self.park_recv(i, key, waker);
-                return Poll::Pending;
-            }
-            if let RawOp::Recv { fd, .. } = *raw {
-                self.ops[key as usize].seen = usize::try_from(fd)
-                    .ok()
-                    .and_then(|i| self.fds.get(i))
-                    .map_or(0, |h| h.events);
-            }
             self.push(ops::entry(raw).user_data(key));
             return Poll::Pending;
         };
@@ -600,7 +584,7 @@ impl Ring {
                 *token = None;
                 Poll::Ready(ops::result(&op.raw, res))
             }
-            State::Waiting(w) | State::Polling(w) | State::Parked { waker: w, .. } => {
+            State::Waiting(w) | State::Polling(w) => {
                 match w {
                     Some(old) if old.will_wake(waker) => {}
                     _ => *w = Some(waker.clone()),
@@ -764,18 +748,6 @@ impl Ring {
     }
 
     pub(crate) fn cancel(&mut self, key: u64) {
-        if let Some(op) = self.ops.get_mut(key as usize) {
-            if let State::Parked { waker, next } = &mut op.state {
-                // Not in the kernel: it ends here.
-                if let Some(w) = waker.take() {
-                    w.wake();
-                }
-                let (raw, next) = (op.raw, *next);
-                op.state = State::Done(-libc::ECANCELED);
-                unpark(&mut self.fds, &mut self.ops, &raw, key, next);
-                return;
-            }
-        }
         self.push(opcode::AsyncCancel::new(key).build().user_data(CANCEL));
     }
 
@@ -799,12 +771,6 @@ impl Ring {
             return;
         }
         match std::mem::replace(&mut op.state, State::Orphaned(owner)) {
-            State::Parked { next, .. } => {
-                // Not in the kernel: the memory can go now.
-                let raw = op.raw;
-                self.ops.remove(key as usize);
-                unpark(&mut self.fds, &mut self.ops, &raw, key, next);
-            }
             State::Done(res) => {
                 // Already complete: nothing holds the memory any more.
                 if res >= 0 && ops::returns_fd(&op.raw) {
@@ -817,9 +783,18 @@ impl Ring {
         }
     }
 
-    /// Operations the kernel still runs.
+    /// Operations the kernel still runs, and receives waiting for their
+    /// socket's watch.
     pub(crate) fn in_flight(&self) -> usize {
-        self.ops.len()
+        let waiting: usize = self
+            .ops
+            .iter()
+            .map(|(_, o)| match &o.state {
+                State::Watch { waiters, .. } => waiters.len(),
+                _ => 0,
+            })
+            .sum();
+        self.ops.len() + waiting
     }
 }
 
@@ -977,17 +952,8 @@ fn note_result(fds: &mut [FdHint], raw: &RawOp, res: i32, seen: u32) {
 }
 
 /// Socket `fd`'s watch (key `key`) reported `res` (a poll mask, or an
-/// error) or its end: submits the parked receives, or notes that the next
-/// one need not wait.
-fn watch_event(
-    fds: &mut [FdHint],
-    ops: &mut Slab<Op>,
-    resubmit: &mut Vec<Entry>,
-    fd: RawFd,
-    key: u64,
-    res: i32,
-    more: bool,
-) {
+/// error) or its end: the next receive need not wait.
+fn watch_event(fds: &mut [FdHint], fd: RawFd, key: u64, res: i32, more: bool) {
     let Some(h) = usize::try_from(fd).ok().and_then(|i| fds.get_mut(i)) else {
         return;
     };
@@ -1002,42 +968,4 @@ fn watch_event(
     }
     h.events = h.events.wrapping_add(1);
     h.drained = false;
-    let mut k = std::mem::replace(&mut h.parked, NONE);
-    while k != NONE {
-        let Some(op) = ops.get_mut(k as usize) else { break };
-        let State::Parked { waker, next } = &mut op.state else {
-            break;
-        };
-        let next = *next;
-        op.state = State::Waiting(waker.take());
-        op.seen = h.events;
-        resubmit.push(ops::entry(&op.raw).user_data(u64::from(k)));
-        k = next;
-    }
-}
-
-/// Takes receive `key` (parked, its link `next`) off its socket's list.
-fn unpark(fds: &mut [FdHint], ops: &mut Slab<Op>, raw: &RawOp, key: u64, next: u32) {
-    let Some(h) = usize::try_from(raw.fd()).ok().and_then(|i| fds.get_mut(i)) else {
-        return;
-    };
-    if u64::from(h.parked) == key {
-        h.parked = next;
-        return;
-    }
-    let mut k = h.parked;
-    while k != NONE {
-        let Some(Op {
-            state: State::Parked { next: link, .. },
-            ..
-        }) = ops.get_mut(k as usize)
-        else {
-            return;
-        };
-        if u64::from(*link) == key {
-            *link = next;
-            return;
-        }
-        k = *link;
-    }
 }
