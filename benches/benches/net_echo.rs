@@ -257,24 +257,11 @@ fn nanos_since(t: Instant) -> u32 {
     t.elapsed().as_nanos().min(u32::MAX as u128) as u32
 }
 
-/// `per` requests of `size` bytes on `s`, one at a time.
-async fn one_at_a_time(s: &mut tokio::net::TcpStream, size: usize, per: u64) -> Vec<u32> {
-    let msg = vec![7u8; size];
-    let mut back = vec![0u8; size];
-    let mut lats = Vec::with_capacity(per as usize);
-    for _ in 0..per {
-        let t = Instant::now();
-        s.write_all(&msg).await.unwrap();
-        s.read_exact(&mut back).await.unwrap();
-        lats.push(nanos_since(t));
-    }
-    lats
-}
-
 /// `per` requests of `size` bytes on `s`, pipelined as `redis-benchmark
 /// -P depth` does: `depth` requests in one write, then their `depth`
-/// echoes; each request's latency is its burst's round trip.
-async fn pipelined(s: &mut tokio::net::TcpStream, size: usize, per: u64, depth: usize) -> Vec<u32> {
+/// echoes; each request's latency is its burst's round trip (with depth 1,
+/// one request at a time).
+async fn requests(s: &mut tokio::net::TcpStream, size: usize, per: u64, depth: usize) -> Vec<u32> {
     let burst = vec![7u8; size * depth];
     let mut back = vec![0u8; size * depth];
     let mut lats = Vec::with_capacity(per as usize);
@@ -328,11 +315,7 @@ impl Generator {
                         .into_iter()
                         .map(|mut s| {
                             tokio::task::spawn_local(async move {
-                                let lats = if depth == 1 {
-                                    one_at_a_time(&mut s, size, per).await
-                                } else {
-                                    pipelined(&mut s, size, per, depth).await
-                                };
+                                let lats = requests(&mut s, size, per, depth).await;
                                 (s, lats)
                             })
                         })
