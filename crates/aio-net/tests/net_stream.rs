@@ -676,6 +676,127 @@ async fn more_readers_than_buffers() -> io::Result<()> {
     Ok(())
 }
 
+/// Connections whose readers stop reading while their peers keep sending
+/// hold at most a bounded share of io_uring's provided buffers: other
+/// connections still receive (streams and raw reads), and the stalled
+/// ones, read later, get every byte in order.
+async fn stalled_readers_starve_no_one() -> io::Result<()> {
+    const BIG: usize = 6 << 20;
+    // A stalled asyncio-streams reader whose receive is armed.
+    let (a1, b1) = UnixStream::pair()?;
+    let (mut r1, _w1) = b1.into_streams();
+    assert!(timeout(0.001, r1.read(1)).await.is_err());
+    // A stalled raw reader whose socket was emptied by a short read.
+    let (a2, b2) = UnixStream::pair()?;
+    let b2 = Rc::new(b2);
+    a2.write_all(b"x".to_vec()).await.0?;
+    let (n, _) = b2.read(Vec::with_capacity(64)).await;
+    assert_eq!(n?, 1);
+    let parked = {
+        let b2 = b2.clone();
+        create_task(async move { b2.read(Vec::with_capacity(1)).await })
+    };
+    yield_now().await?;
+    // Their peers send more than all provided buffers hold, until the
+    // receivers stop taking data (the socket buffers are full).
+    let sent = Rc::new(Cell::new(0));
+    let send = |s: UnixStream, seed: u64| {
+        let sent = sent.clone();
+        create_task(async move {
+            let data = payload(BIG, seed);
+            for chunk in data.chunks(64 * 1024) {
+                s.write_all(chunk.to_vec()).await.0?;
+                sent.set(sent.get() + chunk.len());
+            }
+            Ok::<_, io::Error>(())
+        })
+    };
+    let (w1, w2) = (send(a1, 1), send(a2, 2));
+    let mut still = 0;
+    for _ in 0..1000 {
+        let before = sent.get();
+        sleep(0.01).await?;
+        still = if sent.get() == before { still + 1 } else { 0 };
+        if still == 5 {
+            break;
+        }
+    }
+    assert_eq!(still, 5, "the writers never stalled");
+    // Others still receive: a streams reader and a raw reader.
+    for _ in 0..3 {
+        let (a, b) = UnixStream::pair()?;
+        let (mut r, _w) = b.into_streams();
+        a.write_all(b"hello\n".to_vec()).await.0?;
+        let line = timeout(10, r.readline()).await.expect("a streams reader starved");
+        assert_eq!(line.map_err(io::Error::from)?, b"hello\n");
+        let (a, b) = UnixStream::pair()?;
+        a.write_all(b"hi".to_vec()).await.0?;
+        let (n, buf) = timeout(10, b.read(Vec::with_capacity(8)))
+            .await
+            .expect("a raw reader starved");
+        assert_eq!((n?, &buf[..]), (2, &b"hi"[..]));
+    }
+    // The stalled ones, read now, get everything in order.
+    let got = timeout(60, r1.readexactly(BIG))
+        .await
+        .expect("stalled streams reader")
+        .map_err(io::Error::from)?;
+    assert!(got == payload(BIG, 1), "the streams reader's bytes differ");
+    let mut got = Vec::with_capacity(BIG);
+    let (n, first) = timeout(10, parked).await.expect("parked raw read").map_err(err)?;
+    assert_eq!(n?, 1);
+    got.extend_from_slice(&first);
+    while got.len() < BIG {
+        let (n, buf) = timeout(10, b2.read(Vec::with_capacity(100_000)))
+            .await
+            .expect("stalled raw reader");
+        assert!(n? > 0, "early EOF");
+        got.extend_from_slice(&buf);
+    }
+    assert!(got == payload(BIG, 2), "the raw reader's bytes differ");
+    timeout(10, w1).await.expect("writer 1").map_err(err)??;
+    timeout(10, w2).await.expect("writer 2").map_err(err)??;
+    Ok(())
+}
+
+/// Bytes that arrived after raw reads and were not read yet (on io_uring,
+/// already received ahead by the driver) are the first the asyncio streams
+/// made from the socket read.
+async fn streams_after_raw_reads_start_where_they_stopped() -> io::Result<()> {
+    let (a, b) = UnixStream::pair()?;
+    a.write_all(b"x".to_vec()).await.0?;
+    let (n, _) = b.read(Vec::with_capacity(64)).await;
+    assert_eq!(n?, 1);
+    let b = Rc::new(b);
+    let t = {
+        let b = b.clone();
+        create_task(async move { b.read(Vec::with_capacity(64)).await })
+    };
+    yield_now().await?;
+    a.write_all(b"one".to_vec()).await.0?;
+    let (n, buf) = timeout(10, t).await.expect("read").map_err(err)?;
+    assert_eq!((n?, &buf[..]), (3, &b"one"[..]));
+    a.write_all(b"two\nthree\n".to_vec()).await.0?;
+    sleep(0.01).await?;
+    let b = Rc::try_unwrap(b).expect("one owner");
+    let (mut r, _w) = b.into_streams();
+    assert_eq!(
+        timeout(10, r.readline())
+            .await
+            .expect("readline")
+            .map_err(io::Error::from)?,
+        b"two\n"
+    );
+    assert_eq!(
+        timeout(10, r.readline())
+            .await
+            .expect("readline")
+            .map_err(io::Error::from)?,
+        b"three\n"
+    );
+    Ok(())
+}
+
 /// Dropping a listener with connections accepted but not yet taken closes
 /// them (no descriptor leaks, no hang).
 async fn listener_dropped_with_accepted_connections() -> io::Result<()> {
@@ -732,5 +853,7 @@ backend_tests!(
     udp_round_trip,
     server_close_and_wait_closed,
     more_readers_than_buffers,
+    stalled_readers_starve_no_one,
+    streams_after_raw_reads_start_where_they_stopped,
     listener_dropped_with_accepted_connections,
 );

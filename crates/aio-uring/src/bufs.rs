@@ -15,6 +15,8 @@ pub(crate) struct BufRing {
     layout: Layout,
     count: u16,
     tail: u16,
+    /// Buffers the kernel filled that have not come back yet.
+    out: u16,
     size: usize,
     mem: Box<[u8]>,
     pub(crate) group: u16,
@@ -35,6 +37,7 @@ impl BufRing {
             layout,
             count,
             tail: 0,
+            out: 0,
             size,
             mem: vec![0u8; count as usize * size].into_boxed_slice(),
             group,
@@ -76,8 +79,19 @@ impl BufRing {
         &self.mem[start..start + len.min(self.size)]
     }
 
+    /// Notes that the kernel filled a buffer (a completion named it).
+    pub(crate) fn taken(&mut self) {
+        self.out += 1;
+    }
+
+    /// How many buffers the kernel may still fill.
+    pub(crate) fn free(&self) -> u16 {
+        self.count - self.out
+    }
+
     /// Gives buffer `bid` back to the kernel.
     pub(crate) fn recycle(&mut self, bid: u16) {
+        self.out = self.out.saturating_sub(1);
         self.push(bid);
         self.publish();
     }

@@ -22,6 +22,15 @@ use crate::ops;
 const BUF_COUNT: u16 = 256;
 const BUF_SIZE: usize = 16 * 1024;
 
+/// A multishot receive is paused (its request cancelled) once this much
+/// data waits for its reader: a reader that stops reading leaves the rest
+/// in the socket, where flow control holds the sender back, and the shared
+/// buffers stay free for other sockets.
+const PAUSE_AT: usize = 64 * 1024;
+/// A multishot receive is armed only while this many provided buffers are
+/// free; with fewer, receives go one-shot into their caller's buffer.
+const MIN_FREE: u16 = BUF_COUNT / 8;
+
 /// `io_uring_enter` flag: wait for (and, with deferred task work, run) completions.
 const IORING_ENTER_GETEVENTS: u32 = 1;
 
@@ -44,19 +53,85 @@ enum Chunk {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum MultiKind {
+    /// A receive stream's (`RecvStream`, owned by its future's owner).
     Recv,
+    /// An accept stream's.
     Accept,
+    /// A socket's receive-ahead, owned by the driver: plain receives on the
+    /// socket are served from its queue.
+    Ahead,
 }
 
 struct Multi {
     fd: RawFd,
     kind: MultiKind,
     queue: VecDeque<Chunk>,
+    /// Bytes of data in `queue` not taken yet.
+    bytes: usize,
+    /// Bytes of the front chunk already taken (a receive-ahead serves
+    /// receives of any size).
+    off: u32,
     waiters: Vec<Waker>,
     /// A multishot request is in the kernel.
     armed: bool,
+    /// A cancel was sent because `bytes` passed `PAUSE_AT`.
+    pausing: bool,
+    /// The request ended for lack of provided buffers.
+    starved: bool,
     /// The owner is gone: discard results, free the slot at the last CQE.
     orphaned: bool,
+}
+
+impl Multi {
+    fn new(fd: RawFd, kind: MultiKind) -> Multi {
+        Multi {
+            fd,
+            kind,
+            queue: VecDeque::new(),
+            bytes: 0,
+            off: 0,
+            waiters: Vec::new(),
+            armed: false,
+            pausing: false,
+            starved: false,
+            orphaned: false,
+        }
+    }
+
+    /// Moves up to `max` bytes of queued data to `put` (called with each
+    /// piece and the count moved before it), giving emptied buffers back.
+    fn take(&mut self, bufs: &mut BufRing, max: usize, mut put: impl FnMut(usize, &[u8])) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some(&Chunk::Data(bid, len)) = self.queue.front() else {
+                break;
+            };
+            let data = &bufs.data(bid, len as usize)[self.off as usize..];
+            let k = data.len().min(max - n);
+            put(n, &data[..k]);
+            n += k;
+            self.bytes -= k;
+            self.off += k as u32;
+            if self.off == len {
+                self.queue.pop_front();
+                self.off = 0;
+                bufs.recycle(bid);
+            }
+        }
+        n
+    }
+
+    fn wake(&mut self) {
+        for w in self.waiters.drain(..) {
+            w.wake();
+        }
+    }
+
+    fn add_waiter(&mut self, waker: &Waker) {
+        if !self.waiters.iter().any(|w| w.will_wake(waker)) {
+            self.waiters.push(waker.clone());
+        }
+    }
 }
 
 enum State {
@@ -101,8 +176,6 @@ pub(crate) struct Ring {
     bufs: Option<BufRing>,
     /// Multishot receive (kernel 6.0+) and accept (5.19+) are available.
     multishot: bool,
-    /// Receives that ran out of provided buffers, re-armed when one returns.
-    starved: Vec<u64>,
     /// What the driver knows of each registered descriptor, by number.
     fds: Vec<FdHint>,
 }
@@ -249,7 +322,6 @@ impl Ring {
             unsubmitted: false,
             bufs,
             multishot,
-            starved: Vec::new(),
             fds: Vec::new(),
         })
     }
@@ -396,12 +468,13 @@ impl Ring {
                         if let State::Multi(m) = &mut op.state {
                             let more = io_uring::cqueue::more(cqe.flags());
                             let bid = io_uring::cqueue::buffer_select(cqe.flags());
-                            let mut starved = false;
-                            if multi_cqe(m, res, more, bid, &mut self.bufs, &mut starved) {
+                            if multi_cqe(m, res, more, bid, &mut self.bufs) {
                                 self.ops.remove(key as usize);
-                            }
-                            if starved {
-                                self.starved.push(key);
+                            } else if m.armed && !m.pausing && m.bytes > PAUSE_AT {
+                                // Enough waits for the reader: leave the rest
+                                // in the socket until it reads.
+                                m.pausing = true;
+                                resubmit.push(opcode::AsyncCancel::new(key).build().user_data(CANCEL));
                             }
                             continue;
                         }
@@ -491,30 +564,115 @@ impl Ring {
             return;
         }
         let k = u64::from(h.watch);
-        if let Some(Op {
-            state: State::Watch { live, waiters, .. },
-            ..
-        }) = self.ops.get_mut(k as usize)
-        {
-            *live = false;
-            // Whoever still waits tries again and meets the closed socket.
-            for w in waiters.drain(..) {
-                w.wake();
+        // Whoever still waits tries again and meets the closed socket.
+        match self.ops.get_mut(k as usize).map(|o| &mut o.state) {
+            Some(State::Watch { live, waiters, .. }) => {
+                *live = false;
+                for w in waiters.drain(..) {
+                    w.wake();
+                }
+                self.cancel(k);
             }
+            Some(State::Multi(_)) => self.forget(k, Box::new(())),
+            _ => {}
         }
-        self.cancel(k);
     }
 
-    /// The socket index of `raw` if it is a receive that should wait for
-    /// its socket's watch: a plain receive on a stream socket whose last
-    /// receive emptied it.
-    fn parks(&self, raw: &RawOp) -> Option<usize> {
-        let RawOp::Recv { fd, flags: 0, .. } = *raw else {
+    /// Where a plain receive on a stream socket writes: the socket's index,
+    /// the buffer and its length.
+    fn plain_stream_recv(&self, raw: &RawOp) -> Option<(usize, *mut u8, usize)> {
+        let RawOp::Recv { fd, buf, len, flags: 0 } = *raw else {
             return None;
         };
         let i = usize::try_from(fd).ok()?;
-        let h = self.fds.get(i)?;
-        (self.multishot && h.stream && h.drained && !h.closed).then_some(i)
+        (self.multishot && len > 0 && self.fds.get(i)?.stream).then_some((i, buf, len))
+    }
+
+    /// A plain receive on stream socket `i` (into `len` bytes at `dst`),
+    /// before it is submitted: `None` submits it.
+    ///
+    /// Once a receive finds the socket empty, the driver keeps a multishot
+    /// receive armed on it (its *receive-ahead*: the kernel receives into
+    /// provided buffers as data comes, as an epoll registration reports
+    /// it), and later receives take their data from it, copied into their
+    /// own buffer, or wait as wakers when there is none — nothing of theirs
+    /// is in the kernel, so dropping or cancelling one needs no driver
+    /// work and loses nothing. The receive-ahead pauses when `PAUSE_AT`
+    /// bytes wait, ends at end of file, an error or when buffers run out,
+    /// and once emptied, receives go to the kernel again. Without provided
+    /// buffers the socket's watch (a multishot poll) wakes the waiting
+    /// receives instead.
+    fn recv_ahead(&mut self, i: usize, dst: *mut u8, len: usize, waker: &Waker) -> Option<Poll<io::Result<usize>>> {
+        let key = self.fds[i].watch;
+        match self.ops.get_mut(key as usize).map(|o| &mut o.state) {
+            Some(State::Multi(m)) => {
+                let bufs = self.bufs.as_mut()?;
+                let n = m.take(bufs, len, |at, d| {
+                    // SAFETY: `dst` is the receive's buffer: `len` writable
+                    // bytes its future owns and lends for this call, and
+                    // `take` keeps `at + d.len() <= len`. `d` lies in the
+                    // provided buffers, never in `dst`.
+                    unsafe { std::ptr::copy_nonoverlapping(d.as_ptr(), dst.add(at), d.len()) }
+                });
+                let r = match n {
+                    0 => match m.queue.pop_front() {
+                        Some(Chunk::End) => Some(Ok(0)),
+                        Some(Chunk::Err(e)) => Some(Err(io::Error::from_raw_os_error(-e))),
+                        _ => None,
+                    },
+                    n => Some(Ok(n)),
+                };
+                if r.is_none() && m.armed {
+                    m.add_waiter(waker);
+                    return Some(Poll::Pending);
+                }
+                if !m.armed && m.queue.is_empty() {
+                    self.ops.remove(key as usize);
+                    self.fds[i].watch = NONE;
+                }
+                if let Some(r) = r {
+                    if !matches!(r, Ok(n) if n > 0) {
+                        // End of file or an error: later receives return
+                        // at once, so none waits.
+                        self.fds[i].closed = true;
+                    }
+                    return Some(Poll::Ready(r));
+                }
+                // Paused or out of buffers, and emptied: as if new.
+            }
+            Some(State::Watch { waiters, .. }) => {
+                let h = &self.fds[i];
+                if !h.drained || h.closed {
+                    return None;
+                }
+                if !waiters.iter().any(|w| w.will_wake(waker)) {
+                    waiters.push(waker.clone());
+                }
+                return Some(Poll::Pending);
+            }
+            _ => {}
+        }
+        let h = &self.fds[i];
+        if !h.drained || h.closed {
+            return None;
+        }
+        match &self.bufs {
+            Some(b) if b.free() >= MIN_FREE => {
+                let k = self.new_multi(i as RawFd, MultiKind::Ahead);
+                if let State::Multi(m) = &mut self.ops[k as usize].state {
+                    m.waiters.push(waker.clone());
+                }
+                self.fds[i].watch = k as u32;
+                self.arm(k);
+                Some(Poll::Pending)
+            }
+            // Buffers are scarce: into the caller's buffer, one-shot.
+            Some(_) => None,
+            None => {
+                self.wait_for_data(i, waker);
+                Some(Poll::Pending)
+            }
+        }
     }
 
     /// Makes `waker` wait for socket `i`'s next watch event, arming the
@@ -554,11 +712,12 @@ impl Ring {
 
     pub(crate) fn poll_op(&mut self, raw: &RawOp, token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>> {
         let Some(key) = *token else {
-            if let Some(i) = self.parks(raw) {
-                // Not submitted: the future holds no token, so dropping or
-                // cancelling it involves the driver in nothing.
-                self.wait_for_data(i, waker);
-                return Poll::Pending;
+            if let Some((i, dst, len)) = self.plain_stream_recv(raw) {
+                // Served or waiting without a token: dropping or cancelling
+                // the future then involves the driver in nothing.
+                if let Some(p) = self.recv_ahead(i, dst, len, waker) {
+                    return p;
+                }
             }
             let seen = usize::try_from(raw.fd())
                 .ok()
@@ -597,34 +756,10 @@ impl Ring {
         }
     }
 
-    /// A buffer came back: re-arm one receive that ran out.
-    fn feed_starved(&mut self) {
-        while let Some(key) = self.starved.pop() {
-            let Some(Op {
-                state: State::Multi(m), ..
-            }) = self.ops.get_mut(key as usize)
-            else {
-                continue;
-            };
-            if m.armed || m.orphaned {
-                continue;
-            }
-            m.armed = true;
-            let e = {
-                let State::Multi(m) = &self.ops[key as usize].state else {
-                    unreachable!()
-                };
-                self.multi_entry(m, key)
-            };
-            self.push(e);
-            return;
-        }
-    }
-
     fn multi_entry(&self, m: &Multi, key: u64) -> Entry {
         let fd = types::Fd(m.fd);
         match m.kind {
-            MultiKind::Recv => {
+            MultiKind::Recv | MultiKind::Ahead => {
                 let group = self.bufs.as_ref().map_or(0, |b| b.group);
                 opcode::RecvMulti::new(fd, group).build().user_data(key)
             }
@@ -635,52 +770,27 @@ impl Ring {
         }
     }
 
-    /// Arms (or re-arms) a multishot operation and takes its next result.
-    fn poll_multi(&mut self, fd: RawFd, kind: MultiKind, token: &mut Option<u64>, waker: &Waker) -> Option<Chunk> {
-        let key = match *token {
-            Some(k) if self.ops.contains(k as usize) => k,
-            _ => {
-                let k = self.ops.insert(Op {
-                    state: State::Multi(Multi {
-                        fd,
-                        kind,
-                        queue: VecDeque::new(),
-                        waiters: Vec::new(),
-                        armed: false,
-                        orphaned: false,
-                    }),
-                    raw: RawOp::Close { fd: -1 },
-                    seen: 0,
-                }) as u64;
-                *token = Some(k);
-                k
-            }
-        };
+    /// Arms the multishot operation `key` (again).
+    fn arm(&mut self, key: u64) {
         let State::Multi(m) = &mut self.ops[key as usize].state else {
-            unreachable!("multishot token")
+            unreachable!("multishot key")
         };
-        if let Some(c) = m.queue.pop_front() {
-            if matches!(c, Chunk::End | Chunk::Err(_)) && !m.armed {
-                // A final result: the next call starts afresh.
-                self.ops.remove(key as usize);
-                *token = None;
-            }
-            return Some(c);
-        }
-        if !m.waiters.iter().any(|w| w.will_wake(waker)) {
-            m.waiters.push(waker.clone());
-        }
-        if !m.armed && !self.starved.contains(&key) {
-            m.armed = true;
-            let e = {
-                let State::Multi(m) = &self.ops[key as usize].state else {
-                    unreachable!()
-                };
-                self.multi_entry(m, key)
-            };
-            self.push(e);
-        }
-        None
+        m.armed = true;
+        m.pausing = false;
+        m.starved = false;
+        let State::Multi(m) = &self.ops[key as usize].state else {
+            unreachable!()
+        };
+        let e = self.multi_entry(m, key);
+        self.push(e);
+    }
+
+    fn new_multi(&mut self, fd: RawFd, kind: MultiKind) -> u64 {
+        self.ops.insert(Op {
+            state: State::Multi(Multi::new(fd, kind)),
+            raw: RawOp::Close { fd: -1 },
+            seen: 0,
+        }) as u64
     }
 
     pub(crate) fn poll_recv_multi(
@@ -693,40 +803,54 @@ impl Ring {
         if !self.multishot || self.bufs.is_none() {
             return None;
         }
-        let mut total = 0;
-        loop {
-            match self.poll_multi(fd, MultiKind::Recv, token, waker) {
-                Some(Chunk::Data(bid, len)) => {
-                    let bufs = self.bufs.as_mut().expect("checked above");
-                    out.extend_from_slice(bufs.data(bid, len as usize));
-                    bufs.recycle(bid);
-                    self.feed_starved();
-                    total += len as usize;
-                    // Take whatever else already arrived, in one call.
-                    let more = matches!(
-                        token.and_then(|k| self.ops.get(k as usize)).map(|o| &o.state),
-                        Some(State::Multi(m)) if matches!(m.queue.front(), Some(Chunk::Data(..)))
-                    );
-                    if !more {
-                        return Some(Poll::Ready(Ok(total)));
-                    }
-                }
-                Some(Chunk::End) if total == 0 => return Some(Poll::Ready(Ok(0))),
-                Some(Chunk::Err(e)) if total == 0 => return Some(Poll::Ready(Err(io::Error::from_raw_os_error(-e)))),
-                Some(c @ (Chunk::End | Chunk::Err(_))) => {
-                    // Report it at the next call, after this data.
-                    if let Some(State::Multi(m)) =
-                        token.and_then(|k| self.ops.get_mut(k as usize)).map(|o| &mut o.state)
-                    {
-                        m.queue.push_front(c);
-                    }
-                    return Some(Poll::Ready(Ok(total)));
-                }
-                Some(Chunk::Fd(_)) => unreachable!("a receive yields no descriptors"),
-                None if total > 0 => return Some(Poll::Ready(Ok(total))),
-                None => return Some(Poll::Pending),
+        let key = match *token {
+            Some(k) if self.ops.contains(k as usize) => k,
+            _ => {
+                // Data the socket's plain receives left behind comes first.
+                let k = match self.take_ahead(fd) {
+                    Some(k) => k,
+                    None => self.new_multi(fd, MultiKind::Recv),
+                };
+                *token = Some(k);
+                k
             }
+        };
+        let State::Multi(m) = &mut self.ops[key as usize].state else {
+            unreachable!("receive stream token")
+        };
+        let bufs = self.bufs.as_mut().expect("checked above");
+        let n = m.take(bufs, usize::MAX, |_, d| out.extend_from_slice(d));
+        if n > 0 {
+            return Some(Poll::Ready(Ok(n)));
         }
+        let r = match m.queue.pop_front() {
+            Some(Chunk::End) => Ok(0),
+            Some(Chunk::Err(e)) => Err(io::Error::from_raw_os_error(-e)),
+            Some(Chunk::Data(..) | Chunk::Fd(_)) => unreachable!("data was taken; receives yield no descriptors"),
+            None if m.armed => {
+                m.add_waiter(waker);
+                return Some(Poll::Pending);
+            }
+            None if m.starved || bufs.free() < MIN_FREE => {
+                // Out of provided buffers: this call receives one-shot into
+                // a buffer of the caller's (the next arms again), so a
+                // reader never waits for other sockets' readers.
+                self.ops.remove(key as usize);
+                *token = None;
+                return Some(Poll::Ready(Err(io::Error::from_raw_os_error(libc::ENOBUFS))));
+            }
+            None => {
+                m.add_waiter(waker);
+                self.arm(key);
+                return Some(Poll::Pending);
+            }
+        };
+        if !m.armed && m.queue.is_empty() {
+            // A final result: the next call starts afresh.
+            self.ops.remove(key as usize);
+            *token = None;
+        }
+        Some(Poll::Ready(r))
     }
 
     pub(crate) fn poll_accept_multi(
@@ -738,13 +862,52 @@ impl Ring {
         if !self.multishot {
             return None;
         }
-        Some(match self.poll_multi(fd, MultiKind::Accept, token, waker) {
-            Some(Chunk::Fd(fd)) => Poll::Ready(Ok(fd)),
-            Some(Chunk::Err(e)) => Poll::Ready(Err(io::Error::from_raw_os_error(-e))),
-            Some(Chunk::End) => Poll::Ready(Err(io::Error::other("the accept stream ended"))),
+        let key = match *token {
+            Some(k) if self.ops.contains(k as usize) => k,
+            _ => {
+                let k = self.new_multi(fd, MultiKind::Accept);
+                *token = Some(k);
+                k
+            }
+        };
+        let State::Multi(m) = &mut self.ops[key as usize].state else {
+            unreachable!("accept stream token")
+        };
+        let r = match m.queue.pop_front() {
+            Some(Chunk::Fd(fd)) => return Some(Poll::Ready(Ok(fd))),
+            Some(Chunk::Err(e)) => io::Error::from_raw_os_error(-e),
+            Some(Chunk::End) => io::Error::other("the accept stream ended"),
             Some(Chunk::Data(..)) => unreachable!("an accept yields no data"),
-            None => Poll::Pending,
-        })
+            None => {
+                m.add_waiter(waker);
+                if !m.armed {
+                    self.arm(key);
+                }
+                return Some(Poll::Pending);
+            }
+        };
+        if !m.armed && m.queue.is_empty() {
+            // A final result: the next call starts afresh.
+            self.ops.remove(key as usize);
+            *token = None;
+        }
+        Some(Poll::Ready(Err(r)))
+    }
+
+    /// Hands socket `fd`'s receive-ahead (see [`Ring::recv_ahead`]) over to
+    /// a receive stream, which then serves what it holds first.
+    fn take_ahead(&mut self, fd: RawFd) -> Option<u64> {
+        let h = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i))?;
+        let k = h.watch;
+        let Some(Op {
+            state: State::Multi(m), ..
+        }) = self.ops.get_mut(k as usize)
+        else {
+            return None;
+        };
+        m.kind = MultiKind::Recv;
+        h.watch = NONE;
+        Some(u64::from(k))
     }
 
     pub(crate) fn cancel(&mut self, key: u64) {
@@ -757,17 +920,17 @@ impl Ring {
         };
         if let State::Multi(m) = &mut op.state {
             m.orphaned = true;
-            m.waiters.clear();
+            // Other receives waiting on a socket's receive-ahead try again.
+            m.wake();
             for c in m.queue.drain(..) {
                 discard(c, &mut self.bufs);
             }
+            (m.bytes, m.off) = (0, 0);
             if m.armed {
                 self.cancel(key);
             } else {
                 self.ops.remove(key as usize);
             }
-            self.starved.retain(|&k| k != key);
-            self.feed_starved();
             return;
         }
         match std::mem::replace(&mut op.state, State::Orphaned(owner)) {
@@ -791,6 +954,7 @@ impl Ring {
             .iter()
             .map(|(_, o)| match &o.state {
                 State::Watch { waiters, .. } => waiters.len(),
+                State::Multi(m) if m.kind == MultiKind::Ahead => m.waiters.len(),
                 _ => 0,
             })
             .sum();
@@ -870,46 +1034,42 @@ impl Drop for Ring {
 
 /// Records one completion of a multishot operation; returns whether its
 /// slot can go (an orphan's last completion).
-fn multi_cqe(
-    m: &mut Multi,
-    res: i32,
-    more: bool,
-    bid: Option<u16>,
-    bufs: &mut Option<BufRing>,
-    starved: &mut bool,
-) -> bool {
-    let chunk = match (m.kind, res) {
-        (MultiKind::Recv, 0) => Chunk::End,
-        (MultiKind::Recv, n) if n > 0 => match bid {
-            Some(b) => Chunk::Data(b, n as u32),
-            None => Chunk::Err(-libc::EIO),
-        },
-        (MultiKind::Accept, fd) if fd >= 0 => Chunk::Fd(fd),
-        // Out of provided buffers: the request ended; it is armed again when
-        // the owner next asks (by then buffers came back).
-        (_, e) if e == -libc::ENOBUFS => {
-            m.armed = more;
-            // Re-armed when a buffer comes back (not now: that would spin).
-            *starved = !m.orphaned && !more;
-            return m.orphaned && !more;
-        }
-        (_, e) if e == -libc::ECANCELED && m.orphaned => {
-            m.armed = more;
-            return !more;
-        }
-        (_, e) => Chunk::Err(e),
-    };
+fn multi_cqe(m: &mut Multi, res: i32, more: bool, bid: Option<u16>, bufs: &mut Option<BufRing>) -> bool {
     if !more {
         m.armed = false;
     }
+    let chunk = match (m.kind, res) {
+        (MultiKind::Accept, fd) if fd >= 0 => Chunk::Fd(fd),
+        (MultiKind::Recv | MultiKind::Ahead, 0) => Chunk::End,
+        (MultiKind::Recv | MultiKind::Ahead, n) if n > 0 => match (bid, bufs.as_mut()) {
+            (Some(b), Some(r)) => {
+                r.taken();
+                Chunk::Data(b, n as u32)
+            }
+            _ => Chunk::Err(-libc::EIO),
+        },
+        // Out of provided buffers, or paused (or the owner is gone): the
+        // request ended with nothing to report. The owner's next call
+        // decides what comes next.
+        (_, e) if e == -libc::ENOBUFS || (e == -libc::ECANCELED && (m.pausing || m.orphaned)) => {
+            if !more {
+                m.starved = e == -libc::ENOBUFS;
+                m.pausing = false;
+                m.wake();
+            }
+            return m.orphaned && !more;
+        }
+        (_, e) => Chunk::Err(e),
+    };
     if m.orphaned {
         discard(chunk, bufs);
         return !more;
     }
-    m.queue.push_back(chunk);
-    for w in m.waiters.drain(..) {
-        w.wake();
+    if let Chunk::Data(_, n) = chunk {
+        m.bytes += n as usize;
     }
+    m.queue.push_back(chunk);
+    m.wake();
     false
 }
 

@@ -115,7 +115,9 @@ pub trait IoDriver {
     /// is end of stream. `token` identifies the armed receive across calls;
     /// end it with [`forget_op`](IoDriver::forget_op) (the owner box may be
     /// empty: the driver owns the buffers). `None` when the driver has no
-    /// such operation (the caller then uses one-shot receives).
+    /// such operation (the caller then uses one-shot receives); an
+    /// `ENOBUFS` error when it ran out of buffers (the caller then receives
+    /// one-shot this time, and the next call arms again).
     fn poll_recv_multi(
         &mut self,
         fd: RawFd,

@@ -63,7 +63,9 @@ impl RecvStream {
     /// This does not observe cancellation (the caller does, before calling):
     /// data the kernel already received is never lost to a cancelled read.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>, out: &mut Vec<u8>) -> Poll<io::Result<usize>> {
-        if self.multi {
+        // (A one-shot receive in flight finishes first: two receives at
+        // once could take the data out of order.)
+        if self.multi && !matches!(self.mode, Mode::Single(_)) {
             let r = expect_core(|core| {
                 let mut d = core.driver_mut();
                 let Some(io) = d.io() else {
@@ -85,6 +87,8 @@ impl RecvStream {
                 Some(r)
             });
             match r {
+                // Out of provided buffers: one-shot, this time.
+                Some(Poll::Ready(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {}
                 Some(p) => return p,
                 None => self.multi = false,
             }
