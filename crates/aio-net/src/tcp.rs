@@ -340,12 +340,6 @@ impl TcpStream {
     }
 
     /// Gives the stream back as a standard (non-blocking) one.
-    ///
-    /// On io_uring, once a read found the socket empty, the driver receives
-    /// ahead of the reads (into its shared buffers, up to 64 KiB); bytes it
-    /// received that no read took yet are dropped here. Convert a stream
-    /// that was read from only when the peer has nothing more in flight
-    /// ([`into_streams`](Self::into_streams) keeps them).
     pub fn into_std(self) -> std::net::TcpStream {
         self.fd.into_inner().into()
     }

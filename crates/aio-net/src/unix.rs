@@ -197,12 +197,6 @@ impl UnixStream {
     }
 
     /// Gives the stream back as a standard (non-blocking) one.
-    ///
-    /// On io_uring, once a read found the socket empty, the driver receives
-    /// ahead of the reads (into its shared buffers, up to 64 KiB); bytes it
-    /// received that no read took yet are dropped here. Convert a stream
-    /// that was read from only when the peer has nothing more in flight
-    /// ([`into_streams`](Self::into_streams) keeps them).
     pub fn into_std(self) -> std::os::unix::net::UnixStream {
         self.fd.into_inner().into()
     }

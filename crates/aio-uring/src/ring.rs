@@ -53,24 +53,16 @@ enum Chunk {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum MultiKind {
-    /// A receive stream's (`RecvStream`, owned by its future's owner).
     Recv,
-    /// An accept stream's.
     Accept,
-    /// A socket's receive-ahead, owned by the driver: plain receives on the
-    /// socket are served from its queue.
-    Ahead,
 }
 
 struct Multi {
     fd: RawFd,
     kind: MultiKind,
     queue: VecDeque<Chunk>,
-    /// Bytes of data in `queue` not taken yet.
+    /// Bytes of data in `queue`.
     bytes: usize,
-    /// Bytes of the front chunk already taken (a receive-ahead serves
-    /// receives of any size).
-    off: u32,
     waiters: Vec<Waker>,
     /// A multishot request is in the kernel.
     armed: bool,
@@ -89,7 +81,6 @@ impl Multi {
             kind,
             queue: VecDeque::new(),
             bytes: 0,
-            off: 0,
             waiters: Vec::new(),
             armed: false,
             pausing: false,
@@ -98,26 +89,17 @@ impl Multi {
         }
     }
 
-    /// Moves up to `max` bytes of queued data to `put` (called with each
-    /// piece and the count moved before it), giving emptied buffers back.
-    fn take(&mut self, bufs: &mut BufRing, max: usize, mut put: impl FnMut(usize, &[u8])) -> usize {
+    /// Appends the data at the front of the queue to `out`, giving the
+    /// buffers back; returns how much.
+    fn take(&mut self, bufs: &mut BufRing, out: &mut Vec<u8>) -> usize {
         let mut n = 0;
-        while n < max {
-            let Some(&Chunk::Data(bid, len)) = self.queue.front() else {
-                break;
-            };
-            let data = &bufs.data(bid, len as usize)[self.off as usize..];
-            let k = data.len().min(max - n);
-            put(n, &data[..k]);
-            n += k;
-            self.bytes -= k;
-            self.off += k as u32;
-            if self.off == len {
-                self.queue.pop_front();
-                self.off = 0;
-                bufs.recycle(bid);
-            }
+        while let Some(&Chunk::Data(bid, len)) = self.queue.front() {
+            out.extend_from_slice(bufs.data(bid, len as usize));
+            self.queue.pop_front();
+            bufs.recycle(bid);
+            n += len as usize;
         }
+        self.bytes -= n;
         n
     }
 
@@ -564,115 +546,30 @@ impl Ring {
             return;
         }
         let k = u64::from(h.watch);
-        // Whoever still waits tries again and meets the closed socket.
-        match self.ops.get_mut(k as usize).map(|o| &mut o.state) {
-            Some(State::Watch { live, waiters, .. }) => {
-                *live = false;
-                for w in waiters.drain(..) {
-                    w.wake();
-                }
-                self.cancel(k);
+        if let Some(Op {
+            state: State::Watch { live, waiters, .. },
+            ..
+        }) = self.ops.get_mut(k as usize)
+        {
+            *live = false;
+            // Whoever still waits tries again and meets the closed socket.
+            for w in waiters.drain(..) {
+                w.wake();
             }
-            Some(State::Multi(_)) => self.forget(k, Box::new(())),
-            _ => {}
         }
+        self.cancel(k);
     }
 
-    /// Where a plain receive on a stream socket writes: the socket's index,
-    /// the buffer and its length.
-    fn plain_stream_recv(&self, raw: &RawOp) -> Option<(usize, *mut u8, usize)> {
-        let RawOp::Recv { fd, buf, len, flags: 0 } = *raw else {
+    /// The socket index of `raw` if it is a receive that should wait for
+    /// its socket's watch: a plain receive on a stream socket whose last
+    /// receive emptied it.
+    fn parks(&self, raw: &RawOp) -> Option<usize> {
+        let RawOp::Recv { fd, flags: 0, .. } = *raw else {
             return None;
         };
         let i = usize::try_from(fd).ok()?;
-        (self.multishot && len > 0 && self.fds.get(i)?.stream).then_some((i, buf, len))
-    }
-
-    /// A plain receive on stream socket `i` (into `len` bytes at `dst`),
-    /// before it is submitted: `None` submits it.
-    ///
-    /// Once a receive finds the socket empty, the driver keeps a multishot
-    /// receive armed on it (its *receive-ahead*: the kernel receives into
-    /// provided buffers as data comes, as an epoll registration reports
-    /// it), and later receives take their data from it, copied into their
-    /// own buffer, or wait as wakers when there is none — nothing of theirs
-    /// is in the kernel, so dropping or cancelling one needs no driver
-    /// work and loses nothing. The receive-ahead pauses when `PAUSE_AT`
-    /// bytes wait, ends at end of file, an error or when buffers run out,
-    /// and once emptied, receives go to the kernel again. Without provided
-    /// buffers the socket's watch (a multishot poll) wakes the waiting
-    /// receives instead.
-    fn recv_ahead(&mut self, i: usize, dst: *mut u8, len: usize, waker: &Waker) -> Option<Poll<io::Result<usize>>> {
-        let key = self.fds[i].watch;
-        match self.ops.get_mut(key as usize).map(|o| &mut o.state) {
-            Some(State::Multi(m)) => {
-                let bufs = self.bufs.as_mut()?;
-                let n = m.take(bufs, len, |at, d| {
-                    // SAFETY: `dst` is the receive's buffer: `len` writable
-                    // bytes its future owns and lends for this call, and
-                    // `take` keeps `at + d.len() <= len`. `d` lies in the
-                    // provided buffers, never in `dst`.
-                    unsafe { std::ptr::copy_nonoverlapping(d.as_ptr(), dst.add(at), d.len()) }
-                });
-                let r = match n {
-                    0 => match m.queue.pop_front() {
-                        Some(Chunk::End) => Some(Ok(0)),
-                        Some(Chunk::Err(e)) => Some(Err(io::Error::from_raw_os_error(-e))),
-                        _ => None,
-                    },
-                    n => Some(Ok(n)),
-                };
-                if r.is_none() && m.armed {
-                    m.add_waiter(waker);
-                    return Some(Poll::Pending);
-                }
-                if !m.armed && m.queue.is_empty() {
-                    self.ops.remove(key as usize);
-                    self.fds[i].watch = NONE;
-                }
-                if let Some(r) = r {
-                    if !matches!(r, Ok(n) if n > 0) {
-                        // End of file or an error: later receives return
-                        // at once, so none waits.
-                        self.fds[i].closed = true;
-                    }
-                    return Some(Poll::Ready(r));
-                }
-                // Paused or out of buffers, and emptied: as if new.
-            }
-            Some(State::Watch { waiters, .. }) => {
-                let h = &self.fds[i];
-                if !h.drained || h.closed {
-                    return None;
-                }
-                if !waiters.iter().any(|w| w.will_wake(waker)) {
-                    waiters.push(waker.clone());
-                }
-                return Some(Poll::Pending);
-            }
-            _ => {}
-        }
-        let h = &self.fds[i];
-        if !h.drained || h.closed {
-            return None;
-        }
-        match &self.bufs {
-            Some(b) if b.free() >= MIN_FREE => {
-                let k = self.new_multi(i as RawFd, MultiKind::Ahead);
-                if let State::Multi(m) = &mut self.ops[k as usize].state {
-                    m.waiters.push(waker.clone());
-                }
-                self.fds[i].watch = k as u32;
-                self.arm(k);
-                Some(Poll::Pending)
-            }
-            // Buffers are scarce: into the caller's buffer, one-shot.
-            Some(_) => None,
-            None => {
-                self.wait_for_data(i, waker);
-                Some(Poll::Pending)
-            }
-        }
+        let h = self.fds.get(i)?;
+        (self.multishot && h.stream && h.drained && !h.closed).then_some(i)
     }
 
     /// Makes `waker` wait for socket `i`'s next watch event, arming the
@@ -712,12 +609,11 @@ impl Ring {
 
     pub(crate) fn poll_op(&mut self, raw: &RawOp, token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>> {
         let Some(key) = *token else {
-            if let Some((i, dst, len)) = self.plain_stream_recv(raw) {
-                // Served or waiting without a token: dropping or cancelling
-                // the future then involves the driver in nothing.
-                if let Some(p) = self.recv_ahead(i, dst, len, waker) {
-                    return p;
-                }
+            if let Some(i) = self.parks(raw) {
+                // Not submitted: the future holds no token, so dropping or
+                // cancelling it involves the driver in nothing.
+                self.wait_for_data(i, waker);
+                return Poll::Pending;
             }
             let seen = usize::try_from(raw.fd())
                 .ok()
@@ -759,7 +655,7 @@ impl Ring {
     fn multi_entry(&self, m: &Multi, key: u64) -> Entry {
         let fd = types::Fd(m.fd);
         match m.kind {
-            MultiKind::Recv | MultiKind::Ahead => {
+            MultiKind::Recv => {
                 let group = self.bufs.as_ref().map_or(0, |b| b.group);
                 opcode::RecvMulti::new(fd, group).build().user_data(key)
             }
@@ -806,11 +702,7 @@ impl Ring {
         let key = match *token {
             Some(k) if self.ops.contains(k as usize) => k,
             _ => {
-                // Data the socket's plain receives left behind comes first.
-                let k = match self.take_ahead(fd) {
-                    Some(k) => k,
-                    None => self.new_multi(fd, MultiKind::Recv),
-                };
+                let k = self.new_multi(fd, MultiKind::Recv);
                 *token = Some(k);
                 k
             }
@@ -819,7 +711,7 @@ impl Ring {
             unreachable!("receive stream token")
         };
         let bufs = self.bufs.as_mut().expect("checked above");
-        let n = m.take(bufs, usize::MAX, |_, d| out.extend_from_slice(d));
+        let n = m.take(bufs, out);
         if n > 0 {
             return Some(Poll::Ready(Ok(n)));
         }
@@ -894,22 +786,6 @@ impl Ring {
         Some(Poll::Ready(Err(r)))
     }
 
-    /// Hands socket `fd`'s receive-ahead (see [`Ring::recv_ahead`]) over to
-    /// a receive stream, which then serves what it holds first.
-    fn take_ahead(&mut self, fd: RawFd) -> Option<u64> {
-        let h = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i))?;
-        let k = h.watch;
-        let Some(Op {
-            state: State::Multi(m), ..
-        }) = self.ops.get_mut(k as usize)
-        else {
-            return None;
-        };
-        m.kind = MultiKind::Recv;
-        h.watch = NONE;
-        Some(u64::from(k))
-    }
-
     pub(crate) fn cancel(&mut self, key: u64) {
         self.push(opcode::AsyncCancel::new(key).build().user_data(CANCEL));
     }
@@ -920,12 +796,11 @@ impl Ring {
         };
         if let State::Multi(m) = &mut op.state {
             m.orphaned = true;
-            // Other receives waiting on a socket's receive-ahead try again.
-            m.wake();
+            m.waiters.clear();
             for c in m.queue.drain(..) {
                 discard(c, &mut self.bufs);
             }
-            (m.bytes, m.off) = (0, 0);
+            m.bytes = 0;
             if m.armed {
                 self.cancel(key);
             } else {
@@ -954,7 +829,6 @@ impl Ring {
             .iter()
             .map(|(_, o)| match &o.state {
                 State::Watch { waiters, .. } => waiters.len(),
-                State::Multi(m) if m.kind == MultiKind::Ahead => m.waiters.len(),
                 _ => 0,
             })
             .sum();
@@ -1040,8 +914,8 @@ fn multi_cqe(m: &mut Multi, res: i32, more: bool, bid: Option<u16>, bufs: &mut O
     }
     let chunk = match (m.kind, res) {
         (MultiKind::Accept, fd) if fd >= 0 => Chunk::Fd(fd),
-        (MultiKind::Recv | MultiKind::Ahead, 0) => Chunk::End,
-        (MultiKind::Recv | MultiKind::Ahead, n) if n > 0 => match (bid, bufs.as_mut()) {
+        (MultiKind::Recv, 0) => Chunk::End,
+        (MultiKind::Recv, n) if n > 0 => match (bid, bufs.as_mut()) {
             (Some(b), Some(r)) => {
                 r.taken();
                 Chunk::Data(b, n as u32)
