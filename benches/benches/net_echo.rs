@@ -26,6 +26,10 @@
 //! shows.
 //!
 //! IDs: `echo_<C>c_<S>b/<server>` and `echo_<C>c_<S>b_p<D>/<server>`.
+//!
+//! `NET_ECHO_SERVERS=tokio-ct,aio-uring` runs only the servers named, in
+//! that order (servers measured later in a group can fare differently
+//! than earlier ones, so compare orders before trusting a small ratio).
 
 use std::hint::black_box;
 use std::io;
@@ -46,6 +50,32 @@ enum Server {
 }
 
 impl Server {
+    const ALL: [Server; 6] = [
+        Server::AioPoll,
+        Server::AioUring,
+        Server::AioPollStreams,
+        Server::AioUringStreams,
+        Server::TokioCt,
+        Server::Smol,
+    ];
+
+    /// The servers to run: `NET_ECHO_SERVERS` (names, comma-separated, in
+    /// order), else all.
+    fn chosen() -> Vec<Server> {
+        let Ok(list) = std::env::var("NET_ECHO_SERVERS") else {
+            return Server::ALL.to_vec();
+        };
+        list.split(',')
+            .map(|name| {
+                let name = name.trim();
+                Server::ALL
+                    .into_iter()
+                    .find(|s| s.name() == name)
+                    .unwrap_or_else(|| panic!("NET_ECHO_SERVERS: no server {name:?}"))
+            })
+            .collect()
+    }
+
     fn name(self) -> &'static str {
         match self {
             Server::AioPoll => "aio-poll",
@@ -358,15 +388,7 @@ fn echo(c: &mut Criterion, conns: usize, size: usize, depth: usize) {
     let per_iter = (conns as u64 * depth as u64 * 20).max(2000);
     g.throughput(Throughput::Elements(per_iter));
     g.sample_size(10);
-    let servers = [
-        Server::AioPoll,
-        Server::AioUring,
-        Server::AioPollStreams,
-        Server::AioUringStreams,
-        Server::TokioCt,
-        Server::Smol,
-    ];
-    for server in servers {
+    for server in Server::chosen() {
         let Some(srv) = start(server) else { continue };
         let mut gen_ = Generator::new(srv.addr, conns, size, depth);
         let mut requests = 0u64;
