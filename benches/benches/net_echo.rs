@@ -30,6 +30,8 @@
 //! `NET_ECHO_SERVERS=tokio-ct,aio-uring` runs only the servers named, in
 //! that order (servers measured later in a group can fare differently
 //! than earlier ones, so compare orders before trusting a small ratio).
+//! `NET_ECHO_PIN=1` pins the generator to CPU 0 and each server to CPU 1,
+//! which takes the scheduler's placement out of the comparison.
 
 use std::hint::black_box;
 use std::io;
@@ -124,19 +126,43 @@ fn thread_sleeps(tid: i32) -> u64 {
         .unwrap_or(0)
 }
 
+/// With `NET_ECHO_PIN` set, pins the calling thread to `cpu`.
+fn pin(cpu: usize) {
+    if std::env::var_os("NET_ECHO_PIN").is_none() {
+        return;
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes
+    // within it, and sched_setaffinity reads it for the calling thread.
+    let ok = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    };
+    if !ok {
+        eprintln!("NET_ECHO_PIN: cannot pin to CPU {cpu}: {}", io::Error::last_os_error());
+    }
+}
+
 fn start(server: Server) -> Option<Running> {
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::Builder::new().name(server.name().into());
-    let spawned = thread.spawn(move || match server {
+    let spawned = thread.spawn(move || {
+        pin(1);
+        serve(server, tx)
+    });
+    spawned.ok()?;
+    rx.recv().ok().flatten()
+}
+
+fn serve(server: Server, tx: Ready) {
+    match server {
         Server::AioPoll => aio_server(aio::Backend::Poll, tx),
         Server::AioUring => aio_server(aio::Backend::Uring, tx),
         Server::AioPollStreams => aio_streams_server(aio::Backend::Poll, tx),
         Server::AioUringStreams => aio_streams_server(aio::Backend::Uring, tx),
         Server::TokioCt => tokio_server(tx),
         Server::Smol => smol_server(tx),
-    });
-    spawned.ok()?;
-    rx.recv().ok().flatten()
+    }
 }
 
 type Ready = mpsc::Sender<Option<Running>>;
@@ -388,6 +414,7 @@ fn echo(c: &mut Criterion, conns: usize, size: usize, depth: usize) {
     let per_iter = (conns as u64 * depth as u64 * 20).max(2000);
     g.throughput(Throughput::Elements(per_iter));
     g.sample_size(10);
+    pin(0);
     for server in Server::chosen() {
         let Some(srv) = start(server) else { continue };
         let mut gen_ = Generator::new(srv.addr, conns, size, depth);
