@@ -3,55 +3,85 @@
 
 use std::net::Shutdown;
 
+use std::os::fd::RawFd;
+
 use aio_core::io::{Interest, RawOp};
-use io_uring::{opcode, squeue::Entry, types::Fd};
+use io_uring::{opcode, squeue::Entry, types};
 
 const NOSIGNAL: i32 = libc::MSG_NOSIGNAL;
 
-/// The entry for `op`. The pointers it carries come from the operation,
-/// which keeps the memory alive until the completion (see the crate docs).
-pub(crate) fn entry(op: &RawOp) -> Entry {
+/// Where an entry names its descriptor: by number, or by its slot in the
+/// ring's table of registered files (which spares the kernel looking the
+/// descriptor up, and counting a reference on it, for every operation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    Fd(RawFd),
+    Fixed(u32),
+}
+
+/// Builds `$e` with `$f` bound to `$t` as the builders take it (a plain or
+/// a registered descriptor: two types, so one arm each).
+macro_rules! on {
+    ($t:expr, $f:ident => $e:expr) => {
+        match $t {
+            Target::Fd(fd) => {
+                let $f = types::Fd(fd);
+                $e
+            }
+            Target::Fixed(slot) => {
+                let $f = types::Fixed(slot);
+                $e
+            }
+        }
+    };
+}
+pub(crate) use on;
+
+/// The entry for `op`, whose descriptor is at `t`. The pointers it carries
+/// come from the operation, which keeps the memory alive until the
+/// completion (see the crate docs).
+pub(crate) fn entry(op: &RawOp, t: Target) -> Entry {
     match *op {
-        RawOp::Read { fd, buf, len, offset } => opcode::Read::new(Fd(fd), buf, clamp(len))
+        RawOp::Read { buf, len, offset, .. } => on!(t, f => opcode::Read::new(f, buf, clamp(len))
             .offset(offset.unwrap_or(u64::MAX))
-            .build(),
-        RawOp::Write { fd, buf, len, offset } => opcode::Write::new(Fd(fd), buf, clamp(len))
+            .build()),
+        RawOp::Write { buf, len, offset, .. } => on!(t, f => opcode::Write::new(f, buf, clamp(len))
             .offset(offset.unwrap_or(u64::MAX))
-            .build(),
-        RawOp::Recv { fd, buf, len, flags } => opcode::Recv::new(Fd(fd), buf, clamp(len)).flags(flags).build(),
-        RawOp::Send { fd, buf, len, flags } => opcode::Send::new(Fd(fd), buf, clamp(len))
+            .build()),
+        RawOp::Recv { buf, len, flags, .. } => on!(t, f => opcode::Recv::new(f, buf, clamp(len)).flags(flags).build()),
+        RawOp::Send { buf, len, flags, .. } => on!(t, f => opcode::Send::new(f, buf, clamp(len))
             .flags(flags | NOSIGNAL)
-            .build(),
-        RawOp::RecvMsg { fd, msg, flags } => opcode::RecvMsg::new(Fd(fd), msg).flags(flags as u32).build(),
-        RawOp::SendMsg { fd, msg, flags } => opcode::SendMsg::new(Fd(fd), msg)
+            .build()),
+        RawOp::RecvMsg { msg, flags, .. } => on!(t, f => opcode::RecvMsg::new(f, msg).flags(flags as u32).build()),
+        RawOp::SendMsg { msg, flags, .. } => on!(t, f => opcode::SendMsg::new(f, msg)
             .flags((flags | NOSIGNAL) as u32)
-            .build(),
-        RawOp::Accept { fd, addr, len } => opcode::Accept::new(Fd(fd), addr.cast(), len)
+            .build()),
+        RawOp::Accept { addr, len, .. } => on!(t, f => opcode::Accept::new(f, addr.cast(), len)
             .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-            .build(),
-        RawOp::Connect { fd, addr, len } => opcode::Connect::new(Fd(fd), addr.cast(), len).build(),
-        RawOp::Shutdown { fd, how } => opcode::Shutdown::new(
-            Fd(fd),
-            match how {
+            .build()),
+        RawOp::Connect { addr, len, .. } => on!(t, f => opcode::Connect::new(f, addr.cast(), len).build()),
+        RawOp::Shutdown { how, .. } => {
+            let how = match how {
                 Shutdown::Read => libc::SHUT_RD,
                 Shutdown::Write => libc::SHUT_WR,
                 Shutdown::Both => libc::SHUT_RDWR,
-            },
-        )
-        .build(),
-        RawOp::Close { fd } => opcode::Close::new(Fd(fd)).build(),
-        RawOp::PollReady { fd, interest } => poll(fd, interest),
+            };
+            on!(t, f => opcode::Shutdown::new(f, how).build())
+        }
+        // By number always: closing a registered slot would close the slot.
+        RawOp::Close { fd } => opcode::Close::new(types::Fd(fd)).build(),
+        RawOp::PollReady { interest, .. } => poll(t, interest),
     }
 }
 
 /// A one-shot readiness poll (also the fallback when the kernel answers an
 /// operation with `EAGAIN`).
-pub(crate) fn poll(fd: i32, interest: Interest) -> Entry {
+pub(crate) fn poll(t: Target, interest: Interest) -> Entry {
     let mask = match interest {
         Interest::Readable => libc::POLLIN,
         Interest::Writable => libc::POLLOUT,
-    };
-    opcode::PollAdd::new(Fd(fd), mask as u32).build()
+    } as u32;
+    on!(t, f => opcode::PollAdd::new(f, mask).build())
 }
 
 /// Whether a successful completion of `op` is a new descriptor (which must

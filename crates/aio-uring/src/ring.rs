@@ -16,7 +16,7 @@ use io_uring::{IoUring, Probe, opcode, squeue::Entry, types};
 use slab::Slab;
 
 use crate::bufs::BufRing;
-use crate::ops;
+use crate::ops::{self, Target, on};
 
 /// Provided buffers: how many, and how large (a power of two).
 const BUF_COUNT: u16 = 256;
@@ -30,6 +30,10 @@ const PAUSE_AT: usize = 64 * 1024;
 /// A multishot receive is armed only while this many provided buffers are
 /// free; with fewer, receives go one-shot into their caller's buffer.
 const MIN_FREE: u16 = BUF_COUNT / 8;
+
+/// Slots in the ring's table of registered files (at most; fewer when the
+/// descriptor limit is lower). Descriptors beyond them are used by number.
+const MAX_SLOTS: u32 = 8192;
 
 /// `io_uring_enter` flag: wait for (and, with deferred task work, run) completions.
 const IORING_ENTER_GETEVENTS: u32 = 1;
@@ -160,6 +164,8 @@ pub(crate) struct Ring {
     multishot: bool,
     /// What the driver knows of each registered descriptor, by number.
     fds: Vec<FdHint>,
+    /// Free slots of the registered-file table.
+    free_slots: Vec<u32>,
 }
 
 /// What the driver knows of a registered descriptor.
@@ -182,6 +188,8 @@ struct FdHint {
     /// later receive returns at once, so none waits (a short read that
     /// takes the last data before a FIN already reported says nothing).
     closed: bool,
+    /// Its slot in the ring's registered files (`NONE`: used by number).
+    slot: u32,
 }
 
 /// No watch.
@@ -195,6 +203,7 @@ impl Default for FdHint {
             watch: NONE,
             events: 0,
             closed: false,
+            slot: NONE,
         }
     }
 }
@@ -292,6 +301,27 @@ impl Ring {
         } else {
             None
         };
+        // A table of registered files, filled as descriptors register.
+        let nofile = {
+            let mut r = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: `r` is a valid out-pointer.
+            if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+                u32::try_from(r.rlim_cur).unwrap_or(u32::MAX)
+            } else {
+                1024
+            }
+        };
+        let slots = nofile.min(MAX_SLOTS);
+        let free_slots = match ring.submitter().register_files_sparse(slots) {
+            Ok(()) => (0..slots).rev().collect(),
+            Err(e) => {
+                log::debug!("aio: io_uring registered files unavailable ({e}); descriptors by number");
+                Vec::new()
+            }
+        };
         Ok(Ring {
             ring,
             ops: Slab::with_capacity(256),
@@ -305,6 +335,7 @@ impl Ring {
             bufs,
             multishot,
             fds: Vec::new(),
+            free_slots,
         })
     }
 
@@ -479,7 +510,8 @@ impl Ring {
                             State::Waiting(w) if ops::is_retry(&op.raw, res) => match op.raw.interest() {
                                 Some(i) => {
                                     op.state = State::Polling(w);
-                                    resubmit.push(ops::poll(op.raw.fd(), i).user_data(key));
+                                    let t = target(&self.fds, op.raw.fd());
+                                    resubmit.push(ops::poll(t, i).user_data(key));
                                 }
                                 None => {
                                     if let Some(w) = w {
@@ -502,7 +534,8 @@ impl Ring {
                                     }
                                 } else {
                                     op.state = State::Waiting(w);
-                                    resubmit.push(ops::entry(&op.raw).user_data(key));
+                                    let t = target(&self.fds, op.raw.fd());
+                                    resubmit.push(ops::entry(&op.raw, t).user_data(key));
                                 }
                             }
                             State::Orphaned(owner) => {
@@ -534,6 +567,15 @@ impl Ring {
         }
         self.deregister(fd);
         self.fds[i].stream = is_stream_socket(fd);
+        if let Some(slot) = self.free_slots.pop() {
+            match self.ring.submitter().register_files_update(slot, &[fd]) {
+                Ok(_) => self.fds[i].slot = slot,
+                Err(e) => {
+                    log::debug!("aio: io_uring could not register descriptor {fd} ({e}); used by number");
+                    self.free_slots.push(slot);
+                }
+            }
+        }
     }
 
     /// `fd` is closed (its number may come back as another descriptor).
@@ -542,6 +584,15 @@ impl Ring {
             return;
         };
         let h = std::mem::take(h);
+        if h.slot != NONE {
+            // The table holds a reference to the file: drop it, or closing
+            // the descriptor would not close the socket. Operations still in
+            // flight keep theirs until they complete.
+            match self.ring.submitter().register_files_update(h.slot, &[-1]) {
+                Ok(_) => self.free_slots.push(h.slot),
+                Err(e) => log::error!("io_uring: could not unregister descriptor {fd} ({e})"),
+            }
+        }
         if h.watch == NONE {
             return;
         }
@@ -598,12 +649,7 @@ impl Ring {
             }) as u64;
             self.fds[i].watch = w as u32;
             let mask = (libc::POLLIN | libc::POLLRDHUP) as u32;
-            self.push(
-                opcode::PollAdd::new(types::Fd(fd), mask)
-                    .multi(true)
-                    .build()
-                    .user_data(w),
-            );
+            self.push(on!(target(&self.fds, fd), f => opcode::PollAdd::new(f, mask).multi(true).build()).user_data(w));
         }
     }
 
@@ -625,7 +671,8 @@ impl Ring {
                 seen,
             }) as u64;
             *token = Some(key);
-            self.push(ops::entry(raw).user_data(key));
+            let t = target(&self.fds, raw.fd());
+            self.push(ops::entry(raw, t).user_data(key));
             return Poll::Pending;
         };
         let Some(op) = self.ops.get_mut(key as usize) else {
@@ -653,16 +700,16 @@ impl Ring {
     }
 
     fn multi_entry(&self, m: &Multi, key: u64) -> Entry {
-        let fd = types::Fd(m.fd);
+        let t = target(&self.fds, m.fd);
         match m.kind {
             MultiKind::Recv => {
                 let group = self.bufs.as_ref().map_or(0, |b| b.group);
-                opcode::RecvMulti::new(fd, group).build().user_data(key)
+                on!(t, f => opcode::RecvMulti::new(f, group).build()).user_data(key)
             }
-            MultiKind::Accept => opcode::AcceptMulti::new(fd)
+            MultiKind::Accept => on!(t, f => opcode::AcceptMulti::new(f)
                 .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-                .build()
-                .user_data(key),
+                .build())
+            .user_data(key),
         }
     }
 
@@ -982,6 +1029,14 @@ fn note_result(fds: &mut [FdHint], raw: &RawOp, res: i32, seen: u32) {
     };
     if let Some(h) = usize::try_from(fd).ok().and_then(|i| fds.get_mut(i)) {
         h.drained = h.stream && res > 0 && (res as usize) < len && h.events == seen;
+    }
+}
+
+/// Where operations name descriptor `fd`: its registered slot if it has one.
+fn target(fds: &[FdHint], fd: RawFd) -> Target {
+    match usize::try_from(fd).ok().and_then(|i| fds.get(i)) {
+        Some(h) if h.slot != NONE => Target::Fixed(h.slot),
+        _ => Target::Fd(fd),
     }
 }
 
