@@ -21,6 +21,18 @@
 //! socket empty, so no data can arrive unnoticed whatever the order of the
 //! completions.
 //!
+//! **Registered descriptors.** Each registered descriptor also takes a slot
+//! in the ring's table of registered files, and entries name it by slot, so
+//! the kernel neither looks it up nor counts a reference on it per
+//! operation (descriptors beyond the table, up to 8192 slots, go by
+//! number). Deregistering empties the slot before the descriptor closes.
+//!
+//! **Multishot receives** (asyncio streams' `RecvStream`) draw from a
+//! shared ring of provided buffers. One pauses once 64 KiB wait for its
+//! reader (the rest stays in the socket, under TCP flow control), and a
+//! receive that finds the buffers short goes one-shot into its own buffer,
+//! so a reader that stops reading never starves the other connections.
+//!
 //! **Memory safety under cancellation.** The kernel writes into an
 //! operation's buffers until its completion. A future dropped while its
 //! operation is in flight hands the operation (buffers, address storage) to
