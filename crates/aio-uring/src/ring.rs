@@ -728,12 +728,20 @@ impl Ring {
         self.push(e);
     }
 
-    fn new_multi(&mut self, fd: RawFd, kind: MultiKind) -> u64 {
-        self.ops.insert(Op {
-            state: State::Multi(Multi::new(fd, kind)),
-            raw: RawOp::Close { fd: -1 },
-            seen: 0,
-        }) as u64
+    /// The multishot operation `token` names, or a new one (not armed yet).
+    fn multi_key(&mut self, fd: RawFd, kind: MultiKind, token: &mut Option<u64>) -> u64 {
+        match *token {
+            Some(k) if self.ops.contains(k as usize) => k,
+            _ => {
+                let k = self.ops.insert(Op {
+                    state: State::Multi(Multi::new(fd, kind)),
+                    raw: RawOp::Close { fd: -1 },
+                    seen: 0,
+                }) as u64;
+                *token = Some(k);
+                k
+            }
+        }
     }
 
     pub(crate) fn poll_recv_multi(
@@ -746,14 +754,7 @@ impl Ring {
         if !self.multishot || self.bufs.is_none() {
             return None;
         }
-        let key = match *token {
-            Some(k) if self.ops.contains(k as usize) => k,
-            _ => {
-                let k = self.new_multi(fd, MultiKind::Recv);
-                *token = Some(k);
-                k
-            }
-        };
+        let key = self.multi_key(fd, MultiKind::Recv, token);
         let State::Multi(m) = &mut self.ops[key as usize].state else {
             unreachable!("receive stream token")
         };
@@ -801,14 +802,7 @@ impl Ring {
         if !self.multishot {
             return None;
         }
-        let key = match *token {
-            Some(k) if self.ops.contains(k as usize) => k,
-            _ => {
-                let k = self.new_multi(fd, MultiKind::Accept);
-                *token = Some(k);
-                k
-            }
-        };
+        let key = self.multi_key(fd, MultiKind::Accept, token);
         let State::Multi(m) = &mut self.ops[key as usize].state else {
             unreachable!("accept stream token")
         };
