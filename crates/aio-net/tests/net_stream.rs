@@ -424,7 +424,8 @@ async fn readexactly_at_early_eof() -> io::Result<()> {
     a.write_all(b"12345".to_vec()).await.0?;
     drop(a);
     assert_eq!(r.readexactly(2).await.map_err(io::Error::from)?, b"12");
-    match r.readexactly(10).await {
+    // (Bounded: a peer whose close never arrives is a failure, not a hang.)
+    match timeout(10, r.readexactly(10)).await.expect("no end of file") {
         Err(StreamError::IncompleteRead { partial, expected }) => {
             assert_eq!(partial, b"345");
             assert_eq!(expected, Some(10));
