@@ -112,11 +112,12 @@ impl Multi {
             w.wake();
         }
     }
+}
 
-    fn add_waiter(&mut self, waker: &Waker) {
-        if !self.waiters.iter().any(|w| w.will_wake(waker)) {
-            self.waiters.push(waker.clone());
-        }
+/// Adds `waker` to `waiters` unless it is there already.
+fn add_waiter(waiters: &mut Vec<Waker>, waker: &Waker) {
+    if !waiters.iter().any(|w| w.will_wake(waker)) {
+        waiters.push(waker.clone());
     }
 }
 
@@ -194,6 +195,16 @@ struct FdHint {
 
 /// No watch.
 const NONE: u32 = u32::MAX;
+
+impl FdHint {
+    /// How entries name this descriptor, `fd`.
+    fn target(&self, fd: RawFd) -> Target {
+        match self.slot {
+            NONE => Target::Fd(fd),
+            slot => Target::Fixed(slot),
+        }
+    }
+}
 
 impl Default for FdHint {
     fn default() -> FdHint {
@@ -492,17 +503,17 @@ impl Ring {
                             continue;
                         }
                         if let State::Watch { fd, live, waiters } = &mut op.state {
-                            let (fd, live, waiters) = (*fd, *live, std::mem::take(waiters));
                             let more = io_uring::cqueue::more(cqe.flags());
+                            if *live {
+                                watch_event(&mut self.fds, *fd, key, res, more);
+                            }
+                            // The waiting receives try again (and submit);
+                            // the list keeps its memory for the next ones.
+                            for w in waiters.drain(..) {
+                                w.wake();
+                            }
                             if !more {
                                 self.ops.remove(key as usize);
-                            }
-                            if live {
-                                watch_event(&mut self.fds, fd, key, res, more);
-                            }
-                            // The waiting receives try again (and submit).
-                            for w in waiters {
-                                w.wake();
                             }
                             continue;
                         }
@@ -580,7 +591,7 @@ impl Ring {
 
     /// `fd` is closed (its number may come back as another descriptor).
     pub(crate) fn deregister(&mut self, fd: RawFd) {
-        let Some(h) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) else {
+        let Some(h) = hint_mut(&mut self.fds, fd) else {
             return;
         };
         let h = std::mem::take(h);
@@ -618,9 +629,8 @@ impl Ring {
         let RawOp::Recv { fd, flags: 0, .. } = *raw else {
             return None;
         };
-        let i = usize::try_from(fd).ok()?;
-        let h = self.fds.get(i)?;
-        (self.multishot && h.stream && h.drained && !h.closed).then_some(i)
+        let h = hint(&self.fds, fd)?;
+        (self.multishot && h.stream && h.drained && !h.closed).then_some(fd as usize)
     }
 
     /// Makes `waker` wait for socket `i`'s next watch event, arming the
@@ -633,9 +643,7 @@ impl Ring {
             ..
         }) = self.ops.get_mut(watch as usize)
         {
-            if !waiters.iter().any(|w| w.will_wake(waker)) {
-                waiters.push(waker.clone());
-            }
+            add_waiter(waiters, waker);
         } else {
             let fd = i as RawFd;
             let w = self.ops.insert(Op {
@@ -661,17 +669,14 @@ impl Ring {
                 self.wait_for_data(i, waker);
                 return Poll::Pending;
             }
-            let seen = usize::try_from(raw.fd())
-                .ok()
-                .and_then(|i| self.fds.get(i))
-                .map_or(0, |h| h.events);
+            let fd = raw.fd();
+            let (seen, t) = hint(&self.fds, fd).map_or((0, Target::Fd(fd)), |h| (h.events, h.target(fd)));
             let key = self.ops.insert(Op {
                 state: State::Waiting(Some(waker.clone())),
                 raw: *raw,
                 seen,
             }) as u64;
             *token = Some(key);
-            let t = target(&self.fds, raw.fd());
             self.push(ops::entry(raw, t).user_data(key));
             return Poll::Pending;
         };
@@ -768,7 +773,7 @@ impl Ring {
             Some(Chunk::Err(e)) => Err(io::Error::from_raw_os_error(-e)),
             Some(Chunk::Data(..) | Chunk::Fd(_)) => unreachable!("data was taken; receives yield no descriptors"),
             None if m.armed => {
-                m.add_waiter(waker);
+                add_waiter(&mut m.waiters, waker);
                 return Some(Poll::Pending);
             }
             None if m.starved || bufs.free() < MIN_FREE => {
@@ -780,7 +785,7 @@ impl Ring {
                 return Some(Poll::Ready(Err(io::Error::from_raw_os_error(libc::ENOBUFS))));
             }
             None => {
-                m.add_waiter(waker);
+                add_waiter(&mut m.waiters, waker);
                 self.arm(key);
                 return Some(Poll::Pending);
             }
@@ -812,7 +817,7 @@ impl Ring {
             Some(Chunk::End) => io::Error::other("the accept stream ended"),
             Some(Chunk::Data(..)) => unreachable!("an accept yields no data"),
             None => {
-                m.add_waiter(waker);
+                add_waiter(&mut m.waiters, waker);
                 if !m.armed {
                     self.arm(key);
                 }
@@ -1021,23 +1026,29 @@ fn note_result(fds: &mut [FdHint], raw: &RawOp, res: i32, seen: u32) {
     let RawOp::Recv { fd, len, flags: 0, .. } = *raw else {
         return;
     };
-    if let Some(h) = usize::try_from(fd).ok().and_then(|i| fds.get_mut(i)) {
+    if let Some(h) = hint_mut(fds, fd) {
         h.drained = h.stream && res > 0 && (res as usize) < len && h.events == seen;
     }
 }
 
+/// What the driver knows of descriptor `fd`, if it registered.
+fn hint(fds: &[FdHint], fd: RawFd) -> Option<&FdHint> {
+    fds.get(usize::try_from(fd).ok()?)
+}
+
+fn hint_mut(fds: &mut [FdHint], fd: RawFd) -> Option<&mut FdHint> {
+    fds.get_mut(usize::try_from(fd).ok()?)
+}
+
 /// Where operations name descriptor `fd`: its registered slot if it has one.
 fn target(fds: &[FdHint], fd: RawFd) -> Target {
-    match usize::try_from(fd).ok().and_then(|i| fds.get(i)) {
-        Some(h) if h.slot != NONE => Target::Fixed(h.slot),
-        _ => Target::Fd(fd),
-    }
+    hint(fds, fd).map_or(Target::Fd(fd), |h| h.target(fd))
 }
 
 /// Socket `fd`'s watch (key `key`) reported `res` (a poll mask, or an
 /// error) or its end: the next receive need not wait.
 fn watch_event(fds: &mut [FdHint], fd: RawFd, key: u64, res: i32, more: bool) {
-    let Some(h) = usize::try_from(fd).ok().and_then(|i| fds.get_mut(i)) else {
+    let Some(h) = hint_mut(fds, fd) else {
         return;
     };
     if u64::from(h.watch) != key {
