@@ -319,12 +319,10 @@ impl<F: Future> Future for Timeout<F> {
                     // `TimeoutError`, its output stands. Dropping it would
                     // lose data a read already took from the kernel.
                     this.scope.clear_pending();
-                    Poll::Ready(Ok(v))
                 } else if this.expired && this.scope.cancelling() > 0 {
-                    Poll::Ready(Err(TimeoutError))
-                } else {
-                    Poll::Ready(Ok(v))
+                    return Poll::Ready(Err(TimeoutError));
                 }
+                Poll::Ready(Ok(v))
             }
             Poll::Pending => {
                 if was_pending && scope.is_pending() && scope.deliveries() == seen {
