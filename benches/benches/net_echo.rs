@@ -115,6 +115,32 @@ fn thread_cpu(tid: i32) -> (Duration, Duration) {
     (to(ticks(11)), to(ticks(12)))
 }
 
+/// A thread's CPU time and sleeps so far (or between two snapshots).
+struct Usage {
+    user: Duration,
+    sys: Duration,
+    sleeps: u64,
+}
+
+impl Usage {
+    fn of(tid: i32) -> Usage {
+        let (user, sys) = thread_cpu(tid);
+        Usage {
+            user,
+            sys,
+            sleeps: thread_sleeps(tid),
+        }
+    }
+
+    fn since(&self, before: &Usage) -> Usage {
+        Usage {
+            user: self.user.saturating_sub(before.user),
+            sys: self.sys.saturating_sub(before.sys),
+            sleeps: self.sleeps.saturating_sub(before.sleeps),
+        }
+    }
+}
+
 /// How many times a thread of this process has gone to sleep (its
 /// voluntary context switches).
 fn thread_sleeps(tid: i32) -> u64 {
@@ -419,43 +445,38 @@ fn echo(c: &mut Criterion, conns: usize, size: usize, depth: usize) {
         let Some(srv) = start(server) else { continue };
         let mut gen_ = Generator::new(srv.addr, conns, size, depth);
         let mut requests = 0u64;
-        let (u0, s0) = thread_cpu(srv.tid);
-        let (gu0, gs0) = thread_cpu(gettid());
-        let sleeps0 = thread_sleeps(srv.tid);
-        let gen_sleeps0 = thread_sleeps(gettid());
+        let (server0, gen0) = (Usage::of(srv.tid), Usage::of(gettid()));
         g.bench_function(BenchmarkId::from_parameter(server.name()), |b| {
             b.iter_custom(|iters| {
                 requests += iters * per_iter;
                 black_box(gen_.run(iters * per_iter))
             })
         });
-        let (u1, s1) = thread_cpu(srv.tid);
-        let (gu1, gs1) = thread_cpu(gettid());
-        let gen_cpu = (gu1 + gs1).saturating_sub(gu0 + gs0);
-        let sleeps = thread_sleeps(srv.tid).saturating_sub(sleeps0);
-        let gen_sleeps = thread_sleeps(gettid()).saturating_sub(gen_sleeps0);
-        let (user, sys) = (u1.saturating_sub(u0), s1.saturating_sub(s0));
-        let per_req = (user + sys).as_nanos() as f64 / requests.max(1) as f64;
-        let share = if (user + sys).is_zero() {
-            0.0
-        } else {
-            user.as_secs_f64() / (user + sys).as_secs_f64() * 100.0
-        };
         if requests == 0 {
             continue; // filtered out
         }
+        let srv_use = Usage::of(srv.tid).since(&server0);
+        let gen_use = Usage::of(gettid()).since(&gen0);
+        let per_req = |d: Duration| d.as_nanos() as f64 / requests as f64 / 1000.0;
+        let per_1k = |n: u64| n as f64 * 1000.0 / requests as f64;
+        let cpu = srv_use.user + srv_use.sys;
+        let share = if cpu.is_zero() {
+            0.0
+        } else {
+            srv_use.user.as_secs_f64() / cpu.as_secs_f64() * 100.0
+        };
         let (p50, p99) = (gen_.quantile(500), gen_.quantile(990));
         eprintln!(
             "{group}/{:<10} p50 {:>8.1} µs   p99 {:>8.1} µs   server CPU {:>6.2} µs/request ({:.0}% user)   {} requests   generator CPU {:.2} µs/request   sleeps/1k requests: server {:.1}, generator {:.1}",
             server.name(),
             p50.as_secs_f64() * 1e6,
             p99.as_secs_f64() * 1e6,
-            per_req / 1000.0,
+            per_req(cpu),
             share,
             requests,
-            gen_cpu.as_nanos() as f64 / requests as f64 / 1000.0,
-            sleeps as f64 * 1000.0 / requests as f64,
-            gen_sleeps as f64 * 1000.0 / requests as f64,
+            per_req(gen_use.user + gen_use.sys),
+            per_1k(srv_use.sleeps),
+            per_1k(gen_use.sleeps),
         );
     }
     g.finish();
