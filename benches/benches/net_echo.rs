@@ -32,6 +32,12 @@
 //! than earlier ones, so compare orders before trusting a small ratio).
 //! `NET_ECHO_PIN=1` pins the generator to CPU 0 and each server to CPU 1,
 //! which takes the scheduler's placement out of the comparison.
+//! `NET_ECHO_ROUNDS=3` measures every server of a group three times, the
+//! servers alternating (IDs `echo_<C>c_<S>b/<server>/<round>`), and ends
+//! each group with the medians over the rounds, including each server's
+//! throughput as a ratio to tokio-ct's in the same round: the machine
+//! drifts by a few percent over a group, and alternation pairs the
+//! servers in time.
 
 use std::hint::black_box;
 use std::io;
@@ -430,6 +436,83 @@ impl Generator {
     }
 }
 
+/// One server's figures from one round of a group.
+struct Round {
+    server: Server,
+    round: usize,
+    /// Requests per second over every request of the round (warm-up too).
+    throughput: f64,
+    p99: Duration,
+    /// Server CPU per request, µs.
+    server_cpu: f64,
+    /// Generator CPU per request, µs.
+    generator_cpu: f64,
+}
+
+/// `NET_ECHO_ROUNDS`, else 1.
+fn rounds() -> usize {
+    std::env::var("NET_ECHO_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The medians over the rounds of a group, per server; each throughput
+/// ratio pairs a server with tokio-ct in the same round.
+fn summarize(group: &str, rounds: &[Round]) {
+    let mut servers: Vec<Server> = Vec::new();
+    for r in rounds {
+        if !servers.iter().any(|s| s.name() == r.server.name()) {
+            servers.push(r.server);
+        }
+    }
+    let tokio = |round: usize| {
+        rounds
+            .iter()
+            .find(|r| r.round == round && matches!(r.server, Server::TokioCt))
+    };
+    for s in servers {
+        let mine: Vec<&Round> = rounds.iter().filter(|r| r.server.name() == s.name()).collect();
+        let ratios: Vec<f64> = mine
+            .iter()
+            .filter_map(|r| tokio(r.round).map(|t| r.throughput / t.throughput))
+            .collect();
+        let ratio = match ratios.len() {
+            0 => "    -".to_string(),
+            _ => format!(
+                "{:.3} ({:.3}–{:.3})",
+                median(ratios.clone()),
+                ratios.iter().copied().fold(f64::INFINITY, f64::min),
+                ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            ),
+        };
+        eprintln!(
+            "{group}/{:<10} median of {} rounds: {:>7.1}k req/s   vs tokio-ct {}   p99 {:>8.1} µs   server CPU {:.2} µs/request   generator CPU {:.2} µs/request",
+            s.name(),
+            mine.len(),
+            median(mine.iter().map(|r| r.throughput).collect()) / 1000.0,
+            ratio,
+            median(mine.iter().map(|r| r.p99.as_secs_f64() * 1e6).collect()),
+            median(mine.iter().map(|r| r.server_cpu).collect()),
+            median(mine.iter().map(|r| r.generator_cpu).collect()),
+        );
+    }
+}
+
 fn echo(c: &mut Criterion, conns: usize, size: usize, depth: usize) {
     let group = match depth {
         1 => format!("echo_{conns}c_{size}b"),
@@ -441,15 +524,24 @@ fn echo(c: &mut Criterion, conns: usize, size: usize, depth: usize) {
     g.throughput(Throughput::Elements(per_iter));
     g.sample_size(10);
     pin(0);
-    for server in Server::chosen() {
+    let rounds = rounds();
+    let mut done = Vec::new();
+    for (round, server) in (1..=rounds).flat_map(|r| Server::chosen().into_iter().map(move |s| (r, s))) {
         let Some(srv) = start(server) else { continue };
         let mut gen_ = Generator::new(srv.addr, conns, size, depth);
         let mut requests = 0u64;
+        let mut elapsed = Duration::ZERO;
         let (server0, gen0) = (Usage::of(srv.tid), Usage::of(gettid()));
-        g.bench_function(BenchmarkId::from_parameter(server.name()), |b| {
+        let id = match rounds {
+            1 => BenchmarkId::from_parameter(server.name()),
+            _ => BenchmarkId::new(server.name(), round),
+        };
+        g.bench_function(id, |b| {
             b.iter_custom(|iters| {
                 requests += iters * per_iter;
-                black_box(gen_.run(iters * per_iter))
+                let d = gen_.run(iters * per_iter);
+                elapsed += d;
+                black_box(d)
             })
         });
         if requests == 0 {
@@ -466,9 +558,13 @@ fn echo(c: &mut Criterion, conns: usize, size: usize, depth: usize) {
             srv_use.user.as_secs_f64() / cpu.as_secs_f64() * 100.0
         };
         let (p50, p99) = (gen_.quantile(500), gen_.quantile(990));
+        let label = match rounds {
+            1 => server.name().to_string(),
+            _ => format!("{}/{round}", server.name()),
+        };
         eprintln!(
             "{group}/{:<10} p50 {:>8.1} µs   p99 {:>8.1} µs   server CPU {:>6.2} µs/request ({:.0}% user)   {} requests   generator CPU {:.2} µs/request   sleeps/1k requests: server {:.1}, generator {:.1}",
-            server.name(),
+            label,
             p50.as_secs_f64() * 1e6,
             p99.as_secs_f64() * 1e6,
             per_req(cpu),
@@ -478,8 +574,19 @@ fn echo(c: &mut Criterion, conns: usize, size: usize, depth: usize) {
             per_1k(srv_use.sleeps),
             per_1k(gen_use.sleeps),
         );
+        done.push(Round {
+            server,
+            round,
+            throughput: requests as f64 / elapsed.as_secs_f64(),
+            p99,
+            server_cpu: per_req(cpu),
+            generator_cpu: per_req(gen_use.user + gen_use.sys),
+        });
     }
     g.finish();
+    if rounds > 1 {
+        summarize(&group, &done);
+    }
 }
 
 fn benches(c: &mut Criterion) {
