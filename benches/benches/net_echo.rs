@@ -25,7 +25,13 @@
 //! so the generator's work per request shrinks and the server's efficiency
 //! shows.
 //!
-//! IDs: `echo_<C>c_<S>b/<server>` and `echo_<C>c_<S>b_p<D>/<server>`.
+//! The `accept_<C>c_<S>b` group opens a connection per request: `C`
+//! clients each connect, send one message, read its echo and close with
+//! `SO_LINGER` 0 (a reset, so no TIME_WAIT piles up), again and again;
+//! "requests" there are connections.
+//!
+//! IDs: `echo_<C>c_<S>b/<server>`, `echo_<C>c_<S>b_p<D>/<server>` and
+//! `accept_<C>c_<S>b/<server>`.
 //!
 //! `NET_ECHO_SERVERS=tokio-ct,aio-uring` runs only the servers named, in
 //! that order (servers measured later in a group can fare differently
@@ -249,13 +255,18 @@ fn aio_streams_server(backend: aio::Backend, tx: Ready) {
     on_aio_loop(backend, tx, |tx| async move {
         let server = aio::start_server(
             |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
+                // End of file or an error (the accept groups' clients
+                // reset their connections) ends the connection quietly,
+                // as the other servers do.
                 loop {
-                    let data = r.read(64 * 1024).await?;
-                    if data.is_empty() {
-                        return Ok::<_, aio::StreamError>(());
-                    }
+                    let data = match r.read(64 * 1024).await {
+                        Ok(data) if !data.is_empty() => data,
+                        _ => return Ok::<_, aio::StreamError>(()),
+                    };
                     w.write(&data);
-                    w.drain().await?;
+                    if w.drain().await.is_err() {
+                        return Ok(());
+                    }
                 }
             },
             "127.0.0.1",
@@ -338,6 +349,19 @@ struct Generator {
     size: usize,
     depth: usize,
     latencies: Vec<u32>,
+    /// For the `accept_` groups: the server's address and how many
+    /// clients connect anew for every request (`conns` stays empty).
+    fresh: Option<(std::net::SocketAddr, usize)>,
+}
+
+/// What a group's clients do.
+#[derive(Clone, Copy)]
+enum Load {
+    /// Persistent connections, `depth` requests in flight on each.
+    Echo { depth: usize },
+    /// A new connection per request: connect, one request and its echo,
+    /// an abortive close.
+    Accept,
 }
 
 /// Nanoseconds since `t`, saturated to fit a `u32`.
@@ -365,15 +389,41 @@ async fn requests(s: &mut tokio::net::TcpStream, size: usize, per: u64, depth: u
     lats
 }
 
+/// `per` connections to `addr`, one after another: connect, one request
+/// of `size` bytes and its echo, then a close with `SO_LINGER` 0 (a
+/// reset, so the generator's ports do not pile up in TIME_WAIT); each
+/// latency is a whole connection's.
+async fn connections(addr: std::net::SocketAddr, size: usize, per: u64) -> Vec<u32> {
+    let msg = vec![7u8; size];
+    let mut back = vec![0u8; size];
+    let mut lats = Vec::with_capacity(per as usize);
+    for _ in 0..per {
+        let t = Instant::now();
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        s.write_all(&msg).await.unwrap();
+        s.read_exact(&mut back).await.unwrap();
+        s.set_zero_linger().unwrap();
+        drop(s);
+        lats.push(nanos_since(t));
+    }
+    lats
+}
+
 impl Generator {
-    fn new(addr: std::net::SocketAddr, conns: usize, size: usize, depth: usize) -> Generator {
+    fn new(addr: std::net::SocketAddr, conns: usize, size: usize, load: Load) -> Generator {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
+        let (depth, fresh) = match load {
+            Load::Echo { depth } => (depth, None),
+            Load::Accept => (1, Some((addr, conns))),
+        };
+        let persistent = if fresh.is_some() { 0 } else { conns };
         let conns = rt.block_on(async {
-            let mut v = Vec::with_capacity(conns);
-            for _ in 0..conns {
+            let mut v = Vec::with_capacity(persistent);
+            for _ in 0..persistent {
                 let s = tokio::net::TcpStream::connect(addr).await.unwrap();
                 s.set_nodelay(true).unwrap();
                 v.push(s);
@@ -386,11 +436,15 @@ impl Generator {
             size,
             depth,
             latencies: Vec::new(),
+            fresh,
         }
     }
 
     /// Sends `total` requests spread over the connections; returns the time.
     fn run(&mut self, total: u64) -> Duration {
+        if let Some((addr, clients)) = self.fresh {
+            return self.run_fresh(addr, clients, total);
+        }
         let per = total.div_ceil(self.conns.len() as u64);
         let (size, depth) = (self.size, self.depth);
         let conns = std::mem::take(&mut self.conns);
@@ -421,6 +475,32 @@ impl Generator {
         });
         let d = t0.elapsed();
         self.conns = conns;
+        self.latencies.extend(lats);
+        d
+    }
+
+    /// `total` requests over `clients` clients, each on a connection of
+    /// its own; returns the time.
+    fn run_fresh(&mut self, addr: std::net::SocketAddr, clients: usize, total: u64) -> Duration {
+        let per = total.div_ceil(clients as u64);
+        let size = self.size;
+        let t0 = Instant::now();
+        let lats = self.rt.block_on(async move {
+            let local = tokio::task::LocalSet::new();
+            local
+                .run_until(async move {
+                    let tasks: Vec<_> = (0..clients)
+                        .map(|_| tokio::task::spawn_local(connections(addr, size, per)))
+                        .collect();
+                    let mut all = Vec::new();
+                    for t in tasks {
+                        all.extend(t.await.unwrap());
+                    }
+                    all
+                })
+                .await
+        });
+        let d = t0.elapsed();
         self.latencies.extend(lats);
         d
     }
@@ -513,10 +593,11 @@ fn summarize(group: &str, rounds: &[Round]) {
     }
 }
 
-fn echo(c: &mut Criterion, conns: usize, size: usize, depth: usize) {
-    let group = match depth {
-        1 => format!("echo_{conns}c_{size}b"),
-        d => format!("echo_{conns}c_{size}b_p{d}"),
+fn echo(c: &mut Criterion, conns: usize, size: usize, load: Load) {
+    let (group, depth) = match load {
+        Load::Echo { depth: 1 } => (format!("echo_{conns}c_{size}b"), 1),
+        Load::Echo { depth } => (format!("echo_{conns}c_{size}b_p{depth}"), depth),
+        Load::Accept => (format!("accept_{conns}c_{size}b"), 1),
     };
     let mut g = c.benchmark_group(&group);
     // Requests per iteration: enough to keep every connection busy.
@@ -528,7 +609,7 @@ fn echo(c: &mut Criterion, conns: usize, size: usize, depth: usize) {
     let mut done = Vec::new();
     for (round, server) in (1..=rounds).flat_map(|r| Server::chosen().into_iter().map(move |s| (r, s))) {
         let Some(srv) = start(server) else { continue };
-        let mut gen_ = Generator::new(srv.addr, conns, size, depth);
+        let mut gen_ = Generator::new(srv.addr, conns, size, load);
         let mut requests = 0u64;
         let mut elapsed = Duration::ZERO;
         let (server0, gen0) = (Usage::of(srv.tid), Usage::of(gettid()));
@@ -592,10 +673,11 @@ fn echo(c: &mut Criterion, conns: usize, size: usize, depth: usize) {
 fn benches(c: &mut Criterion) {
     for conns in [1, 50, 500] {
         for size in [64, 4096] {
-            echo(c, conns, size, 1);
+            echo(c, conns, size, Load::Echo { depth: 1 });
         }
     }
-    echo(c, 50, 64, 16);
+    echo(c, 50, 64, Load::Echo { depth: 16 });
+    echo(c, 50, 64, Load::Accept);
 }
 
 criterion_group!(net, benches);
