@@ -5,6 +5,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use aio_core::driver::FdKind;
 use aio_core::io::{self as aio_io, BufResult, IoBuf, IoBufMut, Registered};
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
@@ -17,9 +18,18 @@ pub(crate) fn socket(domain: Domain, ty: Type, proto: Option<Protocol>) -> io::R
     Ok(s)
 }
 
-/// Registers a non-blocking socket with the running loop.
-pub(crate) fn register(s: impl Into<OwnedFd>) -> io::Result<Registered> {
-    Registered::new(s.into())
+/// Registers a non-blocking socket of `kind` with the running loop.
+pub(crate) fn register(s: impl Into<OwnedFd>, kind: FdKind) -> io::Result<Registered> {
+    Registered::with_kind(s.into(), kind)
+}
+
+/// The driver's kind for a socket of type `ty`.
+pub(crate) fn kind_of(ty: Type) -> FdKind {
+    if ty == Type::STREAM {
+        FdKind::StreamSocket
+    } else {
+        FdKind::Other
+    }
 }
 
 /// socket2's view of a registered socket, for options and addresses.
@@ -34,7 +44,7 @@ pub(crate) fn inet(a: SockAddr) -> io::Result<SocketAddr> {
 
 /// Connects a new socket of `addr`'s family (stream or datagram).
 pub(crate) async fn connect(addr: &SockAddr, ty: Type, proto: Option<Protocol>) -> io::Result<Registered> {
-    let s = register(socket(addr.domain(), ty, proto)?)?;
+    let s = register(socket(addr.domain(), ty, proto)?, kind_of(ty))?;
     aio_io::submit(aio_io::Connect::new(s.as_raw_fd(), addr.clone())).await?;
     Ok(s)
 }

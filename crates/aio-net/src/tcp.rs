@@ -10,6 +10,7 @@ use std::time::Duration;
 use std::cell::RefCell;
 use std::future::poll_fn;
 
+use aio_core::driver::FdKind;
 use aio_core::io::{self as aio_io, AcceptStream, Registered};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -90,7 +91,7 @@ impl TcpSocket {
     /// When no aio loop runs on this thread.
     pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
         self.inner.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
-        TcpListener::from_registered(sock::register(self.inner)?)
+        TcpListener::from_registered(sock::register(self.inner, FdKind::StreamSocket)?)
     }
 
     /// Connects to `addr`.
@@ -98,7 +99,7 @@ impl TcpSocket {
     /// # Cancellation
     /// A cancelled connect closes the socket.
     pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
-        let fd = sock::register(self.inner)?;
+        let fd = sock::register(self.inner, FdKind::StreamSocket)?;
         aio_io::submit(aio_io::Connect::new(fd.as_raw_fd(), addr.into())).await?;
         Ok(TcpStream::from_registered(fd))
     }
@@ -189,7 +190,7 @@ impl TcpListener {
             self.accepts.borrow_mut().poll_accept(cx)
         })
         .await?;
-        let stream = TcpStream::from_registered(Registered::new(fd)?);
+        let stream = TcpStream::from_registered(Registered::with_kind(fd, FdKind::StreamSocket)?);
         let peer = match stream.peer_addr() {
             Ok(a) => a,
             Err(_) => {
@@ -223,7 +224,7 @@ impl TcpListener {
     /// Adopts a standard listener (made non-blocking here).
     pub fn from_std(l: std::net::TcpListener) -> io::Result<TcpListener> {
         l.set_nonblocking(true)?;
-        TcpListener::from_registered(sock::register(l)?)
+        TcpListener::from_registered(sock::register(l, FdKind::StreamSocket)?)
     }
 
     /// Gives the listener back as a standard (non-blocking) one, to move it
@@ -336,7 +337,7 @@ impl TcpStream {
     /// Adopts a standard stream (made non-blocking here).
     pub fn from_std(s: std::net::TcpStream) -> io::Result<TcpStream> {
         s.set_nonblocking(true)?;
-        Ok(TcpStream::from_registered(sock::register(s)?))
+        Ok(TcpStream::from_registered(sock::register(s, FdKind::StreamSocket)?))
     }
 
     /// Gives the stream back as a standard (non-blocking) one.

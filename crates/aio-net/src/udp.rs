@@ -5,6 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 
+use aio_core::driver::FdKind;
 use aio_core::io::{self as aio_io, BufResult, IoBuf, IoBufMut, Registered};
 use socket2::{Domain, Protocol, SockAddr, Type};
 
@@ -57,7 +58,9 @@ impl UdpSocket {
             s.set_only_v6(true)?;
         }
         s.bind(&addr.into())?;
-        Ok(UdpSocket { fd: sock::register(s)? })
+        Ok(UdpSocket {
+            fd: sock::register(s, FdKind::Other)?,
+        })
     }
 
     /// Sets the default destination (and the only source accepted).
@@ -132,7 +135,9 @@ impl UdpSocket {
     /// Adopts a standard socket (made non-blocking here).
     pub fn from_std(s: std::net::UdpSocket) -> io::Result<UdpSocket> {
         s.set_nonblocking(true)?;
-        Ok(UdpSocket { fd: sock::register(s)? })
+        Ok(UdpSocket {
+            fd: sock::register(s, FdKind::Other)?,
+        })
     }
 
     /// Gives the socket back as a standard (non-blocking) one.

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::cell::RefCell;
 use std::future::poll_fn;
 
+use aio_core::driver::FdKind;
 use aio_core::io::{self as aio_io, AcceptStream, BufResult, IoBuf, IoBufMut, Registered};
 use socket2::{Domain, SockAddr, Socket, Type};
 
@@ -72,7 +73,7 @@ impl UnixListener {
         let s = sock::socket(Domain::UNIX, Type::STREAM, None)?;
         s.bind(&SockAddr::unix(path)?)?;
         s.listen(1024)?;
-        UnixListener::from_registered(sock::register(s)?)
+        UnixListener::from_registered(sock::register(s, FdKind::StreamSocket)?)
     }
 
     fn from_registered(fd: Registered) -> io::Result<UnixListener> {
@@ -93,7 +94,7 @@ impl UnixListener {
             self.accepts.borrow_mut().poll_accept(cx)
         })
         .await?;
-        let s = UnixStream::from_registered(Registered::new(fd)?);
+        let s = UnixStream::from_registered(Registered::with_kind(fd, FdKind::StreamSocket)?);
         let addr = s
             .peer_addr()
             .or_else(|_| Ok::<_, io::Error>(unix_addr(SockAddr::unix("")?)))?;
@@ -108,7 +109,7 @@ impl UnixListener {
     /// Adopts a standard listener (made non-blocking here).
     pub fn from_std(l: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         l.set_nonblocking(true)?;
-        UnixListener::from_registered(sock::register(l)?)
+        UnixListener::from_registered(sock::register(l, FdKind::StreamSocket)?)
     }
 
     /// Gives the listener back as a standard (non-blocking) one.
@@ -164,8 +165,8 @@ impl UnixStream {
         a.set_nonblocking(true)?;
         b.set_nonblocking(true)?;
         Ok((
-            UnixStream::from_registered(sock::register(a)?),
-            UnixStream::from_registered(sock::register(b)?),
+            UnixStream::from_registered(sock::register(a, FdKind::StreamSocket)?),
+            UnixStream::from_registered(sock::register(b, FdKind::StreamSocket)?),
         ))
     }
 
@@ -193,7 +194,7 @@ impl UnixStream {
     /// Adopts a standard stream (made non-blocking here).
     pub fn from_std(s: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
         s.set_nonblocking(true)?;
-        Ok(UnixStream::from_registered(sock::register(s)?))
+        Ok(UnixStream::from_registered(sock::register(s, FdKind::StreamSocket)?))
     }
 
     /// Gives the stream back as a standard (non-blocking) one.
@@ -226,13 +227,17 @@ impl UnixDatagram {
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
         let s = sock::socket(Domain::UNIX, Type::DGRAM, None)?;
         s.bind(&SockAddr::unix(path)?)?;
-        Ok(UnixDatagram { fd: sock::register(s)? })
+        Ok(UnixDatagram {
+            fd: sock::register(s, FdKind::Other)?,
+        })
     }
 
     /// A socket bound to no address.
     pub fn unbound() -> io::Result<UnixDatagram> {
         let s = sock::socket(Domain::UNIX, Type::DGRAM, None)?;
-        Ok(UnixDatagram { fd: sock::register(s)? })
+        Ok(UnixDatagram {
+            fd: sock::register(s, FdKind::Other)?,
+        })
     }
 
     /// Two connected sockets.
@@ -241,8 +246,12 @@ impl UnixDatagram {
         a.set_nonblocking(true)?;
         b.set_nonblocking(true)?;
         Ok((
-            UnixDatagram { fd: sock::register(a)? },
-            UnixDatagram { fd: sock::register(b)? },
+            UnixDatagram {
+                fd: sock::register(a, FdKind::Other)?,
+            },
+            UnixDatagram {
+                fd: sock::register(b, FdKind::Other)?,
+            },
         ))
     }
 

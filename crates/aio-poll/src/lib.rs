@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use aio_core::driver::{Driver, IoDriver, Unpark, is_stream_socket};
+use aio_core::driver::{Driver, FdKind, IoDriver, Unpark};
 use aio_core::io::{Interest, RawOp};
 #[cfg(not(target_os = "linux"))]
 use polling::Events;
@@ -310,6 +310,10 @@ impl Driver for PollDriver {
 
 impl IoDriver for PollDriver {
     fn register(&mut self, fd: RawFd) -> io::Result<()> {
+        self.register_kind(fd, FdKind::Unknown)
+    }
+
+    fn register_kind(&mut self, fd: RawFd, kind: FdKind) -> io::Result<()> {
         let edge = self.edge;
         let s = self.source(fd)?;
         if s.registered {
@@ -318,7 +322,7 @@ impl IoDriver for PollDriver {
         self.add(fd, edge)?;
         // Only the Linux waiter reports hang-ups apart from readiness, which
         // the short-transfer rule needs (see `Source::closed`).
-        let stream = cfg!(target_os = "linux") && is_stream_socket(fd);
+        let stream = cfg!(target_os = "linux") && kind.is_stream_socket(fd);
         // A source is reset (`mem::take`) when deregistered, so the
         // readiness flags start from their defaults here.
         let s = self.source(fd)?;

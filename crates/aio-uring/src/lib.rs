@@ -76,7 +76,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use aio_core::driver::{Driver, IoDriver, Unpark};
+use aio_core::driver::{Driver, FdKind, IoDriver, Unpark};
 use aio_core::io::RawOp;
 
 /// The io_uring driver. See the crate docs.
@@ -152,9 +152,13 @@ impl Driver for UringDriver {
 #[cfg(target_os = "linux")]
 impl IoDriver for UringDriver {
     fn register(&mut self, fd: RawFd) -> io::Result<()> {
+        self.register_kind(fd, FdKind::Unknown)
+    }
+
+    fn register_kind(&mut self, fd: RawFd, kind: FdKind) -> io::Result<()> {
         // Every operation names its descriptor; the driver only keeps a
         // hint per descriptor (see `Ring::register`).
-        self.ring.register(fd);
+        self.ring.register(fd, kind);
         Ok(())
     }
 

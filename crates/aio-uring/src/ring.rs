@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use aio_core::driver::{Unpark, is_stream_socket};
+use aio_core::driver::{FdKind, Unpark};
 use aio_core::io::RawOp;
 use io_uring::{IoUring, Probe, opcode, squeue::Entry, types};
 use slab::Slab;
@@ -571,13 +571,13 @@ impl Ring {
     }
 
     /// A new descriptor `fd` (a socket or pipe) will take operations.
-    pub(crate) fn register(&mut self, fd: RawFd) {
+    pub(crate) fn register(&mut self, fd: RawFd, kind: FdKind) {
         let Ok(i) = usize::try_from(fd) else { return };
         if i >= self.fds.len() {
             self.fds.resize(i + 1, FdHint::default());
         }
         self.deregister(fd);
-        self.fds[i].stream = is_stream_socket(fd);
+        self.fds[i].stream = kind.is_stream_socket(fd);
         if let Some(slot) = self.free_slots.pop() {
             match self.ring.submitter().register_files_update(slot, &[fd]) {
                 Ok(_) => self.fds[i].slot = slot,

@@ -32,6 +32,30 @@ pub fn is_stream_socket(fd: RawFd) -> bool {
     r == 0 && ty == libc::SOCK_STREAM
 }
 
+/// What the code registering a descriptor knows of it, so a driver need
+/// not ask the kernel ([`IoDriver::register_kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdKind {
+    /// A stream socket (TCP, Unix stream; listeners too).
+    StreamSocket,
+    /// Anything else: a datagram socket, a pipe, a pidfd.
+    Other,
+    /// Not known: the driver finds out ([`is_stream_socket`]).
+    Unknown,
+}
+
+impl FdKind {
+    /// Whether `fd`, of this kind, is a stream socket (asking the kernel
+    /// only when the kind is [`FdKind::Unknown`]).
+    pub fn is_stream_socket(self, fd: RawFd) -> bool {
+        match self {
+            FdKind::StreamSocket => true,
+            FdKind::Other => false,
+            FdKind::Unknown => is_stream_socket(fd),
+        }
+    }
+}
+
 /// Wakes a loop parked in [`Driver::park`], from any thread.
 ///
 /// A wake that arrives before the loop parks must make the next `park`
@@ -78,6 +102,15 @@ pub trait IoDriver {
     /// Starts watching a descriptor (sockets, pipes) for the loop's
     /// lifetime of it: a readiness driver registers it once, edge-triggered.
     fn register(&mut self, fd: RawFd) -> io::Result<()>;
+
+    /// [`register`](IoDriver::register) for a descriptor whose kind the
+    /// caller knows (sockets it just made or accepted), which saves a
+    /// driver that treats stream sockets apart a `getsockopt` per
+    /// descriptor.
+    fn register_kind(&mut self, fd: RawFd, kind: FdKind) -> io::Result<()> {
+        let _ = kind;
+        self.register(fd)
+    }
 
     /// Stops watching a descriptor (before it is closed).
     fn deregister(&mut self, fd: RawFd);
@@ -142,5 +175,27 @@ pub trait IoDriver {
     ) -> Option<Poll<io::Result<RawFd>>> {
         let _ = (fd, token, waker);
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::{UnixDatagram, UnixStream};
+
+    use super::FdKind;
+
+    #[test]
+    fn unknown_kinds_ask_the_kernel_and_known_ones_do_not() {
+        let (s, _peer) = UnixStream::pair().unwrap();
+        let (d, _peer2) = UnixDatagram::pair().unwrap();
+        assert!(FdKind::Unknown.is_stream_socket(s.as_raw_fd()));
+        assert!(!FdKind::Unknown.is_stream_socket(d.as_raw_fd()));
+        // A descriptor that is not a socket at all.
+        let f = std::fs::File::open("/dev/null").unwrap();
+        assert!(!FdKind::Unknown.is_stream_socket(f.as_raw_fd()));
+        // Known kinds are taken at their word, even for a closed number.
+        assert!(FdKind::StreamSocket.is_stream_socket(-1));
+        assert!(!FdKind::Other.is_stream_socket(d.as_raw_fd()));
     }
 }

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use super::raw::RawOp;
 use crate::context::expect_core;
+use crate::driver::FdKind;
 use crate::event_loop::Loop;
 
 /// A descriptor registered with the I/O driver of the loop that created
@@ -32,9 +33,19 @@ impl Registered {
     /// When no aio loop runs on this thread.
     #[track_caller]
     pub fn new(fd: OwnedFd) -> io::Result<Registered> {
+        Registered::with_kind(fd, FdKind::Unknown)
+    }
+
+    /// [`Registered::new`] for a descriptor whose kind the caller knows
+    /// (see [`IoDriver::register_kind`](crate::driver::IoDriver::register_kind)).
+    ///
+    /// # Panics
+    /// When no aio loop runs on this thread.
+    #[track_caller]
+    pub fn with_kind(fd: OwnedFd, kind: FdKind) -> io::Result<Registered> {
         let lp = expect_core(|core| Loop::from_core_ptr(core));
         match lp.core.driver_mut().io() {
-            Some(io) => io.register(fd.as_raw_fd())?,
+            Some(io) => io.register_kind(fd.as_raw_fd(), kind)?,
             None => return Err(super::future::no_io_driver()),
         }
         Ok(Registered { fd: Some(fd), lp })
