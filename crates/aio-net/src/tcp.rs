@@ -185,13 +185,13 @@ impl TcpListener {
     /// A cancelled accept takes no connection: one the kernel accepted
     /// meanwhile waits for the next call.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let fd = poll_fn(|cx| {
+        let (fd, addr) = poll_fn(|cx| {
             aio_core::cancel::check()?;
-            self.accepts.borrow_mut().poll_accept(cx)
+            self.accepts.borrow_mut().poll_accept_from(cx)
         })
         .await?;
         let stream = TcpStream::from_registered(Registered::with_kind(fd, FdKind::StreamSocket)?);
-        let peer = match stream.peer_addr() {
+        let peer = match addr.and_then(|a| a.as_socket()).map_or_else(|| stream.peer_addr(), Ok) {
             Ok(a) => a,
             Err(_) => {
                 let ip = self

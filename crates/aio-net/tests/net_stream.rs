@@ -552,6 +552,21 @@ async fn connect_refused() -> io::Result<()> {
     Ok(())
 }
 
+/// The address `accept` reports is the client's, whichever accept ran
+/// (multishot on io_uring, one-shot with the kernel's address on poll).
+async fn accept_reports_the_peer_address() -> io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    for _ in 0..3 {
+        let c = create_task(async move { TcpStream::connect(addr).await });
+        let (s, peer) = listener.accept().await?;
+        let c = c.await.map_err(err)??;
+        assert_eq!(peer, c.local_addr()?);
+        assert_eq!(s.peer_addr()?, peer);
+    }
+    Ok(())
+}
+
 async fn ipv6_loopback() -> io::Result<()> {
     let listener = match TcpListener::bind("[::1]:0").await {
         Ok(l) => l,
@@ -567,6 +582,7 @@ async fn ipv6_loopback() -> io::Result<()> {
     let (s, peer) = listener.accept().await?;
     assert!(peer.is_ipv6());
     let c = c.await.map_err(err)??;
+    assert_eq!(peer, c.local_addr()?, "accept reports the client's address");
     c.write_all(b"v6".to_vec()).await.0?;
     let (n, buf) = s.read(Vec::with_capacity(8)).await;
     assert_eq!(&buf[..n?], b"v6");
@@ -827,6 +843,7 @@ fn rand_suffix() -> u64 {
 
 backend_tests!(
     echo_round_trips,
+    accept_reports_the_peer_address,
     thousand_concurrent_connections,
     peer_reset_mid_stream,
     half_close_both_ways,

@@ -12,6 +12,8 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use socket2::SockAddr;
+
 use super::future::{OpFuture, no_io_driver, submit_shielded};
 use super::ops::{Accept, Recv};
 use crate::context::expect_core;
@@ -154,6 +156,13 @@ impl AcceptStream {
     /// This does not observe cancellation (the caller does, before
     /// calling): a connection the kernel accepted is never lost.
     pub fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<OwnedFd>> {
+        self.poll_accept_from(cx).map_ok(|(fd, _)| fd)
+    }
+
+    /// [`poll_accept`](AcceptStream::poll_accept), with the peer's address
+    /// when the accept reported it (a one-shot accept does; a multishot
+    /// accept does not, so the caller asks the socket instead).
+    pub fn poll_accept_from(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(OwnedFd, Option<SockAddr>)>> {
         if self.multi {
             let r = expect_core(|core| {
                 let mut d = core.driver_mut();
@@ -175,7 +184,7 @@ impl AcceptStream {
                 };
                 // SAFETY: the driver hands over a new descriptor it gives to
                 // nobody else.
-                Some(r.map(|r| r.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })))
+                Some(r.map(|r| r.map(|fd| (unsafe { OwnedFd::from_raw_fd(fd) }, None))))
             });
             match r {
                 Some(p) => return p,
@@ -190,7 +199,7 @@ impl AcceptStream {
         };
         let res = ready!(Pin::new(op).poll(cx));
         self.mode = Mode::Idle;
-        Poll::Ready(res.map(|(fd, _addr)| fd))
+        Poll::Ready(res.map(|(fd, addr)| (fd, Some(addr))))
     }
 }
 
