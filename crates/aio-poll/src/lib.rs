@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use aio_core::driver::{Driver, FdKind, IoDriver, Unpark};
+use aio_core::driver::{Accepted, Driver, FdKind, IoDriver, SockAddr, SockAddrStorage, Unpark};
 use aio_core::io::{Interest, RawOp};
 #[cfg(not(target_os = "linux"))]
 use polling::Events;
@@ -433,23 +433,25 @@ impl IoDriver for PollDriver {
         fd: RawFd,
         _token: &mut Option<u64>,
         waker: &Waker,
-    ) -> Option<Poll<io::Result<RawFd>>> {
-        let mut storage: libc::sockaddr_storage = unsafe_zeroed();
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    ) -> Option<Poll<io::Result<Accepted>>> {
+        let mut storage = SockAddrStorage::zeroed();
+        let mut len = storage.size_of();
         let op = RawOp::Accept {
             fd,
-            addr: &mut storage,
+            addr: (&mut storage as *mut SockAddrStorage).cast(),
             len: &mut len,
         };
         // The call runs before `poll_op` returns, so locals are fine.
-        Some(self.poll_op(&op, &mut None, waker).map(|r| r.map(|fd| fd as RawFd)))
+        Some(self.poll_op(&op, &mut None, waker).map(|r| {
+            r.map(|fd| {
+                // SAFETY: the accept succeeded, so the kernel wrote an
+                // address of `len` bytes into `storage`.
+                let addr = unsafe { SockAddr::new(storage, len) };
+                (fd as RawFd, Some(addr))
+            })
+        }))
     }
 }
 
 /// How much a receive asks for when the caller's buffer is nearly full.
 const RECV_CHUNK: usize = 64 * 1024;
-
-fn unsafe_zeroed() -> libc::sockaddr_storage {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    unsafe { std::mem::zeroed() }
-}

@@ -76,7 +76,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use aio_core::driver::{Driver, FdKind, IoDriver, Unpark};
+use aio_core::driver::{Accepted, Driver, FdKind, IoDriver, Unpark};
 use aio_core::io::RawOp;
 
 /// The io_uring driver. See the crate docs.
@@ -197,7 +197,10 @@ impl IoDriver for UringDriver {
         fd: RawFd,
         token: &mut Option<u64>,
         waker: &Waker,
-    ) -> Option<Poll<io::Result<RawFd>>> {
-        self.ring.poll_accept_multi(fd, token, waker)
+    ) -> Option<Poll<io::Result<Accepted>>> {
+        // A multishot accept reports no address.
+        self.ring
+            .poll_accept_multi(fd, token, waker)
+            .map(|p| p.map(|r| r.map(|fd| (fd, None))))
     }
 }

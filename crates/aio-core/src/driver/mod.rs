@@ -18,6 +18,13 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
+/// The socket addresses operations carry (socket2's), for drivers.
+pub use socket2::{SockAddr, SockAddrStorage};
+
+/// A connection an accept took: its descriptor, and the peer's address
+/// when the accept reported it.
+pub type Accepted = (RawFd, Option<SockAddr>);
+
 use crate::io::RawOp;
 
 /// Whether `fd` is a stream socket (TCP, Unix stream), for drivers that
@@ -164,15 +171,15 @@ pub trait IoDriver {
 
     /// An accept that stays armed (io_uring's multishot accept): the next
     /// connection accepted on listening socket `fd` (non-blocking,
-    /// close-on-exec). Same token rules as
-    /// [`poll_recv_multi`](IoDriver::poll_recv_multi); `None` when the
-    /// driver has no such operation.
+    /// close-on-exec), with the peer's address if the accept reported it.
+    /// Same token rules as [`poll_recv_multi`](IoDriver::poll_recv_multi);
+    /// `None` when the driver has no such operation.
     fn poll_accept_multi(
         &mut self,
         fd: RawFd,
         token: &mut Option<u64>,
         waker: &Waker,
-    ) -> Option<Poll<io::Result<RawFd>>> {
+    ) -> Option<Poll<io::Result<Accepted>>> {
         let _ = (fd, token, waker);
         None
     }

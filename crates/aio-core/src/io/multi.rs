@@ -184,7 +184,7 @@ impl AcceptStream {
                 };
                 // SAFETY: the driver hands over a new descriptor it gives to
                 // nobody else.
-                Some(r.map(|r| r.map(|fd| (unsafe { OwnedFd::from_raw_fd(fd) }, None))))
+                Some(r.map(|r| r.map(|(fd, addr)| (unsafe { OwnedFd::from_raw_fd(fd) }, addr))))
             });
             match r {
                 Some(p) => return p,
