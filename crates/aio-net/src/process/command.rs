@@ -13,6 +13,7 @@ use std::process::{self as sp, Child};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use aio_core::driver::FdKind;
 use aio_core::io::Registered;
 
 use super::Process;
@@ -279,7 +280,7 @@ impl Command {
 /// Our end of a pipe to the child, non-blocking and registered.
 fn pipe(fd: OwnedFd) -> io::Result<Rc<Transport>> {
     socket2::SockRef::from(&fd).set_nonblocking(true)?;
-    Ok(Rc::new(Transport::pipe(Registered::new(fd)?)))
+    Ok(Rc::new(Transport::pipe(Registered::with_kind(fd, FdKind::Other)?)))
 }
 
 /// Kills and hands on a child whose wrapping failed, so no error leaves a

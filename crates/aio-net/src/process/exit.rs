@@ -20,6 +20,7 @@ use std::process::{Child, ExitStatus};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use aio_core::driver::FdKind;
 use aio_core::io::{self as aio_io, Interest, PollReady, Registered};
 
 use super::reaper::Reaper;
@@ -65,7 +66,11 @@ impl Watch {
     /// Sets up the watch for a child of ours not reaped yet, on the
     /// running loop.
     pub(crate) fn new(pid: u32, how: ChildWatcher) -> io::Result<Watch> {
-        let pidfd = |pid| sys::pidfd_open(pid).and_then(Registered::new).map(Watch::Pidfd);
+        let pidfd = |pid| {
+            sys::pidfd_open(pid)
+                .and_then(|fd| Registered::with_kind(fd, FdKind::Other))
+                .map(Watch::Pidfd)
+        };
         let sigchld = || Ok(Watch::Sigchld(Subscription::new(libc::SIGCHLD)?));
         match how {
             ChildWatcher::Pidfd => pidfd(pid),

@@ -16,6 +16,7 @@ use std::os::fd::AsRawFd;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
+use aio_core::driver::FdKind;
 use aio_core::io::{self as aio_io, Read, Registered};
 
 use super::SignalError;
@@ -83,7 +84,7 @@ impl LoopSignals {
             return Ok(s);
         }
         let (slot, read) = Slot::new()?.ok_or(SignalError::TooManyLoops)?;
-        let pipe = Registered::new(read)?;
+        let pipe = Registered::with_kind(read, FdKind::Other)?;
         let s = Rc::new(LoopSignals {
             slot,
             pipe,
