@@ -89,15 +89,20 @@ impl UnixListener {
     /// A cancelled accept takes no connection: one the kernel accepted
     /// meanwhile waits for the next call.
     pub async fn accept(&self) -> io::Result<(UnixStream, UnixSocketAddr)> {
-        let fd = poll_fn(|cx| {
+        let (fd, addr) = poll_fn(|cx| {
             aio_core::cancel::check()?;
-            self.accepts.borrow_mut().poll_accept(cx)
+            self.accepts.borrow_mut().poll_accept_from(cx)
         })
         .await?;
         let s = UnixStream::from_registered(Registered::with_kind(fd, FdKind::StreamSocket)?);
-        let addr = s
-            .peer_addr()
-            .or_else(|_| Ok::<_, io::Error>(unix_addr(SockAddr::unix("")?)))?;
+        // The accept's own address where it reported one (the one-shot
+        // accept does), else the socket's.
+        let addr = match addr {
+            Some(a) => unix_addr(a),
+            None => s
+                .peer_addr()
+                .or_else(|_| Ok::<_, io::Error>(unix_addr(SockAddr::unix("")?)))?,
+        };
         Ok((s, addr))
     }
 

@@ -614,7 +614,8 @@ async fn unix_sockets() -> io::Result<()> {
         let p = dir.join("l.sock");
         async move { UnixStream::connect(p).await }
     });
-    let (s, _) = l.accept().await?;
+    let (s, peer) = l.accept().await?;
+    assert!(peer.is_unnamed(), "an unbound client's address is unnamed: {peer:?}");
     let c = c.await.map_err(err)??;
     c.write_all(b"x".to_vec()).await.0?;
     assert_eq!(s.read(Vec::with_capacity(1)).await.1, b"x");

@@ -31,8 +31,8 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use aio_core::driver::{Accepted, Driver, FdKind, IoDriver, SockAddr, SockAddrStorage, Unpark};
-use aio_core::io::{Interest, RawOp};
+use aio_core::driver::{Accepted, Driver, FdKind, IoDriver, Unpark};
+use aio_core::io::{Interest, PeerAddr, RawOp};
 #[cfg(not(target_os = "linux"))]
 use polling::Events;
 use polling::{Event, PollMode, Poller};
@@ -434,22 +434,11 @@ impl IoDriver for PollDriver {
         _token: &mut Option<u64>,
         waker: &Waker,
     ) -> Option<Poll<io::Result<Accepted>>> {
-        let mut storage = SockAddrStorage::zeroed();
-        let mut len = storage.size_of();
-        let op = RawOp::Accept {
-            fd,
-            addr: (&mut storage as *mut SockAddrStorage).cast(),
-            len: &mut len,
-        };
-        // The call runs before `poll_op` returns, so locals are fine.
-        Some(self.poll_op(&op, &mut None, waker).map(|r| {
-            r.map(|fd| {
-                // SAFETY: the accept succeeded, so the kernel wrote an
-                // address of `len` bytes into `storage`.
-                let addr = unsafe { SockAddr::new(storage, len) };
-                (fd as RawFd, Some(addr))
-            })
-        }))
+        let mut peer = PeerAddr::new();
+        let op = peer.accept_op(fd);
+        // The call runs before `poll_op` returns, so a local is fine.
+        let r = self.poll_op(&op, &mut None, waker);
+        Some(r.map(|r| r.map(|fd| (fd as RawFd, Some(peer.addr())))))
     }
 }
 

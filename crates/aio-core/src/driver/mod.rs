@@ -19,7 +19,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 /// The socket addresses operations carry (socket2's), for drivers.
-pub use socket2::{SockAddr, SockAddrStorage};
+pub use socket2::SockAddr;
 
 /// A connection an accept took: its descriptor, and the peer's address
 /// when the accept reported it.

@@ -17,7 +17,9 @@ mod registered;
 pub use buf::{BufResult, IoBuf, IoBufMut};
 pub use future::{OpFuture, submit, submit_shielded};
 pub use multi::{AcceptStream, RecvStream};
-pub use ops::{Accept, Close, Connect, Operation, PollReady, Read, Recv, RecvFrom, Send, SendTo, Shutdown, Write};
+pub use ops::{
+    Accept, Close, Connect, Operation, PeerAddr, PollReady, Read, Recv, RecvFrom, Send, SendTo, Shutdown, Write,
+};
 pub use raw::{Interest, RawOp};
 pub use registered::{Borrowed, Registered};
 

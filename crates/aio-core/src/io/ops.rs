@@ -309,21 +309,63 @@ impl<B: IoBuf> Operation for SendTo<B> {
     }
 }
 
+/// Where an accept writes the peer's address: the one definition of that
+/// storage, shared by [`Accept`] and drivers that accept without an
+/// operation (aio-poll's accept that stays armed).
+pub struct PeerAddr {
+    storage: SockAddrStorage,
+    len: libc::socklen_t,
+}
+
+impl PeerAddr {
+    /// Empty (zeroed) storage.
+    pub fn new() -> PeerAddr {
+        let storage = SockAddrStorage::zeroed();
+        let len = storage.size_of();
+        PeerAddr { storage, len }
+    }
+
+    /// The raw accept of listening socket `fd` into this storage. The
+    /// storage must stay where it is until the accept completes.
+    pub fn accept_op(&mut self, fd: RawFd) -> RawOp {
+        self.len = self.storage.size_of();
+        RawOp::Accept {
+            fd,
+            addr: (&mut self.storage as *mut SockAddrStorage).cast(),
+            len: &mut self.len,
+        }
+    }
+
+    /// The address an accept through [`accept_op`](PeerAddr::accept_op)
+    /// wrote (unspecified if none succeeded).
+    pub fn addr(self) -> SockAddr {
+        let len = self.len.min(self.storage.size_of());
+        // SAFETY: the storage is initialized throughout (zeroed, then
+        // possibly written by the kernel), and `len` is clamped to its size
+        // (the kernel reports a truncated address's full length).
+        unsafe { SockAddr::new(self.storage, len) }
+    }
+}
+
+impl Default for PeerAddr {
+    fn default() -> PeerAddr {
+        PeerAddr::new()
+    }
+}
+
 /// `accept4(2)`: a new connection (non-blocking, close-on-exec) and the
 /// peer's address.
 pub struct Accept {
     fd: RawFd,
-    addr: Box<(SockAddrStorage, libc::socklen_t)>,
+    addr: Box<PeerAddr>,
 }
 
 impl Accept {
     /// Accepts a connection on the listening socket `fd`.
     pub fn new(fd: RawFd) -> Accept {
-        let storage = SockAddrStorage::zeroed();
-        let size = storage.size_of();
         Accept {
             fd,
-            addr: Box::new((storage, size)),
+            addr: Box::new(PeerAddr::new()),
         }
     }
 }
@@ -331,21 +373,13 @@ impl Accept {
 impl Operation for Accept {
     type Output = io::Result<(OwnedFd, SockAddr)>;
     fn raw(&mut self) -> RawOp {
-        self.addr.1 = self.addr.0.size_of();
-        RawOp::Accept {
-            fd: self.fd,
-            addr: (&mut self.addr.0 as *mut SockAddrStorage).cast(),
-            len: &mut self.addr.1,
-        }
+        self.addr.accept_op(self.fd)
     }
     fn complete(self, res: io::Result<usize>) -> Self::Output {
         let fd = res? as RawFd;
         // SAFETY: the driver returns a new descriptor that nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let (storage, len) = *self.addr;
-        // SAFETY: the kernel wrote an address of `len` bytes.
-        let addr = unsafe { SockAddr::new(storage, len) };
-        Ok((fd, addr))
+        Ok((fd, self.addr.addr()))
     }
 }
 
