@@ -53,7 +53,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Server {
     AioPoll,
     AioUring,
@@ -345,13 +345,15 @@ fn smol_server(tx: Ready) {
 /// requests in flight.
 struct Generator {
     rt: tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+    /// Clients: each with a persistent connection (`Load::Echo`), or
+    /// connecting anew for every request (`Load::Accept`).
+    clients: usize,
+    /// The persistent connections (none for `Load::Accept`).
     conns: Vec<tokio::net::TcpStream>,
     size: usize,
-    depth: usize,
+    load: Load,
     latencies: Vec<u32>,
-    /// For the `accept_` groups: the server's address and how many
-    /// clients connect anew for every request (`conns` stays empty).
-    fresh: Option<(std::net::SocketAddr, usize)>,
 }
 
 /// What a group's clients do.
@@ -411,16 +413,15 @@ async fn connections(addr: std::net::SocketAddr, size: usize, per: u64) -> Vec<u
 }
 
 impl Generator {
-    fn new(addr: std::net::SocketAddr, conns: usize, size: usize, load: Load) -> Generator {
+    fn new(addr: std::net::SocketAddr, clients: usize, size: usize, load: Load) -> Generator {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let (depth, fresh) = match load {
-            Load::Echo { depth } => (depth, None),
-            Load::Accept => (1, Some((addr, conns))),
+        let persistent = match load {
+            Load::Echo { .. } => clients,
+            Load::Accept => 0,
         };
-        let persistent = if fresh.is_some() { 0 } else { conns };
         let conns = rt.block_on(async {
             let mut v = Vec::with_capacity(persistent);
             for _ in 0..persistent {
@@ -432,77 +433,54 @@ impl Generator {
         });
         Generator {
             rt,
+            addr,
+            clients,
             conns,
             size,
-            depth,
+            load,
             latencies: Vec::new(),
-            fresh,
         }
     }
 
-    /// Sends `total` requests spread over the connections; returns the time.
+    /// Sends `total` requests spread over the clients; returns the time.
     fn run(&mut self, total: u64) -> Duration {
-        if let Some((addr, clients)) = self.fresh {
-            return self.run_fresh(addr, clients, total);
-        }
-        let per = total.div_ceil(self.conns.len() as u64);
-        let (size, depth) = (self.size, self.depth);
-        let conns = std::mem::take(&mut self.conns);
+        let per = total.div_ceil(self.clients as u64);
+        let (addr, size) = (self.addr, self.size);
         let t0 = Instant::now();
-        let (conns, lats) = self.rt.block_on(async move {
-            let local = tokio::task::LocalSet::new();
-            local
-                .run_until(async move {
-                    let tasks: Vec<_> = conns
-                        .into_iter()
-                        .map(|mut s| {
-                            tokio::task::spawn_local(async move {
-                                let lats = requests(&mut s, size, per, depth).await;
-                                (s, lats)
-                            })
-                        })
-                        .collect();
-                    let mut conns = Vec::new();
-                    let mut all = Vec::new();
-                    for t in tasks {
-                        let (s, l) = t.await.unwrap();
-                        conns.push(s);
-                        all.extend(l);
-                    }
-                    (conns, all)
-                })
-                .await
-        });
+        let lats = match self.load {
+            Load::Echo { depth } => {
+                let conns = std::mem::take(&mut self.conns);
+                let done = self.on_local(conns.into_iter().map(|mut s| async move {
+                    let lats = requests(&mut s, size, per, depth).await;
+                    (s, lats)
+                }));
+                let (conns, lats): (Vec<_>, Vec<_>) = done.into_iter().unzip();
+                self.conns = conns;
+                lats
+            }
+            Load::Accept => self.on_local((0..self.clients).map(|_| connections(addr, size, per))),
+        };
         let d = t0.elapsed();
-        self.conns = conns;
-        self.latencies.extend(lats);
+        self.latencies.extend(lats.into_iter().flatten());
         d
     }
 
-    /// `total` requests over `clients` clients, each on a connection of
-    /// its own; returns the time.
-    fn run_fresh(&mut self, addr: std::net::SocketAddr, clients: usize, total: u64) -> Duration {
-        let per = total.div_ceil(clients as u64);
-        let size = self.size;
-        let t0 = Instant::now();
-        let lats = self.rt.block_on(async move {
+    /// Runs `tasks` concurrently on this thread; their outputs, in order.
+    fn on_local<T: 'static, F: Future<Output = T> + 'static>(&self, tasks: impl Iterator<Item = F>) -> Vec<T> {
+        let tasks: Vec<F> = tasks.collect();
+        self.rt.block_on(async move {
             let local = tokio::task::LocalSet::new();
             local
                 .run_until(async move {
-                    let tasks: Vec<_> = (0..clients)
-                        .map(|_| tokio::task::spawn_local(connections(addr, size, per)))
-                        .collect();
-                    let mut all = Vec::new();
-                    for t in tasks {
-                        all.extend(t.await.unwrap());
+                    let handles: Vec<_> = tasks.into_iter().map(tokio::task::spawn_local).collect();
+                    let mut out = Vec::with_capacity(handles.len());
+                    for h in handles {
+                        out.push(h.await.unwrap());
                     }
-                    all
+                    out
                 })
                 .await
-        });
-        let d = t0.elapsed();
-        self.latencies.extend(lats);
-        d
+        })
     }
 
     /// The `per_mille`/1000 quantile of the request latencies.
@@ -556,17 +534,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn summarize(group: &str, rounds: &[Round]) {
     let mut servers: Vec<Server> = Vec::new();
     for r in rounds {
-        if !servers.iter().any(|s| s.name() == r.server.name()) {
+        if !servers.contains(&r.server) {
             servers.push(r.server);
         }
     }
-    let tokio = |round: usize| {
-        rounds
-            .iter()
-            .find(|r| r.round == round && matches!(r.server, Server::TokioCt))
-    };
+    let tokio = |round: usize| rounds.iter().find(|r| r.round == round && r.server == Server::TokioCt);
     for s in servers {
-        let mine: Vec<&Round> = rounds.iter().filter(|r| r.server.name() == s.name()).collect();
+        let mine: Vec<&Round> = rounds.iter().filter(|r| r.server == s).collect();
         let ratios: Vec<f64> = mine
             .iter()
             .filter_map(|r| tokio(r.round).map(|t| r.throughput / t.throughput))
