@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use aio_core::driver::{Driver, IoDriver, ParkDriver, Unpark};
+use aio_core::driver::{Driver, FdKind, IoDriver, ParkDriver, Unpark};
 use aio_core::io::{self as aio_io, RawOp};
 use aio_core::{Loop, create_task, sleep, yield_now};
 
@@ -51,7 +51,7 @@ impl Driver for Fake {
 }
 
 impl IoDriver for Fake {
-    fn register(&mut self, _: RawFd) -> io::Result<()> {
+    fn register_kind(&mut self, _: RawFd, _: FdKind) -> io::Result<()> {
         Ok(())
     }
     fn deregister(&mut self, _: RawFd) {}

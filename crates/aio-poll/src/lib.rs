@@ -309,10 +309,6 @@ impl Driver for PollDriver {
 }
 
 impl IoDriver for PollDriver {
-    fn register(&mut self, fd: RawFd) -> io::Result<()> {
-        self.register_kind(fd, FdKind::Unknown)
-    }
-
     fn register_kind(&mut self, fd: RawFd, kind: FdKind) -> io::Result<()> {
         let edge = self.edge;
         let s = self.source(fd)?;

@@ -151,10 +151,6 @@ impl Driver for UringDriver {
 
 #[cfg(target_os = "linux")]
 impl IoDriver for UringDriver {
-    fn register(&mut self, fd: RawFd) -> io::Result<()> {
-        self.register_kind(fd, FdKind::Unknown)
-    }
-
     fn register_kind(&mut self, fd: RawFd, kind: FdKind) -> io::Result<()> {
         // Every operation names its descriptor; the driver only keeps a
         // hint per descriptor (see `Ring::register`).

@@ -106,17 +106,17 @@ pub trait Driver: 'static {
 /// while the kernel works, the operation is *in flight*, identified by a
 /// token, and the memory it points to must stay alive.
 pub trait IoDriver {
-    /// Starts watching a descriptor (sockets, pipes) for the loop's
-    /// lifetime of it: a readiness driver registers it once, edge-triggered.
-    fn register(&mut self, fd: RawFd) -> io::Result<()>;
+    /// Starts watching a descriptor (sockets, pipes) of `kind` for the
+    /// loop's lifetime of it: a readiness driver registers it once,
+    /// edge-triggered. Callers that made or accepted the descriptor know
+    /// its kind, which saves a driver that treats stream sockets apart a
+    /// `getsockopt` per descriptor.
+    fn register_kind(&mut self, fd: RawFd, kind: FdKind) -> io::Result<()>;
 
-    /// [`register`](IoDriver::register) for a descriptor whose kind the
-    /// caller knows (sockets it just made or accepted), which saves a
-    /// driver that treats stream sockets apart a `getsockopt` per
-    /// descriptor.
-    fn register_kind(&mut self, fd: RawFd, kind: FdKind) -> io::Result<()> {
-        let _ = kind;
-        self.register(fd)
+    /// [`register_kind`](IoDriver::register_kind) for a descriptor of
+    /// unknown kind.
+    fn register(&mut self, fd: RawFd) -> io::Result<()> {
+        self.register_kind(fd, FdKind::Unknown)
     }
 
     /// Stops watching a descriptor (before it is closed).
