@@ -252,11 +252,7 @@ impl<B: IoBufMut> Operation for RecvFrom<B> {
     fn complete(self, res: io::Result<usize>) -> Self::Output {
         let RecvFrom { buf, msg, .. } = self;
         let (res, buf) = appended(buf, res);
-        let res = res.map(|n| {
-            // SAFETY: the kernel wrote an address of `msg_namelen` bytes.
-            let addr = unsafe { SockAddr::new(msg.addr, msg.hdr.msg_namelen) };
-            (n, addr)
-        });
+        let res = res.map(|n| (n, written_addr(msg.addr, msg.hdr.msg_namelen)));
         (res, buf)
     }
 }
@@ -309,6 +305,17 @@ impl<B: IoBuf> Operation for SendTo<B> {
     }
 }
 
+/// The address the kernel wrote into `storage` (zeroed beforehand), of
+/// `len` bytes as it reported them: the one conversion of a
+/// kernel-written address, for accepts and datagram receives.
+fn written_addr(storage: SockAddrStorage, len: libc::socklen_t) -> SockAddr {
+    let len = len.min(storage.size_of());
+    // SAFETY: the storage is initialized throughout (zeroed, then possibly
+    // written by the kernel), and `len` is clamped to its size (the kernel
+    // reports a truncated address's full length).
+    unsafe { SockAddr::new(storage, len) }
+}
+
 /// Where an accept writes the peer's address: the one definition of that
 /// storage, shared by [`Accept`] and drivers that accept without an
 /// operation (aio-poll's accept that stays armed).
@@ -339,11 +346,7 @@ impl PeerAddr {
     /// The address an accept through [`accept_op`](PeerAddr::accept_op)
     /// wrote (unspecified if none succeeded).
     pub fn addr(self) -> SockAddr {
-        let len = self.len.min(self.storage.size_of());
-        // SAFETY: the storage is initialized throughout (zeroed, then
-        // possibly written by the kernel), and `len` is clamped to its size
-        // (the kernel reports a truncated address's full length).
-        unsafe { SockAddr::new(self.storage, len) }
+        written_addr(self.storage, self.len)
     }
 }
 
