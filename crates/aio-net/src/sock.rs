@@ -23,15 +23,6 @@ pub(crate) fn register(s: impl Into<OwnedFd>, kind: FdKind) -> io::Result<Regist
     Registered::with_kind(s.into(), kind)
 }
 
-/// The driver's kind for a socket of type `ty`.
-pub(crate) fn kind_of(ty: Type) -> FdKind {
-    if ty == Type::STREAM {
-        FdKind::StreamSocket
-    } else {
-        FdKind::Other
-    }
-}
-
 /// socket2's view of a registered socket, for options and addresses.
 pub(crate) fn sref(r: &Registered) -> SockRef<'_> {
     SockRef::from(r)
@@ -42,9 +33,9 @@ pub(crate) fn inet(a: SockAddr) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an internet address"))
 }
 
-/// Connects a new socket of `addr`'s family (stream or datagram).
-pub(crate) async fn connect(addr: &SockAddr, ty: Type, proto: Option<Protocol>) -> io::Result<Registered> {
-    let s = register(socket(addr.domain(), ty, proto)?, kind_of(ty))?;
+/// Connects a new stream socket of `addr`'s family (TCP, Unix stream).
+pub(crate) async fn connect_stream(addr: &SockAddr, proto: Option<Protocol>) -> io::Result<Registered> {
+    let s = register(socket(addr.domain(), Type::STREAM, proto)?, FdKind::StreamSocket)?;
     aio_io::submit(aio_io::Connect::new(s.as_raw_fd(), addr.clone())).await?;
     Ok(s)
 }

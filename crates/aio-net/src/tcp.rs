@@ -278,7 +278,7 @@ impl TcpStream {
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
         for a in lookup_host(addr).await? {
-            match sock::connect(&SockAddr::from(a), Type::STREAM, Some(Protocol::TCP)).await {
+            match sock::connect_stream(&SockAddr::from(a), Some(Protocol::TCP)).await {
                 Ok(fd) => return Ok(TcpStream::from_registered(fd)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
                 Err(e) => last = Some(e),

@@ -159,9 +159,7 @@ impl UnixStream {
     /// A cancelled connect closes the socket.
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let addr = SockAddr::unix(path)?;
-        Ok(UnixStream::from_registered(
-            sock::connect(&addr, Type::STREAM, None).await?,
-        ))
+        Ok(UnixStream::from_registered(sock::connect_stream(&addr, None).await?))
     }
 
     /// Two connected sockets.

@@ -18,14 +18,13 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-/// The socket addresses operations carry (socket2's), for drivers.
-pub use socket2::SockAddr;
+use socket2::SockAddr;
+
+use crate::io::RawOp;
 
 /// A connection an accept took: its descriptor, and the peer's address
 /// when the accept reported it.
 pub type Accepted = (RawFd, Option<SockAddr>);
-
-use crate::io::RawOp;
 
 /// Whether `fd` is a stream socket (TCP, Unix stream), for drivers that
 /// learn from short transfers: on a stream socket a short read means the
