@@ -44,12 +44,12 @@ impl<F: Future> MaybeDone<F> {
     fn take(self: Pin<&mut Self>) -> Option<F::Output> {
         // SAFETY: only a `Done` output (not pinned) is moved out.
         let this = unsafe { self.get_unchecked_mut() };
+        if !matches!(this, MaybeDone::Done(_)) {
+            return None;
+        }
         match std::mem::replace(this, MaybeDone::Gone) {
             MaybeDone::Done(v) => Some(v),
-            other => {
-                *this = other;
-                None
-            }
+            _ => unreachable!("checked above"),
         }
     }
 }

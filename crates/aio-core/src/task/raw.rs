@@ -213,9 +213,21 @@ unsafe fn stage<'a, F: Future>(ptr: NonNull<Header>) -> &'a mut Stage<F> {
 
 /// Replaces the stage, catching a panic from dropping the old contents (a
 /// future's destructor may panic; the loop must survive it).
+///
+/// The old contents are dropped where they are, never moved first: a
+/// running future is pinned, and one that borrows its own locals (any
+/// `async` block holding a reference across an await, flume's `RecvFut`)
+/// reads through those borrows in its destructor.
 fn replace_stage<F: Future>(st: &mut Stage<F>, new: Stage<F>) {
-    let old = std::mem::replace(st, new);
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(old)));
+    let p: *mut Stage<F> = st;
+    // SAFETY: `p` is valid and the stage is initialised. Drop glue keeps
+    // dropping the remaining fields when one destructor panics, so after
+    // the call (normal or unwinding) the old value is fully dropped and
+    // must not be touched again.
+    let _ = catch_unwind(AssertUnwindSafe(|| unsafe { std::ptr::drop_in_place(p) }));
+    // SAFETY: the old value was dropped above; writing without dropping
+    // re-initialises the slot.
+    unsafe { std::ptr::write(p, new) };
 }
 
 /// # Safety
@@ -266,12 +278,13 @@ unsafe fn take_output<F: Future>(ptr: NonNull<Header>, dst: *mut ()) {
 unsafe fn take_error<F: Future>(ptr: NonNull<Header>) -> Option<TaskError> {
     // SAFETY: forwarded from the caller.
     let st = unsafe { stage::<F>(ptr) };
+    // Only a finished stage is moved out: a running future is pinned.
+    if !matches!(st, Stage::Finished(Err(_))) {
+        return None;
+    }
     match std::mem::replace(st, Stage::Consumed) {
         Stage::Finished(Err(e)) => Some(e),
-        other => {
-            *st = other;
-            None
-        }
+        _ => unreachable!("checked above"),
     }
 }
 
