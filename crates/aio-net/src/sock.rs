@@ -72,11 +72,17 @@ pub(crate) async fn shutdown(s: &Registered, how: Shutdown) -> io::Result<()> {
 /// a `fd: Registered` field.
 macro_rules! stream_methods {
     () => {
-        /// Receives into `buf`'s spare capacity (appending after its data);
-        /// `Ok(0)` means the peer closed its side (EOF).
+        /// Receives into `buf`: appended after its data when it has spare
+        /// capacity (`Vec::with_capacity(n)`), or over the whole buffer
+        /// when it has none (`vec![0u8; n]`: then `buf[..n]` is what came,
+        /// as with `std::io::Read::read`). `Ok(0)` means the peer closed
+        /// its side (EOF); a buffer with no capacity at all is an
+        /// `InvalidInput` error.
         ///
         /// # Cancellation
-        /// Nothing is received when cancelled; `buf` comes back.
+        /// Nothing is lost when cancelled or dropped: data the kernel
+        /// received for this call (io_uring) is kept and returned first by
+        /// the next receive on the socket; `buf` comes back.
         pub async fn read<B: aio_core::io::IoBufMut>(&self, buf: B) -> aio_core::io::BufResult<usize, B> {
             crate::sock::recv(&self.fd, buf).await
         }

@@ -77,10 +77,13 @@ impl UdpSocket {
         sock::send(&self.fd, buf).await
     }
 
-    /// Receives one datagram into `buf`'s spare capacity.
+    /// Receives one datagram into `buf` (its spare capacity, or the whole
+    /// buffer when it has none, as [`TcpStream::read`](crate::TcpStream::read)).
     ///
     /// # Cancellation
-    /// Nothing is received when cancelled.
+    /// Nothing is lost when cancelled or dropped: a datagram the kernel
+    /// delivered for this call (io_uring) is kept and returned by the next
+    /// receive on the socket.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         sock::recv(&self.fd, buf).await
     }

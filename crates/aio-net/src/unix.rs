@@ -274,7 +274,9 @@ impl UnixDatagram {
     /// Receives one datagram.
     ///
     /// # Cancellation
-    /// Nothing is received when cancelled.
+    /// Nothing is lost when cancelled or dropped: a datagram the kernel
+    /// delivered for this call (io_uring) is kept and returned by the next
+    /// receive on the socket.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         sock::recv(&self.fd, buf).await
     }

@@ -388,14 +388,17 @@ impl IoDriver for PollDriver {
         _token: &mut Option<u64>,
         waker: &Waker,
         out: &mut Vec<u8>,
+        max: usize,
     ) -> Option<Poll<io::Result<usize>>> {
+        let max = max.max(1);
         let len = out.len();
-        if out.capacity() - len >= RECV_CHUNK / 4 {
+        let room = out.capacity() - len;
+        if room >= RECV_CHUNK.min(max) / 4 {
             let op = RawOp::Recv {
                 fd,
                 // SAFETY: `len <= capacity`: the pointer is within the allocation.
                 buf: unsafe { out.as_mut_ptr().add(len) },
-                len: out.capacity() - len,
+                len: room.min(max),
                 flags: 0,
             };
             let r = self.poll_op(&op, &mut None, waker);
@@ -411,7 +414,7 @@ impl IoDriver for PollDriver {
         let op = RawOp::Recv {
             fd,
             buf: scratch.as_mut_ptr().cast(),
-            len: RECV_CHUNK,
+            len: RECV_CHUNK.min(max),
             flags: 0,
         };
         let r = self.poll_op(&op, &mut None, waker);

@@ -33,12 +33,25 @@
 //! receive that finds the buffers short goes one-shot into its own buffer,
 //! so a reader that stops reading never starves the other connections.
 //!
+//! **Multishot accepts** pause once 16 accepted connections wait for
+//! their listener's owner, so a server that stops accepting holds no more
+//! descriptors than that; the rest wait in the kernel's backlog.
+//!
 //! **Memory safety under cancellation.** The kernel writes into an
 //! operation's buffers until its completion. A future dropped while its
 //! operation is in flight hands the operation (buffers, address storage) to
 //! the driver, which asks the kernel to cancel it and frees the memory only
 //! when the completion arrives. A *cancelled* (not dropped) operation waits
 //! for the kernel too, and returns the data if the operation won the race.
+//!
+//! **Nothing received is lost to a dropped future.** When the kernel
+//! completes a dropped receive or accept before its cancel lands (a
+//! `select` that let a timer win), what it got (bytes, a datagram and its
+//! address, a connection) is kept for its descriptor and handed to the next
+//! receive or accept there, before anything newer; a receive issued while
+//! such an operation is still in the kernel waits for it, so the order
+//! holds. This is what a readiness driver gives for free (a dropped receive
+//! there never took anything).
 //! At shutdown the driver cancels everything and waits for the completions
 //! before freeing; what does not complete is leaked, never freed under the
 //! kernel.
@@ -64,6 +77,8 @@
 
 #[cfg(target_os = "linux")]
 mod bufs;
+#[cfg(target_os = "linux")]
+mod kept;
 #[cfg(target_os = "linux")]
 mod ops;
 #[cfg(target_os = "linux")]
@@ -184,8 +199,9 @@ impl IoDriver for UringDriver {
         token: &mut Option<u64>,
         waker: &Waker,
         out: &mut Vec<u8>,
+        max: usize,
     ) -> Option<Poll<io::Result<usize>>> {
-        self.ring.poll_recv_multi(fd, token, waker, out)
+        self.ring.poll_recv_multi(fd, token, waker, out, max)
     }
 
     fn poll_accept_multi(

@@ -16,6 +16,7 @@ use io_uring::{IoUring, Probe, opcode, squeue::Entry, types};
 use slab::Slab;
 
 use crate::bufs::BufRing;
+use crate::kept::{self, Kept};
 use crate::ops::{self, Target, on};
 
 /// Provided buffers: how many, and how large (a power of two).
@@ -30,6 +31,11 @@ const PAUSE_AT: usize = 64 * 1024;
 /// A multishot receive is armed only while this many provided buffers are
 /// free; with fewer, receives go one-shot into their caller's buffer.
 const MIN_FREE: u16 = BUF_COUNT / 8;
+/// A multishot accept is paused once this many accepted connections wait
+/// for their owner: a server that stops accepting ("take a permit, then
+/// accept") leaves the rest in the kernel's backlog, as on aio-poll,
+/// instead of holding descriptors nobody asked for.
+const ACCEPT_BACKLOG: usize = 16;
 
 /// Slots in the ring's table of registered files (at most; fewer when the
 /// descriptor limit is lower). Descriptors beyond them are used by number.
@@ -63,10 +69,14 @@ enum MultiKind {
 
 struct Multi {
     fd: RawFd,
+    /// The registration of `fd` it belongs to (see `FdHint::generation`).
+    generation: u32,
     kind: MultiKind,
     queue: VecDeque<Chunk>,
-    /// Bytes of data in `queue`.
+    /// Bytes of data in `queue` (not counting what `head` passed).
     bytes: usize,
+    /// Bytes of the front chunk already handed out.
+    head: usize,
     waiters: Vec<Waker>,
     /// A multishot request is in the kernel.
     armed: bool,
@@ -79,12 +89,14 @@ struct Multi {
 }
 
 impl Multi {
-    fn new(fd: RawFd, kind: MultiKind) -> Multi {
+    fn new(fd: RawFd, generation: u32, kind: MultiKind) -> Multi {
         Multi {
             fd,
+            generation,
             kind,
             queue: VecDeque::new(),
             bytes: 0,
+            head: 0,
             waiters: Vec::new(),
             armed: false,
             pausing: false,
@@ -93,15 +105,24 @@ impl Multi {
         }
     }
 
-    /// Appends the data at the front of the queue to `out`, giving the
-    /// buffers back; returns how much.
-    fn take(&mut self, bufs: &mut BufRing, out: &mut Vec<u8>) -> usize {
+    /// Appends up to `max` bytes of the data at the front of the queue to
+    /// `out`, giving fully read buffers back; returns how much.
+    fn take(&mut self, bufs: &mut BufRing, out: &mut Vec<u8>, max: usize) -> usize {
         let mut n = 0;
         while let Some(&Chunk::Data(bid, len)) = self.queue.front() {
-            out.extend_from_slice(bufs.data(bid, len as usize));
-            self.queue.pop_front();
-            bufs.recycle(bid);
-            n += len as usize;
+            if n == max {
+                break;
+            }
+            let data = &bufs.data(bid, len as usize)[self.head..];
+            let k = data.len().min(max - n);
+            out.extend_from_slice(&data[..k]);
+            n += k;
+            self.head += k;
+            if self.head == len as usize {
+                self.queue.pop_front();
+                bufs.recycle(bid);
+                self.head = 0;
+            }
         }
         self.bytes -= n;
         n
@@ -137,7 +158,14 @@ enum State {
     /// Completed with this result; the future has not picked it up yet.
     Done(i32),
     /// The future was dropped: keep its memory until the completion.
-    Orphaned(Box<dyn Any>),
+    /// `keep` names the descriptor (and its registration) whose next
+    /// operation gets what the completion brings, for an operation that
+    /// consumes data or connections and was in the kernel itself (not
+    /// waiting in a readiness poll).
+    Orphaned {
+        owner: Box<dyn Any>,
+        keep: Option<(RawFd, u32)>,
+    },
 }
 
 struct Op {
@@ -167,11 +195,18 @@ pub(crate) struct Ring {
     fds: Vec<FdHint>,
     /// Free slots of the registered-file table.
     free_slots: Vec<u32>,
+    /// The next registration's `FdHint::generation`.
+    next_generation: u32,
 }
 
 /// What the driver knows of a registered descriptor.
-#[derive(Clone)]
 struct FdHint {
+    /// Which registration of the descriptor number this is: a dropped
+    /// operation's late result goes to the same socket, never to a new
+    /// one that reuses the number.
+    generation: u32,
+    /// What dropped operations received, for the next ones (rarely set).
+    kept: Option<Box<Kept>>,
     /// A stream socket (TCP, Unix stream).
     stream: bool,
     /// Its last receive was short, and no data came since: the socket's
@@ -209,6 +244,8 @@ impl FdHint {
 impl Default for FdHint {
     fn default() -> FdHint {
         FdHint {
+            generation: 0,
+            kept: None,
             stream: false,
             drained: false,
             watch: NONE,
@@ -347,6 +384,7 @@ impl Ring {
             multishot,
             fds: Vec::new(),
             free_slots,
+            next_generation: 1,
         })
     }
 
@@ -492,11 +530,11 @@ impl Ring {
                         if let State::Multi(m) = &mut op.state {
                             let more = io_uring::cqueue::more(cqe.flags());
                             let bid = io_uring::cqueue::buffer_select(cqe.flags());
-                            if multi_cqe(m, res, more, bid, &mut self.bufs) {
+                            if multi_cqe(m, res, more, bid, &mut self.bufs, &mut self.fds) {
                                 self.ops.remove(key as usize);
-                            } else if m.armed && !m.pausing && m.bytes > PAUSE_AT {
-                                // Enough waits for the reader: leave the rest
-                                // in the socket until it reads.
+                            } else if m.armed && !m.pausing && m.is_full() {
+                                // Enough waits for the owner: leave the rest
+                                // in the socket until it reads or accepts.
                                 m.pausing = true;
                                 resubmit.push(opcode::AsyncCancel::new(key).build().user_data(CANCEL));
                             }
@@ -549,11 +587,11 @@ impl Ring {
                                     resubmit.push(ops::entry(&op.raw, t).user_data(key));
                                 }
                             }
-                            State::Orphaned(owner) => {
-                                if res >= 0 && ops::returns_fd(&op.raw) {
-                                    // An accepted connection nobody is left to take.
-                                    // SAFETY: a new descriptor the kernel gave us alone.
-                                    drop(unsafe { OwnedFd::from_raw_fd(res as RawFd) });
+                            State::Orphaned { owner, keep } => {
+                                if let Some((fd, generation)) = keep {
+                                    // SAFETY: `owner` keeps the operation's memory
+                                    // alive, and its completion just came.
+                                    unsafe { keep_result(&mut self.fds, fd, generation, &op.raw, res, true) };
                                 }
                                 drop(owner);
                                 self.ops.remove(key as usize);
@@ -574,10 +612,12 @@ impl Ring {
     pub(crate) fn register(&mut self, fd: RawFd, kind: FdKind) {
         let Ok(i) = usize::try_from(fd) else { return };
         if i >= self.fds.len() {
-            self.fds.resize(i + 1, FdHint::default());
+            self.fds.resize_with(i + 1, FdHint::default);
         }
         self.deregister(fd);
         self.fds[i].stream = kind.is_stream_socket(fd);
+        self.fds[i].generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
         if let Some(slot) = self.free_slots.pop() {
             match self.ring.submitter().register_files_update(slot, &[fd]) {
                 Ok(_) => self.fds[i].slot = slot,
@@ -663,6 +703,9 @@ impl Ring {
 
     pub(crate) fn poll_op(&mut self, raw: &RawOp, token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>> {
         let Some(key) = *token else {
+            if let Some(p) = self.complete_from_kept(raw, waker) {
+                return p;
+            }
             if let Some(i) = self.parks(raw) {
                 // Not submitted: the future holds no token, so dropping or
                 // cancelling it involves the driver in nothing.
@@ -698,7 +741,7 @@ impl Ring {
                 }
                 Poll::Pending
             }
-            State::Orphaned(_) | State::Multi(_) | State::Watch { .. } => {
+            State::Orphaned { .. } | State::Multi(_) | State::Watch { .. } => {
                 unreachable!("a future polls an operation it gave up")
             }
         }
@@ -738,8 +781,9 @@ impl Ring {
         match *token {
             Some(k) if self.ops.contains(k as usize) => k,
             _ => {
+                let generation = hint(&self.fds, fd).map_or(0, |h| h.generation);
                 let k = self.ops.insert(Op {
-                    state: State::Multi(Multi::new(fd, kind)),
+                    state: State::Multi(Multi::new(fd, generation, kind)),
                     raw: RawOp::Close { fd: -1 },
                     seen: 0,
                 }) as u64;
@@ -755,16 +799,32 @@ impl Ring {
         token: &mut Option<u64>,
         waker: &Waker,
         out: &mut Vec<u8>,
+        max: usize,
     ) -> Option<Poll<io::Result<usize>>> {
         if !self.multishot || self.bufs.is_none() {
             return None;
+        }
+        let max = max.max(1);
+        // What dropped receives got comes first (and waits for those still
+        // in the kernel).
+        if let Some(k) = hint_mut(&mut self.fds, fd).and_then(|h| h.kept.as_mut()) {
+            if k.must_wait(waker) {
+                return Some(Poll::Pending);
+            }
+            let n = k.take_into(out, max);
+            if k.is_idle() {
+                hint_mut(&mut self.fds, fd).expect("found above").kept = None;
+            }
+            if n > 0 {
+                return Some(Poll::Ready(Ok(n)));
+            }
         }
         let key = self.multi_key(fd, MultiKind::Recv, token);
         let State::Multi(m) = &mut self.ops[key as usize].state else {
             unreachable!("receive stream token")
         };
         let bufs = self.bufs.as_mut().expect("checked above");
-        let n = m.take(bufs, out);
+        let n = m.take(bufs, out, max);
         if n > 0 {
             return Some(Poll::Ready(Ok(n)));
         }
@@ -843,10 +903,29 @@ impl Ring {
         if let State::Multi(m) = &mut op.state {
             m.orphaned = true;
             m.waiters.clear();
+            // Received data goes to the socket's next receive; accepted
+            // connections close (the listener goes with its accept stream).
+            let keep = if m.kind == MultiKind::Recv {
+                live_hint(&mut self.fds, m.fd, m.generation)
+            } else {
+                None
+            };
+            if let Some(h) = keep {
+                let k = h.kept.get_or_insert_default();
+                if let Some(bufs) = &mut self.bufs {
+                    let mut data = Vec::with_capacity(m.bytes);
+                    m.take(bufs, &mut data, usize::MAX);
+                    k.push_bytes(&data);
+                }
+                if m.armed {
+                    k.expect();
+                }
+            }
             for c in m.queue.drain(..) {
                 discard(c, &mut self.bufs);
             }
             m.bytes = 0;
+            m.head = 0;
             if m.armed {
                 self.cancel(key);
             } else {
@@ -854,17 +933,68 @@ impl Ring {
             }
             return;
         }
-        match std::mem::replace(&mut op.state, State::Orphaned(owner)) {
+        let fd = op.raw.fd();
+        let consumes = kept::class(&op.raw).is_some();
+        match &op.state {
             State::Done(res) => {
-                // Already complete: nothing holds the memory any more.
-                if res >= 0 && ops::returns_fd(&op.raw) {
-                    // SAFETY: a new descriptor nobody took.
-                    drop(unsafe { OwnedFd::from_raw_fd(res as RawFd) });
+                // Already complete: keep what it got, then nothing holds
+                // the memory any more.
+                if consumes {
+                    let generation = hint(&self.fds, fd).map_or(0, |h| h.generation);
+                    // SAFETY: `owner` (alive until the end of this call)
+                    // holds the memory; the kernel is done with it.
+                    unsafe { keep_result(&mut self.fds, fd, generation, &op.raw, *res, false) };
                 }
+                drop(owner);
                 self.ops.remove(key as usize);
             }
-            _ => self.cancel(key),
+            State::Waiting(_) => {
+                // The operation itself is in the kernel: whatever it gets
+                // before the cancel lands is kept for the next one.
+                let keep = if consumes {
+                    live_hint(&mut self.fds, fd, u32::MAX).map(|h| {
+                        h.kept.get_or_insert_default().expect();
+                        (fd, h.generation)
+                    })
+                } else {
+                    None
+                };
+                op.state = State::Orphaned { owner, keep };
+                self.cancel(key);
+            }
+            _ => {
+                // Only a readiness poll is in the kernel: it brings nothing.
+                op.state = State::Orphaned { owner, keep: None };
+                self.cancel(key);
+            }
         }
+    }
+
+    /// Completes `raw` at once from what dropped operations left on its
+    /// descriptor, or makes it wait for those still in the kernel; `None`
+    /// when neither applies (the usual case: one branch on a hint).
+    fn complete_from_kept(&mut self, raw: &RawOp, waker: &Waker) -> Option<Poll<io::Result<usize>>> {
+        let h = hint_mut(&mut self.fds, raw.fd())?;
+        let k = h.kept.as_mut()?;
+        if let RawOp::PollReady {
+            interest: aio_core::io::Interest::Readable,
+            ..
+        } = raw
+        {
+            // Kept data makes the socket readable for its owner.
+            return k.has_data().then_some(Poll::Ready(Ok(libc::POLLIN as usize)));
+        }
+        kept::class(raw)?;
+        if k.must_wait(waker) {
+            return Some(Poll::Pending);
+        }
+        // SAFETY: `raw` was not submitted: its memory is the caller's, alive
+        // for this call.
+        let r = unsafe { k.deliver(raw) }?;
+        if k.is_idle() {
+            h.kept = None;
+        }
+        Some(Poll::Ready(r))
     }
 
     /// Operations the kernel still runs, and receives waiting for their
@@ -931,7 +1061,7 @@ impl Drop for Ring {
                 self.ops.len()
             );
             for (_, op) in std::mem::take(&mut self.ops) {
-                if let State::Orphaned(owner) = op.state {
+                if let State::Orphaned { owner, .. } = op.state {
                     std::mem::forget(owner);
                 }
             }
@@ -954,7 +1084,14 @@ impl Drop for Ring {
 
 /// Records one completion of a multishot operation; returns whether its
 /// slot can go (an orphan's last completion).
-fn multi_cqe(m: &mut Multi, res: i32, more: bool, bid: Option<u16>, bufs: &mut Option<BufRing>) -> bool {
+fn multi_cqe(
+    m: &mut Multi,
+    res: i32,
+    more: bool,
+    bid: Option<u16>,
+    bufs: &mut Option<BufRing>,
+    fds: &mut [FdHint],
+) -> bool {
     if !more {
         m.armed = false;
     }
@@ -976,13 +1113,24 @@ fn multi_cqe(m: &mut Multi, res: i32, more: bool, bid: Option<u16>, bufs: &mut O
                 m.starved = e == -libc::ENOBUFS;
                 m.pausing = false;
                 m.wake();
+                if m.orphaned {
+                    orphan_done(m, fds);
+                }
             }
             return m.orphaned && !more;
         }
         (_, e) => Chunk::Err(e),
     };
     if m.orphaned {
+        if let (Chunk::Data(bid, n), MultiKind::Recv) = (&chunk, m.kind) {
+            if let (Some(h), Some(b)) = (live_hint(fds, m.fd, m.generation), bufs.as_ref()) {
+                h.kept.get_or_insert_default().push_bytes(b.data(*bid, *n as usize));
+            }
+        }
         discard(chunk, bufs);
+        if !more {
+            orphan_done(m, fds);
+        }
         return !more;
     }
     if let Chunk::Data(_, n) = chunk {
@@ -1062,4 +1210,63 @@ fn watch_event(fds: &mut [FdHint], fd: RawFd, key: u64, res: i32, more: bool) {
     }
     h.events = h.events.wrapping_add(1);
     h.drained = false;
+}
+
+impl Multi {
+    /// Whether enough waits for the owner to pause the request.
+    fn is_full(&self) -> bool {
+        match self.kind {
+            MultiKind::Recv => self.bytes > PAUSE_AT,
+            MultiKind::Accept => self.queue.len() >= ACCEPT_BACKLOG,
+        }
+    }
+}
+
+/// An orphaned multishot receive's last completion came: later receives on
+/// its socket need not wait for it any more.
+fn orphan_done(m: &Multi, fds: &mut [FdHint]) {
+    if m.kind != MultiKind::Recv {
+        return;
+    }
+    if let Some(k) = live_hint(fds, m.fd, m.generation).and_then(|h| h.kept.as_mut()) {
+        k.arrived();
+    }
+}
+
+/// The hint of `fd` if it is still registration `generation` (`u32::MAX`:
+/// whichever registration is current).
+fn live_hint(fds: &mut [FdHint], fd: RawFd, generation: u32) -> Option<&mut FdHint> {
+    let h = hint_mut(fds, fd)?;
+    (h.generation != 0 && (generation == u32::MAX || h.generation == generation)).then_some(h)
+}
+
+/// A dropped operation `raw` on `fd` completed with `res`: what it got
+/// goes to the next operation on the same registration of `fd`; if that
+/// is gone, an accepted connection is closed and data is dropped (nobody
+/// can read the closed socket any more). `expected`: the operation was
+/// counted as in flight when it was dropped.
+///
+/// # Safety
+/// `raw`'s memory must be alive and the kernel done with it.
+unsafe fn keep_result(fds: &mut [FdHint], fd: RawFd, generation: u32, raw: &RawOp, res: i32, expected: bool) {
+    match live_hint(fds, fd, generation) {
+        Some(h) => {
+            let stream = h.stream || matches!(raw, RawOp::Read { .. });
+            let k = h.kept.get_or_insert_default();
+            // SAFETY: forwarded from the caller.
+            unsafe { k.capture(raw, res, stream) };
+            if expected {
+                k.arrived();
+            }
+            if k.is_idle() {
+                h.kept = None;
+            }
+        }
+        None => {
+            if res >= 0 && ops::returns_fd(raw) {
+                // SAFETY: a new descriptor the kernel gave this operation alone.
+                drop(unsafe { OwnedFd::from_raw_fd(res as RawFd) });
+            }
+        }
+    }
 }

@@ -150,8 +150,9 @@ pub trait IoDriver {
 
     /// A receive that stays armed (io_uring's multishot receive into a
     /// ring of provided buffers, so no buffer is pinned per idle
-    /// connection): appends the next data of socket `fd` to `out`; `Ok(0)`
-    /// is end of stream. `token` identifies the armed receive across calls;
+    /// connection): appends the next data of socket `fd` to `out`, at most
+    /// `max` bytes (what the driver received beyond that waits for the
+    /// next call); `Ok(0)` is end of stream. `token` identifies the armed receive across calls;
     /// end it with [`forget_op`](IoDriver::forget_op) (the owner box may be
     /// empty: the driver owns the buffers). `None` when the driver has no
     /// such operation (the caller then uses one-shot receives); an
@@ -163,8 +164,9 @@ pub trait IoDriver {
         token: &mut Option<u64>,
         waker: &Waker,
         out: &mut Vec<u8>,
+        max: usize,
     ) -> Option<Poll<io::Result<usize>>> {
-        let _ = (fd, token, waker, out);
+        let _ = (fd, token, waker, out, max);
         None
     }
 

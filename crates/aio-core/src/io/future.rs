@@ -90,6 +90,12 @@ impl<T: Operation> Future for OpFuture<T> {
         let this = &mut *self;
         assert!(this.op.is_some(), "`OpFuture` polled after completion");
         expect_core(|core| {
+            if this.token.is_none() {
+                if let Some(e) = this.op.as_ref().and_then(Operation::invalid) {
+                    let op = this.op.take().expect("checked above");
+                    return Poll::Ready(op.complete(Err(e)));
+                }
+            }
             if !this.observe {
             } else if this.token.is_none() {
                 if let Err(c) = cancel::check() {

@@ -60,11 +60,14 @@ impl RecvStream {
         }
     }
 
-    /// Appends the next data to `out` (`Ok(0)`: end of stream).
+    /// Appends the next data to `out`, at most `max` bytes (`Ok(0)`: end
+    /// of stream). What the driver already received beyond `max` waits
+    /// for the next call, so a caller bounds its buffer by bounding `max`.
     ///
     /// This does not observe cancellation (the caller does, before calling):
     /// data the kernel already received is never lost to a cancelled read.
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>, out: &mut Vec<u8>) -> Poll<io::Result<usize>> {
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>, out: &mut Vec<u8>, max: usize) -> Poll<io::Result<usize>> {
+        let max = max.max(1);
         // (A one-shot receive in flight finishes first: two receives at
         // once could take the data out of order.)
         if self.multi && !matches!(self.mode, Mode::Single(_)) {
@@ -77,7 +80,7 @@ impl RecvStream {
                     Mode::Multi(t, _) => Some(*t),
                     _ => None,
                 };
-                let r = io.poll_recv_multi(self.fd, &mut token, cx.waker(), out)?;
+                let r = io.poll_recv_multi(self.fd, &mut token, cx.waker(), out, max)?;
                 drop(d);
                 self.mode = match token {
                     Some(t) => match std::mem::replace(&mut self.mode, Mode::Idle) {
@@ -97,7 +100,11 @@ impl RecvStream {
         }
         // One-shot receives into a buffer of our own, appended to `out`.
         if matches!(self.mode, Mode::Idle) {
-            self.mode = Mode::Single(submit_shielded(Recv::new(self.fd, Vec::with_capacity(CHUNK), 0)));
+            self.mode = Mode::Single(submit_shielded(Recv::new(
+                self.fd,
+                Vec::with_capacity(CHUNK.min(max)),
+                0,
+            )));
         }
         let Mode::Single(op) = &mut self.mode else {
             unreachable!()

@@ -24,24 +24,49 @@ pub trait Operation: 'static {
 
     /// Turns the driver's result (a byte count or descriptor) into the output.
     fn complete(self, res: io::Result<usize>) -> Self::Output;
+
+    /// An error that makes running the operation pointless (a receive into
+    /// a buffer with no room), checked before it is handed to the driver.
+    fn invalid(&self) -> Option<io::Error> {
+        None
+    }
+}
+
+/// Where a receive writes into `buf`: after its initialized bytes, into
+/// the spare capacity (`Vec::with_capacity(n)` receives `n` bytes); or, in
+/// a buffer with no spare capacity (`vec![0; n]`), over the whole buffer
+/// from its start, as `std::io::Read::read` fills a slice. Returns the
+/// start offset and the length the kernel may write.
+fn target<B: IoBufMut>(buf: &B) -> (usize, usize) {
+    let (init, total) = (buf.bytes_init(), buf.bytes_total());
+    if init < total { (init, total - init) } else { (0, total) }
 }
 
 fn spare<B: IoBufMut>(buf: &mut B) -> (*mut u8, usize) {
-    let init = buf.bytes_init();
-    // SAFETY: `init <= bytes_total`, so the pointer stays within the buffer.
-    (unsafe { buf.stable_mut_ptr().add(init) }, buf.bytes_total() - init)
+    let (start, len) = target(buf);
+    // SAFETY: `start + len <= bytes_total`, so the pointer stays within
+    // the buffer.
+    (unsafe { buf.stable_mut_ptr().add(start) }, len)
+}
+
+/// The error of a receive into a buffer with no room at all: a read of
+/// zero bytes would look like the end of the stream.
+fn no_room() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "buffer has no capacity to receive into")
 }
 
 fn appended<B: IoBufMut>(mut buf: B, res: io::Result<usize>) -> BufResult<usize, B> {
     if let Ok(n) = res {
-        let init = buf.bytes_init();
-        // SAFETY: the kernel wrote `n` bytes after the initialized part.
-        unsafe { buf.set_init(init + n) };
+        let (start, _) = target(&buf);
+        // SAFETY: the kernel wrote `n` bytes at `start` (see `target`).
+        unsafe { buf.set_init(start + n) };
     }
     (res, buf)
 }
 
-/// `read(2)` (or `pread(2)` at an offset), appending to `buf`'s spare capacity.
+/// `read(2)` (or `pread(2)` at an offset) into `buf`: appended to its
+/// spare capacity, or over the whole buffer when it has none (see
+/// [`Recv`]).
 #[derive(Debug)]
 pub struct Read<B> {
     fd: RawFd,
@@ -58,6 +83,9 @@ impl<B: IoBufMut> Read<B> {
 
 impl<B: IoBufMut> Operation for Read<B> {
     type Output = BufResult<usize, B>;
+    fn invalid(&self) -> Option<io::Error> {
+        (self.buf.bytes_total() == 0).then(no_room)
+    }
     fn raw(&mut self) -> RawOp {
         let (buf, len) = spare(&mut self.buf);
         RawOp::Read {
@@ -120,7 +148,14 @@ impl<B: IoBuf> Operation for Write<B> {
     }
 }
 
-/// `recv(2)`, appending to `buf`'s spare capacity.
+/// `recv(2)` into `buf`.
+///
+/// Data is appended after the buffer's initialized bytes, into its spare
+/// capacity (`Vec::with_capacity(n)`); a buffer with no spare capacity
+/// (`vec![0u8; n]`) is filled from its start, as `std::io::Read::read`
+/// fills a slice, so `buf[..n]` is what arrived. A buffer with no capacity
+/// at all is an `InvalidInput` error: a receive of zero bytes would read
+/// as the end of the stream.
 #[derive(Debug)]
 pub struct Recv<B> {
     fd: RawFd,
@@ -137,6 +172,9 @@ impl<B: IoBufMut> Recv<B> {
 
 impl<B: IoBufMut> Operation for Recv<B> {
     type Output = BufResult<usize, B>;
+    fn invalid(&self) -> Option<io::Error> {
+        (self.buf.bytes_total() == 0).then(no_room)
+    }
     fn raw(&mut self) -> RawOp {
         let (buf, len) = spare(&mut self.buf);
         RawOp::Recv {
@@ -240,6 +278,9 @@ impl<B: IoBufMut> RecvFrom<B> {
 
 impl<B: IoBufMut> Operation for RecvFrom<B> {
     type Output = BufResult<(usize, SockAddr), B>;
+    fn invalid(&self) -> Option<io::Error> {
+        (self.buf.bytes_total() == 0).then(no_room)
+    }
     fn raw(&mut self) -> RawOp {
         let (buf, len) = spare(&mut self.buf);
         let size = self.msg.addr.size_of();

@@ -118,7 +118,10 @@ impl StreamReader {
                 self.buf.drain(..self.pos);
                 self.pos = 0;
             }
-            let n = ready!(recv.poll_recv(cx, &mut self.buf))?;
+            // One fill adds at most the limit (or a 64 KiB chunk, if
+            // larger), so a line that never ends costs about twice the
+            // limit before it is refused, as on a readiness driver.
+            let n = ready!(recv.poll_recv(cx, &mut self.buf, self.limit.max(READ_CHUNK)))?;
             if n == 0 {
                 self.eof = true;
                 return Poll::Ready(Ok(false));
@@ -127,10 +130,15 @@ impl StreamReader {
         }
         let t = &self.t;
         let spare = &mut self.spare;
+        let chunk = READ_CHUNK;
         let op = self.inflight.get_or_insert_with(|| {
             let mut b = std::mem::take(spare);
             b.clear();
-            b.reserve(READ_CHUNK);
+            if b.capacity() > 2 * chunk {
+                // A read fills all the spare capacity: keep it near `chunk`.
+                b = Vec::new();
+            }
+            b.reserve_exact(chunk);
             aio_io::submit_shielded(t.read_op(b))
         });
         let (res, chunk) = ready!(Pin::new(op).poll(cx));
