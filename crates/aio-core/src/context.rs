@@ -106,3 +106,31 @@ impl Drop for PollGuard {
         });
     }
 }
+
+/// Clears this thread's context until dropped, then restores it: lets a
+/// loop be closed (which runs it) from inside another loop's task.
+pub(crate) struct Suspended {
+    core: *const Core,
+    task: *const Header,
+    chain: *const Scope,
+}
+
+impl Suspended {
+    pub(crate) fn enter() -> Suspended {
+        CONTEXT.with(|c| Suspended {
+            core: c.core.replace(ptr::null()),
+            task: c.task.replace(ptr::null()),
+            chain: c.chain.replace(ptr::null()),
+        })
+    }
+}
+
+impl Drop for Suspended {
+    fn drop(&mut self) {
+        CONTEXT.with(|c| {
+            c.core.set(self.core);
+            c.task.set(self.task);
+            c.chain.set(self.chain);
+        });
+    }
+}

@@ -72,12 +72,20 @@ impl Shared {
         }
     }
 
-    /// Sends `r` to the loop and wakes it if it is parked.
+    /// Sends `r` to the loop and wakes it if it is parked. A loop that
+    /// closed meanwhile never takes it: it is discarded here (dropping a
+    /// submitted call resolves its `ConcurrentFuture` as cancelled).
     pub(crate) fn inject(&self, r: Remote) {
         if self.injector.push(r).is_err() {
             unreachable!("the injection queue is unbounded and never closed");
         }
         fence(Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            // `close` set the flag and then drained; one of the two drains
+            // sees what was pushed (both sides fence between their steps).
+            self.discard_injected();
+            return;
+        }
         if self
             .park_state
             .compare_exchange(PARKED, NOTIFIED, Ordering::SeqCst, Ordering::SeqCst)
@@ -89,6 +97,27 @@ impl Shared {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Drops everything in the injection queue, on any thread, once the
+    /// loop is closed (every task is complete by then).
+    fn discard_injected(&self) {
+        while let Ok(r) = self.injector.pop() {
+            match r {
+                Remote::Wake(t) => {
+                    let prev = t.header().state.fetch_and(!SCHEDULED, Ordering::AcqRel);
+                    if prev & COMPLETE != 0 {
+                        // SAFETY: the queue entry held the task's alive
+                        // reference (see `schedule`); the task is complete,
+                        // so only its header is freed, from any thread.
+                        unsafe { release(t.0) };
+                    }
+                }
+                // SAFETY: a cancel request carries one reference of its own.
+                Remote::Cancel(t, _) => unsafe { release(t.0) },
+                Remote::Call(f) => drop(f),
+            }
+        }
     }
 
     pub(crate) fn wake(&self) {
@@ -196,6 +225,8 @@ pub(crate) struct Core {
     slow_callback: Cell<Duration>,
     pub(crate) eager_tasks: Cell<bool>,
     handler: RefCell<Option<ExceptionHandler>>,
+    /// Live owning `Loop` handles (see [`Loop`]): the last one closes the loop.
+    owners: Cell<usize>,
     pool: RefCell<Option<Arc<ThreadPool>>>,
     max_threads: usize,
     thread_keep_alive: Duration,
@@ -520,7 +551,11 @@ impl Core {
             pool.shutdown(self.shutdown_timeout);
         }
         self.closed.set(true);
-        self.shared.closed.store(true, Ordering::Release);
+        self.shared.closed.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        // What other threads sent after the last turn (they discard what
+        // they send from now on).
+        self.shared.discard_injected();
     }
 }
 
@@ -538,11 +573,20 @@ impl Drop for RunGuard<'_> {
 
 impl Drop for Loop {
     fn drop(&mut self) {
-        // The last handle closes the loop, while the core is still intact
-        // (tasks being dropped may still call `get_running_loop`).
-        let other_running = !CONTEXT.with(|c| c.core.get()).is_null();
-        if Rc::strong_count(&self.core) == 1 && !self.core.closed.get() && !self.core.running.get() && !other_running {
-            self.core.close();
+        if !self.owner {
+            return;
+        }
+        let core = &self.core;
+        core.owners.set(core.owners.get() - 1);
+        // The last owner closes the loop, while the core is still intact
+        // (tasks being dropped may still call `get_running_loop`). Sockets
+        // and tasks hold their own references to the core, so waiting for
+        // the last reference would wait forever.
+        if core.owners.get() == 0 && !core.closed.get() && !core.running.get() {
+            // Dropped inside another loop's task: close this one as if
+            // nothing ran here, then give the outer one its context back.
+            let _outer = crate::context::Suspended::enter();
+            core.close();
         }
     }
 }
@@ -688,6 +732,7 @@ impl Builder {
             slow_callback: Cell::new(self.slow_callback),
             eager_tasks: Cell::new(self.eager_tasks),
             handler: RefCell::new(None),
+            owners: Cell::new(1),
             pool: RefCell::new(None),
             max_threads: self.max_threads.unwrap_or_else(|| (cpus + 4).min(32)),
             thread_keep_alive: self.thread_keep_alive,
@@ -696,7 +741,7 @@ impl Builder {
         core.shared
             .core_addr
             .store(Rc::as_ptr(&core) as usize, Ordering::Relaxed);
-        Loop { core }
+        Loop { core, owner: true }
     }
 }
 
@@ -707,6 +752,13 @@ impl Builder {
 /// Most programs never touch it: [`run`](crate::run) and
 /// [`Runner`](crate::Runner) create, run and close one.
 ///
+/// The loop a [`Builder`] creates, and its clones, own it: when the last
+/// of them is dropped, the loop is closed as [`close`](Loop::close) closes
+/// it (its tasks cancelled and dropped, so the sockets they hold close).
+/// Handles the loop gives out ([`get_running_loop`], a socket's owner) do
+/// not keep it open: a task holding one would otherwise keep its own loop
+/// alive forever.
+///
 /// # Examples
 /// ```
 /// let lp = aio_core::Loop::new();
@@ -714,9 +766,22 @@ impl Builder {
 /// assert_eq!(lp.run_until_complete(task).unwrap().unwrap(), 42);
 /// lp.close();
 /// ```
-#[derive(Clone)]
 pub struct Loop {
     pub(crate) core: Rc<Core>,
+    /// Whether this handle counts in `Core::owners`.
+    owner: bool,
+}
+
+impl Clone for Loop {
+    fn clone(&self) -> Loop {
+        if self.owner {
+            self.core.owners.set(self.core.owners.get() + 1);
+        }
+        Loop {
+            core: self.core.clone(),
+            owner: self.owner,
+        }
+    }
 }
 
 impl fmt::Debug for Loop {
@@ -754,7 +819,10 @@ impl Loop {
         // installed; we add the strong count we are about to own.
         unsafe {
             Rc::increment_strong_count(p);
-            Loop { core: Rc::from_raw(p) }
+            Loop {
+                core: Rc::from_raw(p),
+                owner: false,
+            }
         }
     }
 

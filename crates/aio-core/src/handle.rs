@@ -64,8 +64,9 @@ impl LoopHandle {
 
     /// Submits `fut` to the loop as a task and returns a future for its
     /// result that any thread can wait on or await: asyncio's
-    /// `run_coroutine_threadsafe`. If the loop is closed the result is
-    /// `Err(TaskError::Cancelled)`.
+    /// `run_coroutine_threadsafe`. If the loop is closed, or closes before
+    /// it takes the submission, the result is `Err(TaskError::Cancelled)`:
+    /// every submission resolves.
     pub fn run_coroutine_threadsafe<F>(&self, fut: F) -> ConcurrentFuture<F::Output>
     where
         F: Future + Send + 'static,
@@ -81,9 +82,11 @@ impl LoopHandle {
             }),
             cv: Condvar::new(),
         });
-        let s2 = slot.clone();
+        let unrun = Unrun(Some(slot.clone()));
         let shared = self.shared.clone();
         let sent = self.call_soon_threadsafe(move || {
+            let mut unrun = unrun;
+            let s2 = unrun.0.take().expect("taken only here");
             let task = create_task(Reporter {
                 fut,
                 slot: Some(s2.clone()),
@@ -118,6 +121,21 @@ impl LoopHandle {
     /// Wakes the loop if it is parked (it will run one turn).
     pub fn wake(&self) {
         self.shared.wake();
+    }
+}
+
+/// A submission the loop has not run yet: dropped unrun (the loop closed
+/// first), it resolves its future as cancelled instead of leaving it
+/// pending forever.
+struct Unrun<T>(Option<Arc<CfSlot<T>>>);
+
+impl<T> Drop for Unrun<T> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            slot.finish(Err(TaskError::Cancelled(Cancelled::with_message(
+                "the event loop closed before running the submission",
+            ))));
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The loop API: callbacks and timers, stop, close, Runner, threads,
 //! cross-thread wakes, run_coroutine_threadsafe, to_thread.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -252,4 +252,91 @@ fn debug_mode_flags_slow_steps() {
     })
     .unwrap();
     lp.close();
+}
+
+#[test]
+fn a_submission_the_loop_never_ran_resolves_cancelled_at_close() {
+    let lp = aio_core::Loop::new();
+    lp.run_until_complete(async {}).unwrap(); // open and idle
+    let h = lp.handle();
+    let fut = h.run_coroutine_threadsafe(async { 1 });
+    lp.close();
+    assert!(
+        fut.wait_timeout(Duration::from_secs(10)),
+        "the submission never resolved"
+    );
+    assert!(fut.wait().unwrap_err().is_cancelled());
+    // After close, a submission resolves at once.
+    let late = h.run_coroutine_threadsafe(async { 2 });
+    assert!(late.wait().unwrap_err().is_cancelled());
+}
+
+#[test]
+fn submissions_racing_the_close_all_resolve() {
+    for _ in 0..20 {
+        let lp = aio_core::Loop::new();
+        let h = lp.handle();
+        let submitter = std::thread::spawn(move || {
+            (0..200)
+                .map(|i| h.run_coroutine_threadsafe(async move { i }))
+                .collect::<Vec<_>>()
+        });
+        lp.run_until_complete(async {
+            for _ in 0..3 {
+                yield_now().await.unwrap();
+            }
+        })
+        .unwrap();
+        lp.close();
+        for (i, f) in submitter.join().unwrap().into_iter().enumerate() {
+            assert!(f.wait_timeout(Duration::from_secs(10)), "submission {i} never resolved");
+            match f.wait() {
+                Ok(v) => assert_eq!(v, i),
+                Err(e) => assert!(e.is_cancelled()),
+            }
+        }
+    }
+}
+
+#[test]
+fn dropping_the_last_owner_closes_the_loop() {
+    let lp = aio_core::Loop::new();
+    let h = lp.handle();
+    let cleaned = Rc::new(Cell::new(false));
+    let c = cleaned.clone();
+    lp.run_until_complete(async move {
+        // A task holding a handle of its own loop (as a socket does).
+        drop(aio_core::create_task(async move {
+            let _own = get_running_loop();
+            let r = sleep(1000).await;
+            c.set(r.is_err());
+        }));
+        yield_now().await.unwrap();
+    })
+    .unwrap();
+    let copy = lp.clone();
+    drop(lp);
+    assert!(!h.is_closed(), "a clone still owns it");
+    drop(copy);
+    assert!(h.is_closed());
+    assert!(cleaned.get(), "the task saw its cancellation");
+}
+
+#[test]
+fn a_loop_dropped_inside_another_loops_task_closes() {
+    let outer = aio_core::Loop::new();
+    let closed = outer
+        .run_until_complete(async {
+            let inner = aio_core::Loop::new();
+            let h = inner.handle();
+            let t = inner.create_task(async { sleep(1000).await });
+            drop(inner);
+            assert!(t.done(), "closing the inner loop finished its task");
+            // The outer loop's context is back.
+            sleep(0.001).await.unwrap();
+            h.is_closed()
+        })
+        .unwrap();
+    assert!(closed);
+    outer.close();
 }
