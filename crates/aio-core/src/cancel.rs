@@ -4,7 +4,16 @@
 //! await point (a *leaf*: sleep, I/O, lock, queue, ...) that is polled inside
 //! that scope. The leaf drops its own registration and returns
 //! `Err(Cancelled)`; code after it may clean up, awaiting normally, and then
-//! return the error (`?`) or suppress it by calling [`uncancel`].
+//! return the error (`?`) or handle it.
+//!
+//! **What decides the outcome** is what propagates, as in asyncio: each
+//! delivered [`Cancelled`] remembers the scopes it was delivered for. When a
+//! task, `timeout` or combinator child finishes, it counts as cancelled only
+//! if one of its deliveries is still alive (returned inside the output, as
+//! `Err(c)`, or converted into an error that keeps it, like `io::Error`) or
+//! a delivery is still pending. Code that drops the `Cancelled` it got
+//! (matched it, logged it, replaced it with another error) has handled the
+//! cancellation, and what it returns stands.
 //!
 //! Scopes form a chain while a task is polled: the task's own scope at the
 //! root, then one scope per `timeout`, per `gather` / `TaskGroup` child and
@@ -48,7 +57,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::ptr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
 use crate::context::CONTEXT;
@@ -58,23 +67,48 @@ use crate::context::CONTEXT;
 /// `CancelledError`.
 ///
 /// It may carry the message given to [`Task::cancel_with`](crate::TaskRef::cancel_with).
-#[derive(Clone, Default, PartialEq, Eq)]
+///
+/// A `Cancelled` an await point returned is a delivery: while it (or a
+/// clone, or an error that wraps it) is alive, the cancellation is
+/// propagating; dropping every copy handles it (see the module docs).
+#[derive(Clone, Default)]
 pub struct Cancelled {
     // `Arc<String>` is one pointer wide: the scope that stores it sits in
     // every task header.
     msg: Option<Arc<String>>,
+    /// Alive while this delivery is; the scopes it was delivered for hold
+    /// it weakly (`None`: a value made by hand, which no scope counts).
+    /// Never read: its reference count is the point.
+    #[allow(dead_code)]
+    witness: Option<Arc<Witness>>,
 }
+
+/// What a delivery's scopes watch: alive while any copy of it is.
+#[derive(Debug, Default)]
+pub(crate) struct Witness;
+
+impl PartialEq for Cancelled {
+    fn eq(&self, other: &Cancelled) -> bool {
+        self.msg == other.msg
+    }
+}
+
+impl Eq for Cancelled {}
 
 impl Cancelled {
     /// A cancellation with no message.
     pub const fn new() -> Cancelled {
-        Cancelled { msg: None }
+        Cancelled {
+            msg: None,
+            witness: None,
+        }
     }
 
     /// A cancellation carrying `msg`.
     pub fn with_message(msg: impl Into<String>) -> Cancelled {
         Cancelled {
             msg: Some(Arc::new(msg.into())),
+            witness: None,
         }
     }
 
@@ -120,6 +154,8 @@ pub(crate) struct Scope {
     /// The enclosing scope, valid only while this one is entered.
     pub(crate) parent: Cell<*const Scope>,
     msg: Cell<Option<Arc<String>>>,
+    /// The witness of this scope's live deliveries (see [`Cancelled`]).
+    witness: Cell<Weak<Witness>>,
     /// asyncio's `cancelling()`: requests not yet taken back by `uncancel`.
     requested: Cell<u32>,
     /// How many deliveries were consumed (to tell whether a step saw one).
@@ -147,6 +183,7 @@ impl Scope {
         Scope {
             parent: Cell::new(ptr::null()),
             msg: Cell::new(None),
+            witness: Cell::new(Weak::new()),
             requested: Cell::new(0),
             delivered: Cell::new(0),
             pending: Cell::new(false),
@@ -187,18 +224,66 @@ impl Scope {
         self.delivered.get()
     }
 
-    /// The cancellation this scope reports, keeping its message.
+    /// The cancellation this scope reports, keeping its message (not a
+    /// delivery: no scope watches it).
     pub(crate) fn error(&self) -> Cancelled {
-        let msg = self.msg.take();
-        self.msg.set(msg.clone());
-        Cancelled { msg }
+        Cancelled {
+            msg: self.message(),
+            witness: None,
+        }
     }
 
-    /// Consumes the pending delivery.
+    fn message(&self) -> Option<Arc<String>> {
+        let msg = self.msg.take();
+        self.msg.set(msg.clone());
+        msg
+    }
+
+    /// This scope's live witness, if a delivery of it is alive.
+    fn live_witness(&self) -> Option<Arc<Witness>> {
+        let w = self.witness.take();
+        let live = w.upgrade();
+        self.witness.set(w);
+        live
+    }
+
+    /// Whether a delivery of this scope is still alive somewhere: the
+    /// cancellation propagated out of the code it was delivered to.
+    pub(crate) fn propagating(&self) -> bool {
+        let w = self.witness.take();
+        let live = w.strong_count() > 0;
+        self.witness.set(w);
+        live
+    }
+
+    /// Whether, finishing now, this scope's future counts as cancelled: a
+    /// delivery is still pending, or one propagated.
+    pub(crate) fn ends_cancelled(&self) -> bool {
+        self.is_pending() || self.propagating()
+    }
+
+    /// Consumes the pending delivery of this scope alone.
     pub(crate) fn deliver(&self) -> Cancelled {
+        let witness = self.live_witness().unwrap_or_default();
+        self.mark_delivered(&witness);
+        Cancelled {
+            msg: self.message(),
+            witness: Some(witness),
+        }
+    }
+
+    fn mark_delivered(&self, witness: &Arc<Witness>) {
         self.pending.set(false);
         self.delivered.set(self.delivered.get().wrapping_add(1));
-        self.error()
+        self.witness.set(Arc::downgrade(witness));
+    }
+
+    /// Whether this scope's live delivery is also `other`'s.
+    fn shares_delivery(&self, other: &Weak<Witness>) -> bool {
+        let w = self.witness.take();
+        let same = w.strong_count() > 0 && Weak::ptr_eq(&w, other);
+        self.witness.set(w);
+        same
     }
 
     /// Drops the pending delivery without handing it to anyone (the hard
@@ -237,7 +322,7 @@ impl Drop for ScopeGuard<'_> {
 /// Walks the current chain from the innermost scope outwards, up to and
 /// including the first boundary, and returns the first scope for which
 /// `pick` holds.
-fn find(pick: impl Fn(&Scope) -> bool) -> Option<*const Scope> {
+fn find(mut pick: impl FnMut(&Scope) -> bool) -> Option<*const Scope> {
     CONTEXT.with(|c| {
         let mut p = c.chain.get();
         while !p.is_null() {
@@ -264,33 +349,143 @@ fn find(pick: impl Fn(&Scope) -> bool) -> Option<*const Scope> {
 /// the delivery is consumed, so the next await point runs normally (that is
 /// what lets clean-up code await). Outside an aio task it always returns
 /// `Ok(())`, so leaves built on it work on any executor.
+///
+/// One delivery serves every scope of the chain (up to the first boundary)
+/// that has one pending, as one `CancelledError` does in asyncio when a
+/// task is cancelled and its timeout expires in the same turn.
 #[inline]
 pub fn check() -> Result<(), Cancelled> {
     match find(Scope::is_pending) {
         None => Ok(()),
         // SAFETY: see `find`; the scope is alive for the current poll.
-        Some(s) => Err(unsafe { (*s).deliver() }),
+        Some(s) => Err(unsafe { deliver_from(s, &mut |_| {}) }),
     }
 }
 
-/// Consumes the pending delivery, remembering which scope it came from, so
-/// an operation that cannot stop at once (an io_uring request in flight)
-/// can finish and then either report the cancellation or put it back with
-/// [`restore`].
-pub(crate) fn take() -> Option<(Cancelled, *const Scope)> {
-    let s = find(Scope::is_pending)?;
+/// Delivers one cancellation for every pending scope from `first` (the
+/// innermost pending one) out to the first boundary; `each` sees them.
+///
+/// # Safety
+/// `first` must be on the live chain (see `find`).
+unsafe fn deliver_from(first: *const Scope, each: &mut dyn FnMut(*const Scope)) -> Cancelled {
+    // The outermost pending scope owns the delivery: its live witness (if
+    // it has one) is shared, and a message comes from the innermost scope
+    // that has one.
+    let mut witness = None;
+    let mut msg = None;
+    let mut p = first;
+    while !p.is_null() {
+        // SAFETY: on the live chain (caller's promise, and `find`'s
+        // argument for each parent).
+        let s = unsafe { &*p };
+        if s.is_pending() {
+            if msg.is_none() {
+                msg = s.message();
+            }
+            if let Some(w) = s.live_witness() {
+                witness = Some(w);
+            }
+        }
+        if s.boundary {
+            break;
+        }
+        p = s.parent.get();
+    }
+    let witness = witness.unwrap_or_default();
+    let mut p = first;
+    while !p.is_null() {
+        // SAFETY: as above.
+        let s = unsafe { &*p };
+        if s.is_pending() {
+            s.mark_delivered(&witness);
+            each(p);
+        }
+        if s.boundary {
+            break;
+        }
+        p = s.parent.get();
+    }
+    Cancelled {
+        msg,
+        witness: Some(witness),
+    }
+}
+
+/// The scopes a delivery taken with [`take`] came from.
+pub(crate) struct Taken(Vec<*const Scope>);
+
+/// Consumes the pending delivery, remembering which scopes it came from,
+/// so an operation that cannot stop at once (an io_uring request in
+/// flight) can finish and then either report the cancellation or put it
+/// back with [`restore`].
+pub(crate) fn take() -> Option<(Cancelled, Taken)> {
+    let first = find(Scope::is_pending)?;
+    let mut scopes = Vec::new();
     // SAFETY: see `find`.
-    Some((unsafe { (*s).deliver() }, s))
+    let c = unsafe { deliver_from(first, &mut |s| scopes.push(s)) };
+    Some((c, Taken(scopes)))
 }
 
 /// Puts back a delivery taken with [`take`], so the next await point sees
-/// it. Does nothing unless the scope is on the current chain (it always is
-/// when called from the poll of the future that took it).
-pub(crate) fn restore(scope: *const Scope) {
-    if find(|s| std::ptr::eq(s, scope)).is_some() {
-        // SAFETY: found on the live chain.
-        unsafe { (*scope).pending.set(true) };
+/// it. Scopes no longer on the current chain are skipped (they always are
+/// on it when called from the poll of the future that took it).
+pub(crate) fn restore(taken: Taken) {
+    for scope in taken.0 {
+        if find(|s| std::ptr::eq(s, scope)).is_some() {
+            // SAFETY: found on the live chain.
+            unsafe { (*scope).pending.set(true) };
+        }
     }
+}
+
+/// Whether a scope of the current chain (up to the first boundary) shares
+/// `inner`'s live delivery or has one pending, `inner` being a scope that
+/// was entered inside this chain and has just been left. Then a
+/// cancellation that propagates out of `inner` belongs to an outer scope
+/// too, and keeps propagating (asyncio's `Timeout.__aexit__` re-raises when
+/// `uncancel()` leaves requests of others).
+pub(crate) fn owned_further_out(inner: &Scope) -> bool {
+    let w = inner.witness.take();
+    let found = find(|s| s.is_pending() || s.shares_delivery(&w)).is_some();
+    inner.witness.set(w);
+    found
+}
+
+/// How many deliveries the scopes of the current chain (up to the first
+/// boundary) have had: a combinator compares it before and after polling
+/// code of its own, to tell whether that code took the caller's
+/// cancellation.
+pub(crate) fn chain_deliveries() -> u32 {
+    let mut n = 0u32;
+    find(|s| {
+        n = n.wrapping_add(s.deliveries());
+        false
+    });
+    n
+}
+
+/// A copy of a delivery of the current chain (up to the first boundary)
+/// that is still alive, if there is one: lets a combinator hand on a
+/// caller's cancellation that its body propagated, keeping it propagating.
+pub(crate) fn live_delivery() -> Option<Cancelled> {
+    let p = find(|s| s.propagating())?;
+    // SAFETY: see `find`.
+    let s = unsafe { &*p };
+    let witness = s.live_witness()?;
+    Some(Cancelled {
+        msg: s.message(),
+        witness: Some(witness),
+    })
+}
+
+/// Whether the innermost scope of the current chain (a task's root scope,
+/// for a task's own future) ends cancelled if its future finishes now.
+pub(crate) fn current_ends_cancelled() -> bool {
+    CONTEXT.with(|c| {
+        let p = c.chain.get();
+        // SAFETY: see `find`.
+        !p.is_null() && unsafe { (*p).ends_cancelled() }
+    })
 }
 
 /// Whether a cancellation is waiting to be delivered in the current chain,

@@ -110,7 +110,7 @@ impl LoopHandle {
                 "the event loop is closed",
             ))));
         }
-        ConcurrentFuture { slot }
+        ConcurrentFuture { slot, delivered: None }
     }
 
     /// Whether the loop was closed.
@@ -198,7 +198,7 @@ impl<F: Future> Future for Reporter<F> {
         let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
         let r = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(v)) if cancel::cancelling() == 0 => Ok(v),
+            Ok(Poll::Ready(v)) if !cancel::current_ends_cancelled() => Ok(v),
             Ok(Poll::Ready(_)) => Err(TaskError::Cancelled(Cancelled::new())),
             Err(p) => Err(TaskError::Panicked(p.into())),
         };
@@ -227,6 +227,8 @@ impl<F: Future> Drop for Reporter<F> {
 /// (as asyncio's `wrap_future`) and keeps waiting for it to end.
 pub struct ConcurrentFuture<T> {
     slot: Arc<CfSlot<T>>,
+    /// The awaiter's cancellation, given back if the task ends cancelled.
+    delivered: Option<Cancelled>,
 }
 
 impl<T> fmt::Debug for ConcurrentFuture<T> {
@@ -282,24 +284,41 @@ impl<T> ConcurrentFuture<T> {
     }
 }
 
+impl<T> ConcurrentFuture<T> {
+    /// The awaiter's own cancellation comes back to it when the task ended
+    /// cancelled; otherwise the result stands (and the cancellation the
+    /// task handled is handled for the awaiter too).
+    fn give_back(&mut self, r: Result<T, TaskError>) -> Result<T, TaskError> {
+        match (r, self.delivered.take()) {
+            (Err(TaskError::Cancelled(_)), Some(c)) => Err(TaskError::Cancelled(c)),
+            (r, _) => r,
+        }
+    }
+}
+
+impl<T> Unpin for ConcurrentFuture<T> {}
+
 impl<T> Future for ConcurrentFuture<T> {
     type Output = Result<T, TaskError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut st = self.slot.state.lock();
         if let Some(r) = st.result.take() {
             st.taken = true;
-            return Poll::Ready(r);
+            drop(st);
+            return Poll::Ready(self.give_back(r));
         }
         assert!(!st.taken, "ConcurrentFuture polled after completion");
         drop(st);
-        if cancel::check().is_err() {
+        if let Err(c) = cancel::check() {
             self.cancel();
+            self.delivered = Some(c);
         }
         let mut st = self.slot.state.lock();
         if let Some(r) = st.result.take() {
             st.taken = true;
-            return Poll::Ready(r);
+            drop(st);
+            return Poll::Ready(self.give_back(r));
         }
         match &st.waker {
             Some(w) if w.will_wake(cx.waker()) => {}

@@ -93,6 +93,13 @@ pub trait IntoDeadline {
     /// The deadline in nanoseconds since the process epoch.
     #[doc(hidden)]
     fn into_deadline_ns(self) -> u64;
+
+    /// The deadline as seconds on the loop clock, when it was given that
+    /// way (reported back exactly, with no nanosecond round trip).
+    #[doc(hidden)]
+    fn exact_secs(&self) -> Option<f64> {
+        None
+    }
 }
 
 impl IntoDeadline for Instant {
@@ -104,6 +111,10 @@ impl IntoDeadline for Instant {
 impl IntoDeadline for f64 {
     fn into_deadline_ns(self) -> u64 {
         secs_to_ns(self)
+    }
+
+    fn exact_secs(&self) -> Option<f64> {
+        Some(*self)
     }
 }
 

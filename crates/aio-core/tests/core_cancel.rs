@@ -109,9 +109,10 @@ fn gather_wait_as_completed_timeout_to_thread_observe_cancellation() {
     assert!(r.unwrap_err().is_cancelled());
 
     let r = cancel_while_waiting(async {
-        aio_core::to_thread(|| std::thread::sleep(std::time::Duration::from_millis(50)))
-            .await
-            .map_err(|_| Cancelled::new())
+        match aio_core::to_thread(|| std::thread::sleep(std::time::Duration::from_millis(50))).await {
+            Err(aio_core::ToThreadError::Cancelled(c)) => Err::<(), _>(c),
+            other => panic!("{other:?}"),
+        }
     });
     assert!(r.unwrap_err().is_cancelled());
 }
@@ -168,11 +169,11 @@ fn cancel_twice_delivers_once_and_counts_two() {
         t.cancel();
         t.cancel();
         assert_eq!(t.cancelling(), 2);
-        let r = t.await;
-        assert!(
-            r.unwrap_err().is_cancelled(),
-            "finished with requests outstanding: cancelled"
-        );
+        // It handled the delivery (dropped it) and returned a value: the
+        // value stands, and both requests are still counted.
+        let handle = t.to_ref();
+        assert_eq!(t.await.unwrap(), 2);
+        assert!(!handle.cancelled());
         assert_eq!(seen.get(), 1);
         Ok::<_, Cancelled>(())
     })
@@ -223,12 +224,24 @@ fn uncancel_suppresses_the_cancellation() {
 }
 
 #[test]
-fn a_task_that_swallows_without_uncancel_ends_cancelled() {
-    let r = cancel_while_waiting(async {
-        let _ = sleep(10).await; // swallowed
-        42
-    });
-    assert!(r.unwrap_err().is_cancelled());
+fn a_task_that_handles_its_cancellation_keeps_its_value() {
+    // asyncio: a task that catches CancelledError and returns 7 completes
+    // with 7; cancelled() is False and cancelling() stays 1.
+    run(async {
+        let t = create_task(async {
+            let _ = sleep(10).await; // handled: the Cancelled is dropped
+            sleep(0.001).await.unwrap(); // clean-up awaits normally
+            7
+        });
+        yield_now().await?;
+        t.cancel();
+        let handle = t.to_ref();
+        assert_eq!(t.await.unwrap(), 7);
+        assert!(!handle.cancelled());
+        assert_eq!(handle.cancelling(), 1);
+        Ok::<_, Cancelled>(())
+    })
+    .unwrap();
 }
 
 /// A future aio knows nothing about: never ready, no aio await point.

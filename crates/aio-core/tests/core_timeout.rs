@@ -46,13 +46,13 @@ fn the_inner_future_catches_the_cancellation_cleans_up_and_returns() {
                 l.borrow_mut().push("cancelled");
                 sleep(0.001).await.unwrap(); // clean-up awaits normally
                 l.borrow_mut().push("cleaned up");
-                return 42; // swallowed without uncancel: still a timeout
+                return 42; // handled: asyncio returns the block's value
             }
             0
         })
         .await
     });
-    assert_eq!(r, Err(TimeoutError));
+    assert_eq!(r, Ok(42));
     assert_eq!(*log.borrow(), ["cancelled", "cleaned up"]);
 }
 
@@ -184,7 +184,9 @@ fn shield_protects_an_inline_future_while_polled() {
         });
         yield_now().await?;
         t.cancel();
-        assert!(t.await.unwrap_err().is_cancelled());
+        // The shield gave the task its cancellation at once; the task
+        // handled it (dropped it) and returned whether it saw one.
+        assert!(t.await.unwrap());
         Ok::<_, Cancelled>(())
     })
     .unwrap();

@@ -198,13 +198,19 @@ impl<K: Kids> Future for Join<K> {
                         }
                     }
                     Poll::Ready(Ok(())) => {
-                        if scope.cancelling() > 0 {
-                            kids.as_mut().drop_kid(i); // cancelled: its value does not count
+                        if scope.ends_cancelled() {
+                            // Its cancellation propagated (or was never
+                            // delivered): its value does not count.
+                            kids.as_mut().drop_kid(i);
                         }
                         true
                     }
                     Poll::Ready(Err(e)) => {
-                        if scope.cancelling() == 0 && this.failure.is_none() && this.cancelled.is_none() {
+                        // An error that carries the child's own cancellation
+                        // is that cancellation, not a failure; any other
+                        // error (one raised while handling it) is.
+                        let failed = !scope.ends_cancelled();
+                        if failed && this.failure.is_none() && this.cancelled.is_none() {
                             this.failure = Some(e);
                             cancel_running(&this.scopes, &this.state, &this.ready, i);
                         }

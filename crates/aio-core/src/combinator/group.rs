@@ -186,7 +186,7 @@ where
         match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(Ok(v))) => {
-                if this.slot.scope.cancelling() > 0 {
+                if this.slot.scope.ends_cancelled() {
                     this.slot.end(ChildState::Cancelled);
                 } else {
                     this.slot.value.set(Some(v));
@@ -302,6 +302,7 @@ impl<'scope, E: 'scope> TaskGroup<'scope, E> {
             running: 0,
             failures: Vec::new(),
             parent_cancelled: None,
+            parent_delivered: false,
         }
     }
 
@@ -421,6 +422,8 @@ pub struct GroupRun<'scope, Fut, R, E> {
     running: usize,
     failures: Vec<Failure<E>>,
     parent_cancelled: Option<Cancelled>,
+    /// The body took a cancellation of the caller at some await point.
+    parent_delivered: bool,
 }
 
 impl<Fut, R, E> fmt::Debug for GroupRun<'_, Fut, R, E> {
@@ -476,7 +479,7 @@ where
         // SAFETY: the body is structurally pinned (the group future is
         // pinned and the body is only dropped in place, by `take`).
         let body = unsafe { Pin::new_unchecked(body) };
-        let parent_pending = cancel::is_pending();
+        let parent_seen = cancel::chain_deliveries();
         let scope = &self.body_scope;
         let was_pending = scope.is_pending();
         let seen = scope.deliveries();
@@ -484,9 +487,10 @@ where
             let _g = scope.enter();
             body.poll(cx)
         };
-        if parent_pending && !cancel::is_pending() && self.parent_cancelled.is_none() {
-            // The body took the caller's cancellation.
-            self.parent_cancelled = Some(Cancelled::new());
+        if cancel::chain_deliveries() != parent_seen {
+            // The body took the caller's cancellation; whether it counts is
+            // decided when the body ends (it may handle it).
+            self.parent_delivered = true;
         }
         match res {
             Poll::Ready(r) => BodyPoll::Done(r),
@@ -537,7 +541,9 @@ where
                     }
                     Poll::Ready(End::Ok) => true,
                     Poll::Ready(End::Err(e)) => {
-                        if scope.cancelling() > 0 {
+                        // Its own cancellation, propagated, is no failure;
+                        // an error raised while handling it is.
+                        if scope.ends_cancelled() {
                             child.end_cancelled();
                         } else {
                             child.end_failed();
@@ -603,7 +609,13 @@ where
             BodyPoll::Pending => {}
             BodyPoll::Done(r) => {
                 this.body = None;
-                let cancelled = this.body_scope.cancelling() > 0 || this.parent_cancelled.is_some();
+                if this.parent_delivered && this.parent_cancelled.is_none() {
+                    // The caller's cancellation propagated out of the body
+                    // (its output keeps it alive): the group is cancelled,
+                    // and hands that very cancellation on.
+                    this.parent_cancelled = cancel::live_delivery();
+                }
+                let cancelled = this.body_scope.ends_cancelled() || this.parent_cancelled.is_some();
                 match r {
                     Ok(v) if !cancelled => this.body_out = Some(v),
                     Ok(_) => {}

@@ -4,13 +4,22 @@
 //! At the deadline the inner future is cancelled the cooperative way: the
 //! timeout's own scope gets a delivery, so the next aio await point inside
 //! returns `Err(Cancelled)` and the inner future can clean up. When it then
-//! finishes, the timeout reports `Err(TimeoutError)` — unless the inner
-//! future suppressed the cancellation with [`uncancel`](crate::uncancel),
-//! or finished without ever seeing it (as an io_uring read that completed
-//! before its cancellation took effect: it returns its data and puts the
-//! cancellation back), in which case its output is returned. An inner
-//! future that does not react (it waits only on foreign futures) is
-//! dropped.
+//! finishes, the timeout reports `Err(TimeoutError)` only if that
+//! cancellation propagated out of it (its output carries the `Cancelled`,
+//! as `Err(c)` or inside an error such as `io::Error`), as asyncio turns
+//! only an escaping `CancelledError` into `TimeoutError`. A future that
+//! handled the cancellation (dropped the `Cancelled`) gives its output —
+//! a value, or the error it raised while cleaning up; one that finished
+//! without ever seeing it (it never reached an await point, or an io_uring
+//! read completed first, returned its data and put the cancellation back)
+//! gives its output too, and the timeout does not count as expired. When
+//! an enclosing timeout or the task was cancelled too, the cancellation
+//! belongs to them: it keeps propagating and only the outermost expired
+//! timeout reports `TimeoutError`. An inner future that does not react (it
+//! waits only on foreign futures) is dropped.
+//!
+//! A relative deadline counts from the call (`timeout(d, f)`), read from the
+//! clock then: nothing times out before `d` has passed since.
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -20,14 +29,18 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use std::task::{Context, Poll, Waker};
 
-use crate::cancel::Scope;
+use crate::cancel::{self, Cancelled, Scope};
 use crate::context::{expect_core, with_core};
 use crate::event_loop::core_id;
-use crate::time::{IntoDeadline, IntoDelay, delay_ns, ns_to_secs};
+use crate::time::{IntoDeadline, IntoDelay, delay_ns, now_ns, ns_to_secs};
 use crate::timer::{TimerKey, WakerId};
 
 /// The error of an operation that did not finish before its deadline:
 /// asyncio's `TimeoutError`.
+///
+/// As asyncio chains the `CancelledError` the inner future was given as
+/// the cause, [`source`](std::error::Error::source) is the [`Cancelled`]
+/// the timed-out future was cancelled with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TimeoutError;
 
@@ -37,7 +50,15 @@ impl fmt::Display for TimeoutError {
     }
 }
 
-impl std::error::Error for TimeoutError {}
+/// The cause of every `TimeoutError` of a timeout: the inner future's
+/// cancellation.
+static INNER_CANCELLED: Cancelled = Cancelled::new();
+
+impl std::error::Error for TimeoutError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&INNER_CANCELLED)
+    }
+}
 
 impl From<TimeoutError> for std::io::Error {
     fn from(_: TimeoutError) -> std::io::Error {
@@ -47,10 +68,30 @@ impl From<TimeoutError> for std::io::Error {
 
 #[derive(Clone, Copy, Debug)]
 enum When {
-    /// Relative; resolved against the loop clock at the first poll.
-    After(u64),
-    At(u64),
+    /// A deadline in nanoseconds, and the seconds it was given as (if it
+    /// was), which `when()` returns exactly.
+    At(u64, Option<f64>),
     Never,
+}
+
+impl When {
+    fn at(deadline: impl IntoDeadline) -> When {
+        let secs = deadline.exact_secs();
+        When::At(deadline.into_deadline_ns(), secs)
+    }
+
+    /// `delay` from now (the clock read now, not the loop's cached one).
+    fn after(delay: impl IntoDelay) -> When {
+        When::At(now_ns().saturating_add(delay_ns(delay.into_delay())), None)
+    }
+
+    fn secs(self) -> Option<f64> {
+        match self {
+            When::At(_, Some(s)) => Some(s),
+            When::At(ns, None) => Some(ns_to_secs(ns)),
+            When::Never => None,
+        }
+    }
 }
 
 /// State shared with a [`TimeoutHandle`].
@@ -87,24 +128,23 @@ impl TimeoutHandle {
         if sh.expired {
             return;
         }
-        sh.when = when.map_or(When::Never, |w| When::At(w.into_deadline_ns()));
+        sh.when = when.map_or(When::Never, When::at);
         sh.changed = true;
         if let Some(w) = &sh.waker {
             w.wake_by_ref();
         }
     }
 
-    /// The current deadline in seconds on the loop clock, if any.
+    /// The current deadline in seconds on the loop clock, if any: exactly
+    /// the value given to [`reschedule`](TimeoutHandle::reschedule) or
+    /// `timeout_at`.
     pub fn when(&self) -> Option<f64> {
-        let when = self.shared.lock().when;
-        match when {
-            When::At(t) => Some(ns_to_secs(t)),
-            When::After(d) => Some(ns_to_secs(crate::time::now_ns().saturating_add(d))),
-            When::Never => None,
-        }
+        self.shared.lock().when.secs()
     }
 
-    /// Whether the deadline passed and the inner future was cancelled.
+    /// Whether the deadline passed and the inner future was cancelled (a
+    /// future that finished before it could see the cancellation did not
+    /// expire).
     pub fn expired(&self) -> bool {
         self.shared.lock().expired
     }
@@ -156,13 +196,13 @@ fn new<F: IntoFuture>(when: When, fut: F, shared: Option<Arc<Shared>>) -> Timeou
 /// # });
 /// ```
 pub fn timeout<F: IntoFuture>(delay: impl IntoDelay, fut: F) -> Timeout<F::IntoFuture> {
-    new(When::After(delay_ns(delay.into_delay())), fut, None)
+    new(When::after(delay), fut, None)
 }
 
 /// Runs `fut` until `deadline` (seconds on the loop clock, or an `Instant`):
 /// asyncio's `asyncio.timeout_at`.
 pub fn timeout_at<F: IntoFuture>(deadline: impl IntoDeadline, fut: F) -> Timeout<F::IntoFuture> {
-    new(When::At(deadline.into_deadline_ns()), fut, None)
+    new(When::at(deadline), fut, None)
 }
 
 /// asyncio's `wait_for(fut, timeout)`: the same as [`timeout`], with the
@@ -192,7 +232,7 @@ where
     B: FnOnce(TimeoutHandle) -> F,
     F: IntoFuture,
 {
-    let when = delay.map_or(When::Never, |d| When::After(delay_ns(d.into_delay())));
+    let when = delay.map_or(When::Never, When::after);
     let shared = Arc::new(Mutex::new(SharedState {
         when,
         changed: false,
@@ -210,14 +250,26 @@ impl<F> Timeout<F> {
         // SAFETY: `when` is not structurally pinned.
         let this = unsafe { self.get_unchecked_mut() };
         if !this.expired {
-            this.when = when.map_or(When::Never, |w| When::At(w.into_deadline_ns()));
+            this.when = when.map_or(When::Never, When::at);
             this.disarm();
         }
     }
 
-    /// Whether the deadline passed.
+    /// Whether the deadline passed and the inner future was cancelled.
     pub fn expired(&self) -> bool {
         self.expired
+    }
+
+    /// The deadline in seconds on the loop clock, if any.
+    pub fn when(&self) -> Option<f64> {
+        self.when.secs()
+    }
+
+    fn set_expired(&mut self, on: bool) {
+        self.expired = on;
+        if let Some(sh) = &self.shared {
+            sh.lock().expired = on;
+        }
     }
 
     fn disarm(&mut self) {
@@ -249,24 +301,13 @@ impl<F> Timeout<F> {
         expect_core(|core| {
             let deadline = match self.when {
                 When::Never => return,
-                When::After(d) => {
-                    let t = core.now().saturating_add(d);
-                    self.when = When::At(t);
-                    if let Some(sh) = &self.shared {
-                        sh.lock().when = self.when;
-                    }
-                    t
-                }
-                When::At(t) => t,
+                When::At(t, _) => t,
             };
             let mut timers = core.timers.borrow_mut();
             if deadline <= core.now() {
                 drop(timers);
                 self.disarm();
-                self.expired = true;
-                if let Some(sh) = &self.shared {
-                    sh.lock().expired = true;
-                }
+                self.set_expired(true);
                 self.scope.cancel(None);
             } else {
                 let id = WakerId::of(cx.waker());
@@ -309,17 +350,21 @@ impl<F: Future> Future for Timeout<F> {
         };
         match res {
             Poll::Ready(v) => {
+                // The inner future's own state goes first: only its output
+                // can still hold the cancellation.
                 this.fut = None;
                 this.disarm();
-                if this.expired && this.scope.is_pending() {
+                if this.scope.is_pending() {
                     // It finished without seeing the cancellation (or an
                     // I/O operation that completed first gave its result
-                    // and put the cancellation back): as in asyncio, where
-                    // only a body that raises `CancelledError` becomes a
-                    // `TimeoutError`, its output stands. Dropping it would
-                    // lose data a read already took from the kernel.
+                    // and put the cancellation back): its output stands
+                    // and the timeout did not expire. Dropping the output
+                    // would lose data a read already took from the kernel.
                     this.scope.clear_pending();
-                } else if this.expired && this.scope.cancelling() > 0 {
+                    this.set_expired(false);
+                } else if this.scope.propagating() && !cancel::owned_further_out(&this.scope) {
+                    // Its cancellation escaped, and it was ours alone.
+                    drop(v);
                     return Poll::Ready(Err(TimeoutError));
                 }
                 Poll::Ready(Ok(v))

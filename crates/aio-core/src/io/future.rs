@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::ops::Operation;
-use crate::cancel::{self, Cancelled, Scope};
+use crate::cancel::{self, Cancelled, Taken};
 use crate::context::expect_core;
 use crate::event_loop::Loop;
 
@@ -67,7 +67,7 @@ pub struct OpFuture<T: Operation> {
     /// The loop whose driver holds `token`.
     owner: Option<Loop>,
     /// A delivery taken while in flight, and the scope to put it back on.
-    cancel: Option<(Cancelled, *const Scope)>,
+    cancel: Option<(Cancelled, Taken)>,
     /// Whether cancellation is observed (see [`submit_shielded`]).
     observe: bool,
     _local: PhantomData<*const ()>,
@@ -128,13 +128,14 @@ impl<T: Operation> Future for OpFuture<T> {
                 Poll::Ready(mut res) => {
                     this.token = None;
                     this.owner = None;
-                    if let Some((c, scope)) = this.cancel.take() {
+                    if let Some((c, taken)) = this.cancel.take() {
                         if is_cancel_result(&res) {
                             res = Err(c.into());
                         } else {
                             // Finished before the cancel took effect: keep
                             // the result, deliver the cancellation later.
-                            cancel::restore(scope);
+                            drop(c);
+                            cancel::restore(taken);
                         }
                     }
                     Poll::Ready(this.op.take().expect("checked above").complete(res))

@@ -142,6 +142,7 @@ pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool) -> Ta
     }
     Task {
         raw: TaskRef::from_owned(ptr),
+        delivered: None,
         _out: PhantomData,
     }
 }
@@ -184,9 +185,10 @@ pub(crate) fn poll_task(core: &Core, ptr: NonNull<Header>) {
             }
         }
         PollOutcome::Ready => {
-            if scope.cancelling() > 0 {
-                // Finished with the cancellation outstanding: it counts as
-                // cancelled (see `cancel::uncancel`).
+            if scope.ends_cancelled() {
+                // Its cancellation propagated out (the output carries it)
+                // or was never delivered: asyncio's cancelled task. One
+                // that handled it keeps what it returned.
                 finish(core, ptr, Outcome::Cancelled, Some(scope.error()));
             } else {
                 complete(core, ptr, Outcome::Ok);
@@ -335,8 +337,9 @@ impl TaskRef {
     }
 
     /// Takes back one cancel request (asyncio's `uncancel`); returns how
-    /// many remain. A task that suppresses a delivered cancellation calls
-    /// this, or it still ends cancelled.
+    /// many remain. A request taken back before it was delivered is not
+    /// delivered. (Whether the task ends cancelled does not depend on it:
+    /// that is decided by whether the cancellation propagates out.)
     pub fn uncancel(&self) -> u32 {
         self.header().scope.uncancel()
     }
@@ -477,6 +480,9 @@ impl fmt::Debug for TaskRef {
 /// ```
 pub struct Task<T> {
     raw: TaskRef,
+    /// The awaiter's own cancellation, delivered while it waited here: the
+    /// awaiter gets it back if the awaited task ends cancelled.
+    delivered: Option<Cancelled>,
     _out: PhantomData<T>,
 }
 
@@ -520,12 +526,19 @@ impl<T> Future for Task<T> {
             if let Err(c) = cancel::check() {
                 // asyncio: cancelling the awaiter cancels what it awaits.
                 self.raw.cancel_opt(c.shared_message());
+                self.delivered = Some(c);
             }
             if self.raw.poll_done(cx).is_pending() {
                 return Poll::Pending;
             }
         }
+        let delivered = self.delivered.take();
         match self.result() {
+            // It ended cancelled: the awaiter's own cancellation comes back
+            // to it (so it propagates out of the awaiter, as in asyncio).
+            Some(Err(TaskError::Cancelled(c))) => Poll::Ready(Err(TaskError::Cancelled(delivered.unwrap_or(c)))),
+            // A value (the task handled the cancellation): the awaiter's
+            // cancellation is handled with it.
             Some(r) => Poll::Ready(r),
             None => panic!("`Task` polled after its result was taken"),
         }

@@ -8,13 +8,15 @@ use super::{TimerKey, WakerId};
 use crate::cancel::{self, Cancelled};
 use crate::context::{expect_core, with_core};
 use crate::event_loop::core_id;
-use crate::time::{IntoDeadline, IntoDelay, delay_ns};
+use crate::time::{IntoDeadline, IntoDelay, delay_ns, now_ns};
 
 /// Waits for `delay` (a `Duration` or seconds): asyncio's `sleep`.
 ///
 /// `sleep(0)` yields to the other ready tasks once and resumes, as in
-/// asyncio. The deadline is taken from the loop clock when the sleep is
-/// first polled.
+/// asyncio. The deadline counts from this call, on a clock read now (as
+/// asyncio's `call_later` and tokio's `sleep` read it): a sleep never ends
+/// before `delay` has passed since it was called, however late in a busy
+/// loop turn that was.
 ///
 /// # Cancellation
 /// Returns `Err(Cancelled)` at once when the task is cancelled while it
@@ -29,8 +31,13 @@ use crate::time::{IntoDeadline, IntoDelay, delay_ns};
 /// # }).unwrap();
 /// ```
 pub fn sleep(delay: impl IntoDelay) -> Sleep {
+    let d = delay_ns(delay.into_delay());
     Sleep {
-        state: State::After(delay_ns(delay.into_delay())),
+        state: if d == 0 {
+            State::After0
+        } else {
+            State::At(now_ns().saturating_add(d))
+        },
     }
 }
 
@@ -55,8 +62,8 @@ pub fn yield_now() -> YieldNow {
 
 #[derive(Debug)]
 enum State {
-    /// Not polled yet: a delay from the first poll, or a deadline.
-    After(u64),
+    /// Not polled yet: `sleep(0)`, or a deadline.
+    After0,
     At(u64),
     Yielded,
     Armed {
@@ -96,17 +103,12 @@ impl Future for Sleep {
             return Poll::Ready(Err(c));
         }
         match this.state {
-            State::After(_) | State::At(_) => expect_core(|core| {
-                let deadline = match this.state {
-                    State::After(0) => {
-                        cx.waker().wake_by_ref();
-                        this.state = State::Yielded;
-                        return Poll::Pending;
-                    }
-                    State::After(d) => core.now().saturating_add(d),
-                    State::At(t) => t,
-                    _ => unreachable!(),
-                };
+            State::After0 => {
+                cx.waker().wake_by_ref();
+                this.state = State::Yielded;
+                Poll::Pending
+            }
+            State::At(deadline) => expect_core(|core| {
                 if deadline <= core.now() {
                     // Already due: still yield once, as asyncio's call_at would.
                     cx.waker().wake_by_ref();
