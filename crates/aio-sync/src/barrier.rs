@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -46,6 +47,19 @@ impl fmt::Display for BarrierError {
 
 impl std::error::Error for BarrierError {}
 
+/// The error of [`Barrier::new`] with zero parties: asyncio's
+/// `ValueError('parties must be > 0')`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ZeroPartiesError;
+
+impl fmt::Display for ZeroPartiesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("parties must be > 0")
+    }
+}
+
+impl std::error::Error for ZeroPartiesError {}
+
 struct State {
     waiters: List,
     /// Tasks arrived in the current round.
@@ -68,7 +82,7 @@ struct State {
 /// # Examples
 /// ```
 /// let mut indexes = aio_core::run(async {
-///     let barrier = aio_sync::Barrier::new(3);
+///     let barrier = aio_sync::Barrier::new(3).expect("parties > 0");
 ///     aio_core::gather((0..3).map(|_| barrier.wait())).await
 /// })
 /// .unwrap();
@@ -94,12 +108,37 @@ impl fmt::Debug for Barrier {
 impl Barrier {
     /// A barrier for `parties` tasks.
     ///
-    /// # Panics
-    /// If `parties` is 0 (asyncio raises `ValueError`).
-    pub const fn new(parties: usize) -> Barrier {
-        assert!(parties > 0, "a barrier needs at least one party");
+    /// # Errors
+    /// [`ZeroPartiesError`] if `parties` is 0 (asyncio raises
+    /// `ValueError`).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(aio_sync::Barrier::new(2).unwrap().parties(), 2);
+    /// assert_eq!(aio_sync::Barrier::new(0).unwrap_err(), aio_sync::ZeroPartiesError);
+    /// ```
+    pub const fn new(parties: usize) -> Result<Barrier, ZeroPartiesError> {
+        match NonZeroUsize::new(parties) {
+            Some(parties) => Ok(Barrier::with_parties(parties)),
+            None => Err(ZeroPartiesError),
+        }
+    }
+
+    /// A barrier for `parties` tasks, which cannot be zero by type: the
+    /// constructor for a `static` (a `Result` cannot be unwrapped in a
+    /// constant today).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::num::NonZeroUsize;
+    ///
+    /// static START: aio_sync::Barrier =
+    ///     aio_sync::Barrier::with_parties(NonZeroUsize::new(2).expect("parties > 0"));
+    /// assert_eq!(START.parties(), 2);
+    /// ```
+    pub const fn with_parties(parties: NonZeroUsize) -> Barrier {
         Barrier {
-            parties,
+            parties: parties.get(),
             state: Mutex::new(State {
                 waiters: List::new(),
                 count: 0,

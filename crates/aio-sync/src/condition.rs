@@ -1,4 +1,5 @@
-//! `Condition`: asyncio's condition variable, over a [`Lock`].
+//! `Condition`: asyncio's condition variable, over a [`Lock`], and the
+//! [`Truthy`] results its `wait_for` predicates give.
 
 use std::fmt;
 use std::future::Future;
@@ -15,6 +16,55 @@ use parking_lot::Mutex;
 use crate::list::{List, Outcome, wake_all};
 use crate::lock::{Lock, LockAcquire, LockGuard};
 use crate::raw::RawAcquire;
+
+/// The error of [`Condition::notify`] and [`Condition::notify_all`] when
+/// the condition's lock is not locked: asyncio's
+/// `RuntimeError('cannot notify on un-acquired lock')`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NotifyError;
+
+impl fmt::Display for NotifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cannot notify on un-acquired lock")
+    }
+}
+
+impl std::error::Error for NotifyError {}
+
+/// What a [`Condition::wait_for`] predicate returns: a value that is
+/// either "true", carrying what `wait_for` hands back, or "false" (keep
+/// waiting). Python's truthiness, for the two types Rust uses for it.
+///
+/// | predicate returns | `wait_for` keeps waiting on | and returns |
+/// |---|---|---|
+/// | `bool` | `false` | `true` (asyncio's `True`) |
+/// | `Option<T>` | `None` | the `T` in `Some` |
+///
+/// `Option` lets the predicate take what it waited for while it still
+/// holds the lock, as `lambda: queue and queue.popleft()` would.
+pub trait Truthy {
+    /// What `wait_for` returns once the predicate is true.
+    type Value;
+
+    /// `Some(value)` if true, `None` if false.
+    fn into_truthy(self) -> Option<Self::Value>;
+}
+
+impl Truthy for bool {
+    type Value = bool;
+
+    fn into_truthy(self) -> Option<bool> {
+        self.then_some(true)
+    }
+}
+
+impl<T> Truthy for Option<T> {
+    type Value = T;
+
+    fn into_truthy(self) -> Option<T> {
+        self
+    }
+}
 
 enum LockRef {
     Own(Lock),
@@ -45,9 +95,11 @@ impl Deref for LockRef {
 /// notification on (the fix asyncio made in Python 3.13), so `notify(n)`
 /// always reaches `n` waiters if there are that many.
 ///
-/// Differences from asyncio: `notify` does not require the lock to be held
-/// (it never hurts: woken waiters take the lock before they return), and
-/// `wait` takes the guard it releases and re-acquires, as `&mut`.
+/// As in asyncio, `notify` and `notify_all` require the lock to be held
+/// (they return [`NotifyError`] otherwise), and
+/// [`wait_for`](Condition::wait_for) returns the predicate's final, true
+/// value. The difference: `wait` takes the guard it releases and
+/// re-acquires, as `&mut`.
 ///
 /// # Examples
 /// ```
@@ -64,7 +116,7 @@ impl Deref for LockRef {
 ///     let producer = async {
 ///         let _guard = cond.acquire().await?;
 ///         ready.set(true);
-///         cond.notify_all();
+///         cond.notify_all().expect("the lock is held");
 ///         Ok(())
 ///     };
 ///     aio_core::gather!(consumer, producer).await
@@ -167,31 +219,96 @@ impl Condition {
         }
     }
 
-    /// Waits until `predicate()` is true: asyncio's `wait_for`. The
-    /// predicate is called with the lock held, first before any waiting
-    /// (if it holds, this returns at once) and again after every
-    /// notification.
+    /// Waits until `predicate()` is true, and returns its value: asyncio's
+    /// `wait_for`. The predicate is called with the lock held, first
+    /// before any waiting (if it is true, this returns at once) and again
+    /// after every notification.
+    ///
+    /// The predicate returns a `bool` (then `wait_for` returns `true`, as
+    /// asyncio returns `True`) or an `Option<T>` (then it returns the `T`):
+    /// see [`Truthy`].
     ///
     /// # Cancellation
     /// As [`wait`](Condition::wait): the lock is held again when this
-    /// returns `Err(Cancelled)`, and a notification is never lost.
+    /// returns `Err(Cancelled)`, and a notification is never lost. The
+    /// predicate is not called again after a cancellation.
     ///
     /// # Panics
     /// As [`wait`](Condition::wait).
-    pub async fn wait_for<'l>(
+    ///
+    /// # Examples
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::collections::VecDeque;
+    ///
+    /// let got = aio_core::run(async {
+    ///     let cond = aio_sync::Condition::new();
+    ///     let items = RefCell::new(VecDeque::new());
+    ///     let consumer = async {
+    ///         let mut guard = cond.acquire().await?;
+    ///         // Takes the item under the lock it waited with.
+    ///         cond.wait_for(&mut guard, || items.borrow_mut().pop_front()).await
+    ///     };
+    ///     let producer = async {
+    ///         let _guard = cond.acquire().await?;
+    ///         items.borrow_mut().push_back("job");
+    ///         cond.notify(1).expect("the lock is held");
+    ///         Ok(())
+    ///     };
+    ///     aio_core::gather!(consumer, producer).await
+    /// });
+    /// assert_eq!(got.unwrap().0, "job");
+    /// ```
+    pub async fn wait_for<'l, P: Truthy>(
         &self,
         guard: &mut LockGuard<'l>,
-        mut predicate: impl FnMut() -> bool,
-    ) -> Result<(), Cancelled> {
-        while !predicate() {
+        mut predicate: impl FnMut() -> P,
+    ) -> Result<P::Value, Cancelled> {
+        loop {
+            if let Some(value) = predicate().into_truthy() {
+                return Ok(value);
+            }
             self.wait(guard).await?;
         }
-        Ok(())
     }
 
     /// Wakes up to `n` waiters, the longest-waiting first; returns how many
-    /// were woken.
-    pub fn notify(&self, n: usize) -> usize {
+    /// were woken. Each takes the lock back before its `wait` returns, so
+    /// they run once the caller releases it.
+    ///
+    /// # Errors
+    /// [`NotifyError`] if the lock is not locked (asyncio raises
+    /// `RuntimeError`); nobody is woken. As in asyncio, only that the lock
+    /// is locked is checked, not by whom.
+    ///
+    /// # Examples
+    /// ```
+    /// # aio_core::run(async {
+    /// let cond = aio_sync::Condition::new();
+    /// assert_eq!(cond.notify(1), Err(aio_sync::NotifyError));
+    /// let _guard = cond.acquire().await?;
+    /// assert_eq!(cond.notify(1), Ok(0)); // nobody waits
+    /// # Ok::<(), aio_core::Cancelled>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn notify(&self, n: usize) -> Result<usize, NotifyError> {
+        if !self.locked() {
+            return Err(NotifyError);
+        }
+        Ok(self.wake(n))
+    }
+
+    /// Wakes every waiter; returns how many.
+    ///
+    /// # Errors
+    /// As [`notify`](Condition::notify): [`NotifyError`] if the lock is not
+    /// locked.
+    pub fn notify_all(&self) -> Result<usize, NotifyError> {
+        self.notify(usize::MAX)
+    }
+
+    /// Wakes up to `n` waiters; returns how many.
+    fn wake(&self, n: usize) -> usize {
         if n == 0 || !self.waiting.load(Ordering::SeqCst) {
             return 0;
         }
@@ -224,11 +341,6 @@ impl Condition {
         let k = wakers.len();
         wake_all(&mut wakers);
         k
-    }
-
-    /// Wakes every waiter; returns how many.
-    pub fn notify_all(&self) -> usize {
-        self.notify(usize::MAX)
     }
 
     /// Links a waiter; the lock must be held.
@@ -308,7 +420,7 @@ impl Future for ConditionWait<'_, '_> {
                     // the lock after us sees us.
                     let key = cond.register(cx.waker());
                     this.guard.held = false;
-                    cond.lock.sem.release();
+                    cond.lock.unlock();
                     this.phase = Phase::Waiting(key);
                     return Poll::Pending;
                 }

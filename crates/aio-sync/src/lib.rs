@@ -4,10 +4,13 @@
 //! | asyncio | aio |
 //! |---|---|
 //! | `async with lock:` | `let _g = lock.acquire().await?;` ([`Lock`]) |
+//! | `await lock.acquire()` ... `lock.release()` | `lock.acquire().await?.forget();` ... `lock.release()?;` |
 //! | `await event.wait()`, `event.set()` | [`Event::wait`], [`Event::set`] |
 //! | `async with cond: await cond.wait()` | `let mut g = cond.acquire().await?; cond.wait(&mut g).await?;` ([`Condition`]) |
+//! | `x = await cond.wait_for(pred)` | `let x = cond.wait_for(&mut g, pred).await?;` ([`Truthy`]) |
+//! | `cond.notify()` (lock held) | `cond.notify(1)?;` ([`NotifyError`] if not) |
 //! | `async with sem:` | `let _p = sem.acquire().await?;` ([`Semaphore`], [`BoundedSemaphore`]) |
-//! | `await barrier.wait()` | [`Barrier::wait`] |
+//! | `Barrier(n)`, `await barrier.wait()` | `Barrier::new(n)?` ([`ZeroPartiesError`] for 0), [`Barrier::wait`] |
 //!
 //! # The model
 //!
@@ -33,7 +36,8 @@
 //!
 //! Guards borrow their primitive; share a primitive between tasks with a
 //! `static` (the constructors are `const`), an `Rc`/`Arc`, or by borrowing
-//! it inside one task's `gather`.
+//! it inside one task's `gather`. A lock guard that must move into another
+//! task comes from [`Lock::acquire_owned`] on an `Arc<Lock>`.
 //!
 //! [`raw`] holds the building blocks ([`raw::RawSemaphore`],
 //! [`raw::Notify`]) for other fair primitives, such as aio-queue's queues.
@@ -82,10 +86,10 @@ mod lock;
 pub mod raw;
 mod semaphore;
 
-pub use barrier::{Barrier, BarrierError, BarrierWait};
-pub use condition::{Condition, ConditionWait};
+pub use barrier::{Barrier, BarrierError, BarrierWait, ZeroPartiesError};
+pub use condition::{Condition, ConditionWait, NotifyError, Truthy};
 pub use event::{Event, EventWait};
-pub use lock::{Lock, LockAcquire, LockGuard};
+pub use lock::{Lock, LockAcquire, LockAcquireOwned, LockGuard, LockReleaseError, OwnedLockGuard};
 pub use semaphore::{BoundedSemaphore, ReleaseError, Semaphore, SemaphoreAcquire, SemaphoreGuard};
 
 #[cfg(test)]
@@ -98,6 +102,8 @@ mod tests {
     fn every_type_is_send_and_sync() {
         assert_send_sync::<Lock>();
         assert_send_sync::<LockGuard<'static>>();
+        assert_send_sync::<OwnedLockGuard>();
+        assert_send_sync::<LockAcquireOwned>();
         assert_send_sync::<Event>();
         assert_send_sync::<Condition>();
         assert_send_sync::<Semaphore>();

@@ -1,14 +1,30 @@
-//! `Lock`: asyncio's mutual-exclusion lock, fair and guard-based.
+//! `Lock`: asyncio's mutual-exclusion lock, fair and guard-based, with
+//! asyncio's manual `release()` and owned guards for handing the lock to
+//! another task.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use aio_core::Cancelled;
 use aio_core::cancel;
 
-use crate::raw::{RawAcquire, RawSemaphore};
+use crate::raw::{AcquireSlot, RawAcquire, RawSemaphore};
+
+/// The error of [`Lock::release`] on a lock that is not locked: asyncio's
+/// `RuntimeError('Lock is not acquired.')`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LockReleaseError;
+
+impl fmt::Display for LockReleaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Lock is not acquired")
+    }
+}
+
+impl std::error::Error for LockReleaseError {}
 
 /// A mutual-exclusion lock for tasks: asyncio's `Lock`.
 ///
@@ -18,6 +34,12 @@ use crate::raw::{RawAcquire, RawSemaphore};
 /// Unlike asyncio's, it is fair across threads and loops too: waiters are
 /// served strictly in arrival order, and a release hands the lock straight
 /// to the first waiter, so a newcomer cannot take it first.
+///
+/// asyncio's manual style, `await lock.acquire()` ... `lock.release()`, is
+/// `lock.acquire().await?.forget()` ... `lock.release()?` (see
+/// [`LockGuard::forget`] and [`Lock::release`]). A guard that must outlive
+/// the borrow, to move into another task or a struct, comes from
+/// [`acquire_owned`](Lock::acquire_owned) on an `Arc<Lock>`.
 ///
 /// An uncontended acquire or release is one atomic compare-and-swap.
 ///
@@ -110,10 +132,93 @@ impl Lock {
         self.sem.try_acquire().ok().map(|()| LockGuard::new(self))
     }
 
+    /// Waits for the lock and returns a guard that owns a reference to
+    /// it: `'static`, so it can move into another task or thread, and it
+    /// releases the lock when dropped there. The lock is queued for in the
+    /// same FIFO order as [`acquire`](Lock::acquire).
+    ///
+    /// # Cancellation
+    /// As [`acquire`](Lock::acquire): if the task is cancelled while
+    /// waiting, the future returns `Err(Cancelled)`, and a lock already
+    /// handed to it passes to the next waiter or is unlocked. Dropping the
+    /// future does the same.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// # aio_core::run(async {
+    /// let lock = Arc::new(aio_sync::Lock::new());
+    /// let guard = lock.acquire_owned().await?;
+    /// // The worker holds the lock until it finishes.
+    /// let worker = aio_core::create_task(async move {
+    ///     aio_core::sleep(0.001).await?;
+    ///     drop(guard);
+    ///     Ok::<_, aio_core::Cancelled>(())
+    /// });
+    /// assert!(lock.locked());
+    /// let _g = lock.acquire().await?; // waits for the worker's drop
+    /// worker.await.unwrap()?;
+    /// # Ok::<(), aio_core::Cancelled>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn acquire_owned(self: &Arc<Self>) -> LockAcquireOwned {
+        LockAcquireOwned {
+            lock: Some(self.clone()),
+            slot: AcquireSlot::new(),
+        }
+    }
+
+    /// [`try_acquire`](Lock::try_acquire) returning an
+    /// [`OwnedLockGuard`].
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Option<OwnedLockGuard> {
+        self.sem.try_acquire().ok().map(|()| OwnedLockGuard {
+            lock: self.clone(),
+            held: true,
+        })
+    }
+
+    /// Unlocks the lock: asyncio's `release()`, the partner of
+    /// [`LockGuard::forget`]. If tasks are waiting, the lock goes straight
+    /// to the first of them, exactly as when a guard drops.
+    ///
+    /// As in asyncio, any task may release the lock, not only the one that
+    /// acquired it. Do not release a lock a live guard holds: the guard's
+    /// drop would then release whoever holds it next. (If it is still
+    /// unlocked by then, the drop does nothing: the lock never counts as
+    /// free twice.)
+    ///
+    /// # Errors
+    /// [`LockReleaseError`] if the lock is not locked (asyncio raises
+    /// `RuntimeError`); nothing changes.
+    ///
+    /// # Examples
+    /// ```
+    /// # aio_core::run(async {
+    /// let lock = aio_sync::Lock::new();
+    /// lock.acquire().await?.forget(); // `await lock.acquire()`
+    /// assert!(lock.locked());
+    /// assert_eq!(lock.release(), Ok(())); // `lock.release()`
+    /// assert_eq!(lock.release(), Err(aio_sync::LockReleaseError));
+    /// # Ok::<(), aio_core::Cancelled>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn release(&self) -> Result<(), LockReleaseError> {
+        if self.unlock() { Ok(()) } else { Err(LockReleaseError) }
+    }
+
     /// Whether the lock is held (or handed to a waiter that has not run
     /// yet).
     pub fn locked(&self) -> bool {
         self.sem.available_permits() == 0
+    }
+
+    /// The one way the lock is given up, by guards, by `release` and by
+    /// `Condition::wait`: to the first waiter, else unlocked. Returns false,
+    /// changing nothing, if the lock was not locked (bounded, so a stray
+    /// release can never make it free twice).
+    pub(crate) fn unlock(&self) -> bool {
+        self.sem.release_bounded(1)
     }
 }
 
@@ -167,6 +272,22 @@ impl<'a> LockGuard<'a> {
     pub fn lock(&self) -> &'a Lock {
         self.lock
     }
+
+    /// Keeps the lock locked: dropping the guard no longer releases it.
+    /// Unlock it later with [`Lock::release`] (asyncio's manual
+    /// `acquire()`/`release()` pairing).
+    ///
+    /// # Examples
+    /// ```
+    /// let lock = aio_sync::Lock::new();
+    /// lock.try_acquire().unwrap().forget();
+    /// assert!(lock.locked());
+    /// lock.release().unwrap();
+    /// assert!(!lock.locked());
+    /// ```
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
 }
 
 impl fmt::Debug for LockGuard<'_> {
@@ -178,7 +299,89 @@ impl fmt::Debug for LockGuard<'_> {
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
         if self.held {
-            self.lock.sem.release();
+            self.lock.unlock();
+        }
+    }
+}
+
+/// Future of [`Lock::acquire_owned`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct LockAcquireOwned {
+    /// Taken when the guard is made.
+    lock: Option<Arc<Lock>>,
+    slot: AcquireSlot,
+}
+
+impl fmt::Debug for LockAcquireOwned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockAcquireOwned")
+            .field("queued", &self.slot.is_queued())
+            .finish()
+    }
+}
+
+impl Future for LockAcquireOwned {
+    type Output = Result<OwnedLockGuard, Cancelled>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let lock = this.lock.as_ref().expect("`LockAcquireOwned` polled after completion");
+        if let Err(c) = cancel::check() {
+            this.slot.cancel(&lock.sem);
+            return Poll::Ready(Err(c));
+        }
+        match this.slot.poll_acquire(&lock.sem, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(OwnedLockGuard {
+                lock: this.lock.take().expect("checked above"),
+                held: true,
+            })),
+            Poll::Ready(Err(_)) => unreachable!("a lock is never closed"),
+        }
+    }
+}
+
+impl Drop for LockAcquireOwned {
+    fn drop(&mut self) {
+        if let Some(lock) = &self.lock {
+            self.slot.cancel(&lock.sem);
+        }
+    }
+}
+
+/// Holds a [`Lock`] through an `Arc`, so it is `'static` and `Send`: it can
+/// move into another task or thread. Releases the lock when dropped.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct OwnedLockGuard {
+    lock: Arc<Lock>,
+    /// False after `forget`.
+    held: bool,
+}
+
+impl OwnedLockGuard {
+    /// The lock this guard holds.
+    pub fn lock(&self) -> &Arc<Lock> {
+        &self.lock
+    }
+
+    /// Keeps the lock locked: dropping the guard no longer releases it.
+    /// Unlock it later with [`Lock::release`]. (The guard's reference to
+    /// the lock is dropped; only the lock stays taken.)
+    pub fn forget(mut self) {
+        self.held = false;
+    }
+}
+
+impl fmt::Debug for OwnedLockGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedLockGuard").field("held", &self.held).finish()
+    }
+}
+
+impl Drop for OwnedLockGuard {
+    fn drop(&mut self) {
+        if self.held {
+            self.lock.unlock();
         }
     }
 }

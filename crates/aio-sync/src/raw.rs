@@ -143,7 +143,10 @@ impl RawSemaphore {
     /// calling [`RawAcquire::cancel`], leaves the queue; a permit already
     /// handed to it goes to the next waiter or back to the pool.
     pub fn acquire(&self) -> RawAcquire<'_> {
-        RawAcquire { sem: self, key: None }
+        RawAcquire {
+            sem: self,
+            slot: AcquireSlot::new(),
+        }
     }
 
     /// Gives a permit back: to the first waiter if there is one, otherwise
@@ -269,13 +272,13 @@ impl RawSemaphore {
 #[must_use = "futures do nothing unless awaited"]
 pub struct RawAcquire<'a> {
     sem: &'a RawSemaphore,
-    key: Option<usize>,
+    slot: AcquireSlot,
 }
 
 impl fmt::Debug for RawAcquire<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RawAcquire")
-            .field("queued", &self.key.is_some())
+            .field("queued", &self.slot.is_queued())
             .finish()
     }
 }
@@ -289,22 +292,65 @@ impl<'a> RawAcquire<'a> {
     /// Whether this waiter is in the semaphore's queue (or was handed a
     /// permit it has not picked up yet).
     pub fn is_queued(&self) -> bool {
-        self.key.is_some()
+        self.slot.is_queued()
     }
 
     /// Gives up: leaves the queue, passing on a permit it was handed. The
     /// future may be polled again afterwards and queues anew.
     pub fn cancel(&mut self) {
+        self.slot.cancel(self.sem);
+    }
+
+    /// Polls for the permit.
+    pub fn poll_acquire(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
+        self.slot.poll_acquire(self.sem, cx)
+    }
+}
+
+impl Future for RawAcquire<'_> {
+    type Output = Result<(), Closed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().poll_acquire(cx)
+    }
+}
+
+impl Drop for RawAcquire<'_> {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// One acquire's place in a [`RawSemaphore`]'s queue, kept apart from the
+/// semaphore so that futures holding it by `Arc` (the owned acquires) share
+/// [`RawAcquire`]'s logic. Every call must pass the same semaphore, and
+/// its owner must call [`cancel`](AcquireSlot::cancel) when dropped.
+#[derive(Debug, Default)]
+pub(crate) struct AcquireSlot {
+    key: Option<usize>,
+}
+
+impl AcquireSlot {
+    pub(crate) const fn new() -> AcquireSlot {
+        AcquireSlot { key: None }
+    }
+
+    pub(crate) fn is_queued(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// [`RawAcquire::cancel`].
+    pub(crate) fn cancel(&mut self, sem: &RawSemaphore) {
         let Some(key) = self.key.take() else { return };
-        let mut list = self.sem.waiters.lock();
+        let mut list = sem.waiters.lock();
         let waker = match list.remove(key) {
             None => {
                 if list.is_empty() {
-                    self.sem.state.fetch_and(!WAITERS, Ordering::Release);
+                    sem.state.fetch_and(!WAITERS, Ordering::Release);
                 }
                 None
             }
-            Some(Outcome::Granted) => self.sem.release_locked(&mut list, usize::MAX).1,
+            Some(Outcome::Granted) => sem.release_locked(&mut list, usize::MAX).1,
             Some(Outcome::Closed) => None,
         };
         drop(list);
@@ -313,9 +359,8 @@ impl<'a> RawAcquire<'a> {
         }
     }
 
-    /// Polls for the permit.
-    pub fn poll_acquire(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
-        let sem = self.sem;
+    /// [`RawAcquire::poll_acquire`].
+    pub(crate) fn poll_acquire(&mut self, sem: &RawSemaphore, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
         match self.key {
             None => {
                 match sem.try_acquire() {
@@ -355,20 +400,6 @@ impl<'a> RawAcquire<'a> {
                 }
             }
         }
-    }
-}
-
-impl Future for RawAcquire<'_> {
-    type Output = Result<(), Closed>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().poll_acquire(cx)
-    }
-}
-
-impl Drop for RawAcquire<'_> {
-    fn drop(&mut self) {
-        self.cancel();
     }
 }
 

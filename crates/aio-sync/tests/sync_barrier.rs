@@ -2,10 +2,11 @@
 
 mod common;
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use aio_core::{create_task, run};
-use aio_sync::{Barrier, BarrierError};
+use aio_sync::{Barrier, BarrierError, ZeroPartiesError};
 use common::settle;
 
 fn spawn_waiters(b: &Arc<Barrier>, n: usize) -> Vec<aio_core::Task<Result<usize, BarrierError>>> {
@@ -20,7 +21,7 @@ fn spawn_waiters(b: &Arc<Barrier>, n: usize) -> Vec<aio_core::Task<Result<usize,
 #[test]
 fn everyone_passes_with_distinct_indexes_round_after_round() {
     run(async {
-        let b = Arc::new(Barrier::new(3));
+        let b = Arc::new(Barrier::new(3).unwrap());
         assert_eq!(b.parties(), 3);
         for _ in 0..3 {
             let tasks = spawn_waiters(&b, 2);
@@ -42,7 +43,7 @@ fn everyone_passes_with_distinct_indexes_round_after_round() {
 #[test]
 fn a_single_party_never_waits() {
     run(async {
-        let b = Barrier::new(1);
+        let b = Barrier::new(1).unwrap();
         assert_eq!(b.wait().await, Ok(0));
         assert_eq!(b.wait().await, Ok(0));
     });
@@ -51,7 +52,7 @@ fn a_single_party_never_waits() {
 #[test]
 fn abort_breaks_it_for_every_waiter_until_reset() {
     run(async {
-        let b = Arc::new(Barrier::new(3));
+        let b = Arc::new(Barrier::new(3).unwrap());
         let tasks = spawn_waiters(&b, 2);
         settle(2).await;
         b.abort();
@@ -75,7 +76,7 @@ fn abort_breaks_it_for_every_waiter_until_reset() {
 #[test]
 fn reset_sends_current_waiters_away_broken() {
     run(async {
-        let b = Arc::new(Barrier::new(2));
+        let b = Arc::new(Barrier::new(2).unwrap());
         let tasks = spawn_waiters(&b, 1);
         settle(2).await;
         b.reset();
@@ -95,7 +96,7 @@ fn reset_sends_current_waiters_away_broken() {
 #[test]
 fn cancelled_while_waiting_no_longer_counts() {
     run(async {
-        let b = Arc::new(Barrier::new(3));
+        let b = Arc::new(Barrier::new(3).unwrap());
         let mut tasks = spawn_waiters(&b, 2);
         settle(2).await;
         assert_eq!(b.n_waiting(), 2);
@@ -117,7 +118,7 @@ fn cancelled_while_waiting_no_longer_counts() {
 #[test]
 fn cancelled_after_release_before_it_ran() {
     run(async {
-        let b = Arc::new(Barrier::new(3));
+        let b = Arc::new(Barrier::new(3).unwrap());
         let mut tasks = spawn_waiters(&b, 2);
         settle(2).await;
         assert_eq!(b.wait().await, Ok(2)); // releases both, which have not run
@@ -131,7 +132,24 @@ fn cancelled_after_release_before_it_ran() {
 }
 
 #[test]
-#[should_panic(expected = "at least one party")]
-fn zero_parties_is_refused() {
-    let _ = Barrier::new(0);
+fn zero_parties_is_an_error_not_a_panic() {
+    // asyncio: Barrier(0) raises ValueError('parties must be > 0').
+    let e = Barrier::new(0).unwrap_err();
+    assert_eq!(e, ZeroPartiesError);
+    assert_eq!(e.to_string(), "parties must be > 0");
+    let b = Barrier::new(1).unwrap();
+    assert_eq!(b.parties(), 1);
+}
+
+#[test]
+fn barrier_in_a_static() {
+    static START: Barrier = Barrier::with_parties(NonZeroUsize::new(2).expect("nonzero"));
+    let mut idx = run(async {
+        let t = create_task(async { START.wait().await });
+        let mine = START.wait().await.unwrap();
+        vec![mine, t.await.unwrap().unwrap()]
+    });
+    idx.sort();
+    assert_eq!(idx, [0, 1]);
+    assert_eq!(START.parties(), 2);
 }

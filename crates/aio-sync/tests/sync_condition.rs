@@ -1,16 +1,25 @@
-//! Condition: notify(n) wakes exactly n, wait_for re-checks, the lock is
-//! held again after every outcome, and a notification is never lost.
+//! Condition: notify(n) wakes exactly n and only under the lock, wait_for
+//! re-checks and returns the predicate's value, the lock is held again
+//! after every outcome, and a notification is never lost.
 
 mod common;
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 
 use aio_core::{create_task, run};
-use aio_sync::{Condition, Lock};
+use aio_sync::{Condition, Lock, NotifyError};
 use common::{poll_once, settle};
+
+/// `async with cond: cond.notify(n)`, asyncio's way to notify; returns how
+/// many were woken. The lock is free at once, so this does not yield.
+async fn notify(cond: &Condition, n: usize) -> usize {
+    let _g = cond.acquire().await.unwrap();
+    cond.notify(n).unwrap()
+}
 
 fn waiters(
     cond: &Arc<Condition>,
@@ -39,18 +48,20 @@ fn notify_n_wakes_exactly_n_in_order() {
         let tasks = waiters(&cond, 5, &woken);
         settle(2).await;
         assert!(!cond.locked());
-        assert_eq!(cond.notify(2), 2);
+        assert_eq!(notify(&cond, 2).await, 2);
         settle(5).await;
         assert_eq!(*woken.borrow(), [0, 1]);
-        assert_eq!(cond.notify(1), 1);
+        assert_eq!(notify(&cond, 1).await, 1);
         settle(5).await;
         assert_eq!(*woken.borrow(), [0, 1, 2]);
-        assert_eq!(cond.notify_all(), 2);
+        let g = cond.acquire().await.unwrap();
+        assert_eq!(cond.notify_all(), Ok(2));
+        drop(g);
         for t in tasks {
             t.await.unwrap().unwrap();
         }
         assert_eq!(*woken.borrow(), [0, 1, 2, 3, 4]);
-        assert_eq!(cond.notify(3), 0);
+        assert_eq!(notify(&cond, 3).await, 0);
         assert!(!cond.locked());
     });
 }
@@ -64,11 +75,13 @@ fn wait_for_rechecks_the_predicate_after_each_notification() {
         let (c2, s2, k2) = (cond.clone(), state.clone(), calls.clone());
         let t = create_task(async move {
             let mut g = c2.acquire().await?;
-            c2.wait_for(&mut g, || {
-                k2.set(k2.get() + 1);
-                s2.get() >= 2
-            })
-            .await?;
+            let v = c2
+                .wait_for(&mut g, || {
+                    k2.set(k2.get() + 1);
+                    s2.get() >= 2
+                })
+                .await?;
+            assert!(v, "a bool predicate's final value is true");
             Ok::<_, aio_core::Cancelled>(s2.get())
         });
         settle(2).await;
@@ -76,7 +89,7 @@ fn wait_for_rechecks_the_predicate_after_each_notification() {
         for v in 1..=2 {
             let _g = cond.acquire().await.unwrap();
             state.set(v);
-            cond.notify_all();
+            cond.notify_all().unwrap();
             drop(_g);
             settle(3).await;
             assert_eq!(calls.get(), 1 + v);
@@ -90,8 +103,126 @@ fn wait_for_with_a_true_predicate_does_not_wait() {
     run(async {
         let cond = Condition::new();
         let mut g = cond.acquire().await.unwrap();
-        cond.wait_for(&mut g, || true).await.unwrap();
+        assert_eq!(cond.wait_for(&mut g, || true).await, Ok(true));
+        assert_eq!(cond.wait_for(&mut g, || Some(7)).await, Ok(7));
         assert!(cond.locked());
+    });
+}
+
+#[test]
+fn wait_for_returns_the_predicates_value() {
+    run(async {
+        let cond = Arc::new(Condition::new());
+        let items = Rc::new(RefCell::new(VecDeque::new()));
+        let calls = Rc::new(Cell::new(0));
+        let (c2, i2, k2) = (cond.clone(), items.clone(), calls.clone());
+        let t = create_task(async move {
+            let mut g = c2.acquire().await?;
+            // asyncio: `item = await cond.wait_for(lambda: q and q.popleft())`
+            let item = c2
+                .wait_for(&mut g, || {
+                    k2.set(k2.get() + 1);
+                    i2.borrow_mut().pop_front()
+                })
+                .await?;
+            assert!(c2.locked());
+            Ok::<_, aio_core::Cancelled>(item)
+        });
+        settle(2).await;
+        assert_eq!(calls.get(), 1);
+        // A notification with nothing to take: it checks and waits again.
+        assert_eq!(notify(&cond, 1).await, 1);
+        settle(3).await;
+        assert_eq!(calls.get(), 2);
+        assert!(!t.done());
+        {
+            let _g = cond.acquire().await.unwrap();
+            items.borrow_mut().push_back("job");
+            cond.notify(1).unwrap();
+        }
+        assert_eq!(t.await.unwrap().unwrap(), "job");
+        assert_eq!(calls.get(), 3);
+        assert!(items.borrow().is_empty(), "taken under the lock");
+        assert!(!cond.locked());
+    });
+}
+
+#[test]
+fn wait_for_cancelled_after_notify_passes_it_on_and_stops_checking() {
+    run(async {
+        let cond = Arc::new(Condition::new());
+        let items = Rc::new(RefCell::new(VecDeque::new()));
+        let spawn = |calls: Rc<Cell<u32>>| {
+            let (cond, items) = (cond.clone(), items.clone());
+            create_task(async move {
+                let mut g = cond.acquire().await?;
+                let r = cond
+                    .wait_for(&mut g, || {
+                        calls.set(calls.get() + 1);
+                        items.borrow_mut().pop_front()
+                    })
+                    .await;
+                assert!(cond.locked(), "held again, cancelled or not");
+                r
+            })
+        };
+        let (calls_a, calls_b) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let a = spawn(calls_a.clone());
+        let b = spawn(calls_b.clone());
+        settle(2).await;
+        {
+            let _g = cond.acquire().await.unwrap();
+            items.borrow_mut().push_back(42);
+            assert_eq!(cond.notify(1), Ok(1)); // to `a`, which has not run yet
+        }
+        a.cancel();
+        assert!(a.await.unwrap_err().is_cancelled());
+        assert_eq!(calls_a.get(), 1, "no check after the cancellation");
+        assert_eq!(b.await.unwrap(), Ok(42), "`b` got the notification and the item");
+        assert_eq!(calls_b.get(), 2);
+        assert!(!cond.locked());
+    });
+}
+
+#[test]
+fn notify_without_the_lock_is_an_error_and_wakes_nobody() {
+    run(async {
+        let cond = Arc::new(Condition::new());
+        let woken = Rc::new(RefCell::new(Vec::new()));
+        let tasks = waiters(&cond, 2, &woken);
+        settle(2).await;
+        assert!(!cond.locked());
+        // asyncio: RuntimeError('cannot notify on un-acquired lock'),
+        // checked before anything else, even for n = 0.
+        assert_eq!(cond.notify(1), Err(NotifyError));
+        assert_eq!(cond.notify(0), Err(NotifyError));
+        assert_eq!(cond.notify_all(), Err(NotifyError));
+        assert_eq!(NotifyError.to_string(), "cannot notify on un-acquired lock");
+        settle(5).await;
+        assert!(woken.borrow().is_empty());
+        assert_eq!(notify(&cond, usize::MAX).await, 2, "both still wait");
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(*woken.borrow(), [0, 1]);
+    });
+}
+
+#[test]
+fn notify_checks_that_the_lock_is_held_not_by_whom() {
+    run(async {
+        let cond = Arc::new(Condition::new());
+        let c2 = cond.clone();
+        // Another task takes the lock and keeps it (asyncio:
+        // `await cond.acquire()` with no release).
+        create_task(async move { c2.acquire().await.map(|g| g.forget()) })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(cond.locked());
+        assert_eq!(cond.notify(1), Ok(0));
+        cond.lock().release().unwrap();
+        assert_eq!(cond.notify(1), Err(NotifyError));
     });
 }
 
@@ -131,13 +262,13 @@ fn cancelled_after_notify_passes_the_notification_on() {
         let woken = Rc::new(RefCell::new(Vec::new()));
         let mut tasks = waiters(&cond, 3, &woken);
         settle(2).await;
-        assert_eq!(cond.notify(1), 1); // to waiter 0, which has not run yet
+        assert_eq!(notify(&cond, 1).await, 1); // to waiter 0, which has not run yet
         tasks[0].cancel();
         let t0 = tasks.remove(0);
         assert!(t0.await.unwrap_err().is_cancelled());
         settle(5).await;
         assert_eq!(*woken.borrow(), [1], "waiter 1 got the notification");
-        cond.notify_all();
+        notify(&cond, usize::MAX).await;
         for t in tasks {
             t.await.unwrap().unwrap();
         }
@@ -155,10 +286,10 @@ fn cancelled_before_notify_does_not_take_a_notification() {
         tasks[0].cancel();
         let t0 = tasks.remove(0);
         assert!(t0.await.unwrap_err().is_cancelled());
-        assert_eq!(cond.notify(1), 1);
+        assert_eq!(notify(&cond, 1).await, 1);
         settle(5).await;
         assert_eq!(*woken.borrow(), [1]);
-        assert_eq!(cond.notify(5), 1);
+        assert_eq!(notify(&cond, 5).await, 1);
         for t in tasks {
             t.await.unwrap().unwrap();
         }
@@ -175,7 +306,9 @@ fn dropped_wait_passes_the_notification_and_leaves_the_guard_empty() {
     let mut w2 = Box::pin(cond.wait(&mut g2));
     assert!(poll_once(w2.as_mut()).is_pending());
     assert!(!cond.locked());
-    assert_eq!(cond.notify(1), 1);
+    let g3 = cond.lock().try_acquire().unwrap();
+    assert_eq!(cond.notify(1), Ok(1));
+    drop(g3);
     drop(w1); // notified, never ran: the notification moves to w2
     drop(g1); // released nothing: the wait had given the lock up
     assert!(!cond.locked());

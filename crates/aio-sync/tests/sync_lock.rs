@@ -1,4 +1,5 @@
-//! Lock: mutual exclusion, FIFO hand-off, cancellation at every point.
+//! Lock: mutual exclusion, FIFO hand-off, cancellation at every point;
+//! asyncio's manual `release()`, and owned guards.
 
 mod common;
 
@@ -9,8 +10,8 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use aio_core::{create_task, run};
-use aio_sync::Lock;
-use common::{poll_once, settle};
+use aio_sync::{Lock, LockReleaseError, OwnedLockGuard};
+use common::{block_on, poll_once, settle};
 
 #[test]
 fn acquire_release_and_locked() {
@@ -201,4 +202,273 @@ fn lock_in_a_static() {
         assert!(LOCK.locked());
     });
     assert!(!LOCK.locked());
+}
+
+// asyncio's manual style: `await lock.acquire()` ... `lock.release()`.
+
+#[test]
+fn release_unlocks_a_lock_acquired_without_a_guard() {
+    run(async {
+        let lock = Lock::new();
+        lock.acquire().await.unwrap().forget();
+        assert!(lock.locked(), "forget keeps it locked");
+        assert_eq!(lock.release(), Ok(()));
+        assert!(!lock.locked());
+        lock.try_acquire().unwrap().forget();
+        assert_eq!(lock.release(), Ok(()));
+        assert!(!lock.locked());
+    });
+}
+
+#[test]
+fn releasing_an_unlocked_lock_is_an_error() {
+    // asyncio: RuntimeError('Lock is not acquired.'), and no change.
+    let lock = Lock::new();
+    assert_eq!(lock.release(), Err(LockReleaseError));
+    assert_eq!(LockReleaseError.to_string(), "Lock is not acquired");
+    assert!(!lock.locked());
+    let g = lock.try_acquire().unwrap();
+    drop(g);
+    assert_eq!(lock.release(), Err(LockReleaseError), "the guard released it");
+    // Still a working lock, counted once.
+    let g = lock.try_acquire().unwrap();
+    assert!(lock.try_acquire().is_none());
+    drop(g);
+}
+
+#[test]
+fn release_hands_the_lock_to_the_first_waiter_in_order() {
+    let order = run(async {
+        let lock = Arc::new(Lock::new());
+        let order = Rc::new(RefCell::new(Vec::new()));
+        lock.acquire().await.unwrap().forget();
+        let tasks: Vec<_> = (0..3)
+            .map(|i| {
+                let (lock, order) = (lock.clone(), order.clone());
+                create_task(async move {
+                    lock.acquire().await?.forget();
+                    order.borrow_mut().push(i);
+                    aio_core::yield_now().await?;
+                    lock.release().expect("this task holds it");
+                    Ok::<_, aio_core::Cancelled>(())
+                })
+            })
+            .collect();
+        settle(1).await;
+        lock.release().unwrap();
+        // Handed to waiter 0, which has not run yet: a newcomer cannot take it.
+        assert!(lock.locked());
+        assert!(lock.try_acquire().is_none());
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert!(!lock.locked());
+        Rc::try_unwrap(order).unwrap().into_inner()
+    });
+    assert_eq!(order, [0, 1, 2]);
+}
+
+#[test]
+fn any_task_may_release_the_lock() {
+    run(async {
+        let lock = Arc::new(Lock::new());
+        let l2 = lock.clone();
+        create_task(async move { l2.acquire().await.map(|g| g.forget()) })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(lock.locked());
+        assert_eq!(lock.release(), Ok(()), "asyncio does not track the owner");
+        assert!(!lock.locked());
+    });
+}
+
+#[test]
+fn cancelled_after_a_release_handed_it_the_lock_passes_it_on() {
+    run(async {
+        let lock = Arc::new(Lock::new());
+        let log = Rc::new(RefCell::new(Vec::new()));
+        lock.acquire().await.unwrap().forget();
+        let spawn = |name: &'static str| {
+            let (lock, log) = (lock.clone(), log.clone());
+            create_task(async move {
+                lock.acquire().await?.forget();
+                log.borrow_mut().push(name);
+                lock.release().expect("this task holds it");
+                Ok::<_, aio_core::Cancelled>(())
+            })
+        };
+        let a = spawn("a");
+        let b = spawn("b");
+        settle(1).await;
+        lock.release().unwrap(); // handed to `a`, which is woken but has not run
+        a.cancel();
+        assert!(a.await.unwrap_err().is_cancelled());
+        b.await.unwrap().unwrap();
+        assert_eq!(*log.borrow(), ["b"]);
+        assert!(!lock.locked());
+        assert_eq!(lock.release(), Err(LockReleaseError));
+    });
+}
+
+#[test]
+fn a_guard_dropped_after_a_manual_release_does_not_free_the_lock_twice() {
+    let lock = Lock::new();
+    let g = lock.try_acquire().unwrap();
+    assert_eq!(lock.release(), Ok(()));
+    drop(g); // finds the lock unlocked: nothing to give up
+    assert!(!lock.locked());
+    let g = lock.try_acquire().unwrap();
+    assert!(lock.try_acquire().is_none(), "still one holder at most");
+    drop(g);
+}
+
+// Owned guards: `'static`, movable into another task or thread.
+
+#[test]
+fn an_owned_guard_moves_into_another_thread_and_releases_there() {
+    fn assert_static_send<T: Send + 'static>(_: &T) {}
+    run(async {
+        let lock = Arc::new(Lock::new());
+        let guard = lock.acquire_owned().await.unwrap();
+        assert_static_send(&guard);
+        assert!(Arc::ptr_eq(guard.lock(), &lock));
+        assert!(lock.locked());
+        let l2 = lock.clone();
+        let waiter = create_task(async move { l2.acquire().await.map(drop) });
+        settle(1).await;
+        // Released on another thread: the hand-off wakes the waiter here.
+        std::thread::spawn(move || drop(guard)).join().unwrap();
+        waiter.await.unwrap().unwrap();
+        assert!(!lock.locked());
+    });
+}
+
+#[test]
+fn an_owned_guard_moves_into_another_task() {
+    run(async {
+        let lock = Arc::new(Lock::new());
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let guard = lock.acquire_owned().await.unwrap();
+        let log2 = log.clone();
+        let holder = create_task(async move {
+            let _guard: OwnedLockGuard = guard;
+            aio_core::yield_now().await?;
+            log2.borrow_mut().push("holder done");
+            Ok::<_, aio_core::Cancelled>(())
+        });
+        let _g = lock.acquire().await.unwrap();
+        log.borrow_mut().push("main has the lock");
+        holder.await.unwrap().unwrap();
+        assert_eq!(*log.borrow(), ["holder done", "main has the lock"]);
+    });
+}
+
+#[test]
+fn owned_and_borrowed_acquires_share_one_fifo_queue() {
+    let order = run(async {
+        let lock = Arc::new(Lock::new());
+        let order = Rc::new(RefCell::new(Vec::new()));
+        let g = lock.acquire().await.unwrap();
+        let tasks: Vec<_> = (0..4)
+            .map(|i| {
+                let (lock, order) = (lock.clone(), order.clone());
+                create_task(async move {
+                    if i % 2 == 0 {
+                        let _g = lock.acquire_owned().await?;
+                        order.borrow_mut().push(i);
+                        aio_core::yield_now().await?;
+                    } else {
+                        let _g = lock.acquire().await?;
+                        order.borrow_mut().push(i);
+                        aio_core::yield_now().await?;
+                    }
+                    Ok::<_, aio_core::Cancelled>(())
+                })
+            })
+            .collect();
+        settle(1).await;
+        drop(g);
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert!(!lock.locked());
+        Rc::try_unwrap(order).unwrap().into_inner()
+    });
+    assert_eq!(order, [0, 1, 2, 3]);
+}
+
+#[test]
+fn owned_acquire_cancelled_after_the_hand_off_passes_the_lock_on() {
+    run(async {
+        let lock = Arc::new(Lock::new());
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let g = lock.acquire_owned().await.unwrap();
+        let spawn = |name: &'static str| {
+            let (lock, log) = (lock.clone(), log.clone());
+            create_task(async move {
+                let _g = lock.acquire_owned().await?;
+                log.borrow_mut().push(name);
+                Ok::<_, aio_core::Cancelled>(())
+            })
+        };
+        let a = spawn("a");
+        let b = spawn("b");
+        settle(1).await;
+        drop(g); // handed to `a`, which is woken but has not run
+        a.cancel();
+        assert!(a.await.unwrap_err().is_cancelled());
+        b.await.unwrap().unwrap();
+        assert_eq!(*log.borrow(), ["b"]);
+        assert!(!lock.locked());
+    });
+}
+
+#[test]
+fn owned_acquire_cancelled_while_waiting_leaves_the_queue() {
+    run(async {
+        let lock = Arc::new(Lock::new());
+        let g = lock.acquire().await.unwrap();
+        let l2 = lock.clone();
+        let a = create_task(async move { l2.acquire_owned().await.map(drop) });
+        settle(1).await;
+        a.cancel(); // before any wake-up
+        assert!(a.await.unwrap_err().is_cancelled());
+        drop(g);
+        assert!(!lock.locked(), "nobody was left queued to hand it to");
+    });
+}
+
+#[test]
+fn dropped_owned_acquire_before_and_after_the_hand_off() {
+    let lock = Arc::new(Lock::new());
+    let g = lock.try_acquire_owned().unwrap();
+    assert!(lock.try_acquire_owned().is_none());
+    let mut first = Box::pin(lock.acquire_owned());
+    let mut second = Box::pin(lock.acquire_owned());
+    let mut third = Box::pin(lock.acquire());
+    assert!(poll_once(first.as_mut()).is_pending());
+    assert!(poll_once(second.as_mut()).is_pending());
+    assert!(poll_once(third.as_mut()).is_pending());
+    drop(first); // before the hand-off: simply leaves
+    drop(g);
+    assert!(lock.locked()); // handed to `second`
+    drop(second); // passes it to `third`
+    let g3 = match poll_once(third.as_mut()) {
+        Poll::Ready(g) => g.unwrap(),
+        Poll::Pending => panic!("the lock was lost"),
+    };
+    drop(g3);
+    assert!(!lock.locked());
+    assert_eq!(Arc::strong_count(&lock), 1, "the futures dropped their references");
+}
+
+#[test]
+fn owned_guard_forget_then_release() {
+    let lock = Arc::new(Lock::new());
+    block_on(lock.acquire_owned()).unwrap().forget();
+    assert!(lock.locked());
+    assert_eq!(Arc::strong_count(&lock), 1, "forget drops the guard's reference");
+    assert_eq!(lock.release(), Ok(()));
+    assert!(!lock.locked());
 }

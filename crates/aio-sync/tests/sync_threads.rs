@@ -268,7 +268,7 @@ fn condition_across_threads_never_misses_a_notification() {
                     for _ in 0..STEPS {
                         let _g = block_on(c2.acquire()).unwrap();
                         s2.fetch_add(1, Relaxed);
-                        c2.notify_all();
+                        c2.notify_all().unwrap();
                     }
                 } else {
                     let mut g = block_on(c2.acquire()).unwrap();
@@ -285,7 +285,7 @@ fn condition_across_threads_never_misses_a_notification() {
 fn barrier_rounds_across_loops_and_threads() {
     within(120, || {
         const ROUNDS: usize = 200;
-        let b = Arc::new(Barrier::new(LOOPS + PLAIN));
+        let b = Arc::new(Barrier::new(LOOPS + PLAIN).unwrap());
         let seen = Arc::new((0..ROUNDS).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
         let (b1, n1, b2, n2) = (b.clone(), seen.clone(), b.clone(), seen.clone());
         everywhere(
