@@ -64,16 +64,18 @@ mod timer;
 pub use callback::{Handle, TimerHandle};
 pub use cancel::{Cancelled, checkpoint, uncancel};
 pub use combinator::{
-    ALL_COMPLETED, AsCompleted, FIRST_COMPLETED, FIRST_EXCEPTION, Failure, GroupRun, GroupTask, Join, ReturnWhen,
-    Shield, TaskGroup, TaskGroupError, Timeout, TimeoutError, TimeoutHandle, Wait, as_completed, gather,
-    gather_settled, shield, timeout, timeout_at, timeout_with, wait, wait_for,
+    ALL_COMPLETED, AsCompleted, AsCompletedTimeout, FIRST_COMPLETED, FIRST_EXCEPTION, Failure, GroupRun, GroupTask,
+    Join, ReturnWhen, Shield, TaskGroup, TaskGroupError, TaskOutput, Timeout, TimeoutError, TimeoutHandle, Wait,
+    WaitError, as_completed, gather, gather_settled, shield, timeout, timeout_at, timeout_with, wait, wait_for,
 };
 pub use event_loop::{
     Builder, ExceptionContext, Loop, default_exception_handler, get_running_loop, try_get_running_loop,
 };
 pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
 pub use runner::{Runner, run, run_on};
-pub use task::{Panic, Task, TaskError, TaskRef, all_tasks, create_eager_task, create_task, current_task};
+pub use task::{
+    DoneCallbackId, JoinRef, Panic, Task, TaskError, TaskRef, all_tasks, create_eager_task, create_task, current_task,
+};
 pub use thread::{ToThread, ToThreadError, to_thread};
 pub use time::{IntoDeadline, IntoDelay, monotonic};
 pub use timer::{Sleep, YieldNow, sleep, sleep_until, yield_now};

@@ -91,6 +91,7 @@ impl Runner {
             Ok(v) => v,
             Err(TaskError::Panicked(p)) => p.resume(),
             Err(TaskError::Cancelled(c)) => panic!("the main task was cancelled ({c})"),
+            Err(TaskError::Retrieved) => unreachable!("the main task's result is taken once"),
         }
     }
 

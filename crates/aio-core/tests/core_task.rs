@@ -132,7 +132,7 @@ fn wait_first_completed_returns_done_and_pending() {
     run(async {
         let a = create_task(async { sleep(0.01).await.map(|_| "a") });
         let b = create_task(async { sleep(10).await.map(|_| "b") });
-        let (mut done, pending) = wait([a, b], ReturnWhen::FirstCompleted).await?;
+        let (mut done, pending) = wait([a, b], ReturnWhen::FirstCompleted).await.unwrap();
         assert_eq!((done.len(), pending.len()), (1, 1));
         assert_eq!(done[0].result().unwrap().unwrap()?, "a");
         for t in pending {
@@ -140,7 +140,7 @@ fn wait_first_completed_returns_done_and_pending() {
         }
         // With a timeout: nothing finishes in time.
         let c = create_task(async { sleep(10).await });
-        let (done, pending) = wait([c], ReturnWhen::AllCompleted).timeout(0.01).await?;
+        let (done, pending) = wait([c], ReturnWhen::AllCompleted).timeout(0.01).await.unwrap();
         assert_eq!((done.len(), pending.len()), (0, 1));
         pending[0].cancel();
         // FIRST_EXCEPTION stops at a panic.
@@ -149,7 +149,7 @@ fn wait_first_completed_returns_done_and_pending() {
             panic!("p")
         });
         let q = create_task(async { sleep(10).await.unwrap() });
-        let (done, pending) = wait([p, q], ReturnWhen::FirstException).await?;
+        let (done, pending) = wait([p, q], ReturnWhen::FirstException).await.unwrap();
         assert!(done[0].panicked());
         pending[0].cancel();
         Ok::<_, Cancelled>(())

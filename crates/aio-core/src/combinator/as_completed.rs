@@ -8,7 +8,10 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use super::ready::ReadySet;
-use crate::cancel;
+use super::timeout::TimeoutError;
+use crate::cancel::{self, Scope};
+use crate::time::IntoDelay;
+use crate::timer::{Sleep, sleep};
 
 /// Runs the futures concurrently and yields their outputs in the order they
 /// complete: asyncio's `as_completed`. It is a `futures_core::Stream`; the
@@ -85,6 +88,88 @@ impl<F: Future> AsCompleted<F> {
     /// How many futures have not completed yet.
     pub fn remaining(&self) -> usize {
         self.remaining
+    }
+
+    /// asyncio's `as_completed(aws, timeout=...)`: outputs in completion
+    /// order until `delay` (counted from this call) passes; then each
+    /// future still running is dropped and yields `Err(TimeoutError)`.
+    ///
+    /// # Examples
+    /// ```
+    /// # aio_core::run(async {
+    /// let mut s = aio_core::as_completed([aio_core::sleep(0.001), aio_core::sleep(10)]).timeout(0.05);
+    /// assert!(s.next().await.unwrap().is_ok());
+    /// assert_eq!(s.next().await.unwrap(), Err(aio_core::TimeoutError));
+    /// assert!(s.next().await.is_none());
+    /// # });
+    /// ```
+    pub fn timeout(self, delay: impl IntoDelay) -> AsCompletedTimeout<F> {
+        AsCompletedTimeout {
+            inner: self,
+            timer: sleep(delay),
+            timer_scope: Scope::boundary(),
+            timed_out: false,
+        }
+    }
+}
+
+/// Stream of [`AsCompleted::timeout`].
+#[must_use = "streams do nothing unless polled"]
+pub struct AsCompletedTimeout<F> {
+    inner: AsCompleted<F>,
+    timer: Sleep,
+    /// The timer is polled behind a boundary: the caller's cancellation is
+    /// for the futures, not for the timer.
+    timer_scope: Scope,
+    timed_out: bool,
+}
+
+impl<F> fmt::Debug for AsCompletedTimeout<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsCompletedTimeout")
+            .field("remaining", &self.inner.remaining)
+            .field("timed_out", &self.timed_out)
+            .finish()
+    }
+}
+
+impl<F: Future> AsCompletedTimeout<F> {
+    /// The next output in completion order, `Err(TimeoutError)` for each
+    /// future still running at the deadline; `None` when all are done.
+    #[allow(clippy::should_implement_trait)] // an async `next`, as tokio's StreamExt
+    pub async fn next(&mut self) -> Option<Result<F::Output, TimeoutError>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl<F: Future> Stream for AsCompletedTimeout<F> {
+    type Item = Result<F::Output, TimeoutError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if !this.timed_out {
+            match Pin::new(&mut this.inner).poll_next(cx) {
+                Poll::Ready(v) => return Poll::Ready(v.map(Ok)),
+                Poll::Pending => {}
+            }
+            let fired = {
+                let _g = this.timer_scope.enter();
+                Pin::new(&mut this.timer).poll(cx).is_ready()
+            };
+            if !fired {
+                return Poll::Pending;
+            }
+            this.timed_out = true;
+        }
+        // Past the deadline: drop the futures still running, one per item.
+        match this.inner.futs.iter().position(Option::is_some) {
+            Some(i) => {
+                this.inner.futs[i] = None;
+                this.inner.remaining -= 1;
+                Poll::Ready(Some(Err(TimeoutError)))
+            }
+            None => Poll::Ready(None),
+        }
     }
 }
 

@@ -10,11 +10,11 @@ mod shield;
 mod timeout;
 mod wait;
 
-pub use as_completed::{AsCompleted, Next, as_completed};
+pub use as_completed::{AsCompleted, AsCompletedTimeout, Next, as_completed};
 pub use gather::{Join, gather, gather_settled};
 #[doc(hidden)]
 pub use gather::{Kids, MaybeDone, TupleFailFast, TupleSettled, VecFailFast, VecSettled, maybe_done};
 pub use group::{Failure, GroupRun, GroupTask, TaskGroup, TaskGroupError};
 pub use shield::{Shield, shield};
 pub use timeout::{Timeout, TimeoutError, TimeoutHandle, timeout, timeout_at, timeout_with, wait_for};
-pub use wait::{ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ReturnWhen, Wait, wait};
+pub use wait::{ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ReturnWhen, TaskOutput, Wait, WaitError, wait};

@@ -16,7 +16,9 @@ use crate::timer::{Sleep, sleep};
 pub enum ReturnWhen {
     /// As soon as any task is done.
     FirstCompleted,
-    /// As soon as any task panics, or when all are done.
+    /// As soon as any task fails — panics, or returns an output that is a
+    /// failure ([`TaskOutput`]: an `Err`) — or when all are done. A
+    /// cancelled task is not a failure, as in asyncio.
     FirstException,
     /// When every task is done.
     AllCompleted,
@@ -26,14 +28,100 @@ pub use ReturnWhen::{
     AllCompleted as ALL_COMPLETED, FirstCompleted as FIRST_COMPLETED, FirstException as FIRST_EXCEPTION,
 };
 
+/// What [`wait`]`(.., FIRST_EXCEPTION)` counts as a failed task: asyncio's
+/// exception is Rust's `Err`. Implemented for `Result` (an `Err` is a
+/// failure) and for the standard types that cannot fail; for an output
+/// type of your own, `impl TaskOutput for MyType {}` (the default method
+/// says it never fails).
+pub trait TaskOutput {
+    /// Whether this output is a failure.
+    fn is_failure(&self) -> bool {
+        false
+    }
+}
+
+impl<V, E> TaskOutput for Result<V, E> {
+    fn is_failure(&self) -> bool {
+        self.is_err()
+    }
+}
+
+macro_rules! never_fails {
+    ($($t:ty),* $(,)?) => {$( impl TaskOutput for $t {} )*};
+}
+never_fails!(
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    String,
+    &'static str,
+    std::time::Duration,
+);
+impl<T> TaskOutput for Option<T> {}
+impl<T> TaskOutput for Vec<T> {}
+impl<T: ?Sized> TaskOutput for Box<T> {}
+impl<A, B> TaskOutput for (A, B) {}
+impl<A, B, C> TaskOutput for (A, B, C) {}
+
+/// The error of [`wait`]: cancelled, or nothing to wait for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitError {
+    /// The waiting task was cancelled.
+    Cancelled(Cancelled),
+    /// No tasks were given (asyncio's `ValueError: Set of Tasks/Futures is
+    /// empty.`).
+    Empty,
+}
+
+impl From<Cancelled> for WaitError {
+    fn from(c: Cancelled) -> WaitError {
+        WaitError::Cancelled(c)
+    }
+}
+
+impl fmt::Display for WaitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitError::Cancelled(c) => fmt::Display::fmt(c, f),
+            WaitError::Empty => f.write_str("the set of tasks to wait for is empty"),
+        }
+    }
+}
+
+impl std::error::Error for WaitError {}
+
+impl From<WaitError> for std::io::Error {
+    fn from(e: WaitError) -> std::io::Error {
+        match e {
+            WaitError::Cancelled(c) => c.into(),
+            WaitError::Empty => std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+        }
+    }
+}
+
 /// Waits for the tasks until `return_when` holds (or the optional
 /// [`timeout`](Wait::timeout) passes) and returns `(done, pending)`, each
 /// in the order given: asyncio's `wait`. The tasks are not cancelled; the
-/// done ones hold their results (`Task::result`, or await them).
+/// done ones hold their results (`Task::result`, or await them). No tasks
+/// at all is an error ([`WaitError::Empty`]), as in asyncio.
 ///
 /// # Cancellation
-/// A cancelled wait returns `Err(Cancelled)`; the tasks are dropped with
-/// the future, so they keep running detached.
+/// A cancelled wait returns `Err(WaitError::Cancelled)`; the tasks are
+/// dropped with the future, so they keep running detached.
 ///
 /// # Examples
 /// ```
@@ -44,10 +132,10 @@ pub use ReturnWhen::{
 /// let (done, pending) = aio_core::wait(vec![fast, slow], ReturnWhen::FirstCompleted).await?;
 /// assert_eq!(done.len(), 1);
 /// for t in pending { t.cancel(); }
-/// # Ok::<(), aio_core::Cancelled>(())
+/// # Ok::<(), aio_core::WaitError>(())
 /// # }).unwrap();
 /// ```
-pub fn wait<T>(tasks: impl IntoIterator<Item = Task<T>>, return_when: ReturnWhen) -> Wait<T> {
+pub fn wait<T: TaskOutput>(tasks: impl IntoIterator<Item = Task<T>>, return_when: ReturnWhen) -> Wait<T> {
     let tasks: Vec<Option<Task<T>>> = tasks.into_iter().map(Some).collect();
     let mut ready = ReadySet::with_capacity(tasks.len());
     for _ in 0..tasks.len() {
@@ -60,7 +148,7 @@ pub fn wait<T>(tasks: impl IntoIterator<Item = Task<T>>, return_when: ReturnWhen
         return_when,
         timer: None,
         n_done: 0,
-        panicked: false,
+        failed: false,
     }
 }
 
@@ -73,7 +161,7 @@ pub struct Wait<T> {
     return_when: ReturnWhen,
     timer: Option<Pin<Box<Sleep>>>,
     n_done: usize,
-    panicked: bool,
+    failed: bool,
 }
 
 impl<T> fmt::Debug for Wait<T> {
@@ -97,7 +185,7 @@ impl<T> Wait<T> {
         match self.return_when {
             _ if self.n_done == self.tasks.len() => true,
             ReturnWhen::FirstCompleted => self.n_done > 0,
-            ReturnWhen::FirstException => self.panicked,
+            ReturnWhen::FirstException => self.failed,
             ReturnWhen::AllCompleted => false,
         }
     }
@@ -105,11 +193,14 @@ impl<T> Wait<T> {
 
 impl<T> Unpin for Wait<T> {}
 
-impl<T> Future for Wait<T> {
-    type Output = Result<(Vec<Task<T>>, Vec<Task<T>>), Cancelled>;
+impl<T: TaskOutput> Future for Wait<T> {
+    type Output = Result<(Vec<Task<T>>, Vec<Task<T>>), WaitError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if this.tasks.is_empty() {
+            return Poll::Ready(Err(WaitError::Empty));
+        }
         cancel::check()?;
         this.ready.set_parent(cx.waker());
         loop {
@@ -127,7 +218,7 @@ impl<T> Future for Wait<T> {
                 if t.poll_done(&mut kcx).is_ready() {
                     this.done[i] = true;
                     this.n_done += 1;
-                    this.panicked |= t.panicked();
+                    this.failed |= t.panicked() || t.output_is_failure();
                 }
             }
             this.ready.recycle(batch);

@@ -9,7 +9,7 @@ pub(crate) mod raw;
 
 use std::any::Any;
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
@@ -26,12 +26,31 @@ use raw::{
     ABORT, COMPLETE, HANDLE, Header, Outcome, POLLING, Payload, PollOutcome, RETRIEVED, SCHEDULED, STARTED, TaskPtr,
 };
 
-/// Why a task has no value: it was cancelled, or it panicked.
+/// Why a task has no value: it was cancelled, or it panicked — or its
+/// result was already taken.
 pub enum TaskError {
     /// The task was cancelled (asyncio's `CancelledError`).
     Cancelled(Cancelled),
     /// The task's future panicked; the loop caught it and kept running.
     Panicked(Panic),
+    /// The result was already taken, by an earlier await of the `Task` or
+    /// [`Task::result`]. (asyncio returns the same result again: await
+    /// `&task`, or call [`Task::cloned_result`], to read it any number of
+    /// times when it is `Clone`.)
+    Retrieved,
+}
+
+impl Clone for TaskError {
+    /// A panic's payload cannot be cloned: the copy carries its message.
+    fn clone(&self) -> TaskError {
+        match self {
+            TaskError::Cancelled(c) => TaskError::Cancelled(c.clone()),
+            TaskError::Panicked(p) => TaskError::Panicked(Panic {
+                payload: Box::new(p.message().unwrap_or("(a panic with a non-string payload)").to_owned()),
+            }),
+            TaskError::Retrieved => TaskError::Retrieved,
+        }
+    }
 }
 
 impl TaskError {
@@ -49,7 +68,7 @@ impl TaskError {
     pub fn into_panic(self) -> Option<Panic> {
         match self {
             TaskError::Panicked(p) => Some(p),
-            TaskError::Cancelled(_) => None,
+            TaskError::Cancelled(_) | TaskError::Retrieved => None,
         }
     }
 }
@@ -65,6 +84,7 @@ impl fmt::Debug for TaskError {
         match self {
             TaskError::Cancelled(c) => fmt::Debug::fmt(c, f),
             TaskError::Panicked(p) => f.debug_tuple("Panicked").field(&p.message().unwrap_or("..")).finish(),
+            TaskError::Retrieved => f.write_str("Retrieved"),
         }
     }
 }
@@ -74,6 +94,7 @@ impl fmt::Display for TaskError {
         match self {
             TaskError::Cancelled(c) => fmt::Display::fmt(c, f),
             TaskError::Panicked(p) => write!(f, "task panicked: {p}"),
+            TaskError::Retrieved => f.write_str("the task's result was already taken"),
         }
     }
 }
@@ -218,7 +239,7 @@ fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
     let prev = h.state.fetch_or(COMPLETE, Ordering::AcqRel);
 
     if let Some(mut extras) = h.local.extras.take() {
-        for cb in std::mem::take(&mut extras.callbacks) {
+        for (_, cb) in std::mem::take(&mut extras.callbacks) {
             core.call_soon_rc(CallbackCell::rc(cb));
         }
         h.local.extras.set(Some(extras));
@@ -265,6 +286,10 @@ fn task_name(h: &Header) -> String {
 }
 
 // --- handles ---------------------------------------------------------------
+
+/// Names a done callback for [`TaskRef::remove_done_callback`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DoneCallbackId(u64);
 
 /// An untyped handle to a task: what [`current_task`] and [`all_tasks`]
 /// return, and what [`Task<T>`] derefs to. Clones refer to the same task.
@@ -375,9 +400,13 @@ impl TaskRef {
         self.header().id
     }
 
-    /// Runs `f` (on the loop, soon) once the task is done; at once (soon)
-    /// if it already is.
-    pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + 'static) {
+    /// Runs `f` (on the loop, soon, as asyncio's `call_soon`) once the task
+    /// is done; at once (soon) if it already is. `f` sees the finished task
+    /// (`done`, `cancelled`, `panicked`, [`exception`](TaskRef::exception)).
+    /// Returns an id for [`remove_done_callback`](TaskRef::remove_done_callback)
+    /// (Rust closures have no identity to compare, as asyncio compares
+    /// callbacks).
+    pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + 'static) -> DoneCallbackId {
         let me = self.clone();
         let cb = move || f(&me);
         if self.done() {
@@ -385,9 +414,57 @@ impl TaskRef {
                 Some(c) => c.call_soon_rc(CallbackCell::rc(cb)),
                 None => cb(),
             });
+            DoneCallbackId(0)
         } else {
-            self.header().local.with_extras(|e| e.callbacks.push(Box::new(cb)));
+            self.header().local.with_extras(|e| {
+                e.next_callback += 1;
+                e.callbacks.push((e.next_callback, Box::new(cb)));
+                DoneCallbackId(e.next_callback)
+            })
         }
+    }
+
+    /// Removes a done callback that has not been scheduled yet: asyncio's
+    /// `remove_done_callback`. Returns how many were removed (0 once the
+    /// task is done: its callbacks are scheduled by then).
+    pub fn remove_done_callback(&self, id: DoneCallbackId) -> usize {
+        if id.0 == 0 {
+            return 0;
+        }
+        self.header().local.with_extras(|e| {
+            let before = e.callbacks.len();
+            e.callbacks.retain(|(i, _)| *i != id.0);
+            before - e.callbacks.len()
+        })
+    }
+
+    /// asyncio's `Task.exception()`, for what a task can raise without a
+    /// typed output: `None` while it runs; `Some(Err(Cancelled))` if it
+    /// was cancelled (asyncio raises `CancelledError`); `Some(Ok(Some(msg)))`
+    /// with the message of the panic it ended with; `Some(Ok(None))` if it
+    /// finished. (An `Err` the future returned is its output: read it with
+    /// [`Task::result`].)
+    pub fn exception(&self) -> Option<Result<Option<String>, Cancelled>> {
+        if !self.done() {
+            return None;
+        }
+        let h = self.header();
+        Some(match h.local.outcome.get() {
+            Outcome::Cancelled => Err(h.scope.error()),
+            Outcome::Panicked => {
+                // SAFETY: loop thread; the task is complete; the pointer is
+                // read before anything can take the output.
+                let e = unsafe { (h.vtable.error_ref)(self.ptr) };
+                // SAFETY: null, or the stage's error, alive for this call.
+                match unsafe { e.as_ref() } {
+                    Some(TaskError::Panicked(p)) => Ok(Some(
+                        p.message().unwrap_or("(a panic with a non-string payload)").to_owned(),
+                    )),
+                    _ => Ok(Some("(the task panicked; its panic was taken)".to_owned())),
+                }
+            }
+            _ => Ok(None),
+        })
     }
 
     /// Drops the task's future now, without letting it observe the
@@ -494,15 +571,17 @@ impl<T> Deref for Task<T> {
 }
 
 impl<T> Task<T> {
-    /// Takes the result of a finished task: `None` while it runs, or after
-    /// the result was taken (by this or by awaiting the task).
+    /// Takes the result of a finished task: `None` while it runs. Once
+    /// taken (by this or by awaiting the task), it is
+    /// `Some(Err(TaskError::Retrieved))`; [`cloned_result`](Task::cloned_result)
+    /// reads it without taking it.
     pub fn result(&mut self) -> Option<Result<T, TaskError>> {
         if !self.done() {
             return None;
         }
         let h = self.raw.header();
         if h.flag(RETRIEVED) {
-            return None;
+            return Some(Err(TaskError::Retrieved));
         }
         let mut out: Option<Result<T, TaskError>> = None;
         // SAFETY: loop thread (`Task` is `!Send`); the task is complete; the
@@ -515,6 +594,85 @@ impl<T> Task<T> {
     /// An untyped handle to the same task.
     pub fn to_ref(&self) -> TaskRef {
         self.raw.clone()
+    }
+}
+
+impl<T: crate::combinator::TaskOutput> Task<T> {
+    /// Whether the task finished with an output that is a failure (an
+    /// `Err`), still in place.
+    pub(crate) fn output_is_failure(&self) -> bool {
+        let h = self.raw.header();
+        // SAFETY: loop thread; the pointer is of the type the vtable stores.
+        let out = unsafe { (h.vtable.peek)(self.raw.ptr) }.cast::<Result<T, TaskError>>();
+        // SAFETY: null, or the stored output, alive for this call.
+        matches!(unsafe { out.as_ref() }, Some(Ok(v)) if v.is_failure())
+    }
+}
+
+impl<T: Clone> Task<T> {
+    /// A copy of the result of a finished task, leaving it in place (as
+    /// asyncio's `result()` gives the same result every time): `None`
+    /// while it runs; `Some(Err(TaskError::Retrieved))` if it was taken.
+    /// A panic is copied as its message.
+    pub fn cloned_result(&self) -> Option<Result<T, TaskError>> {
+        if !self.done() {
+            return None;
+        }
+        let h = self.raw.header();
+        // SAFETY: loop thread (`Task` is `!Send`); the task is complete;
+        // the pointer is of the exact type the vtable stores.
+        let out = unsafe { (h.vtable.peek)(self.raw.ptr) }.cast::<Result<T, TaskError>>();
+        // SAFETY: null once taken, else the stored output, alive for this call.
+        Some(match unsafe { out.as_ref() } {
+            Some(r) => r.clone(),
+            None => Err(TaskError::Retrieved),
+        })
+    }
+}
+
+/// Awaiting `&task` reads a copy of the result and leaves it in place, so
+/// any number of awaiters (or one, several times) get the same result, as
+/// in asyncio.
+///
+/// # Cancellation
+/// As awaiting the `Task` itself: cancelling the awaiter cancels the task.
+impl<'a, T: Clone> IntoFuture for &'a Task<T> {
+    type Output = Result<T, TaskError>;
+    type IntoFuture = JoinRef<'a, T>;
+    fn into_future(self) -> JoinRef<'a, T> {
+        JoinRef {
+            task: self,
+            delivered: None,
+        }
+    }
+}
+
+/// Future of awaiting `&Task<T>`: the task's result, copied.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct JoinRef<'a, T> {
+    task: &'a Task<T>,
+    delivered: Option<Cancelled>,
+}
+
+impl<T: Clone> Future for JoinRef<'_, T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if !self.task.done() {
+            if let Err(c) = cancel::check() {
+                self.task.raw.cancel_opt(c.shared_message());
+                self.delivered = Some(c);
+            }
+            if self.task.raw.poll_done(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+        let delivered = self.delivered.take();
+        Poll::Ready(match self.task.cloned_result().expect("done") {
+            Err(TaskError::Cancelled(c)) => Err(TaskError::Cancelled(delivered.unwrap_or(c))),
+            r => r,
+        })
     }
 }
 
@@ -540,7 +698,7 @@ impl<T> Future for Task<T> {
             // A value (the task handled the cancellation): the awaiter's
             // cancellation is handled with it.
             Some(r) => Poll::Ready(r),
-            None => panic!("`Task` polled after its result was taken"),
+            None => unreachable!("a done task has a result, or says it was taken"),
         }
     }
 }

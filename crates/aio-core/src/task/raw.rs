@@ -60,6 +60,11 @@ pub(crate) struct VTable {
     pub(crate) take_output: unsafe fn(NonNull<Header>, *mut ()),
     /// Takes the error of a task that finished with one (output type unknown).
     pub(crate) take_error: unsafe fn(NonNull<Header>) -> Option<TaskError>,
+    /// Points at the finished output, a `Result<T, TaskError>` (null while
+    /// the task runs or once the output was taken).
+    pub(crate) peek: unsafe fn(NonNull<Header>) -> *const (),
+    /// Points at the error of a task that finished with one (null otherwise).
+    pub(crate) error_ref: unsafe fn(NonNull<Header>) -> *const TaskError,
     /// Drops whatever the stage holds and marks it consumed.
     pub(crate) drop_stage: unsafe fn(NonNull<Header>),
     /// Frees the allocation.
@@ -79,7 +84,9 @@ pub(crate) struct Local {
 #[derive(Default)]
 pub(crate) struct Extras {
     pub(crate) name: Option<Box<str>>,
-    pub(crate) callbacks: Vec<Box<dyn FnOnce()>>,
+    /// Done callbacks, with the ids `remove_done_callback` takes.
+    pub(crate) callbacks: Vec<(u64, Box<dyn FnOnce()>)>,
+    pub(crate) next_callback: u64,
 }
 
 impl Local {
@@ -198,6 +205,8 @@ impl<F: Future + 'static> VTableFor<F> {
         finish_with: finish_with::<F>,
         take_output: take_output::<F>,
         take_error: take_error::<F>,
+        peek: peek::<F>,
+        error_ref: error_ref::<F>,
         drop_stage: drop_stage::<F>,
         dealloc: dealloc::<F>,
     };
@@ -285,6 +294,26 @@ unsafe fn take_error<F: Future>(ptr: NonNull<Header>) -> Option<TaskError> {
     match std::mem::replace(st, Stage::Consumed) {
         Stage::Finished(Err(e)) => Some(e),
         _ => unreachable!("checked above"),
+    }
+}
+
+/// # Safety
+/// See [`stage`].
+unsafe fn peek<F: Future>(ptr: NonNull<Header>) -> *const () {
+    // SAFETY: forwarded from the caller.
+    match unsafe { stage::<F>(ptr) } {
+        Stage::Finished(out) => (out as *const Result<F::Output, TaskError>).cast(),
+        _ => std::ptr::null(),
+    }
+}
+
+/// # Safety
+/// See [`stage`].
+unsafe fn error_ref<F: Future>(ptr: NonNull<Header>) -> *const TaskError {
+    // SAFETY: forwarded from the caller.
+    match unsafe { stage::<F>(ptr) } {
+        Stage::Finished(Err(e)) => e,
+        _ => std::ptr::null(),
     }
 }
 
