@@ -18,7 +18,8 @@ use aio_core::io::Registered;
 
 use super::Process;
 use super::exit::{ChildWatcher, Exit};
-use super::reaper::{Reaper, orphan, reap_orphans};
+use super::orphans::{orphan, reap_pending};
+use super::reaper::Reaper;
 use crate::stream::Transport;
 use crate::{StreamReader, StreamWriter, sys};
 
@@ -195,7 +196,7 @@ impl Command {
                 "no running event loop: spawn subprocesses from code running on an aio loop",
             ));
         }
-        reap_orphans();
+        reap_pending();
         let merged = self.configure_stdio();
         let spawned = merged.and_then(|merged| Ok((self.std.spawn()?, merged)));
         // Drop our copies of the child's ends (a merged pipe's write end
@@ -291,7 +292,7 @@ impl Drop for KillOnError {
     fn drop(&mut self) {
         if let Some(mut c) = self.0.take() {
             let _ = c.kill();
-            orphan(c);
+            orphan(c, ChildWatcher::Auto.uses_pidfd());
         }
     }
 }
