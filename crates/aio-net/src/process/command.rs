@@ -189,7 +189,9 @@ impl Command {
     /// found (`NotFound`) or not executable (`PermissionDenied`), a
     /// working directory that does not exist — is an `io::Error`, as is
     /// `STDOUT` given for stdin or stdout (`InvalidInput`), or no running
-    /// loop.
+    /// loop. As in asyncio, an error about a file names it: `No such file
+    /// or directory (os error 2): 'nosuchprog'`, with the OS error (and
+    /// its `raw_os_error`) as the error's `source()`.
     pub fn spawn(&mut self) -> io::Result<Process> {
         if aio_core::try_get_running_loop().is_none() {
             return Err(io::Error::other(
@@ -198,7 +200,7 @@ impl Command {
         }
         reap_pending();
         let merged = self.configure_stdio();
-        let spawned = merged.and_then(|merged| Ok((self.std.spawn()?, merged)));
+        let spawned = merged.and_then(|merged| Ok((self.std.spawn().map_err(|e| self.named(e))?, merged)));
         // Drop our copies of the child's ends (a merged pipe's write end
         // held here would keep the reader from ever seeing EOF).
         self.std.stdin(sp::Stdio::inherit());
@@ -209,6 +211,37 @@ impl Command {
         let p = self.wrap(&mut guard, merged)?;
         guard.0 = None;
         Ok(p)
+    }
+
+    /// Names the program (or the missing working directory) in an error
+    /// of the exec step, as Python's `OSError` does with its filename.
+    fn named(&self, e: io::Error) -> io::Error {
+        let Some(code) = e.raw_os_error() else { return e };
+        let about_a_file = [
+            libc::ENOENT,
+            libc::EACCES,
+            libc::EPERM,
+            libc::ENOEXEC,
+            libc::ENOTDIR,
+            libc::ELOOP,
+            libc::ENAMETOOLONG,
+        ];
+        if !about_a_file.contains(&code) {
+            return e;
+        }
+        // std reports a failed chdir with the same errno as a failed exec:
+        // name the directory when it is what is missing.
+        let name = match self.std.get_current_dir() {
+            Some(dir) if !dir.is_dir() => dir.as_os_str(),
+            _ => self.std.get_program(),
+        };
+        io::Error::new(
+            e.kind(),
+            Named {
+                name: name.to_string_lossy().into_owned(),
+                os: e,
+            },
+        )
     }
 
     /// Sets the std command's stdio from ours; returns the read end of a
@@ -275,6 +308,25 @@ impl Command {
             pid,
             exit: Exit::new(child, self.watcher, Reaper::current()),
         })
+    }
+}
+
+/// An OS error about a file, naming the file: `{os}: '{name}'`.
+#[derive(Debug)]
+struct Named {
+    name: String,
+    os: io::Error,
+}
+
+impl fmt::Display for Named {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: '{}'", self.os, self.name)
+    }
+}
+
+impl std::error::Error for Named {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.os)
     }
 }
 
