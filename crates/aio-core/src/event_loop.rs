@@ -445,6 +445,7 @@ impl Core {
         }
     }
 
+    #[track_caller]
     fn enter_run(&self) -> RunGuard<'_> {
         assert!(!self.closed.get(), "the event loop is closed");
         assert!(!self.running.get(), "this event loop is already running");
@@ -465,6 +466,7 @@ impl Core {
     /// asyncio's close sequence: cancel what is pending, let it clean up
     /// (bounded by the shutdown timeout), shut the thread pool down, then
     /// drop everything that is left.
+    #[track_caller]
     fn close(&self) {
         if self.closed.get() {
             return;
@@ -812,6 +814,7 @@ impl Loop {
     /// # Panics
     /// When the loop is closed or already running, or another loop runs on
     /// this thread.
+    #[track_caller]
     pub fn run_until_complete<F>(&self, fut: F) -> Result<F::Output, TaskError>
     where
         F: Future + 'static,
@@ -833,6 +836,10 @@ impl Loop {
     }
 
     /// Runs the loop until [`stop`](Loop::stop) is called.
+    ///
+    /// # Panics
+    /// As [`run_until_complete`](Loop::run_until_complete).
+    #[track_caller]
     pub fn run_forever(&self) {
         let core = &*self.core;
         let _run = core.enter_run();
@@ -862,6 +869,7 @@ impl Loop {
     ///
     /// # Panics
     /// When the loop is running.
+    #[track_caller]
     pub fn close(&self) {
         self.core.close();
     }
@@ -914,7 +922,11 @@ impl Loop {
 /// When no loop runs on this thread.
 #[track_caller]
 pub fn get_running_loop() -> Loop {
-    try_get_running_loop().unwrap_or_else(|| crate::context::no_running_loop())
+    // No closure: the panic must carry the caller's location.
+    match try_get_running_loop() {
+        Some(lp) => lp,
+        None => crate::context::no_running_loop(),
+    }
 }
 
 /// The loop running on this thread, if any.

@@ -239,6 +239,7 @@ impl<T> ConcurrentFuture<T> {
     /// # Panics
     /// If the result was already taken by awaiting this future. Never call
     /// it on the loop's own thread: the loop could not run meanwhile.
+    #[track_caller]
     pub fn wait(self) -> Result<T, TaskError> {
         let mut st = self.slot.state.lock();
         loop {
@@ -267,6 +268,7 @@ impl<T> ConcurrentFuture<T> {
 impl<T> Future for ConcurrentFuture<T> {
     type Output = Result<T, TaskError>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut st = self.slot.state.lock();
         if let Some(r) = st.result.take() {

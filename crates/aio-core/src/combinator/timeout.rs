@@ -231,6 +231,7 @@ impl<F> Timeout<F> {
     }
 
     /// Resolves the deadline, fires it if due, keeps the timer armed.
+    #[track_caller]
     fn update(&mut self, cx: &mut Context<'_>) {
         if self.expired {
             return;
@@ -290,6 +291,7 @@ impl<F> Timeout<F> {
 impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, TimeoutError>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `fut` is structurally pinned and dropped in place (set to
         // `None`); the other fields are not pinned.

@@ -89,6 +89,10 @@ impl Sleep {
 impl Future for Sleep {
     type Output = Result<(), Cancelled>;
 
+    /// # Panics
+    /// Outside a running loop, or on another loop than the one it
+    /// started on. Tracked: the panic points at the `.await`.
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if let Err(c) = cancel::check() {
@@ -125,25 +129,30 @@ impl Future for Sleep {
                 this.state = State::Done;
                 Poll::Ready(Ok(()))
             }
-            State::Armed { key, core, waker } => with_core(|c| {
-                let c = c
-                    .filter(|c| core_id(c) == core)
-                    .expect("a sleep must be polled on the loop it started on");
-                if key.deadline <= c.now() {
-                    // The turn that reached the deadline fired the timer.
-                    this.state = State::Done;
-                    return Poll::Ready(Ok(()));
+            State::Armed { key, core, waker } => {
+                let polled = with_core(|c| {
+                    let c = c.filter(|c| core_id(c) == core)?;
+                    if key.deadline <= c.now() {
+                        // The turn that reached the deadline fired the timer.
+                        this.state = State::Done;
+                        return Some(Poll::Ready(Ok(())));
+                    }
+                    let id = WakerId::of(cx.waker());
+                    if id != waker {
+                        // Polled from another task or child: re-arm with its waker.
+                        let mut timers = c.timers.borrow_mut();
+                        timers.remove(key);
+                        let key = timers.insert_waker(key.deadline, cx.waker().clone());
+                        this.state = State::Armed { key, core, waker: id };
+                    }
+                    Some(Poll::Pending)
+                });
+                // Outside the closure, so the panic carries the caller's location.
+                match polled {
+                    Some(p) => p,
+                    None => panic!("a sleep must be polled on the loop it started on"),
                 }
-                let id = WakerId::of(cx.waker());
-                if id != waker {
-                    // Polled from another task or child: re-arm with its waker.
-                    let mut timers = c.timers.borrow_mut();
-                    timers.remove(key);
-                    let key = timers.insert_waker(key.deadline, cx.waker().clone());
-                    this.state = State::Armed { key, core, waker: id };
-                }
-                Poll::Pending
-            }),
+            }
             State::Done => Poll::Ready(Ok(())),
         }
     }

@@ -372,6 +372,7 @@ pub struct Spawn {
 impl Future for Spawn {
     type Output = io::Result<Process>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<Process>> {
         aio_core::cancel::check()?;
         let mut cmd = self.cmd.take().expect("`Spawn` polled after completion");
