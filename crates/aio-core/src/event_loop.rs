@@ -25,7 +25,7 @@ use crate::handle::LoopHandle;
 use crate::task::raw::{COMPLETE, SCHEDULED, TaskPtr, release};
 use crate::task::{self, Panic, Task, TaskError, TaskRef};
 use crate::thread::ThreadPool;
-use crate::time::{IntoDeadline, IntoDelay, delay_ns, now_ns, ns_to_secs};
+use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, now_ns, ns_to_secs};
 use crate::timer::{Fired, Timers};
 
 /// How many task polls may run between two looks at the driver while tasks
@@ -778,15 +778,22 @@ impl Loop {
         Handle { cb }
     }
 
-    /// Schedules `f` to run after `delay`.
-    pub fn call_later(&self, delay: impl IntoDelay, f: impl FnOnce() + 'static) -> TimerHandle {
-        let when = now_ns().saturating_add(delay_ns(delay.into_delay()));
-        self.call_at_ns(when, f)
+    /// Schedules `f` to run after `delay` (a negative delay means now).
+    ///
+    /// # Errors
+    /// [`InvalidDelay`] for a delay that is not a number (NaN); `f` is
+    /// dropped unscheduled.
+    pub fn call_later(&self, delay: impl IntoDelay, f: impl FnOnce() + 'static) -> Result<TimerHandle, InvalidDelay> {
+        let when = now_ns().saturating_add(delay_ns(delay.into_delay()?));
+        Ok(self.call_at_ns(when, f))
     }
 
     /// Schedules `f` to run at `when` (seconds on the loop clock, or an `Instant`).
-    pub fn call_at(&self, when: impl IntoDeadline, f: impl FnOnce() + 'static) -> TimerHandle {
-        self.call_at_ns(when.into_deadline_ns(), f)
+    ///
+    /// # Errors
+    /// [`InvalidDelay`] for a NaN `when`; `f` is dropped unscheduled.
+    pub fn call_at(&self, when: impl IntoDeadline, f: impl FnOnce() + 'static) -> Result<TimerHandle, InvalidDelay> {
+        Ok(self.call_at_ns(when.into_deadline_ns()?, f))
     }
 
     fn call_at_ns(&self, when: u64, f: impl FnOnce() + 'static) -> TimerHandle {

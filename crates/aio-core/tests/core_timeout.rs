@@ -12,7 +12,7 @@ use aio_core::{Cancelled, TimeoutError, create_task, run, shield, sleep, timeout
 #[test]
 fn a_timeout_fires_and_cancels_the_inner_future() {
     let r = run(async { timeout(0.01, sleep(10)).await });
-    assert_eq!(r, Err(TimeoutError));
+    assert_eq!(r, Err(TimeoutError::new()));
 }
 
 #[test]
@@ -33,7 +33,7 @@ fn an_inner_future_that_never_sees_the_cancellation_keeps_its_output() {
         let seen = timeout(0, async { sleep(0).await.map(|_| 5) }).await;
         (unseen, seen)
     });
-    assert_eq!(r, (Ok(5), Err(TimeoutError)));
+    assert_eq!(r, (Ok(5), Err(TimeoutError::new())));
 }
 
 #[test]
@@ -52,7 +52,7 @@ fn the_inner_future_catches_the_cancellation_cleans_up_and_returns() {
         })
         .await
     });
-    assert_eq!(r, Err(TimeoutError));
+    assert_eq!(r, Err(TimeoutError::new()));
     assert_eq!(*log.borrow(), ["cancelled", "cleaned up"]);
 }
 
@@ -76,7 +76,7 @@ fn nested_timeouts_inner_fires_first() {
     let r = run(async {
         timeout(10, async {
             let inner = timeout(0.01, sleep(10)).await;
-            assert_eq!(inner, Err(TimeoutError));
+            assert_eq!(inner, Err(TimeoutError::new()));
             sleep(0.001).await?; // the outer one is untouched
             Ok::<_, Cancelled>("outer finished")
         })
@@ -97,7 +97,7 @@ fn nested_timeouts_outer_fires_first() {
         })
         .await
     });
-    assert_eq!(r, Err(TimeoutError));
+    assert_eq!(r, Err(TimeoutError::new()));
     // The inner timeout passed the outer cancellation through as a value.
     assert_eq!(inner_result.borrow().as_deref(), Some("Ok(Err(Cancelled))"));
 }
@@ -126,7 +126,7 @@ impl Future for Foreign {
 #[test]
 fn an_inner_future_that_ignores_cancellation_is_dropped() {
     let r = run(async { timeout(0.01, Foreign).await });
-    assert_eq!(r, Err(TimeoutError));
+    assert_eq!(r, Err(TimeoutError::new()));
 }
 
 #[test]
@@ -139,7 +139,7 @@ fn reschedule_moves_the_deadline() {
         })
         .await
     });
-    assert_eq!(r, Err(TimeoutError));
+    assert_eq!(r, Err(TimeoutError::new()));
 
     let r = run(async {
         timeout_with(Some(0.01), |cm| async move {
@@ -160,7 +160,7 @@ fn shield_keeps_the_task_running_when_the_caller_times_out() {
             Ok::<_, Cancelled>("finished")
         });
         let r = wait_for(shield(&mut t), 0.01).await;
-        assert_eq!(r.map(|_| ()), Err(TimeoutError));
+        assert_eq!(r.map(|_| ()), Err(TimeoutError::new()));
         assert!(!t.done());
         t.await
     });

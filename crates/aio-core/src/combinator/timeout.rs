@@ -23,25 +23,71 @@ use std::task::{Context, Poll, Waker};
 use crate::cancel::Scope;
 use crate::context::{expect_core, with_core};
 use crate::event_loop::core_id;
-use crate::time::{IntoDeadline, IntoDelay, delay_ns, ns_to_secs};
+use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, ns_to_secs};
 use crate::timer::{TimerKey, WakerId};
 
 /// The error of an operation that did not finish before its deadline:
 /// asyncio's `TimeoutError`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TimeoutError;
+///
+/// Match it as `Err(TimeoutError { .. })`; [`TimeoutError::new`] (or
+/// `default()`) is the value of a deadline that passed. A timeout given a
+/// delay or deadline that is not a number (NaN) is bad input, not an
+/// expired timeout: it gives a `TimeoutError` whose
+/// [`is_invalid_delay`](TimeoutError::is_invalid_delay) is true, which
+/// displays as `invalid delay: NaN (not a number)` and converts to an
+/// `InvalidInput` `io::Error` instead of `TimedOut`.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeoutError {
+    invalid_delay: bool,
+}
+
+impl TimeoutError {
+    /// A deadline that passed: what an expired timeout returns.
+    pub const fn new() -> TimeoutError {
+        TimeoutError { invalid_delay: false }
+    }
+
+    /// Whether the timeout never applied because its delay or deadline
+    /// was NaN (see [`InvalidDelay`]).
+    pub fn is_invalid_delay(&self) -> bool {
+        self.invalid_delay
+    }
+}
+
+impl From<InvalidDelay> for TimeoutError {
+    fn from(_: InvalidDelay) -> TimeoutError {
+        TimeoutError { invalid_delay: true }
+    }
+}
+
+impl fmt::Debug for TimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.invalid_delay {
+            f.debug_tuple("TimeoutError").field(&InvalidDelay).finish()
+        } else {
+            f.write_str("TimeoutError")
+        }
+    }
+}
 
 impl fmt::Display for TimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the operation timed out")
+        if self.invalid_delay {
+            fmt::Display::fmt(&InvalidDelay, f)
+        } else {
+            f.write_str("the operation timed out")
+        }
     }
 }
 
 impl std::error::Error for TimeoutError {}
 
 impl From<TimeoutError> for std::io::Error {
-    fn from(_: TimeoutError) -> std::io::Error {
-        std::io::Error::new(std::io::ErrorKind::TimedOut, TimeoutError)
+    fn from(e: TimeoutError) -> std::io::Error {
+        if e.invalid_delay {
+            return InvalidDelay.into();
+        }
+        std::io::Error::new(std::io::ErrorKind::TimedOut, e)
     }
 }
 
@@ -51,6 +97,18 @@ enum When {
     After(u64),
     At(u64),
     Never,
+    /// A NaN delay or deadline: reported, never taken for zero.
+    Invalid,
+}
+
+impl When {
+    fn after(delay: impl IntoDelay) -> When {
+        delay.into_delay().map_or(When::Invalid, |d| When::After(delay_ns(d)))
+    }
+
+    fn at(deadline: impl IntoDeadline) -> When {
+        deadline.into_deadline_ns().map_or(When::Invalid, When::At)
+    }
 }
 
 /// State shared with a [`TimeoutHandle`].
@@ -81,13 +139,15 @@ impl fmt::Debug for TimeoutHandle {
 
 impl TimeoutHandle {
     /// Moves the deadline to `when` (seconds on the loop clock or an
-    /// `Instant`), or removes it with `None`. Ignored once expired.
+    /// `Instant`), or removes it with `None`. Ignored once expired. A NaN
+    /// `when` cancels the body as an expiry would, and the timeout then
+    /// returns an invalid-delay [`TimeoutError`].
     pub fn reschedule(&self, when: Option<impl IntoDeadline>) {
         let mut sh = self.shared.lock();
         if sh.expired {
             return;
         }
-        sh.when = when.map_or(When::Never, |w| When::At(w.into_deadline_ns()));
+        sh.when = when.map_or(When::Never, When::at);
         sh.changed = true;
         if let Some(w) = &sh.waker {
             w.wake_by_ref();
@@ -101,6 +161,7 @@ impl TimeoutHandle {
             When::At(t) => Some(ns_to_secs(t)),
             When::After(d) => Some(ns_to_secs(crate::time::now_ns().saturating_add(d))),
             When::Never => None,
+            When::Invalid => Some(f64::NAN),
         }
     }
 
@@ -118,6 +179,10 @@ pub struct Timeout<F> {
     when: When,
     timer: Option<(TimerKey, usize, WakerId)>,
     expired: bool,
+    /// Expired because its delay or deadline was NaN.
+    invalid: bool,
+    /// `fut` was polled at least once.
+    started: bool,
     shared: Option<Arc<Shared>>,
 }
 
@@ -137,11 +202,21 @@ fn new<F: IntoFuture>(when: When, fut: F, shared: Option<Arc<Shared>>) -> Timeou
         when,
         timer: None,
         expired: false,
+        invalid: false,
+        started: false,
         shared,
     }
 }
 
 /// Runs `fut` with a time limit of `delay`: asyncio's `asyncio.timeout`.
+/// A negative delay means the deadline has passed.
+///
+/// # Errors
+/// `Err(TimeoutError)` when the deadline passes first (see [`Timeout`]).
+/// A delay that is not a number (NaN) is bad input: `fut` is not run and
+/// the result is a [`TimeoutError`] whose
+/// [`is_invalid_delay`](TimeoutError::is_invalid_delay) is true (an
+/// `InvalidInput` `io::Error` once converted).
 ///
 /// # Cancellation
 /// A cancellation of the caller passes through to `fut` (it is not a
@@ -152,21 +227,27 @@ fn new<F: IntoFuture>(when: When, fut: F, shared: Option<Arc<Shared>>) -> Timeou
 /// ```
 /// # aio_core::run(async {
 /// let r = aio_core::timeout(0.01, aio_core::sleep(10)).await;
-/// assert_eq!(r, Err(aio_core::TimeoutError));
+/// assert_eq!(r, Err(aio_core::TimeoutError::new()));
+/// let r = aio_core::timeout(f64::NAN, aio_core::sleep(10)).await;
+/// assert!(r.unwrap_err().is_invalid_delay());
 /// # });
 /// ```
 pub fn timeout<F: IntoFuture>(delay: impl IntoDelay, fut: F) -> Timeout<F::IntoFuture> {
-    new(When::After(delay_ns(delay.into_delay())), fut, None)
+    new(When::after(delay), fut, None)
 }
 
 /// Runs `fut` until `deadline` (seconds on the loop clock, or an `Instant`):
 /// asyncio's `asyncio.timeout_at`.
+///
+/// # Errors
+/// As [`timeout`]: a NaN deadline gives an invalid-delay [`TimeoutError`]
+/// without running `fut`.
 pub fn timeout_at<F: IntoFuture>(deadline: impl IntoDeadline, fut: F) -> Timeout<F::IntoFuture> {
-    new(When::At(deadline.into_deadline_ns()), fut, None)
+    new(When::at(deadline), fut, None)
 }
 
 /// asyncio's `wait_for(fut, timeout)`: the same as [`timeout`], with the
-/// arguments in asyncio's order.
+/// arguments in asyncio's order (a NaN delay included).
 pub fn wait_for<F: IntoFuture>(fut: F, delay: impl IntoDelay) -> Timeout<F::IntoFuture> {
     timeout(delay, fut)
 }
@@ -183,7 +264,7 @@ pub fn wait_for<F: IntoFuture>(fut: F, delay: impl IntoDelay) -> Timeout<F::Into
 ///     aio_core::sleep(10).await
 /// })
 /// .await;
-/// assert_eq!(r, Err(aio_core::TimeoutError));
+/// assert_eq!(r, Err(aio_core::TimeoutError::new()));
 /// # });
 /// ```
 pub fn timeout_with<D, B, F>(delay: Option<D>, body: B) -> Timeout<F::IntoFuture>
@@ -192,7 +273,7 @@ where
     B: FnOnce(TimeoutHandle) -> F,
     F: IntoFuture,
 {
-    let when = delay.map_or(When::Never, |d| When::After(delay_ns(d.into_delay())));
+    let when = delay.map_or(When::Never, When::after);
     let shared = Arc::new(Mutex::new(SharedState {
         when,
         changed: false,
@@ -205,19 +286,30 @@ where
 
 impl<F> Timeout<F> {
     /// Moves the deadline (or removes it with `None`) before or between
-    /// polls. Ignored once expired.
+    /// polls. Ignored once expired. A NaN `when` is reported as an
+    /// invalid-delay [`TimeoutError`] (the body, if running, is cancelled
+    /// first, as at an expiry).
     pub fn reschedule(self: Pin<&mut Self>, when: Option<impl IntoDeadline>) {
         // SAFETY: `when` is not structurally pinned.
         let this = unsafe { self.get_unchecked_mut() };
         if !this.expired {
-            this.when = when.map_or(When::Never, |w| When::At(w.into_deadline_ns()));
+            this.when = when.map_or(When::Never, When::at);
             this.disarm();
         }
     }
 
-    /// Whether the deadline passed.
+    /// Whether the deadline passed (or was NaN).
     pub fn expired(&self) -> bool {
         self.expired
+    }
+
+    /// What an expiry returns: a plain timeout, or an invalid delay.
+    fn error(&self) -> TimeoutError {
+        if self.invalid {
+            InvalidDelay.into()
+        } else {
+            TimeoutError::new()
+        }
     }
 
     fn disarm(&mut self) {
@@ -250,6 +342,20 @@ impl<F> Timeout<F> {
         expect_core(|core| {
             let deadline = match self.when {
                 When::Never => return,
+                When::Invalid => {
+                    // Bad input, not a deadline: end the body as an expiry
+                    // would (if it started), and say why.
+                    self.disarm();
+                    self.expired = true;
+                    self.invalid = true;
+                    if let Some(sh) = &self.shared {
+                        sh.lock().expired = true;
+                    }
+                    if self.started {
+                        self.scope.cancel(None);
+                    }
+                    return;
+                }
                 When::After(d) => {
                     let t = core.now().saturating_add(d);
                     self.when = When::At(t);
@@ -297,6 +403,12 @@ impl<F: Future> Future for Timeout<F> {
         // `None`); the other fields are not pinned.
         let this = unsafe { self.get_unchecked_mut() };
         this.update(cx);
+        if this.invalid && !this.started && this.fut.is_some() {
+            // A NaN delay from the start: `fut` never runs.
+            this.fut = None;
+            return Poll::Ready(Err(this.error()));
+        }
+        this.started = true;
         let Some(fut) = this.fut.as_mut() else {
             panic!("`Timeout` polled after completion");
         };
@@ -322,7 +434,7 @@ impl<F: Future> Future for Timeout<F> {
                     // lose data a read already took from the kernel.
                     this.scope.clear_pending();
                 } else if this.expired && this.scope.cancelling() > 0 {
-                    return Poll::Ready(Err(TimeoutError));
+                    return Poll::Ready(Err(this.error()));
                 }
                 Poll::Ready(Ok(v))
             }
@@ -332,7 +444,7 @@ impl<F: Future> Future for Timeout<F> {
                     scope.clear_pending();
                     this.fut = None;
                     this.disarm();
-                    Poll::Ready(Err(TimeoutError))
+                    Poll::Ready(Err(this.error()))
                 } else {
                     Poll::Pending
                 }

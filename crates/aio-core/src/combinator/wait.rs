@@ -87,7 +87,9 @@ impl<T> fmt::Debug for Wait<T> {
 }
 
 impl<T> Wait<T> {
-    /// Returns after `delay` at the latest, with what is done by then.
+    /// Returns after `delay` at the latest, with what is done by then. A
+    /// NaN delay makes the wait return an invalid-delay `Err(Cancelled)`
+    /// (see [`sleep`]) instead of acting as zero.
     pub fn timeout(mut self, delay: impl IntoDelay) -> Wait<T> {
         self.timer = Some(Box::pin(sleep(delay)));
         self
@@ -133,7 +135,11 @@ impl<T> Future for Wait<T> {
             this.ready.recycle(batch);
         }
         let timed_out = match &mut this.timer {
-            Some(s) => s.as_mut().poll(cx).is_ready(),
+            Some(s) => match s.as_mut().poll(cx) {
+                // A NaN timeout: bad input, reported rather than taken for zero.
+                Poll::Ready(Err(e)) if e.is_invalid_delay() => return Poll::Ready(Err(e)),
+                p => p.is_ready(),
+            },
             None => false,
         };
         if !this.finished() && !timed_out {

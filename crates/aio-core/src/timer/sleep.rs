@@ -8,13 +8,21 @@ use super::{TimerKey, WakerId};
 use crate::cancel::{self, Cancelled};
 use crate::context::{expect_core, with_core};
 use crate::event_loop::core_id;
-use crate::time::{IntoDeadline, IntoDelay, delay_ns};
+use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns};
 
 /// Waits for `delay` (a `Duration` or seconds): asyncio's `sleep`.
 ///
 /// `sleep(0)` yields to the other ready tasks once and resumes, as in
-/// asyncio. The deadline is taken from the loop clock when the sleep is
-/// first polled.
+/// asyncio, and so does a negative delay. The deadline is taken from the
+/// loop clock when the sleep is first polled.
+///
+/// # Errors
+/// A delay that is not a number (`f64::NAN`) is bad input, not zero: the
+/// first poll returns an `Err(Cancelled)` whose
+/// [`is_invalid_delay`](Cancelled::is_invalid_delay) is true (asyncio's
+/// `ValueError: Invalid delay: NaN`). It travels through `?` like a
+/// cancellation, so `aio::Result` code keeps compiling, and becomes an
+/// `InvalidInput` `io::Error`; it does not mark the task cancelled.
 ///
 /// # Cancellation
 /// Returns `Err(Cancelled)` at once when the task is cancelled while it
@@ -30,17 +38,26 @@ use crate::time::{IntoDeadline, IntoDelay, delay_ns};
 /// ```
 pub fn sleep(delay: impl IntoDelay) -> Sleep {
     Sleep {
-        state: State::After(delay_ns(delay.into_delay())),
+        state: match delay.into_delay() {
+            Ok(d) => State::After(delay_ns(d)),
+            Err(InvalidDelay) => State::Invalid,
+        },
     }
 }
 
 /// Waits until `deadline` (an `Instant`, or seconds on the loop clock).
 ///
+/// # Errors
+/// As [`sleep`]: a NaN deadline is an invalid-delay `Err(Cancelled)`.
+///
 /// # Cancellation
 /// As [`sleep`].
 pub fn sleep_until(deadline: impl IntoDeadline) -> Sleep {
     Sleep {
-        state: State::At(deadline.into_deadline_ns()),
+        state: match deadline.into_deadline_ns() {
+            Ok(t) => State::At(t),
+            Err(InvalidDelay) => State::Invalid,
+        },
     }
 }
 
@@ -59,6 +76,8 @@ enum State {
     After(u64),
     At(u64),
     Yielded,
+    /// A NaN delay or deadline: the first poll reports it.
+    Invalid,
     Armed {
         key: TimerKey,
         core: usize,
@@ -128,6 +147,10 @@ impl Future for Sleep {
             State::Yielded => {
                 this.state = State::Done;
                 Poll::Ready(Ok(()))
+            }
+            State::Invalid => {
+                this.state = State::Done;
+                Poll::Ready(Err(Cancelled::from(InvalidDelay)))
             }
             State::Armed { key, core, waker } => {
                 let polled = with_core(|c| {
