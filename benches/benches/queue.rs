@@ -163,6 +163,17 @@ fn nowait(c: &mut Criterion) {
         })
     });
 
+    // A bounded queue takes the capacity semaphore on both paths.
+    g.bench_function("aio-bounded", |b| {
+        let q = aio::Queue::with_maxsize(MPMC_CAP);
+        b.iter(|| {
+            for i in 0..NOWAIT_N {
+                q.put_nowait(i).unwrap();
+                black_box(q.get_nowait().unwrap());
+            }
+        })
+    });
+
     g.bench_function("tokio", |b| {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         b.iter(|| {

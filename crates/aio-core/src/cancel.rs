@@ -57,10 +57,11 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::ptr;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Context, Poll};
 
 use crate::context::CONTEXT;
+use crate::time::InvalidDelay;
 
 /// The error an aio await point returns when its task (or an enclosing
 /// `timeout`, `gather` or `TaskGroup`) was cancelled: asyncio's
@@ -71,6 +72,15 @@ use crate::context::CONTEXT;
 /// A `Cancelled` an await point returned is a delivery: while it (or a
 /// clone, or an error that wraps it) is alive, the cancellation is
 /// propagating; dropping every copy handles it (see the module docs).
+///
+/// It is also what [`sleep`](crate::sleep) returns for a delay that is not
+/// a number, asyncio's `ValueError`: not a cancellation, but bad input
+/// reported through the await point's error type so that
+/// `sleep(d).await?` keeps working in an `aio::Result` function.
+/// [`is_invalid_delay`](Cancelled::is_invalid_delay) tells it apart; it
+/// displays as `invalid delay: NaN (not a number)`, converts to an
+/// `InvalidInput` [`io::Error`](std::io::Error), and never makes a task
+/// cancelled (no scope delivered it).
 #[derive(Clone, Default)]
 pub struct Cancelled {
     // `Arc<String>` is one pointer wide: the scope that stores it sits in
@@ -87,15 +97,42 @@ pub struct Cancelled {
 #[derive(Debug, Default)]
 pub(crate) struct Witness;
 
+/// The message of an invalid-delay `Cancelled`, recognised by address.
+fn invalid_marker() -> &'static Arc<String> {
+    static INVALID: OnceLock<Arc<String>> = OnceLock::new();
+    INVALID.get_or_init(|| Arc::new(InvalidDelay.to_string()))
+}
+
 impl PartialEq for Cancelled {
     fn eq(&self, other: &Cancelled) -> bool {
-        self.msg == other.msg
+        self.is_invalid_delay() == other.is_invalid_delay() && self.msg == other.msg
     }
 }
 
 impl Eq for Cancelled {}
 
+impl From<InvalidDelay> for Cancelled {
+    fn from(_: InvalidDelay) -> Cancelled {
+        Cancelled {
+            msg: Some(invalid_marker().clone()),
+            witness: None,
+        }
+    }
+}
+
 impl Cancelled {
+    /// Whether this is not a cancellation but a delay that is not a number
+    /// (NaN), given to [`sleep`](crate::sleep) or
+    /// [`sleep_until`](crate::sleep_until).
+    pub fn is_invalid_delay(&self) -> bool {
+        self.msg.as_ref().is_some_and(|m| Arc::ptr_eq(m, invalid_marker()))
+    }
+
+    /// The [`InvalidDelay`] this stands for, if it is one.
+    pub fn invalid_delay(&self) -> Option<InvalidDelay> {
+        self.is_invalid_delay().then_some(InvalidDelay)
+    }
+
     /// A cancellation with no message.
     pub const fn new() -> Cancelled {
         Cancelled {
@@ -112,8 +149,12 @@ impl Cancelled {
         }
     }
 
-    /// The message given when the cancellation was requested, if any.
+    /// The message given when the cancellation was requested, if any
+    /// (`None` for an invalid delay).
     pub fn message(&self) -> Option<&str> {
+        if self.is_invalid_delay() {
+            return None;
+        }
         self.msg.as_deref().map(String::as_str)
     }
 
@@ -124,6 +165,9 @@ impl Cancelled {
 
 impl fmt::Debug for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_invalid_delay() {
+            return f.debug_tuple("Cancelled").field(&InvalidDelay).finish();
+        }
         match &self.msg {
             None => f.write_str("Cancelled"),
             Some(m) => f.debug_tuple("Cancelled").field(m).finish(),
@@ -133,6 +177,9 @@ impl fmt::Debug for Cancelled {
 
 impl fmt::Display for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_invalid_delay() {
+            return fmt::Display::fmt(&InvalidDelay, f);
+        }
         match &self.msg {
             None => f.write_str("cancelled"),
             Some(m) => write!(f, "cancelled: {m}"),
@@ -144,6 +191,9 @@ impl std::error::Error for Cancelled {}
 
 impl From<Cancelled> for std::io::Error {
     fn from(c: Cancelled) -> std::io::Error {
+        if c.is_invalid_delay() {
+            return InvalidDelay.into();
+        }
         std::io::Error::new(std::io::ErrorKind::Interrupted, c)
     }
 }

@@ -44,13 +44,20 @@ pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
 }
 
 /// Like [`with_core`] but panics with asyncio's message when no loop runs.
+///
+/// The panic is raised here, outside any closure, so that it carries the
+/// location of the `#[track_caller]` chain's first caller.
 #[inline]
 #[track_caller]
 pub(crate) fn expect_core<R>(f: impl FnOnce(&Core) -> R) -> R {
-    with_core(|core| match core {
+    let p = CONTEXT.with(|c| c.core.get());
+    // SAFETY: as in `with_core`: `core` is set by `CoreGuard` for exactly
+    // as long as the `Core` it points to is alive and running on this
+    // thread, which covers this call.
+    match unsafe { p.as_ref() } {
         Some(core) => f(core),
         None => no_running_loop(),
-    })
+    }
 }
 
 #[cold]

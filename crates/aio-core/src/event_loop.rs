@@ -25,7 +25,7 @@ use crate::handle::LoopHandle;
 use crate::task::raw::{COMPLETE, SCHEDULED, TaskPtr, release};
 use crate::task::{self, Panic, Task, TaskError, TaskRef};
 use crate::thread::ThreadPool;
-use crate::time::{IntoDeadline, IntoDelay, delay_ns, now_ns, ns_to_secs};
+use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, now_ns, ns_to_secs};
 use crate::timer::{Fired, Timers};
 
 /// How many task polls may run between two looks at the driver while tasks
@@ -476,6 +476,7 @@ impl Core {
         }
     }
 
+    #[track_caller]
     fn enter_run(&self) -> RunGuard<'_> {
         assert!(!self.closed.get(), "the event loop is closed");
         assert!(!self.running.get(), "this event loop is already running");
@@ -496,6 +497,7 @@ impl Core {
     /// asyncio's close sequence: cancel what is pending, let it clean up
     /// (bounded by the shutdown timeout), shut the thread pool down, then
     /// drop everything that is left.
+    #[track_caller]
     fn close(&self) {
         if self.closed.get() {
             return;
@@ -844,15 +846,22 @@ impl Loop {
         Handle { cb }
     }
 
-    /// Schedules `f` to run after `delay`.
-    pub fn call_later(&self, delay: impl IntoDelay, f: impl FnOnce() + 'static) -> TimerHandle {
-        let when = now_ns().saturating_add(delay_ns(delay.into_delay()));
-        self.call_at_ns(when, f)
+    /// Schedules `f` to run after `delay` (a negative delay means now).
+    ///
+    /// # Errors
+    /// [`InvalidDelay`] for a delay that is not a number (NaN); `f` is
+    /// dropped unscheduled.
+    pub fn call_later(&self, delay: impl IntoDelay, f: impl FnOnce() + 'static) -> Result<TimerHandle, InvalidDelay> {
+        let when = now_ns().saturating_add(delay_ns(delay.into_delay()?));
+        Ok(self.call_at_ns(when, f))
     }
 
     /// Schedules `f` to run at `when` (seconds on the loop clock, or an `Instant`).
-    pub fn call_at(&self, when: impl IntoDeadline, f: impl FnOnce() + 'static) -> TimerHandle {
-        self.call_at_ns(when.into_deadline_ns(), f)
+    ///
+    /// # Errors
+    /// [`InvalidDelay`] for a NaN `when`; `f` is dropped unscheduled.
+    pub fn call_at(&self, when: impl IntoDeadline, f: impl FnOnce() + 'static) -> Result<TimerHandle, InvalidDelay> {
+        Ok(self.call_at_ns(when.into_deadline_ns()?, f))
     }
 
     fn call_at_ns(&self, when: u64, f: impl FnOnce() + 'static) -> TimerHandle {
@@ -880,6 +889,7 @@ impl Loop {
     /// # Panics
     /// When the loop is closed or already running, or another loop runs on
     /// this thread.
+    #[track_caller]
     pub fn run_until_complete<F>(&self, fut: F) -> Result<F::Output, TaskError>
     where
         F: Future + 'static,
@@ -901,6 +911,10 @@ impl Loop {
     }
 
     /// Runs the loop until [`stop`](Loop::stop) is called.
+    ///
+    /// # Panics
+    /// As [`run_until_complete`](Loop::run_until_complete).
+    #[track_caller]
     pub fn run_forever(&self) {
         let core = &*self.core;
         let _run = core.enter_run();
@@ -930,6 +944,7 @@ impl Loop {
     ///
     /// # Panics
     /// When the loop is running.
+    #[track_caller]
     pub fn close(&self) {
         self.core.close();
     }
@@ -982,7 +997,11 @@ impl Loop {
 /// When no loop runs on this thread.
 #[track_caller]
 pub fn get_running_loop() -> Loop {
-    try_get_running_loop().unwrap_or_else(|| crate::context::no_running_loop())
+    // No closure: the panic must carry the caller's location.
+    match try_get_running_loop() {
+        Some(lp) => lp,
+        None => crate::context::no_running_loop(),
+    }
 }
 
 /// The loop running on this thread, if any.

@@ -259,6 +259,7 @@ impl<T> ConcurrentFuture<T> {
     /// # Panics
     /// If the result was already taken by awaiting this future. Never call
     /// it on the loop's own thread: the loop could not run meanwhile.
+    #[track_caller]
     pub fn wait(self) -> Result<T, TaskError> {
         let mut st = self.slot.state.lock();
         loop {
@@ -301,6 +302,7 @@ impl<T> Unpin for ConcurrentFuture<T> {}
 impl<T> Future for ConcurrentFuture<T> {
     type Output = Result<T, TaskError>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut st = self.slot.state.lock();
         if let Some(r) = st.result.take() {

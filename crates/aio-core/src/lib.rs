@@ -77,7 +77,7 @@ pub use task::{
     DoneCallbackId, JoinRef, Panic, Task, TaskError, TaskRef, all_tasks, create_eager_task, create_task, current_task,
 };
 pub use thread::{ToThread, ToThreadError, to_thread};
-pub use time::{IntoDeadline, IntoDelay, monotonic};
+pub use time::{IntoDeadline, IntoDelay, InvalidDelay, monotonic};
 pub use timer::{Sleep, YieldNow, sleep, sleep_until, yield_now};
 
 /// The result of an aio await point: `Ok`, or the task was cancelled.

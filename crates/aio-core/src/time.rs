@@ -5,6 +5,7 @@
 //! convention holds: durations are `f64` seconds or a `Duration`, and
 //! `Loop::time()` is monotonic `f64` seconds.
 
+use std::fmt;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -28,13 +29,45 @@ pub(crate) fn ns_to_secs(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
-pub(crate) fn secs_to_ns(secs: f64) -> u64 {
-    if secs.is_nan() || secs <= 0.0 {
-        0
+/// Seconds to nanoseconds: negative means zero (as in asyncio), too large
+/// saturates, NaN is an error.
+pub(crate) fn secs_to_ns(secs: f64) -> Result<u64, InvalidDelay> {
+    if secs.is_nan() {
+        Err(InvalidDelay)
+    } else if secs <= 0.0 {
+        Ok(0)
     } else if secs >= (u64::MAX / 1_000_000_000) as f64 {
-        u64::MAX
+        Ok(u64::MAX)
     } else {
-        (secs * 1e9).round() as u64
+        Ok((secs * 1e9).round() as u64)
+    }
+}
+
+/// The error of a delay or deadline that is not a number (NaN): asyncio's
+/// `ValueError: Invalid delay: NaN (not a number)`. A negative delay is
+/// not an error: it means zero, as in asyncio.
+///
+/// [`sleep`](crate::sleep) reports it as a [`Cancelled`](crate::Cancelled)
+/// whose [`is_invalid_delay`](crate::Cancelled::is_invalid_delay) is true,
+/// the [`timeout`](crate::timeout) family as a
+/// [`TimeoutError`](crate::TimeoutError) whose
+/// [`is_invalid_delay`](crate::TimeoutError::is_invalid_delay) is true,
+/// [`Loop::call_later`](crate::Loop::call_later) as itself. Each converts
+/// to an `InvalidInput` [`io::Error`](std::io::Error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InvalidDelay;
+
+impl fmt::Display for InvalidDelay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid delay: NaN (not a number)")
+    }
+}
+
+impl std::error::Error for InvalidDelay {}
+
+impl From<InvalidDelay> for std::io::Error {
+    fn from(e: InvalidDelay) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, e)
     }
 }
 
@@ -46,26 +79,27 @@ pub fn monotonic() -> f64 {
 /// A length of time: a `Duration`, or seconds as a number, as asyncio takes
 /// them (`aio::sleep(0.5)`, `aio::sleep(2)`, `aio::sleep(Duration::from_millis(5))`).
 ///
-/// Negative and NaN seconds mean zero.
+/// Negative seconds mean zero, as in asyncio; NaN seconds are an error
+/// ([`InvalidDelay`]), never taken for zero.
 pub trait IntoDelay {
-    /// The delay as a `Duration`.
-    fn into_delay(self) -> Duration;
+    /// The delay as a `Duration`, or [`InvalidDelay`] for NaN seconds.
+    fn into_delay(self) -> Result<Duration, InvalidDelay>;
 }
 
 impl IntoDelay for Duration {
-    fn into_delay(self) -> Duration {
-        self
+    fn into_delay(self) -> Result<Duration, InvalidDelay> {
+        Ok(self)
     }
 }
 
 impl IntoDelay for f64 {
-    fn into_delay(self) -> Duration {
-        Duration::from_nanos(secs_to_ns(self))
+    fn into_delay(self) -> Result<Duration, InvalidDelay> {
+        secs_to_ns(self).map(Duration::from_nanos)
     }
 }
 
 impl IntoDelay for f32 {
-    fn into_delay(self) -> Duration {
+    fn into_delay(self) -> Result<Duration, InvalidDelay> {
         f64::from(self).into_delay()
     }
 }
@@ -74,8 +108,8 @@ macro_rules! int_delay {
     ($($t:ty),*) => {$(
         impl IntoDelay for $t {
             #[allow(unused_comparisons)]
-            fn into_delay(self) -> Duration {
-                if self <= 0 { Duration::ZERO } else { Duration::from_secs(self as u64) }
+            fn into_delay(self) -> Result<Duration, InvalidDelay> {
+                Ok(if self <= 0 { Duration::ZERO } else { Duration::from_secs(self as u64) })
             }
         }
     )*};
@@ -88,11 +122,11 @@ pub(crate) fn delay_ns(d: Duration) -> u64 {
 
 /// A point in time: an `Instant`, or seconds on the loop clock (a value
 /// computed from [`Loop::time`](crate::Loop::time), as asyncio's `call_at`
-/// and `timeout_at` take).
+/// and `timeout_at` take). NaN seconds are an error ([`InvalidDelay`]).
 pub trait IntoDeadline {
     /// The deadline in nanoseconds since the process epoch.
     #[doc(hidden)]
-    fn into_deadline_ns(self) -> u64;
+    fn into_deadline_ns(self) -> Result<u64, InvalidDelay>;
 
     /// The deadline as seconds on the loop clock, when it was given that
     /// way (reported back exactly, with no nanosecond round trip).
@@ -103,13 +137,13 @@ pub trait IntoDeadline {
 }
 
 impl IntoDeadline for Instant {
-    fn into_deadline_ns(self) -> u64 {
-        instant_to_ns(self)
+    fn into_deadline_ns(self) -> Result<u64, InvalidDelay> {
+        Ok(instant_to_ns(self))
     }
 }
 
 impl IntoDeadline for f64 {
-    fn into_deadline_ns(self) -> u64 {
+    fn into_deadline_ns(self) -> Result<u64, InvalidDelay> {
         secs_to_ns(self)
     }
 
@@ -124,11 +158,15 @@ mod tests {
 
     #[test]
     fn delays_from_numbers() {
-        assert_eq!(0.5.into_delay(), Duration::from_millis(500));
-        assert_eq!(2.into_delay(), Duration::from_secs(2));
-        assert_eq!((-1).into_delay(), Duration::ZERO);
-        assert_eq!(f64::NAN.into_delay(), Duration::ZERO);
-        assert_eq!(f64::INFINITY.into_delay().as_secs(), u64::MAX / 1_000_000_000);
+        assert_eq!(0.5.into_delay(), Ok(Duration::from_millis(500)));
+        assert_eq!(2.into_delay(), Ok(Duration::from_secs(2)));
+        assert_eq!((-1).into_delay(), Ok(Duration::ZERO));
+        assert_eq!((-0.5).into_delay(), Ok(Duration::ZERO));
+        assert_eq!(f64::NEG_INFINITY.into_delay(), Ok(Duration::ZERO));
+        assert_eq!(f64::NAN.into_delay(), Err(InvalidDelay));
+        assert_eq!(f32::NAN.into_delay(), Err(InvalidDelay));
+        assert_eq!(f64::NAN.into_deadline_ns(), Err(InvalidDelay));
+        assert_eq!(f64::INFINITY.into_delay().unwrap().as_secs(), u64::MAX / 1_000_000_000);
     }
 
     #[test]
@@ -137,7 +175,7 @@ mod tests {
         let b = monotonic();
         assert!(b >= a);
         let t = Instant::now();
-        let ns = t.into_deadline_ns();
+        let ns = t.into_deadline_ns().unwrap();
         assert!((ns_to_secs(ns) - monotonic()).abs() < 1.0);
     }
 }

@@ -40,13 +40,13 @@ fn call_later_and_call_at_fire_in_deadline_order() {
     let t0 = lp.time();
     for (d, name) in [(0.02, "b"), (0.01, "a"), (0.03, "c")] {
         let l = log.clone();
-        lp.call_later(d, move || l.borrow_mut().push(name));
+        lp.call_later(d, move || l.borrow_mut().push(name)).unwrap();
     }
     let l = log.clone();
-    let cancelled = lp.call_at(t0 + 0.015, move || l.borrow_mut().push("never"));
+    let cancelled = lp.call_at(t0 + 0.015, move || l.borrow_mut().push("never")).unwrap();
     cancelled.cancel();
     let lp2 = lp.clone();
-    lp.call_later(0.04, move || lp2.stop());
+    lp.call_later(0.04, move || lp2.stop()).unwrap();
     lp.run_forever();
     assert_eq!(*log.borrow(), ["a", "b", "c"]);
     assert!(lp.time() - t0 >= 0.04);

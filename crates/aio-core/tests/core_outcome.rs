@@ -301,7 +301,8 @@ fn call_later_and_timeouts_started_late_in_a_turn_are_never_early() {
             busy(Duration::from_micros(100));
             let started = Instant::now();
             let f = fired.clone();
-            lp.call_later(0.002, move || f.borrow_mut().push(started.elapsed()));
+            lp.call_later(0.002, move || f.borrow_mut().push(started.elapsed()))
+                .unwrap();
         }
         let mut timeouts = Vec::new();
         for _ in 0..50 {

@@ -140,7 +140,7 @@ fn as_completed_with_a_timeout() {
                     v?;
                     ok += 1;
                 }
-                Err(TimeoutError) => timed_out += 1,
+                Err(TimeoutError { .. }) => timed_out += 1,
             }
         }
         assert_eq!((ok, timed_out), (2, 2));

@@ -98,23 +98,31 @@ impl<T: ToSocketAddrs + ?Sized> ToSocketAddrs for &T {
 /// Resolves `addr` to socket addresses (asyncio's `getaddrinfo`), running
 /// the DNS lookup on the loop's thread pool.
 ///
+/// # Errors
+/// A failed lookup keeps the resolver's error kind and names the host:
+/// `failed to resolve 'no.such.host.invalid': failed to lookup address
+/// information: ...`. A name (or a list) with no address is `NotFound`.
+///
 /// # Cancellation
 /// A cancelled lookup returns `Interrupted` at once; the lookup itself runs
 /// to the end on its thread.
 pub async fn lookup_host(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
-    let addrs = match addr.to_resolve()? {
-        Resolve::Ready(v) => v,
+    let (addrs, host) = match addr.to_resolve()? {
+        Resolve::Ready(v) => (v, None),
         Resolve::Lookup(host, port) => {
-            aio_core::to_thread(move || std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)))
-                .await??
-                .collect()
+            let name = host.clone();
+            let found = aio_core::to_thread(move || std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)))
+                .await?
+                .map_err(|e| io::Error::new(e.kind(), format!("failed to resolve '{name}': {e}")))?;
+            (found.collect(), Some(name))
         }
     };
     if addrs.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            "the name resolved to no address",
-        ));
+        let what = host.map_or_else(
+            || "the address list is empty".to_owned(),
+            |h| format!("'{h}' resolved to no address"),
+        );
+        return Err(io::Error::new(io::ErrorKind::NotFound, what));
     }
     Ok(addrs)
 }

@@ -1,5 +1,5 @@
 //! The system calls std does not offer, and the only unsafe code of
-//! aio-net: `pidfd_open`, `kill` with any signal, `sigaction` (keeping the
+//! aio-net: `pidfd_open`, `kill` with any signal, `poll`, `sigaction` (keeping the
 //! disposition it replaced), close-on-exec pipes, and the
 //! async-signal-safe pieces of the signal handler (one-byte `write`,
 //! `errno`).
@@ -71,6 +71,15 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     }
     // SAFETY: pipe2 returned two new descriptors that nobody else owns.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// `poll(fds, timeout_ms)` (-1: no timeout): how many entries have
+/// events (their `revents` set).
+pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    let n = libc::nfds_t::try_from(fds.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `fds` is valid for reading and writing `n` entries for the
+    // duration of the call.
+    cvt(unsafe { libc::poll(fds.as_mut_ptr(), n, timeout_ms) }).map(|n| n as usize)
 }
 
 /// A signal disposition, as `sigaction` reported it.

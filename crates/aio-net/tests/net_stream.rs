@@ -552,6 +552,22 @@ async fn connect_refused() -> io::Result<()> {
     Ok(())
 }
 
+/// A failed name lookup names the host. `.invalid` never resolves (RFC
+/// 6761); with no network the resolver may fail in other ways, so only
+/// the name in the message is asserted.
+async fn lookup_failure_names_the_host() -> io::Result<()> {
+    let host = "no.such.host.invalid";
+    let named = |r: io::Result<()>| {
+        let e = r.expect_err("a .invalid name resolved");
+        assert!(e.to_string().contains("'no.such.host.invalid'"), "{e}");
+    };
+    named(aio_net::lookup_host((host, 80)).await.map(drop));
+    named(open_connection(host, 80).await.map(drop));
+    named(TcpStream::connect((host, 80)).await.map(drop));
+    named(TcpStream::connect("no.such.host.invalid:80").await.map(drop));
+    Ok(())
+}
+
 /// The address `accept` reports is the client's, whichever accept ran
 /// (multishot on io_uring, one-shot with the kernel's address on poll).
 async fn accept_reports_the_peer_address() -> io::Result<()> {
@@ -857,6 +873,7 @@ backend_tests!(
     drain_against_a_stalled_reader_stays_bounded,
     cancelled_read_loses_no_bytes,
     connect_refused,
+    lookup_failure_names_the_host,
     ipv6_loopback,
     unix_sockets,
     udp_round_trip,

@@ -169,7 +169,7 @@ async fn several_tasks_wait_for_one_child() -> io::Result<()> {
 
 async fn cancelled_wait_leaves_the_child_killable() -> io::Result<()> {
     let p = sleeper().await?;
-    assert_eq!(timeout(0.05, p.wait()).await.unwrap_err(), TimeoutError);
+    assert_eq!(timeout(0.05, p.wait()).await.unwrap_err(), TimeoutError::new());
     assert_eq!(p.returncode(), None, "still running after the cancelled wait");
     // A cancelled task's wait: cancel it while it waits.
     let p = Rc::new(p);
@@ -271,6 +271,43 @@ async fn spawn_errors_are_values() -> io::Result<()> {
     Ok(())
 }
 
+/// As in asyncio, a spawn error about a file names it, keeping the kind
+/// and, as its source, the OS error.
+async fn spawn_errors_name_the_program() -> io::Result<()> {
+    let e = create_subprocess_exec("nosuchprog", ["x"]).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("No such file or directory") && msg.ends_with(": 'nosuchprog'"),
+        "{msg}"
+    );
+    let os = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<io::Error>());
+    assert_eq!(os.and_then(io::Error::raw_os_error), Some(libc::ENOENT), "{e:?}");
+
+    let e = Command::new("/definitely/not/a/program").await.unwrap_err();
+    assert!(e.to_string().ends_with(": '/definitely/not/a/program'"), "{e}");
+
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "aio-process-name-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("not-executable");
+    std::fs::write(&file, "#!/bin/sh\necho hi\n")?;
+    let e = Command::new(&file).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+    assert!(e.to_string().ends_with(&format!(": '{}'", file.display())), "{e}");
+    // A missing working directory is what the error names, not the program.
+    let missing = dir.join("missing");
+    let e = Command::new("true").current_dir(&missing).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().ends_with(&format!(": '{}'", missing.display())), "{e}");
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
 async fn environment_directory_and_group() -> io::Result<()> {
     let mut p = create_subprocess_shell("echo \"$AIO_A|$AIO_B|$HOME\"; pwd; ps -o pgid= -p $$ || echo nops")
         .env("AIO_A", "one")
@@ -326,6 +363,7 @@ backend_tests!(
     cancelled_communicate_keeps_output,
     dropped_processes_are_reaped,
     spawn_errors_are_values,
+    spawn_errors_name_the_program,
     environment_directory_and_group,
     readers_use_the_limit,
 );

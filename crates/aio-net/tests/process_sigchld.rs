@@ -78,7 +78,7 @@ async fn echo_and_exit_codes() -> io::Result<()> {
 async fn kill_and_cancelled_wait() -> io::Result<()> {
     let _g = serial();
     let p = cmd("sleep").arg("1000").stdout(DEVNULL).stderr(DEVNULL).await?;
-    assert_eq!(timeout(0.05, p.wait()).await.unwrap_err(), TimeoutError);
+    assert_eq!(timeout(0.05, p.wait()).await.unwrap_err(), TimeoutError::new());
     assert!(is_unreaped_child(p.pid()));
     let p = Rc::new(p);
     let p2 = p.clone();

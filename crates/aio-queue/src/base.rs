@@ -251,6 +251,7 @@ impl<T> fmt::Debug for QueuePut<'_, T> {
 impl<T> Future for QueuePut<'_, T> {
     type Output = Result<(), PutError<T>>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let base = this.base;
@@ -282,6 +283,7 @@ impl<T> Future for QueuePut<'_, T> {
 }
 
 impl<T> QueuePut<'_, T> {
+    #[track_caller]
     fn take_item(&mut self) -> T {
         self.item.take().expect("`put` polled after completion")
     }

@@ -184,6 +184,11 @@ impl<T> Queue<T> {
     }
 
     /// A queue holding at most `maxsize` items; 0 means unbounded.
+    ///
+    /// At most 64 KiB is allocated for `maxsize` up front (a small queue
+    /// keeps its slots in a ring, the fastest layout); beyond that, memory
+    /// follows the items queued, so any `maxsize` up to `usize::MAX` is
+    /// fine.
     pub fn with_maxsize(maxsize: usize) -> Queue<T> {
         Queue {
             base: Base::new(maxsize),

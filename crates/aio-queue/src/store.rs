@@ -3,7 +3,9 @@
 //!
 //! The stores know nothing of waiting or capacity: the semaphores in
 //! [`Base`](crate::base::Base) guarantee a pop only happens for an item that
-//! was pushed, and a push never exceeds `maxsize`. The enum needs no bound
+//! was pushed, and a push never exceeds `maxsize`. No store allocates
+//! more than [`RING_BYTES`] for its capacity: beyond that, memory follows
+//! the items it holds. The enum needs no bound
 //! on `T` (the heap keeps its `Ord`-using functions as plain function
 //! pointers), so a queue of `!Send` items works on one loop, and a queue is
 //! `Send + Sync` exactly when `T: Send`.
@@ -13,6 +15,11 @@ use std::collections::BinaryHeap;
 
 use concurrent_queue::ConcurrentQueue;
 use parking_lot::Mutex;
+
+/// The most a FIFO store allocates before it holds any item: a bounded
+/// queue whose slots fit keeps them in a ring allocated up front; a
+/// larger one grows with its items instead.
+pub(crate) const RING_BYTES: usize = 64 << 10;
 
 // One store per queue, inline: boxing the (cache-padded) FIFO would add
 // an indirection to the hot path to save memory nobody misses.
@@ -33,11 +40,19 @@ pub(crate) struct Heap<T> {
 }
 
 impl<T> Store<T> {
+    /// A preallocated ring when its slots take at most [`RING_BYTES`]
+    /// (the fastest store: no allocation per item), else an unbounded
+    /// queue of linked blocks allocated as items arrive. `Base`'s `space`
+    /// semaphore enforces `maxsize` either way; a ring for any maxsize
+    /// would cost 153 MiB for an empty queue of maxsize 10 million, and
+    /// an abort or a panic for larger ones.
     pub(crate) fn fifo(maxsize: usize) -> Store<T> {
-        Store::Fifo(if maxsize == 0 {
-            ConcurrentQueue::unbounded()
-        } else {
+        // concurrent-queue's ring slot: a stamp beside the value.
+        let slot = std::mem::size_of::<(usize, T)>();
+        Store::Fifo(if maxsize != 0 && maxsize <= RING_BYTES / slot {
             ConcurrentQueue::bounded(maxsize)
+        } else {
+            ConcurrentQueue::unbounded()
         })
     }
 
@@ -61,7 +76,7 @@ impl<T> Store<T> {
         match self {
             Store::Fifo(q) => {
                 if q.push(item).is_err() {
-                    unreachable!("a queue store is pushed to only within its capacity, and never closed");
+                    unreachable!("a queue store is unbounded and never closed");
                 }
             }
             Store::Heap(h) => (h.push)(&mut h.heap.lock(), item),

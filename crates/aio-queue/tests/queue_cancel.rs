@@ -80,7 +80,7 @@ fn get_timeout_loses_nothing() {
     run(async {
         let q = Arc::new(Queue::new());
         let r = aio_core::wait_for(q.get(), 0.01).await;
-        assert_eq!(r, Err(TimeoutError));
+        assert_eq!(r, Err(TimeoutError::new()));
         q.put_nowait(3).unwrap();
         assert_eq!(aio_core::wait_for(q.get(), 1).await, Ok(Ok(3)));
     });
@@ -158,7 +158,7 @@ fn put_cancelled_reports_cancelled() {
         let q = Arc::new(Queue::with_maxsize(1));
         q.put_nowait(0).unwrap();
         let r = aio_core::wait_for(q.put(1), 0.01).await;
-        assert_eq!(r, Err(TimeoutError));
+        assert_eq!(r, Err(TimeoutError::new()));
         assert_eq!(q.qsize(), 1);
         assert_eq!(q.unfinished_tasks(), 1, "the cancelled put was not counted");
     });

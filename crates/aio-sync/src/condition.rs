@@ -406,6 +406,7 @@ impl fmt::Debug for ConditionWait<'_, '_> {
 impl Future for ConditionWait<'_, '_> {
     type Output = Result<(), Cancelled>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let cond = this.cond;

@@ -7,7 +7,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let queue: aio::Queue<u32> = aio::Queue::new();
     match aio::wait_for(queue.get(), 1).await {
         Ok(item) => println!("{}", item?),
-        Err(aio::TimeoutError) => println!("no item available"),
+        Err(aio::TimeoutError { .. }) => println!("no item available"),
     }
     Ok(())
 }

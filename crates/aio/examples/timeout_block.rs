@@ -3,7 +3,7 @@
 #[aio::main]
 async fn main() -> aio::Result<()> {
     match aio::timeout(0.2, aio::sleep(1)).await {
-        Err(aio::TimeoutError) => println!("timed out"),
+        Err(aio::TimeoutError { .. }) => println!("timed out"),
         Ok(slept) => slept?,
     }
     Ok(())

@@ -7,7 +7,7 @@ async fn slow() -> aio::Result<()> {
 #[aio::main]
 async fn main() -> aio::Result<()> {
     match aio::wait_for(slow(), 0.5).await {
-        Err(aio::TimeoutError) => println!("too slow"),
+        Err(aio::TimeoutError { .. }) => println!("too slow"),
         Ok(r) => r?,
     }
     Ok(())

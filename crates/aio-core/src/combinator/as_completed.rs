@@ -109,6 +109,7 @@ impl<F: Future> AsCompleted<F> {
             timer: sleep(delay),
             timer_scope: Scope::boundary(),
             timed_out: false,
+            invalid: false,
         }
     }
 }
@@ -122,6 +123,8 @@ pub struct AsCompletedTimeout<F> {
     /// for the futures, not for the timer.
     timer_scope: Scope,
     timed_out: bool,
+    /// The delay was NaN: every future yields an invalid-delay error.
+    invalid: bool,
 }
 
 impl<F> fmt::Debug for AsCompletedTimeout<F> {
@@ -154,10 +157,12 @@ impl<F: Future> Stream for AsCompletedTimeout<F> {
             }
             let fired = {
                 let _g = this.timer_scope.enter();
-                Pin::new(&mut this.timer).poll(cx).is_ready()
+                Pin::new(&mut this.timer).poll(cx)
             };
-            if !fired {
-                return Poll::Pending;
+            match fired {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) if e.is_invalid_delay() => this.invalid = true,
+                Poll::Ready(_) => {}
             }
             this.timed_out = true;
         }
@@ -166,7 +171,11 @@ impl<F: Future> Stream for AsCompletedTimeout<F> {
             Some(i) => {
                 this.inner.futs[i] = None;
                 this.inner.remaining -= 1;
-                Poll::Ready(Some(Err(TimeoutError)))
+                Poll::Ready(Some(Err(if this.invalid {
+                    TimeoutError::from(crate::time::InvalidDelay)
+                } else {
+                    TimeoutError
+                })))
             }
             None => Poll::Ready(None),
         }

@@ -153,6 +153,7 @@ impl<K: Kids> std::fmt::Debug for Join<K> {
 impl<K: Kids> Future for Join<K> {
     type Output = Result<K::Ok, K::Err>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `kids` is structurally pinned (only accessed through
         // `Pin`); the other fields are never pinned.

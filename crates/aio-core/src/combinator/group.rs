@@ -394,6 +394,7 @@ impl<T> GroupTask<T> {
 
 impl<T> Future for GroupTask<T> {
     type Output = Result<T, Cancelled>;
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.slot.state.get() {
             ChildState::Running => {
@@ -581,6 +582,7 @@ where
 {
     type Output = Result<R, TaskGroupError<E>>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: only `body` is structurally pinned; `poll_body` keeps it in
         // place and drops it in place.

@@ -32,21 +32,70 @@ use std::task::{Context, Poll, Waker};
 use crate::cancel::{self, Cancelled, Scope};
 use crate::context::{expect_core, with_core};
 use crate::event_loop::core_id;
-use crate::time::{IntoDeadline, IntoDelay, delay_ns, now_ns, ns_to_secs};
+use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, now_ns, ns_to_secs};
 use crate::timer::{TimerKey, WakerId};
 
 /// The error of an operation that did not finish before its deadline:
 /// asyncio's `TimeoutError`.
 ///
-/// As asyncio chains the `CancelledError` the inner future was given as
-/// the cause, [`source`](std::error::Error::source) is the [`Cancelled`]
-/// the timed-out future was cancelled with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TimeoutError;
+/// Match it as `Err(TimeoutError)` (a constant of the type, as asyncio's
+/// `except TimeoutError`). As asyncio chains the `CancelledError` the
+/// inner future was given as the cause,
+/// [`source`](std::error::Error::source) is the [`Cancelled`] the
+/// timed-out future was cancelled with.
+///
+/// A timeout given a delay or deadline that is not a number (NaN) is bad
+/// input, not an expired timeout: it gives a `TimeoutError` whose
+/// [`is_invalid_delay`](TimeoutError::is_invalid_delay) is true, which does
+/// not match the `TimeoutError` constant, displays as `invalid delay: NaN
+/// (not a number)`, and converts to an `InvalidInput` `io::Error` instead
+/// of `TimedOut`.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeoutError {
+    invalid_delay: bool,
+}
+
+/// A deadline that passed: the value (and pattern) of an expired timeout.
+#[allow(non_upper_case_globals)]
+pub const TimeoutError: TimeoutError = TimeoutError::new();
+
+impl TimeoutError {
+    /// A deadline that passed: what an expired timeout returns (the same
+    /// as the [`TimeoutError`](const@TimeoutError) constant).
+    pub const fn new() -> TimeoutError {
+        TimeoutError { invalid_delay: false }
+    }
+
+    /// Whether the timeout never applied because its delay or deadline
+    /// was NaN (see [`InvalidDelay`]).
+    pub fn is_invalid_delay(&self) -> bool {
+        self.invalid_delay
+    }
+}
+
+impl From<InvalidDelay> for TimeoutError {
+    fn from(_: InvalidDelay) -> TimeoutError {
+        TimeoutError { invalid_delay: true }
+    }
+}
+
+impl fmt::Debug for TimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.invalid_delay {
+            f.debug_tuple("TimeoutError").field(&InvalidDelay).finish()
+        } else {
+            f.write_str("TimeoutError")
+        }
+    }
+}
 
 impl fmt::Display for TimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the operation timed out")
+        if self.invalid_delay {
+            fmt::Display::fmt(&InvalidDelay, f)
+        } else {
+            f.write_str("the operation timed out")
+        }
     }
 }
 
@@ -56,13 +105,16 @@ static INNER_CANCELLED: Cancelled = Cancelled::new();
 
 impl std::error::Error for TimeoutError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&INNER_CANCELLED)
+        (!self.invalid_delay).then_some(&INNER_CANCELLED as &(dyn std::error::Error + 'static))
     }
 }
 
 impl From<TimeoutError> for std::io::Error {
-    fn from(_: TimeoutError) -> std::io::Error {
-        std::io::Error::new(std::io::ErrorKind::TimedOut, TimeoutError)
+    fn from(e: TimeoutError) -> std::io::Error {
+        if e.invalid_delay {
+            return InvalidDelay.into();
+        }
+        std::io::Error::new(std::io::ErrorKind::TimedOut, e)
     }
 }
 
@@ -72,17 +124,23 @@ enum When {
     /// was), which `when()` returns exactly.
     At(u64, Option<f64>),
     Never,
+    /// A NaN delay or deadline: reported, never taken for zero.
+    Invalid,
 }
 
 impl When {
     fn at(deadline: impl IntoDeadline) -> When {
         let secs = deadline.exact_secs();
-        When::At(deadline.into_deadline_ns(), secs)
+        deadline
+            .into_deadline_ns()
+            .map_or(When::Invalid, |ns| When::At(ns, secs))
     }
 
     /// `delay` from now (the clock read now, not the loop's cached one).
     fn after(delay: impl IntoDelay) -> When {
-        When::At(now_ns().saturating_add(delay_ns(delay.into_delay())), None)
+        delay
+            .into_delay()
+            .map_or(When::Invalid, |d| When::At(now_ns().saturating_add(delay_ns(d)), None))
     }
 
     fn secs(self) -> Option<f64> {
@@ -90,6 +148,7 @@ impl When {
             When::At(_, Some(s)) => Some(s),
             When::At(ns, None) => Some(ns_to_secs(ns)),
             When::Never => None,
+            When::Invalid => Some(f64::NAN),
         }
     }
 }
@@ -158,6 +217,10 @@ pub struct Timeout<F> {
     when: When,
     timer: Option<(TimerKey, usize, WakerId)>,
     expired: bool,
+    /// Expired because its delay or deadline was NaN.
+    invalid: bool,
+    /// `fut` was polled at least once.
+    started: bool,
     shared: Option<Arc<Shared>>,
 }
 
@@ -177,6 +240,8 @@ fn new<F: IntoFuture>(when: When, fut: F, shared: Option<Arc<Shared>>) -> Timeou
         when,
         timer: None,
         expired: false,
+        invalid: false,
+        started: false,
         shared,
     }
 }
@@ -265,6 +330,15 @@ impl<F> Timeout<F> {
         self.when.secs()
     }
 
+    /// What an expiry returns: a plain timeout, or an invalid delay.
+    fn error(&self) -> TimeoutError {
+        if self.invalid {
+            InvalidDelay.into()
+        } else {
+            TimeoutError::new()
+        }
+    }
+
     fn set_expired(&mut self, on: bool) {
         self.expired = on;
         if let Some(sh) = &self.shared {
@@ -283,6 +357,7 @@ impl<F> Timeout<F> {
     }
 
     /// Resolves the deadline, fires it if due, keeps the timer armed.
+    #[track_caller]
     fn update(&mut self, cx: &mut Context<'_>) {
         if self.expired {
             return;
@@ -301,6 +376,17 @@ impl<F> Timeout<F> {
         expect_core(|core| {
             let deadline = match self.when {
                 When::Never => return,
+                When::Invalid => {
+                    // Bad input, not a deadline: end the body as an expiry
+                    // would (if it started), and say why.
+                    self.disarm();
+                    self.set_expired(true);
+                    self.invalid = true;
+                    if self.started {
+                        self.scope.cancel(None);
+                    }
+                    return;
+                }
                 When::At(t, _) => t,
             };
             let mut timers = core.timers.borrow_mut();
@@ -331,11 +417,18 @@ impl<F> Timeout<F> {
 impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, TimeoutError>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `fut` is structurally pinned and dropped in place (set to
         // `None`); the other fields are not pinned.
         let this = unsafe { self.get_unchecked_mut() };
         this.update(cx);
+        if this.invalid && !this.started && this.fut.is_some() {
+            // A NaN delay from the start: `fut` never runs.
+            this.fut = None;
+            return Poll::Ready(Err(this.error()));
+        }
+        this.started = true;
         let Some(fut) = this.fut.as_mut() else {
             panic!("`Timeout` polled after completion");
         };
@@ -365,7 +458,7 @@ impl<F: Future> Future for Timeout<F> {
                 } else if this.scope.propagating() && !cancel::owned_further_out(&this.scope) {
                     // Its cancellation escaped, and it was ours alone.
                     drop(v);
-                    return Poll::Ready(Err(TimeoutError));
+                    return Poll::Ready(Err(this.error()));
                 }
                 Poll::Ready(Ok(v))
             }
@@ -375,7 +468,7 @@ impl<F: Future> Future for Timeout<F> {
                     scope.clear_pending();
                     this.fut = None;
                     this.disarm();
-                    Poll::Ready(Err(TimeoutError))
+                    Poll::Ready(Err(this.error()))
                 } else {
                     Poll::Pending
                 }

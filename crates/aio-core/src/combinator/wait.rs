@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use super::ready::ReadySet;
 use crate::cancel::{self, Cancelled};
 use crate::task::Task;
-use crate::time::IntoDelay;
+use crate::time::{IntoDelay, InvalidDelay};
 use crate::timer::{Sleep, sleep};
 
 /// When [`wait`] returns.
@@ -85,6 +85,8 @@ pub enum WaitError {
     /// No tasks were given (asyncio's `ValueError: Set of Tasks/Futures is
     /// empty.`).
     Empty,
+    /// The [`timeout`](Wait::timeout) was not a number (NaN).
+    InvalidDelay(InvalidDelay),
 }
 
 impl From<Cancelled> for WaitError {
@@ -98,6 +100,7 @@ impl fmt::Display for WaitError {
         match self {
             WaitError::Cancelled(c) => fmt::Display::fmt(c, f),
             WaitError::Empty => f.write_str("the set of tasks to wait for is empty"),
+            WaitError::InvalidDelay(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -108,7 +111,7 @@ impl From<WaitError> for std::io::Error {
     fn from(e: WaitError) -> std::io::Error {
         match e {
             WaitError::Cancelled(c) => c.into(),
-            WaitError::Empty => std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+            WaitError::Empty | WaitError::InvalidDelay(_) => std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
         }
     }
 }
@@ -175,7 +178,9 @@ impl<T> fmt::Debug for Wait<T> {
 }
 
 impl<T> Wait<T> {
-    /// Returns after `delay` at the latest, with what is done by then.
+    /// Returns after `delay` at the latest, with what is done by then. A
+    /// NaN delay makes the wait return an invalid-delay `Err(Cancelled)`
+    /// (see [`sleep`]) instead of acting as zero.
     pub fn timeout(mut self, delay: impl IntoDelay) -> Wait<T> {
         self.timer = Some(Box::pin(sleep(delay)));
         self
@@ -224,7 +229,13 @@ impl<T: TaskOutput> Future for Wait<T> {
             this.ready.recycle(batch);
         }
         let timed_out = match &mut this.timer {
-            Some(s) => s.as_mut().poll(cx).is_ready(),
+            Some(s) => match s.as_mut().poll(cx) {
+                // A NaN timeout: bad input, reported rather than taken for zero.
+                Poll::Ready(Err(e)) if e.is_invalid_delay() => {
+                    return Poll::Ready(Err(WaitError::InvalidDelay(InvalidDelay)));
+                }
+                p => p.is_ready(),
+            },
             None => false,
         };
         if !this.finished() && !timed_out {

@@ -86,6 +86,7 @@ impl<T: Operation> Unpin for OpFuture<T> {}
 impl<T: Operation> Future for OpFuture<T> {
     type Output = T::Output;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = &mut *self;
         assert!(this.op.is_some(), "`OpFuture` polled after completion");

@@ -679,6 +679,9 @@ impl<T: Clone> Future for JoinRef<'_, T> {
 impl<T> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
+    /// # Panics
+    /// When polled again after it returned its result.
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if !self.done() {
             if let Err(c) = cancel::check() {

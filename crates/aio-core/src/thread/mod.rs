@@ -124,6 +124,7 @@ impl<T> std::fmt::Debug for ToThread<T> {
 impl<T> Future for ToThread<T> {
     type Output = Result<T, ToThreadError>;
 
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut st = self.slot.state.lock();
         match &mut *st {

@@ -8,7 +8,7 @@ use super::{TimerKey, WakerId};
 use crate::cancel::{self, Cancelled};
 use crate::context::{expect_core, with_core};
 use crate::event_loop::core_id;
-use crate::time::{IntoDeadline, IntoDelay, delay_ns, now_ns};
+use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, now_ns};
 
 /// Waits for `delay` (a `Duration` or seconds): asyncio's `sleep`.
 ///
@@ -16,7 +16,15 @@ use crate::time::{IntoDeadline, IntoDelay, delay_ns, now_ns};
 /// asyncio. The deadline counts from this call, on a clock read now (as
 /// asyncio's `call_later` and tokio's `sleep` read it): a sleep never ends
 /// before `delay` has passed since it was called, however late in a busy
-/// loop turn that was.
+/// loop turn that was. A negative delay means zero, as in asyncio.
+///
+/// # Errors
+/// A delay that is not a number (`f64::NAN`) is bad input, not zero: the
+/// first poll returns an `Err(Cancelled)` whose
+/// [`is_invalid_delay`](Cancelled::is_invalid_delay) is true (asyncio's
+/// `ValueError: Invalid delay: NaN`). It travels through `?` like a
+/// cancellation, so `aio::Result` code keeps compiling, and becomes an
+/// `InvalidInput` `io::Error`; it does not mark the task cancelled.
 ///
 /// # Cancellation
 /// Returns `Err(Cancelled)` at once when the task is cancelled while it
@@ -31,23 +39,27 @@ use crate::time::{IntoDeadline, IntoDelay, delay_ns, now_ns};
 /// # }).unwrap();
 /// ```
 pub fn sleep(delay: impl IntoDelay) -> Sleep {
-    let d = delay_ns(delay.into_delay());
-    Sleep {
-        state: if d == 0 {
-            State::After0
-        } else {
-            State::At(now_ns().saturating_add(d))
-        },
-    }
+    let state = match delay.into_delay().map(delay_ns) {
+        Ok(0) => State::After0,
+        Ok(d) => State::At(now_ns().saturating_add(d)),
+        Err(InvalidDelay) => State::Invalid,
+    };
+    Sleep { state }
 }
 
 /// Waits until `deadline` (an `Instant`, or seconds on the loop clock).
+///
+/// # Errors
+/// As [`sleep`]: a NaN deadline is an invalid-delay `Err(Cancelled)`.
 ///
 /// # Cancellation
 /// As [`sleep`].
 pub fn sleep_until(deadline: impl IntoDeadline) -> Sleep {
     Sleep {
-        state: State::At(deadline.into_deadline_ns()),
+        state: match deadline.into_deadline_ns() {
+            Ok(t) => State::At(t),
+            Err(InvalidDelay) => State::Invalid,
+        },
     }
 }
 
@@ -66,6 +78,8 @@ enum State {
     After0,
     At(u64),
     Yielded,
+    /// A NaN delay or deadline: the first poll reports it.
+    Invalid,
     Armed {
         key: TimerKey,
         core: usize,
@@ -96,6 +110,10 @@ impl Sleep {
 impl Future for Sleep {
     type Output = Result<(), Cancelled>;
 
+    /// # Panics
+    /// Outside a running loop, or on another loop than the one it
+    /// started on. Tracked: the panic points at the `.await`.
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if let Err(c) = cancel::check() {
@@ -127,25 +145,34 @@ impl Future for Sleep {
                 this.state = State::Done;
                 Poll::Ready(Ok(()))
             }
-            State::Armed { key, core, waker } => with_core(|c| {
-                let c = c
-                    .filter(|c| core_id(c) == core)
-                    .expect("a sleep must be polled on the loop it started on");
-                if key.deadline <= c.now() {
-                    // The turn that reached the deadline fired the timer.
-                    this.state = State::Done;
-                    return Poll::Ready(Ok(()));
+            State::Invalid => {
+                this.state = State::Done;
+                Poll::Ready(Err(Cancelled::from(InvalidDelay)))
+            }
+            State::Armed { key, core, waker } => {
+                let polled = with_core(|c| {
+                    let c = c.filter(|c| core_id(c) == core)?;
+                    if key.deadline <= c.now() {
+                        // The turn that reached the deadline fired the timer.
+                        this.state = State::Done;
+                        return Some(Poll::Ready(Ok(())));
+                    }
+                    let id = WakerId::of(cx.waker());
+                    if id != waker {
+                        // Polled from another task or child: re-arm with its waker.
+                        let mut timers = c.timers.borrow_mut();
+                        timers.remove(key);
+                        let key = timers.insert_waker(key.deadline, cx.waker().clone());
+                        this.state = State::Armed { key, core, waker: id };
+                    }
+                    Some(Poll::Pending)
+                });
+                // Outside the closure, so the panic carries the caller's location.
+                match polled {
+                    Some(p) => p,
+                    None => panic!("a sleep must be polled on the loop it started on"),
                 }
-                let id = WakerId::of(cx.waker());
-                if id != waker {
-                    // Polled from another task or child: re-arm with its waker.
-                    let mut timers = c.timers.borrow_mut();
-                    timers.remove(key);
-                    let key = timers.insert_waker(key.deadline, cx.waker().clone());
-                    this.state = State::Armed { key, core, waker: id };
-                }
-                Poll::Pending
-            }),
+            }
             State::Done => Poll::Ready(Ok(())),
         }
     }

@@ -20,8 +20,10 @@ const FEED_CHUNK: usize = 256 * 1024;
 /// Dropping a `Process` does not kill the child (as with std's and
 /// tokio's `Child`; asyncio kills it when the process transport is
 /// garbage-collected): a child still running is handed to its loop's
-/// reaper, which reaps it when it exits, so no zombie is left behind. Call
-/// [`kill`](Process::kill) first to stop it.
+/// reaper, which reaps it when it exits, so no zombie is left behind; if
+/// the loop closes first (or has closed), a process-wide thread takes the
+/// child over and reaps it when it exits. Call [`kill`](Process::kill)
+/// first to stop it.
 pub struct Process {
     /// The child's stdin, when spawned with `stdin(PIPE)`.
     pub stdin: Option<StreamWriter>,

@@ -18,7 +18,8 @@ use aio_core::io::Registered;
 
 use super::Process;
 use super::exit::{ChildWatcher, Exit};
-use super::reaper::{Reaper, orphan, reap_orphans};
+use super::orphans::{orphan, reap_pending};
+use super::reaper::Reaper;
 use crate::stream::Transport;
 use crate::{StreamReader, StreamWriter, sys};
 
@@ -188,16 +189,18 @@ impl Command {
     /// found (`NotFound`) or not executable (`PermissionDenied`), a
     /// working directory that does not exist — is an `io::Error`, as is
     /// `STDOUT` given for stdin or stdout (`InvalidInput`), or no running
-    /// loop.
+    /// loop. As in asyncio, an error about a file names it: `No such file
+    /// or directory (os error 2): 'nosuchprog'`, with the OS error (and
+    /// its `raw_os_error`) as the error's `source()`.
     pub fn spawn(&mut self) -> io::Result<Process> {
         if aio_core::try_get_running_loop().is_none() {
             return Err(io::Error::other(
                 "no running event loop: spawn subprocesses from code running on an aio loop",
             ));
         }
-        reap_orphans();
+        reap_pending();
         let merged = self.configure_stdio();
-        let spawned = merged.and_then(|merged| Ok((self.std.spawn()?, merged)));
+        let spawned = merged.and_then(|merged| Ok((self.std.spawn().map_err(|e| self.named(e))?, merged)));
         // Drop our copies of the child's ends (a merged pipe's write end
         // held here would keep the reader from ever seeing EOF).
         self.std.stdin(sp::Stdio::inherit());
@@ -208,6 +211,37 @@ impl Command {
         let p = self.wrap(&mut guard, merged)?;
         guard.0 = None;
         Ok(p)
+    }
+
+    /// Names the program (or the missing working directory) in an error
+    /// of the exec step, as Python's `OSError` does with its filename.
+    fn named(&self, e: io::Error) -> io::Error {
+        let Some(code) = e.raw_os_error() else { return e };
+        let about_a_file = [
+            libc::ENOENT,
+            libc::EACCES,
+            libc::EPERM,
+            libc::ENOEXEC,
+            libc::ENOTDIR,
+            libc::ELOOP,
+            libc::ENAMETOOLONG,
+        ];
+        if !about_a_file.contains(&code) {
+            return e;
+        }
+        // std reports a failed chdir with the same errno as a failed exec:
+        // name the directory when it is what is missing.
+        let name = match self.std.get_current_dir() {
+            Some(dir) if !dir.is_dir() => dir.as_os_str(),
+            _ => self.std.get_program(),
+        };
+        io::Error::new(
+            e.kind(),
+            Named {
+                name: name.to_string_lossy().into_owned(),
+                os: e,
+            },
+        )
     }
 
     /// Sets the std command's stdio from ours; returns the read end of a
@@ -277,6 +311,25 @@ impl Command {
     }
 }
 
+/// An OS error about a file, naming the file: `{os}: '{name}'`.
+#[derive(Debug)]
+struct Named {
+    name: String,
+    os: io::Error,
+}
+
+impl fmt::Display for Named {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: '{}'", self.os, self.name)
+    }
+}
+
+impl std::error::Error for Named {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.os)
+    }
+}
+
 /// Our end of a pipe to the child, non-blocking and registered.
 fn pipe(fd: OwnedFd) -> io::Result<Rc<Transport>> {
     socket2::SockRef::from(&fd).set_nonblocking(true)?;
@@ -291,7 +344,7 @@ impl Drop for KillOnError {
     fn drop(&mut self) {
         if let Some(mut c) = self.0.take() {
             let _ = c.kill();
-            orphan(c);
+            orphan(c, ChildWatcher::Auto.uses_pidfd());
         }
     }
 }
@@ -319,6 +372,7 @@ pub struct Spawn {
 impl Future for Spawn {
     type Output = io::Result<Process>;
 
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<Process>> {
         aio_core::cancel::check()?;
         let mut cmd = self.cmd.take().expect("`Spawn` polled after completion");

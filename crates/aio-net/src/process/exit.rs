@@ -9,7 +9,8 @@
 //! reaps.
 //!
 //! A `Process` dropped while its child runs hands the child to its loop's
-//! reaper (see [`reaper`](super::reaper)).
+//! reaper (see [`reaper`](super::reaper)), or, once that loop has closed,
+//! to the process-wide orphan thread (see [`orphans`](super::orphans)).
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -45,6 +46,18 @@ pub enum ChildWatcher {
     /// every delivery. Installs a process-wide SIGCHLD handler while
     /// children are watched (restoring the previous disposition after).
     Sigchld,
+}
+
+impl ChildWatcher {
+    /// Whether a child watched this way is watched with a pidfd (where
+    /// the kernel has them).
+    pub(crate) fn uses_pidfd(self) -> bool {
+        match self {
+            ChildWatcher::Pidfd => true,
+            ChildWatcher::Sigchld => false,
+            ChildWatcher::Auto => !(forced_sigchld() || NO_PIDFD.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 /// Whether `pidfd_open` was found missing (ENOSYS, or refused by a
@@ -85,6 +98,11 @@ impl Watch {
                 Err(e) => Err(e),
             },
         }
+    }
+
+    /// Whether this is a pidfd watch.
+    pub(crate) fn is_pidfd(&self) -> bool {
+        matches!(self, Watch::Pidfd(_))
     }
 
     /// Whether the watch's loop is the one running on this thread.
@@ -222,10 +240,10 @@ impl Drop for Exit {
         let watch = match self.watch.get_mut().take().and_then(|w| Rc::try_unwrap(w).ok()) {
             Some(w) if self.watch_home.get() => Some(w),
             // A watch registers with the running loop: set one up for the
-            // reaper's loop only while it runs (else: the orphan list).
+            // reaper's loop only while it runs (else: the orphan thread).
             _ if self.reaper.is_running() => Watch::new(self.pid, self.how).ok(),
             _ => None,
         };
-        self.reaper.adopt(child, watch);
+        self.reaper.adopt(child, watch, self.how);
     }
 }

@@ -9,11 +9,14 @@
 //! so they run on every backend. A child's exit is awaited without a
 //! thread: a pidfd registered with the loop (Linux 5.3+), or SIGCHLD
 //! elsewhere (see [`ChildWatcher`]). Every child is reaped, even one whose
-//! `Process` is dropped first.
+//! `Process` is dropped first or whose loop closes before it exits (a
+//! process-wide thread reaps those; it never waits for children aio did
+//! not spawn).
 
 mod child;
 mod command;
 mod exit;
+mod orphans;
 mod reaper;
 
 use std::ffi::OsStr;

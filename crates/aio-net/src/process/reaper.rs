@@ -8,8 +8,8 @@
 //! watch to that task, which waits on all of them at once and reaps each
 //! as it exits. When the loop closes (the task is cancelled or
 //! dropped), or when a child is dropped with no reaper to take it, the
-//! child goes to a process-wide orphan list, reaped (without waiting) at
-//! every spawn and every drop of a `Process`.
+//! child goes to the process-wide orphan thread (see
+//! [`orphans`](super::orphans)), which reaps it when it exits.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -17,13 +17,12 @@ use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::process::Child;
 use std::rc::{Rc, Weak};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use aio_core::io::{self as aio_io, Interest, OpFuture, PollReady};
 
-use super::exit::Watch;
+use super::exit::{ChildWatcher, Watch};
+use super::orphans::{orphan, reap_pending};
 
 thread_local! {
     static REAPERS: RefCell<Vec<Weak<Reaper>>> = const { RefCell::new(Vec::new()) };
@@ -33,9 +32,9 @@ thread_local! {
 pub(crate) struct Reaper {
     /// The loop (to tell whether it is the one running).
     lp: aio_core::Loop,
-    handed: RefCell<Vec<(Child, Option<Watch>)>>,
+    handed: RefCell<Vec<(Child, Watch)>>,
     waker: RefCell<Option<Waker>>,
-    /// The task ended: children go to the orphan list instead.
+    /// The task ended: children go to the orphan thread instead.
     stopped: Cell<bool>,
 }
 
@@ -83,17 +82,20 @@ impl Reaper {
         }
     }
 
-    /// Takes over a child that is still running.
-    pub(crate) fn adopt(&self, child: Child, watch: Option<Watch>) {
-        reap_orphans();
+    /// Takes over a child that is still running, watched by `watch` (set
+    /// up on this reaper's loop), or hands it to the orphan thread when
+    /// there is none (watching it the way `how` says).
+    pub(crate) fn adopt(&self, child: Child, watch: Option<Watch>, how: ChildWatcher) {
+        reap_pending();
         match watch {
             Some(w) if !self.stopped.get() => {
-                self.handed.borrow_mut().push((child, Some(w)));
+                self.handed.borrow_mut().push((child, w));
                 if let Some(w) = self.waker.borrow_mut().take() {
                     w.wake();
                 }
             }
-            _ => orphan(child),
+            Some(w) => orphan(child, w.is_pidfd()),
+            None => orphan(child, how.uses_pidfd()),
         }
     }
 }
@@ -109,7 +111,7 @@ struct Watched {
 impl Watched {
     /// Waits (registering `cx`) until the child has exited and reaps it:
     /// `true` once reaped (or once it cannot be watched any more, when it
-    /// goes to the orphan list).
+    /// goes to the orphan thread).
     fn poll_reaped(&mut self, cx: &mut Context<'_>) -> bool {
         loop {
             let seen = match &self.watch {
@@ -149,7 +151,7 @@ impl Watched {
 
     fn give_up(&mut self) -> bool {
         if let Some(c) = self.child.take() {
-            orphan(c);
+            orphan(c, self.watch.is_pidfd());
         }
         true
     }
@@ -159,7 +161,7 @@ impl Drop for Watched {
     fn drop(&mut self) {
         self.op = None;
         if let Some(c) = self.child.take() {
-            orphan(c);
+            orphan(c, self.watch.is_pidfd());
         }
     }
 }
@@ -188,12 +190,10 @@ impl Future for ReapTask {
             }
         }
         let handed = std::mem::take(&mut *this.r.handed.borrow_mut());
-        this.watching.extend(handed.into_iter().filter_map(|(child, watch)| {
-            Some(Watched {
-                op: None,
-                child: Some(child),
-                watch: watch?,
-            })
+        this.watching.extend(handed.into_iter().map(|(child, watch)| Watched {
+            op: None,
+            child: Some(child),
+            watch,
         }));
         this.watching.retain_mut(|w| !w.poll_reaped(cx));
         // Nothing to reap and no `Process` left to hand one over: done.
@@ -209,8 +209,8 @@ impl ReapTask {
     fn stop(&mut self) {
         self.r.stopped.set(true);
         self.watching.clear();
-        for (child, _) in self.r.handed.borrow_mut().drain(..) {
-            orphan(child);
+        for (child, watch) in self.r.handed.borrow_mut().drain(..) {
+            orphan(child, watch.is_pidfd());
         }
     }
 }
@@ -219,33 +219,4 @@ impl Drop for ReapTask {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// Children still running that no loop watches.
-static ORPHANS: Mutex<Vec<Child>> = Mutex::new(Vec::new());
-/// `ORPHANS.len()`, read without the lock.
-static ORPHAN_COUNT: AtomicUsize = AtomicUsize::new(0);
-
-fn orphans() -> std::sync::MutexGuard<'static, Vec<Child>> {
-    ORPHANS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Puts a child on the orphan list (reaping it at once if it has exited).
-pub(crate) fn orphan(mut child: Child) {
-    if !matches!(child.try_wait(), Ok(None)) {
-        return;
-    }
-    let mut o = orphans();
-    o.push(child);
-    ORPHAN_COUNT.store(o.len(), Ordering::Relaxed);
-}
-
-/// Reaps the orphans that have exited, without waiting.
-pub(crate) fn reap_orphans() {
-    if ORPHAN_COUNT.load(Ordering::Relaxed) == 0 {
-        return;
-    }
-    let mut o = orphans();
-    o.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
-    ORPHAN_COUNT.store(o.len(), Ordering::Relaxed);
 }
