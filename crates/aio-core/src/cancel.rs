@@ -161,6 +161,16 @@ impl Cancelled {
     pub(crate) fn shared_message(&self) -> Option<Arc<String>> {
         self.msg.clone()
     }
+
+    /// The same cancellation (message kept) but not a delivery: what a
+    /// cancelled `Future` stores, so holding on to it does not keep the
+    /// awaiter's cancellation propagating.
+    pub(crate) fn detached(&self) -> Cancelled {
+        Cancelled {
+            msg: self.msg.clone(),
+            witness: None,
+        }
+    }
 }
 
 impl fmt::Debug for Cancelled {

@@ -883,6 +883,12 @@ impl Loop {
         task::spawn(&self.core, fut, self.core.eager_tasks.get())
     }
 
+    /// A pending [`Future`](crate::Future) bound to this loop (asyncio's
+    /// `loop.create_future()`); the loop need not be running.
+    pub fn create_future<T: 'static>(&self) -> crate::Future<T> {
+        crate::Future::bound_to(self)
+    }
+
     /// Runs the loop until `fut` completes and returns its result. The
     /// future runs as a task, so it can be cancelled like one.
     ///

@@ -6,10 +6,11 @@
 //! cooperative cancellation ([`Task::cancel`](TaskRef::cancel),
 //! [`Cancelled`], [`uncancel`]), the combinators ([`gather`](fn@gather), [`wait`],
 //! [`as_completed`], [`timeout`], [`wait_for`], [`shield`],
-//! [`TaskGroup`]), and the bridge to threads ([`to_thread`],
-//! [`LoopHandle`]). It knows no OS I/O mechanism: I/O drivers plug in
-//! through the [`Driver`](driver::Driver) trait (aio-poll, aio-uring), and
-//! without one the loop parks on a plain thread parker.
+//! [`TaskGroup`]), futures for bridging callback code ([`Future`]), and
+//! the bridge to threads ([`to_thread`], [`LoopHandle`]). It knows no OS
+//! I/O mechanism: I/O drivers plug in through the
+//! [`Driver`](driver::Driver) trait (aio-poll, aio-uring), and without one
+//! the loop parks on a plain thread parker.
 //!
 //! # The model, for asyncio users
 //!
@@ -21,6 +22,7 @@
 //! | `except asyncio.CancelledError` | `Err(Cancelled)` from any aio await point |
 //! | `async with asyncio.timeout(1)` | `aio::timeout(1, fut).await` |
 //! | `await asyncio.gather(a, b)` | `aio::gather!(a, b).await` |
+//! | `fut = loop.create_future()` / `await fut` | `let fut = aio::Future::new()` / `(&fut).await` |
 //!
 //! Every aio await point returns a `Result` whose error converts from
 //! [`Cancelled`]: when the task is cancelled, the next one returns
@@ -53,6 +55,7 @@ pub mod combinator;
 mod context;
 pub mod driver;
 mod event_loop;
+mod future;
 mod handle;
 pub mod io;
 mod runner;
@@ -71,6 +74,7 @@ pub use combinator::{
 pub use event_loop::{
     Builder, ExceptionContext, Loop, default_exception_handler, get_running_loop, try_get_running_loop,
 };
+pub use future::{CallbackId, Future, FutureError, FutureTake, FutureWait, InvalidStateError};
 pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
 pub use runner::{Runner, run, run_on};
 pub use task::{
