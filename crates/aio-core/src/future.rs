@@ -245,9 +245,10 @@ impl<T> Drop for Inner<T> {
 /// // A callback-style API: it calls `on_done` later, on the loop.
 /// fn lookup(name: &str, on_done: impl FnOnce(io::Result<u32>) + 'static) {
 ///     let known = name == "aio";
-///     aio_core::get_running_loop().call_later(0.01, move || {
+///     let later = aio_core::get_running_loop().call_later(0.01, move || {
 ///         on_done(if known { Ok(42) } else { Err(io::ErrorKind::NotFound.into()) })
 ///     });
+///     later.expect("0.01 is a number");
 /// }
 ///
 /// // Its async version.

@@ -46,7 +46,7 @@ fn set_result_then_await() {
         let lp = aio_core::get_running_loop();
         let fut = lp.create_future::<i32>();
         let setter = fut.clone();
-        lp.call_later(0.01, move || setter.set_result(5).unwrap());
+        lp.call_later(0.01, move || setter.set_result(5).unwrap()).unwrap();
         assert!(!fut.done());
         assert_eq!((&fut).await.unwrap(), 5);
         assert!(fut.done() && !fut.cancelled());
