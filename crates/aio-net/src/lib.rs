@@ -67,7 +67,7 @@ mod unix;
 
 pub use addr::{ToSocketAddrs, lookup_host};
 pub use process::{
-    ChildWatcher, Command, DEVNULL, PIPE, Process, STDOUT, Spawn, Stdio, create_subprocess_exec,
+    ChildWatcher, Command, DEVNULL, ExecArgs, PIPE, Process, STDOUT, Spawn, Stdio, create_subprocess_exec,
     create_subprocess_shell,
 };
 pub use signal::{

@@ -428,3 +428,13 @@ fn orphans_of_a_closed_loop_are_reaped() {
     })
     .unwrap();
 }
+
+/// asyncio's `create_subprocess_exec(prog)`: no arguments, written `[]`.
+#[test]
+fn exec_with_no_arguments_type_checks() {
+    // The point is that this compiles; building a Command needs no loop.
+    let _cmd = aio_net::create_subprocess_exec("true", []);
+    let owned = vec![String::from("-n"), String::from("x")];
+    let _cmd = aio_net::create_subprocess_exec("echo", &owned);
+    let _cmd = aio_net::create_subprocess_exec("echo", owned);
+}

@@ -42,12 +42,49 @@ pub use exit::ChildWatcher;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
-pub fn create_subprocess_exec<I, S>(program: impl AsRef<OsStr>, args: I) -> Command
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    Command::new(program).args(args)
+pub fn create_subprocess_exec(program: impl AsRef<OsStr>, args: impl ExecArgs) -> Command {
+    args.add_to(Command::new(program))
+}
+
+/// The argument lists [`create_subprocess_exec`] takes: an array of string
+/// literals (`[]` included: asyncio's `create_subprocess_exec(prog)`), or a
+/// `Vec`, slice or array reference of anything `AsRef<OsStr>` (`String`,
+/// `OsString`, `PathBuf`, ...). [`Command::args`] takes any iterator.
+///
+/// (Arrays by value are only of `&str`, so that `[]` has one meaning.)
+pub trait ExecArgs {
+    /// Adds the arguments to `cmd`.
+    fn add_to(self, cmd: Command) -> Command;
+}
+
+impl<const N: usize> ExecArgs for [&str; N] {
+    fn add_to(self, cmd: Command) -> Command {
+        cmd.args(self)
+    }
+}
+
+impl<S: AsRef<OsStr>, const N: usize> ExecArgs for &[S; N] {
+    fn add_to(self, cmd: Command) -> Command {
+        cmd.args(self)
+    }
+}
+
+impl<S: AsRef<OsStr>> ExecArgs for &[S] {
+    fn add_to(self, cmd: Command) -> Command {
+        cmd.args(self)
+    }
+}
+
+impl<S: AsRef<OsStr>> ExecArgs for Vec<S> {
+    fn add_to(self, cmd: Command) -> Command {
+        cmd.args(self)
+    }
+}
+
+impl<S: AsRef<OsStr>> ExecArgs for &Vec<S> {
+    fn add_to(self, cmd: Command) -> Command {
+        cmd.args(self)
+    }
 }
 
 /// Runs `cmd` through the shell (`/bin/sh -c cmd`): asyncio's
