@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use aio_core::driver::{Accepted, Driver, FdKind, IoDriver, Unpark};
+use aio_core::driver::{Accepted, Blocking, Driver, FdKind, IoDriver, Unpark};
 use aio_core::io::{Interest, PeerAddr, RawOp};
 #[cfg(not(target_os = "linux"))]
 use polling::Events;
@@ -49,11 +49,16 @@ pub struct PollDriver {
     /// Indexed by descriptor number.
     sources: Vec<Source>,
     edge: bool,
+    /// File calls, which no readiness applies to, run on threads.
+    blocking: Blocking,
 }
 
 #[derive(Default)]
 struct Source {
     registered: bool,
+    /// A regular file or directory: not in the poller; its reads and
+    /// writes run on the file-call threads.
+    file: bool,
     /// A stream socket: a short read or write means the kernel buffer was
     /// drained or filled, so the next call would block.
     stream: bool,
@@ -117,8 +122,14 @@ impl PollDriver {
             w.register(std::os::fd::AsRawFd::as_raw_fd(&poller))?;
             Arc::new(w)
         };
+        #[cfg(target_os = "linux")]
+        let unparker: Arc<dyn Unpark> = wake.clone();
+        let poller = Arc::new(poller);
+        #[cfg(not(target_os = "linux"))]
+        let unparker: Arc<dyn Unpark> = Arc::new(PollUnparker(poller.clone()));
         Ok(PollDriver {
-            poller: Arc::new(poller),
+            blocking: Blocking::new(unparker),
+            poller,
             #[cfg(not(target_os = "linux"))]
             events: Events::new(),
             #[cfg(target_os = "linux")]
@@ -205,6 +216,17 @@ impl PollDriver {
         }
     }
 
+    /// Whether `op` is a file call (or a read or write of a regular file),
+    /// run on the file-call threads.
+    fn is_file_call(&self, op: &RawOp) -> bool {
+        match op {
+            RawOp::Read { fd, .. } | RawOp::Write { fd, .. } => {
+                usize::try_from(*fd).is_ok_and(|i| self.sources.get(i).is_some_and(|s| s.file))
+            }
+            op => op.is_file_op(),
+        }
+    }
+
     /// Runs `op` and records what its result says about readiness.
     fn execute(&mut self, op: &RawOp, interest: Interest) -> io::Result<usize> {
         let result = ops::execute(op);
@@ -266,6 +288,7 @@ impl Driver for PollDriver {
         if woken {
             self.wake.drain();
         }
+        self.blocking.collect();
         res
     }
 
@@ -282,6 +305,7 @@ impl Driver for PollDriver {
             // Linux `Source::stream` is false, so nothing reads `closed`.
             ready(&mut self.sources, e.key, e.readable, e.writable, false);
         }
+        self.blocking.collect();
         Ok(())
     }
 
@@ -312,6 +336,11 @@ impl IoDriver for PollDriver {
     fn register_kind(&mut self, fd: RawFd, kind: FdKind) -> io::Result<()> {
         let edge = self.edge;
         let s = self.source(fd)?;
+        if kind == FdKind::File {
+            // Regular files are always "ready" (epoll refuses them).
+            s.file = true;
+            return Ok(());
+        }
         if s.registered {
             return Ok(());
         }
@@ -329,6 +358,10 @@ impl IoDriver for PollDriver {
 
     fn deregister(&mut self, fd: RawFd) {
         let Ok(s) = self.source(fd) else { return };
+        if s.file {
+            *s = Source::default();
+            return;
+        }
         if !s.registered {
             return;
         }
@@ -342,7 +375,13 @@ impl IoDriver for PollDriver {
         let _ = self.poller.delete(b);
     }
 
-    fn poll_op(&mut self, op: &RawOp, _token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>> {
+    fn poll_op(&mut self, op: &RawOp, token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>> {
+        if token.is_some() {
+            return self.blocking.poll(token, waker);
+        }
+        if self.is_file_call(op) {
+            return self.blocking.submit(op, token, waker);
+        }
         let Some(interest) = op.interest() else {
             return Poll::Ready(ops::execute(op));
         };
@@ -355,12 +394,20 @@ impl IoDriver for PollDriver {
         }
     }
 
-    fn cancel_op(&mut self, _token: u64) {
-        // Nothing is ever in flight: operations run as immediate calls.
+    fn cancel_op(&mut self, token: u64) {
+        // Only file calls are ever in flight (on threads); the rest run as
+        // immediate calls.
+        if Blocking::owns(token) {
+            self.blocking.cancel(token);
+        }
     }
 
-    fn forget_op(&mut self, _token: u64, owner: Box<dyn Any>) {
-        drop(owner);
+    fn forget_op(&mut self, token: u64, owner: Box<dyn Any>) {
+        if Blocking::owns(token) {
+            self.blocking.forget(token, owner);
+        } else {
+            drop(owner);
+        }
     }
 
     fn is_completion_based(&self) -> bool {
@@ -368,6 +415,9 @@ impl IoDriver for PollDriver {
     }
 
     fn try_op(&mut self, op: &RawOp) -> Option<io::Result<usize>> {
+        if self.is_file_call(op) {
+            return None; // it would block this thread
+        }
         let result = match op.interest() {
             Some(interest) if self.known_blocked(op.fd(), interest) => return None,
             Some(interest) => self.execute(op, interest),

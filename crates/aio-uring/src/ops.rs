@@ -71,7 +71,64 @@ pub(crate) fn entry(op: &RawOp, t: Target) -> Entry {
         // By number always: closing a registered slot would close the slot.
         RawOp::Close { fd } => opcode::Close::new(types::Fd(fd)).build(),
         RawOp::PollReady { interest, .. } => poll(t, interest),
+        // Paths relative to a directory: `AT_FDCWD` by number (never a
+        // registered slot).
+        RawOp::OpenAt {
+            dirfd,
+            path,
+            flags,
+            mode,
+        } => opcode::OpenAt::new(types::Fd(dirfd), path)
+            .flags(flags | libc::O_CLOEXEC)
+            .mode(mode)
+            .build(),
+        RawOp::Statx {
+            dirfd,
+            path,
+            flags,
+            mask,
+            buf,
+        } => opcode::Statx::new(types::Fd(dirfd), path, buf.cast::<types::statx>())
+            .flags(flags)
+            .mask(mask)
+            .build(),
+        RawOp::Fsync { datasync, .. } => {
+            let flags = if datasync {
+                types::FsyncFlags::DATASYNC
+            } else {
+                types::FsyncFlags::empty()
+            };
+            on!(t, f => opcode::Fsync::new(f).flags(flags).build())
+        }
+        RawOp::Ftruncate { len, .. } => on!(t, f => opcode::Ftruncate::new(f, len).build()),
+        RawOp::UnlinkAt { dirfd, path, flags } => opcode::UnlinkAt::new(types::Fd(dirfd), path).flags(flags).build(),
+        RawOp::RenameAt {
+            from_dir,
+            from,
+            to_dir,
+            to,
+            flags,
+        } => opcode::RenameAt::new(types::Fd(from_dir), from, types::Fd(to_dir), to)
+            .flags(flags)
+            .build(),
+        RawOp::MkdirAt { dirfd, path, mode } => opcode::MkDirAt::new(types::Fd(dirfd), path).mode(mode).build(),
+        RawOp::Getdents { .. } => unreachable!("io_uring has no getdents: the driver runs it on a thread"),
     }
+}
+
+/// The opcode an operation needs, for those the driver runs on a thread
+/// when the kernel lacks it (`None`: always supported, or never an SQE).
+pub(crate) fn file_opcode(op: &RawOp) -> Option<u8> {
+    Some(match op {
+        RawOp::OpenAt { .. } => opcode::OpenAt::CODE,
+        RawOp::Statx { .. } => opcode::Statx::CODE,
+        RawOp::Fsync { .. } => opcode::Fsync::CODE,
+        RawOp::Ftruncate { .. } => opcode::Ftruncate::CODE,
+        RawOp::UnlinkAt { .. } => opcode::UnlinkAt::CODE,
+        RawOp::RenameAt { .. } => opcode::RenameAt::CODE,
+        RawOp::MkdirAt { .. } => opcode::MkDirAt::CODE,
+        _ => return None,
+    })
 }
 
 /// A one-shot readiness poll (also the fallback when the kernel answers an

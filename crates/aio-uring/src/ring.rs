@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use aio_core::driver::{FdKind, Unpark};
+use aio_core::driver::{Blocking, FdKind, Unpark};
 use aio_core::io::RawOp;
 use io_uring::{IoUring, Probe, opcode, squeue::Entry, types};
 use slab::Slab;
@@ -197,6 +197,11 @@ pub(crate) struct Ring {
     free_slots: Vec<u32>,
     /// The next registration's `FdHint::generation`.
     next_generation: u32,
+    /// File calls the kernel has no opcode for (getdents, and any other
+    /// this kernel lacks) run on threads.
+    blocking: Blocking,
+    /// The file opcodes this kernel supports (a bit per opcode number).
+    file_opcodes: u128,
 }
 
 /// What the driver knows of a registered descriptor.
@@ -362,6 +367,18 @@ impl Ring {
                 1024
             }
         };
+        let file_opcodes = [
+            opcode::OpenAt::CODE,
+            opcode::Statx::CODE,
+            opcode::Fsync::CODE,
+            opcode::Ftruncate::CODE,
+            opcode::UnlinkAt::CODE,
+            opcode::RenameAt::CODE,
+            opcode::MkDirAt::CODE,
+        ]
+        .into_iter()
+        .filter(|&c| probe.is_supported(c))
+        .fold(0u128, |m, c| m | 1u128 << c);
         let slots = nofile.min(MAX_SLOTS);
         let free_slots = match ring.submitter().register_files_sparse(slots) {
             Ok(()) => (0..slots).rev().collect(),
@@ -370,12 +387,16 @@ impl Ring {
                 Vec::new()
             }
         };
+        // SAFETY: a new descriptor nobody else owns.
+        let wake_fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let blocking = Blocking::new(Arc::new(EventFd(wake_fd.try_clone()?)));
         Ok(Ring {
             ring,
+            blocking,
+            file_opcodes,
             ops: Slab::with_capacity(256),
             backlog: VecDeque::new(),
-            // SAFETY: a new descriptor nobody else owns.
-            wake_fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            wake_fd,
             wake_buf: Box::new(0),
             wake_armed: false,
             defer_taskrun,
@@ -509,6 +530,7 @@ impl Ring {
             },
         }
         self.reap();
+        self.blocking.collect();
         Ok(())
     }
 
@@ -701,7 +723,20 @@ impl Ring {
         }
     }
 
+    /// Whether `raw` runs on a thread: getdents, or a file call whose
+    /// opcode this kernel lacks.
+    fn on_thread(&self, raw: &RawOp) -> bool {
+        matches!(raw, RawOp::Getdents { .. })
+            || ops::file_opcode(raw).is_some_and(|c| self.file_opcodes & (1u128 << c) == 0)
+    }
+
     pub(crate) fn poll_op(&mut self, raw: &RawOp, token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>> {
+        if token.is_some_and(Blocking::owns) {
+            return self.blocking.poll(token, waker);
+        }
+        if token.is_none() && self.on_thread(raw) {
+            return self.blocking.submit(raw, token, waker);
+        }
         let Some(key) = *token else {
             if let Some(p) = self.complete_from_kept(raw, waker) {
                 return p;
@@ -893,10 +928,18 @@ impl Ring {
     }
 
     pub(crate) fn cancel(&mut self, key: u64) {
+        if Blocking::owns(key) {
+            self.blocking.cancel(key);
+            return;
+        }
         self.push(opcode::AsyncCancel::new(key).build().user_data(CANCEL));
     }
 
     pub(crate) fn forget(&mut self, key: u64, owner: Box<dyn Any>) {
+        if Blocking::owns(key) {
+            self.blocking.forget(key, owner);
+            return;
+        }
         let Some(op) = self.ops.get_mut(key as usize) else {
             return;
         };
@@ -1008,7 +1051,7 @@ impl Ring {
                 _ => 0,
             })
             .sum();
-        self.ops.len() + waiting
+        self.ops.len() + waiting + self.blocking.in_flight()
     }
 }
 

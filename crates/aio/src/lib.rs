@@ -62,3 +62,7 @@ pub use aio_queue::*;
 
 #[cfg(feature = "net")]
 pub use aio_net::*;
+
+/// Files (the `fs` feature): see [aio-fs](aio_fs).
+#[cfg(feature = "fs")]
+pub use aio_fs as fs;

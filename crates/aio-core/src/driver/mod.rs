@@ -7,8 +7,10 @@
 //! queues run with no reactor at all; aio-poll and aio-uring provide the I/O
 //! drivers.
 
+pub mod blocking;
 mod park;
 
+pub use blocking::Blocking;
 pub use park::ParkDriver;
 
 use std::any::Any;
@@ -46,6 +48,9 @@ pub enum FdKind {
     StreamSocket,
     /// Anything else: a datagram socket, a pipe, a pidfd.
     Other,
+    /// A regular file or a directory: never waits for readiness, and its
+    /// calls block on the disk (a readiness driver runs them on threads).
+    File,
     /// Not known: the driver finds out ([`is_stream_socket`]).
     Unknown,
 }
@@ -56,7 +61,7 @@ impl FdKind {
     pub fn is_stream_socket(self, fd: RawFd) -> bool {
         match self {
             FdKind::StreamSocket => true,
-            FdKind::Other => false,
+            FdKind::Other | FdKind::File => false,
             FdKind::Unknown => is_stream_socket(fd),
         }
     }

@@ -129,6 +129,12 @@ impl<B: IoBuf> Write<B> {
             offset: None,
         }
     }
+
+    /// Writes `buf[start..]` to `fd` at file `offset` (or its current
+    /// position).
+    pub fn at(fd: RawFd, buf: B, start: usize, offset: Option<u64>) -> Write<B> {
+        Write { fd, buf, start, offset }
+    }
 }
 
 impl<B: IoBuf> Operation for Write<B> {

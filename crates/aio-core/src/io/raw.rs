@@ -123,6 +123,85 @@ pub enum RawOp {
         /// For what.
         interest: Interest,
     },
+    /// `openat(2)`; the result is the new descriptor (close-on-exec).
+    OpenAt {
+        /// The directory `path` is relative to (`AT_FDCWD`).
+        dirfd: RawFd,
+        /// A NUL-terminated path.
+        path: *const libc::c_char,
+        /// `O_*` flags.
+        flags: i32,
+        /// The mode of a created file.
+        mode: u32,
+    },
+    /// `statx(2)` into `buf`.
+    Statx {
+        /// The directory `path` is relative to, or the file itself with an
+        /// empty `path` and `AT_EMPTY_PATH`.
+        dirfd: RawFd,
+        /// A NUL-terminated path.
+        path: *const libc::c_char,
+        /// `AT_*` flags.
+        flags: i32,
+        /// `STATX_*` fields wanted.
+        mask: u32,
+        /// Where the kernel writes.
+        buf: *mut libc::statx,
+    },
+    /// `fsync(2)`, or `fdatasync(2)` with `datasync`.
+    Fsync {
+        /// The file.
+        fd: RawFd,
+        /// Only the data (and the metadata needed to read it).
+        datasync: bool,
+    },
+    /// `ftruncate(2)`.
+    Ftruncate {
+        /// The file.
+        fd: RawFd,
+        /// Its new length.
+        len: u64,
+    },
+    /// `unlinkat(2)` (`AT_REMOVEDIR` in `flags` removes a directory).
+    UnlinkAt {
+        /// The directory `path` is relative to.
+        dirfd: RawFd,
+        /// A NUL-terminated path.
+        path: *const libc::c_char,
+        /// `AT_*` flags.
+        flags: i32,
+    },
+    /// `renameat2(2)`.
+    RenameAt {
+        /// The directory `from` is relative to.
+        from_dir: RawFd,
+        /// A NUL-terminated path.
+        from: *const libc::c_char,
+        /// The directory `to` is relative to.
+        to_dir: RawFd,
+        /// A NUL-terminated path.
+        to: *const libc::c_char,
+        /// `RENAME_*` flags.
+        flags: u32,
+    },
+    /// `mkdirat(2)`.
+    MkdirAt {
+        /// The directory `path` is relative to.
+        dirfd: RawFd,
+        /// A NUL-terminated path.
+        path: *const libc::c_char,
+        /// The new directory's mode.
+        mode: u32,
+    },
+    /// `getdents64(2)`: directory entries into `len` bytes at `buf`.
+    Getdents {
+        /// The open directory.
+        fd: RawFd,
+        /// Where to write the entries.
+        buf: *mut u8,
+        /// How many bytes fit.
+        len: usize,
+    },
 }
 
 impl RawOp {
@@ -139,8 +218,35 @@ impl RawOp {
             | RawOp::Connect { fd, .. }
             | RawOp::Shutdown { fd, .. }
             | RawOp::Close { fd }
-            | RawOp::PollReady { fd, .. } => fd,
+            | RawOp::PollReady { fd, .. }
+            | RawOp::Fsync { fd, .. }
+            | RawOp::Ftruncate { fd, .. }
+            | RawOp::Getdents { fd, .. } => fd,
+            RawOp::OpenAt { dirfd, .. }
+            | RawOp::Statx { dirfd, .. }
+            | RawOp::UnlinkAt { dirfd, .. }
+            | RawOp::MkdirAt { dirfd, .. } => dirfd,
+            RawOp::RenameAt { from_dir, .. } => from_dir,
         }
+    }
+
+    /// Whether the call works on the file system and may block the thread
+    /// that makes it (no readiness applies to regular files): a readiness
+    /// driver runs it on a thread pool. `Read`/`Write` on a regular file
+    /// are such calls too, which the driver knows from how the descriptor
+    /// was registered ([`FdKind::File`](crate::driver::FdKind::File)).
+    pub fn is_file_op(&self) -> bool {
+        matches!(
+            self,
+            RawOp::OpenAt { .. }
+                | RawOp::Statx { .. }
+                | RawOp::Fsync { .. }
+                | RawOp::Ftruncate { .. }
+                | RawOp::UnlinkAt { .. }
+                | RawOp::RenameAt { .. }
+                | RawOp::MkdirAt { .. }
+                | RawOp::Getdents { .. }
+        )
     }
 
     /// The readiness a readiness driver waits for when the call would block
@@ -155,6 +261,14 @@ impl RawOp {
             }
             RawOp::PollReady { interest, .. } => Some(interest),
             RawOp::Shutdown { .. } | RawOp::Close { .. } => None,
+            RawOp::OpenAt { .. }
+            | RawOp::Statx { .. }
+            | RawOp::Fsync { .. }
+            | RawOp::Ftruncate { .. }
+            | RawOp::UnlinkAt { .. }
+            | RawOp::RenameAt { .. }
+            | RawOp::MkdirAt { .. }
+            | RawOp::Getdents { .. } => None,
         }
     }
 }

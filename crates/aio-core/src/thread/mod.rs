@@ -1,6 +1,6 @@
 //! The bridge to threads: `to_thread` and its pool.
 
-mod pool;
+pub(crate) mod pool;
 
 pub(crate) use pool::ThreadPool;
 

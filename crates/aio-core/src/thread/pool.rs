@@ -19,6 +19,7 @@ struct Inner {
     exited: Condvar,
     max: usize,
     keep_alive: Duration,
+    name: &'static str,
 }
 
 struct State {
@@ -33,6 +34,11 @@ struct State {
 
 impl ThreadPool {
     pub(crate) fn new(max: usize, keep_alive: Duration) -> ThreadPool {
+        ThreadPool::with_name(max, keep_alive, "aio-to-thread")
+    }
+
+    /// A pool whose threads are called `name`.
+    pub(crate) fn with_name(max: usize, keep_alive: Duration, name: &'static str) -> ThreadPool {
         ThreadPool {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
@@ -46,6 +52,7 @@ impl ThreadPool {
                 exited: Condvar::new(),
                 max,
                 keep_alive,
+                name,
             }),
         }
     }
@@ -66,7 +73,7 @@ impl ThreadPool {
             st.threads += 1;
             let inner = self.inner.clone();
             let spawned = thread::Builder::new()
-                .name("aio-to-thread".into())
+                .name(self.inner.name.into())
                 .spawn(move || worker(inner));
             if spawned.is_err() {
                 st.threads -= 1;

@@ -22,6 +22,20 @@ pub(crate) fn execute(op: &RawOp) -> io::Result<usize> {
         RawOp::Accept { fd, addr, len } => net::accept(fd, addr, len),
         RawOp::Connect { fd, addr, len } => net::connect(fd, addr, len),
         RawOp::Shutdown { fd, how } => net::shutdown(fd, how),
+        // File calls run on the file-call threads (the driver sends them
+        // there); this runs them here only if asked to.
+        RawOp::OpenAt { .. }
+        | RawOp::Statx { .. }
+        | RawOp::Fsync { .. }
+        | RawOp::Ftruncate { .. }
+        | RawOp::UnlinkAt { .. }
+        | RawOp::RenameAt { .. }
+        | RawOp::MkdirAt { .. }
+        | RawOp::Getdents { .. } => {
+            // SAFETY: the operation keeps the memory its pointers name
+            // alive while it runs (the `RawOp` contract).
+            unsafe { aio_core::driver::blocking::execute_raw(op) }
+        }
     }
 }
 

@@ -1,0 +1,106 @@
+//! Paths on every backend: the free functions (read, write, copy,
+//! metadata, rename, remove), directories created and removed as trees,
+//! and `read_dir`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io;
+
+use common::{Dir, payload};
+
+async fn read_write_copy_rename_remove(d: Dir) -> io::Result<()> {
+    let a = d.join("a.txt");
+    aio_fs::write(&a, "first").await?;
+    assert_eq!(aio_fs::read_to_string(&a).await?, "first");
+    aio_fs::write(&a, "second, longer").await?;
+    assert_eq!(aio_fs::read(&a).await?, b"second, longer");
+    // Copy keeps the content and the permission bits.
+    let big = d.join("big.bin");
+    let data = payload(3 << 20, 9);
+    aio_fs::write(&big, &data).await?;
+    std::fs::set_permissions(&big, std::os::unix::fs::PermissionsExt::from_mode(0o640))?;
+    let copied = d.join("copy.bin");
+    assert_eq!(aio_fs::copy(&big, &copied).await?, data.len() as u64);
+    assert_eq!(aio_fs::read(&copied).await?, data);
+    assert_eq!(aio_fs::metadata(&copied).await?.mode(), 0o640);
+    // Rename replaces the target.
+    aio_fs::rename(&copied, &a).await?;
+    assert_eq!(aio_fs::metadata(&a).await?.len(), data.len() as u64);
+    assert_eq!(
+        aio_fs::metadata(&copied).await.unwrap_err().kind(),
+        io::ErrorKind::NotFound
+    );
+    aio_fs::remove_file(&a).await?;
+    let e = aio_fs::remove_file(&a).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    assert!(e.to_string().contains("a.txt"), "{e}");
+    // Copying a directory is refused with a clear error.
+    assert_eq!(
+        aio_fs::copy(d.path(), d.join("x")).await.unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
+    Ok(())
+}
+
+async fn symlinks_are_seen_or_followed(d: Dir) -> io::Result<()> {
+    let target = d.join("target");
+    aio_fs::write(&target, "t").await?;
+    let link = d.join("link");
+    std::os::unix::fs::symlink(&target, &link)?;
+    assert!(aio_fs::metadata(&link).await?.is_file());
+    assert!(aio_fs::symlink_metadata(&link).await?.is_symlink());
+    Ok(())
+}
+
+async fn trees_and_listings(d: Dir) -> io::Result<()> {
+    let root = d.join("tree");
+    aio_fs::create_dir_all(root.join("x/y/z")).await?;
+    aio_fs::create_dir_all(root.join("x/y/z")).await?; // exists: fine
+    aio_fs::create_dir(root.join("w")).await?;
+    assert_eq!(
+        aio_fs::create_dir(root.join("w")).await.unwrap_err().kind(),
+        io::ErrorKind::AlreadyExists
+    );
+    let mut names = BTreeSet::new();
+    for i in 0..300 {
+        let n = format!("file-{i:03}");
+        aio_fs::write(root.join("x").join(&n), [i as u8]).await?;
+        names.insert(n);
+    }
+    names.insert("y".into());
+    let mut seen = BTreeSet::new();
+    let mut dirs = 0;
+    let mut entries = aio_fs::read_dir(root.join("x")).await?;
+    while let Some(e) = entries.next_entry().await? {
+        if e.file_type().await?.is_dir() {
+            dirs += 1;
+        }
+        assert_eq!(e.path(), root.join("x").join(e.file_name()));
+        seen.insert(e.file_name().into_string().unwrap());
+    }
+    assert_eq!(seen, names, "every entry once, no . or ..");
+    assert_eq!(dirs, 1);
+    // A file where a directory is expected.
+    let e = aio_fs::read_dir(root.join("x/file-001")).await.unwrap_err();
+    assert!(e.to_string().contains("file-001"), "{e}");
+    // Non-empty: remove_dir refuses, remove_dir_all removes the tree.
+    assert!(aio_fs::remove_dir(root.join("x")).await.is_err());
+    // A symbolic link inside is removed, not followed.
+    let outside = d.join("outside");
+    aio_fs::write(&outside, "keep").await?;
+    std::os::unix::fs::symlink(&outside, root.join("x/y/link"))?;
+    aio_fs::remove_dir_all(&root).await?;
+    assert_eq!(
+        aio_fs::metadata(&root).await.unwrap_err().kind(),
+        io::ErrorKind::NotFound
+    );
+    assert_eq!(aio_fs::read_to_string(&outside).await?, "keep");
+    Ok(())
+}
+
+backend_tests!(
+    read_write_copy_rename_remove,
+    symlinks_are_seen_or_followed,
+    trees_and_listings
+);
