@@ -112,7 +112,22 @@ pub(crate) fn entry(op: &RawOp, t: Target) -> Entry {
             .flags(flags)
             .build(),
         RawOp::MkdirAt { dirfd, path, mode } => opcode::MkDirAt::new(types::Fd(dirfd), path).mode(mode).build(),
-        RawOp::Getdents { .. } => unreachable!("io_uring has no getdents: the driver runs it on a thread"),
+        RawOp::Splice {
+            fd_in,
+            off_in,
+            fd_out,
+            len,
+        } => opcode::Splice::new(
+            types::Fd(fd_in),
+            off_in.map_or(-1, |o| o as i64),
+            types::Fd(fd_out),
+            -1,
+            clamp(len),
+        )
+        .build(),
+        RawOp::Getdents { .. } | RawOp::SendFile { .. } => {
+            unreachable!("io_uring has no getdents or sendfile: the driver runs them on a thread")
+        }
     }
 }
 
@@ -127,6 +142,7 @@ pub(crate) fn file_opcode(op: &RawOp) -> Option<u8> {
         RawOp::UnlinkAt { .. } => opcode::UnlinkAt::CODE,
         RawOp::RenameAt { .. } => opcode::RenameAt::CODE,
         RawOp::MkdirAt { .. } => opcode::MkDirAt::CODE,
+        RawOp::Splice { .. } => opcode::Splice::CODE,
         _ => return None,
     })
 }

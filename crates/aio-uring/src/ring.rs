@@ -375,6 +375,7 @@ impl Ring {
             opcode::UnlinkAt::CODE,
             opcode::RenameAt::CODE,
             opcode::MkDirAt::CODE,
+            opcode::Splice::CODE,
         ]
         .into_iter()
         .filter(|&c| probe.is_supported(c))
@@ -726,7 +727,7 @@ impl Ring {
     /// Whether `raw` runs on a thread: getdents, or a file call whose
     /// opcode this kernel lacks.
     fn on_thread(&self, raw: &RawOp) -> bool {
-        matches!(raw, RawOp::Getdents { .. })
+        matches!(raw, RawOp::Getdents { .. } | RawOp::SendFile { .. })
             || ops::file_opcode(raw).is_some_and(|c| self.file_opcodes & (1u128 << c) == 0)
     }
 

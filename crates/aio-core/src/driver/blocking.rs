@@ -349,6 +349,33 @@ pub unsafe fn execute_raw(op: &RawOp) -> io::Result<usize> {
             // SAFETY: the caller guarantees a NUL-terminated `path`.
             retry(|| unsafe { libc::mkdirat(dirfd, path, mode) } as isize)
         }
+        RawOp::Splice {
+            fd_in,
+            off_in,
+            fd_out,
+            len,
+        } => {
+            let mut off = off_in.map(|o| o as libc::loff_t);
+            let off_ptr = off.as_mut().map_or(std::ptr::null_mut(), |o| o as *mut libc::loff_t);
+            // SAFETY: `off_ptr` is null or points to `off`, alive for the
+            // call; the kernel checks the descriptors.
+            retry(|| unsafe {
+                libc::splice(
+                    fd_in,
+                    off_ptr,
+                    fd_out,
+                    std::ptr::null_mut(),
+                    len,
+                    libc::SPLICE_F_NONBLOCK,
+                ) as isize
+            })
+        }
+        RawOp::SendFile { fd, in_fd, offset, len } => {
+            let mut off = offset as libc::off_t;
+            // SAFETY: `off` is alive for the call; the kernel checks the
+            // descriptors.
+            retry(|| unsafe { libc::sendfile(fd, in_fd, &mut off, len) as isize })
+        }
         RawOp::Getdents { fd, buf, len } => {
             // SAFETY: the caller guarantees `len` writable bytes at `buf`.
             retry(|| unsafe { libc::syscall(libc::SYS_getdents64, fd, buf, len) } as isize)

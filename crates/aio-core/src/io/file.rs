@@ -288,3 +288,74 @@ impl<B: IoBufMut> Operation for Getdents<B> {
         (res, self.buf)
     }
 }
+
+/// `splice(2)`: moves up to `len` bytes from `fd_in` (a file at `off_in`,
+/// or a pipe) to `fd_out` (a pipe or a socket) without copying them
+/// through user space; one end must be a pipe. The result is the bytes
+/// moved.
+#[derive(Debug)]
+pub struct Splice {
+    fd_in: RawFd,
+    off_in: Option<u64>,
+    fd_out: RawFd,
+    len: usize,
+}
+
+impl Splice {
+    /// Moves up to `len` bytes from `fd_in` to `fd_out`.
+    pub fn new(fd_in: RawFd, off_in: Option<u64>, fd_out: RawFd, len: usize) -> Splice {
+        Splice {
+            fd_in,
+            off_in,
+            fd_out,
+            len,
+        }
+    }
+}
+
+impl Operation for Splice {
+    type Output = io::Result<usize>;
+    fn raw(&mut self) -> RawOp {
+        RawOp::Splice {
+            fd_in: self.fd_in,
+            off_in: self.off_in,
+            fd_out: self.fd_out,
+            len: self.len,
+        }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        res
+    }
+}
+
+/// `sendfile(2)`: up to `len` bytes of the file `in_fd` from `offset` to
+/// the socket `fd`; the result is the bytes sent.
+#[derive(Debug)]
+pub struct SendFile {
+    fd: RawFd,
+    in_fd: RawFd,
+    offset: u64,
+    len: usize,
+}
+
+impl SendFile {
+    /// Sends up to `len` bytes of `in_fd` from `offset` on socket `fd`.
+    pub fn new(fd: RawFd, in_fd: RawFd, offset: u64, len: usize) -> SendFile {
+        SendFile { fd, in_fd, offset, len }
+    }
+}
+
+impl Operation for SendFile {
+    type Output = io::Result<usize>;
+    fn raw(&mut self) -> RawOp {
+        RawOp::SendFile {
+            fd: self.fd,
+            in_fd: self.in_fd,
+            offset: self.offset,
+            len: self.len,
+        }
+    }
+    fn complete(self, res: io::Result<usize>) -> Self::Output {
+        res
+    }
+}

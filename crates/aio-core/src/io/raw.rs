@@ -193,6 +193,31 @@ pub enum RawOp {
         /// The new directory's mode.
         mode: u32,
     },
+    /// `splice(2)` of up to `len` bytes from `fd_in` (at `off_in`, for a
+    /// file) to `fd_out`; one end must be a pipe. A readiness driver waits
+    /// for `fd_out` to be writable.
+    Splice {
+        /// Where the data comes from.
+        fd_in: RawFd,
+        /// The offset in `fd_in` when it is a file (`None`: a pipe).
+        off_in: Option<u64>,
+        /// Where it goes (a pipe or a socket).
+        fd_out: RawFd,
+        /// How much at most.
+        len: usize,
+    },
+    /// `sendfile(2)` of up to `len` bytes of the file `in_fd` from
+    /// `offset` to the socket `fd`; waits for `fd` to be writable.
+    SendFile {
+        /// The socket.
+        fd: RawFd,
+        /// The file.
+        in_fd: RawFd,
+        /// Where in the file.
+        offset: u64,
+        /// How much at most.
+        len: usize,
+    },
     /// `getdents64(2)`: directory entries into `len` bytes at `buf`.
     Getdents {
         /// The open directory.
@@ -227,6 +252,8 @@ impl RawOp {
             | RawOp::UnlinkAt { dirfd, .. }
             | RawOp::MkdirAt { dirfd, .. } => dirfd,
             RawOp::RenameAt { from_dir, .. } => from_dir,
+            RawOp::Splice { fd_out, .. } => fd_out,
+            RawOp::SendFile { fd, .. } => fd,
         }
     }
 
@@ -256,9 +283,12 @@ impl RawOp {
             RawOp::Read { .. } | RawOp::Recv { .. } | RawOp::RecvMsg { .. } | RawOp::Accept { .. } => {
                 Some(Interest::Readable)
             }
-            RawOp::Write { .. } | RawOp::Send { .. } | RawOp::SendMsg { .. } | RawOp::Connect { .. } => {
-                Some(Interest::Writable)
-            }
+            RawOp::Write { .. }
+            | RawOp::Send { .. }
+            | RawOp::SendMsg { .. }
+            | RawOp::Connect { .. }
+            | RawOp::Splice { .. }
+            | RawOp::SendFile { .. } => Some(Interest::Writable),
             RawOp::PollReady { interest, .. } => Some(interest),
             RawOp::Shutdown { .. } | RawOp::Close { .. } => None,
             RawOp::OpenAt { .. }

@@ -2,6 +2,7 @@
 //! `start_server` and their Unix variants.
 
 mod reader;
+mod sendfile;
 mod server;
 mod writer;
 

@@ -232,6 +232,18 @@ impl StreamWriter {
         st.update_pause();
     }
 
+    /// The flow-control marks: asyncio's `get_write_buffer_limits()`,
+    /// `(low, high)`.
+    pub fn get_write_buffer_limits(&self) -> (usize, usize) {
+        let st = self.inner.st.borrow();
+        (st.low, st.high)
+    }
+
+    /// The connection's descriptor, while the writer is open.
+    pub(super) fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.transport().map(|t| t.fd.as_raw_fd())
+    }
+
     /// Bytes written and not yet sent.
     pub fn write_buffer_size(&self) -> usize {
         self.inner.st.borrow().buffered()

@@ -23,7 +23,8 @@ pub(crate) fn execute(op: &RawOp) -> io::Result<usize> {
         RawOp::Connect { fd, addr, len } => net::connect(fd, addr, len),
         RawOp::Shutdown { fd, how } => net::shutdown(fd, how),
         // File calls run on the file-call threads (the driver sends them
-        // there); this runs them here only if asked to.
+        // there); this runs them here only if asked to. Splice and
+        // sendfile run here, non-blocking on their socket or pipe.
         RawOp::OpenAt { .. }
         | RawOp::Statx { .. }
         | RawOp::Fsync { .. }
@@ -31,7 +32,9 @@ pub(crate) fn execute(op: &RawOp) -> io::Result<usize> {
         | RawOp::UnlinkAt { .. }
         | RawOp::RenameAt { .. }
         | RawOp::MkdirAt { .. }
-        | RawOp::Getdents { .. } => {
+        | RawOp::Getdents { .. }
+        | RawOp::Splice { .. }
+        | RawOp::SendFile { .. } => {
             // SAFETY: the operation keeps the memory its pointers name
             // alive while it runs (the `RawOp` contract).
             unsafe { aio_core::driver::blocking::execute_raw(op) }
