@@ -73,21 +73,43 @@ impl Process {
         self.pid
     }
 
-    /// asyncio's `returncode`: `None` while the child runs; then its exit
-    /// code, or `-N` when signal `N` ended it. Looks (without waiting) and
-    /// reaps the child if it has exited.
+    /// asyncio's `returncode`: `None` until the loop has handled the
+    /// child's exit; then its exit code, or `-N` when signal `N` ended it.
+    ///
+    /// The loop watches every child from its spawn on and records its exit
+    /// as soon as it sees it, whether or not anyone awaits
+    /// [`wait`](Process::wait) (as asyncio's child watcher does). This
+    /// only reads what the loop recorded (it makes no system call), so it
+    /// changes only while the task reading it is suspended at an `await`,
+    /// never between two of its statements.
+    ///
+    /// # Examples
+    /// ```
+    /// # aio_core::run_on(aio_poll::PollDriver::new().unwrap(), async {
+    /// let p = aio_net::create_subprocess_exec("true", []).await?;
+    /// assert_eq!(p.returncode(), None); // the loop has not run since the spawn
+    /// while p.returncode().is_none() {
+    ///     aio_core::sleep(0.01).await?; // nobody waits: the loop records it
+    /// }
+    /// assert_eq!(p.returncode(), Some(0));
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn returncode(&self) -> Option<i32> {
-        self.exit.try_status().ok().flatten().map(returncode)
+        self.exit.status().map(returncode)
     }
 
-    /// The child's exit status once it was reaped (by [`wait`](Process::wait)
-    /// or [`returncode`](Process::returncode)).
+    /// The child's exit status once the loop has handled its exit (the
+    /// same moment as [`returncode`](Process::returncode)), without a
+    /// system call.
     pub fn exit_status(&self) -> Option<ExitStatus> {
         self.exit.status()
     }
 
-    /// Waits for the child to exit and returns its
-    /// [`returncode`](Process::returncode): asyncio's `wait()`.
+    /// Waits until the loop has handled the child's exit and returns its
+    /// [`returncode`](Process::returncode): asyncio's `wait()`. (Awaited
+    /// on another loop of the thread than the child's own, it watches the
+    /// child itself there.)
     ///
     /// Like asyncio's, this can deadlock when the child writes more to a
     /// pipe than the pipe holds and nobody reads it; use
@@ -97,7 +119,8 @@ impl Process {
     /// # Cancellation
     /// Returns an `Interrupted` error (made from
     /// [`Cancelled`](aio_core::Cancelled)); the child is untouched, and
-    /// can still be signalled and waited for.
+    /// can still be signalled and waited for (the loop still records its
+    /// exit).
     ///
     /// # Examples
     /// ```

@@ -6,12 +6,14 @@
 //!
 //! Pipes are the same [`StreamReader`](crate::StreamReader) and
 //! [`StreamWriter`](crate::StreamWriter) as sockets', on `read`/`write`,
-//! so they run on every backend. A child's exit is awaited without a
-//! thread: a pidfd registered with the loop (Linux 5.3+), or SIGCHLD
-//! elsewhere (see [`ChildWatcher`]). Every child is reaped, even one whose
-//! `Process` is dropped first or whose loop closes before it exits (a
-//! process-wide thread reaps those; it never waits for children aio did
-//! not spawn).
+//! so they run on every backend. As asyncio's child watcher does, the loop
+//! watches every child from its spawn on, without a thread (a pidfd
+//! registered with the loop on Linux 5.3+, SIGCHLD elsewhere: see
+//! [`ChildWatcher`]), reaps it as soon as it exits and records its
+//! `returncode`, whether or not anyone waits. Every child is reaped, even
+//! one whose `Process` is dropped first or whose loop closes before it
+//! exits (a process-wide thread reaps those; it never waits for children
+//! aio did not spawn).
 
 mod child;
 mod command;
