@@ -73,7 +73,7 @@ async fn communicate_with_both_pipes_full() -> io::Result<()> {
 
 async fn communicate_without_pipes_and_empty_input() -> io::Result<()> {
     let mut p = Command::new("true").await?;
-    assert_eq!(p.communicate(b"").await?, (None, None));
+    assert_eq!(p.communicate(None).await?, (None, None));
     assert_eq!(p.returncode(), Some(0));
     // A child that exits without reading its input: not an error.
     let mut p = Command::new("true").stdin(PIPE).await?;
@@ -223,6 +223,53 @@ async fn killed_child_gives_a_negative_returncode_without_wait() -> io::Result<(
     p.kill()?;
     p.send_signal(libc::SIGUSR1)?;
     assert_eq!(p.wait().await?, -libc::SIGTERM);
+    Ok(())
+}
+
+/// asyncio's `communicate()` (`input=None`): nothing is written and stdin
+/// is closed all the same (Python 3.12+), so `cat` sees EOF and exits; the
+/// same with `b""`.
+async fn communicate_without_input_closes_stdin() -> io::Result<()> {
+    let bound = 10.0; // catches a hang, never reached when stdin closes
+    let mut p = Command::new("cat").stdin(PIPE).stdout(PIPE).await?;
+    let r = timeout(bound, p.communicate(None)).await;
+    let (out, err) = r.map_err(|_| io::Error::other("communicate(None) left cat waiting"))??;
+    assert_eq!((out.as_deref(), err), (Some(&b""[..]), None));
+    assert!(p.stdin.is_none(), "stdin was closed");
+    assert_eq!(p.returncode(), Some(0));
+
+    let mut p = Command::new("cat").stdin(PIPE).stdout(PIPE).await?;
+    let r = timeout(bound, p.communicate(b"")).await;
+    let (out, _) = r.map_err(|_| io::Error::other("communicate(b\"\") left cat waiting"))??;
+    assert_eq!(out.as_deref(), Some(&b""[..]));
+    assert_eq!(p.returncode(), Some(0));
+
+    // A child that never reads its stdin: nothing written, no error.
+    let mut p = create_subprocess_shell("echo out").stdin(PIPE).stdout(PIPE).await?;
+    let (out, _) = p.communicate(None).await?;
+    assert_eq!(out.as_deref(), Some(&b"out\n"[..]));
+    assert_eq!(p.returncode(), Some(0));
+    Ok(())
+}
+
+/// Every kind of input `communicate` takes reaches the child.
+async fn communicate_takes_bytes_strings_and_none() -> io::Result<()> {
+    async fn echo(input: impl aio_net::CommunicateInput) -> io::Result<Vec<u8>> {
+        let mut p = Command::new("cat").stdin(PIPE).stdout(PIPE).await?;
+        let (out, _) = p.communicate(input).await?;
+        Ok(out.expect("stdout is a pipe"))
+    }
+    let v = b"vec".to_vec();
+    let s = String::from("string");
+    assert_eq!(echo(b"array").await?, b"array");
+    assert_eq!(echo(&b"slice"[..]).await?, b"slice");
+    assert_eq!(echo(&v).await?, b"vec");
+    assert_eq!(echo(v.clone()).await?, b"vec");
+    assert_eq!(echo("str").await?, b"str");
+    assert_eq!(echo(&s).await?, b"string");
+    assert_eq!(echo(s.clone()).await?, b"string");
+    assert_eq!(echo(Some(&b"some"[..])).await?, b"some");
+    assert_eq!(echo(None).await?, b"");
     Ok(())
 }
 
@@ -446,6 +493,8 @@ backend_tests!(
     returncode_is_set_by_the_loop_without_wait,
     killed_child_gives_a_negative_returncode_without_wait,
     returncodes_of_many_children_without_wait,
+    communicate_without_input_closes_stdin,
+    communicate_takes_bytes_strings_and_none,
     two_hundred_children_no_zombies,
     several_tasks_wait_for_one_child,
     cancelled_wait_leaves_the_child_killable,

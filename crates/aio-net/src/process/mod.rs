@@ -23,7 +23,7 @@ mod reaper;
 
 use std::ffi::OsStr;
 
-pub use child::Process;
+pub use child::{CommunicateInput, Process};
 pub use command::{Command, DEVNULL, PIPE, STDOUT, Spawn, Stdio};
 pub use exit::ChildWatcher;
 
@@ -100,7 +100,7 @@ impl<S: AsRef<OsStr>> ExecArgs for &Vec<S> {
 ///     .stdout(aio_net::PIPE)
 ///     .stderr(aio_net::PIPE)
 ///     .await?;
-/// let (out, err) = p.communicate(b"").await?;
+/// let (out, err) = p.communicate(None).await?;
 /// assert_eq!(out.unwrap(), b"out\n");
 /// assert_eq!(err.unwrap(), b"err\n");
 /// # Ok::<(), std::io::Error>(())
