@@ -67,8 +67,8 @@ mod unix;
 
 pub use addr::{ToSocketAddrs, lookup_host};
 pub use process::{
-    ChildWatcher, Command, DEVNULL, ExecArgs, PIPE, Process, STDOUT, Spawn, Stdio, create_subprocess_exec,
-    create_subprocess_shell,
+    ChildWatcher, Command, CommunicateInput, DEVNULL, ExecArgs, PIPE, Process, STDOUT, Spawn, Stdio,
+    create_subprocess_exec, create_subprocess_shell,
 };
 pub use signal::{
     LoopSignalExt, SignalError, WaitSignal, add_signal_handler, ctrl_c, remove_signal_handler, wait_signal,

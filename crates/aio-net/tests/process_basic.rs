@@ -1,20 +1,23 @@
 //! Subprocesses on every backend: echo through the shell, 16 MiB through
 //! `cat` with `communicate`, stderr merged into stdout, exit codes and
-//! signals, 200 children 16 at a time with no zombie left, cancelled
-//! `wait` and `communicate`, dropped processes reaped, spawn errors.
+//! signals, `returncode` set by the loop (never by a look of its own),
+//! 200 children 16 at a time with no zombie left, cancelled `wait` and
+//! `communicate`, dropped processes reaped, spawn errors.
 
 mod common;
 mod process_common;
 
 use std::future::IntoFuture;
 use std::io;
+use std::os::unix::process::ExitStatusExt;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use aio_core::{TimeoutError, create_task, timeout, yield_now};
 use aio_net::{ChildWatcher, Command, DEVNULL, PIPE, STDOUT, create_subprocess_exec, create_subprocess_shell};
-use common::payload;
-use process_common::{assert_reaped, is_unreaped_child, many_children, wait_reaped};
+use common::{payload, until};
+use process_common::{assert_reaped, is_unreaped_child, many_children, state, wait_reaped};
 
 /// A child that runs until killed, off the test's output (a leftover
 /// after a failed test must not hold the harness's pipes open).
@@ -70,7 +73,7 @@ async fn communicate_with_both_pipes_full() -> io::Result<()> {
 
 async fn communicate_without_pipes_and_empty_input() -> io::Result<()> {
     let mut p = Command::new("true").await?;
-    assert_eq!(p.communicate(b"").await?, (None, None));
+    assert_eq!(p.communicate(None).await?, (None, None));
     assert_eq!(p.returncode(), Some(0));
     // A child that exits without reading its input: not an error.
     let mut p = Command::new("true").stdin(PIPE).await?;
@@ -137,6 +140,136 @@ async fn kill_gives_a_negative_returncode() -> io::Result<()> {
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     p.kill()?;
     assert_eq!(p.wait().await?, -9);
+    Ok(())
+}
+
+/// Blocks the thread (the loop does not run) until `pid` is a zombie: it
+/// has exited, and nobody has reaped it.
+fn block_until_zombie(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state(pid) != Some('Z') {
+        assert!(Instant::now() < deadline, "{pid} not a zombie within 10 s");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// asyncio's `returncode`: `None` until the loop has handled the exit,
+/// then the code, with nobody awaiting `wait()`. Reading it never reaps:
+/// a child that exited while the loop did not run reads `None`.
+async fn returncode_is_set_by_the_loop_without_wait() -> io::Result<()> {
+    let p = create_subprocess_exec("true", []).await?;
+    assert_eq!(p.returncode(), None);
+    block_until_zombie(p.pid());
+    assert_eq!(p.returncode(), None, "the loop has not run since the spawn");
+    assert_eq!(p.exit_status(), None);
+    assert!(is_unreaped_child(p.pid()), "returncode() reaped the child");
+    until("the loop records the exit", || p.returncode().is_some()).await?;
+    assert_eq!(p.returncode(), Some(0));
+    assert_eq!(p.exit_status().and_then(|s| s.code()), Some(0));
+    assert_reaped(p.pid());
+    assert_eq!(p.wait().await?, 0);
+
+    // Running when the loop first looks (it waits for its stdin to
+    // close): watched, then recorded when it exits.
+    let mut p = create_subprocess_shell("read x; exit 3").stdin(PIPE).await?;
+    yield_now().await?;
+    assert_eq!(p.returncode(), None);
+    drop(p.stdin.take());
+    until("the loop records the exit", || p.returncode().is_some()).await?;
+    assert_eq!(p.returncode(), Some(3));
+    Ok(())
+}
+
+/// Many children watched at once, exiting in another order than they
+/// were spawned, in two waves (the reaper reuses its slots): each exit is
+/// recorded, with nobody waiting.
+async fn returncodes_of_many_children_without_wait() -> io::Result<()> {
+    for _ in 0..2 {
+        let mut ps = Vec::new();
+        for _ in 0..40 {
+            ps.push(Command::new("cat").stdin(PIPE).stdout(DEVNULL).await?);
+        }
+        yield_now().await?;
+        assert!(ps.iter().all(|p| p.returncode().is_none()));
+        for p in ps.iter_mut().rev() {
+            drop(p.stdin.take());
+        }
+        until("every exit recorded", || ps.iter().all(|p| p.returncode().is_some())).await?;
+        for p in &ps {
+            assert_eq!(p.returncode(), Some(0));
+            assert_reaped(p.pid());
+        }
+    }
+    Ok(())
+}
+
+/// A child killed from outside (not through the `Process`): the loop
+/// records minus the signal number, and the `Process` sends no signal
+/// any more (its pid may be reused).
+async fn killed_child_gives_a_negative_returncode_without_wait() -> io::Result<()> {
+    let p = sleeper().await?;
+    // Let the loop start watching it.
+    yield_now().await?;
+    yield_now().await?;
+    assert_eq!(p.returncode(), None);
+    // SAFETY: `p.pid()` is our unreaped child (the loop's reaper holds it).
+    assert_eq!(unsafe { libc::kill(p.pid() as i32, libc::SIGTERM) }, 0);
+    block_until_zombie(p.pid());
+    assert_eq!(p.returncode(), None, "the loop has not run since the kill");
+    until("the loop records the exit", || p.returncode().is_some()).await?;
+    assert_eq!(p.returncode(), Some(-libc::SIGTERM));
+    assert_eq!(p.exit_status().and_then(|s| s.signal()), Some(libc::SIGTERM));
+    assert_reaped(p.pid());
+    p.kill()?;
+    p.send_signal(libc::SIGUSR1)?;
+    assert_eq!(p.wait().await?, -libc::SIGTERM);
+    Ok(())
+}
+
+/// asyncio's `communicate()` (`input=None`): nothing is written and stdin
+/// is closed all the same (Python 3.12+), so `cat` sees EOF and exits; the
+/// same with `b""`.
+async fn communicate_without_input_closes_stdin() -> io::Result<()> {
+    let bound = 10.0; // catches a hang, never reached when stdin closes
+    let mut p = Command::new("cat").stdin(PIPE).stdout(PIPE).await?;
+    let r = timeout(bound, p.communicate(None)).await;
+    let (out, err) = r.map_err(|_| io::Error::other("communicate(None) left cat waiting"))??;
+    assert_eq!((out.as_deref(), err), (Some(&b""[..]), None));
+    assert!(p.stdin.is_none(), "stdin was closed");
+    assert_eq!(p.returncode(), Some(0));
+
+    let mut p = Command::new("cat").stdin(PIPE).stdout(PIPE).await?;
+    let r = timeout(bound, p.communicate(b"")).await;
+    let (out, _) = r.map_err(|_| io::Error::other("communicate(b\"\") left cat waiting"))??;
+    assert_eq!(out.as_deref(), Some(&b""[..]));
+    assert_eq!(p.returncode(), Some(0));
+
+    // A child that never reads its stdin: nothing written, no error.
+    let mut p = create_subprocess_shell("echo out").stdin(PIPE).stdout(PIPE).await?;
+    let (out, _) = p.communicate(None).await?;
+    assert_eq!(out.as_deref(), Some(&b"out\n"[..]));
+    assert_eq!(p.returncode(), Some(0));
+    Ok(())
+}
+
+/// Every kind of input `communicate` takes reaches the child.
+async fn communicate_takes_bytes_strings_and_none() -> io::Result<()> {
+    async fn echo(input: impl aio_net::CommunicateInput) -> io::Result<Vec<u8>> {
+        let mut p = Command::new("cat").stdin(PIPE).stdout(PIPE).await?;
+        let (out, _) = p.communicate(input).await?;
+        Ok(out.expect("stdout is a pipe"))
+    }
+    let v = b"vec".to_vec();
+    let s = String::from("string");
+    assert_eq!(echo(b"array").await?, b"array");
+    assert_eq!(echo(&b"slice"[..]).await?, b"slice");
+    assert_eq!(echo(&v).await?, b"vec");
+    assert_eq!(echo(v.clone()).await?, b"vec");
+    assert_eq!(echo("str").await?, b"str");
+    assert_eq!(echo(&s).await?, b"string");
+    assert_eq!(echo(s.clone()).await?, b"string");
+    assert_eq!(echo(Some(&b"some"[..])).await?, b"some");
+    assert_eq!(echo(None).await?, b"");
     Ok(())
 }
 
@@ -357,6 +490,11 @@ backend_tests!(
     stderr_merged_into_stdout,
     exit_codes,
     kill_gives_a_negative_returncode,
+    returncode_is_set_by_the_loop_without_wait,
+    killed_child_gives_a_negative_returncode_without_wait,
+    returncodes_of_many_children_without_wait,
+    communicate_without_input_closes_stdin,
+    communicate_takes_bytes_strings_and_none,
     two_hundred_children_no_zombies,
     several_tasks_wait_for_one_child,
     cancelled_wait_leaves_the_child_killable,

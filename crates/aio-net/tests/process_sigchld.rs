@@ -1,5 +1,6 @@
 //! The SIGCHLD child watcher (the fallback where pidfds are missing),
-//! forced on Linux so CI runs it: echo, exit codes and signals, 200
+//! forced on Linux so CI runs it: echo, exit codes and signals,
+//! `returncode` recorded without a `wait`, 200
 //! children 16 at a time with no zombie left, a cancelled wait, dropped
 //! processes reaped, and the SIGCHLD disposition restored afterwards.
 //!
@@ -16,10 +17,11 @@ mod process_common;
 use std::io;
 use std::rc::Rc;
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use aio_core::{TimeoutError, create_task, timeout, yield_now};
 use aio_net::{ChildWatcher, Command, DEVNULL, PIPE};
-use process_common::{assert_reaped, is_unreaped_child, many_children, wait_reaped};
+use process_common::{assert_reaped, is_unreaped_child, many_children, state, wait_reaped};
 
 static LOCK: Mutex<()> = Mutex::new(());
 
@@ -92,6 +94,32 @@ async fn kill_and_cancelled_wait() -> io::Result<()> {
     Ok(())
 }
 
+/// The loop records the exit with nobody awaiting `wait()`; reading
+/// `returncode` never reaps.
+async fn returncode_without_wait() -> io::Result<()> {
+    let _g = serial();
+    let mut p = cmd("/bin/sh").args(["-c", "read x; exit 6"]).stdin(PIPE).await?;
+    yield_now().await?;
+    assert!(
+        aio_net::signal::is_handled_by_aio(libc::SIGCHLD)?,
+        "watched from the spawn on"
+    );
+    assert_eq!(p.returncode(), None);
+    drop(p.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state(p.pid()) != Some('Z') {
+        assert!(Instant::now() < deadline, "the child did not exit within 10 s");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(p.returncode(), None, "the loop has not run since the exit");
+    common::until("the loop records the exit", || p.returncode().is_some()).await?;
+    assert_eq!(p.returncode(), Some(6));
+    assert_reaped(p.pid());
+    drop(p);
+    assert_eq!(sigchld_disposition(), libc::SIG_DFL);
+    Ok(())
+}
+
 async fn two_hundred_children_no_zombies() -> io::Result<()> {
     let _g = serial();
     let pids = many_children(200, 16, ChildWatcher::Sigchld).await?;
@@ -142,6 +170,7 @@ async fn two_loops_at_once() -> io::Result<()> {
 backend_tests!(
     echo_and_exit_codes,
     kill_and_cancelled_wait,
+    returncode_without_wait,
     two_hundred_children_no_zombies,
     dropped_processes_are_reaped,
     two_loops_at_once,

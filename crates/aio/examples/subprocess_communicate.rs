@@ -39,7 +39,7 @@ async fn run(cmd: &str) -> io::Result<()> {
         .stderr(aio::PIPE)
         .await?;
 
-    let (stdout, stderr) = proc.communicate(b"").await?;
+    let (stdout, stderr) = proc.communicate(None).await?;
 
     println!("['{cmd}' exited with {}]", proc.returncode().unwrap_or_default());
     if let Some(out) = stdout.filter(|o| !o.is_empty()) {

@@ -73,21 +73,43 @@ impl Process {
         self.pid
     }
 
-    /// asyncio's `returncode`: `None` while the child runs; then its exit
-    /// code, or `-N` when signal `N` ended it. Looks (without waiting) and
-    /// reaps the child if it has exited.
+    /// asyncio's `returncode`: `None` until the loop has handled the
+    /// child's exit; then its exit code, or `-N` when signal `N` ended it.
+    ///
+    /// The loop watches every child from its spawn on and records its exit
+    /// as soon as it sees it, whether or not anyone awaits
+    /// [`wait`](Process::wait) (as asyncio's child watcher does). This
+    /// only reads what the loop recorded (it makes no system call), so it
+    /// changes only while the task reading it is suspended at an `await`,
+    /// never between two of its statements.
+    ///
+    /// # Examples
+    /// ```
+    /// # aio_core::run_on(aio_poll::PollDriver::new().unwrap(), async {
+    /// let p = aio_net::create_subprocess_exec("true", []).await?;
+    /// assert_eq!(p.returncode(), None); // the loop has not run since the spawn
+    /// while p.returncode().is_none() {
+    ///     aio_core::sleep(0.01).await?; // nobody waits: the loop records it
+    /// }
+    /// assert_eq!(p.returncode(), Some(0));
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn returncode(&self) -> Option<i32> {
-        self.exit.try_status().ok().flatten().map(returncode)
+        self.exit.status().map(returncode)
     }
 
-    /// The child's exit status once it was reaped (by [`wait`](Process::wait)
-    /// or [`returncode`](Process::returncode)).
+    /// The child's exit status once the loop has handled its exit (the
+    /// same moment as [`returncode`](Process::returncode)), without a
+    /// system call.
     pub fn exit_status(&self) -> Option<ExitStatus> {
         self.exit.status()
     }
 
-    /// Waits for the child to exit and returns its
-    /// [`returncode`](Process::returncode): asyncio's `wait()`.
+    /// Waits until the loop has handled the child's exit and returns its
+    /// [`returncode`](Process::returncode): asyncio's `wait()`. (Awaited
+    /// on another loop of the thread than the child's own, it watches the
+    /// child itself there.)
     ///
     /// Like asyncio's, this can deadlock when the child writes more to a
     /// pipe than the pipe holds and nobody reads it; use
@@ -97,7 +119,8 @@ impl Process {
     /// # Cancellation
     /// Returns an `Interrupted` error (made from
     /// [`Cancelled`](aio_core::Cancelled)); the child is untouched, and
-    /// can still be signalled and waited for.
+    /// can still be signalled and waited for (the loop still records its
+    /// exit).
     ///
     /// # Examples
     /// ```
@@ -112,11 +135,18 @@ impl Process {
         self.exit.wait().await.map(returncode)
     }
 
-    /// Sends `input` to stdin (then closes it), reads stdout and stderr to
-    /// EOF, and waits for the child to exit: asyncio's `communicate(input)`.
-    /// Returns `(stdout, stderr)`, each `None` when that stream is not a
-    /// pipe. asyncio's `communicate()` without input is
-    /// `communicate(b"")`; input is ignored when stdin is not a pipe.
+    /// Sends `input` to stdin and closes it, reads stdout and stderr to
+    /// EOF, and waits for the child to exit: asyncio's
+    /// `communicate(input)`. Returns `(stdout, stderr)`, each `None` when
+    /// that stream is not a pipe.
+    ///
+    /// `input` is bytes (`b"..."`, a `&[u8]`, `Vec<u8>`, `&str`,
+    /// `String`), or `None`, asyncio's `communicate()`: nothing is
+    /// written. Either way stdin is closed, as in asyncio since Python
+    /// 3.12 (and as `subprocess`'s `communicate` always did), so a child
+    /// that reads its input to EOF finishes; to keep stdin open, take it
+    /// out of [`stdin`](Process::stdin) first. Input is ignored when stdin
+    /// is not a pipe.
     ///
     /// The three run concurrently, so a child that fills its stdout or
     /// stderr pipe before it has read all its input cannot deadlock it. A
@@ -142,11 +172,21 @@ impl Process {
     /// assert_eq!(out.as_deref(), Some(&b"HELLO"[..]));
     /// assert_eq!(err, None);
     /// assert_eq!(p.returncode(), Some(0));
+    ///
+    /// // asyncio's `communicate()`: no input, stdin closed all the same.
+    /// let mut p = aio_net::create_subprocess_exec("cat", [])
+    ///     .stdin(aio_net::PIPE)
+    ///     .stdout(aio_net::PIPE)
+    ///     .await?;
+    /// assert_eq!(p.communicate(None).await?, (Some(Vec::new()), None));
     /// # Ok::<(), std::io::Error>(())
     /// # }).unwrap();
     /// ```
-    pub async fn communicate(&mut self, input: impl AsRef<[u8]>) -> io::Result<(Option<Vec<u8>>, Option<Vec<u8>>)> {
-        let input = input.as_ref();
+    pub async fn communicate(
+        &mut self,
+        input: impl CommunicateInput,
+    ) -> io::Result<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+        let input = input.as_input().unwrap_or_default();
         let stdin = self.stdin.take();
         let feed = async move {
             if let Some(w) = stdin {
@@ -187,5 +227,64 @@ impl Process {
     /// returns `-9`.
     pub fn kill(&self) -> io::Result<()> {
         self.send_signal(libc::SIGKILL)
+    }
+}
+
+/// What [`Process::communicate`] writes to the child's stdin: asyncio's
+/// `input`, bytes or `None` (nothing).
+///
+/// Implemented for `Option<&[u8]>` alone among options, so that a bare
+/// `None` needs no annotation; for byte strings (`b"..."`), slices,
+/// `Vec<u8>`, `&str` and `String`, by value or by reference.
+pub trait CommunicateInput {
+    /// The bytes to write, or `None` to write nothing.
+    fn as_input(&self) -> Option<&[u8]>;
+}
+
+impl CommunicateInput for Option<&[u8]> {
+    fn as_input(&self) -> Option<&[u8]> {
+        *self
+    }
+}
+
+impl CommunicateInput for &[u8] {
+    fn as_input(&self) -> Option<&[u8]> {
+        Some(self)
+    }
+}
+
+impl<const N: usize> CommunicateInput for &[u8; N] {
+    fn as_input(&self) -> Option<&[u8]> {
+        Some(&self[..])
+    }
+}
+
+impl CommunicateInput for Vec<u8> {
+    fn as_input(&self) -> Option<&[u8]> {
+        Some(self)
+    }
+}
+
+impl CommunicateInput for &Vec<u8> {
+    fn as_input(&self) -> Option<&[u8]> {
+        Some(self)
+    }
+}
+
+impl CommunicateInput for &str {
+    fn as_input(&self) -> Option<&[u8]> {
+        Some(self.as_bytes())
+    }
+}
+
+impl CommunicateInput for String {
+    fn as_input(&self) -> Option<&[u8]> {
+        Some(self.as_bytes())
+    }
+}
+
+impl CommunicateInput for &String {
+    fn as_input(&self) -> Option<&[u8]> {
+        Some(self.as_bytes())
     }
 }

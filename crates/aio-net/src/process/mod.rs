@@ -6,12 +6,14 @@
 //!
 //! Pipes are the same [`StreamReader`](crate::StreamReader) and
 //! [`StreamWriter`](crate::StreamWriter) as sockets', on `read`/`write`,
-//! so they run on every backend. A child's exit is awaited without a
-//! thread: a pidfd registered with the loop (Linux 5.3+), or SIGCHLD
-//! elsewhere (see [`ChildWatcher`]). Every child is reaped, even one whose
-//! `Process` is dropped first or whose loop closes before it exits (a
-//! process-wide thread reaps those; it never waits for children aio did
-//! not spawn).
+//! so they run on every backend. As asyncio's child watcher does, the loop
+//! watches every child from its spawn on, without a thread (a pidfd
+//! registered with the loop on Linux 5.3+, SIGCHLD elsewhere: see
+//! [`ChildWatcher`]), reaps it as soon as it exits and records its
+//! `returncode`, whether or not anyone waits. Every child is reaped, even
+//! one whose `Process` is dropped first or whose loop closes before it
+//! exits (a process-wide thread reaps those; it never waits for children
+//! aio did not spawn).
 
 mod child;
 mod command;
@@ -21,7 +23,7 @@ mod reaper;
 
 use std::ffi::OsStr;
 
-pub use child::Process;
+pub use child::{CommunicateInput, Process};
 pub use command::{Command, DEVNULL, PIPE, STDOUT, Spawn, Stdio};
 pub use exit::ChildWatcher;
 
@@ -98,7 +100,7 @@ impl<S: AsRef<OsStr>> ExecArgs for &Vec<S> {
 ///     .stdout(aio_net::PIPE)
 ///     .stderr(aio_net::PIPE)
 ///     .await?;
-/// let (out, err) = p.communicate(b"").await?;
+/// let (out, err) = p.communicate(None).await?;
 /// assert_eq!(out.unwrap(), b"out\n");
 /// assert_eq!(err.unwrap(), b"err\n");
 /// # Ok::<(), std::io::Error>(())
