@@ -50,7 +50,7 @@ pub(crate) fn secs_to_ns(secs: f64) -> Result<u64, InvalidDelay> {
 /// [`sleep`](crate::sleep) reports it as a [`Cancelled`](crate::Cancelled)
 /// whose [`is_invalid_delay`](crate::Cancelled::is_invalid_delay) is true,
 /// the [`timeout`](crate::timeout) family as a
-/// [`TimeoutError`](crate::TimeoutError) whose
+/// [`TimeoutError`](struct@crate::TimeoutError) whose
 /// [`is_invalid_delay`](crate::TimeoutError::is_invalid_delay) is true,
 /// [`Loop::call_later`](crate::Loop::call_later) as itself. Each converts
 /// to an `InvalidInput` [`io::Error`](std::io::Error).

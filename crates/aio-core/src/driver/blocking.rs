@@ -12,7 +12,7 @@
 //! started (it reports `ECANCELED`); one already in its system call
 //! finishes, and its result (how much a write wrote) is reported.
 //!
-//! [`execute`] is the one definition of each file call's execution,
+//! [`execute_raw`] is the one definition of each file call's execution,
 //! shared by the drivers.
 
 use std::any::Any;
