@@ -83,19 +83,18 @@ use crate::time::InvalidDelay;
 /// cancelled (no scope delivered it).
 #[derive(Clone, Default)]
 pub struct Cancelled {
-    // `Arc<String>` is one pointer wide: the scope that stores it sits in
-    // every task header.
-    msg: Option<Arc<String>>,
-    /// Alive while this delivery is; the scopes it was delivered for hold
-    /// it weakly (`None`: a value made by hand, which no scope counts).
-    /// Never read: its reference count is the point.
-    #[allow(dead_code)]
-    witness: Option<Arc<Witness>>,
+    /// One pointer wide (it sits in every `Task` handle). The scopes a
+    /// delivery was made for hold this `Arc` weakly: it is alive while any
+    /// copy of the delivery is. `None`: no message, not a delivery.
+    inner: Option<Arc<Delivery>>,
 }
 
-/// What a delivery's scopes watch: alive while any copy of it is.
+/// A cancellation's message; as the `Arc` of a delivery, also what its
+/// scopes watch (see [`Cancelled`]).
 #[derive(Debug, Default)]
-pub(crate) struct Witness;
+pub(crate) struct Delivery {
+    msg: Option<Arc<String>>,
+}
 
 /// The message of an invalid-delay `Cancelled`, recognised by address.
 fn invalid_marker() -> &'static Arc<String> {
@@ -105,7 +104,7 @@ fn invalid_marker() -> &'static Arc<String> {
 
 impl PartialEq for Cancelled {
     fn eq(&self, other: &Cancelled) -> bool {
-        self.is_invalid_delay() == other.is_invalid_delay() && self.msg == other.msg
+        self.is_invalid_delay() == other.is_invalid_delay() && self.msg() == other.msg()
     }
 }
 
@@ -113,10 +112,7 @@ impl Eq for Cancelled {}
 
 impl From<InvalidDelay> for Cancelled {
     fn from(_: InvalidDelay) -> Cancelled {
-        Cancelled {
-            msg: Some(invalid_marker().clone()),
-            witness: None,
-        }
+        Cancelled::from_msg(Some(invalid_marker().clone()))
     }
 }
 
@@ -125,7 +121,18 @@ impl Cancelled {
     /// (NaN), given to [`sleep`](crate::sleep) or
     /// [`sleep_until`](crate::sleep_until).
     pub fn is_invalid_delay(&self) -> bool {
-        self.msg.as_ref().is_some_and(|m| Arc::ptr_eq(m, invalid_marker()))
+        self.msg().is_some_and(|m| Arc::ptr_eq(m, invalid_marker()))
+    }
+
+    fn msg(&self) -> Option<&Arc<String>> {
+        self.inner.as_ref().and_then(|d| d.msg.as_ref())
+    }
+
+    /// A value carrying `msg` that no scope watches (not a delivery).
+    fn from_msg(msg: Option<Arc<String>>) -> Cancelled {
+        Cancelled {
+            inner: msg.map(|m| Arc::new(Delivery { msg: Some(m) })),
+        }
     }
 
     /// The [`InvalidDelay`] this stands for, if it is one.
@@ -135,18 +142,12 @@ impl Cancelled {
 
     /// A cancellation with no message.
     pub const fn new() -> Cancelled {
-        Cancelled {
-            msg: None,
-            witness: None,
-        }
+        Cancelled { inner: None }
     }
 
     /// A cancellation carrying `msg`.
     pub fn with_message(msg: impl Into<String>) -> Cancelled {
-        Cancelled {
-            msg: Some(Arc::new(msg.into())),
-            witness: None,
-        }
+        Cancelled::from_msg(Some(Arc::new(msg.into())))
     }
 
     /// The message given when the cancellation was requested, if any
@@ -155,21 +156,18 @@ impl Cancelled {
         if self.is_invalid_delay() {
             return None;
         }
-        self.msg.as_deref().map(String::as_str)
+        self.msg().map(|m| m.as_str())
     }
 
     pub(crate) fn shared_message(&self) -> Option<Arc<String>> {
-        self.msg.clone()
+        self.msg().cloned()
     }
 
     /// The same cancellation (message kept) but not a delivery: what a
     /// cancelled `Future` stores, so holding on to it does not keep the
     /// awaiter's cancellation propagating.
     pub(crate) fn detached(&self) -> Cancelled {
-        Cancelled {
-            msg: self.msg.clone(),
-            witness: None,
-        }
+        Cancelled::from_msg(self.msg().cloned())
     }
 }
 
@@ -178,7 +176,7 @@ impl fmt::Debug for Cancelled {
         if self.is_invalid_delay() {
             return f.debug_tuple("Cancelled").field(&InvalidDelay).finish();
         }
-        match &self.msg {
+        match self.msg() {
             None => f.write_str("Cancelled"),
             Some(m) => f.debug_tuple("Cancelled").field(m).finish(),
         }
@@ -190,7 +188,7 @@ impl fmt::Display for Cancelled {
         if self.is_invalid_delay() {
             return fmt::Display::fmt(&InvalidDelay, f);
         }
-        match &self.msg {
+        match self.msg() {
             None => f.write_str("cancelled"),
             Some(m) => write!(f, "cancelled: {m}"),
         }
@@ -214,8 +212,8 @@ pub(crate) struct Scope {
     /// The enclosing scope, valid only while this one is entered.
     pub(crate) parent: Cell<*const Scope>,
     msg: Cell<Option<Arc<String>>>,
-    /// The witness of this scope's live deliveries (see [`Cancelled`]).
-    witness: Cell<Weak<Witness>>,
+    /// This scope's live delivery, watched (see [`Cancelled`]).
+    witness: Cell<Weak<Delivery>>,
     /// asyncio's `cancelling()`: requests not yet taken back by `uncancel`.
     requested: Cell<u32>,
     /// How many deliveries were consumed (to tell whether a step saw one).
@@ -287,10 +285,7 @@ impl Scope {
     /// The cancellation this scope reports, keeping its message (not a
     /// delivery: no scope watches it).
     pub(crate) fn error(&self) -> Cancelled {
-        Cancelled {
-            msg: self.message(),
-            witness: None,
-        }
+        Cancelled::from_msg(self.message())
     }
 
     fn message(&self) -> Option<Arc<String>> {
@@ -300,7 +295,7 @@ impl Scope {
     }
 
     /// This scope's live witness, if a delivery of it is alive.
-    fn live_witness(&self) -> Option<Arc<Witness>> {
+    fn live_witness(&self) -> Option<Arc<Delivery>> {
         let w = self.witness.take();
         let live = w.upgrade();
         self.witness.set(w);
@@ -324,22 +319,21 @@ impl Scope {
 
     /// Consumes the pending delivery of this scope alone.
     pub(crate) fn deliver(&self) -> Cancelled {
-        let witness = self.live_witness().unwrap_or_default();
+        let witness = self
+            .live_witness()
+            .unwrap_or_else(|| Arc::new(Delivery { msg: self.message() }));
         self.mark_delivered(&witness);
-        Cancelled {
-            msg: self.message(),
-            witness: Some(witness),
-        }
+        Cancelled { inner: Some(witness) }
     }
 
-    fn mark_delivered(&self, witness: &Arc<Witness>) {
+    fn mark_delivered(&self, witness: &Arc<Delivery>) {
         self.pending.set(false);
         self.delivered.set(self.delivered.get().wrapping_add(1));
         self.witness.set(Arc::downgrade(witness));
     }
 
     /// Whether this scope's live delivery is also `other`'s.
-    fn shares_delivery(&self, other: &Weak<Witness>) -> bool {
+    fn shares_delivery(&self, other: &Weak<Delivery>) -> bool {
         let w = self.witness.take();
         let same = w.strong_count() > 0 && Weak::ptr_eq(&w, other);
         self.witness.set(w);
@@ -451,7 +445,7 @@ unsafe fn deliver_from(first: *const Scope, each: &mut dyn FnMut(*const Scope)) 
         }
         p = s.parent.get();
     }
-    let witness = witness.unwrap_or_default();
+    let witness = witness.unwrap_or_else(|| Arc::new(Delivery { msg }));
     let mut p = first;
     while !p.is_null() {
         // SAFETY: as above.
@@ -465,10 +459,7 @@ unsafe fn deliver_from(first: *const Scope, each: &mut dyn FnMut(*const Scope)) 
         }
         p = s.parent.get();
     }
-    Cancelled {
-        msg,
-        witness: Some(witness),
-    }
+    Cancelled { inner: Some(witness) }
 }
 
 /// The scopes a delivery taken with [`take`] came from.
@@ -532,10 +523,7 @@ pub(crate) fn live_delivery() -> Option<Cancelled> {
     // SAFETY: see `find`.
     let s = unsafe { &*p };
     let witness = s.live_witness()?;
-    Some(Cancelled {
-        msg: s.message(),
-        witness: Some(witness),
-    })
+    Some(Cancelled { inner: Some(witness) })
 }
 
 /// Whether the innermost scope of the current chain (a task's root scope,

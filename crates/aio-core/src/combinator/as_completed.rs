@@ -99,7 +99,7 @@ impl<F: Future> AsCompleted<F> {
     /// # aio_core::run(async {
     /// let mut s = aio_core::as_completed([aio_core::sleep(0.001), aio_core::sleep(10)]).timeout(0.05);
     /// assert!(s.next().await.unwrap().is_ok());
-    /// assert_eq!(s.next().await.unwrap(), Err(struct@aio_core::TimeoutError));
+    /// assert_eq!(s.next().await.unwrap(), Err(aio_core::TimeoutError));
     /// assert!(s.next().await.is_none());
     /// # });
     /// ```

@@ -257,7 +257,7 @@ fn new<F: IntoFuture>(when: When, fut: F, shared: Option<Arc<Shared>>) -> Timeou
 /// ```
 /// # aio_core::run(async {
 /// let r = aio_core::timeout(0.01, aio_core::sleep(10)).await;
-/// assert_eq!(r, Err(struct@aio_core::TimeoutError));
+/// assert_eq!(r, Err(aio_core::TimeoutError));
 /// # });
 /// ```
 pub fn timeout<F: IntoFuture>(delay: impl IntoDelay, fut: F) -> Timeout<F::IntoFuture> {
@@ -288,7 +288,7 @@ pub fn wait_for<F: IntoFuture>(fut: F, delay: impl IntoDelay) -> Timeout<F::Into
 ///     aio_core::sleep(10).await
 /// })
 /// .await;
-/// assert_eq!(r, Err(struct@aio_core::TimeoutError));
+/// assert_eq!(r, Err(aio_core::TimeoutError));
 /// # });
 /// ```
 pub fn timeout_with<D, B, F>(delay: Option<D>, body: B) -> Timeout<F::IntoFuture>
