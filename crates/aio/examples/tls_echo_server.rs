@@ -57,13 +57,22 @@ async fn main() -> io::Result<()> {
     let server = aio::start_server_tls(handle_echo, &host, port, tls).await?;
     let port = server.sockets()[0].port();
     println!("Serving TLS on {}", server.addresses().join(", "));
-    println!("The certificate (self-signed, for localhost and 127.0.0.1) is in {}", cert_path.display());
+    println!(
+        "The certificate (self-signed, for localhost and 127.0.0.1) is in {}",
+        cert_path.display()
+    );
     println!("Connect with:");
-    println!("  openssl s_client -connect 127.0.0.1:{port} -CAfile {}", cert_path.display());
+    println!(
+        "  openssl s_client -connect 127.0.0.1:{port} -CAfile {}",
+        cert_path.display()
+    );
     println!("or from Python's asyncio:");
     println!("  import asyncio, ssl");
     println!("  async def main():");
-    println!("      ctx = ssl.create_default_context(cafile={:?})", cert_path.display().to_string());
+    println!(
+        "      ctx = ssl.create_default_context(cafile={:?})",
+        cert_path.display().to_string()
+    );
     println!("      r, w = await asyncio.open_connection('localhost', {port}, ssl=ctx)");
     println!("      w.write(b'hello\\n'); print(await r.readline()); w.close()");
     println!("  asyncio.run(main())");
