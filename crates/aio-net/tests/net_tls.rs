@@ -210,7 +210,7 @@ async fn client_error(acceptor: TlsAcceptor, connector: &TlsConnector, host: &st
     .await?;
     let port = server.sockets()[0].port();
     let res = open_connection_tls(host, port, connector).await;
-    let e = res.err().expect("the handshake must fail");
+    let e = res.expect_err("the handshake must fail");
     assert!(!ran.get(), "the handler must not run after a failed handshake");
     server.close();
     Ok(e)

@@ -8,8 +8,9 @@
 //!
 //! This is the facade: it re-exports [aio-core](aio_core) (loop, tasks,
 //! cancellation, combinators, threads), and, by cargo feature, aio-sync
-//! (`sync`), aio-queue (`queue`), aio-net (`net`) and the drivers (`poll`,
-//! the default, and `uring`). Pick crates à la carte instead if you need
+//! (`sync`), aio-queue (`queue`), aio-net (`net`, with TLS under `tls`),
+//! aio-hyper (`hyper`, as `aio::hyper`) and the drivers (`poll`, the
+//! default, and `uring`). Pick crates à la carte instead if you need
 //! less.
 //!
 //! | asyncio | aio |
@@ -62,3 +63,8 @@ pub use aio_queue::*;
 
 #[cfg(feature = "net")]
 pub use aio_net::*;
+
+/// hyper on aio (the `hyper` feature): [`serve`](aio_hyper::serve),
+/// [`Client`](aio_hyper::Client), the executor, timer and I/O adapter.
+#[cfg(feature = "hyper")]
+pub use aio_hyper as hyper;

@@ -259,17 +259,22 @@ impl StreamWriter {
     pub async fn drain(&self) -> io::Result<()> {
         poll_fn(|cx| {
             aio_core::cancel::check()?;
-            let mut st = self.inner.st.borrow_mut();
-            if let Some(e) = st.error() {
-                return Poll::Ready(Err(e));
-            }
-            if st.paused {
-                st.wait(cx);
-                return Poll::Pending;
-            }
-            Poll::Ready(Ok(()))
+            self.poll_drain(cx)
         })
         .await
+    }
+
+    /// `drain` as a poll function (no cancellation check).
+    fn poll_drain(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        let mut st = self.inner.st.borrow_mut();
+        if let Some(e) = st.error() {
+            return Poll::Ready(Err(e));
+        }
+        if st.paused {
+            st.wait(cx);
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Sets the flow-control marks (asyncio's `set_write_buffer_limits`);
@@ -452,6 +457,45 @@ fn send_tls_output(inner: &Rc<Inner>) {
     if start {
         drop(st);
         spawn_flusher(inner);
+    }
+}
+
+/// `futures-io`'s `AsyncWrite` with asyncio's flow control: `poll_write`
+/// takes everything (as [`write`](StreamWriter::write)) unless the buffer
+/// is above the high-water mark, where it waits as [`drain`](StreamWriter::drain)
+/// does; `poll_flush` is `drain` (the data goes out in the background);
+/// `poll_close` is `close` then `wait_closed`. So hyper and other
+/// `AsyncWrite` users run on asyncio's streams, TLS included.
+///
+/// Like the socket types' impls, these do not observe aio's cancellation.
+impl futures_io::AsyncWrite for StreamWriter {
+    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.poll_drain(cx))?;
+        {
+            let st = self.inner.st.borrow();
+            if st.closing || st.eof {
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "the writer is closed")));
+            }
+        }
+        self.write(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_drain(cx)
+    }
+
+    fn poll_close(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.close();
+        let mut st = self.inner.st.borrow_mut();
+        if st.closed {
+            return Poll::Ready(match st.error() {
+                Some(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
+                _ => Ok(()),
+            });
+        }
+        st.wait(cx);
+        Poll::Pending
     }
 }
 
