@@ -271,22 +271,44 @@ where
             let v = HeaderValue::from_str(&host).map_err(|e| ClientError::InvalidUri(e.to_string()))?;
             req.headers_mut().insert(HOST, v);
         }
-        let conn = match self.checkout(&key) {
-            Some(c) => c,
-            None => self.connect(&key).await?,
-        };
-        match conn {
-            Conn::H1(mut sender) => {
-                // HTTP/1.1 sends the path only.
-                let pq = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
-                *req.uri_mut() = pq
-                    .parse()
-                    .map_err(|e: hyper::http::uri::InvalidUri| ClientError::InvalidUri(e.to_string()))?;
-                let res = sender.send_request(req).await.map_err(ClientError::Http)?;
-                self.checkin(&key, sender);
-                Ok(res)
+        let full = req.uri().clone();
+        let origin: Uri = full
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| ClientError::InvalidUri(e.to_string()))?;
+        // A pooled connection may have been closed by the server while it
+        // sat idle; hyper then gives the unsent request back, and it goes
+        // on a new connection.
+        loop {
+            let (conn, pooled) = match self.checkout(&key) {
+                Some(c) => (c, true),
+                None => (self.connect(&key).await?, false),
+            };
+            let mut err = match conn {
+                Conn::H1(mut sender) => {
+                    // HTTP/1.1 sends the path only.
+                    *req.uri_mut() = origin.clone();
+                    match sender.try_send_request(req).await {
+                        Ok(res) => {
+                            self.checkin(&key, sender);
+                            return Ok(res);
+                        }
+                        Err(e) => e,
+                    }
+                }
+                Conn::H2(mut sender) => {
+                    *req.uri_mut() = full.clone();
+                    match sender.try_send_request(req).await {
+                        Ok(res) => return Ok(res),
+                        Err(e) => e,
+                    }
+                }
+            };
+            match err.take_message() {
+                Some(r) if pooled => req = r,
+                _ => return Err(ClientError::Http(err.into_error())),
             }
-            Conn::H2(mut sender) => sender.send_request(req).await.map_err(ClientError::Http),
         }
     }
 

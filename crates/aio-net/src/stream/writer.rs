@@ -18,6 +18,11 @@ use crate::unix::UnixSocketAddr;
 /// asyncio's default high-water mark: 64 KiB (the low one is a quarter).
 const HIGH: usize = 64 * 1024;
 
+/// The largest TLS scratch buffer kept between writes (a huge write's
+/// buffer is freed, not held for the connection's life).
+#[cfg(feature = "tls")]
+const SCRATCH_KEPT: usize = 64 * 1024;
+
 /// Writes to a connection through a buffer: asyncio's `StreamWriter`.
 ///
 /// [`write`](StreamWriter::write) never waits: it sends what the kernel
@@ -221,11 +226,19 @@ impl StreamWriter {
         }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.inner.tls {
+            if st.flushing {
+                // A flush is running: the records join its buffer directly.
+                tls.encrypt(data, &mut st.pending);
+                st.update_pause();
+                return;
+            }
             let mut out = std::mem::take(&mut st.scratch);
             tls.encrypt(data, &mut out);
             let start = queue(&self.inner, &mut st, &out);
             out.clear();
-            st.scratch = out;
+            if out.capacity() <= SCRATCH_KEPT {
+                st.scratch = out;
+            }
             if start {
                 drop(st);
                 spawn_flusher(&self.inner);
