@@ -26,6 +26,8 @@
 //! | `await asyncio.to_thread(f)` | `aio::to_thread(f).await` |
 //! | `asyncio.Lock()`, `Queue()` | `aio::Lock::new()`, `aio::Queue::new(0)` |
 //! | `await asyncio.open_connection(h, p)` | `aio::open_connection(h, p).await?` |
+//! | `await asyncio.open_connection(h, p, ssl=ctx)` | `aio::open_connection_tls(h, p, &tls).await?` (`tls` feature) |
+//! | `await writer.start_tls(ctx, server_hostname=h)` | `aio::start_tls(reader, writer, &tls, h).await?` (`tls` feature) |
 //!
 //! # Examples
 //!
