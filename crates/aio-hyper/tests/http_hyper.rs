@@ -160,8 +160,7 @@ async fn timer_sleeps() -> TestResult {
     let mut s = AioTimer.sleep(Duration::from_secs(3600));
     AioTimer.reset(&mut s, Instant::now() + Duration::from_millis(10));
     timeout(10.0, s).await?;
-    // A sleep dropped before it fires disarms its timer: the loop has
-    // nothing left to wait for, so this returns at once.
+    // A sleep dropped before it fires (by the timeout) disarms its timer.
     let armed = AioTimer.sleep(Duration::from_secs(3600));
     let polled = timeout(0.001, armed).await;
     assert!(polled.is_err());
