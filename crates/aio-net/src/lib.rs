@@ -10,6 +10,10 @@
 //!   traits (tokio's with the `tokio-io` feature).
 //! - asyncio's streams: [`open_connection`], [`start_server`] ([`Server`]),
 //!   [`StreamReader`], [`StreamWriter`], and the Unix variants.
+//! - TLS (the `tls` feature): `open_connection_tls`, `start_server_tls`,
+//!   `start_tls` and `start_tls_server` put rustls (on ring) between the
+//!   socket and the same `StreamReader`/`StreamWriter`; certificates are
+//!   verified by default, with a 60 s handshake timeout, as in asyncio.
 //! - DNS: [`lookup_host`], on the loop's thread pool.
 //! - Subprocesses: [`create_subprocess_exec`], [`create_subprocess_shell`]
 //!   ([`Command`], [`Process`] with asyncio's `communicate`, `wait`,
@@ -62,6 +66,8 @@ mod sock;
 mod stream;
 mod sys;
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
 mod udp;
 mod unix;
 
@@ -70,6 +76,10 @@ pub use process::{
     ChildWatcher, Command, CommunicateInput, DEVNULL, ExecArgs, PIPE, Process, STDOUT, Spawn, Stdio,
     create_subprocess_exec, create_subprocess_shell,
 };
+/// The rustls version aio's TLS is built on, to build configs for
+/// [`TlsConnector::from_config`] and [`TlsAcceptor::from_config`].
+#[cfg(feature = "tls")]
+pub use rustls;
 pub use signal::{
     LoopSignalExt, SignalError, WaitSignal, add_signal_handler, ctrl_c, remove_signal_handler, wait_signal,
 };
@@ -78,6 +88,10 @@ pub use stream::{
     start_server, start_unix_server,
 };
 pub use tcp::{TcpListener, TcpSocket, TcpStream};
+#[cfg(feature = "tls")]
+pub use tls::{
+    TlsAcceptor, TlsConnector, TlsError, TlsInfo, open_connection_tls, start_server_tls, start_tls, start_tls_server,
+};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixSocketAddr, UnixStream};
 

@@ -45,6 +45,38 @@ async fn futures_io_traits() -> io::Result<()> {
     Ok(())
 }
 
+/// futures-io's AsyncWrite on asyncio's StreamWriter: writes wait at the
+/// high-water mark (so 4 MiB never sits in the buffer at once), flush is
+/// drain, close sends EOF.
+async fn stream_writer_async_write() -> io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let data = common::payload(4 << 20, 11);
+    let expect = data.clone();
+    let writer = create_task(async move {
+        let (_r, mut w) = TcpStream::connect(addr).await?.into_streams();
+        w.set_write_buffer_limits(64 * 1024, None);
+        let mut most = 0;
+        for chunk in data.chunks(100_000) {
+            AsyncWriteExt::write_all(&mut w, chunk).await?;
+            most = most.max(w.write_buffer_size());
+        }
+        AsyncWriteExt::flush(&mut w).await?;
+        AsyncWriteExt::close(&mut w).await?;
+        assert!(w.is_closing());
+        // A closed writer refuses more.
+        assert!(AsyncWriteExt::write_all(&mut w, b"late").await.is_err());
+        Ok::<_, io::Error>(most)
+    });
+    let (s, _) = listener.accept().await?;
+    let (mut r, _w) = s.into_streams();
+    let got = r.read(-1).await.map_err(io::Error::from)?;
+    let most = writer.await.map_err(|e| io::Error::other(e.to_string()))??;
+    assert!(got == expect);
+    assert!(most <= 64 * 1024 + 100_000, "buffered {most} bytes");
+    Ok(())
+}
+
 #[cfg(feature = "tokio-io")]
 async fn hyper_http1_server() -> io::Result<()> {
     use http_body_util::Full;
@@ -81,7 +113,7 @@ async fn hyper_http1_server() -> io::Result<()> {
 }
 
 #[cfg(feature = "tokio-io")]
-backend_tests!(futures_io_traits, hyper_http1_server);
+backend_tests!(futures_io_traits, stream_writer_async_write, hyper_http1_server);
 
 #[cfg(not(feature = "tokio-io"))]
-backend_tests!(futures_io_traits);
+backend_tests!(futures_io_traits, stream_writer_async_write);

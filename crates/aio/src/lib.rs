@@ -8,8 +8,9 @@
 //!
 //! This is the facade: it re-exports [aio-core](aio_core) (loop, tasks,
 //! cancellation, combinators, threads), and, by cargo feature, aio-sync
-//! (`sync`), aio-queue (`queue`), aio-net (`net`) and the drivers (`poll`,
-//! the default, and `uring`). Pick crates à la carte instead if you need
+//! (`sync`), aio-queue (`queue`), aio-net (`net`, with TLS under `tls`),
+//! aio-hyper (`hyper`, as `aio::hyper`) and the drivers (`poll`, the
+//! default, and `uring`). Pick crates à la carte instead if you need
 //! less.
 //!
 //! | asyncio | aio |
@@ -25,6 +26,8 @@
 //! | `await asyncio.to_thread(f)` | `aio::to_thread(f).await` |
 //! | `asyncio.Lock()`, `Queue()` | `aio::Lock::new()`, `aio::Queue::new(0)` |
 //! | `await asyncio.open_connection(h, p)` | `aio::open_connection(h, p).await?` |
+//! | `await asyncio.open_connection(h, p, ssl=ctx)` | `aio::open_connection_tls(h, p, &tls).await?` (`tls` feature) |
+//! | `await writer.start_tls(ctx, server_hostname=h)` | `aio::start_tls(reader, writer, &tls, h).await?` (`tls` feature) |
 //!
 //! # Examples
 //!
@@ -66,3 +69,8 @@ pub use aio_net::*;
 /// Files (the `fs` feature): see [aio-fs](aio_fs).
 #[cfg(feature = "fs")]
 pub use aio_fs as fs;
+
+/// hyper on aio (the `hyper` feature): [`serve`](aio_hyper::serve),
+/// [`Client`](aio_hyper::Client), the executor, timer and I/O adapter.
+#[cfg(feature = "hyper")]
+pub use aio_hyper as hyper;

@@ -7,6 +7,8 @@ mod server;
 mod writer;
 
 pub use reader::StreamReader;
+#[cfg(feature = "tls")]
+pub(crate) use server::start_server_with;
 pub use server::{HandlerOutput, Server, open_connection, open_unix_connection, start_server, start_unix_server};
 pub use writer::StreamWriter;
 
@@ -53,6 +55,16 @@ impl Transport {
 
     pub(crate) fn pipe(fd: Registered) -> Transport {
         Transport { fd, kind: Kind::Pipe }
+    }
+
+    /// The peer's address as text, for error messages.
+    #[cfg(feature = "tls")]
+    pub(crate) fn peer_string(&self) -> String {
+        let peer = crate::sock::sref(&self.fd).peer_addr();
+        match peer.as_ref().ok().and_then(|a| a.as_socket()) {
+            Some(a) => a.to_string(),
+            None => "a peer".to_owned(),
+        }
     }
 
     fn read_op(&self, buf: Vec<u8>) -> ReadOp {

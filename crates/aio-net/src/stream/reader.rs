@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::future::poll_fn;
+#[cfg(feature = "tls")]
+use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, ready};
@@ -35,6 +37,9 @@ pub struct StreamReader {
     /// Pipes: a read in flight, and the buffer for the next one.
     inflight: Option<OpFuture<ReadOp>>,
     spare: Vec<u8>,
+    /// TLS: the ciphertext received and the session that decrypts it.
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ReadSide>,
 }
 
 impl fmt::Debug for StreamReader {
@@ -59,7 +64,41 @@ impl StreamReader {
             limit: DEFAULT_LIMIT,
             inflight: None,
             spare: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// A reader whose bytes come through a TLS session: `recv` is the
+    /// socket's receive stream (kept from the handshake, so nothing it
+    /// received is lost).
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_tls(t: Rc<Transport>, recv: RecvStream, tls: crate::tls::ReadSide) -> StreamReader {
+        let mut r = StreamReader::new(t);
+        r.recv = Some(recv);
+        r.tls = Some(tls);
+        r
+    }
+
+    /// Takes the reader apart for `start_tls`: the transport, the receive
+    /// stream, and the bytes received and not yet read (the first bytes of
+    /// the peer's handshake, if it already started).
+    #[cfg(feature = "tls")]
+    pub(crate) fn into_parts(mut self) -> io::Result<(Rc<Transport>, RecvStream, Vec<u8>)> {
+        if self.tls.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "start_tls: the connection already runs TLS",
+            ));
+        }
+        let Some(recv) = self.recv.take() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "start_tls: TLS needs a socket, not a pipe",
+            ));
+        };
+        let rest = self.take_all();
+        Ok((self.t.clone(), recv, rest))
     }
 
     /// The largest line or chunk `readline`/`readuntil` accept.
@@ -113,6 +152,20 @@ impl StreamReader {
         // Cancellation is observed here, before the receive: a receive in
         // flight is kept for the next call (nothing it brings is lost).
         aio_core::cancel::check()?;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            let recv = self.recv.as_mut().expect("TLS runs on a socket's receive stream");
+            if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+            }
+            let n = ready!(tls.poll_fill(cx, recv, &mut self.buf, self.limit.max(READ_CHUNK)))?;
+            if n == 0 {
+                self.eof = true;
+                return Poll::Ready(Ok(false));
+            }
+            return Poll::Ready(Ok(true));
+        }
         if let Some(recv) = &mut self.recv {
             if self.pos > 0 && self.pos >= self.buf.len() / 2 {
                 self.buf.drain(..self.pos);

@@ -132,7 +132,7 @@ fn is_resource_limit(e: &io::Error) -> bool {
 /// 1 s) and resumes once descriptors free up.
 async fn accept_loop<H, Fut, L, S>(inner: Rc<Inner>, listener: L, handler: Rc<H>)
 where
-    H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    H: Fn(Transport) -> Fut + 'static,
     Fut: Future + 'static,
     Fut::Output: HandlerOutput,
     L: Acceptor<Stream = S> + 'static,
@@ -143,10 +143,9 @@ where
         match listener.accept_one().await {
             Ok(s) => {
                 backoff = Duration::from_millis(10);
-                let (r, w) = pair(s.into_transport());
                 inner.active.set(inner.active.get() + 1);
                 let active = Active(inner.clone());
-                let fut = handler(r, w);
+                let fut = handler(s.into_transport());
                 drop(create_task(async move {
                     let _active = active;
                     let failure = fut.await.failure();
@@ -252,6 +251,25 @@ where
     Fut: Future + 'static,
     Fut::Output: HandlerOutput,
 {
+    start_server_with(
+        move |t| {
+            let (r, w) = pair(t);
+            handler(r, w)
+        },
+        host,
+        port,
+    )
+    .await
+}
+
+/// [`start_server`] with a handler that receives the transport (the TLS
+/// server runs its handshake there first).
+pub(crate) async fn start_server_with<H, Fut>(handler: H, host: &str, port: u16) -> io::Result<Server>
+where
+    H: Fn(Transport) -> Fut + 'static,
+    Fut: Future + 'static,
+    Fut::Output: HandlerOutput,
+{
     let addrs: Vec<SocketAddr> = if host.is_empty() {
         vec![
             SocketAddr::from(([0, 0, 0, 0], port)),
@@ -312,6 +330,10 @@ where
         waiters: RefCell::new(Vec::new()),
         unix_path: Some(path),
     });
+    let handler = move |t| {
+        let (r, w) = pair(t);
+        handler(r, w)
+    };
     let t = create_task(accept_loop(inner.clone(), l, Rc::new(handler)));
     inner.accept_tasks.borrow_mut().push(t.to_ref());
     Ok(Server { inner })

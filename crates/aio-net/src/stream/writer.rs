@@ -18,6 +18,11 @@ use crate::unix::UnixSocketAddr;
 /// asyncio's default high-water mark: 64 KiB (the low one is a quarter).
 const HIGH: usize = 64 * 1024;
 
+/// The largest TLS scratch buffer kept between writes (a huge write's
+/// buffer is freed, not held for the connection's life).
+#[cfg(feature = "tls")]
+const SCRATCH_KEPT: usize = 64 * 1024;
+
 /// Writes to a connection through a buffer: asyncio's `StreamWriter`.
 ///
 /// [`write`](StreamWriter::write) never waits: it sends what the kernel
@@ -40,6 +45,8 @@ struct Inner {
     t: RefCell<Option<Rc<Transport>>>,
     kind: Kind,
     st: RefCell<State>,
+    #[cfg(feature = "tls")]
+    tls: Option<Rc<crate::tls::Session>>,
 }
 
 struct State {
@@ -56,6 +63,9 @@ struct State {
     waiters: Vec<Waker>,
     high: usize,
     low: usize,
+    /// Reused for the ciphertext of each TLS write.
+    #[cfg(feature = "tls")]
+    scratch: Vec<u8>,
 }
 
 impl State {
@@ -114,7 +124,30 @@ impl fmt::Debug for StreamWriter {
 impl StreamWriter {
     pub(crate) fn new(t: Rc<Transport>) -> StreamWriter {
         StreamWriter {
-            inner: Rc::new(Inner {
+            inner: Rc::new(StreamWriter::inner(
+                t,
+                #[cfg(feature = "tls")]
+                None,
+            )),
+        }
+    }
+
+    /// A writer whose data goes through a TLS session (set up already).
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_tls(t: Rc<Transport>, tls: Rc<crate::tls::Session>) -> StreamWriter {
+        let inner = Rc::new(StreamWriter::inner(t, Some(tls.clone())));
+        let weak = Rc::downgrade(&inner);
+        tls.set_output_hook(Box::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                send_tls_output(&inner);
+            }
+        }));
+        StreamWriter { inner }
+    }
+
+    fn inner(t: Rc<Transport>, #[cfg(feature = "tls")] tls: Option<Rc<crate::tls::Session>>) -> Inner {
+        {
+            Inner {
                 kind: t.kind,
                 t: RefCell::new(Some(t)),
                 st: RefCell::new(State {
@@ -129,9 +162,52 @@ impl StreamWriter {
                     waiters: Vec::new(),
                     high: HIGH,
                     low: HIGH / 4,
+                    #[cfg(feature = "tls")]
+                    scratch: Vec::new(),
                 }),
-            }),
+                #[cfg(feature = "tls")]
+                tls,
+            }
         }
+    }
+
+    /// Waits until everything written was handed to the kernel and takes
+    /// the transport out, for `start_tls`.
+    #[cfg(feature = "tls")]
+    pub(crate) async fn into_transport(self) -> io::Result<Rc<Transport>> {
+        if self.inner.tls.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "start_tls: the connection already runs TLS",
+            ));
+        }
+        poll_fn(|cx| {
+            aio_core::cancel::check()?;
+            let mut st = self.inner.st.borrow_mut();
+            if let Some(e) = st.error() {
+                return Poll::Ready(Err(e));
+            }
+            if st.closing || st.eof {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "start_tls: the writer is closing",
+                )));
+            }
+            if st.flushing || !st.pending.is_empty() {
+                st.wait(cx);
+                return Poll::Pending;
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await?;
+        self.transport().ok_or_else(closed)
+    }
+
+    /// What was negotiated on a TLS connection (`None` on a plain one):
+    /// asyncio's `get_extra_info('ssl_object')`, `'peercert'`, `'cipher'`.
+    #[cfg(feature = "tls")]
+    pub fn tls_info(&self) -> Option<crate::tls::TlsInfo> {
+        self.inner.tls.as_ref().map(|s| s.info())
     }
 
     fn transport(&self) -> Option<Rc<Transport>> {
@@ -140,40 +216,38 @@ impl StreamWriter {
 
     /// Queues `data` for sending: asyncio's `write`. Never waits. Data
     /// written after `close` or `write_eof`, or after the connection
-    /// failed, is dropped (the failure is reported by `drain`).
+    /// failed, is dropped (the failure is reported by `drain`). On a TLS
+    /// connection the data is encrypted here, so what is buffered (and
+    /// what the flow-control marks count) is ciphertext.
     pub fn write(&self, data: &[u8]) {
         let mut st = self.inner.st.borrow_mut();
         if data.is_empty() || st.error.is_some() || st.closing || st.eof {
             return;
         }
-        let mut rest = data;
-        if !st.flushing && st.pending.is_empty() {
-            // Send at once when the driver can (readiness); the rest waits.
-            if let Some(t) = self.transport() {
-                let op = match t.kind {
-                    Kind::Pipe => Borrowed::Write(data),
-                    _ => Borrowed::Send(data),
-                };
-                let mut cx = Context::from_waker(Waker::noop());
-                match t.fd.poll_borrowed(op, &mut cx) {
-                    Some(Poll::Ready(Ok(n))) => rest = &data[n..],
-                    Some(Poll::Ready(Err(e))) => {
-                        st.fail(&e);
-                        return;
-                    }
-                    Some(Poll::Pending) | None => {}
-                }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.inner.tls {
+            if st.flushing {
+                // A flush is running: the records join its buffer directly.
+                tls.encrypt(data, &mut st.pending);
+                st.update_pause();
+                return;
             }
-        }
-        if rest.is_empty() {
+            let mut out = std::mem::take(&mut st.scratch);
+            tls.encrypt(data, &mut out);
+            let start = queue(&self.inner, &mut st, &out);
+            out.clear();
+            if out.capacity() <= SCRATCH_KEPT {
+                st.scratch = out;
+            }
+            if start {
+                drop(st);
+                spawn_flusher(&self.inner);
+            }
             return;
         }
-        st.pending.extend_from_slice(rest);
-        st.update_pause();
-        if !st.flushing {
-            st.flushing = true;
+        if queue(&self.inner, &mut st, data) {
             drop(st);
-            self.spawn_flusher();
+            spawn_flusher(&self.inner);
         }
     }
 
@@ -188,18 +262,6 @@ impl StreamWriter {
         }
     }
 
-    fn spawn_flusher(&self) {
-        let inner = self.inner.clone();
-        match aio_core::try_get_running_loop() {
-            Some(lp) => drop(lp.create_task(flush(inner))),
-            None => {
-                let mut st = inner.st.borrow_mut();
-                st.flushing = false;
-                st.fail(&io::Error::other("no running event loop to flush the writer"));
-            }
-        }
-    }
-
     /// Waits until the buffer is below the low-water mark (if it went above
     /// the high one): asyncio's `drain`. Returns the connection's error if
     /// it failed.
@@ -210,17 +272,22 @@ impl StreamWriter {
     pub async fn drain(&self) -> io::Result<()> {
         poll_fn(|cx| {
             aio_core::cancel::check()?;
-            let mut st = self.inner.st.borrow_mut();
-            if let Some(e) = st.error() {
-                return Poll::Ready(Err(e));
-            }
-            if st.paused {
-                st.wait(cx);
-                return Poll::Pending;
-            }
-            Poll::Ready(Ok(()))
+            self.poll_drain(cx)
         })
         .await
+    }
+
+    /// `drain` as a poll function (no cancellation check).
+    fn poll_drain(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        let mut st = self.inner.st.borrow_mut();
+        if let Some(e) = st.error() {
+            return Poll::Ready(Err(e));
+        }
+        if st.paused {
+            st.wait(cx);
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Sets the flow-control marks (asyncio's `set_write_buffer_limits`);
@@ -261,11 +328,15 @@ impl StreamWriter {
         if st.eof || st.closing {
             return;
         }
+        #[cfg(feature = "tls")]
+        let start = close_notify(&self.inner, &mut st);
+        #[cfg(not(feature = "tls"))]
+        let start = false;
         st.eof = true;
-        if !st.flushing {
+        if start || !st.flushing {
             st.flushing = true;
             drop(st);
-            self.spawn_flusher();
+            spawn_flusher(&self.inner);
         }
     }
 
@@ -275,11 +346,15 @@ impl StreamWriter {
         if st.closing {
             return;
         }
+        #[cfg(feature = "tls")]
+        let start = !st.eof && close_notify(&self.inner, &mut st);
+        #[cfg(not(feature = "tls"))]
+        let start = false;
         st.closing = true;
-        if !st.flushing {
+        if start || !st.flushing {
             st.flushing = true;
             drop(st);
-            self.spawn_flusher();
+            spawn_flusher(&self.inner);
         }
     }
 
@@ -326,6 +401,126 @@ impl StreamWriter {
     pub fn unix_peer_addr(&self) -> io::Result<UnixSocketAddr> {
         let t = self.transport().ok_or_else(closed)?;
         crate::UnixStream::addr_of(sref(&t.fd).peer_addr()?)
+    }
+}
+
+/// Sends `data` at once when the driver can (readiness) and buffers the
+/// rest. Returns whether a flush must start (the caller starts it once it
+/// has released the state).
+fn queue(inner: &Inner, st: &mut State, data: &[u8]) -> bool {
+    let mut rest = data;
+    if !st.flushing && st.pending.is_empty() {
+        if let Some(t) = inner.t.borrow().as_ref() {
+            let op = match t.kind {
+                Kind::Pipe => Borrowed::Write(data),
+                _ => Borrowed::Send(data),
+            };
+            let mut cx = Context::from_waker(Waker::noop());
+            match t.fd.poll_borrowed(op, &mut cx) {
+                Some(Poll::Ready(Ok(n))) => rest = &data[n..],
+                Some(Poll::Ready(Err(e))) => {
+                    st.fail(&e);
+                    return false;
+                }
+                Some(Poll::Pending) | None => {}
+            }
+        }
+    }
+    if rest.is_empty() {
+        return false;
+    }
+    st.pending.extend_from_slice(rest);
+    st.update_pause();
+    if st.flushing {
+        return false;
+    }
+    st.flushing = true;
+    true
+}
+
+fn spawn_flusher(inner: &Rc<Inner>) {
+    let inner = inner.clone();
+    match aio_core::try_get_running_loop() {
+        Some(lp) => drop(lp.create_task(flush(inner))),
+        None => {
+            let mut st = inner.st.borrow_mut();
+            st.flushing = false;
+            st.fail(&io::Error::other("no running event loop to flush the writer"));
+        }
+    }
+}
+
+/// Queues the session's close_notify alert; whether a flush must start.
+#[cfg(feature = "tls")]
+fn close_notify(inner: &Inner, st: &mut State) -> bool {
+    let Some(tls) = &inner.tls else { return false };
+    if st.error.is_some() {
+        return false;
+    }
+    let mut out = std::mem::take(&mut st.scratch);
+    tls.close_notify(&mut out);
+    let start = queue(inner, st, &out);
+    out.clear();
+    st.scratch = out;
+    start
+}
+
+/// Sends what the TLS session queued by itself (an alert or a key update
+/// answered while reading).
+#[cfg(feature = "tls")]
+fn send_tls_output(inner: &Rc<Inner>) {
+    let Some(tls) = &inner.tls else { return };
+    let mut st = inner.st.borrow_mut();
+    if st.error.is_some() || st.closed || inner.t.borrow().is_none() {
+        return;
+    }
+    let mut out = std::mem::take(&mut st.scratch);
+    tls.take_output(&mut out);
+    let start = !out.is_empty() && queue(inner, &mut st, &out);
+    out.clear();
+    st.scratch = out;
+    if start {
+        drop(st);
+        spawn_flusher(inner);
+    }
+}
+
+/// `futures-io`'s `AsyncWrite` with asyncio's flow control: `poll_write`
+/// takes everything (as [`write`](StreamWriter::write)) unless the buffer
+/// is above the high-water mark, where it waits as [`drain`](StreamWriter::drain)
+/// does; `poll_flush` is `drain` (the data goes out in the background);
+/// `poll_close` is `close` then `wait_closed`. So hyper and other
+/// `AsyncWrite` users run on asyncio's streams, TLS included.
+///
+/// Like the socket types' impls, these do not observe aio's cancellation.
+impl futures_io::AsyncWrite for StreamWriter {
+    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.poll_drain(cx))?;
+        {
+            let st = self.inner.st.borrow();
+            if st.closing || st.eof {
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "the writer is closed")));
+            }
+        }
+        self.write(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_drain(cx)
+    }
+
+    fn poll_close(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.close();
+        let mut st = self.inner.st.borrow_mut();
+        if st.closed {
+            return Poll::Ready(match st.error() {
+                Some(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
+                _ => Ok(()),
+            });
+        }
+        st.wait(cx);
+        Poll::Pending
     }
 }
 

@@ -1,0 +1,129 @@
+//! What the request/response benches (`net_tls`, `net_http`) share: a
+//! server thread's CPU time, latency quantiles, medians and the summary
+//! line. (`net_echo` keeps its own copy, older than this module.)
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+/// A server thread: its address and kernel thread id (for CPU time).
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub tid: i32,
+}
+
+pub fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// The CPU time of a thread of this process (user plus system), in
+/// nanoseconds from `/proc/.../schedstat`, or in clock ticks from
+/// `/proc/.../stat` where there is no schedstat.
+pub fn thread_cpu(tid: i32) -> Duration {
+    let sched = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).unwrap_or_default();
+    if let Some(ns) = sched.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
+        return Duration::from_nanos(ns);
+    }
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    // Fields after the command (which may hold spaces) start after ')'.
+    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 (11 and 12 after the state).
+    Duration::from_micros((ticks(11) + ticks(12)) * 1_000_000 / hz.max(1))
+}
+
+/// Nanoseconds since `t`, saturated to fit a `u32`.
+pub fn nanos_since(t: Instant) -> u32 {
+    t.elapsed().as_nanos().min(u32::MAX as u128) as u32
+}
+
+/// The `per_mille`/1000 quantile of `lat` (nanoseconds), sorting it.
+pub fn quantile(lat: &mut [u32], per_mille: usize) -> Duration {
+    if lat.is_empty() {
+        return Duration::ZERO;
+    }
+    lat.sort_unstable();
+    let i = (lat.len() * per_mille / 1000).min(lat.len() - 1);
+    Duration::from_nanos(u64::from(lat[i]))
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `<PREFIX>_ROUNDS`, else 1.
+pub fn rounds(var: &str) -> usize {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1)
+}
+
+/// One server's figures from one round of a group.
+pub struct Round {
+    pub server: &'static str,
+    pub round: usize,
+    /// Requests per second over every request of the round.
+    pub throughput: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    /// Server CPU per request, µs.
+    pub server_cpu: f64,
+}
+
+impl Round {
+    pub fn print(&self, group: &str, requests: u64) {
+        eprintln!(
+            "{group}/{:<16} {:>8.1}k req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   server CPU {:>6.2} µs/request   ({requests} requests)",
+            format!("{}/{}", self.server, self.round),
+            self.throughput / 1000.0,
+            self.p50.as_secs_f64() * 1e6,
+            self.p99.as_secs_f64() * 1e6,
+            self.server_cpu,
+        );
+    }
+}
+
+/// The medians over the rounds of a group, per server, with throughput
+/// and server CPU as ratios to `base` (tokio's) in the same round.
+pub fn summarize(group: &str, rounds: &[Round], base: &str) {
+    let mut servers: Vec<&str> = Vec::new();
+    for r in rounds {
+        if !servers.contains(&r.server) {
+            servers.push(r.server);
+        }
+    }
+    let base_of = |round: usize| rounds.iter().find(|r| r.round == round && r.server == base);
+    for s in servers {
+        let mine: Vec<&Round> = rounds.iter().filter(|r| r.server == s).collect();
+        let ratio = |f: fn(&Round) -> f64| {
+            let v: Vec<f64> = mine
+                .iter()
+                .filter_map(|r| base_of(r.round).map(|b| f(r) / f(b)))
+                .collect();
+            if v.is_empty() {
+                "    -".to_string()
+            } else {
+                format!("{:.2}", median(v))
+            }
+        };
+        eprintln!(
+            "{group}/{s:<12} median of {}: {:>8.1}k req/s (x{} {base})   p99 {:>8.1} µs   server CPU {:>6.2} µs/request (x{} {base})",
+            mine.len(),
+            median(mine.iter().map(|r| r.throughput).collect()) / 1000.0,
+            ratio(|r| r.throughput),
+            median(mine.iter().map(|r| r.p99.as_secs_f64() * 1e6).collect()),
+            median(mine.iter().map(|r| r.server_cpu).collect()),
+            ratio(|r| r.server_cpu),
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! TLS echo on loopback: aio's TLS streams (`start_server_tls`, on the
+//! poll and uring backends) beside tokio-rustls on tokio's current-thread
+//! runtime, with one load generator (tokio-rustls clients) for every
+//! server and the same rustls `ServerConfig` (ring) on both sides.
+//!
+//! Each server runs on its own thread. The generator is a closed loop on
+//! the bench thread: `C` persistent TLS connections, each sending a
+//! message of `S` bytes and waiting for its echo, again and again
+//! (`tls_echo_<C>c_<S>b`); or `C` clients each opening a new connection
+//! per request: TCP connect, a full TLS 1.3 handshake, one 64-byte echo,
+//! an abortive close (`tls_handshake_<C>c`). Criterion reports requests
+//! per second; after each server the bench prints p50/p99 latency and the
+//! server thread's CPU time per request, and at the end of each group the
+//! medians over the rounds with ratios to tokio in the same round.
+//!
+//! `NET_TLS_ROUNDS=3` alternates the servers three times per group;
+//! `NET_TLS_SERVERS=tokio-ct,aio-poll` picks servers and their order.
+
+mod common;
+
+use std::hint::black_box;
+use std::io;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use aio::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use aio::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use common::{Round, Running, gettid, nanos_since, quantile, thread_cpu};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SERVERS: [&str; 3] = ["aio-poll", "aio-uring", "tokio-ct"];
+
+fn chosen() -> Vec<&'static str> {
+    let Ok(list) = std::env::var("NET_TLS_SERVERS") else {
+        return SERVERS.to_vec();
+    };
+    list.split(',')
+        .map(|n| {
+            SERVERS
+                .into_iter()
+                .find(|s| *s == n.trim())
+                .unwrap_or_else(|| panic!("NET_TLS_SERVERS: no server {n:?}"))
+        })
+        .collect()
+}
+
+/// A self-signed certificate for `localhost`, as both configs.
+fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert: CertificateDer<'static> = ck.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let client = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (Arc::new(server), Arc::new(client))
+}
+
+type Ready = mpsc::Sender<Option<Running>>;
+
+fn start(server: &'static str, config: Arc<ServerConfig>) -> Option<Running> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name(server.into())
+        .spawn(move || match server {
+            "aio-poll" => aio_server(aio::Backend::Poll, config, tx),
+            "aio-uring" => aio_server(aio::Backend::Uring, config, tx),
+            _ => tokio_server(config, tx),
+        })
+        .ok()?;
+    rx.recv().ok().flatten()
+}
+
+fn aio_server(backend: aio::Backend, config: Arc<ServerConfig>, tx: Ready) {
+    let lp = match aio::Builder::new().backend(backend).build() {
+        Ok(lp) => lp,
+        Err(e) => {
+            eprintln!("{backend} unavailable: {e}");
+            let _ = tx.send(None);
+            return;
+        }
+    };
+    aio::Runner::with_loop(lp)
+        .run(async move {
+            let server = aio::start_server_tls(
+                |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
+                    // EOF, a reset or an error ends the connection quietly.
+                    loop {
+                        let data = match r.read(64 * 1024).await {
+                            Ok(data) if !data.is_empty() => data,
+                            _ => return,
+                        };
+                        w.write(&data);
+                        if w.drain().await.is_err() {
+                            return;
+                        }
+                    }
+                },
+                "127.0.0.1",
+                0,
+                aio::TlsAcceptor::from_config(config),
+            )
+            .await?;
+            let _ = tx.send(Some(Running {
+                addr: server.sockets()[0],
+                tid: gettid(),
+            }));
+            server.serve_forever().await?;
+            Ok::<_, io::Error>(())
+        })
+        .unwrap();
+}
+
+fn tokio_server(config: Arc<ServerConfig>, tx: Ready) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    rt.block_on(async move {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _ = tx.send(Some(Running {
+            addr: l.local_addr().unwrap(),
+            tid: gettid(),
+        }));
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            s.set_nodelay(true).unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut s) = acceptor.accept(s).await else { return };
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if s.write_all(&buf[..n]).await.is_err() || s.flush().await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+type Client = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+async fn connect(addr: std::net::SocketAddr, tls: &tokio_rustls::TlsConnector) -> Client {
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    tls.connect(ServerName::try_from("localhost").unwrap(), s)
+        .await
+        .unwrap()
+}
+
+/// What a group's clients do.
+#[derive(Clone, Copy)]
+enum Load {
+    /// Persistent connections.
+    Echo,
+    /// A new connection (and handshake) per request.
+    Handshake,
+}
+
+struct Generator {
+    rt: tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+    tls: tokio_rustls::TlsConnector,
+    clients: usize,
+    conns: Vec<Client>,
+    size: usize,
+    load: Load,
+    latencies: Vec<u32>,
+}
+
+async fn echoes(s: &mut Client, size: usize, per: u64) -> Vec<u32> {
+    let msg = vec![7u8; size];
+    let mut back = vec![0u8; size];
+    let mut lats = Vec::with_capacity(per as usize);
+    for _ in 0..per {
+        let t = Instant::now();
+        s.write_all(&msg).await.unwrap();
+        s.flush().await.unwrap();
+        s.read_exact(&mut back).await.unwrap();
+        lats.push(nanos_since(t));
+    }
+    lats
+}
+
+async fn handshakes(addr: std::net::SocketAddr, tls: tokio_rustls::TlsConnector, size: usize, per: u64) -> Vec<u32> {
+    let msg = vec![7u8; size];
+    let mut back = vec![0u8; size];
+    let mut lats = Vec::with_capacity(per as usize);
+    for _ in 0..per {
+        let t = Instant::now();
+        let mut s = connect(addr, &tls).await;
+        s.write_all(&msg).await.unwrap();
+        s.flush().await.unwrap();
+        s.read_exact(&mut back).await.unwrap();
+        // A reset: no TIME_WAIT piles up on the generator's ports.
+        s.get_ref().0.set_zero_linger().unwrap();
+        drop(s);
+        lats.push(nanos_since(t));
+    }
+    lats
+}
+
+impl Generator {
+    fn new(
+        addr: std::net::SocketAddr,
+        client: Arc<ClientConfig>,
+        clients: usize,
+        size: usize,
+        load: Load,
+    ) -> Generator {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let tls = tokio_rustls::TlsConnector::from(client);
+        let conns = match load {
+            Load::Echo => rt.block_on(async {
+                let mut v = Vec::new();
+                for _ in 0..clients {
+                    v.push(connect(addr, &tls).await);
+                }
+                v
+            }),
+            Load::Handshake => Vec::new(),
+        };
+        Generator {
+            rt,
+            addr,
+            tls,
+            clients,
+            conns,
+            size,
+            load,
+            latencies: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, total: u64) -> Duration {
+        let per = total.div_ceil(self.clients as u64);
+        let size = self.size;
+        let t0 = Instant::now();
+        let lats: Vec<Vec<u32>> = match self.load {
+            Load::Echo => {
+                let conns = std::mem::take(&mut self.conns);
+                let done = self.on_local(conns.into_iter().map(|mut s| async move {
+                    let l = echoes(&mut s, size, per).await;
+                    (s, l)
+                }));
+                let (conns, lats) = done.into_iter().unzip();
+                self.conns = conns;
+                lats
+            }
+            Load::Handshake => {
+                let (addr, tls) = (self.addr, self.tls.clone());
+                self.on_local((0..self.clients).map(|_| handshakes(addr, tls.clone(), size, per)))
+            }
+        };
+        let d = t0.elapsed();
+        self.latencies.extend(lats.into_iter().flatten());
+        d
+    }
+
+    /// Runs `tasks` concurrently on this thread; their outputs, in order.
+    fn on_local<T: 'static, F: Future<Output = T> + 'static>(&self, tasks: impl Iterator<Item = F>) -> Vec<T> {
+        let tasks: Vec<F> = tasks.collect();
+        self.rt.block_on(async move {
+            tokio::task::LocalSet::new()
+                .run_until(async move {
+                    let handles: Vec<_> = tasks.into_iter().map(tokio::task::spawn_local).collect();
+                    let mut out = Vec::with_capacity(handles.len());
+                    for h in handles {
+                        out.push(h.await.unwrap());
+                    }
+                    out
+                })
+                .await
+        })
+    }
+}
+
+fn group(c: &mut Criterion, conns: usize, size: usize, load: Load) {
+    let (name, per_iter) = match load {
+        Load::Echo => (format!("tls_echo_{conns}c_{size}b"), (conns as u64 * 20).max(2000)),
+        // A handshake costs about a millisecond of CPU on each side.
+        Load::Handshake => (format!("tls_handshake_{conns}c"), (conns as u64 * 10).max(100)),
+    };
+    let (server_config, client_config) = configs();
+    let mut g = c.benchmark_group(&name);
+    g.throughput(Throughput::Elements(per_iter));
+    g.sample_size(10);
+    let rounds = common::rounds("NET_TLS_ROUNDS");
+    let mut done = Vec::new();
+    for (round, server) in (1..=rounds).flat_map(|r| chosen().into_iter().map(move |s| (r, s))) {
+        let Some(srv) = start(server, server_config.clone()) else {
+            continue;
+        };
+        let mut gen_ = Generator::new(srv.addr, client_config.clone(), conns, size, load);
+        let (mut requests, mut elapsed) = (0u64, Duration::ZERO);
+        let cpu0 = thread_cpu(srv.tid);
+        g.bench_function(BenchmarkId::new(server, round), |b| {
+            b.iter_custom(|iters| {
+                requests += iters * per_iter;
+                let d = gen_.run(iters * per_iter);
+                elapsed += d;
+                black_box(d)
+            })
+        });
+        if requests == 0 {
+            continue; // filtered out
+        }
+        let cpu = thread_cpu(srv.tid).saturating_sub(cpu0);
+        let r = Round {
+            server,
+            round,
+            throughput: requests as f64 / elapsed.as_secs_f64(),
+            p50: quantile(&mut gen_.latencies, 500),
+            p99: quantile(&mut gen_.latencies, 990),
+            server_cpu: cpu.as_nanos() as f64 / requests as f64 / 1000.0,
+        };
+        r.print(&name, requests);
+        done.push(r);
+    }
+    g.finish();
+    common::summarize(&name, &done, "tokio-ct");
+}
+
+fn benches(c: &mut Criterion) {
+    group(c, 1, 64, Load::Echo);
+    group(c, 50, 4096, Load::Echo);
+    group(c, 10, 64, Load::Handshake);
+}
+
+criterion_group!(net_tls, benches);
+criterion_main!(net_tls);

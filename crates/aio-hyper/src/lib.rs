@@ -1,0 +1,64 @@
+//! aio-hyper: hyper, first-class on aio.
+//!
+//! hyper is runtime-agnostic: it needs an executor for its background
+//! futures, a timer for its timeouts, and I/O types. This crate gives it
+//! aio's, for futures that need not be `Send` (aio's tasks and sockets
+//! belong to their loop, as in asyncio):
+//!
+//! - [`LocalExecutor`]: `hyper::rt::Executor` spawning aio tasks (HTTP/2
+//!   on `!Send` services works);
+//! - [`AioTimer`]: `hyper::rt::Timer` on the loop's timers, so
+//!   `header_read_timeout` and HTTP/2 keep-alive work;
+//! - [`Io`]: asyncio's `StreamReader`/`StreamWriter` (plain or TLS) as
+//!   hyper's `Read`/`Write`, with the writer's flow control;
+//! - [`serve`] / [`Builder`]: HTTP/1.1 and HTTP/2 on a `TcpListener`, one
+//!   task per connection (and `serve_tls` with the `tls` feature);
+//! - [`Client`]: a pooled HTTP/1.1 and HTTP/2 client, one pool per loop.
+//!   hyper-util's pooled client cannot run here: it requires `Send`
+//!   connections, executors and connectors, to share one pool across
+//!   threads. See [`client`](crate::Client) for the design.
+//!
+//! # Examples
+//!
+//! A server and a client on one loop:
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use aio_hyper::hyper::{Request, Response, body::Incoming, service::service_fn};
+//! use aio_hyper::{BodyExt, Bytes, Client, Full};
+//!
+//! # aio_core::run_on(aio_poll::PollDriver::new().unwrap(), async {
+//! let listener = aio_net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//! let server = aio_core::create_task(async move {
+//!     let hello = service_fn(|req: Request<Incoming>| async move {
+//!         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!("hello, {}", req.uri().path())))))
+//!     });
+//!     aio_hyper::serve(&listener, hello).await
+//! });
+//!
+//! let client: Client<Full<Bytes>> = Client::new();
+//! let res = client.get(format!("http://{addr}/world").parse()?).await?;
+//! assert_eq!(res.status(), 200);
+//! let body = res.into_body().collect().await?.to_bytes();
+//! assert_eq!(&body[..], b"hello, /world");
+//! server.cancel();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+#![forbid(unsafe_code)]
+
+mod client;
+mod rt;
+mod server;
+
+pub use client::{Client, ClientError};
+pub use rt::{AioTimer, Io, LocalExecutor};
+pub use server::{BoxError, Builder, serve};
+
+/// The hyper this crate is built on.
+pub use hyper;
+
+/// Bodies and their helpers, from http-body-util and bytes.
+pub use bytes::Bytes;
+pub use http_body_util::{BodyExt, Empty, Full};
