@@ -25,7 +25,7 @@ use crate::handle::LoopHandle;
 use crate::task::raw::{COMPLETE, SCHEDULED, TaskPtr, release};
 use crate::task::{self, Panic, Task, TaskError, TaskRef};
 use crate::thread::ThreadPool;
-use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, now_ns, ns_to_secs};
+use crate::time::{Clock, IntoDeadline, IntoDelay, InvalidDelay, delay_ns, ns_to_secs, real_now_ns};
 use crate::timer::{Fired, Timers};
 
 /// How many task polls may run between two looks at the driver while tasks
@@ -212,6 +212,8 @@ pub(crate) struct Core {
     live_tasks: Cell<usize>,
     driver: RefCell<Box<dyn Driver>>,
     backend: &'static str,
+    /// The real clock, or the paused (virtual) one of a test.
+    pub(crate) clock: Clock,
     now: Cell<u64>,
     /// `now` was read during this turn.
     now_fresh: Cell<bool>,
@@ -241,10 +243,24 @@ impl Core {
     #[inline]
     pub(crate) fn now(&self) -> u64 {
         if !self.now_fresh.get() {
-            self.now.set(now_ns());
+            self.now.set(self.clock.now());
             self.now_fresh.set(true);
         }
         self.now.get()
+    }
+
+    /// Moves the paused clock forward by `by` nanoseconds and fires what is
+    /// due ([`crate::time::advance`]).
+    #[track_caller]
+    pub(crate) fn advance_clock(&self, by: u64) {
+        let Some(now) = self.clock.paused_now() else {
+            panic!("aio::time::advance needs a paused clock (Builder::paused_clock or aio::time::pause)");
+        };
+        self.clock.jump_to(now.saturating_add(by));
+        self.now_fresh.set(false);
+        if !self.timers.borrow().is_empty() {
+            self.fire_timers();
+        }
     }
 
     pub(crate) fn next_task_id(&self) -> u64 {
@@ -357,6 +373,31 @@ impl Core {
         }
     }
 
+    /// Parks a loop whose clock is paused, with nothing ready: looks at the
+    /// driver without blocking, and only if that brought nothing (no I/O,
+    /// nothing from other threads, no blocking work in flight) moves the
+    /// clock to `until`, the next deadline. tokio's rule: time jumps only
+    /// when the runtime is idle. Work that completes by itself (blocking
+    /// calls on the pool, a driver's [`Driver::is_busy`]) holds the clock.
+    fn park_paused(&self, until: Option<u64>) {
+        let Some(until) = until else {
+            // No timer to jump to: wait for I/O or another thread.
+            return self.park(None);
+        };
+        self.park(Some(Duration::ZERO));
+        if self.queue.len() != 0 || !self.shared.injector.is_empty() {
+            return;
+        }
+        let busy = self.driver.borrow().is_busy() || self.pool.borrow().as_ref().is_some_and(|p| p.is_busy());
+        if busy {
+            // Blocking work (`to_thread`, file I/O, an io_uring shutdown)
+            // takes real time: wait for it (its completion wakes the loop),
+            // a little at a time, without moving the clock.
+            return self.park(Some(Duration::from_millis(1)));
+        }
+        self.clock.jump_to(until);
+    }
+
     fn fire_timers(&self) {
         let now = self.now();
         let mut fired = self.fired.borrow_mut();
@@ -392,17 +433,20 @@ impl Core {
     fn run_once(&self, limit: Option<u64>) {
         let ready = self.queue.len() != 0;
         if !ready || self.polls_since_io.get() >= IO_INTERVAL {
-            let timeout = if ready || self.stopping.get() {
-                Some(Duration::ZERO)
+            if ready || self.stopping.get() {
+                self.park(Some(Duration::ZERO));
             } else {
                 let next = self.timers.borrow().next_deadline();
                 let until = match (next, limit) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                until.map(|t| Duration::from_nanos(t.saturating_sub(now_ns())))
-            };
-            self.park(timeout);
+                if self.clock.is_paused() {
+                    self.park_paused(until);
+                } else {
+                    self.park(until.map(|t| Duration::from_nanos(t.saturating_sub(real_now_ns()))));
+                }
+            }
             self.polls_since_io.set(0);
         }
         // Read the clock only if a timer may be due (a timer-free workload
@@ -518,8 +562,8 @@ impl Core {
                 t.cancel();
             }
             drop(pending);
-            let deadline = now_ns().saturating_add(delay_ns(self.shutdown_timeout));
-            while self.live_tasks.get() > 0 && now_ns() < deadline {
+            let deadline = self.clock.now().saturating_add(delay_ns(self.shutdown_timeout));
+            while self.live_tasks.get() > 0 && self.clock.now() < deadline {
                 self.run_once(Some(deadline));
             }
             for t in self.all_tasks() {
@@ -605,6 +649,7 @@ pub fn default_exception_handler(ctx: &ExceptionContext) {
 /// the `aio` facade's `Builder` picks the I/O backend.
 pub struct Builder {
     driver: Option<Box<dyn Driver>>,
+    paused_clock: bool,
     debug: Option<bool>,
     eager_tasks: bool,
     slow_callback: Duration,
@@ -625,6 +670,7 @@ impl fmt::Debug for Builder {
             .field("driver", &self.driver.as_ref().map(|d| d.name()))
             .field("debug", &self.debug)
             .field("eager_tasks", &self.eager_tasks)
+            .field("paused_clock", &self.paused_clock)
             .finish_non_exhaustive()
     }
 }
@@ -634,6 +680,7 @@ impl Builder {
     pub fn new() -> Builder {
         Builder {
             driver: None,
+            paused_clock: false,
             debug: None,
             eager_tasks: false,
             slow_callback: Duration::from_millis(100),
@@ -674,6 +721,25 @@ impl Builder {
     /// touches the ready queue.
     pub fn eager_tasks(mut self, on: bool) -> Builder {
         self.eager_tasks = on;
+        self
+    }
+
+    /// Starts the loop with a paused clock, for tests (tokio's
+    /// `start_paused`): time stands still while tasks run and jumps to the
+    /// next timer when every task waits and the driver has nothing ready,
+    /// so a 30 s timeout resolves in microseconds, deterministically.
+    /// [`time::advance`](crate::time::advance) moves it explicitly. See
+    /// [`time`](crate::time#the-paused-test-clock).
+    ///
+    /// # Examples
+    /// ```
+    /// let lp = aio_core::Builder::new().paused_clock().build();
+    /// let t0 = std::time::Instant::now();
+    /// lp.run_until_complete(aio_core::sleep(3600)).unwrap().unwrap();
+    /// assert!(t0.elapsed().as_secs() < 60); // an hour of loop time, at once
+    /// ```
+    pub fn paused_clock(mut self) -> Builder {
+        self.paused_clock = true;
         self
     }
 
@@ -722,7 +788,8 @@ impl Builder {
             live_tasks: Cell::new(0),
             backend: driver.name(),
             driver: RefCell::new(driver),
-            now: Cell::new(now_ns()),
+            clock: Clock::new(self.paused_clock),
+            now: Cell::new(0),
             now_fresh: Cell::new(false),
             next_task_id: Cell::new(0),
             polls_since_io: Cell::new(0),
@@ -828,9 +895,10 @@ impl Loop {
         }
     }
 
-    /// The loop's clock: monotonic seconds (asyncio's `loop.time()`).
+    /// The loop's clock: monotonic seconds (asyncio's `loop.time()`); the
+    /// virtual time when the clock is [paused](Builder::paused_clock).
     pub fn time(&self) -> f64 {
-        ns_to_secs(now_ns())
+        ns_to_secs(self.core.clock.now())
     }
 
     /// The name of the driver the loop runs on: `"park"` (no I/O),
@@ -852,7 +920,7 @@ impl Loop {
     /// [`InvalidDelay`] for a delay that is not a number (NaN); `f` is
     /// dropped unscheduled.
     pub fn call_later(&self, delay: impl IntoDelay, f: impl FnOnce() + 'static) -> Result<TimerHandle, InvalidDelay> {
-        let when = now_ns().saturating_add(delay_ns(delay.into_delay()?));
+        let when = self.core.clock.now().saturating_add(delay_ns(delay.into_delay()?));
         Ok(self.call_at_ns(when, f))
     }
 

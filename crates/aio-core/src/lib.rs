@@ -61,7 +61,7 @@ pub mod io;
 mod runner;
 mod task;
 mod thread;
-mod time;
+pub mod time;
 mod timer;
 
 pub use callback::{Handle, TimerHandle};
@@ -77,6 +77,25 @@ pub use event_loop::{
 pub use future::{CallbackId, Future, FutureError, FutureTake, FutureWait, InvalidStateError};
 pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
 pub use runner::{Runner, run, run_on};
+
+/// `#[aio_core::main]` and `#[aio_core::test]`: aio-macros' attributes,
+/// expanding to aio-core's loop (no I/O driver), for crates that depend
+/// on aio-core alone. Through the `aio` facade they are `#[aio::main]`
+/// and `#[aio::test]`, on the default I/O backend.
+///
+/// ```
+/// #[aio_core::main]
+/// async fn main() {
+///     aio_core::sleep(0.001).await.unwrap();
+/// }
+/// ```
+pub use aio_macros::{core_main as main, core_test as test};
+
+/// What aio's attribute macros expand to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::runner::macro_run as run;
+}
 pub use task::{
     DoneCallbackId, JoinRef, Panic, Task, TaskError, TaskRef, all_tasks, create_eager_task, create_task, current_task,
 };

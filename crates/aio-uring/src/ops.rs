@@ -74,6 +74,21 @@ pub(crate) fn entry(op: &RawOp, t: Target) -> Entry {
     }
 }
 
+/// Whether the kernel completes `op` with no event from outside the
+/// process: a `shutdown` or `close` (run on the kernel's workers when they
+/// would block), or positional file I/O. A paused loop clock waits for
+/// these (`Driver::is_busy`); receives, accepts, connects and sends wait
+/// for a peer, and do not hold it.
+pub(crate) fn completes_by_itself(op: &RawOp) -> bool {
+    matches!(
+        op,
+        RawOp::Shutdown { .. }
+            | RawOp::Close { fd: 0.. }
+            | RawOp::Read { offset: Some(_), .. }
+            | RawOp::Write { offset: Some(_), .. }
+    )
+}
+
 /// A one-shot readiness poll (also the fallback when the kernel answers an
 /// operation with `EAGAIN`).
 pub(crate) fn poll(t: Target, interest: Interest) -> Entry {

@@ -197,6 +197,9 @@ pub(crate) struct Ring {
     free_slots: Vec<u32>,
     /// The next registration's `FdHint::generation`.
     next_generation: u32,
+    /// Operations in the kernel that complete by themselves
+    /// (`ops::completes_by_itself`).
+    self_completing: usize,
 }
 
 /// What the driver knows of a registered descriptor.
@@ -230,6 +233,16 @@ struct FdHint {
 
 /// No watch.
 const NONE: u32 = u32::MAX;
+
+/// The count of self-completing operations once `raw` left the kernel.
+fn done_by_itself(count: usize, raw: &RawOp) -> usize {
+    if ops::completes_by_itself(raw) {
+        debug_assert!(count > 0, "a self-completing operation counted twice");
+        count.saturating_sub(1)
+    } else {
+        count
+    }
+}
 
 impl FdHint {
     /// How entries name this descriptor, `fd`.
@@ -385,6 +398,7 @@ impl Ring {
             fds: Vec::new(),
             free_slots,
             next_generation: 1,
+            self_completing: 0,
         })
     }
 
@@ -563,12 +577,14 @@ impl Ring {
                                     resubmit.push(ops::poll(t, i).user_data(key));
                                 }
                                 None => {
+                                    self.self_completing = done_by_itself(self.self_completing, &op.raw);
                                     if let Some(w) = w {
                                         w.wake();
                                     }
                                 }
                             },
                             State::Waiting(w) => {
+                                self.self_completing = done_by_itself(self.self_completing, &op.raw);
                                 let (raw, seen) = (op.raw, op.seen);
                                 if let Some(w) = w {
                                     w.wake();
@@ -588,6 +604,7 @@ impl Ring {
                                 }
                             }
                             State::Orphaned { owner, keep } => {
+                                self.self_completing = done_by_itself(self.self_completing, &op.raw);
                                 if let Some((fd, generation)) = keep {
                                     // SAFETY: `owner` keeps the operation's memory
                                     // alive, and its completion just came.
@@ -720,6 +737,9 @@ impl Ring {
                 seen,
             }) as u64;
             *token = Some(key);
+            if ops::completes_by_itself(raw) {
+                self.self_completing += 1;
+            }
             self.push(ops::entry(raw, t).user_data(key));
             return Poll::Pending;
         };
@@ -890,6 +910,11 @@ impl Ring {
             *token = None;
         }
         Some(Poll::Ready(Err(r)))
+    }
+
+    /// Whether operations that complete by themselves are in the kernel.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.self_completing > 0
     }
 
     pub(crate) fn cancel(&mut self, key: u64) {

@@ -147,6 +147,24 @@ impl Builder {
         self
     }
 
+    /// Starts the loop with a paused clock, for tests (see
+    /// [`aio_core::Builder::paused_clock`] and [`aio_core::time`]): time
+    /// jumps to the next timer whenever every task waits and the driver
+    /// has no I/O ready.
+    ///
+    /// # Examples
+    /// ```
+    /// let lp = aio::Builder::new().paused_clock().build().unwrap();
+    /// let t0 = lp.time();
+    /// let r = lp.run_until_complete(aio::wait_for(aio::sleep(3600), 30)).unwrap();
+    /// assert_eq!(r, Err(aio::TimeoutError));
+    /// assert!((lp.time() - t0 - 30.0).abs() < 1e-6);
+    /// ```
+    pub fn paused_clock(mut self) -> Builder {
+        self.core = self.core.paused_clock();
+        self
+    }
+
     /// asyncio 3.12's eager task factory.
     pub fn eager_tasks(mut self, on: bool) -> Builder {
         self.core = self.core.eager_tasks(on);
@@ -205,6 +223,22 @@ where
     F: Future + 'static,
 {
     Runner::new().run(fut)
+}
+
+/// What `#[aio::main]` and `#[aio::test]` expand to.
+#[doc(hidden)]
+#[track_caller]
+pub fn macro_run<F>(start_paused: bool, fut: F) -> F::Output
+where
+    F: Future + 'static,
+{
+    if !start_paused {
+        return run(fut);
+    }
+    match Builder::new().paused_clock().build() {
+        Ok(lp) => Runner::with_loop(lp).run(fut),
+        Err(e) => panic!("aio: cannot start the event loop: {e}"),
+    }
 }
 
 /// Runs several top-level futures on one loop, then closes it: asyncio's

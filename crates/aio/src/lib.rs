@@ -54,6 +54,12 @@ pub use aio_core::*;
 pub use aio_macros::{main, test};
 pub use backend::{Backend, Builder, Runner, driver_for, new_event_loop, run, run_per_core};
 
+/// What `#[aio::main]` and `#[aio::test]` expand to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::backend::macro_run as run;
+}
+
 #[cfg(feature = "sync")]
 pub use aio_sync::*;
 
