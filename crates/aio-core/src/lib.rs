@@ -23,6 +23,8 @@
 //! | `async with asyncio.timeout(1)` | `aio::timeout(1, fut).await` |
 //! | `await asyncio.gather(a, b)` | `aio::gather!(a, b).await` |
 //! | `fut = loop.create_future()` / `await fut` | `let fut = aio::Future::new()` / `(&fut).await` |
+//! | `contextvars.ContextVar("v", default=0)` | `static V: aio::ContextVar<u32> = ContextVar::new("v", 0)` ([`contextvars`]) |
+//! | (tokio's `time::pause` / `advance`, for tests) | `Builder::paused_clock()`, [`time::advance`] |
 //!
 //! Every aio await point returns a `Result` whose error converts from
 //! [`Cancelled`]: when the task is cancelled, the next one returns
@@ -53,6 +55,7 @@ mod callback;
 pub mod cancel;
 pub mod combinator;
 mod context;
+pub mod contextvars;
 pub mod driver;
 mod event_loop;
 mod future;
@@ -71,6 +74,7 @@ pub use combinator::{
     Join, ReturnWhen, Shield, TaskGroup, TaskGroupError, TaskOutput, Timeout, TimeoutError, TimeoutHandle, Wait,
     WaitError, as_completed, gather, gather_settled, shield, timeout, timeout_at, timeout_with, wait, wait_for,
 };
+pub use contextvars::{ContextVar, copy_context};
 pub use event_loop::{
     Builder, ExceptionContext, Loop, default_exception_handler, get_running_loop, try_get_running_loop,
 };

@@ -149,12 +149,20 @@ impl fmt::Display for Panic {
 
 /// Creates a task on `core`; `eager` runs its first step now.
 pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool) -> Task<F::Output> {
-    let ptr = raw::allocate(fut, core.shared.clone(), core.next_task_id());
+    let (running_here, vars) = CONTEXT.with(|c| (std::ptr::eq(c.core.get(), core), c.vars.get()));
+    // asyncio's create_task copies the current context: a pointer copy.
+    let vars = if vars.is_null() {
+        crate::contextvars::current()
+    } else {
+        // SAFETY: a non-null slot pointer was installed by a live guard on
+        // this thread and outlives it.
+        unsafe { (*vars).snapshot() }
+    };
+    let ptr = raw::allocate(fut, core.shared.clone(), core.next_task_id(), vars);
     // SAFETY: freshly allocated; we hold the handle's reference.
     let h = unsafe { ptr.as_ref() };
     h.set_flag(HANDLE, true);
     core.register_task(TaskPtr(ptr));
-    let running_here = CONTEXT.with(|c| std::ptr::eq(c.core.get(), core));
     if eager && running_here {
         poll_task(core, ptr);
     } else {
@@ -408,7 +416,9 @@ impl TaskRef {
     /// callbacks).
     pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + 'static) -> DoneCallbackId {
         let me = self.clone();
-        let cb = move || f(&me);
+        // It runs in the context current now, as asyncio's callbacks do.
+        let ctx = crate::contextvars::current();
+        let cb = move || crate::contextvars::run_in(ctx, move || f(&me));
         if self.done() {
             with_core(|c| match c {
                 Some(c) => c.call_soon_rc(CallbackCell::rc(cb)),

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering, fence};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::cancel::Scope;
+use crate::contextvars::{ContextSlot, Snapshot};
 use crate::event_loop::Shared;
 use crate::task::TaskError;
 
@@ -109,18 +110,23 @@ pub(crate) struct Header {
     pub(crate) id: u64,
     /// The task's root cancel scope (loop thread only).
     pub(crate) scope: Scope,
+    /// The task's context variables: a copy of its creator's, shared until
+    /// either sets one (loop thread only; kept, as asyncio keeps a task's
+    /// context, until the task is freed).
+    pub(crate) vars: ContextSlot,
     /// Loop-thread-only bookkeeping.
     pub(crate) local: Local,
 }
 
 // SAFETY: the fields reachable from other threads (`state`, `refs`,
-// `vtable`, `shared`, `id`) are atomics or immutable `Sync` data; `scope`
-// and `local` are only accessed on the loop thread, which every accessor
+// `vtable`, `shared`, `id`) are atomics or immutable `Sync` data; `scope`,
+// `vars` and `local` are only accessed on the loop thread, which every accessor
 // guarantees (they are reached through `Task`/`TaskRef`, which are `!Send`,
 // or through the loop's own code). `Local` holds only `Send` data, so
 // dropping it on another thread after the loop is gone is fine.
 unsafe impl Sync for Header {}
-// SAFETY: see above; `local` contains only `Send` values (wakers, strings,
+// SAFETY: see above; `vars` holds an `Arc` of `Send + Sync` values;
+// `local` contains only `Send` values (wakers, strings,
 // and callbacks that have been run or dropped on the loop thread before the
 // last reference can move).
 unsafe impl Send for Header {}
@@ -171,24 +177,35 @@ impl TaskPtr {
 
 /// Allocates a task for `fut`. The returned pointer carries two references:
 /// the task's `alive` reference and one for the caller's handle.
-pub(crate) fn allocate<F: Future + 'static>(fut: F, shared: Arc<Shared>, id: u64) -> NonNull<Header> {
-    let cell = Box::new(TaskCell {
-        header: Header {
+#[inline]
+pub(crate) fn allocate<F: Future + 'static>(fut: F, shared: Arc<Shared>, id: u64, vars: Snapshot) -> NonNull<Header> {
+    // Written in place, header and future apart: built whole on the stack
+    // and moved into the box, a cell past 128 bytes (the header and a small
+    // future) is copied with a call to `memcpy` for every task.
+    let mut cell = Box::<TaskCell<F>>::new_uninit();
+    let p = cell.as_mut_ptr();
+    // SAFETY: `p` points to the box's memory, valid for writes of a
+    // `TaskCell<F>`; each field is written once, so the box is fully
+    // initialised before `assume_init`.
+    let cell = unsafe {
+        (&raw mut (*p).header).write(Header {
             state: AtomicU32::new(0),
             refs: AtomicU32::new(2),
             vtable: vtable::<F>(),
             shared,
             id,
             scope: Scope::new(),
+            vars: ContextSlot::new(vars),
             local: Local {
                 flags: Cell::new(0),
                 outcome: Cell::new(Outcome::Running),
                 join_waker: Cell::new(None),
                 extras: Cell::new(None),
             },
-        },
-        stage: UnsafeCell::new(Stage::Running(fut)),
-    });
+        });
+        (&raw mut (*p).stage).write(UnsafeCell::new(Stage::Running(fut)));
+        cell.assume_init()
+    };
     // `TaskCell` is `repr(C)` with the header first.
     NonNull::from(Box::leak(cell)).cast()
 }
