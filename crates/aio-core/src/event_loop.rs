@@ -171,7 +171,7 @@ impl RunQueue {
 }
 
 /// What a loop reports to its exception handler: asyncio's context dict.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ExceptionContext {
     /// What happened.
     pub message: String,
@@ -179,6 +179,9 @@ pub struct ExceptionContext {
     pub task: Option<String>,
     /// The panic, when one caused the report.
     pub panic: Option<Panic>,
+    /// The error, when a task's output that nobody read was one (its
+    /// `Debug`, see [`TaskOutput`](crate::TaskOutput)).
+    pub error: Option<String>,
 }
 
 impl fmt::Display for ExceptionContext {
@@ -189,6 +192,9 @@ impl fmt::Display for ExceptionContext {
         }
         if let Some(p) = &self.panic {
             write!(f, ": {p}")?;
+        }
+        if let Some(e) = &self.error {
+            write!(f, ": {e}")?;
         }
         Ok(())
     }
@@ -369,6 +375,7 @@ impl Core {
                 message: format!("the {} driver failed to park: {e}", self.backend),
                 task: None,
                 panic: None,
+                error: None,
             });
         }
     }
@@ -470,6 +477,7 @@ impl Core {
                             message: "a callback panicked".into(),
                             task: None,
                             panic: None,
+                            error: None,
                         });
                     }
                     None
@@ -479,11 +487,11 @@ impl Core {
                 let took = t0.elapsed();
                 if took >= self.slow_callback.get() {
                     let what = name.map_or_else(|| "a callback".to_string(), |n| format!("task {n:?}"));
-                    eprintln!(
-                        "aio: {what} held the loop for {:.3} s in one step (slow_callback_duration is {:.3} s)",
+                    debug_warning(format_args!(
+                        "{what} held the loop for {:.3} s in one step (slow_callback_duration is {:.3} s)",
                         took.as_secs_f64(),
                         self.slow_callback.get().as_secs_f64()
-                    );
+                    ));
                 }
             }
         }
@@ -552,11 +560,11 @@ impl Core {
             let pending = self.all_tasks();
             if self.debug.get() && !pending.is_empty() {
                 let names: Vec<String> = pending.iter().map(TaskRef::name).collect();
-                eprintln!(
-                    "aio: {} task(s) still pending when the loop closed, cancelling: {}",
+                debug_warning(format_args!(
+                    "{} task(s) still pending when the loop closed, cancelling: {}",
                     names.len(),
                     names.join(", ")
-                );
+                ));
             }
             for t in &pending {
                 t.cancel();
@@ -568,10 +576,10 @@ impl Core {
             }
             for t in self.all_tasks() {
                 if self.debug.get() {
-                    eprintln!(
-                        "aio: task {:?} did not finish within the shutdown timeout; dropping it",
+                    debug_warning(format_args!(
+                        "task {:?} did not finish within the shutdown timeout; dropping it",
                         t.name()
-                    );
+                    ));
                 }
                 t.abort();
             }
@@ -634,6 +642,16 @@ impl Drop for Loop {
             let _outer = crate::context::Suspended::enter();
             core.close();
         }
+    }
+}
+
+/// A debug-mode warning: a `log` record at `warn` when a logger takes
+/// it, else a line on stderr (a program without a logger still sees it).
+fn debug_warning(args: fmt::Arguments<'_>) {
+    if log::log_enabled!(log::Level::Warn) {
+        log::warn!("aio: {args}");
+    } else {
+        eprintln!("aio: {args}");
     }
 }
 
@@ -704,7 +722,9 @@ impl Builder {
 
     /// Debug mode (default: on when the environment has `AIO_DEBUG=1`):
     /// warns when one step holds the loop longer than the slow-callback
-    /// duration, and lists tasks still pending when the loop closes.
+    /// duration, and lists tasks still pending when the loop closes (as
+    /// `log` records at `warn`, or on stderr when no logger takes them),
+    /// and logs each task's creation and cancellation at `debug`.
     pub fn debug(mut self, on: bool) -> Builder {
         self.debug = Some(on);
         self
@@ -943,12 +963,14 @@ impl Loop {
         }
     }
 
-    /// Wraps `fut` in a task on this loop (asyncio's `loop.create_task`).
+    /// Wraps `fut` in a task on this loop (asyncio's `loop.create_task`);
+    /// see [`create_task`](crate::create_task).
     pub fn create_task<F>(&self, fut: F) -> Task<F::Output>
     where
         F: Future + 'static,
+        F::Output: task::Reportable,
     {
-        task::spawn(&self.core, fut, self.core.eager_tasks.get())
+        task::spawn_reporting(&self.core, fut, self.core.eager_tasks.get())
     }
 
     /// A pending [`Future`](crate::Future) bound to this loop (asyncio's
@@ -970,7 +992,9 @@ impl Loop {
     {
         let core = &*self.core;
         let run = core.enter_run();
-        let mut task = task::spawn(core, fut, false);
+        // Its result is read here: no report of an unseen failure needed,
+        // so any output type will do.
+        let mut task = task::spawn(core, fut, false, crate::task::raw::vtable::<F>());
         core.run_until(|| task.done());
         drop(run);
         match task.result() {

@@ -202,6 +202,7 @@ impl<T> Drop for Inner<T> {
                     message: format!("Future exception was never retrieved: {e}"),
                     task: None,
                     panic: None,
+                    error: None,
                 });
             }
         }

@@ -5,7 +5,10 @@
 //! [`current_task`] and [`all_tasks`] return; `Task<T>` derefs to it for the
 //! shared API (`cancel`, `done`, `name`, ...).
 
+mod output;
 pub(crate) mod raw;
+
+pub use output::{Reportable, TaskOutput};
 
 use std::any::Any;
 use std::fmt;
@@ -23,7 +26,8 @@ use crate::cancel::{self, Cancelled};
 use crate::context::{CONTEXT, PollGuard, expect_core, with_core};
 use crate::event_loop::{Core, ExceptionContext, Runnable, default_exception_handler};
 use raw::{
-    ABORT, COMPLETE, HANDLE, Header, Outcome, POLLING, Payload, PollOutcome, RETRIEVED, SCHEDULED, STARTED, TaskPtr,
+    ABORT, COMPLETE, HANDLE, Header, OBSERVED, Outcome, POLLING, Payload, PollOutcome, RETRIEVED, SCHEDULED, STARTED,
+    TaskPtr, VTable,
 };
 
 /// Why a task has no value: it was cancelled, or it panicked — or its
@@ -147,8 +151,20 @@ impl fmt::Display for Panic {
 
 // --- spawning and running ------------------------------------------------
 
-/// Creates a task on `core`; `eager` runs its first step now.
-pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool) -> Task<F::Output> {
+/// Creates a task on `core` that reports its failure if it ends detached
+/// (asyncio's "Task exception was never retrieved"); `eager` runs its first
+/// step now.
+pub(crate) fn spawn_reporting<F>(core: &Core, fut: F, eager: bool) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: Reportable,
+{
+    spawn(core, fut, eager, raw::vtable_reporting::<F>())
+}
+
+/// Creates a task on `core` with `vtable` (which says whether an `Err`
+/// output can be reported); `eager` runs its first step now.
+pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool, vtable: &'static VTable) -> Task<F::Output> {
     let (running_here, vars) = CONTEXT.with(|c| (std::ptr::eq(c.core.get(), core), c.vars.get()));
     // asyncio's create_task copies the current context: a pointer copy.
     let vars = if vars.is_null() {
@@ -158,7 +174,11 @@ pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool) -> Ta
         // this thread and outlives it.
         unsafe { (*vars).snapshot() }
     };
-    let ptr = raw::allocate(fut, core.shared.clone(), core.next_task_id(), vars);
+    let id = core.next_task_id();
+    if core.debug.get() {
+        log::debug!("aio: created Task-{id}");
+    }
+    let ptr = raw::allocate(fut, vtable, core.shared.clone(), id, vars);
     // SAFETY: freshly allocated; we hold the handle's reference.
     let h = unsafe { ptr.as_ref() };
     h.set_flag(HANDLE, true);
@@ -268,19 +288,38 @@ fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
 }
 
 fn drop_detached_output(core: &Core, h: &Header, ptr: NonNull<Header>) {
-    if h.local.outcome.get() == Outcome::Panicked && !h.flag(RETRIEVED) {
-        // SAFETY: loop thread; the task is complete, nothing else reads the stage.
-        if let Some(TaskError::Panicked(p)) = unsafe { (h.vtable.take_error)(ptr) } {
-            core.report(ExceptionContext {
-                message: "Task exception was never retrieved".into(),
-                task: Some(task_name(h)),
-                panic: Some(p),
-            });
-        }
+    if let Some(ctx) = unseen_failure(h, ptr) {
+        core.report(ctx);
     }
     h.set_flag(RETRIEVED, true);
-    // SAFETY: as above.
+    // SAFETY: loop thread; the task is complete, nothing else reads the stage.
     unsafe { (h.vtable.drop_stage)(ptr) };
+}
+
+/// The report of a finished task whose failure nobody saw — its panic (taken
+/// out), or an output that is a failure (an `Err`, when the task was made by
+/// `create_task`) — as asyncio logs "Task exception was never retrieved".
+/// Loop thread only.
+fn unseen_failure(h: &Header, ptr: NonNull<Header>) -> Option<ExceptionContext> {
+    if h.flag(RETRIEVED) || h.flag(OBSERVED) {
+        return None;
+    }
+    let (panic, error) = match h.local.outcome.get() {
+        // SAFETY: loop thread; the task is complete, nothing else reads the stage.
+        Outcome::Panicked => match unsafe { (h.vtable.take_error)(ptr) } {
+            Some(TaskError::Panicked(p)) => (Some(p), None),
+            _ => return None,
+        },
+        // SAFETY: as above.
+        Outcome::Ok => (None, Some(unsafe { (h.vtable.failure?)(ptr) }?)),
+        Outcome::Cancelled | Outcome::Running => return None,
+    };
+    Some(ExceptionContext {
+        message: "Task exception was never retrieved".into(),
+        task: Some(task_name(h)),
+        panic,
+        error,
+    })
 }
 
 fn task_name(h: &Header) -> String {
@@ -357,6 +396,12 @@ impl TaskRef {
     pub(crate) fn cancel_opt(&self, msg: Option<Arc<String>>) -> bool {
         if self.done() {
             return false;
+        }
+        if self.core().debug.get() {
+            match &msg {
+                Some(m) => log::debug!("aio: cancelling {} ({m})", self.name()),
+                None => log::debug!("aio: cancelling {}", self.name()),
+            }
         }
         self.header().scope.cancel(msg);
         raw::schedule(self.ptr);
@@ -465,6 +510,8 @@ impl TaskRef {
                 // SAFETY: loop thread; the task is complete; the pointer is
                 // read before anything can take the output.
                 let e = unsafe { (h.vtable.error_ref)(self.ptr) };
+                // asyncio: reading the exception marks it retrieved.
+                h.set_flag(OBSERVED, true);
                 // SAFETY: null, or the stage's error, alive for this call.
                 match unsafe { e.as_ref() } {
                     Some(TaskError::Panicked(p)) => Ok(Some(
@@ -629,6 +676,8 @@ impl<T: Clone> Task<T> {
             return None;
         }
         let h = self.raw.header();
+        // Its failure, if any, has been seen: no report when it is dropped.
+        h.set_flag(OBSERVED, true);
         // SAFETY: loop thread (`Task` is `!Send`); the task is complete;
         // the pointer is of the exact type the vtable stores.
         let out = unsafe { (h.vtable.peek)(self.raw.ptr) }.cast::<Result<T, TaskError>>();
@@ -723,18 +772,17 @@ impl<T> Drop for Task<T> {
         let h = self.raw.header();
         h.set_flag(HANDLE, false);
         let owner = h.shared.core_addr();
-        if self.done() && !h.flag(RETRIEVED) {
-            if let Some(Err(TaskError::Panicked(p))) = self.result() {
-                let ctx = ExceptionContext {
-                    message: "Task exception was never retrieved".into(),
-                    task: Some(self.name()),
-                    panic: Some(p),
-                };
-                with_core(|c| match c {
-                    Some(c) if std::ptr::eq(c as *const Core as *const (), owner) => c.report(ctx),
-                    _ => default_exception_handler(&ctx),
-                });
-            }
+        if !self.done() {
+            return;
+        }
+        // Done, and its failure never seen: report it now (a task still
+        // running reports when it finishes, detached).
+        if let Some(ctx) = unseen_failure(h, self.raw.ptr) {
+            h.set_flag(OBSERVED, true);
+            with_core(|c| match c {
+                Some(c) if std::ptr::eq(c as *const Core as *const (), owner) => c.report(ctx),
+                _ => default_exception_handler(&ctx),
+            });
         }
     }
 }
@@ -748,7 +796,17 @@ impl<T> fmt::Debug for Task<T> {
 // --- free functions ------------------------------------------------------------
 
 /// Wraps `fut` in a task on the running loop and schedules it: asyncio's
-/// `create_task`. The future need not be `Send`.
+/// `create_task`. The future need not be `Send`. The task starts with a
+/// copy of the current [context](crate::contextvars).
+///
+/// If the task ends with a failure nobody sees — it panics, or returns an
+/// `Err`, and its [`Task`] handle was dropped (or is dropped) without the
+/// result being read — the loop's exception handler gets a "Task exception
+/// was never retrieved" report with the task's name and the panic or the
+/// error's `Debug`, as asyncio logs it. That is why the output must be a
+/// [`TaskOutput`] (or `!`, see [`Reportable`]): every `Result` with a
+/// `Debug` error and the standard types are; for a type of your own,
+/// `impl TaskOutput for MyType {}`.
 ///
 /// # Panics
 /// When no aio loop runs on this thread.
@@ -756,8 +814,9 @@ impl<T> fmt::Debug for Task<T> {
 pub fn create_task<F>(fut: F) -> Task<F::Output>
 where
     F: Future + 'static,
+    F::Output: Reportable,
 {
-    expect_core(|core| spawn(core, fut, core.eager_tasks.get()))
+    expect_core(|core| spawn_reporting(core, fut, core.eager_tasks.get()))
 }
 
 /// Like [`create_task`], but runs the task's first step inside this call
@@ -767,8 +826,9 @@ where
 pub fn create_eager_task<F>(fut: F) -> Task<F::Output>
 where
     F: Future + 'static,
+    F::Output: Reportable,
 {
-    expect_core(|core| spawn(core, fut, true))
+    expect_core(|core| spawn_reporting(core, fut, true))
 }
 
 /// The task being run, if any (asyncio's `current_task()`).

@@ -22,7 +22,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use crate::cancel::Scope;
 use crate::contextvars::{ContextSlot, Snapshot};
 use crate::event_loop::Shared;
-use crate::task::TaskError;
+use crate::task::{Reportable, TaskError};
 
 /// In a run queue (local or injected). While set, the task's `alive`
 /// reference is kept even after completion, so queue entries never dangle.
@@ -35,7 +35,8 @@ pub(crate) const HANDLE: u8 = 1; // a `Task<T>` handle exists
 pub(crate) const STARTED: u8 = 2; // polled at least once
 pub(crate) const POLLING: u8 = 4; // inside its own poll right now
 pub(crate) const ABORT: u8 = 8; // abort requested while polling
-pub(crate) const RETRIEVED: u8 = 16; // output taken (or error observed)
+pub(crate) const RETRIEVED: u8 = 16; // output taken
+pub(crate) const OBSERVED: u8 = 32; // its failure was seen (a copy read, `exception()`)
 
 /// How a finished task ended, readable without the generic stage.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -70,6 +71,11 @@ pub(crate) struct VTable {
     pub(crate) drop_stage: unsafe fn(NonNull<Header>),
     /// Frees the allocation.
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
+    /// Describes a finished output that is a failure (an `Err`), for the
+    /// report of a detached task; `None` when the output type is not known
+    /// to be [`Reportable`] (tasks made by `run`, which are never
+    /// detached).
+    pub(crate) failure: Option<unsafe fn(NonNull<Header>) -> Option<String>>,
 }
 
 pub(crate) struct Local {
@@ -178,7 +184,13 @@ impl TaskPtr {
 /// Allocates a task for `fut`. The returned pointer carries two references:
 /// the task's `alive` reference and one for the caller's handle.
 #[inline]
-pub(crate) fn allocate<F: Future + 'static>(fut: F, shared: Arc<Shared>, id: u64, vars: Snapshot) -> NonNull<Header> {
+pub(crate) fn allocate<F: Future + 'static>(
+    fut: F,
+    vtable: &'static VTable,
+    shared: Arc<Shared>,
+    id: u64,
+    vars: Snapshot,
+) -> NonNull<Header> {
     // Written in place, header and future apart: built whole on the stack
     // and moved into the box, a cell past 128 bytes (the header and a small
     // future) is copied with a call to `memcpy` for every task.
@@ -191,7 +203,7 @@ pub(crate) fn allocate<F: Future + 'static>(fut: F, shared: Arc<Shared>, id: u64
         (&raw mut (*p).header).write(Header {
             state: AtomicU32::new(0),
             refs: AtomicU32::new(2),
-            vtable: vtable::<F>(),
+            vtable,
             shared,
             id,
             scope: Scope::new(),
@@ -210,8 +222,18 @@ pub(crate) fn allocate<F: Future + 'static>(fut: F, shared: Arc<Shared>, id: u64
     NonNull::from(Box::leak(cell)).cast()
 }
 
-fn vtable<F: Future + 'static>() -> &'static VTable {
+/// The vtable of a task whose output type says nothing of failure.
+pub(crate) fn vtable<F: Future + 'static>() -> &'static VTable {
     &VTableFor::<F>::VTABLE
+}
+
+/// The vtable of a task whose output can be a failure to report.
+pub(crate) fn vtable_reporting<F>() -> &'static VTable
+where
+    F: Future + 'static,
+    F::Output: Reportable,
+{
+    &VTableFor::<F>::REPORTING
 }
 
 struct VTableFor<F>(std::marker::PhantomData<F>);
@@ -226,6 +248,18 @@ impl<F: Future + 'static> VTableFor<F> {
         error_ref: error_ref::<F>,
         drop_stage: drop_stage::<F>,
         dealloc: dealloc::<F>,
+        failure: None,
+    };
+}
+
+impl<F> VTableFor<F>
+where
+    F: Future + 'static,
+    F::Output: Reportable,
+{
+    const REPORTING: VTable = VTable {
+        failure: Some(failure::<F>),
+        ..Self::VTABLE
     };
 }
 
@@ -331,6 +365,19 @@ unsafe fn error_ref<F: Future>(ptr: NonNull<Header>) -> *const TaskError {
     match unsafe { stage::<F>(ptr) } {
         Stage::Finished(Err(e)) => e,
         _ => std::ptr::null(),
+    }
+}
+
+/// # Safety
+/// See [`stage`].
+unsafe fn failure<F: Future>(ptr: NonNull<Header>) -> Option<String>
+where
+    F::Output: Reportable,
+{
+    // SAFETY: forwarded from the caller.
+    match unsafe { stage::<F>(ptr) } {
+        Stage::Finished(Ok(v)) => v.failure(),
+        _ => None,
     }
 }
 
