@@ -12,7 +12,8 @@ use aio_core::{Loop, TaskError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
     /// io_uring when the `uring` feature is on and the kernel allows it,
-    /// else poll (or `AIO_BACKEND` from the environment).
+    /// else poll (or `AIO_BACKEND` from the environment); with neither
+    /// feature, `None` (no I/O).
     #[default]
     Auto,
     /// epoll/kqueue, through the `polling` crate (aio-poll).
@@ -103,7 +104,10 @@ pub fn driver_for(backend: Backend) -> io::Result<Box<dyn Driver>> {
                 poll_driver()
             }
         },
-        Backend::Auto => poll_driver(),
+        Backend::Auto if cfg!(feature = "poll") => poll_driver(),
+        // Built with no I/O backend: a loop for tasks, timers, sync and
+        // queues, as aio-core's.
+        Backend::Auto => Ok(Box::new(aio_core::driver::ParkDriver::new())),
     }
 }
 
@@ -113,8 +117,11 @@ pub fn driver_for(backend: Backend) -> io::Result<Box<dyn Driver>> {
 ///
 /// # Examples
 /// ```
-/// let lp = aio::Builder::new().backend(aio::Backend::Poll).debug(false).build().unwrap();
-/// assert_eq!(lp.backend(), "poll");
+/// let lp = aio::Builder::new().debug(false).build().unwrap(); // the default backend
+/// assert!(["uring", "poll", "park"].contains(&lp.backend()));
+/// lp.close();
+/// let lp = aio::Builder::new().backend(aio::Backend::None).build().unwrap();
+/// assert_eq!(lp.backend(), "park"); // a loop without I/O
 /// lp.close();
 /// ```
 #[derive(Debug, Default)]

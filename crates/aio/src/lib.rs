@@ -25,6 +25,25 @@
 //! | `await asyncio.to_thread(f)` | `aio::to_thread(f).await` |
 //! | `asyncio.Lock()`, `Queue()` | `aio::Lock::new()`, `aio::Queue::new(0)` |
 //! | `await asyncio.open_connection(h, p)` | `aio::open_connection(h, p).await?` |
+//! | `contextvars.ContextVar("v", default=0)` | `aio::ContextVar::new("v", 0)` |
+//!
+//! # Features: which item comes from which
+//!
+//! Stable rustdoc cannot label items with the feature they need, so here
+//! is the map. Everything not listed is aio-core's and always there.
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | (none) | — | [`run`], [`Runner`], [`Builder`], [`Backend`], [`Loop`], tasks ([`create_task`], [`Task`], [`TaskGroup`], [`gather`](fn@gather), [`wait`], [`as_completed`], [`shield`]), timers and timeouts ([`sleep`], [`timeout`], [`wait_for`]), [`Cancelled`], [`Future`], [`to_thread`], [`LoopHandle`], [`ContextVar`] and [`contextvars`], the test clock ([`time`]), [`#[aio::main]`](main) and [`#[aio::test]`](test) |
+//! | `sync` | yes | `Lock`, `Event`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier` and their futures and errors (aio-sync) |
+//! | `queue` | yes | `Queue`, `PriorityQueue`, `LifoQueue` and their errors (aio-queue) |
+//! | `net` | yes | `TcpListener`, `TcpStream`, `TcpSocket`, `UdpSocket`, `UnixListener`, `UnixStream`, `UnixDatagram`; streams: `open_connection`, `start_server`, `StreamReader`, `StreamWriter`, `Server` (and the Unix variants); subprocesses: `create_subprocess_exec`, `create_subprocess_shell`, `Command`, `Process`, `PIPE`, `DEVNULL`, `STDOUT`; signals: `add_signal_handler`, `remove_signal_handler`, `ctrl_c`, the [`signal`](https://docs.rs/aio-net) module; `lookup_host` (aio-net). Needs `poll` or `uring` |
+//! | `poll` | yes | the epoll/kqueue driver: [`Backend::Poll`], the default backend |
+//! | `uring` | no | the io_uring driver: [`Backend::Uring`], the default backend when the kernel allows it (poll otherwise) |
+//! | `tokio-io` | no | tokio's `AsyncRead`/`AsyncWrite` on aio's stream types (implies `net`) |
+//!
+//! Built with neither `poll` nor `uring`, the default loop runs with no I/O
+//! driver ([`Backend::None`]): tasks, timers, sync and queues still work.
 //!
 //! # Examples
 //!
@@ -47,6 +66,9 @@
 //! assert_eq!(results.unwrap(), ("a done".to_string(), "b done".to_string()));
 //! ```
 #![forbid(unsafe_code)]
+
+#[cfg(all(feature = "net", not(any(feature = "poll", feature = "uring"))))]
+compile_error!("aio's `net` feature needs an I/O backend: enable `poll` (the default) or `uring`");
 
 mod backend;
 
