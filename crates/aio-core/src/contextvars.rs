@@ -236,7 +236,9 @@ pub struct ContextVar<T> {
 
 impl<T> fmt::Debug for ContextVar<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ContextVar").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("ContextVar")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -367,7 +369,9 @@ impl<T: 'static> Token<T> {
 
 impl<T> fmt::Debug for Token<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Token").field("set", &self.old.is_some()).finish_non_exhaustive()
+        f.debug_struct("Token")
+            .field("set", &self.old.is_some())
+            .finish_non_exhaustive()
     }
 }
 

@@ -183,7 +183,11 @@ fn the_clock_does_not_jump_while_blocking_work_runs() {
             .await
         })
         .unwrap();
-    assert_eq!(r.unwrap().unwrap(), 7, "the blocking call finished before the 1 s timeout");
+    assert_eq!(
+        r.unwrap().unwrap(),
+        7,
+        "the blocking call finished before the 1 s timeout"
+    );
     assert!(since(t0, lp.time()) < 1.0);
     lp.close();
 }

@@ -98,7 +98,10 @@ fn reset_refuses_tokens_of_another_var_or_context() {
         let r = create_task(async move { VAR.reset(token) }).await.unwrap();
         assert_eq!(r, Err(ResetError::OtherContext));
         assert_eq!(VAR.get(), "parent");
-        assert_eq!(ResetError::OtherContext.to_string(), "the token was created in a different Context");
+        assert_eq!(
+            ResetError::OtherContext.to_string(),
+            "the token was created in a different Context"
+        );
     });
 }
 
@@ -152,7 +155,11 @@ fn callbacks_see_the_context_of_their_scheduling() {
     .unwrap();
     assert_eq!(
         *log.borrow(),
-        [("soon", "at call_soon"), ("at", "at call_at"), ("later", "at call_later")]
+        [
+            ("soon", "at call_soon"),
+            ("at", "at call_at"),
+            ("later", "at call_later")
+        ]
     );
 }
 
@@ -199,7 +206,11 @@ fn gather_children_each_get_a_copy() {
         Ok::<_, Cancelled>((v, N.get()))
     })
     .unwrap();
-    assert_eq!(out.0, [(10, 11), (10, 12), (10, 13)], "each child saw the parent's value and only its own set");
+    assert_eq!(
+        out.0,
+        [(10, 11), (10, 12), (10, 13)],
+        "each child saw the parent's value and only its own set"
+    );
     assert_eq!(out.1, 10, "the parent never saw a child's set");
 }
 
@@ -360,7 +371,9 @@ fn values_that_are_not_clone_are_borrowed_with_with() {
     static CONN: ContextVar<Option<Conn>> = ContextVar::new("conn", None);
     run(async {
         CONN.set(Some(Conn { id: 3 }));
-        let id = create_task(async { CONN.with(|c| c.as_ref().map(|c| c.id)) }).await.unwrap();
+        let id = create_task(async { CONN.with(|c| c.as_ref().map(|c| c.id)) })
+            .await
+            .unwrap();
         assert_eq!(id, Some(3));
     });
 }

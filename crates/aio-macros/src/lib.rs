@@ -98,10 +98,20 @@ fn parse_args(args: TokenStream, default_crate: &str) -> Result<Args, TokenStrea
                 };
                 out.krate = match path.and_then(|p| p.parse::<TokenStream>().ok()) {
                     Some(ts) if !ts.is_empty() => ts,
-                    _ => return Err(error(value.span(), "`crate` takes a path as a string, as `crate = \"aio\"`")),
+                    _ => {
+                        return Err(error(
+                            value.span(),
+                            "`crate` takes a path as a string, as `crate = \"aio\"`",
+                        ));
+                    }
                 };
             }
-            _ => return Err(error(key.span(), "unknown argument: expected `start_paused` or `crate`")),
+            _ => {
+                return Err(error(
+                    key.span(),
+                    "unknown argument: expected `start_paused` or `crate`",
+                ));
+            }
         }
     }
     Ok(out)
