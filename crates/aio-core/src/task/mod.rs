@@ -154,6 +154,7 @@ impl fmt::Display for Panic {
 /// Creates a task on `core` that reports its failure if it ends detached
 /// (asyncio's "Task exception was never retrieved"); `eager` runs its first
 /// step now.
+#[inline]
 pub(crate) fn spawn_reporting<F>(core: &Core, fut: F, eager: bool) -> Task<F::Output>
 where
     F: Future + 'static,
@@ -164,6 +165,7 @@ where
 
 /// Creates a task on `core` with `vtable` (which says whether an `Err`
 /// output can be reported); `eager` runs its first step now.
+#[inline]
 pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool, vtable: &'static VTable) -> Task<F::Output> {
     let (running_here, vars) = CONTEXT.with(|c| (std::ptr::eq(c.core.get(), core), c.vars.get()));
     // asyncio's create_task copies the current context: a pointer copy.
@@ -176,7 +178,7 @@ pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool, vtabl
     };
     let id = core.next_task_id();
     if core.debug.get() {
-        log::debug!("aio: created Task-{id}");
+        log_created(id);
     }
     let ptr = raw::allocate(fut, vtable, core.shared.clone(), id, vars);
     // SAFETY: freshly allocated; we hold the handle's reference.
@@ -194,6 +196,12 @@ pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool, vtabl
         delivered: None,
         _out: PhantomData,
     }
+}
+
+#[cold]
+#[inline(never)]
+fn log_created(id: u64) {
+    log::debug!("aio: created Task-{id}");
 }
 
 /// One step of a task, with asyncio's cancellation rules applied around it.
@@ -771,19 +779,27 @@ impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         let h = self.raw.header();
         h.set_flag(HANDLE, false);
-        let owner = h.shared.core_addr();
-        if !self.done() {
+        if h.flag(RETRIEVED | OBSERVED) || !self.done() {
+            // Read (the usual end), or still running: it reports when it
+            // finishes, detached.
             return;
         }
-        // Done, and its failure never seen: report it now (a task still
-        // running reports when it finishes, detached).
-        if let Some(ctx) = unseen_failure(h, self.raw.ptr) {
-            h.set_flag(OBSERVED, true);
-            with_core(|c| match c {
-                Some(c) if std::ptr::eq(c as *const Core as *const (), owner) => c.report(ctx),
-                _ => default_exception_handler(&ctx),
-            });
-        }
+        report_dropped_unseen(h, self.raw.ptr);
+    }
+}
+
+/// The last handle of a finished task whose failure nobody saw is gone:
+/// report the failure, if it had one.
+#[cold]
+#[inline(never)]
+fn report_dropped_unseen(h: &Header, ptr: NonNull<Header>) {
+    if let Some(ctx) = unseen_failure(h, ptr) {
+        h.set_flag(OBSERVED, true);
+        let owner = h.shared.core_addr();
+        with_core(|c| match c {
+            Some(c) if std::ptr::eq(c as *const Core as *const (), owner) => c.report(ctx),
+            _ => default_exception_handler(&ctx),
+        });
     }
 }
 
