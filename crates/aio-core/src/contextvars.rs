@@ -16,7 +16,7 @@
 //! Where each piece of code runs:
 //! - a task ([`create_task`](crate::create_task), `run`, `Runner::run`): a
 //!   copy of the context current where it was created;
-//! - a child of [`gather`](crate::gather) or of a
+//! - a child of [`gather`](fn@crate::gather) or of a
 //!   [`TaskGroup`](crate::TaskGroup), and the future inside
 //!   [`shield`](crate::shield): a copy of the context current where the
 //!   gather, child or shield was created. asyncio wraps each of these in a

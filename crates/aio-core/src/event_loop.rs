@@ -392,7 +392,8 @@ impl Core {
             return self.park(None);
         };
         self.park(Some(Duration::ZERO));
-        if self.queue.len() != 0 || !self.shared.injector.is_empty() {
+        if until <= self.clock.now() || self.queue.len() != 0 || !self.shared.injector.is_empty() {
+            // Due already (no need to move), or something to run first.
             return;
         }
         let busy = self.driver.borrow().is_busy() || self.pool.borrow().as_ref().is_some_and(|p| p.is_busy());

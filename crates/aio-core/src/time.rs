@@ -18,8 +18,7 @@
 //! exactly its deadline. [`advance`] moves the clock forward explicitly.
 //!
 //! The clock is per loop: everything that reads "now" on the loop's thread
-//! while it runs follows it — [`sleep`](crate::sleep), the
-//! [`timeout`](crate::timeout) family, [`Loop::call_later`](crate::Loop::call_later),
+//! while it runs follows it — [`sleep`], the [`timeout`] family, [`Loop::call_later`](crate::Loop::call_later),
 //! [`Loop::time`](crate::Loop::time) and [`monotonic`] — while other
 //! threads (and loops) keep the real clock. The virtual clock starts at
 //! the real time it was paused at, so seconds computed from
@@ -285,10 +284,10 @@ pub(crate) fn secs_to_ns(secs: f64) -> Result<u64, InvalidDelay> {
 /// `ValueError: Invalid delay: NaN (not a number)`. A negative delay is
 /// not an error: it means zero, as in asyncio.
 ///
-/// [`sleep`](crate::sleep) reports it as a [`Cancelled`](crate::Cancelled)
-/// whose [`is_invalid_delay`](crate::Cancelled::is_invalid_delay) is true,
-/// the [`timeout`](crate::timeout) family as a
-/// [`TimeoutError`](crate::TimeoutError) whose
+/// [`sleep`] reports it as a [`Cancelled`] whose
+/// [`is_invalid_delay`](crate::Cancelled::is_invalid_delay) is true,
+/// the [`timeout`] family as a
+/// [`TimeoutError`](struct@crate::TimeoutError) whose
 /// [`is_invalid_delay`](crate::TimeoutError::is_invalid_delay) is true,
 /// [`Loop::call_later`](crate::Loop::call_later) as itself. Each converts
 /// to an `InvalidInput` [`io::Error`](std::io::Error).
