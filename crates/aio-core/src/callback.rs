@@ -6,6 +6,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::context::with_core;
+use crate::contextvars::{self, ContextSlot};
 use crate::event_loop::Core;
 use crate::time::ns_to_secs;
 use crate::timer::TimerKey;
@@ -21,13 +22,17 @@ pub(crate) trait Callback {
 pub(crate) struct CallbackCell<F> {
     f: Cell<Option<F>>,
     cancelled: Cell<bool>,
+    /// The context current when it was scheduled, which it runs in.
+    vars: ContextSlot,
 }
 
 impl<F: FnOnce() + 'static> CallbackCell<F> {
+    /// A callback that will run in (a copy of) the current context.
     pub(crate) fn rc(f: F) -> Rc<dyn Callback> {
         Rc::new(CallbackCell {
             f: Cell::new(Some(f)),
             cancelled: Cell::new(false),
+            vars: ContextSlot::new(contextvars::current()),
         })
     }
 }
@@ -35,6 +40,7 @@ impl<F: FnOnce() + 'static> CallbackCell<F> {
 impl<F: FnOnce()> Callback for CallbackCell<F> {
     fn run(&self) {
         if let Some(f) = self.f.take() {
+            let _g = self.vars.enter();
             f();
         }
     }

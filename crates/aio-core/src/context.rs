@@ -1,5 +1,6 @@
 //! The thread-local context of the loop thread: which loop runs here, which
-//! task is being polled, and the chain of cancel scopes of that poll.
+//! task is being polled, the chain of cancel scopes of that poll, and where
+//! the current context variables live.
 //!
 //! Everything here is a plain pointer that is set for the duration of one
 //! call and restored afterwards, so a nested poll (an eager task started
@@ -9,6 +10,7 @@ use std::cell::Cell;
 use std::ptr;
 
 use crate::cancel::Scope;
+use crate::contextvars::ContextSlot;
 use crate::event_loop::Core;
 use crate::task::raw::Header;
 
@@ -19,6 +21,9 @@ pub(crate) struct Context {
     pub(crate) task: Cell<*const Header>,
     /// The innermost cancel scope of the current poll (null outside a poll).
     pub(crate) chain: Cell<*const Scope>,
+    /// The current context variables' slot: the running task's, callback's
+    /// or child's (null: the thread's own).
+    pub(crate) vars: Cell<*const ContextSlot>,
 }
 
 thread_local! {
@@ -27,6 +32,7 @@ thread_local! {
             core: Cell::new(ptr::null()),
             task: Cell::new(ptr::null()),
             chain: Cell::new(ptr::null()),
+            vars: Cell::new(ptr::null()),
         }
     };
 }
@@ -84,10 +90,12 @@ impl Drop for CoreGuard {
     }
 }
 
-/// Marks a task as current and installs its root scope for one poll.
+/// Marks a task as current and installs its root scope and its context
+/// variables for one poll.
 pub(crate) struct PollGuard {
     prev_task: *const Header,
     prev_chain: *const Scope,
+    prev_vars: *const ContextSlot,
 }
 
 impl PollGuard {
@@ -97,10 +105,16 @@ impl PollGuard {
         CONTEXT.with(|c| {
             let prev_task = c.task.replace(header);
             let prev_chain = c.chain.replace(scope);
+            // SAFETY: the caller guarantees `header` is valid for the guard's life.
+            let prev_vars = c.vars.replace(unsafe { &raw const (*header).vars });
             // SAFETY: the caller guarantees `scope` is valid. A task's root
             // scope has no parent: cancellation never crosses tasks.
             unsafe { (*scope).parent.set(ptr::null()) };
-            PollGuard { prev_task, prev_chain }
+            PollGuard {
+                prev_task,
+                prev_chain,
+                prev_vars,
+            }
         })
     }
 }
@@ -110,6 +124,7 @@ impl Drop for PollGuard {
         CONTEXT.with(|c| {
             c.task.set(self.prev_task);
             c.chain.set(self.prev_chain);
+            c.vars.set(self.prev_vars);
         });
     }
 }
@@ -120,6 +135,7 @@ pub(crate) struct Suspended {
     core: *const Core,
     task: *const Header,
     chain: *const Scope,
+    vars: *const ContextSlot,
 }
 
 impl Suspended {
@@ -128,6 +144,7 @@ impl Suspended {
             core: c.core.replace(ptr::null()),
             task: c.task.replace(ptr::null()),
             chain: c.chain.replace(ptr::null()),
+            vars: c.vars.replace(ptr::null()),
         })
     }
 }
@@ -138,6 +155,7 @@ impl Drop for Suspended {
             c.core.set(self.core);
             c.task.set(self.task);
             c.chain.set(self.chain);
+            c.vars.set(self.vars);
         });
     }
 }

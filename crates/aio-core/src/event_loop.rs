@@ -25,7 +25,7 @@ use crate::handle::LoopHandle;
 use crate::task::raw::{COMPLETE, SCHEDULED, TaskPtr, release};
 use crate::task::{self, Panic, Task, TaskError, TaskRef};
 use crate::thread::ThreadPool;
-use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, now_ns, ns_to_secs};
+use crate::time::{Clock, IntoDeadline, IntoDelay, InvalidDelay, delay_ns, ns_to_secs, real_now_ns};
 use crate::timer::{Fired, Timers};
 
 /// How many task polls may run between two looks at the driver while tasks
@@ -171,7 +171,7 @@ impl RunQueue {
 }
 
 /// What a loop reports to its exception handler: asyncio's context dict.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ExceptionContext {
     /// What happened.
     pub message: String,
@@ -179,6 +179,9 @@ pub struct ExceptionContext {
     pub task: Option<String>,
     /// The panic, when one caused the report.
     pub panic: Option<Panic>,
+    /// The error, when a task's output that nobody read was one (its
+    /// `Debug`, see [`TaskOutput`](crate::TaskOutput)).
+    pub error: Option<String>,
 }
 
 impl fmt::Display for ExceptionContext {
@@ -189,6 +192,9 @@ impl fmt::Display for ExceptionContext {
         }
         if let Some(p) = &self.panic {
             write!(f, ": {p}")?;
+        }
+        if let Some(e) = &self.error {
+            write!(f, ": {e}")?;
         }
         Ok(())
     }
@@ -212,6 +218,8 @@ pub(crate) struct Core {
     live_tasks: Cell<usize>,
     driver: RefCell<Box<dyn Driver>>,
     backend: &'static str,
+    /// The real clock, or the paused (virtual) one of a test.
+    pub(crate) clock: Clock,
     now: Cell<u64>,
     /// `now` was read during this turn.
     now_fresh: Cell<bool>,
@@ -241,10 +249,24 @@ impl Core {
     #[inline]
     pub(crate) fn now(&self) -> u64 {
         if !self.now_fresh.get() {
-            self.now.set(now_ns());
+            self.now.set(self.clock.now());
             self.now_fresh.set(true);
         }
         self.now.get()
+    }
+
+    /// Moves the paused clock forward by `by` nanoseconds and fires what is
+    /// due ([`crate::time::advance`]).
+    #[track_caller]
+    pub(crate) fn advance_clock(&self, by: u64) {
+        let Some(now) = self.clock.paused_now() else {
+            panic!("aio::time::advance needs a paused clock (Builder::paused_clock or aio::time::pause)");
+        };
+        self.clock.jump_to(now.saturating_add(by));
+        self.now_fresh.set(false);
+        if !self.timers.borrow().is_empty() {
+            self.fire_timers();
+        }
     }
 
     pub(crate) fn next_task_id(&self) -> u64 {
@@ -353,8 +375,35 @@ impl Core {
                 message: format!("the {} driver failed to park: {e}", self.backend),
                 task: None,
                 panic: None,
+                error: None,
             });
         }
+    }
+
+    /// Parks a loop whose clock is paused, with nothing ready: looks at the
+    /// driver without blocking, and only if that brought nothing (no I/O,
+    /// nothing from other threads, no blocking work in flight) moves the
+    /// clock to `until`, the next deadline. tokio's rule: time jumps only
+    /// when the runtime is idle. Work that completes by itself (blocking
+    /// calls on the pool, a driver's [`Driver::is_busy`]) holds the clock.
+    fn park_paused(&self, until: Option<u64>) {
+        let Some(until) = until else {
+            // No timer to jump to: wait for I/O or another thread.
+            return self.park(None);
+        };
+        self.park(Some(Duration::ZERO));
+        if until <= self.clock.now() || self.queue.len() != 0 || !self.shared.injector.is_empty() {
+            // Due already (no need to move), or something to run first.
+            return;
+        }
+        let busy = self.driver.borrow().is_busy() || self.pool.borrow().as_ref().is_some_and(|p| p.is_busy());
+        if busy {
+            // Blocking work (`to_thread`, file I/O, an io_uring shutdown)
+            // takes real time: wait for it (its completion wakes the loop),
+            // a little at a time, without moving the clock.
+            return self.park(Some(Duration::from_millis(1)));
+        }
+        self.clock.jump_to(until);
     }
 
     fn fire_timers(&self) {
@@ -392,17 +441,20 @@ impl Core {
     fn run_once(&self, limit: Option<u64>) {
         let ready = self.queue.len() != 0;
         if !ready || self.polls_since_io.get() >= IO_INTERVAL {
-            let timeout = if ready || self.stopping.get() {
-                Some(Duration::ZERO)
+            if ready || self.stopping.get() {
+                self.park(Some(Duration::ZERO));
             } else {
                 let next = self.timers.borrow().next_deadline();
                 let until = match (next, limit) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                until.map(|t| Duration::from_nanos(t.saturating_sub(now_ns())))
-            };
-            self.park(timeout);
+                if self.clock.is_paused() {
+                    self.park_paused(until);
+                } else {
+                    self.park(until.map(|t| Duration::from_nanos(t.saturating_sub(real_now_ns()))));
+                }
+            }
             self.polls_since_io.set(0);
         }
         // Read the clock only if a timer may be due (a timer-free workload
@@ -426,6 +478,7 @@ impl Core {
                             message: "a callback panicked".into(),
                             task: None,
                             panic: None,
+                            error: None,
                         });
                     }
                     None
@@ -435,11 +488,11 @@ impl Core {
                 let took = t0.elapsed();
                 if took >= self.slow_callback.get() {
                     let what = name.map_or_else(|| "a callback".to_string(), |n| format!("task {n:?}"));
-                    eprintln!(
-                        "aio: {what} held the loop for {:.3} s in one step (slow_callback_duration is {:.3} s)",
+                    debug_warning(format_args!(
+                        "{what} held the loop for {:.3} s in one step (slow_callback_duration is {:.3} s)",
                         took.as_secs_f64(),
                         self.slow_callback.get().as_secs_f64()
-                    );
+                    ));
                 }
             }
         }
@@ -508,26 +561,26 @@ impl Core {
             let pending = self.all_tasks();
             if self.debug.get() && !pending.is_empty() {
                 let names: Vec<String> = pending.iter().map(TaskRef::name).collect();
-                eprintln!(
-                    "aio: {} task(s) still pending when the loop closed, cancelling: {}",
+                debug_warning(format_args!(
+                    "{} task(s) still pending when the loop closed, cancelling: {}",
                     names.len(),
                     names.join(", ")
-                );
+                ));
             }
             for t in &pending {
                 t.cancel();
             }
             drop(pending);
-            let deadline = now_ns().saturating_add(delay_ns(self.shutdown_timeout));
-            while self.live_tasks.get() > 0 && now_ns() < deadline {
+            let deadline = self.clock.now().saturating_add(delay_ns(self.shutdown_timeout));
+            while self.live_tasks.get() > 0 && self.clock.now() < deadline {
                 self.run_once(Some(deadline));
             }
             for t in self.all_tasks() {
                 if self.debug.get() {
-                    eprintln!(
-                        "aio: task {:?} did not finish within the shutdown timeout; dropping it",
+                    debug_warning(format_args!(
+                        "task {:?} did not finish within the shutdown timeout; dropping it",
                         t.name()
-                    );
+                    ));
                 }
                 t.abort();
             }
@@ -593,6 +646,16 @@ impl Drop for Loop {
     }
 }
 
+/// A debug-mode warning: a `log` record at `warn` when a logger takes
+/// it, else a line on stderr (a program without a logger still sees it).
+fn debug_warning(args: fmt::Arguments<'_>) {
+    if log::log_enabled!(log::Level::Warn) {
+        log::warn!("aio: {args}");
+    } else {
+        eprintln!("aio: {args}");
+    }
+}
+
 /// The default exception handler: one line on stderr.
 pub fn default_exception_handler(ctx: &ExceptionContext) {
     eprintln!("aio: {ctx}");
@@ -605,6 +668,7 @@ pub fn default_exception_handler(ctx: &ExceptionContext) {
 /// the `aio` facade's `Builder` picks the I/O backend.
 pub struct Builder {
     driver: Option<Box<dyn Driver>>,
+    paused_clock: bool,
     debug: Option<bool>,
     eager_tasks: bool,
     slow_callback: Duration,
@@ -625,6 +689,7 @@ impl fmt::Debug for Builder {
             .field("driver", &self.driver.as_ref().map(|d| d.name()))
             .field("debug", &self.debug)
             .field("eager_tasks", &self.eager_tasks)
+            .field("paused_clock", &self.paused_clock)
             .finish_non_exhaustive()
     }
 }
@@ -634,6 +699,7 @@ impl Builder {
     pub fn new() -> Builder {
         Builder {
             driver: None,
+            paused_clock: false,
             debug: None,
             eager_tasks: false,
             slow_callback: Duration::from_millis(100),
@@ -657,7 +723,9 @@ impl Builder {
 
     /// Debug mode (default: on when the environment has `AIO_DEBUG=1`):
     /// warns when one step holds the loop longer than the slow-callback
-    /// duration, and lists tasks still pending when the loop closes.
+    /// duration, and lists tasks still pending when the loop closes (as
+    /// `log` records at `warn`, or on stderr when no logger takes them),
+    /// and logs each task's creation and cancellation at `debug`.
     pub fn debug(mut self, on: bool) -> Builder {
         self.debug = Some(on);
         self
@@ -674,6 +742,25 @@ impl Builder {
     /// touches the ready queue.
     pub fn eager_tasks(mut self, on: bool) -> Builder {
         self.eager_tasks = on;
+        self
+    }
+
+    /// Starts the loop with a paused clock, for tests (tokio's
+    /// `start_paused`): time stands still while tasks run and jumps to the
+    /// next timer when every task waits and the driver has nothing ready,
+    /// so a 30 s timeout resolves in microseconds, deterministically.
+    /// [`time::advance`](crate::time::advance) moves it explicitly. See
+    /// [`time`](crate::time#the-paused-test-clock).
+    ///
+    /// # Examples
+    /// ```
+    /// let lp = aio_core::Builder::new().paused_clock().build();
+    /// let t0 = std::time::Instant::now();
+    /// lp.run_until_complete(aio_core::sleep(3600)).unwrap().unwrap();
+    /// assert!(t0.elapsed().as_secs() < 60); // an hour of loop time, at once
+    /// ```
+    pub fn paused_clock(mut self) -> Builder {
+        self.paused_clock = true;
         self
     }
 
@@ -722,7 +809,8 @@ impl Builder {
             live_tasks: Cell::new(0),
             backend: driver.name(),
             driver: RefCell::new(driver),
-            now: Cell::new(now_ns()),
+            clock: Clock::new(self.paused_clock),
+            now: Cell::new(0),
             now_fresh: Cell::new(false),
             next_task_id: Cell::new(0),
             polls_since_io: Cell::new(0),
@@ -828,9 +916,10 @@ impl Loop {
         }
     }
 
-    /// The loop's clock: monotonic seconds (asyncio's `loop.time()`).
+    /// The loop's clock: monotonic seconds (asyncio's `loop.time()`); the
+    /// virtual time when the clock is [paused](Builder::paused_clock).
     pub fn time(&self) -> f64 {
-        ns_to_secs(now_ns())
+        ns_to_secs(self.core.clock.now())
     }
 
     /// The name of the driver the loop runs on: `"park"` (no I/O),
@@ -852,7 +941,7 @@ impl Loop {
     /// [`InvalidDelay`] for a delay that is not a number (NaN); `f` is
     /// dropped unscheduled.
     pub fn call_later(&self, delay: impl IntoDelay, f: impl FnOnce() + 'static) -> Result<TimerHandle, InvalidDelay> {
-        let when = now_ns().saturating_add(delay_ns(delay.into_delay()?));
+        let when = self.core.clock.now().saturating_add(delay_ns(delay.into_delay()?));
         Ok(self.call_at_ns(when, f))
     }
 
@@ -875,12 +964,14 @@ impl Loop {
         }
     }
 
-    /// Wraps `fut` in a task on this loop (asyncio's `loop.create_task`).
+    /// Wraps `fut` in a task on this loop (asyncio's `loop.create_task`);
+    /// see [`create_task`](crate::create_task).
     pub fn create_task<F>(&self, fut: F) -> Task<F::Output>
     where
         F: Future + 'static,
+        F::Output: task::Reportable,
     {
-        task::spawn(&self.core, fut, self.core.eager_tasks.get())
+        task::spawn_reporting(&self.core, fut, self.core.eager_tasks.get())
     }
 
     /// A pending [`Future`](crate::Future) bound to this loop (asyncio's
@@ -902,7 +993,9 @@ impl Loop {
     {
         let core = &*self.core;
         let run = core.enter_run();
-        let mut task = task::spawn(core, fut, false);
+        // Its result is read here: no report of an unseen failure needed,
+        // so any output type will do.
+        let mut task = task::spawn(core, fut, false, crate::task::raw::vtable::<F>());
         core.run_until(|| task.done());
         drop(run);
         match task.result() {

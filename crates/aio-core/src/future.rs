@@ -202,6 +202,7 @@ impl<T> Drop for Inner<T> {
                     message: format!("Future exception was never retrieved: {e}"),
                     task: None,
                     panic: None,
+                    error: None,
                 });
             }
         }
@@ -494,6 +495,9 @@ impl<T: 'static> Future<T> {
     /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(&Future<T>) + 'static) -> CallbackId {
         let id = self.inner.next_seq();
+        // It runs in the context current now, as asyncio's callbacks do.
+        let ctx = crate::contextvars::current();
+        let f = move |fut: &Future<T>| crate::contextvars::run_in(ctx, || f(fut));
         if self.done() {
             self.schedule(Box::new(f));
         } else {

@@ -53,12 +53,16 @@ impl fmt::Debug for LoopHandle {
 
 impl LoopHandle {
     /// Schedules `f` to run on the loop's thread, waking the loop if it
-    /// sleeps: asyncio's `call_soon_threadsafe`.
+    /// sleeps: asyncio's `call_soon_threadsafe`. `f` runs in a copy of the
+    /// calling thread's current context ([`contextvars`](crate::contextvars)).
     pub fn call_soon_threadsafe(&self, f: impl FnOnce() + Send + 'static) -> Result<(), LoopClosed> {
         if self.shared.is_closed() {
             return Err(LoopClosed);
         }
-        self.shared.inject(Remote::Call(Box::new(f)));
+        // It runs in a copy of this thread's current context.
+        let ctx = crate::contextvars::current();
+        self.shared
+            .inject(Remote::Call(Box::new(move || crate::contextvars::run_in(ctx, f))));
         Ok(())
     }
 

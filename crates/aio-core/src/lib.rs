@@ -23,6 +23,8 @@
 //! | `async with asyncio.timeout(1)` | `aio::timeout(1, fut).await` |
 //! | `await asyncio.gather(a, b)` | `aio::gather!(a, b).await` |
 //! | `fut = loop.create_future()` / `await fut` | `let fut = aio::Future::new()` / `(&fut).await` |
+//! | `contextvars.ContextVar("v", default=0)` | `static V: aio::ContextVar<u32> = ContextVar::new("v", 0)` ([`contextvars`]) |
+//! | (tokio's `time::pause` / `advance`, for tests) | `Builder::paused_clock()`, [`time::advance`] |
 //!
 //! Every aio await point returns a `Result` whose error converts from
 //! [`Cancelled`]: when the task is cancelled, the next one returns
@@ -53,6 +55,7 @@ mod callback;
 pub mod cancel;
 pub mod combinator;
 mod context;
+pub mod contextvars;
 pub mod driver;
 mod event_loop;
 mod future;
@@ -61,7 +64,7 @@ pub mod io;
 mod runner;
 mod task;
 mod thread;
-mod time;
+pub mod time;
 mod timer;
 
 pub use callback::{Handle, TimerHandle};
@@ -71,14 +74,35 @@ pub use combinator::{
     Join, ReturnWhen, Shield, TaskGroup, TaskGroupError, TaskOutput, Timeout, TimeoutError, TimeoutHandle, Wait,
     WaitError, as_completed, gather, gather_settled, shield, timeout, timeout_at, timeout_with, wait, wait_for,
 };
+pub use contextvars::{ContextVar, copy_context};
 pub use event_loop::{
     Builder, ExceptionContext, Loop, default_exception_handler, get_running_loop, try_get_running_loop,
 };
 pub use future::{CallbackId, Future, FutureError, FutureTake, FutureWait, InvalidStateError};
 pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
 pub use runner::{Runner, run, run_on};
+
+/// `#[aio_core::main]` and `#[aio_core::test]`: aio-macros' attributes,
+/// expanding to aio-core's loop (no I/O driver), for crates that depend
+/// on aio-core alone. Through the `aio` facade they are `#[aio::main]`
+/// and `#[aio::test]`, on the default I/O backend.
+///
+/// ```
+/// #[aio_core::main]
+/// async fn main() {
+///     aio_core::sleep(0.001).await.unwrap();
+/// }
+/// ```
+pub use aio_macros::{core_main as main, core_test as test};
+
+/// What aio's attribute macros expand to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::runner::macro_run as run;
+}
 pub use task::{
-    DoneCallbackId, JoinRef, Panic, Task, TaskError, TaskRef, all_tasks, create_eager_task, create_task, current_task,
+    DoneCallbackId, JoinRef, Panic, Reportable, Task, TaskError, TaskRef, all_tasks, create_eager_task, create_task,
+    current_task,
 };
 pub use thread::{ToThread, ToThreadError, to_thread};
 pub use time::{IntoDeadline, IntoDelay, InvalidDelay, monotonic};

@@ -45,6 +45,20 @@ where
     Runner::with_loop(Builder::new().driver(driver).build()).run(fut)
 }
 
+/// What `#[aio_core::main]` and `#[aio_core::test]` expand to.
+#[doc(hidden)]
+#[track_caller]
+pub fn macro_run<F>(start_paused: bool, fut: F) -> F::Output
+where
+    F: Future + 'static,
+{
+    let mut b = Builder::new();
+    if start_paused {
+        b = b.paused_clock();
+    }
+    Runner::with_loop(b.build()).run(fut)
+}
+
 /// Runs several top-level futures, one after another, on one loop, then
 /// closes it: asyncio's `asyncio.Runner`.
 ///

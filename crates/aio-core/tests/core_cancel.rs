@@ -15,7 +15,7 @@ use aio_core::{Cancelled, TaskError, create_task, run, sleep, yield_now};
 fn cancel_while_waiting<F, T>(body: F) -> std::result::Result<T, TaskError>
 where
     F: Future<Output = T> + 'static,
-    T: 'static,
+    T: aio_core::Reportable + 'static,
 {
     run(async move {
         let t = create_task(body);

@@ -36,8 +36,11 @@ where
     F::Output: 'static,
 {
     fn execute(&self, fut: F) {
-        // Detached: it runs to its end (a connection, a stream).
-        drop(aio_core::create_task(fut));
+        // Detached: it runs to its end (a connection, a stream); hyper
+        // reads nothing from what it returns.
+        drop(aio_core::create_task(async move {
+            let _ = fut.await;
+        }));
     }
 }
 

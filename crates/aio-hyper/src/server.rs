@@ -203,8 +203,7 @@ fn report(r: Result<(), BoxError>) {
         if let Some(lp) = aio_core::try_get_running_loop().filter(|lp| lp.get_debug()) {
             lp.call_exception_handler(aio_core::ExceptionContext {
                 message: format!("HTTP connection failed: {e}"),
-                task: None,
-                panic: None,
+                ..Default::default()
             });
         }
     }

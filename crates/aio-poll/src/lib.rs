@@ -330,6 +330,12 @@ impl Driver for PollDriver {
     fn io(&mut self) -> Option<&mut dyn IoDriver> {
         Some(self)
     }
+
+    /// File calls on the file-call threads complete by themselves: a
+    /// paused clock waits for them.
+    fn is_busy(&self) -> bool {
+        self.blocking.in_flight() > 0
+    }
 }
 
 impl IoDriver for PollDriver {

@@ -162,6 +162,10 @@ impl Driver for UringDriver {
     fn io(&mut self) -> Option<&mut dyn IoDriver> {
         Some(self)
     }
+
+    fn is_busy(&self) -> bool {
+        self.ring.is_busy()
+    }
 }
 
 #[cfg(target_os = "linux")]

@@ -147,6 +147,30 @@ pub(crate) fn file_opcode(op: &RawOp) -> Option<u8> {
     })
 }
 
+/// Whether the kernel completes `op` with no event from outside the
+/// process: a `shutdown` or `close` (run on the kernel's workers when they
+/// would block), a file-system call, or positional file I/O (the ring
+/// also counts reads and writes of descriptors registered as files). A
+/// paused loop clock waits for
+/// these (`Driver::is_busy`); receives, accepts, connects and sends wait
+/// for a peer, and do not hold it.
+pub(crate) fn completes_by_itself(op: &RawOp) -> bool {
+    matches!(
+        op,
+        RawOp::Shutdown { .. }
+            | RawOp::Close { fd: 0.. }
+            | RawOp::Read { offset: Some(_), .. }
+            | RawOp::Write { offset: Some(_), .. }
+            | RawOp::OpenAt { .. }
+            | RawOp::Statx { .. }
+            | RawOp::Fsync { .. }
+            | RawOp::Ftruncate { .. }
+            | RawOp::UnlinkAt { .. }
+            | RawOp::RenameAt { .. }
+            | RawOp::MkdirAt { .. }
+    )
+}
+
 /// A one-shot readiness poll (also the fallback when the kernel answers an
 /// operation with `EAGAIN`).
 pub(crate) fn poll(t: Target, interest: Interest) -> Entry {

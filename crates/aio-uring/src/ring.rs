@@ -171,6 +171,8 @@ enum State {
 struct Op {
     state: State,
     raw: RawOp,
+    /// Counted in `Ring::self_completing` (see `ops::completes_by_itself`).
+    busy: bool,
     /// For a receive: its socket's watch events when it was submitted.
     seen: u32,
 }
@@ -202,6 +204,9 @@ pub(crate) struct Ring {
     blocking: Blocking,
     /// The file opcodes this kernel supports (a bit per opcode number).
     file_opcodes: u128,
+    /// Operations in the kernel that complete by themselves
+    /// (`ops::completes_by_itself`).
+    self_completing: usize,
 }
 
 /// What the driver knows of a registered descriptor.
@@ -231,10 +236,22 @@ struct FdHint {
     closed: bool,
     /// Its slot in the ring's registered files (`NONE`: used by number).
     slot: u32,
+    /// A regular file or directory (its reads complete by themselves).
+    file: bool,
 }
 
 /// No watch.
 const NONE: u32 = u32::MAX;
+
+/// The count of self-completing operations once `op` left the kernel.
+fn done_by_itself(count: usize, op: &Op) -> usize {
+    if op.busy {
+        debug_assert!(count > 0, "a self-completing operation counted twice");
+        count.saturating_sub(1)
+    } else {
+        count
+    }
+}
 
 impl FdHint {
     /// How entries name this descriptor, `fd`.
@@ -257,6 +274,7 @@ impl Default for FdHint {
             events: 0,
             closed: false,
             slot: NONE,
+            file: false,
         }
     }
 }
@@ -407,6 +425,7 @@ impl Ring {
             fds: Vec::new(),
             free_slots,
             next_generation: 1,
+            self_completing: 0,
         })
     }
 
@@ -586,12 +605,14 @@ impl Ring {
                                     resubmit.push(ops::poll(t, i).user_data(key));
                                 }
                                 None => {
+                                    self.self_completing = done_by_itself(self.self_completing, op);
                                     if let Some(w) = w {
                                         w.wake();
                                     }
                                 }
                             },
                             State::Waiting(w) => {
+                                self.self_completing = done_by_itself(self.self_completing, op);
                                 let (raw, seen) = (op.raw, op.seen);
                                 if let Some(w) = w {
                                     w.wake();
@@ -611,6 +632,7 @@ impl Ring {
                                 }
                             }
                             State::Orphaned { owner, keep } => {
+                                self.self_completing = done_by_itself(self.self_completing, op);
                                 if let Some((fd, generation)) = keep {
                                     // SAFETY: `owner` keeps the operation's memory
                                     // alive, and its completion just came.
@@ -639,6 +661,7 @@ impl Ring {
         }
         self.deregister(fd);
         self.fds[i].stream = kind.is_stream_socket(fd);
+        self.fds[i].file = kind == FdKind::File;
         self.fds[i].generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1).max(1);
         if let Some(slot) = self.free_slots.pop() {
@@ -717,6 +740,7 @@ impl Ring {
                 },
                 raw: RawOp::Close { fd: -1 },
                 seen: 0,
+                busy: false,
             }) as u64;
             self.fds[i].watch = w as u32;
             let mask = (libc::POLLIN | libc::POLLRDHUP) as u32;
@@ -750,12 +774,20 @@ impl Ring {
             }
             let fd = raw.fd();
             let (seen, t) = hint(&self.fds, fd).map_or((0, Target::Fd(fd)), |h| (h.events, h.target(fd)));
+            // Reads and writes of a regular file complete by themselves too.
+            let on_file =
+                matches!(raw, RawOp::Read { .. } | RawOp::Write { .. }) && hint(&self.fds, fd).is_some_and(|h| h.file);
+            let busy = ops::completes_by_itself(raw) || on_file;
             let key = self.ops.insert(Op {
                 state: State::Waiting(Some(waker.clone())),
                 raw: *raw,
                 seen,
+                busy,
             }) as u64;
             *token = Some(key);
+            if busy {
+                self.self_completing += 1;
+            }
             self.push(ops::entry(raw, t).user_data(key));
             return Poll::Pending;
         };
@@ -822,6 +854,7 @@ impl Ring {
                     state: State::Multi(Multi::new(fd, generation, kind)),
                     raw: RawOp::Close { fd: -1 },
                     seen: 0,
+                    busy: false,
                 }) as u64;
                 *token = Some(k);
                 k
@@ -926,6 +959,11 @@ impl Ring {
             *token = None;
         }
         Some(Poll::Ready(Err(r)))
+    }
+
+    /// Whether operations that complete by themselves are in the kernel.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.self_completing > 0 || self.blocking.in_flight() > 0
     }
 
     pub(crate) fn cancel(&mut self, key: u64) {

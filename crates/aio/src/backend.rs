@@ -12,7 +12,8 @@ use aio_core::{Loop, TaskError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
     /// io_uring when the `uring` feature is on and the kernel allows it,
-    /// else poll (or `AIO_BACKEND` from the environment).
+    /// else poll (or `AIO_BACKEND` from the environment); with neither
+    /// feature, `None` (no I/O).
     #[default]
     Auto,
     /// epoll/kqueue, through the `polling` crate (aio-poll).
@@ -103,7 +104,10 @@ pub fn driver_for(backend: Backend) -> io::Result<Box<dyn Driver>> {
                 poll_driver()
             }
         },
-        Backend::Auto => poll_driver(),
+        Backend::Auto if cfg!(feature = "poll") => poll_driver(),
+        // Built with no I/O backend: a loop for tasks, timers, sync and
+        // queues, as aio-core's.
+        Backend::Auto => Ok(Box::new(aio_core::driver::ParkDriver::new())),
     }
 }
 
@@ -113,8 +117,11 @@ pub fn driver_for(backend: Backend) -> io::Result<Box<dyn Driver>> {
 ///
 /// # Examples
 /// ```
-/// let lp = aio::Builder::new().backend(aio::Backend::Poll).debug(false).build().unwrap();
-/// assert_eq!(lp.backend(), "poll");
+/// let lp = aio::Builder::new().debug(false).build().unwrap(); // the default backend
+/// assert!(["uring", "poll", "park"].contains(&lp.backend()));
+/// lp.close();
+/// let lp = aio::Builder::new().backend(aio::Backend::None).build().unwrap();
+/// assert_eq!(lp.backend(), "park"); // a loop without I/O
 /// lp.close();
 /// ```
 #[derive(Debug, Default)]
@@ -144,6 +151,24 @@ impl Builder {
     /// The slow-step warning threshold in debug mode.
     pub fn slow_callback_duration(mut self, d: Duration) -> Builder {
         self.core = self.core.slow_callback_duration(d);
+        self
+    }
+
+    /// Starts the loop with a paused clock, for tests (see
+    /// [`aio_core::Builder::paused_clock`] and [`aio_core::time`]): time
+    /// jumps to the next timer whenever every task waits and the driver
+    /// has no I/O ready.
+    ///
+    /// # Examples
+    /// ```
+    /// let lp = aio::Builder::new().paused_clock().build().unwrap();
+    /// let t0 = lp.time();
+    /// let r = lp.run_until_complete(aio::wait_for(aio::sleep(3600), 30)).unwrap();
+    /// assert_eq!(r, Err(aio::TimeoutError));
+    /// assert!((lp.time() - t0 - 30.0).abs() < 1e-6);
+    /// ```
+    pub fn paused_clock(mut self) -> Builder {
+        self.core = self.core.paused_clock();
         self
     }
 
@@ -205,6 +230,22 @@ where
     F: Future + 'static,
 {
     Runner::new().run(fut)
+}
+
+/// What `#[aio::main]` and `#[aio::test]` expand to.
+#[doc(hidden)]
+#[track_caller]
+pub fn macro_run<F>(start_paused: bool, fut: F) -> F::Output
+where
+    F: Future + 'static,
+{
+    if !start_paused {
+        return run(fut);
+    }
+    match Builder::new().paused_clock().build() {
+        Ok(lp) => Runner::with_loop(lp).run(fut),
+        Err(e) => panic!("aio: cannot start the event loop: {e}"),
+    }
 }
 
 /// Runs several top-level futures on one loop, then closes it: asyncio's

@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 
 use super::ready::ReadySet;
 use crate::cancel::{self, Cancelled, Scope};
+use crate::contextvars::ContextSlot;
 
 /// A child slot: the future, then its output.
 #[doc(hidden)]
@@ -107,13 +108,22 @@ enum KidState {
     Finished,
 }
 
+/// The join's bookkeeping for one child.
+struct Kid {
+    state: KidState,
+    /// The child's context variables: a copy of the context the join was
+    /// created in (asyncio's gather wraps each child in a task, which copies
+    /// it), so a child's `set` is not seen by the caller or its siblings.
+    vars: ContextSlot,
+}
+
 /// The engine of [`gather`], [`gather_settled`] and the `gather!` macros.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Join<K: Kids> {
     kids: K,
     ready: ReadySet,
     scopes: Box<[Scope]>,
-    state: Box<[KidState]>,
+    state: Box<[Kid]>,
     remaining: usize,
     failure: Option<K::Err>,
     cancelled: Option<Cancelled>,
@@ -132,7 +142,15 @@ impl<K: Kids> Join<K> {
             kids,
             ready,
             scopes: (0..n).map(|_| Scope::boundary()).collect(),
-            state: vec![KidState::Running; n].into_boxed_slice(),
+            state: {
+                let vars = crate::contextvars::current();
+                (0..n)
+                    .map(|_| Kid {
+                        state: KidState::Running,
+                        vars: ContextSlot::new(vars.clone()),
+                    })
+                    .collect()
+            },
             remaining: n,
             failure: None,
             cancelled: None,
@@ -176,7 +194,7 @@ impl<K: Kids> Future for Join<K> {
                 break;
             }
             for &i in &batch {
-                if this.state[i] != KidState::Running {
+                if this.state[i].state != KidState::Running {
                     continue;
                 }
                 let scope = &this.scopes[i];
@@ -185,6 +203,7 @@ impl<K: Kids> Future for Join<K> {
                 let mut kcx = Context::from_waker(this.ready.begin_poll(i));
                 let res = {
                     let _g = scope.enter();
+                    let _v = this.state[i].vars.enter();
                     kids.as_mut().poll_kid(i, &mut kcx)
                 };
                 let finished = match res {
@@ -219,7 +238,8 @@ impl<K: Kids> Future for Join<K> {
                     }
                 };
                 if finished {
-                    this.state[i] = KidState::Finished;
+                    this.state[i].state = KidState::Finished;
+                    this.state[i].vars.clear();
                     this.remaining -= 1;
                 }
             }
@@ -239,9 +259,9 @@ impl<K: Kids> Future for Join<K> {
     }
 }
 
-fn cancel_running(scopes: &[Scope], state: &[KidState], ready: &ReadySet, except: usize) {
+fn cancel_running(scopes: &[Scope], state: &[Kid], ready: &ReadySet, except: usize) {
     for (j, s) in scopes.iter().enumerate() {
-        if j != except && state[j] == KidState::Running {
+        if j != except && state[j].state == KidState::Running {
             s.cancel(None);
             ready.wake(j);
         }

@@ -19,6 +19,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::ready::ReadySet;
 use crate::cancel::{self, Cancelled, Scope};
+use crate::contextvars::ContextSlot;
 use crate::task::Panic;
 
 /// What a [`TaskGroup`] returns when it did not complete normally.
@@ -164,6 +165,10 @@ trait Child<E> {
 struct ChildFut<F, T> {
     fut: F,
     slot: Rc<Slot<T>>,
+    /// The child's context variables: a copy of the context `create_task`
+    /// was called in (asyncio's `tg.create_task` makes a task, which
+    /// copies it).
+    vars: ContextSlot,
 }
 
 impl<F, T, E> Child<E> for ChildFut<F, T>
@@ -183,7 +188,11 @@ where
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: as above.
         let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
-        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+        let polled = {
+            let _v = this.vars.enter();
+            catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
+        };
+        match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(Ok(v))) => {
                 if this.slot.scope.ends_cancelled() {
@@ -332,6 +341,7 @@ impl<'scope, E: 'scope> TaskGroup<'scope, E> {
                 self.inner.incoming.borrow_mut().push(Box::pin(ChildFut {
                     fut,
                     slot: slot.clone(),
+                    vars: ContextSlot::new(crate::contextvars::current()),
                 }));
                 if let Some(w) = self.inner.waker.take() {
                     w.wake_by_ref();

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::cancel::{self, Cancelled, Scope};
+use crate::contextvars::ContextSlot;
 
 /// Protects `fut` from cancellation: asyncio's `shield`.
 ///
@@ -37,6 +38,7 @@ pub fn shield<F: IntoFuture>(fut: F) -> Shield<F::IntoFuture> {
     Shield {
         fut: fut.into_future(),
         scope: Scope::boundary(),
+        vars: ContextSlot::new(crate::contextvars::current()),
     }
 }
 
@@ -45,6 +47,9 @@ pub fn shield<F: IntoFuture>(fut: F) -> Shield<F::IntoFuture> {
 pub struct Shield<F> {
     fut: F,
     scope: Scope,
+    /// `fut`'s context variables: a copy of the context `shield` was called
+    /// in (asyncio's shield wraps a coroutine in a task, which copies it).
+    vars: ContextSlot,
 }
 
 impl<F> fmt::Debug for Shield<F> {
@@ -63,6 +68,7 @@ impl<F: Future> Future for Shield<F> {
         let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
         let res = {
             let _g = this.scope.enter();
+            let _v = this.vars.enter();
             fut.poll(cx)
         };
         if let Poll::Ready(v) = res {

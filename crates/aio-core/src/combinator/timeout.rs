@@ -32,7 +32,7 @@ use std::task::{Context, Poll, Waker};
 use crate::cancel::{self, Cancelled, Scope};
 use crate::context::{expect_core, with_core};
 use crate::event_loop::core_id;
-use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, now_ns, ns_to_secs};
+use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, now_ns, ns_to_secs, timer_base};
 use crate::timer::{TimerKey, WakerId};
 
 /// The error of an operation that did not finish before its deadline:
@@ -123,6 +123,8 @@ enum When {
     /// A deadline in nanoseconds, and the seconds it was given as (if it
     /// was), which `when()` returns exactly.
     At(u64, Option<f64>),
+    /// A delay whose clock is read at the first poll (see `timer_base`).
+    Delay(u64),
     Never,
     /// A NaN delay or deadline: reported, never taken for zero.
     Invalid,
@@ -138,15 +140,17 @@ impl When {
 
     /// `delay` from now (the clock read now, not the loop's cached one).
     fn after(delay: impl IntoDelay) -> When {
-        delay
-            .into_delay()
-            .map_or(When::Invalid, |d| When::At(now_ns().saturating_add(delay_ns(d)), None))
+        delay.into_delay().map_or(When::Invalid, |d| match timer_base() {
+            Some(now) => When::At(now.saturating_add(delay_ns(d)), None),
+            None => When::Delay(delay_ns(d)),
+        })
     }
 
     fn secs(self) -> Option<f64> {
         match self {
             When::At(_, Some(s)) => Some(s),
             When::At(ns, None) => Some(ns_to_secs(ns)),
+            When::Delay(d) => Some(ns_to_secs(now_ns().saturating_add(d))),
             When::Never => None,
             When::Invalid => Some(f64::NAN),
         }
@@ -362,6 +366,16 @@ impl<F> Timeout<F> {
         if self.expired {
             return;
         }
+        if let When::Delay(d) = self.when {
+            let at = When::At(expect_core(|core| core.now()).saturating_add(d), None);
+            self.when = at;
+            if let Some(sh) = &self.shared {
+                let mut sh = sh.lock();
+                if matches!(sh.when, When::Delay(_)) {
+                    sh.when = at;
+                }
+            }
+        }
         if let Some(sh) = self.shared.clone() {
             let mut sh = sh.lock();
             if std::mem::take(&mut sh.changed) {
@@ -388,6 +402,7 @@ impl<F> Timeout<F> {
                     return;
                 }
                 When::At(t, _) => t,
+                When::Delay(_) => unreachable!("resolved above"),
             };
             let mut timers = core.timers.borrow_mut();
             if deadline <= core.now() {

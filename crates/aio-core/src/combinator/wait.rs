@@ -28,54 +28,7 @@ pub use ReturnWhen::{
     AllCompleted as ALL_COMPLETED, FirstCompleted as FIRST_COMPLETED, FirstException as FIRST_EXCEPTION,
 };
 
-/// What [`wait`]`(.., FIRST_EXCEPTION)` counts as a failed task: asyncio's
-/// exception is Rust's `Err`. Implemented for `Result` (an `Err` is a
-/// failure) and for the standard types that cannot fail; for an output
-/// type of your own, `impl TaskOutput for MyType {}` (the default method
-/// says it never fails).
-pub trait TaskOutput {
-    /// Whether this output is a failure.
-    fn is_failure(&self) -> bool {
-        false
-    }
-}
-
-impl<V, E> TaskOutput for Result<V, E> {
-    fn is_failure(&self) -> bool {
-        self.is_err()
-    }
-}
-
-macro_rules! never_fails {
-    ($($t:ty),* $(,)?) => {$( impl TaskOutput for $t {} )*};
-}
-never_fails!(
-    (),
-    bool,
-    char,
-    u8,
-    u16,
-    u32,
-    u64,
-    u128,
-    usize,
-    i8,
-    i16,
-    i32,
-    i64,
-    i128,
-    isize,
-    f32,
-    f64,
-    String,
-    &'static str,
-    std::time::Duration,
-);
-impl<T> TaskOutput for Option<T> {}
-impl<T> TaskOutput for Vec<T> {}
-impl<T: ?Sized> TaskOutput for Box<T> {}
-impl<A, B> TaskOutput for (A, B) {}
-impl<A, B, C> TaskOutput for (A, B, C) {}
+pub use crate::task::TaskOutput;
 
 /// The error of [`wait`]: cancelled, or nothing to wait for.
 #[derive(Debug, Clone, PartialEq, Eq)]

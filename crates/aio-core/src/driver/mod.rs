@@ -99,6 +99,17 @@ pub trait Driver: 'static {
     fn io(&mut self) -> Option<&mut dyn IoDriver> {
         None
     }
+
+    /// Whether operations are in flight that complete by themselves, with
+    /// no event from outside the process: file I/O, or a `shutdown` the
+    /// kernel runs on its worker threads (io_uring). Waiting for a peer (a
+    /// receive, an accept, a readiness poll) is not. A loop whose clock is
+    /// [paused](crate::time#the-paused-test-clock) waits for such work in
+    /// real time instead of jumping its clock past it. Default: `false`
+    /// (a readiness driver keeps nothing in the kernel).
+    fn is_busy(&self) -> bool {
+        false
+    }
 }
 
 /// What a driver does for I/O: run [`RawOp`]s.

@@ -5,7 +5,10 @@
 //! [`current_task`] and [`all_tasks`] return; `Task<T>` derefs to it for the
 //! shared API (`cancel`, `done`, `name`, ...).
 
+mod output;
 pub(crate) mod raw;
+
+pub use output::{Reportable, TaskOutput};
 
 use std::any::Any;
 use std::fmt;
@@ -23,7 +26,8 @@ use crate::cancel::{self, Cancelled};
 use crate::context::{CONTEXT, PollGuard, expect_core, with_core};
 use crate::event_loop::{Core, ExceptionContext, Runnable, default_exception_handler};
 use raw::{
-    ABORT, COMPLETE, HANDLE, Header, Outcome, POLLING, Payload, PollOutcome, RETRIEVED, SCHEDULED, STARTED, TaskPtr,
+    ABORT, COMPLETE, HANDLE, Header, OBSERVED, Outcome, POLLING, Payload, PollOutcome, RETRIEVED, SCHEDULED, STARTED,
+    TaskPtr, VTable,
 };
 
 /// Why a task has no value: it was cancelled, or it panicked — or its
@@ -147,14 +151,40 @@ impl fmt::Display for Panic {
 
 // --- spawning and running ------------------------------------------------
 
-/// Creates a task on `core`; `eager` runs its first step now.
-pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool) -> Task<F::Output> {
-    let ptr = raw::allocate(fut, core.shared.clone(), core.next_task_id());
+/// Creates a task on `core` that reports its failure if it ends detached
+/// (asyncio's "Task exception was never retrieved"); `eager` runs its first
+/// step now.
+#[inline]
+pub(crate) fn spawn_reporting<F>(core: &Core, fut: F, eager: bool) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: Reportable,
+{
+    spawn(core, fut, eager, raw::vtable_reporting::<F>())
+}
+
+/// Creates a task on `core` with `vtable` (which says whether an `Err`
+/// output can be reported); `eager` runs its first step now.
+#[inline]
+pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool, vtable: &'static VTable) -> Task<F::Output> {
+    let (running_here, vars) = CONTEXT.with(|c| (std::ptr::eq(c.core.get(), core), c.vars.get()));
+    // asyncio's create_task copies the current context: a pointer copy.
+    let vars = if vars.is_null() {
+        crate::contextvars::current()
+    } else {
+        // SAFETY: a non-null slot pointer was installed by a live guard on
+        // this thread and outlives it.
+        unsafe { (*vars).snapshot() }
+    };
+    let id = core.next_task_id();
+    if core.debug.get() {
+        log_created(id);
+    }
+    let ptr = raw::allocate(fut, vtable, core.shared.clone(), id, vars);
     // SAFETY: freshly allocated; we hold the handle's reference.
     let h = unsafe { ptr.as_ref() };
     h.set_flag(HANDLE, true);
     core.register_task(TaskPtr(ptr));
-    let running_here = CONTEXT.with(|c| std::ptr::eq(c.core.get(), core));
     if eager && running_here {
         poll_task(core, ptr);
     } else {
@@ -166,6 +196,12 @@ pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool) -> Ta
         delivered: None,
         _out: PhantomData,
     }
+}
+
+#[cold]
+#[inline(never)]
+fn log_created(id: u64) {
+    log::debug!("aio: created Task-{id}");
 }
 
 /// One step of a task, with asyncio's cancellation rules applied around it.
@@ -260,19 +296,38 @@ fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
 }
 
 fn drop_detached_output(core: &Core, h: &Header, ptr: NonNull<Header>) {
-    if h.local.outcome.get() == Outcome::Panicked && !h.flag(RETRIEVED) {
-        // SAFETY: loop thread; the task is complete, nothing else reads the stage.
-        if let Some(TaskError::Panicked(p)) = unsafe { (h.vtable.take_error)(ptr) } {
-            core.report(ExceptionContext {
-                message: "Task exception was never retrieved".into(),
-                task: Some(task_name(h)),
-                panic: Some(p),
-            });
-        }
+    if let Some(ctx) = unseen_failure(h, ptr) {
+        core.report(ctx);
     }
     h.set_flag(RETRIEVED, true);
-    // SAFETY: as above.
+    // SAFETY: loop thread; the task is complete, nothing else reads the stage.
     unsafe { (h.vtable.drop_stage)(ptr) };
+}
+
+/// The report of a finished task whose failure nobody saw — its panic (taken
+/// out), or an output that is a failure (an `Err`, when the task was made by
+/// `create_task`) — as asyncio logs "Task exception was never retrieved".
+/// Loop thread only.
+fn unseen_failure(h: &Header, ptr: NonNull<Header>) -> Option<ExceptionContext> {
+    if h.flag(RETRIEVED) || h.flag(OBSERVED) {
+        return None;
+    }
+    let (panic, error) = match h.local.outcome.get() {
+        // SAFETY: loop thread; the task is complete, nothing else reads the stage.
+        Outcome::Panicked => match unsafe { (h.vtable.take_error)(ptr) } {
+            Some(TaskError::Panicked(p)) => (Some(p), None),
+            _ => return None,
+        },
+        // SAFETY: as above.
+        Outcome::Ok => (None, Some(unsafe { (h.vtable.failure?)(ptr) }?)),
+        Outcome::Cancelled | Outcome::Running => return None,
+    };
+    Some(ExceptionContext {
+        message: "Task exception was never retrieved".into(),
+        task: Some(task_name(h)),
+        panic,
+        error,
+    })
 }
 
 fn task_name(h: &Header) -> String {
@@ -350,6 +405,12 @@ impl TaskRef {
         if self.done() {
             return false;
         }
+        if self.core().debug.get() {
+            match &msg {
+                Some(m) => log::debug!("aio: cancelling {} ({m})", self.name()),
+                None => log::debug!("aio: cancelling {}", self.name()),
+            }
+        }
         self.header().scope.cancel(msg);
         raw::schedule(self.ptr);
         true
@@ -408,7 +469,9 @@ impl TaskRef {
     /// callbacks).
     pub fn add_done_callback(&self, f: impl FnOnce(&TaskRef) + 'static) -> DoneCallbackId {
         let me = self.clone();
-        let cb = move || f(&me);
+        // It runs in the context current now, as asyncio's callbacks do.
+        let ctx = crate::contextvars::current();
+        let cb = move || crate::contextvars::run_in(ctx, move || f(&me));
         if self.done() {
             with_core(|c| match c {
                 Some(c) => c.call_soon_rc(CallbackCell::rc(cb)),
@@ -455,6 +518,8 @@ impl TaskRef {
                 // SAFETY: loop thread; the task is complete; the pointer is
                 // read before anything can take the output.
                 let e = unsafe { (h.vtable.error_ref)(self.ptr) };
+                // asyncio: reading the exception marks it retrieved.
+                h.set_flag(OBSERVED, true);
                 // SAFETY: null, or the stage's error, alive for this call.
                 match unsafe { e.as_ref() } {
                     Some(TaskError::Panicked(p)) => Ok(Some(
@@ -619,6 +684,8 @@ impl<T: Clone> Task<T> {
             return None;
         }
         let h = self.raw.header();
+        // Its failure, if any, has been seen: no report when it is dropped.
+        h.set_flag(OBSERVED, true);
         // SAFETY: loop thread (`Task` is `!Send`); the task is complete;
         // the pointer is of the exact type the vtable stores.
         let out = unsafe { (h.vtable.peek)(self.raw.ptr) }.cast::<Result<T, TaskError>>();
@@ -712,20 +779,27 @@ impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         let h = self.raw.header();
         h.set_flag(HANDLE, false);
-        let owner = h.shared.core_addr();
-        if self.done() && !h.flag(RETRIEVED) {
-            if let Some(Err(TaskError::Panicked(p))) = self.result() {
-                let ctx = ExceptionContext {
-                    message: "Task exception was never retrieved".into(),
-                    task: Some(self.name()),
-                    panic: Some(p),
-                };
-                with_core(|c| match c {
-                    Some(c) if std::ptr::eq(c as *const Core as *const (), owner) => c.report(ctx),
-                    _ => default_exception_handler(&ctx),
-                });
-            }
+        if h.flag(RETRIEVED | OBSERVED) || !self.done() {
+            // Read (the usual end), or still running: it reports when it
+            // finishes, detached.
+            return;
         }
+        report_dropped_unseen(h, self.raw.ptr);
+    }
+}
+
+/// The last handle of a finished task whose failure nobody saw is gone:
+/// report the failure, if it had one.
+#[cold]
+#[inline(never)]
+fn report_dropped_unseen(h: &Header, ptr: NonNull<Header>) {
+    if let Some(ctx) = unseen_failure(h, ptr) {
+        h.set_flag(OBSERVED, true);
+        let owner = h.shared.core_addr();
+        with_core(|c| match c {
+            Some(c) if std::ptr::eq(c as *const Core as *const (), owner) => c.report(ctx),
+            _ => default_exception_handler(&ctx),
+        });
     }
 }
 
@@ -738,7 +812,17 @@ impl<T> fmt::Debug for Task<T> {
 // --- free functions ------------------------------------------------------------
 
 /// Wraps `fut` in a task on the running loop and schedules it: asyncio's
-/// `create_task`. The future need not be `Send`.
+/// `create_task`. The future need not be `Send`. The task starts with a
+/// copy of the current [context](crate::contextvars).
+///
+/// If the task ends with a failure nobody sees — it panics, or returns an
+/// `Err`, and its [`Task`] handle was dropped (or is dropped) without the
+/// result being read — the loop's exception handler gets a "Task exception
+/// was never retrieved" report with the task's name and the panic or the
+/// error's `Debug`, as asyncio logs it. That is why the output must be a
+/// [`TaskOutput`] (or `!`, see [`Reportable`]): every `Result` with a
+/// `Debug` error and the standard types are; for a type of your own,
+/// `impl TaskOutput for MyType {}`.
 ///
 /// # Panics
 /// When no aio loop runs on this thread.
@@ -746,8 +830,9 @@ impl<T> fmt::Debug for Task<T> {
 pub fn create_task<F>(fut: F) -> Task<F::Output>
 where
     F: Future + 'static,
+    F::Output: Reportable,
 {
-    expect_core(|core| spawn(core, fut, core.eager_tasks.get()))
+    expect_core(|core| spawn_reporting(core, fut, core.eager_tasks.get()))
 }
 
 /// Like [`create_task`], but runs the task's first step inside this call
@@ -757,8 +842,9 @@ where
 pub fn create_eager_task<F>(fut: F) -> Task<F::Output>
 where
     F: Future + 'static,
+    F::Output: Reportable,
 {
-    expect_core(|core| spawn(core, fut, true))
+    expect_core(|core| spawn_reporting(core, fut, true))
 }
 
 /// The task being run, if any (asyncio's `current_task()`).

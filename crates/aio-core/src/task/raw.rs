@@ -20,8 +20,9 @@ use std::sync::atomic::{AtomicU32, Ordering, fence};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::cancel::Scope;
+use crate::contextvars::{ContextSlot, Snapshot};
 use crate::event_loop::Shared;
-use crate::task::TaskError;
+use crate::task::{Reportable, TaskError};
 
 /// In a run queue (local or injected). While set, the task's `alive`
 /// reference is kept even after completion, so queue entries never dangle.
@@ -34,7 +35,8 @@ pub(crate) const HANDLE: u8 = 1; // a `Task<T>` handle exists
 pub(crate) const STARTED: u8 = 2; // polled at least once
 pub(crate) const POLLING: u8 = 4; // inside its own poll right now
 pub(crate) const ABORT: u8 = 8; // abort requested while polling
-pub(crate) const RETRIEVED: u8 = 16; // output taken (or error observed)
+pub(crate) const RETRIEVED: u8 = 16; // output taken
+pub(crate) const OBSERVED: u8 = 32; // its failure was seen (a copy read, `exception()`)
 
 /// How a finished task ended, readable without the generic stage.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -69,6 +71,11 @@ pub(crate) struct VTable {
     pub(crate) drop_stage: unsafe fn(NonNull<Header>),
     /// Frees the allocation.
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
+    /// Describes a finished output that is a failure (an `Err`), for the
+    /// report of a detached task; `None` when the output type is not known
+    /// to be [`Reportable`] (tasks made by `run`, which are never
+    /// detached).
+    pub(crate) failure: Option<unsafe fn(NonNull<Header>) -> Option<String>>,
 }
 
 pub(crate) struct Local {
@@ -109,18 +116,23 @@ pub(crate) struct Header {
     pub(crate) id: u64,
     /// The task's root cancel scope (loop thread only).
     pub(crate) scope: Scope,
+    /// The task's context variables: a copy of its creator's, shared until
+    /// either sets one (loop thread only; kept, as asyncio keeps a task's
+    /// context, until the task is freed).
+    pub(crate) vars: ContextSlot,
     /// Loop-thread-only bookkeeping.
     pub(crate) local: Local,
 }
 
 // SAFETY: the fields reachable from other threads (`state`, `refs`,
-// `vtable`, `shared`, `id`) are atomics or immutable `Sync` data; `scope`
-// and `local` are only accessed on the loop thread, which every accessor
+// `vtable`, `shared`, `id`) are atomics or immutable `Sync` data; `scope`,
+// `vars` and `local` are only accessed on the loop thread, which every accessor
 // guarantees (they are reached through `Task`/`TaskRef`, which are `!Send`,
 // or through the loop's own code). `Local` holds only `Send` data, so
 // dropping it on another thread after the loop is gone is fine.
 unsafe impl Sync for Header {}
-// SAFETY: see above; `local` contains only `Send` values (wakers, strings,
+// SAFETY: see above; `vars` holds an `Arc` of `Send + Sync` values;
+// `local` contains only `Send` values (wakers, strings,
 // and callbacks that have been run or dropped on the loop thread before the
 // last reference can move).
 unsafe impl Send for Header {}
@@ -171,30 +183,57 @@ impl TaskPtr {
 
 /// Allocates a task for `fut`. The returned pointer carries two references:
 /// the task's `alive` reference and one for the caller's handle.
-pub(crate) fn allocate<F: Future + 'static>(fut: F, shared: Arc<Shared>, id: u64) -> NonNull<Header> {
-    let cell = Box::new(TaskCell {
-        header: Header {
+#[inline]
+pub(crate) fn allocate<F: Future + 'static>(
+    fut: F,
+    vtable: &'static VTable,
+    shared: Arc<Shared>,
+    id: u64,
+    vars: Snapshot,
+) -> NonNull<Header> {
+    // Written in place, header and future apart: built whole on the stack
+    // and moved into the box, a cell past 128 bytes (the header and a small
+    // future) is copied with a call to `memcpy` for every task.
+    let mut cell = Box::<TaskCell<F>>::new_uninit();
+    let p = cell.as_mut_ptr();
+    // SAFETY: `p` points to the box's memory, valid for writes of a
+    // `TaskCell<F>`; each field is written once, so the box is fully
+    // initialised before `assume_init`.
+    let cell = unsafe {
+        (&raw mut (*p).header).write(Header {
             state: AtomicU32::new(0),
             refs: AtomicU32::new(2),
-            vtable: vtable::<F>(),
+            vtable,
             shared,
             id,
             scope: Scope::new(),
+            vars: ContextSlot::new(vars),
             local: Local {
                 flags: Cell::new(0),
                 outcome: Cell::new(Outcome::Running),
                 join_waker: Cell::new(None),
                 extras: Cell::new(None),
             },
-        },
-        stage: UnsafeCell::new(Stage::Running(fut)),
-    });
+        });
+        (&raw mut (*p).stage).write(UnsafeCell::new(Stage::Running(fut)));
+        cell.assume_init()
+    };
     // `TaskCell` is `repr(C)` with the header first.
     NonNull::from(Box::leak(cell)).cast()
 }
 
-fn vtable<F: Future + 'static>() -> &'static VTable {
+/// The vtable of a task whose output type says nothing of failure.
+pub(crate) fn vtable<F: Future + 'static>() -> &'static VTable {
     &VTableFor::<F>::VTABLE
+}
+
+/// The vtable of a task whose output can be a failure to report.
+pub(crate) fn vtable_reporting<F>() -> &'static VTable
+where
+    F: Future + 'static,
+    F::Output: Reportable,
+{
+    &VTableFor::<F>::REPORTING
 }
 
 struct VTableFor<F>(std::marker::PhantomData<F>);
@@ -209,6 +248,18 @@ impl<F: Future + 'static> VTableFor<F> {
         error_ref: error_ref::<F>,
         drop_stage: drop_stage::<F>,
         dealloc: dealloc::<F>,
+        failure: None,
+    };
+}
+
+impl<F> VTableFor<F>
+where
+    F: Future + 'static,
+    F::Output: Reportable,
+{
+    const REPORTING: VTable = VTable {
+        failure: Some(failure::<F>),
+        ..Self::VTABLE
     };
 }
 
@@ -314,6 +365,19 @@ unsafe fn error_ref<F: Future>(ptr: NonNull<Header>) -> *const TaskError {
     match unsafe { stage::<F>(ptr) } {
         Stage::Finished(Err(e)) => e,
         _ => std::ptr::null(),
+    }
+}
+
+/// # Safety
+/// See [`stage`].
+unsafe fn failure<F: Future>(ptr: NonNull<Header>) -> Option<String>
+where
+    F::Output: Reportable,
+{
+    // SAFETY: forwarded from the caller.
+    match unsafe { stage::<F>(ptr) } {
+        Stage::Finished(Ok(v)) => v.failure(),
+        _ => None,
     }
 }
 

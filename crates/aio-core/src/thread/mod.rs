@@ -20,6 +20,8 @@ use crate::context::expect_core;
 /// The pool is bounded (asyncio's `min(32, cpus + 4)` threads by default,
 /// see `Builder::max_threads`), grows on demand and lets idle threads exit.
 /// A panic in `f` is caught and returned as `Err(ToThreadError::Panicked)`.
+/// `f` runs in a copy of the caller's context ([`ContextVar`](crate::ContextVar)s
+/// read there see the caller's values), as asyncio's `to_thread` does.
 ///
 /// # Cancellation
 /// A cancelled wait returns `Err(Cancelled)` at once; the closure cannot be
@@ -39,12 +41,14 @@ where
     T: Send + 'static,
 {
     let pool = expect_core(|core| core.thread_pool());
+    // asyncio's to_thread runs `f` in `copy_context().run`.
+    let ctx = crate::contextvars::current();
     let slot = Arc::new(Slot {
         state: Mutex::new(SlotState::Waiting(None)),
     });
     let s2 = slot.clone();
     let submitted = pool.execute(Box::new(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::contextvars::run_in(ctx, f)));
         let mut st = s2.state.lock();
         let prev = std::mem::replace(
             &mut *st,

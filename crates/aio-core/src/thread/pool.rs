@@ -29,6 +29,8 @@ struct State {
     idle: usize,
     /// Wake-ups handed out by `execute` and not yet taken by a waiter.
     wakeups: usize,
+    /// Jobs queued or running: a paused clock must not jump meanwhile.
+    unfinished: usize,
     shutdown: bool,
 }
 
@@ -46,6 +48,7 @@ impl ThreadPool {
                     threads: 0,
                     idle: 0,
                     wakeups: 0,
+                    unfinished: 0,
                     shutdown: false,
                 }),
                 work: Condvar::new(),
@@ -65,6 +68,7 @@ impl ThreadPool {
             return false;
         }
         st.jobs.push_back(job);
+        st.unfinished += 1;
         if st.idle > 0 {
             st.idle -= 1;
             st.wakeups += 1;
@@ -81,11 +85,18 @@ impl ThreadPool {
                 // all, it would never run: report it rather than hang.
                 if st.threads == 0 {
                     st.jobs.pop_back();
+                    st.unfinished -= 1;
                     return false;
                 }
             }
         }
         true
+    }
+
+    /// Whether a job is queued or running (a paused loop clock waits for
+    /// blocking work in real time instead of jumping ahead of it).
+    pub(crate) fn is_busy(&self) -> bool {
+        self.inner.state.lock().unfinished > 0
     }
 
     /// Stops accepting work and waits (up to `timeout`) for running and
@@ -110,6 +121,7 @@ fn worker(inner: Arc<Inner>) {
             drop(st);
             job();
             st = inner.state.lock();
+            st.unfinished -= 1;
         }
         if st.shutdown {
             break;

@@ -8,7 +8,7 @@ use super::{TimerKey, WakerId};
 use crate::cancel::{self, Cancelled};
 use crate::context::{expect_core, with_core};
 use crate::event_loop::core_id;
-use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, now_ns};
+use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, timer_base};
 
 /// Waits for `delay` (a `Duration` or seconds): asyncio's `sleep`.
 ///
@@ -16,7 +16,10 @@ use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, now_ns};
 /// asyncio. The deadline counts from this call, on a clock read now (as
 /// asyncio's `call_later` and tokio's `sleep` read it): a sleep never ends
 /// before `delay` has passed since it was called, however late in a busy
-/// loop turn that was. A negative delay means zero, as in asyncio.
+/// loop turn that was. A negative delay means zero, as in asyncio. (On a
+/// [paused clock](crate::time#the-paused-test-clock) the delay is virtual
+/// time; a sleep created where no loop runs, while some loop's clock is
+/// paused, counts from its first poll, on the clock of the loop it runs on.)
 ///
 /// # Errors
 /// A delay that is not a number (`f64::NAN`) is bad input, not zero: the
@@ -41,7 +44,10 @@ use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, now_ns};
 pub fn sleep(delay: impl IntoDelay) -> Sleep {
     let state = match delay.into_delay().map(delay_ns) {
         Ok(0) => State::After0,
-        Ok(d) => State::At(now_ns().saturating_add(d)),
+        Ok(d) => match timer_base() {
+            Some(now) => State::At(now.saturating_add(d)),
+            None => State::Delay(d),
+        },
         Err(InvalidDelay) => State::Invalid,
     };
     Sleep { state }
@@ -77,6 +83,8 @@ enum State {
     /// Not polled yet: `sleep(0)`, or a deadline.
     After0,
     At(u64),
+    /// A delay whose clock is read at the first poll (see `timer_base`).
+    Delay(u64),
     Yielded,
     /// A NaN delay or deadline: the first poll reports it.
     Invalid,
@@ -119,6 +127,9 @@ impl Future for Sleep {
         if let Err(c) = cancel::check() {
             this.disarm();
             return Poll::Ready(Err(c));
+        }
+        if let State::Delay(d) = this.state {
+            this.state = State::At(expect_core(|core| core.now()).saturating_add(d));
         }
         match this.state {
             State::After0 => {
@@ -174,6 +185,7 @@ impl Future for Sleep {
                 }
             }
             State::Done => Poll::Ready(Ok(())),
+            State::Delay(_) => unreachable!("resolved above"),
         }
     }
 }

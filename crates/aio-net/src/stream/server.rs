@@ -116,6 +116,7 @@ fn report(msg: String) {
             message: msg,
             task: None,
             panic: None,
+            error: None,
         });
     }
 }
