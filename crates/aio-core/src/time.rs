@@ -284,9 +284,9 @@ pub(crate) fn secs_to_ns(secs: f64) -> Result<u64, InvalidDelay> {
 /// `ValueError: Invalid delay: NaN (not a number)`. A negative delay is
 /// not an error: it means zero, as in asyncio.
 ///
-/// [`sleep`](crate::sleep) reports it as a [`Cancelled`](crate::Cancelled)
-/// whose [`is_invalid_delay`](crate::Cancelled::is_invalid_delay) is true,
-/// the [`timeout`](crate::timeout) family as a
+/// [`sleep`] reports it as a [`Cancelled`] whose
+/// [`is_invalid_delay`](crate::Cancelled::is_invalid_delay) is true,
+/// the [`timeout`] family as a
 /// [`TimeoutError`](struct@crate::TimeoutError) whose
 /// [`is_invalid_delay`](crate::TimeoutError::is_invalid_delay) is true,
 /// [`Loop::call_later`](crate::Loop::call_later) as itself. Each converts
