@@ -18,15 +18,14 @@
 
 mod common;
 
-use std::hint::black_box;
 use std::io;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use aio::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use aio::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
-use common::{Round, Running, gettid, nanos_since, quantile, thread_cpu};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use common::{Running, gettid, nanos_since};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SERVERS: [&str; 3] = ["aio-poll", "aio-uring", "tokio-ct"];
@@ -306,39 +305,16 @@ fn group(c: &mut Criterion, conns: usize, size: usize, load: Load) {
     g.throughput(Throughput::Elements(per_iter));
     g.sample_size(10);
     let rounds = common::rounds("NET_TLS_ROUNDS");
-    let mut done = Vec::new();
-    for (round, server) in (1..=rounds).flat_map(|r| chosen().into_iter().map(move |s| (r, s))) {
-        let Some(srv) = start(server, server_config.clone()) else {
-            continue;
-        };
-        let mut gen_ = Generator::new(srv.addr, client_config.clone(), conns, size, load);
-        let (mut requests, mut elapsed) = (0u64, Duration::ZERO);
-        let cpu0 = thread_cpu(srv.tid);
-        g.bench_function(BenchmarkId::new(server, round), |b| {
-            b.iter_custom(|iters| {
-                requests += iters * per_iter;
-                let d = gen_.run(iters * per_iter);
-                elapsed += d;
-                black_box(d)
-            })
-        });
-        if requests == 0 {
-            continue; // filtered out
-        }
-        let cpu = thread_cpu(srv.tid).saturating_sub(cpu0);
-        let r = Round {
-            server,
-            round,
-            throughput: requests as f64 / elapsed.as_secs_f64(),
-            p50: quantile(&mut gen_.latencies, 500),
-            p99: quantile(&mut gen_.latencies, 990),
-            server_cpu: cpu.as_nanos() as f64 / requests as f64 / 1000.0,
-        };
-        r.print(&name, requests);
-        done.push(r);
-    }
+    common::run_rounds(
+        &mut g,
+        &name,
+        per_iter,
+        rounds,
+        &chosen(),
+        |server| start(server, server_config.clone()),
+        |addr| Generator::new(addr, client_config.clone(), conns, size, load),
+    );
     g.finish();
-    common::summarize(&name, &done, "tokio-ct");
 }
 
 fn benches(c: &mut Criterion) {
@@ -349,3 +325,13 @@ fn benches(c: &mut Criterion) {
 
 criterion_group!(net_tls, benches);
 criterion_main!(net_tls);
+
+impl common::Load for Generator {
+    fn run(&mut self, n: u64) -> Duration {
+        Generator::run(self, n)
+    }
+
+    fn latencies(&mut self) -> &mut Vec<u32> {
+        &mut self.latencies
+    }
+}

@@ -3,7 +3,10 @@
 //! line. (`net_echo` keeps its own copy, older than this module.)
 #![allow(dead_code)]
 
+use std::hint::black_box;
 use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkGroup, BenchmarkId, measurement::WallTime};
 
 /// A server thread: its address and kernel thread id (for CPU time).
 pub struct Running {
@@ -126,4 +129,57 @@ pub fn summarize(group: &str, rounds: &[Round], base: &str) {
             ratio(|r| r.server_cpu),
         );
     }
+}
+
+/// A closed-loop load generator of a group: runs `n` requests against one
+/// server and keeps their latencies (nanoseconds).
+pub trait Load {
+    /// Runs `n` requests; returns how long they took.
+    fn run(&mut self, n: u64) -> Duration;
+    /// The latencies of the requests run so far.
+    fn latencies(&mut self) -> &mut Vec<u32>;
+}
+
+/// The rounds of a group: each server of `servers`, started by `start`,
+/// loaded by the generator `load` makes for its address, `rounds` times
+/// alternating; prints each round and the summary against tokio-ct.
+pub fn run_rounds<L: Load>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    per_iter: u64,
+    rounds: usize,
+    servers: &[&'static str],
+    mut start: impl FnMut(&'static str) -> Option<Running>,
+    mut load: impl FnMut(std::net::SocketAddr) -> L,
+) {
+    let mut done = Vec::new();
+    for (round, server) in (1..=rounds).flat_map(|r| servers.iter().map(move |&s| (r, s))) {
+        let Some(srv) = start(server) else { continue };
+        let mut gen_ = load(srv.addr);
+        let (mut requests, mut elapsed) = (0u64, Duration::ZERO);
+        let cpu0 = thread_cpu(srv.tid);
+        g.bench_function(BenchmarkId::new(server, round), |b| {
+            b.iter_custom(|iters| {
+                requests += iters * per_iter;
+                let d = gen_.run(iters * per_iter);
+                elapsed += d;
+                black_box(d)
+            })
+        });
+        if requests == 0 {
+            continue; // filtered out
+        }
+        let cpu = thread_cpu(srv.tid).saturating_sub(cpu0);
+        let r = Round {
+            server,
+            round,
+            throughput: requests as f64 / elapsed.as_secs_f64(),
+            p50: quantile(gen_.latencies(), 500),
+            p99: quantile(gen_.latencies(), 990),
+            server_cpu: cpu.as_nanos() as f64 / requests as f64 / 1000.0,
+        };
+        r.print(name, requests);
+        done.push(r);
+    }
+    summarize(name, &done, "tokio-ct");
 }
