@@ -573,7 +573,47 @@ async fn server_survives_bad_handshakes() -> io::Result<()> {
     Ok(())
 }
 
+/// `sendfile` on a TLS connection encrypts what it sends (the file's
+/// bytes cannot go to the socket as they are).
+async fn sendfile_over_tls() -> io::Result<()> {
+    let pki = Pki::new();
+    let data = payload(300_000, 77);
+    let path = std::env::temp_dir().join(format!("aio-tls-sendfile-{}-{:p}", std::process::id(), &data));
+    std::fs::write(&path, &data)?;
+    let p2 = path.clone();
+    let server = start_server_tls(
+        move |_r: StreamReader, w: StreamWriter| {
+            let p = p2.clone();
+            async move {
+                let f = std::fs::File::open(&p)?;
+                w.write(b"<");
+                let n = w.sendfile(&f, 10, None).await?;
+                w.write(b">");
+                w.close();
+                w.wait_closed().await?;
+                Ok::<_, io::Error>(n)
+            }
+        },
+        "127.0.0.1",
+        0,
+        pki.acceptor(&["localhost", "127.0.0.1"]),
+    )
+    .await?;
+    let port = server.sockets()[0].port();
+    let (mut r, _w) = open_connection_tls("127.0.0.1", port, &pki.connector()).await?;
+    let got = r.read(-1).await.map_err(io::Error::from)?;
+    let mut want = b"<".to_vec();
+    want.extend_from_slice(&data[10..]);
+    want.push(b'>');
+    assert!(got == want, "{} bytes received, {} expected", got.len(), want.len());
+    server.close();
+    server.wait_closed().await?;
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
 backend_tests!(
+    sendfile_over_tls,
     echo_round_trips,
     lines_sni_and_alpn,
     wrong_hostname,

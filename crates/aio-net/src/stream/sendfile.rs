@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 
-use aio_core::io::{self as aio_io, SendFile, Splice};
+use aio_core::io::{self as aio_io, Read, SendFile, Splice};
 
 use super::StreamWriter;
 use crate::sys;
@@ -12,19 +12,6 @@ use crate::sys;
 /// How much one call moves at most (a pipe holds 64 KiB by default).
 const SPLICE_CHUNK: usize = 64 * 1024;
 const SENDFILE_CHUNK: usize = 1 << 20;
-
-/// Puts a writer's flow-control marks back, whatever happens.
-struct Marks<'a> {
-    w: &'a StreamWriter,
-    low: usize,
-    high: usize,
-}
-
-impl Drop for Marks<'_> {
-    fn drop(&mut self) {
-        self.w.set_write_buffer_limits(self.high, Some(self.low));
-    }
-}
 
 impl StreamWriter {
     /// Sends `count` bytes of `file` from `offset` (to its end with
@@ -34,21 +21,17 @@ impl StreamWriter {
     ///
     /// The data goes from the page cache to the socket without a copy
     /// through user space: `splice(2)` through a pipe on io_uring (two
-    /// submissions per chunk), `sendfile(2)` on the readiness driver.
+    /// submissions per chunk), `sendfile(2)` on the readiness driver. On a
+    /// TLS connection, which must encrypt it, it is read in chunks and
+    /// written as `write` would (asyncio's fallback).
     ///
     /// # Cancellation
     /// Stops between chunks: a prefix of the range may have been sent, and
     /// the connection is then not at a message boundary (as with a
     /// cancelled `drain` after a partial write).
     pub async fn sendfile(&self, file: &impl AsFd, offset: u64, count: Option<u64>) -> io::Result<u64> {
-        // Everything written before goes first: wait until the buffer is
-        // empty (marks of zero make `drain` wait for exactly that).
-        let (low, high) = self.get_write_buffer_limits();
-        {
-            let _restore = Marks { w: self, low, high };
-            self.set_write_buffer_limits(0, Some(0));
-            self.drain().await?;
-        }
+        // Everything written before goes first.
+        self.flushed().await?;
         let sock = self
             .raw_fd()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the writer is closed"))?;
@@ -58,7 +41,23 @@ impl StreamWriter {
             None => std::fs::File::from(file.try_clone_to_owned()?).metadata()?.len(),
         };
         let mut pos = offset;
-        if aio_io::is_completion_based() {
+        if self.encrypts() {
+            let mut buf = Vec::with_capacity(SPLICE_CHUNK);
+            while pos < end {
+                let want = usize::try_from(end - pos).unwrap_or(usize::MAX).min(SPLICE_CHUNK);
+                buf.clear();
+                buf.reserve_exact(want);
+                let (n, b) = aio_io::submit(Read::new(file.as_raw_fd(), buf, Some(pos))).await;
+                buf = b;
+                let n = n?.min(want);
+                if n == 0 {
+                    break;
+                }
+                self.write(&buf[..n]);
+                self.drain().await?;
+                pos += n as u64;
+            }
+        } else if aio_io::is_completion_based() {
             let (pipe_r, pipe_w) = sys::pipe()?;
             while pos < end {
                 let want = usize::try_from(end - pos).unwrap_or(usize::MAX).min(SPLICE_CHUNK);

@@ -306,6 +306,34 @@ impl StreamWriter {
         (st.low, st.high)
     }
 
+    /// Waits until everything written so far was handed to the kernel
+    /// (the buffer is empty: asyncio's "empty waiter" of a transport).
+    pub(super) async fn flushed(&self) -> io::Result<()> {
+        poll_fn(|cx| {
+            aio_core::cancel::check()?;
+            let mut st = self.inner.st.borrow_mut();
+            if let Some(e) = st.error() {
+                return Poll::Ready(Err(e));
+            }
+            if st.buffered() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            // The flush wakes its waiters when it has sent the buffer.
+            st.wait(cx);
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Whether what is written is encrypted first (a TLS connection): the
+    /// bytes of a file cannot then go to the socket as they are.
+    pub(super) fn encrypts(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.inner.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
     /// The connection's descriptor, while the writer is open.
     pub(super) fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
         self.transport().map(|t| t.fd.as_raw_fd())
