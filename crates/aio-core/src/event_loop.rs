@@ -104,15 +104,7 @@ impl Shared {
     fn discard_injected(&self) {
         while let Ok(r) = self.injector.pop() {
             match r {
-                Remote::Wake(t) => {
-                    let prev = t.header().state.fetch_and(!SCHEDULED, Ordering::AcqRel);
-                    if prev & COMPLETE != 0 {
-                        // SAFETY: the queue entry held the task's alive
-                        // reference (see `schedule`); the task is complete,
-                        // so only its header is freed, from any thread.
-                        unsafe { release(t.0) };
-                    }
-                }
+                Remote::Wake(t) => unqueue(t),
                 // SAFETY: a cancel request carries one reference of its own.
                 Remote::Cancel(t, _) => unsafe { release(t.0) },
                 Remote::Call(f) => drop(f),
@@ -137,6 +129,18 @@ impl Shared {
     pub(crate) unsafe fn core(&self) -> &Core {
         // SAFETY: guaranteed by the caller.
         unsafe { &*(self.core_addr() as *const Core) }
+    }
+}
+
+/// A queue entry of a task dropped without running it (the loop closed):
+/// the entry covered the task's alive reference (see `schedule`), which
+/// goes once the task is complete — and by then only its header is
+/// freed, so any thread may do it.
+fn unqueue(t: TaskPtr) {
+    let prev = t.header().state.fetch_and(!SCHEDULED, Ordering::AcqRel);
+    if prev & COMPLETE != 0 {
+        // SAFETY: the queue entry held the alive reference, released once.
+        unsafe { release(t.0) };
     }
 }
 
@@ -588,13 +592,7 @@ impl Core {
             self.drain_injector();
             while let Some(r) = self.queue.pop() {
                 match r {
-                    Runnable::Task(t) => {
-                        let prev = t.header().state.fetch_and(!SCHEDULED, Ordering::AcqRel);
-                        if prev & COMPLETE != 0 {
-                            // SAFETY: the queue entry's alive reference.
-                            unsafe { release(t.0) };
-                        }
-                    }
+                    Runnable::Task(t) => unqueue(t),
                     Runnable::Call(cb) => cb.cancel(),
                 }
             }
