@@ -45,24 +45,19 @@ pub async fn open_unix_connection(path: impl AsRef<Path>) -> io::Result<(StreamR
     Ok(pair(Transport::unix(s)))
 }
 
-/// What a connection handler may return: `()`, or a `Result` whose error
-/// is reported through the loop's exception handler (asyncio logs an
-/// exception raised by `client_connected_cb`).
-pub trait HandlerOutput {
-    /// A description of the failure, if the handler failed.
-    fn failure(self) -> Option<String>;
-}
+/// What a connection handler may return: any task output ([`TaskOutput`]:
+/// `()`, or a `Result` whose error is reported through the loop's
+/// exception handler, as asyncio logs an exception raised by
+/// `client_connected_cb`). The same trait as a task's: one notion of a
+/// failed output.
+pub use aio_core::TaskOutput as HandlerOutput;
 
-impl HandlerOutput for () {
-    fn failure(self) -> Option<String> {
-        None
-    }
-}
-
-impl<T, E: fmt::Debug> HandlerOutput for Result<T, E> {
-    fn failure(self) -> Option<String> {
-        self.err().map(|e| format!("{e:?}"))
-    }
+/// How a handler's failure is reported (`None`: it did not fail).
+pub(crate) fn failure(out: &impl HandlerOutput) -> Option<String> {
+    out.is_failure().then(|| {
+        out.describe_failure()
+            .unwrap_or_else(|| "the handler failed".to_owned())
+    })
 }
 
 struct Inner {
@@ -149,7 +144,7 @@ where
                 let fut = handler(s.into_transport());
                 drop(create_task(async move {
                     let _active = active;
-                    let failure = fut.await.failure();
+                    let failure = failure(&fut.await);
                     // As asyncio: a handler ended by cancellation (the
                     // server or the loop closing) is not an error to report.
                     if aio_core::cancel::cancelling() > 0 {

@@ -437,14 +437,19 @@ enum Upgraded<O> {
 }
 
 impl<O: HandlerOutput> HandlerOutput for Upgraded<O> {
-    fn failure(self) -> Option<String> {
+    fn is_failure(&self) -> bool {
         match self {
-            Upgraded::Served(o) => o.failure(),
+            Upgraded::Served(o) => o.is_failure(),
             // asyncio logs a failed handshake only in debug mode: a port
             // scanner or a plain-text client is not the server's error.
-            Upgraded::HandshakeFailed(e) => aio_core::try_get_running_loop()
-                .is_some_and(|lp| lp.get_debug())
-                .then(|| format!("TLS handshake failed: {e}")),
+            Upgraded::HandshakeFailed(_) => aio_core::try_get_running_loop().is_some_and(|lp| lp.get_debug()),
+        }
+    }
+
+    fn describe_failure(&self) -> Option<String> {
+        match self {
+            Upgraded::Served(o) => o.describe_failure(),
+            Upgraded::HandshakeFailed(e) => Some(format!("TLS handshake failed: {e}")),
         }
     }
 }
