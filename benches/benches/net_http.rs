@@ -29,20 +29,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const SERVERS: [&str; 3] = ["aio-poll", "aio-uring", "tokio-ct"];
 const HELLO: &[u8] = b"Hello, World!";
 
-fn chosen() -> Vec<&'static str> {
-    let Ok(list) = std::env::var("NET_HTTP_SERVERS") else {
-        return SERVERS.to_vec();
-    };
-    list.split(',')
-        .map(|n| {
-            SERVERS
-                .into_iter()
-                .find(|s| *s == n.trim())
-                .unwrap_or_else(|| panic!("NET_HTTP_SERVERS: no server {n:?}"))
-        })
-        .collect()
-}
-
 type Ready = mpsc::Sender<Option<Running>>;
 
 fn start(server: &'static str) -> Option<Running> {
@@ -254,9 +240,15 @@ fn group(c: &mut Criterion, conns: usize) {
     g.throughput(Throughput::Elements(per_iter));
     g.sample_size(10);
     let rounds = common::rounds("NET_HTTP_ROUNDS");
-    common::run_rounds(&mut g, &name, per_iter, rounds, &chosen(), start, |addr| {
-        Generator::new(addr, conns)
-    });
+    common::run_rounds(
+        &mut g,
+        &name,
+        per_iter,
+        rounds,
+        &common::chosen("NET_HTTP_SERVERS", &SERVERS),
+        start,
+        |addr| Generator::new(addr, conns),
+    );
     g.finish();
 }
 

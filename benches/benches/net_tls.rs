@@ -30,20 +30,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SERVERS: [&str; 3] = ["aio-poll", "aio-uring", "tokio-ct"];
 
-fn chosen() -> Vec<&'static str> {
-    let Ok(list) = std::env::var("NET_TLS_SERVERS") else {
-        return SERVERS.to_vec();
-    };
-    list.split(',')
-        .map(|n| {
-            SERVERS
-                .into_iter()
-                .find(|s| *s == n.trim())
-                .unwrap_or_else(|| panic!("NET_TLS_SERVERS: no server {n:?}"))
-        })
-        .collect()
-}
-
 /// A self-signed certificate for `localhost`, as both configs.
 fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
@@ -310,7 +296,7 @@ fn group(c: &mut Criterion, conns: usize, size: usize, load: Load) {
         &name,
         per_iter,
         rounds,
-        &chosen(),
+        &common::chosen("NET_TLS_SERVERS", &SERVERS),
         |server| start(server, server_config.clone()),
         |addr| Generator::new(addr, client_config.clone(), conns, size, load),
     );

@@ -66,6 +66,22 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// The servers the variable `var` names (comma-separated, in that order),
+/// else all of `all`.
+pub fn chosen(var: &str, all: &[&'static str]) -> Vec<&'static str> {
+    let Ok(list) = std::env::var(var) else {
+        return all.to_vec();
+    };
+    list.split(',')
+        .map(|n| {
+            all.iter()
+                .copied()
+                .find(|s| *s == n.trim())
+                .unwrap_or_else(|| panic!("{var}: no server {n:?}"))
+        })
+        .collect()
+}
+
 /// `<PREFIX>_ROUNDS`, else 1.
 pub fn rounds(var: &str) -> usize {
     std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1)
