@@ -167,12 +167,18 @@ impl Kept {
     /// Appends up to `max` bytes of kept stream data (or one datagram) to
     /// `out`; returns how much.
     pub(crate) fn take_into(&mut self, out: &mut Vec<u8>, max: usize) -> usize {
+        self.take_with(max, |data| out.extend_from_slice(data))
+    }
+
+    /// Hands up to `max` bytes of kept stream data (or one datagram,
+    /// truncated to `max`) to `put`, piece by piece; returns how much.
+    fn take_with(&mut self, max: usize, mut put: impl FnMut(&[u8])) -> usize {
         let mut n = 0;
         while n < max {
             match self.items.front() {
                 Some(Item::Bytes(b)) => {
                     let k = (b.len() - self.head).min(max - n);
-                    out.extend_from_slice(&b[self.head..self.head + k]);
+                    put(&b[self.head..self.head + k]);
                     self.advance(k);
                     n += k;
                 }
@@ -181,7 +187,7 @@ impl Kept {
                         unreachable!()
                     };
                     let k = d.len().min(max);
-                    out.extend_from_slice(&d[..k]);
+                    put(&d[..k]);
                     return k;
                 }
                 _ => break,
@@ -214,10 +220,13 @@ impl Kept {
         }
         match *raw {
             RawOp::Read { buf, len, .. } | RawOp::Recv { buf, len, .. } => {
-                let mut v = Vec::new();
-                let n = self.take_into(&mut v, len);
-                // SAFETY: `buf` has room for `len >= n` bytes (caller's promise).
-                unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), buf, n) };
+                let mut at = 0;
+                let n = self.take_with(len, |data| {
+                    // SAFETY: `buf` has room for `len` bytes (caller's
+                    // promise), and the pieces add up to at most `len`.
+                    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), buf.add(at), data.len()) };
+                    at += data.len();
+                });
                 Some(Ok(n))
             }
             RawOp::RecvMsg { msg, .. } => {
