@@ -45,7 +45,7 @@ pub async fn open_unix_connection(path: impl AsRef<Path>) -> io::Result<(StreamR
     Ok(pair(Transport::unix(s)))
 }
 
-/// What a connection handler may return: any task output ([`TaskOutput`]:
+/// What a connection handler may return: any task output ([`TaskOutput`](aio_core::TaskOutput):
 /// `()`, or a `Result` whose error is reported through the loop's
 /// exception handler, as asyncio logs an exception raised by
 /// `client_connected_cb`). The same trait as a task's: one notion of a
