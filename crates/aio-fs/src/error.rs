@@ -22,7 +22,17 @@ impl PathError {
 
 impl fmt::Display for PathError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: '{}'", self.source, self.path.display())
+        // Control characters (a NUL, a newline) escaped, never printed raw.
+        let shown = self.path.display().to_string();
+        let escaped: String = shown
+            .chars()
+            .flat_map(|c| {
+                let raw = (!c.is_control()).then_some(c);
+                raw.into_iter()
+                    .chain(c.is_control().then(|| c.escape_debug()).into_iter().flatten())
+            })
+            .collect();
+        write!(f, "{}: '{}'", self.source, escaped)
     }
 }
 

@@ -160,7 +160,9 @@ impl OpenOptions {
         let fd = aio_io::submit(OpenAt::new(c, flags, self.mode))
             .await
             .map_err(|e| at(e, path))?;
-        File::from_owned(fd, path.to_owned())
+        let mut f = File::from_owned(fd, path.to_owned())?;
+        f.blocking_mode = flags & libc::O_NONBLOCK == 0;
+        Ok(f)
     }
 }
 
@@ -183,6 +185,10 @@ pub struct File {
     fd: Registered,
     path: Arc<Path>,
     io: TraitState,
+    /// Opened here without `O_NONBLOCK` (a FIFO may have been put into
+    /// non-blocking mode for the readiness driver: see
+    /// [`into_std`](File::into_std)).
+    blocking_mode: bool,
 }
 
 impl fmt::Debug for File {
@@ -261,6 +267,7 @@ impl File {
             fd: Registered::with_kind(fd, FdKind::File).map_err(|e| at(e, &path))?,
             path: path.into(),
             io: TraitState::default(),
+            blocking_mode: false,
         })
     }
 
@@ -348,7 +355,7 @@ impl File {
         let mut done = 0;
         let total = buf.bytes_init();
         while done < total {
-            let at_pos = pos.map(|p| p + done as u64);
+            let at_pos = pos.map(|p| p.saturating_add(done as u64));
             let (r, b) = aio_io::submit(Write::at(self.raw(), buf, done, at_pos)).await;
             buf = b;
             match r {
@@ -410,9 +417,18 @@ impl File {
             .map(Metadata::new)
     }
 
-    /// Gives the descriptor back as a std file (deregistered).
+    /// Gives the descriptor back as a std file (deregistered), in the
+    /// mode it was opened in: a FIFO or device opened without
+    /// `O_NONBLOCK`, which the readiness driver reads non-blocking, is
+    /// blocking again.
     pub fn into_std(self) -> std::fs::File {
-        self.fd.into_inner().into()
+        let blocking = self.blocking_mode;
+        let fd = self.fd.into_inner();
+        if blocking {
+            // Best effort: a descriptor that refuses fcntl stays as it is.
+            let _ = aio_io::set_nonblocking(fd.as_fd(), false);
+        }
+        fd.into()
     }
 
     /// Reads the rest of the file from the cursor, appending to `out`;

@@ -252,6 +252,13 @@ impl PollDriver {
     }
 }
 
+/// Whether `fd` is in non-blocking mode.
+fn is_nonblocking(fd: RawFd) -> bool {
+    // SAFETY: F_GETFL takes no pointer; a bad descriptor fails the call.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_NONBLOCK != 0
+}
+
 /// Wakes the waiters of a ready descriptor.
 fn ready(sources: &mut [Source], key: usize, readable: bool, writable: bool, closed: bool) {
     let Some(s) = sources.get_mut(key).filter(|s| s.registered) else {
@@ -343,8 +350,21 @@ impl IoDriver for PollDriver {
         let edge = self.edge;
         let s = self.source(fd)?;
         if kind == FdKind::File {
-            // Regular files are always "ready" (epoll refuses them).
-            s.file = true;
+            if s.registered {
+                return Ok(());
+            }
+            // A FIFO, socket or character device opened non-blocking (as
+            // aio-fs opens them) waits for readiness like a socket: its
+            // reads take nothing until data is there, so a read dropped or
+            // cancelled midway loses nothing and ends at once. Regular
+            // files are always "ready" (epoll refuses them) and blocking
+            // descriptors would block the loop: their calls run on threads.
+            if !is_nonblocking(fd) || self.add(fd, edge).is_err() {
+                self.source(fd)?.file = true;
+                return Ok(());
+            }
+            let s = self.source(fd)?;
+            s.registered = true;
             return Ok(());
         }
         if s.registered {
@@ -363,6 +383,7 @@ impl IoDriver for PollDriver {
     }
 
     fn deregister(&mut self, fd: RawFd) {
+        self.blocking.closed(fd);
         let Ok(s) = self.source(fd) else { return };
         if s.file {
             *s = Source::default();
@@ -406,6 +427,11 @@ impl IoDriver for PollDriver {
         if Blocking::owns(token) {
             self.blocking.cancel(token);
         }
+    }
+
+    /// A file call on a thread cannot be interrupted.
+    fn cancel_may_wait(&self, token: u64) -> bool {
+        Blocking::owns(token)
     }
 
     fn forget_op(&mut self, token: u64, owner: Box<dyn Any>) {

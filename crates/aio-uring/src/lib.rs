@@ -78,8 +78,6 @@
 #[cfg(target_os = "linux")]
 mod bufs;
 #[cfg(target_os = "linux")]
-mod kept;
-#[cfg(target_os = "linux")]
 mod ops;
 #[cfg(target_os = "linux")]
 mod ring;

@@ -181,12 +181,6 @@ pub(crate) fn poll(t: Target, interest: Interest) -> Entry {
     on!(t, f => opcode::PollAdd::new(f, mask).build())
 }
 
-/// Whether a successful completion of `op` is a new descriptor (which must
-/// be closed if nobody is left to take it).
-pub(crate) fn returns_fd(op: &RawOp) -> bool {
-    matches!(op, RawOp::Accept { .. })
-}
-
 /// The kernel's answer, as the operation expects it.
 pub(crate) fn result(op: &RawOp, res: i32) -> std::io::Result<usize> {
     if res >= 0 {

@@ -16,8 +16,8 @@ use io_uring::{IoUring, Probe, opcode, squeue::Entry, types};
 use slab::Slab;
 
 use crate::bufs::BufRing;
-use crate::kept::{self, Kept};
 use crate::ops::{self, Target, on};
+use aio_core::driver::kept::{self, Kept};
 
 /// Provided buffers: how many, and how large (a power of two).
 const BUF_COUNT: u16 = 256;
@@ -633,10 +633,13 @@ impl Ring {
                             }
                             State::Orphaned { owner, keep } => {
                                 self.self_completing = done_by_itself(self.self_completing, op);
-                                if let Some((fd, generation)) = keep {
+                                match keep {
                                     // SAFETY: `owner` keeps the operation's memory
                                     // alive, and its completion just came.
-                                    unsafe { keep_result(&mut self.fds, fd, generation, &op.raw, res, true) };
+                                    Some((fd, generation)) => unsafe {
+                                        keep_result(&mut self.fds, fd, generation, &op.raw, res, true)
+                                    },
+                                    None => close_unclaimed(&op.raw, res),
                                 }
                                 drop(owner);
                                 self.ops.remove(key as usize);
@@ -1026,6 +1029,8 @@ impl Ring {
                     // SAFETY: `owner` (alive until the end of this call)
                     // holds the memory; the kernel is done with it.
                     unsafe { keep_result(&mut self.fds, fd, generation, &op.raw, *res, false) };
+                } else {
+                    close_unclaimed(&op.raw, *res);
                 }
                 drop(owner);
                 self.ops.remove(key as usize);
@@ -1133,7 +1138,10 @@ impl Drop for Ring {
                 .map(|(k, _)| k)
                 .collect();
             for k in done {
-                self.ops.remove(k);
+                let op = self.ops.remove(k);
+                if let State::Done(res) = op.state {
+                    close_unclaimed(&op.raw, res);
+                }
             }
         }
         if !self.ops.is_empty() {
@@ -1221,6 +1229,15 @@ fn multi_cqe(
     m.queue.push_back(chunk);
     m.wake();
     false
+}
+
+/// Closes the descriptor a successful `raw` (an open, an accept) brought
+/// for a future that is gone.
+fn close_unclaimed(raw: &RawOp, res: i32) {
+    if res >= 0 && raw.returns_fd() {
+        // SAFETY: a new descriptor the kernel gave this operation alone.
+        drop(unsafe { OwnedFd::from_raw_fd(res as RawFd) });
+    }
 }
 
 /// Drops a result nobody will take: buffers go back, descriptors close.
@@ -1344,11 +1361,6 @@ unsafe fn keep_result(fds: &mut [FdHint], fd: RawFd, generation: u32, raw: &RawO
                 h.kept = None;
             }
         }
-        None => {
-            if res >= 0 && ops::returns_fd(raw) {
-                // SAFETY: a new descriptor the kernel gave this operation alone.
-                drop(unsafe { OwnedFd::from_raw_fd(res as RawFd) });
-            }
-        }
+        None => close_unclaimed(raw, res),
     }
 }

@@ -10,13 +10,25 @@
 //! ([`forget`](Blocking::forget)) and it is freed after the call returns. A
 //! cancel ([`cancel`](Blocking::cancel)) stops an operation that has not
 //! started (it reports `ECANCELED`); one already in its system call
-//! finishes, and its result (how much a write wrote) is reported.
+//! finishes, and its result (how much a write wrote) is reported — or, for
+//! a call whose output needs none of its memory (an open), its future
+//! goes on without it ([`IoDriver::cancel_may_wait`](super::IoDriver::cancel_may_wait)).
+//!
+//! Nothing a dropped operation's call brings is lost: a descriptor it
+//! opened is closed when it arrives, and what a read at a file's cursor
+//! got is handed to the next read of that descriptor, first (reads issued
+//! meanwhile wait for it), as io_uring's driver keeps what its dropped
+//! receives got ([`super::kept`]). A closing driver waits briefly
+//! for calls still running; one the kernel blocks indefinitely is left to
+//! its thread, which disposes of its own result.
 //!
 //! [`execute_raw`] is the one definition of each file call's execution,
 //! shared by the drivers.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Poll, Waker};
@@ -25,6 +37,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::Unpark;
+use super::kept::{self, Kept};
 use crate::io::RawOp;
 use crate::thread::pool::ThreadPool;
 
@@ -36,6 +49,12 @@ pub const TOKEN_TAG: u64 = 1 << 62;
 /// 64 concurrent random reads need 64 threads on a readiness driver).
 const MAX_THREADS: usize = 128;
 
+/// How long a closing driver waits for calls still running (every future
+/// is gone by then: these are dropped operations). Calls on regular files
+/// end within it; a call the kernel blocks indefinitely (an open of a FIFO
+/// nobody writes to) is left to its thread, its memory leaked.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// A running operation's state.
 enum Slot {
     Free(usize),
@@ -44,16 +63,36 @@ enum Slot {
         cancelled: Arc<AtomicBool>,
         /// The memory of a dropped future, freed after the call.
         owner: Option<Box<dyn Any>>,
+        /// The call, for what its result means once nobody waits for it.
+        raw: RawOp,
+        /// A dropped read at its file's cursor: the registration of its
+        /// descriptor's [`Kept`] entry, which gets what it read.
+        keep: Option<u64>,
     },
-    Done(io::Result<usize>),
+    Done(io::Result<usize>, RawOp),
+}
+
+/// What dropped reads at a descriptor's cursor got (see [`Kept`]), for one
+/// registration of the descriptor number.
+struct KeptFd {
+    registration: u64,
+    kept: Kept,
 }
 
 /// The operations a thread finished, waiting for the loop to collect them.
 struct Finished {
-    results: Mutex<Vec<(usize, io::Result<usize>)>>,
+    results: Mutex<Results>,
     /// Operations handed to threads and not yet finished.
     running: Mutex<usize>,
     idle: Condvar,
+}
+
+#[derive(Default)]
+struct Results {
+    list: Vec<(usize, io::Result<usize>)>,
+    /// The driver is gone: a thread that finishes now disposes of its
+    /// result itself (a descriptor it opened is closed).
+    abandoned: bool,
 }
 
 /// Runs file calls on a pool of threads for a driver (see the module docs).
@@ -63,6 +102,9 @@ pub struct Blocking {
     free: usize,
     finished: Arc<Finished>,
     unparker: Arc<dyn Unpark>,
+    /// Per descriptor, what dropped reads at the cursor got (rarely any).
+    kept: HashMap<RawFd, KeptFd>,
+    next_registration: u64,
 }
 
 /// A raw operation on its way to a thread.
@@ -73,6 +115,15 @@ struct SendOp(RawOp);
 // driver after `forget`), and nothing else touches it meanwhile.
 unsafe impl Send for SendOp {}
 
+/// Closes the descriptor a successful `raw` returned, which nobody will
+/// take: its future is gone.
+fn close_unclaimed(raw: &RawOp, res: &io::Result<usize>) {
+    if let (true, Ok(fd)) = (raw.returns_fd(), res) {
+        // SAFETY: a new descriptor the call made for this operation alone.
+        drop(unsafe { OwnedFd::from_raw_fd(*fd as RawFd) });
+    }
+}
+
 impl Blocking {
     /// An executor that wakes its loop through `unparker` when a call ends.
     pub fn new(unparker: Arc<dyn Unpark>) -> Blocking {
@@ -81,11 +132,13 @@ impl Blocking {
             slots: Vec::new(),
             free: usize::MAX,
             finished: Arc::new(Finished {
-                results: Mutex::new(Vec::new()),
+                results: Mutex::new(Results::default()),
                 running: Mutex::new(0),
                 idle: Condvar::new(),
             }),
             unparker,
+            kept: HashMap::new(),
+            next_registration: 0,
         }
     }
 
@@ -94,13 +147,21 @@ impl Blocking {
         token & TOKEN_TAG != 0
     }
 
-    /// Hands `op` to a thread; its token is written to `token`.
+    /// Hands `op` to a thread; its token is written to `token`. A read at
+    /// a file's cursor first gets what dropped reads of that descriptor
+    /// got, and waits for those still running (without a token: nothing
+    /// of it is on a thread).
     pub fn submit(&mut self, op: &RawOp, token: &mut Option<u64>, waker: &Waker) -> Poll<io::Result<usize>> {
+        if let Some(p) = self.complete_from_kept(op, waker) {
+            return p;
+        }
         let cancelled = Arc::new(AtomicBool::new(false));
         let slot = Slot::Running {
             waker: Some(waker.clone()),
             cancelled: cancelled.clone(),
             owner: None,
+            raw: *op,
+            keep: None,
         };
         let i = if self.free != usize::MAX {
             let i = self.free;
@@ -125,7 +186,13 @@ impl Blocking {
             } else {
                 execute(&job.0)
             };
-            finished.results.lock().push((i, r));
+            let mut results = finished.results.lock();
+            if results.abandoned {
+                close_unclaimed(&job.0, &r);
+            } else {
+                results.list.push((i, r));
+            }
+            drop(results);
             let mut running = finished.running.lock();
             *running -= 1;
             if *running == 0 {
@@ -141,6 +208,36 @@ impl Blocking {
         }
         *token = Some(TOKEN_TAG | i as u64);
         Poll::Pending
+    }
+
+    /// Completes `op` at once from what dropped reads of its descriptor
+    /// got, or makes it wait for those still running; `None` when neither
+    /// applies (the usual case: one check of an empty map).
+    fn complete_from_kept(&mut self, op: &RawOp, waker: &Waker) -> Option<Poll<io::Result<usize>>> {
+        if self.kept.is_empty() {
+            return None;
+        }
+        kept::class(op)?;
+        let entry = self.kept.get_mut(&op.fd())?;
+        if entry.kept.must_wait(waker) {
+            return Some(Poll::Pending);
+        }
+        // SAFETY: `op` was not handed to a thread: its memory is the
+        // caller's, alive for this call.
+        let r = unsafe { entry.kept.deliver(op) }?;
+        if entry.kept.is_idle() {
+            self.kept.remove(&op.fd());
+        }
+        Some(Poll::Ready(r))
+    }
+
+    /// Descriptor `fd` is closed: what dropped reads kept for it goes (a
+    /// read still running on it gives its data to nobody, never to a new
+    /// descriptor with the same number).
+    pub fn closed(&mut self, fd: RawFd) {
+        if !self.kept.is_empty() {
+            self.kept.remove(&fd);
+        }
     }
 
     fn release(&mut self, i: usize) {
@@ -169,8 +266,8 @@ impl Blocking {
                 }
                 Poll::Pending
             }
-            Slot::Done(_) => {
-                let Slot::Done(r) = std::mem::replace(&mut self.slots[i], Slot::Free(0)) else {
+            Slot::Done(..) => {
+                let Slot::Done(r, _) = std::mem::replace(&mut self.slots[i], Slot::Free(0)) else {
                     unreachable!()
                 };
                 self.release(i);
@@ -192,17 +289,34 @@ impl Blocking {
     }
 
     /// The operation's future was dropped: keep `owner` until the call
-    /// returns (or free it now if it has).
+    /// returns (or free it now if it has). What the call brings is not
+    /// lost: a descriptor it opened is closed, and what a read at a file's
+    /// cursor got goes to the next read of that descriptor.
     pub fn forget(&mut self, token: u64, owner: Box<dyn Any>) {
         let Some(i) = self.index(token) else { return };
         match &mut self.slots[i] {
             Slot::Running {
-                owner: o, cancelled, ..
+                owner: o,
+                cancelled,
+                raw,
+                keep,
+                ..
             } => {
                 cancelled.store(true, Ordering::Release);
                 *o = Some(owner);
+                if kept::class(raw).is_some() {
+                    let entry = kept_entry(&mut self.kept, &mut self.next_registration, raw.fd());
+                    entry.kept.expect();
+                    *keep = Some(entry.registration);
+                }
             }
-            Slot::Done(_) => {
+            Slot::Done(..) => {
+                let Slot::Done(r, raw) = std::mem::replace(&mut self.slots[i], Slot::Free(0)) else {
+                    unreachable!()
+                };
+                let registration = self.kept.get(&raw.fd()).map(|e| e.registration);
+                // SAFETY: `owner` holds the call's memory, and the call returned.
+                unsafe { self.dispose(&raw, r, registration.or(Some(u64::MAX)), false) };
                 drop(owner);
                 self.release(i);
             }
@@ -210,14 +324,61 @@ impl Blocking {
         }
     }
 
+    /// Disposes of the result of a call nobody waits for: a new descriptor
+    /// is closed; what a read at the cursor got is kept for registration
+    /// `keep` of its descriptor (`u64::MAX`: whichever is current), if that
+    /// is still the descriptor's; `expected` says the read was counted as
+    /// running ([`Kept::expect`]).
+    ///
+    /// # Safety
+    /// The memory `raw` points to must be alive, and the call returned.
+    unsafe fn dispose(&mut self, raw: &RawOp, res: io::Result<usize>, keep: Option<u64>, expected: bool) {
+        close_unclaimed(raw, &res);
+        let (Some(registration), Some(_)) = (keep, kept::class(raw)) else {
+            return;
+        };
+        let fd = raw.fd();
+        let entry = if registration == u64::MAX {
+            Some(kept_entry(&mut self.kept, &mut self.next_registration, fd))
+        } else {
+            self.kept.get_mut(&fd).filter(|e| e.registration == registration)
+        };
+        let Some(entry) = entry else {
+            return; // the descriptor was closed meanwhile: nobody can read it
+        };
+        let n = res.map_or(-1, |n| i32::try_from(n).unwrap_or(i32::MAX));
+        // SAFETY: forwarded from the caller.
+        unsafe { entry.kept.capture(raw, n, true) };
+        if expected {
+            entry.kept.arrived();
+        }
+        if entry.kept.is_idle() {
+            self.kept.remove(&fd);
+        }
+    }
+
     /// Takes in the calls that returned, waking their futures (the driver
     /// calls this when it parks).
     pub fn collect(&mut self) {
-        let results = std::mem::take(&mut *self.finished.results.lock());
+        let results = std::mem::take(&mut self.finished.results.lock().list);
         for (i, r) in results {
-            match std::mem::replace(&mut self.slots[i], Slot::Done(r)) {
-                Slot::Running { owner: Some(owner), .. } => {
-                    // Nobody waits: the memory can go now.
+            let Slot::Running { raw, .. } = &self.slots[i] else {
+                unreachable!("a call returns once")
+            };
+            let raw = *raw;
+            match std::mem::replace(&mut self.slots[i], Slot::Done(r, raw)) {
+                Slot::Running {
+                    owner: Some(owner),
+                    keep,
+                    ..
+                } => {
+                    // Nobody waits: dispose of the result, then the memory
+                    // can go.
+                    let Slot::Done(r, raw) = std::mem::replace(&mut self.slots[i], Slot::Free(0)) else {
+                        unreachable!()
+                    };
+                    // SAFETY: `owner` holds the call's memory, and the call returned.
+                    unsafe { self.dispose(&raw, r, keep, true) };
                     drop(owner);
                     self.release(i);
                 }
@@ -237,11 +398,23 @@ impl Blocking {
     }
 }
 
+/// The [`Kept`] entry of `fd`, made (with a new registration) if missing.
+fn kept_entry<'a>(kept: &'a mut HashMap<RawFd, KeptFd>, next: &mut u64, fd: RawFd) -> &'a mut KeptFd {
+    kept.entry(fd).or_insert_with(|| {
+        *next += 1;
+        KeptFd {
+            registration: *next,
+            kept: Kept::default(),
+        }
+    })
+}
+
 impl Drop for Blocking {
     fn drop(&mut self) {
         // Threads may still write into memory of dropped futures: wait for
-        // them (bounded), and leak what is still in use after that.
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // them (bounded); then the threads still running dispose of their
+        // results themselves, and their memory is leaked.
+        let deadline = Instant::now() + CLOSE_WAIT;
         let mut running = self.finished.running.lock();
         while *running > 0 {
             if self.finished.idle.wait_until(&mut running, deadline).timed_out() {
@@ -250,16 +423,17 @@ impl Drop for Blocking {
         }
         let stuck = *running > 0;
         drop(running);
+        self.finished.results.lock().abandoned = true;
         self.collect();
         if stuck {
-            log::error!("file calls still running when the loop closed; leaking their memory");
+            log::warn!("file calls still blocked in the kernel when the loop closed; leaving them to their threads");
             for s in std::mem::take(&mut self.slots) {
-                if let Slot::Running { owner: Some(o), .. } = s {
-                    std::mem::forget(o);
+                if let Slot::Running { owner, .. } = s {
+                    std::mem::forget(owner);
                 }
             }
         }
-        self.pool.shutdown(Duration::from_secs(1));
+        self.pool.shutdown(if stuck { Duration::ZERO } else { CLOSE_WAIT });
     }
 }
 
@@ -305,7 +479,11 @@ pub unsafe fn execute_raw(op: &RawOp) -> io::Result<usize> {
             mode,
         } => {
             // SAFETY: the caller guarantees a NUL-terminated `path`.
-            retry(|| unsafe { libc::openat(dirfd, path, flags | libc::O_CLOEXEC, mode) } as isize)
+            let fd = retry(|| unsafe { libc::openat(dirfd, path, flags | libc::O_CLOEXEC, mode) } as isize)?;
+            if flags & libc::O_NONBLOCK == 0 {
+                make_waitable(fd as RawFd);
+            }
+            Ok(fd)
         }
         RawOp::Statx {
             dirfd,
@@ -381,6 +559,31 @@ pub unsafe fn execute_raw(op: &RawOp) -> io::Result<usize> {
             retry(|| unsafe { libc::syscall(libc::SYS_getdents64, fd, buf, len) } as isize)
         }
         _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+    }
+}
+
+/// Puts a FIFO, socket or character device just opened (blocking, as
+/// `open(2)` without `O_NONBLOCK` waits for a FIFO's other end) into
+/// non-blocking mode, so that a readiness driver waits for its data
+/// instead of blocking a thread in `read(2)` that no cancellation could
+/// end. The description is the opener's alone; aio-fs gives blocking mode
+/// back when it hands the file out as a std file. Regular files,
+/// directories and block devices are left as they are.
+fn make_waitable(fd: RawFd) {
+    // SAFETY: `st` is a valid out-pointer; a failed call leaves the
+    // descriptor as it was.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return;
+        }
+        let kind = st.st_mode & libc::S_IFMT;
+        if kind == libc::S_IFIFO || kind == libc::S_IFSOCK || kind == libc::S_IFCHR {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! drivers.
 
 pub mod blocking;
+pub mod kept;
 mod park;
 
 pub use blocking::Blocking;
@@ -147,6 +148,18 @@ pub trait IoDriver {
     /// (possibly a success, if it won the race) still comes through
     /// `poll_op`.
     fn cancel_op(&mut self, token: u64);
+
+    /// Whether a cancel of the operation in flight may take unbounded time:
+    /// a thread blocked in its system call (an open of a FIFO nobody
+    /// writes to) cannot be interrupted. The operation's future then
+    /// leaves what it can to the driver
+    /// ([`Operation::detach`](crate::io::Operation::detach)) instead of
+    /// waiting. Default: `false` (the kernel ends a cancelled operation
+    /// promptly).
+    fn cancel_may_wait(&self, token: u64) -> bool {
+        let _ = token;
+        false
+    }
 
     /// The future of an operation in flight was dropped: keep `owner` (the
     /// memory the operation points into) until the kernel is done with it,

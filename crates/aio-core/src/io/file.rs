@@ -3,10 +3,11 @@
 //! readiness driver on its file-call threads (see
 //! [`Blocking`](crate::driver::Blocking)).
 
+use std::any::Any;
 use std::ffi::{CString, OsStr};
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use super::buf::{BufResult, IoBufMut};
@@ -16,6 +17,26 @@ use super::raw::RawOp;
 /// A path as the kernel takes it; a path with a NUL byte is `InvalidInput`.
 pub fn c_path(path: &OsStr) -> io::Result<CString> {
     CString::new(path.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path contains a NUL byte"))
+}
+
+/// Sets or clears `O_NONBLOCK` on `fd`'s open file description.
+pub fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: F_GETFL and F_SETFL take no pointers; `fd` is open (borrowed).
+    let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let new = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: as above.
+    if new != flags && unsafe { libc::fcntl(raw, libc::F_SETFL, new) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// `openat(2)` relative to the working directory: the new descriptor.
@@ -40,6 +61,9 @@ impl OpenAt {
 
 impl Operation for OpenAt {
     type Output = io::Result<OwnedFd>;
+    fn detach(&mut self) -> Option<Box<dyn Any>> {
+        Some(Box::new(std::mem::take(&mut self.path)))
+    }
     fn raw(&mut self) -> RawOp {
         RawOp::OpenAt {
             dirfd: libc::AT_FDCWD,
@@ -96,6 +120,10 @@ impl Statx {
 
 impl Operation for Statx {
     type Output = io::Result<libc::statx>;
+    fn detach(&mut self) -> Option<Box<dyn Any>> {
+        let buf = std::mem::replace(&mut self.buf, Box::new(MaybeUninit::zeroed()));
+        Some(Box::new((std::mem::take(&mut self.path), buf)))
+    }
     fn raw(&mut self) -> RawOp {
         RawOp::Statx {
             dirfd: self.fd,
@@ -129,6 +157,9 @@ impl Fsync {
 
 impl Operation for Fsync {
     type Output = io::Result<()>;
+    fn detach(&mut self) -> Option<Box<dyn Any>> {
+        Some(Box::new(()))
+    }
     fn raw(&mut self) -> RawOp {
         RawOp::Fsync {
             fd: self.fd,
@@ -156,6 +187,12 @@ impl Ftruncate {
 
 impl Operation for Ftruncate {
     type Output = io::Result<()>;
+    fn detach(&mut self) -> Option<Box<dyn Any>> {
+        Some(Box::new(()))
+    }
+    fn invalid(&self) -> Option<io::Error> {
+        super::ops::bad_offset(Some(self.len))
+    }
     fn raw(&mut self) -> RawOp {
         RawOp::Ftruncate {
             fd: self.fd,
@@ -183,6 +220,9 @@ impl UnlinkAt {
 
 impl Operation for UnlinkAt {
     type Output = io::Result<()>;
+    fn detach(&mut self) -> Option<Box<dyn Any>> {
+        Some(Box::new(std::mem::take(&mut self.path)))
+    }
     fn raw(&mut self) -> RawOp {
         RawOp::UnlinkAt {
             dirfd: libc::AT_FDCWD,
@@ -211,6 +251,9 @@ impl RenameAt {
 
 impl Operation for RenameAt {
     type Output = io::Result<()>;
+    fn detach(&mut self) -> Option<Box<dyn Any>> {
+        Some(Box::new((std::mem::take(&mut self.from), std::mem::take(&mut self.to))))
+    }
     fn raw(&mut self) -> RawOp {
         RawOp::RenameAt {
             from_dir: libc::AT_FDCWD,
@@ -241,6 +284,9 @@ impl MkdirAt {
 
 impl Operation for MkdirAt {
     type Output = io::Result<()>;
+    fn detach(&mut self) -> Option<Box<dyn Any>> {
+        Some(Box::new(std::mem::take(&mut self.path)))
+    }
     fn raw(&mut self) -> RawOp {
         RawOp::MkdirAt {
             dirfd: libc::AT_FDCWD,
@@ -315,6 +361,9 @@ impl Splice {
 
 impl Operation for Splice {
     type Output = io::Result<usize>;
+    fn invalid(&self) -> Option<io::Error> {
+        super::ops::bad_offset(self.off_in)
+    }
     fn raw(&mut self) -> RawOp {
         RawOp::Splice {
             fd_in: self.fd_in,
@@ -347,6 +396,9 @@ impl SendFile {
 
 impl Operation for SendFile {
     type Output = io::Result<usize>;
+    fn invalid(&self) -> Option<io::Error> {
+        super::ops::bad_offset(Some(self.offset))
+    }
     fn raw(&mut self) -> RawOp {
         RawOp::SendFile {
             fd: self.fd,

@@ -35,7 +35,12 @@ fn is_cancel_result(res: &io::Result<usize>) -> bool {
 /// it first, its result is returned — no data is lost — and the
 /// cancellation is delivered at the task's next await point instead.
 /// Dropping the future while the kernel still runs the operation hands the
-/// operation (its buffers) to the driver until the kernel is done.
+/// operation (its buffers) to the driver until the kernel is done. A file
+/// call that a thread runs (the readiness driver's) cannot be interrupted:
+/// cancelled, one whose output needs none of its memory (an open, a stat)
+/// returns at once and leaves the call to finish with the driver (a
+/// descriptor it opens then is closed); a read or write waits for its
+/// call, which the kernel ends.
 pub fn submit<T: Operation>(op: T) -> OpFuture<T> {
     OpFuture {
         op: Some(op),
@@ -105,8 +110,23 @@ impl<T: Operation> Future for OpFuture<T> {
                 }
             } else if this.cancel.is_none() {
                 if let Some(taken) = cancel::take() {
-                    if let Some(io) = core.driver_mut().io() {
-                        io.cancel_op(this.token.expect("in flight"));
+                    let token = this.token.expect("in flight");
+                    let mut driver = core.driver_mut();
+                    if let Some(io) = driver.io() {
+                        io.cancel_op(token);
+                        // A call no cancel can end: leave it to the driver
+                        // and go on, if its output needs none of its memory.
+                        if io.cancel_may_wait(token) {
+                            if let Some(memory) = this.op.as_mut().and_then(Operation::detach) {
+                                io.forget_op(token, memory);
+                                drop(driver);
+                                this.token = None;
+                                this.owner = None;
+                                let (c, _consumed) = taken;
+                                let op = this.op.take().expect("checked above");
+                                return Poll::Ready(op.complete(Err(c.into())));
+                            }
+                        }
                     }
                     this.cancel = Some(taken);
                 }

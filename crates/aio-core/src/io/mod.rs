@@ -16,7 +16,9 @@ mod raw;
 mod registered;
 
 pub use buf::{BufResult, IoBuf, IoBufMut};
-pub use file::{Fsync, Ftruncate, Getdents, MkdirAt, OpenAt, RenameAt, SendFile, Splice, Statx, UnlinkAt, c_path};
+pub use file::{
+    Fsync, Ftruncate, Getdents, MkdirAt, OpenAt, RenameAt, SendFile, Splice, Statx, UnlinkAt, c_path, set_nonblocking,
+};
 pub use future::{OpFuture, submit, submit_shielded};
 pub use multi::{AcceptStream, RecvStream};
 pub use ops::{

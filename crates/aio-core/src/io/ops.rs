@@ -1,6 +1,7 @@
 //! The I/O operations: each one defined once, as the memory it owns, the
 //! [`RawOp`] it asks for, and how the driver's result becomes its output.
 
+use std::any::Any;
 use std::io;
 use std::net::Shutdown as How;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -30,6 +31,18 @@ pub trait Operation: 'static {
     fn invalid(&self) -> Option<io::Error> {
         None
     }
+
+    /// For an operation whose output needs none of its memory back (an
+    /// open, a stat, a sync): moves out the memory its system call uses,
+    /// so that, cancelled while a thread runs the call (which nothing can
+    /// interrupt: an open of a FIFO nobody writes to), it is left to finish
+    /// with the driver and its caller goes on at once. The result, if it
+    /// ever comes, is disposed of (a descriptor it opened is closed).
+    /// `None` (the default): the caller waits for the call to end, whose
+    /// result (bytes moved, a buffer) it must not lose.
+    fn detach(&mut self) -> Option<Box<dyn Any>> {
+        None
+    }
 }
 
 /// Where a receive writes into `buf`: after its initialized bytes, into
@@ -53,6 +66,17 @@ fn spare<B: IoBufMut>(buf: &mut B) -> (*mut u8, usize) {
 /// zero bytes would look like the end of the stream.
 fn no_room() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "buffer has no capacity to receive into")
+}
+
+/// The error of a file offset above `i64::MAX`, which no file has (and
+/// which io_uring would read as "at the cursor" if it reached the kernel).
+pub(crate) fn bad_offset(offset: Option<u64>) -> Option<io::Error> {
+    offset.filter(|&o| i64::try_from(o).is_err()).map(|o| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("file offset {o} is past the largest a file can have (i64::MAX)"),
+        )
+    })
 }
 
 fn appended<B: IoBufMut>(mut buf: B, res: io::Result<usize>) -> BufResult<usize, B> {
@@ -84,7 +108,7 @@ impl<B: IoBufMut> Read<B> {
 impl<B: IoBufMut> Operation for Read<B> {
     type Output = BufResult<usize, B>;
     fn invalid(&self) -> Option<io::Error> {
-        (self.buf.bytes_total() == 0).then(no_room)
+        bad_offset(self.offset).or_else(|| (self.buf.bytes_total() == 0).then(no_room))
     }
     fn raw(&mut self) -> RawOp {
         let (buf, len) = spare(&mut self.buf);
@@ -139,6 +163,9 @@ impl<B: IoBuf> Write<B> {
 
 impl<B: IoBuf> Operation for Write<B> {
     type Output = BufResult<usize, B>;
+    fn invalid(&self) -> Option<io::Error> {
+        bad_offset(self.offset)
+    }
     fn raw(&mut self) -> RawOp {
         let start = self.start.min(self.buf.bytes_init());
         RawOp::Write {

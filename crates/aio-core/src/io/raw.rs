@@ -257,6 +257,13 @@ impl RawOp {
         }
     }
 
+    /// Whether a successful result is a new descriptor (`accept`,
+    /// `openat`): one that arrives for an operation whose future is gone
+    /// must be closed by the driver, never leaked.
+    pub fn returns_fd(&self) -> bool {
+        matches!(self, RawOp::Accept { .. } | RawOp::OpenAt { .. })
+    }
+
     /// Whether the call works on the file system and may block the thread
     /// that makes it (no readiness applies to regular files): a readiness
     /// driver runs it on a thread pool. `Read`/`Write` on a regular file

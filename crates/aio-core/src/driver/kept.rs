@@ -1,24 +1,28 @@
 //! What the kernel delivered to operations whose futures were dropped.
 //!
 //! A future dropped while its receive is in flight (a `select` that let a
-//! timer win, a `timeout`) cannot stop the kernel from completing it: the
-//! cancel may arrive after the data. The data, datagram or accepted
+//! timer win, a `timeout`) cannot stop the kernel (or the thread running
+//! its call) from completing it: the cancel may arrive after the data. The data, datagram or accepted
 //! connection is then kept here, per descriptor, and handed to the next
 //! receive or accept on that descriptor before anything newer, so nothing
 //! the kernel took off a socket is lost (as on a readiness driver, where a
 //! dropped receive never took anything). Rare by design: only a dropped
 //! future that lost this race ever puts anything here.
+//!
+//! For drivers: io_uring keeps what its dropped receives and accepts got,
+//! the file-call threads ([`Blocking`](super::Blocking)) what dropped
+//! reads at a file's cursor got.
 
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::task::Waker;
 
-use aio_core::io::RawOp;
+use crate::io::RawOp;
 
 /// Which operations share what is kept.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Class {
+pub enum Class {
     /// `read`, `recv`, `recvmsg` (not peeking: a peek consumes nothing).
     Receive,
     /// `accept`.
@@ -26,7 +30,7 @@ pub(crate) enum Class {
 }
 
 /// The class of `raw`, if it consumes something from its descriptor.
-pub(crate) fn class(raw: &RawOp) -> Option<Class> {
+pub fn class(raw: &RawOp) -> Option<Class> {
     match *raw {
         RawOp::Read { offset: None, .. } => Some(Class::Receive),
         RawOp::Recv { flags, .. } | RawOp::RecvMsg { flags, .. } if flags & libc::MSG_PEEK == 0 => Some(Class::Receive),
@@ -57,7 +61,7 @@ impl Item {
 /// kernel (their results come before anything a later operation gets, so
 /// later operations of their class wait for them).
 #[derive(Default)]
-pub(crate) struct Kept {
+pub struct Kept {
     items: VecDeque<Item>,
     /// Bytes of the front `Bytes` item already handed out.
     head: usize,
@@ -67,22 +71,22 @@ pub(crate) struct Kept {
 
 impl Kept {
     /// Whether nothing is kept or awaited (the entry can go).
-    pub(crate) fn is_idle(&self) -> bool {
+    pub fn is_idle(&self) -> bool {
         self.items.is_empty() && self.in_flight == 0 && self.waiters.is_empty()
     }
 
     /// Whether data is kept for the next receive.
-    pub(crate) fn has_data(&self) -> bool {
+    pub fn has_data(&self) -> bool {
         self.items.front().is_some_and(|i| i.class() == Class::Receive)
     }
 
     /// A dropped operation was left in the kernel; its result will come.
-    pub(crate) fn expect(&mut self) {
+    pub fn expect(&mut self) {
         self.in_flight += 1;
     }
 
     /// A dropped operation's completion came (with or without a result).
-    pub(crate) fn arrived(&mut self) {
+    pub fn arrived(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
         if self.in_flight == 0 {
             for w in self.waiters.drain(..) {
@@ -93,7 +97,7 @@ impl Kept {
 
     /// Whether operations of `class` must wait for dropped ones still in
     /// the kernel; if so, `waker` is woken when they are done.
-    pub(crate) fn must_wait(&mut self, waker: &Waker) -> bool {
+    pub fn must_wait(&mut self, waker: &Waker) -> bool {
         if self.in_flight == 0 {
             return false;
         }
@@ -104,7 +108,7 @@ impl Kept {
     }
 
     /// Keeps stream data.
-    pub(crate) fn push_bytes(&mut self, data: &[u8]) {
+    pub fn push_bytes(&mut self, data: &[u8]) {
         if data.is_empty() {
             return;
         }
@@ -121,7 +125,7 @@ impl Kept {
     /// # Safety
     /// The memory `raw` points to must be alive, and the kernel must have
     /// finished writing it (its completion arrived).
-    pub(crate) unsafe fn capture(&mut self, raw: &RawOp, res: i32, stream: bool) {
+    pub unsafe fn capture(&mut self, raw: &RawOp, res: i32, stream: bool) {
         let Ok(n) = usize::try_from(res) else {
             return; // an error: nothing was taken
         };
@@ -166,7 +170,7 @@ impl Kept {
 
     /// Appends up to `max` bytes of kept stream data (or one datagram) to
     /// `out`; returns how much.
-    pub(crate) fn take_into(&mut self, out: &mut Vec<u8>, max: usize) -> usize {
+    pub fn take_into(&mut self, out: &mut Vec<u8>, max: usize) -> usize {
         self.take_with(max, |data| out.extend_from_slice(data))
     }
 
@@ -213,7 +217,7 @@ impl Kept {
     /// # Safety
     /// The memory `raw` points to must be alive and not in the kernel's
     /// hands (the operation was not submitted).
-    pub(crate) unsafe fn deliver(&mut self, raw: &RawOp) -> Option<io::Result<usize>> {
+    pub unsafe fn deliver(&mut self, raw: &RawOp) -> Option<io::Result<usize>> {
         let front = self.items.front()?;
         if Some(front.class()) != class(raw) {
             return None;

@@ -1,0 +1,377 @@
+//! Test support shared by aio's crates (not published).
+//!
+//! - **One test, every backend.** [`backend_tests!`] expands each listed
+//!   `async fn` into `poll::name` and `uring::name`; [`run_poll`],
+//!   [`run_uring`] and [`run_on`] run one future on a fresh loop of that
+//!   backend. With `AIO_REQUIRE_URING=1` (CI) a kernel without io_uring
+//!   fails the test instead of skipping it, so CI cannot lose a backend.
+//! - **Invariants of the edge matrix**: [`fd_count`] and [`fds_settle`]
+//!   (no descriptor leaked), [`serial`] (tests that count descriptors run
+//!   one at a time in their binary), [`race`] (a future dropped mid-flight
+//!   by a `select`-style race, as `futures_lite::future::or` does it).
+//! - **Plain threads**: [`block_on`], [`poll_once`], [`within`] (a bound
+//!   against hangs, never a timing assertion).
+//! - Data and places: [`payload`], [`Dir`], [`raise_nofile`].
+//!
+//! aio-core's own tests keep their helpers: a dev-dependency on this
+//! crate, which depends on aio-core, would build aio-core twice there.
+//!
+//! ```
+//! async fn sleeps() -> std::io::Result<()> {
+//!     aio_core::sleep(0.001).await?;
+//!     Ok(())
+//! }
+//! aio_test::run_poll(sleeps());
+//! ```
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use aio_core::{Loop, Runner};
+
+/// The two I/O backends every socket, stream, file and subprocess test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// aio-poll (epoll).
+    Poll,
+    /// aio-uring (io_uring).
+    Uring,
+}
+
+impl Backend {
+    /// Both, in the order tests run them.
+    pub const ALL: [Backend; 2] = [Backend::Poll, Backend::Uring];
+
+    /// `"poll"` or `"uring"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Poll => "poll",
+            Backend::Uring => "uring",
+        }
+    }
+}
+
+/// Whether a missing io_uring fails the test (`AIO_REQUIRE_URING=1`).
+fn uring_required() -> bool {
+    std::env::var("AIO_REQUIRE_URING").is_ok_and(|v| v == "1")
+}
+
+/// A new loop on `backend`, or `None` (skip) where the kernel refuses
+/// io_uring — unless `AIO_REQUIRE_URING=1`, which makes that a panic.
+pub fn new_loop(backend: Backend) -> Option<Loop> {
+    let builder = Loop::builder();
+    match backend {
+        Backend::Poll => Some(builder.driver(aio_poll::PollDriver::new().expect("epoll")).build()),
+        Backend::Uring => match aio_uring::UringDriver::new() {
+            Ok(d) => Some(builder.driver(d).build()),
+            Err(e) => {
+                assert!(
+                    !uring_required(),
+                    "io_uring is required (AIO_REQUIRE_URING=1) but unavailable: {e}"
+                );
+                eprintln!("io_uring unavailable ({e}): skipped");
+                None
+            }
+        },
+    }
+}
+
+/// A loop on the readiness backend.
+pub fn poll_loop() -> Loop {
+    new_loop(Backend::Poll).expect("the poll backend is always there")
+}
+
+/// A loop on io_uring, or `None` (see [`new_loop`]).
+pub fn uring_loop() -> Option<Loop> {
+    new_loop(Backend::Uring)
+}
+
+/// Runs `f` to completion on a fresh loop of `backend` and closes it;
+/// panics if `f` returns an error.
+pub fn run_on<E: Debug, F: Future<Output = Result<(), E>> + 'static>(backend: Backend, f: F) {
+    if let Some(lp) = new_loop(backend) {
+        Runner::with_loop(lp).run(f).unwrap();
+    }
+}
+
+/// [`run_on`] the readiness backend.
+pub fn run_poll<E: Debug, F: Future<Output = Result<(), E>> + 'static>(f: F) {
+    run_on(Backend::Poll, f);
+}
+
+/// [`run_on`] io_uring (skipped where the kernel refuses it, unless required).
+pub fn run_uring<E: Debug, F: Future<Output = Result<(), E>> + 'static>(f: F) {
+    run_on(Backend::Uring, f);
+}
+
+/// A boxed test future, for harnesses that pick the backend at run time.
+pub type Boxed = Pin<Box<dyn Future<Output = io::Result<()>>>>;
+
+/// Expands each listed `async fn` into one `#[test]` per backend:
+/// `poll::name` and `uring::name`.
+///
+/// - `backend_tests!(a, b)`: `async fn a() -> Result<(), E>`.
+/// - `backend_tests!(dir: a, b)`: `async fn a(d: aio_test::Dir) -> Result<(), E>`,
+///   each run with its own fresh temporary directory.
+/// - `backend_tests!(serial: a, b)`, `backend_tests!(serial_dir: a, b)`:
+///   as the forms above, holding [`serial`] for the whole test (tests that
+///   count descriptors).
+#[macro_export]
+macro_rules! backend_tests {
+    (dir: $($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@each |b, name, f| {
+            let d = $crate::Dir::new(&format!("{}-{}", b.name(), name));
+            $crate::run_on(b, f(d));
+        } $($name),*);
+    };
+    (serial_dir: $($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@each |b, name, f| {
+            let _one = $crate::serial();
+            let d = $crate::Dir::new(&format!("{}-{}", b.name(), name));
+            $crate::run_on(b, f(d));
+        } $($name),*);
+    };
+    (serial: $($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@each |b, _name, f| {
+            let _one = $crate::serial();
+            $crate::run_on(b, f());
+        } $($name),*);
+    };
+    (@each |$b:ident, $n:ident, $f:ident| $body:block $($name:ident),*) => {
+        mod poll {
+            $(
+                #[test]
+                fn $name() {
+                    let ($b, $n, $f) = ($crate::Backend::Poll, stringify!($name), super::$name);
+                    $body
+                }
+            )*
+        }
+        mod uring {
+            $(
+                #[test]
+                fn $name() {
+                    let ($b, $n, $f) = ($crate::Backend::Uring, stringify!($name), super::$name);
+                    $body
+                }
+            )*
+        }
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@each |b, _name, f| { $crate::run_on(b, f()); } $($name),*);
+    };
+}
+
+/// Holds every other holder off: tests that count the process's
+/// descriptors take it for their whole run, so that no test of the same
+/// binary opens or closes descriptors meanwhile.
+pub fn serial() -> parking_lot::MutexGuard<'static, ()> {
+    static ONE: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+    ONE.lock()
+}
+
+/// How many descriptors the process has open (`/proc/self/fd`, not
+/// counting the one that lists it).
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(1))
+}
+
+/// What the process's open descriptors are, for a message that says
+/// which ones leaked: the count of each target (`/tmp/x`, `socket:`,
+/// `pipe:`), most frequent first.
+pub fn open_fds() -> String {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return String::new();
+    };
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for e in dir.filter_map(Result::ok) {
+        let target = std::fs::read_link(e.path()).map_or_else(|_| "?".to_owned(), |p| p.display().to_string());
+        // `socket:[123]` and `pipe:[45]` by kind, files by path.
+        let kind = match target.find(":[") {
+            Some(i) => target[..i + 1].to_owned(),
+            None => target,
+        };
+        *counts.entry(kind).or_default() += 1;
+    }
+    let mut v: Vec<_> = counts.into_iter().collect();
+    v.sort_by_key(|e| std::cmp::Reverse(e.1));
+    v.iter()
+        .map(|(k, n)| format!("{n}× {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Waits (on the running loop, `bound` at most) until the process has no
+/// more than `baseline` descriptors open: results of dropped operations
+/// that are still on their way (a thread's open, the kernel's accept)
+/// close what they bring when they arrive. Returns the count it settled
+/// at, so a caller asserts `<= baseline` with the listing in its message.
+pub async fn fds_settle(baseline: usize, bound: Duration) -> usize {
+    let deadline = Instant::now() + bound;
+    loop {
+        let n = fd_count();
+        if n <= baseline || Instant::now() >= deadline {
+            return n;
+        }
+        aio_core::sleep(0.005)
+            .await
+            .expect("the settling wait is not cancelled");
+    }
+}
+
+/// Which of two raced futures finished first.
+#[derive(Debug)]
+pub enum Either<A, B> {
+    /// The first.
+    Left(A),
+    /// The second.
+    Right(B),
+}
+
+/// Polls `a`, then `b`, until one is ready, and drops the other where it
+/// stands: a future dropped mid-flight, as `futures_lite::future::or` and
+/// `select!` drop it (no cancellation is delivered to it).
+pub async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(v));
+        }
+        b.as_mut().poll(cx).map(Either::Right)
+    })
+    .await
+}
+
+/// Waits (10 s at most) until `done()`, looking every millisecond.
+pub async fn until(what: &str, done: impl Fn() -> bool) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within 10 s");
+        aio_core::sleep(0.001).await?;
+    }
+    Ok(())
+}
+
+/// Lets every other ready task run `n` times.
+pub async fn settle(n: usize) {
+    for _ in 0..n {
+        aio_core::yield_now().await.expect("settling is not cancelled");
+    }
+}
+
+/// A temporary directory, removed when dropped.
+#[derive(Debug)]
+pub struct Dir(PathBuf);
+
+impl Dir {
+    /// A fresh, empty directory named after the process and `name`.
+    pub fn new(name: &str) -> Dir {
+        let p = std::env::temp_dir().join(format!("aio-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("a temporary directory");
+        Dir(p)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// A path inside it.
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A deterministic payload: every byte depends on its position and `seed`.
+pub fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Raises the open-file soft limit to the hard limit (at most 65,536):
+/// 1,000 connections need 2,000 descriptors.
+pub fn raise_nofile() {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max.min(65536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
+struct ThreadWaker(thread::Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs `fut` to completion on the current (plain) thread: no aio loop, so
+/// the primitives see a foreign executor.
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        thread::park();
+    }
+}
+
+/// Polls `fut` once with a waker that does nothing.
+pub fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// Runs `f` on its own thread and fails the test if it takes longer than
+/// `secs` (a loose bound against hangs, never a timing assertion).
+pub fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let h = thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(v) => {
+            h.join().expect("the test thread sent its result");
+            v
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => match h.join() {
+            Err(p) => std::panic::resume_unwind(p),
+            Ok(()) => unreachable!("a thread that returned sent its result"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {secs} s: hang"),
+    }
+}
