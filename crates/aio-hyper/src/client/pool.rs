@@ -308,6 +308,10 @@ impl<B: 'static> Host<B> {
     /// `conn` is ready for a request: to the first waiting request, or to
     /// the idle list.
     fn offer(self: &Rc<Self>, conn: Rc<H1Conn<B>>, sender: H1Sender<B>) {
+        if sender.is_closed() {
+            conn.state.replace(H1State::Closed);
+            return;
+        }
         let waiter = self.waiters.borrow_mut().pop_front();
         if let Some(w) = waiter {
             conn.state.replace(H1State::InUse);

@@ -117,7 +117,9 @@ async fn serve(stream: TcpStream, script: &Script, st: &Stats) -> Result<(), Box
             return Ok(());
         }
         if path == "/hang" {
-            aio_core::sleep(3600.0).await?;
+            // Never answers; ends when the client closes.
+            r.read(-1).await?;
+            return Ok(());
         }
         if let Some(gate) = &script.gate {
             (&gate.clone()).await?;
