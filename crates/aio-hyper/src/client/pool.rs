@@ -875,3 +875,97 @@ where
         drop(old);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http_body_util::Full;
+
+    type B = Full<Bytes>;
+
+    fn host(max_open: usize, http2_only: bool) -> Rc<Host<B>> {
+        let key = Key {
+            https: false,
+            host: "example".into(),
+            port: 80,
+        };
+        let limits = Limits {
+            http2_only,
+            max_idle: 4,
+            max_open,
+            idle_timeout: None,
+        };
+        Rc::new(Host::new(key, limits))
+    }
+
+    fn poll(w: &mut WaitFor<B>) -> Poll<Result<Grant<B>, Cancelled>> {
+        Pin::new(w).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn a_freed_slot_goes_down_the_line() {
+        let h = host(1, false);
+        let Checkout::Connect(slot) = h.try_checkout() else {
+            panic!("the first request connects");
+        };
+        assert!(matches!(h.try_checkout(), Checkout::Wait));
+        let (mut first, mut second, mut third) = (h.wait(false), h.wait(false), h.wait(false));
+        assert!(poll(&mut first).is_pending());
+        drop(slot);
+        // Given the slot, `first` leaves before it runs: `second` gets it.
+        drop(first);
+        assert!(poll(&mut third).is_pending());
+        let Poll::Ready(Ok(Grant::Connect(slot))) = poll(&mut second) else {
+            panic!("the slot passes to the next in line");
+        };
+        assert_eq!(h.open.get(), 1);
+        drop(slot);
+        assert!(matches!(poll(&mut third), Poll::Ready(Ok(Grant::Connect(_)))));
+        // A waiter that leaves the line unserved takes nothing with it.
+        let mut fourth = h.wait(false);
+        drop(h.wait(false));
+        assert!(poll(&mut fourth).is_pending());
+        assert_eq!(h.waiters.borrow().len(), 1);
+    }
+
+    #[test]
+    fn a_newcomer_does_not_pass_the_line() {
+        let h = host(2, false);
+        let Checkout::Connect(a) = h.try_checkout() else {
+            panic!("room for two");
+        };
+        let Checkout::Connect(_b) = h.try_checkout() else {
+            panic!("room for two");
+        };
+        let mut waiting = h.wait(false);
+        drop(a);
+        // The freed slot went to the waiter, not to whoever asks next.
+        assert!(matches!(h.try_checkout(), Checkout::Wait));
+        assert!(matches!(poll(&mut waiting), Poll::Ready(Ok(Grant::Connect(_)))));
+    }
+
+    #[test]
+    fn an_abandoned_http2_opener_hands_over() {
+        let h = host(usize::MAX, true);
+        let Checkout::ConnectH2(opener) = h.try_checkout() else {
+            panic!("the first request opens the connection");
+        };
+        assert!(matches!(h.try_checkout(), Checkout::Wait));
+        let (first, mut second) = (h.wait(false), h.wait(false));
+        drop(opener);
+        // Told to look again, `first` leaves before it does: `second` is.
+        drop(first);
+        assert!(matches!(poll(&mut second), Poll::Ready(Ok(Grant::Retry))));
+        let Checkout::ConnectH2(opener) = h.try_checkout() else {
+            panic!("the next request opens it");
+        };
+        let mut third = h.wait(false);
+        opener.failed(&ClientError::ConnectTimeout(Duration::from_secs(1)));
+        assert!(matches!(
+            poll(&mut third),
+            Poll::Ready(Ok(Grant::Failed(ClientError::ConnectTimeout(_))))
+        ));
+        assert!(matches!(h.try_checkout(), Checkout::ConnectH2(_)));
+    }
+}
