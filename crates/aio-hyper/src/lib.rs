@@ -19,7 +19,7 @@
 //!   a reused connection dies under them. hyper-util's pooled client
 //!   cannot run here: it requires `Send` connections, executors and
 //!   connectors, to share one pool across threads. See
-//!   [`Client`](crate::Client) for the pool's rules.
+//!   [`Client`] for the pool's rules.
 //!
 //! # Examples
 //!
