@@ -298,6 +298,30 @@ async fn idle_timeout() -> TestResult {
     Ok(())
 }
 
+/// Dropping the client closes its pooled connections (HTTP/1.1 and
+/// HTTP/2) without waiting for the idle timeout.
+async fn dropped_client_closes_connections() -> TestResult {
+    let server = RawServer::start(Script::default()).await?;
+    let client: Client<Body> = Client::new();
+    let users = (0..3).map(|i| {
+        let (client, uri) = (client.clone(), server.uri(&format!("/{i}")));
+        async move { body_text(client.get(uri).await?).await }
+    });
+    gather(users).await?;
+    assert_eq!(server.stats.open.get(), 3);
+    drop(client);
+    server.stats.until_open_at_most(0).await?;
+
+    let (addr, stats, h2_server) = counting_hyper_server().await?;
+    let client: Client<Body> = Client::new().http2_only();
+    body_text(client.get(format!("http://{addr}/").parse()?).await?).await?;
+    assert_eq!(stats.open.get(), 1);
+    drop(client);
+    stats.until_open_at_most(0).await?;
+    h2_server.cancel();
+    Ok(())
+}
+
 /// Issue 21, item 10: with a connection limit, requests wait first come
 /// first served; one that gives up (timeout) or is cancelled while waiting
 /// passes its turn on.
@@ -466,4 +490,5 @@ backend_tests!(
     request_dropped_in_flight,
     dead_connections_free_their_place,
     loop_closes_with_requests_waiting,
+    dropped_client_closes_connections,
 );

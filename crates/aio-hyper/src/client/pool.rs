@@ -377,6 +377,21 @@ impl<B: 'static> Host<B> {
     }
 }
 
+impl<B> Drop for Host<B> {
+    /// The client is gone: its idle connections close (their drivers
+    /// would otherwise keep them until the idle timeout), and so does the
+    /// HTTP/2 connection once its streams are done.
+    fn drop(&mut self) {
+        for conn in self.idle.get_mut().drain(..) {
+            conn.close();
+        }
+        if let H2State::Ready(conn) = self.h2.replace(H2State::None) {
+            let sender = conn.sender.borrow_mut().take();
+            drop(sender);
+        }
+    }
+}
+
 /// A place under the host's connection limit, given back when dropped
 /// (to the first waiting request, if any).
 pub(crate) struct Slot<B> {
