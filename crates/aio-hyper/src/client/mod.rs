@@ -425,6 +425,8 @@ where
         let host = self.host(&key);
         // The place of a connection that died, for the new one.
         let mut fresh = None;
+        // A request goes on two connections at most.
+        let mut resent = false;
         loop {
             let conn = match fresh.take() {
                 Some(slot) => self.connect(&host, Ticket::Slot(slot)).await?,
@@ -439,9 +441,10 @@ where
                     };
                     // A closed connection gives back what it did not send.
                     match err.take_message() {
-                        Some(r) if lease.reused => {
+                        Some(r) if lease.reused && !resent => {
                             host.forget_h2(&lease.conn);
                             req = r;
+                            resent = true;
                         }
                         _ => return Err(ClientError::Http(err.into_error())),
                     }
@@ -457,7 +460,7 @@ where
                         }
                         Err(e) => e,
                     };
-                    if !lease.reused {
+                    if !lease.reused || resent {
                         return Err(ClientError::Http(err.into_error()));
                     }
                     let silent = lease.conn.bytes_read() == read;
@@ -469,6 +472,7 @@ where
                         },
                     };
                     fresh = lease.retire();
+                    resent = true;
                 }
             }
         }
@@ -529,10 +533,12 @@ where
         let (io, http2) = match opened {
             Ok(o) => o,
             Err(e) => {
-                // A cancelled opener passes the job on (its drop does);
-                // a failure is every waiting request's.
-                if let (Ticket::H2(connecting), false) = (ticket, matches!(e, ClientError::Cancelled(_))) {
-                    connecting.failed(&e);
+                match ticket {
+                    // A failure is that of every request waiting for the
+                    // connection; a cancelled opener hands the job over
+                    // (dropping `connecting` does).
+                    Ticket::H2(connecting) if !matches!(e, ClientError::Cancelled(_)) => connecting.failed(&e),
+                    _ => {}
                 }
                 return Err(e);
             }
