@@ -13,10 +13,13 @@
 //!   hyper's `Read`/`Write`, with the writer's flow control;
 //! - [`serve`] / [`Builder`]: HTTP/1.1 and HTTP/2 on a `TcpListener`, one
 //!   task per connection (and `serve_tls` with the `tls` feature);
-//! - [`Client`]: a pooled HTTP/1.1 and HTTP/2 client, one pool per loop.
-//!   hyper-util's pooled client cannot run here: it requires `Send`
-//!   connections, executors and connectors, to share one pool across
-//!   threads. See [`client`](crate::Client) for the design.
+//! - [`Client`]: a pooled HTTP/1.1 and HTTP/2 client, one pool per loop,
+//!   with a connection limit per host (requests wait in line), request,
+//!   connect and idle timeouts, and idempotent requests resent once when
+//!   a reused connection dies under them. hyper-util's pooled client
+//!   cannot run here: it requires `Send` connections, executors and
+//!   connectors, to share one pool across threads. See
+//!   [`Client`] for the pool's rules.
 //!
 //! # Examples
 //!

@@ -227,14 +227,25 @@ impl Io {
     }
 }
 
-impl hyper::rt::Read for Io {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, mut buf: ReadBufCursor<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let data = ready!(Pin::new(&mut this.reader).poll_fill_buf(cx))?;
+impl Io {
+    /// hyper's read, telling how many bytes it gave (0 at EOF): the
+    /// client counts them to know whether a response began.
+    pub(crate) fn poll_read_counted(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<usize>> {
+        let data = ready!(Pin::new(&mut self.reader).poll_fill_buf(cx))?;
         let n = data.len().min(buf.remaining());
         buf.put_slice(&data[..n]);
-        Pin::new(&mut this.reader).consume(n);
-        Poll::Ready(Ok(()))
+        Pin::new(&mut self.reader).consume(n);
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl hyper::rt::Read for Io {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: ReadBufCursor<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_read_counted(cx, buf).map_ok(|_| ())
     }
 }
 

@@ -52,3 +52,5 @@ macro_rules! backend_tests {
         }
     };
 }
+
+pub mod raw_http;
