@@ -1,0 +1,176 @@
+//! The edge matrix: every I/O operation (a row) ended every way it can end
+//! (a column: completes, dropped mid-flight, dropped as it completes,
+//! `timeout`, `task.cancel()`, the loop closed, the peer closes or resets,
+//! absurd input), on both backends, each cell checking the same
+//! invariants — no descriptor leaked, nothing received lost or reordered,
+//! no hang, the documented outcome.
+//!
+//! A new operation gets one row: a [`harness::Case`] and a line in
+//! [`rows`]. `AIO_MATRIX_RANDOM=n` runs `n` random cells per backend
+//! (fixed seed `AIO_MATRIX_SEED`, default 1) after the table.
+
+mod files;
+mod harness;
+mod misc;
+mod net;
+mod streams;
+
+use aio_net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream};
+use aio_test::Backend;
+use harness::{Ending, Row, row};
+
+/// Every row, for the randomized variant (and the count).
+fn rows() -> Vec<Row> {
+    vec![
+        Row::of::<net::StreamRecv<TcpStream>>(),
+        Row::of::<net::StreamRecv<UnixStream>>(),
+        Row::of::<net::StreamSend<TcpStream>>(),
+        Row::of::<net::StreamSend<UnixStream>>(),
+        Row::of::<net::Accept<TcpListener>>(),
+        Row::of::<net::Accept<UnixListener>>(),
+        Row::of::<net::Connect<TcpListener>>(),
+        Row::of::<net::Connect<UnixListener>>(),
+        Row::of::<net::DgramRecv<UdpSocket>>(),
+        Row::of::<net::DgramRecv<UnixDatagram>>(),
+        Row::of::<net::DgramSend<UdpSocket>>(),
+        Row::of::<net::DgramSend<UnixDatagram>>(),
+        Row::of::<streams::StreamRead<streams::Plain, streams::ReadN>>(),
+        Row::of::<streams::StreamRead<streams::Plain, streams::Readline>>(),
+        Row::of::<streams::StreamRead<streams::Plain, streams::Readuntil>>(),
+        Row::of::<streams::StreamRead<streams::Plain, streams::Readexactly>>(),
+        Row::of::<streams::WriteDrain<streams::Plain>>(),
+        Row::of::<streams::Handshake>(),
+        Row::of::<streams::StreamRead<streams::Tls, streams::ReadN>>(),
+        Row::of::<streams::StreamRead<streams::Tls, streams::Readexactly>>(),
+        Row::of::<streams::WriteDrain<streams::Tls>>(),
+        Row::of::<streams::Sendfile>(),
+        Row::of::<files::FifoOpen>(),
+        Row::of::<files::FifoRead>(),
+        Row::of::<files::FifoWrite>(),
+        Row::of::<files::CursorRead>(),
+        Row::of::<files::ReadAt>(),
+        Row::of::<files::WriteAt>(),
+        Row::of::<files::Metadata>(),
+        Row::of::<files::Close>(),
+        Row::of::<misc::Wait>(),
+        Row::of::<misc::Communicate>(),
+        Row::of::<misc::Sleep>(),
+        Row::of::<misc::QueueGet>(),
+        Row::of::<misc::QueuePut>(),
+        Row::of::<misc::LockAcquire>(),
+        Row::of::<misc::SemaphoreAcquire>(),
+    ]
+}
+
+/// One `#[test]` per row and backend: `poll::tcp_recv`, `uring::tcp_recv`.
+macro_rules! matrix {
+    ($($name:ident: $case:ty,)*) => {
+        mod poll {
+            use super::*;
+            $( #[test] fn $name() { row::<$case>(Backend::Poll); } )*
+        }
+        mod uring {
+            use super::*;
+            $( #[test] fn $name() { row::<$case>(Backend::Uring); } )*
+        }
+    };
+}
+
+matrix! {
+    tcp_recv: net::StreamRecv<TcpStream>,
+    unix_recv: net::StreamRecv<UnixStream>,
+    tcp_send: net::StreamSend<TcpStream>,
+    unix_send: net::StreamSend<UnixStream>,
+    tcp_accept: net::Accept<TcpListener>,
+    unix_accept: net::Accept<UnixListener>,
+    tcp_connect: net::Connect<TcpListener>,
+    unix_connect: net::Connect<UnixListener>,
+    udp_recv: net::DgramRecv<UdpSocket>,
+    unix_datagram_recv: net::DgramRecv<UnixDatagram>,
+    udp_send: net::DgramSend<UdpSocket>,
+    unix_datagram_send: net::DgramSend<UnixDatagram>,
+    stream_read: streams::StreamRead<streams::Plain, streams::ReadN>,
+    stream_readline: streams::StreamRead<streams::Plain, streams::Readline>,
+    stream_readuntil: streams::StreamRead<streams::Plain, streams::Readuntil>,
+    stream_readexactly: streams::StreamRead<streams::Plain, streams::Readexactly>,
+    stream_write_drain: streams::WriteDrain<streams::Plain>,
+    tls_handshake: streams::Handshake,
+    tls_read: streams::StreamRead<streams::Tls, streams::ReadN>,
+    tls_readexactly: streams::StreamRead<streams::Tls, streams::Readexactly>,
+    tls_write_drain: streams::WriteDrain<streams::Tls>,
+    sendfile: streams::Sendfile,
+    file_open_fifo: files::FifoOpen,
+    file_read_fifo: files::FifoRead,
+    file_write_fifo: files::FifoWrite,
+    file_read_cursor: files::CursorRead,
+    file_read_at: files::ReadAt,
+    file_write_at: files::WriteAt,
+    file_metadata: files::Metadata,
+    file_close: files::Close,
+    process_wait: misc::Wait,
+    process_communicate: misc::Communicate,
+    sleep: misc::Sleep,
+    queue_get: misc::QueueGet,
+    queue_put: misc::QueuePut,
+    lock_acquire: misc::LockAcquire,
+    semaphore_acquire: misc::SemaphoreAcquire,
+}
+
+/// The table's size, so a row added to one list and not the other shows.
+#[test]
+fn every_row_is_in_both_lists() {
+    let cells: usize = rows().iter().map(|r| r.endings.len()).sum();
+    assert_eq!(rows().len(), 37, "rows() and matrix! list the same rows");
+    eprintln!("edge matrix: {} rows, {cells} cells per backend", rows().len());
+}
+
+/// A xorshift generator: the same cells for the same seed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// `AIO_MATRIX_RANDOM=n`: `n` cells per backend, each a random row and a
+/// random one of its endings, from a fixed seed (`AIO_MATRIX_SEED`).
+fn random(b: Backend) {
+    let n: usize = std::env::var("AIO_MATRIX_RANDOM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if n == 0 {
+        return;
+    }
+    let seed: u64 = std::env::var("AIO_MATRIX_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let _one = aio_test::serial();
+    let rows = rows();
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    for i in 0..n {
+        let r = &rows[rng.below(rows.len())];
+        let ending = r.endings[rng.below(r.endings.len())];
+        eprintln!("random cell {i} ({}, seed {seed}): {} / {ending:?}", b.name(), r.name);
+        if ending == Ending::LoopClosed {
+            (r.loop_closed)(b);
+        } else {
+            aio_test::run_on(b, (r.cell)(ending));
+        }
+    }
+}
+
+#[test]
+fn poll_random_cells() {
+    random(Backend::Poll);
+}
+
+#[test]
+fn uring_random_cells() {
+    random(Backend::Uring);
+}

@@ -1,0 +1,484 @@
+//! Subprocess `wait` and `communicate`, `sleep`, queue `get` and `put`,
+//! lock and semaphore `acquire`.
+#![allow(clippy::await_holding_refcell_ref)] // one operation at a time holds the process
+
+use std::cell::RefCell;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aio_core::{Cancelled, sleep, timeout};
+use aio_net::{DEVNULL, PIPE, Process, create_subprocess_exec};
+use aio_queue::{GetError, PutError, Queue};
+use aio_sync::{BoundedSemaphore, Lock, OwnedLockGuard, Semaphore};
+
+use crate::harness::{Case, Ending, Local, ensure, unless_cancelled};
+
+fn err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+pub struct ProcFx {
+    p: Rc<RefCell<Process>>,
+    stdin: RefCell<Option<aio_net::StreamWriter>>,
+}
+
+/// `wait` for a child that runs until its stdin closes (`cat`): the return
+/// code is recorded whatever happened to an earlier `wait`.
+pub struct Wait;
+
+impl Case for Wait {
+    type Fx = ProcFx;
+    type Out = io::Result<i32>;
+    const NAME: &'static str = "subprocess wait";
+    const ENDINGS: &'static [Ending] = &[
+        Ending::Completes,
+        Ending::Dropped,
+        Ending::DroppedAsItCompletes,
+        Ending::Timeout,
+        Ending::Cancelled,
+        Ending::LoopClosed,
+        Ending::PeerCloses,
+        Ending::PeerResets,
+        Ending::BadInput,
+    ];
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            let mut p = create_subprocess_exec("cat", []).stdin(PIPE).stdout(DEVNULL).await?;
+            let stdin = RefCell::new(p.stdin.take());
+            Ok(ProcFx {
+                p: Rc::new(RefCell::new(p)),
+                stdin,
+            })
+        })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let p = fx.p.clone();
+        Box::pin(async move { p.borrow().wait().await })
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            if let Some(w) = fx.stdin.borrow_mut().take() {
+                w.close();
+            }
+            Ok(())
+        })
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            if let Some(code) = got.map(unless_cancelled).transpose()?.flatten() {
+                ensure(code == 0, || format!("cat exited with {code}"))?;
+            }
+            let p = fx.p.clone();
+            let code = timeout(10.0, async move { p.borrow().wait().await })
+                .await
+                .map_err(|_| io::Error::other("the child's exit was never seen"))??;
+            ensure(code == 0 && fx.p.borrow().returncode() == Some(0), || {
+                format!("exit {code}")
+            })
+        })
+    }
+    fn peer_end(fx: &Rc<Self::Fx>, reset: bool) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            if reset {
+                fx.p.borrow().kill()?;
+            } else {
+                fx.p.borrow().terminate()?;
+            }
+            Ok(())
+        })
+    }
+    fn check_peer_end(out: Self::Out, reset: bool) -> io::Result<()> {
+        let want = if reset { -libc::SIGKILL } else { -libc::SIGTERM };
+        match out {
+            Ok(code) if code == want => Ok(()),
+            r => Err(io::Error::other(format!("a killed child's wait: {r:?} (want {want})"))),
+        }
+    }
+    fn bad_input() -> Local<'static, io::Result<()>> {
+        Box::pin(async {
+            match create_subprocess_exec("/no/such/program", []).await {
+                Err(e) if e.to_string().contains("/no/such/program") => Ok(()),
+                Err(e) => Err(io::Error::other(format!("the error does not name the program: {e}"))),
+                Ok(_) => Err(io::Error::other("a missing program started")),
+            }
+        })
+    }
+}
+
+/// `communicate` with `cat`: ended early, the child still exits (its
+/// stdin is closed) and is reaped; nothing leaks.
+pub struct Communicate;
+
+impl Case for Communicate {
+    type Fx = ProcFx;
+    type Out = io::Result<(Option<Vec<u8>>, Option<Vec<u8>>)>;
+    const NAME: &'static str = "subprocess communicate";
+    const ENDINGS: &'static [Ending] = &[
+        Ending::Completes,
+        Ending::Dropped,
+        Ending::DroppedAsItCompletes,
+        Ending::Timeout,
+        Ending::Cancelled,
+        Ending::LoopClosed,
+    ];
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            let p = create_subprocess_exec("cat", []).stdin(PIPE).stdout(PIPE).await?;
+            Ok(ProcFx {
+                p: Rc::new(RefCell::new(p)),
+                stdin: RefCell::new(None),
+            })
+        })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let p = fx.p.clone();
+        Box::pin(async move {
+            let input = aio_test::payload(300_000, 11);
+            p.borrow_mut().communicate(&input[..]).await
+        })
+    }
+    fn feed(_: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            if let Some((out, _)) = got.map(unless_cancelled).transpose()?.flatten() {
+                ensure(out.as_deref() == Some(&aio_test::payload(300_000, 11)[..]), || {
+                    "cat's output differs".into()
+                })?
+            }
+            // Ended early, the child may wait for input nobody sends: its
+            // stdin was taken by `communicate` (closed when dropped).
+            let p = fx.p.clone();
+            if let Some(w) = p.borrow_mut().stdin.take() {
+                w.close();
+            }
+            drop(p.borrow_mut().stdout.take());
+            let code = timeout(10.0, async move { p.borrow().wait().await })
+                .await
+                .map_err(|_| io::Error::other("the child never exited"))??;
+            ensure(code == 0 || code == -libc::SIGPIPE, || {
+                format!("cat exited with {code}")
+            })
+        })
+    }
+}
+
+/// `sleep`: never early; ended otherwise, no timer is left behind.
+pub struct Sleep;
+
+pub struct SleepFx {
+    start: Instant,
+}
+
+const NAP: f64 = 0.02;
+
+impl Case for Sleep {
+    type Fx = SleepFx;
+    type Out = aio_core::Result<()>;
+    const NAME: &'static str = "sleep";
+    const ENDINGS: &'static [Ending] = &[
+        Ending::Completes,
+        Ending::Dropped,
+        Ending::Timeout,
+        Ending::Cancelled,
+        Ending::LoopClosed,
+        Ending::BadInput,
+    ];
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async { Ok(SleepFx { start: Instant::now() }) })
+    }
+    fn op(_: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        Box::pin(async { sleep(NAP).await.map(drop) })
+    }
+    fn feed(_: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            if let Some(Ok(())) = got {
+                let took = fx.start.elapsed();
+                ensure(took >= Duration::from_secs_f64(NAP), || {
+                    format!("slept {took:?} of {NAP} s")
+                })?;
+            }
+            Ok(())
+        })
+    }
+    fn bad_input() -> Local<'static, io::Result<()>> {
+        Box::pin(async {
+            match sleep(f64::NAN).await {
+                Err(e) => {
+                    let e: io::Error = e.into();
+                    ensure(e.kind() == io::ErrorKind::InvalidInput, || format!("sleep(NaN): {e}"))
+                }
+                Ok(_) => Err(io::Error::other("sleep(NaN) slept")),
+            }
+        })
+    }
+}
+
+pub struct QueueFx {
+    q: Queue<u32>,
+}
+
+/// `get` on an empty queue: an item a dropped or cancelled getter was
+/// handed goes to the next getter, never lost or duplicated.
+pub struct QueueGet;
+
+impl Case for QueueGet {
+    type Fx = QueueFx;
+    type Out = Result<u32, GetError>;
+    const NAME: &'static str = "queue get";
+    const ENDINGS: &'static [Ending] = &[
+        Ending::Completes,
+        Ending::Dropped,
+        Ending::DroppedAsItCompletes,
+        Ending::Timeout,
+        Ending::Cancelled,
+        Ending::LoopClosed,
+        Ending::PeerCloses,
+        Ending::BadInput,
+    ];
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            Ok(QueueFx {
+                q: Queue::with_maxsize(1),
+            })
+        })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let fx = fx.clone();
+        Box::pin(async move { fx.q.get().await })
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move { fx.q.put_nowait(7).map_err(err) })
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let item = match got {
+                Some(Ok(v)) => Some(v),
+                Some(Err(GetError::Cancelled(_))) | None => None,
+                Some(Err(e)) => return Err(err(e)),
+            };
+            let rest = fx.q.get_nowait().ok();
+            ensure(item.is_some() != rest.is_some(), || {
+                format!("got {item:?}, left {rest:?}: lost or doubled")
+            })?;
+            ensure(item.or(rest) == Some(7) && fx.q.empty(), || "the wrong item".into())
+        })
+    }
+    fn peer_end(fx: &Rc<Self::Fx>, _reset: bool) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            fx.q.shutdown(false);
+            Ok(())
+        })
+    }
+    fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
+        match out {
+            Err(GetError::ShutDown) => Ok(()),
+            r => Err(io::Error::other(format!("get on a shut-down queue: {r:?}"))),
+        }
+    }
+    fn bad_input() -> Local<'static, io::Result<()>> {
+        Box::pin(async {
+            let q = Queue::<u32>::new();
+            q.put_nowait(1).map_err(err)?;
+            q.get_nowait().map_err(err)?;
+            q.task_done().map_err(err)?;
+            ensure(q.task_done().is_err(), || {
+                "task_done more often than items: no error".into()
+            })
+        })
+    }
+}
+
+/// `put` on a full queue: the item is in the queue exactly when the put
+/// said so.
+pub struct QueuePut;
+
+impl Case for QueuePut {
+    type Fx = QueueFx;
+    type Out = Result<(), PutError<u32>>;
+    const NAME: &'static str = "queue put";
+    const ENDINGS: &'static [Ending] = &[
+        Ending::Completes,
+        Ending::Dropped,
+        Ending::DroppedAsItCompletes,
+        Ending::Timeout,
+        Ending::Cancelled,
+        Ending::LoopClosed,
+        Ending::PeerCloses,
+    ];
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            let q = Queue::with_maxsize(1);
+            q.put_nowait(1).map_err(err)?;
+            Ok(QueueFx { q })
+        })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let fx = fx.clone();
+        Box::pin(async move { fx.q.put(2).await })
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let first = fx.q.get_nowait().map_err(err)?;
+            ensure(first == 1, || "the wrong first item".into())
+        })
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let put = match got {
+                Some(Ok(())) => true,
+                Some(Err(PutError::Cancelled(_))) | None => false,
+                Some(Err(e)) => return Err(err(e)),
+            };
+            let left = fx.q.get_nowait().ok();
+            ensure(left == put.then_some(2), || {
+                format!("put said {put}, the queue holds {left:?}")
+            })?;
+            // The slot is free again.
+            fx.q.put_nowait(3).map_err(err)
+        })
+    }
+    fn peer_end(fx: &Rc<Self::Fx>, _reset: bool) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            fx.q.shutdown(false);
+            Ok(())
+        })
+    }
+    fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
+        match out {
+            Err(PutError::ShutDown(2)) => Ok(()),
+            r => Err(io::Error::other(format!("put on a shut-down queue: {r:?}"))),
+        }
+    }
+}
+
+pub struct LockFx {
+    lock: Arc<Lock>,
+    held: RefCell<Option<OwnedLockGuard>>,
+}
+
+/// `acquire` of a held lock: a waiter dropped or cancelled after it was
+/// handed the lock passes it on; the lock is never leaked.
+pub struct LockAcquire;
+
+impl Case for LockAcquire {
+    type Fx = LockFx;
+    type Out = Result<OwnedLockGuard, Cancelled>;
+    const NAME: &'static str = "lock acquire";
+    const ENDINGS: &'static [Ending] = &[
+        Ending::Completes,
+        Ending::Dropped,
+        Ending::DroppedAsItCompletes,
+        Ending::Timeout,
+        Ending::Cancelled,
+        Ending::LoopClosed,
+        Ending::BadInput,
+    ];
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            let lock = Arc::new(Lock::new());
+            let g = lock.acquire_owned().await.map_err(err)?;
+            Ok(LockFx {
+                lock,
+                held: RefCell::new(Some(g)),
+            })
+        })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        Box::pin(fx.lock.acquire_owned())
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            drop(fx.held.borrow_mut().take());
+            Ok(())
+        })
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            if let Some(Ok(g)) = got {
+                ensure(fx.lock.locked(), || "a held guard, an unlocked lock".into())?;
+                drop(g);
+            }
+            let g = timeout(10.0, fx.lock.acquire())
+                .await
+                .map_err(|_| io::Error::other("the lock was leaked"))?
+                .map_err(err)?;
+            drop(g);
+            ensure(!fx.lock.locked(), || "locked with no holder".into())
+        })
+    }
+    fn bad_input() -> Local<'static, io::Result<()>> {
+        Box::pin(async {
+            ensure(Lock::new().release().is_err(), || {
+                "releasing an unlocked lock: no error".into()
+            })
+        })
+    }
+}
+
+pub struct SemFx {
+    sem: Semaphore,
+}
+
+/// `acquire` of a semaphore at 0: a permit a dropped or cancelled waiter
+/// was handed goes on; the count ends where it began.
+pub struct SemaphoreAcquire;
+
+impl Case for SemaphoreAcquire {
+    type Fx = SemFx;
+    type Out = Result<(), Cancelled>;
+    const NAME: &'static str = "semaphore acquire";
+    const ENDINGS: &'static [Ending] = &[
+        Ending::Completes,
+        Ending::Dropped,
+        Ending::DroppedAsItCompletes,
+        Ending::Timeout,
+        Ending::Cancelled,
+        Ending::LoopClosed,
+        Ending::BadInput,
+    ];
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async { Ok(SemFx { sem: Semaphore::new(0) }) })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let fx = fx.clone();
+        // The permit is kept (forgotten) by a waiter that got it.
+        Box::pin(async move { fx.sem.acquire().await.map(|g| g.forget()) })
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            fx.sem.release();
+            Ok(())
+        })
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let took = matches!(got, Some(Ok(())));
+            let value = fx.sem.value();
+            ensure(value == usize::from(!took), || {
+                format!("took: {took}, value {value}: a permit lost or made")
+            })
+        })
+    }
+    fn bad_input() -> Local<'static, io::Result<()>> {
+        Box::pin(async {
+            let b = BoundedSemaphore::new(1);
+            ensure(b.release().is_err(), || {
+                "a bounded semaphore released past its value: no error".into()
+            })
+        })
+    }
+}

@@ -1,0 +1,592 @@
+//! asyncio's streams (`read`, `readline`, `readuntil`, `readexactly`,
+//! `write` + `drain`), the same over TLS, the TLS handshake, and sendfile.
+#![allow(clippy::await_holding_refcell_ref)] // one operation at a time holds the reader
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use aio_core::create_task;
+use aio_net::{
+    StreamError, StreamReader, StreamWriter, TcpListener, TcpStream, TlsAcceptor, TlsConnector, start_tls,
+    start_tls_server,
+};
+use aio_test::payload;
+
+use crate::harness::{Case, Ending, Local, ensure, unless_cancelled};
+
+/// A connected pair of asyncio streams: ours, and the peer's.
+pub trait Transport: 'static {
+    fn pair() -> Local<'static, io::Result<Streams>>;
+}
+
+pub struct Streams {
+    pub r: StreamReader,
+    pub w: StreamWriter,
+    pub peer_r: StreamReader,
+    pub peer_w: StreamWriter,
+    /// The peer's socket, to make its close a reset.
+    pub peer_fd: RawFd,
+}
+
+async fn tcp_streams() -> io::Result<Streams> {
+    let l = TcpListener::bind("127.0.0.1:0").await?;
+    let c = TcpStream::connect(l.local_addr()?).await?;
+    let (s, _) = l.accept().await?;
+    let peer_fd = s.as_raw_fd();
+    let (r, w) = c.into_streams();
+    let (peer_r, peer_w) = s.into_streams();
+    Ok(Streams {
+        r,
+        w,
+        peer_r,
+        peer_w,
+        peer_fd,
+    })
+}
+
+pub struct Plain;
+
+impl Transport for Plain {
+    fn pair() -> Local<'static, io::Result<Streams>> {
+        Box::pin(tcp_streams())
+    }
+}
+
+/// A certificate for "localhost" (made once per thread: key generation
+/// costs milliseconds) and the TLS ends that use it.
+fn tls_ends() -> (TlsConnector, TlsAcceptor) {
+    thread_local! {
+        static PEM: (String, String) = {
+            let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
+            (c.cert.pem(), c.signing_key.serialize_pem())
+        };
+    }
+    PEM.with(|(cert, key)| {
+        (
+            TlsConnector::from_pem(cert.as_bytes()).expect("the certificate parses"),
+            TlsAcceptor::from_pem(cert.as_bytes(), key.as_bytes()).expect("the key parses"),
+        )
+    })
+}
+
+pub struct Tls;
+
+impl Transport for Tls {
+    fn pair() -> Local<'static, io::Result<Streams>> {
+        Box::pin(async {
+            let s = tcp_streams().await?;
+            let peer_fd = s.peer_fd;
+            let (connector, acceptor) = tls_ends();
+            let ((r, w), (peer_r, peer_w)) = aio_core::gather!(
+                start_tls(s.r, s.w, &connector, "localhost"),
+                start_tls_server(s.peer_r, s.peer_w, &acceptor)
+            )
+            .await?;
+            Ok(Streams {
+                r,
+                w,
+                peer_r,
+                peer_w,
+                peer_fd,
+            })
+        })
+    }
+}
+
+pub struct StreamFx {
+    r: Rc<RefCell<StreamReader>>,
+    w: StreamWriter,
+    peer: RefCell<Option<(Rc<RefCell<StreamReader>>, StreamWriter)>>,
+    peer_fd: RawFd,
+    /// The peer's reading, once fed.
+    reader: RefCell<Option<aio_core::Task<Result<Vec<u8>, StreamError>>>>,
+}
+
+impl StreamFx {
+    fn new(s: Streams) -> StreamFx {
+        StreamFx {
+            r: Rc::new(RefCell::new(s.r)),
+            w: s.w,
+            peer: RefCell::new(Some((Rc::new(RefCell::new(s.peer_r)), s.peer_w))),
+            peer_fd: s.peer_fd,
+            reader: RefCell::new(None),
+        }
+    }
+
+    fn peer_reader(&self) -> Rc<RefCell<StreamReader>> {
+        self.peer.borrow().as_ref().expect("the peer is there").0.clone()
+    }
+
+    /// The peer goes: closes, or (`reset`) resets the connection.
+    fn end_peer(&self, reset: bool) -> io::Result<()> {
+        let peer = self.peer.borrow_mut().take().expect("the peer is there");
+        if reset {
+            // SAFETY: the peer's socket is open until `peer` is dropped below.
+            let fd = unsafe { BorrowedFd::borrow_raw(self.peer_fd) };
+            socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO))?;
+        } else {
+            peer.1.close();
+        }
+        drop(peer);
+        Ok(())
+    }
+}
+
+/// Which reader call a row makes.
+pub trait ReadCall: 'static {
+    const NAME: &'static str;
+    fn call(r: Rc<RefCell<StreamReader>>) -> Local<'static, Result<Vec<u8>, StreamError>>;
+    /// What the peer's closing after `partial` gives this call: asyncio's
+    /// outcome (`IncompleteRead` carrying the partial data, or the data).
+    fn at_eof(out: Result<Vec<u8>, StreamError>, partial: &[u8]) -> io::Result<()>;
+}
+
+pub struct ReadN;
+pub struct Readline;
+pub struct Readuntil;
+pub struct Readexactly;
+
+/// What the peer writes: lines, so every call finds its separator.
+fn fed() -> Vec<u8> {
+    let mut v = Vec::new();
+    for i in 0..2000 {
+        v.extend_from_slice(format!("line {i:05} {}\n", "x".repeat(i % 50)).as_bytes());
+    }
+    v
+}
+
+impl ReadCall for ReadN {
+    const NAME: &'static str = "read(n)";
+    fn call(r: Rc<RefCell<StreamReader>>) -> Local<'static, Result<Vec<u8>, StreamError>> {
+        Box::pin(async move { r.borrow_mut().read(1000).await })
+    }
+    fn at_eof(out: Result<Vec<u8>, StreamError>, partial: &[u8]) -> io::Result<()> {
+        let got = out.map_err(|e| io::Error::other(format!("read(n) at EOF: {e}")))?;
+        ensure(got == partial, || format!("read(n) at EOF gave {got:?}"))
+    }
+}
+
+impl ReadCall for Readline {
+    const NAME: &'static str = "readline";
+    fn call(r: Rc<RefCell<StreamReader>>) -> Local<'static, Result<Vec<u8>, StreamError>> {
+        Box::pin(async move { r.borrow_mut().readline().await })
+    }
+    fn at_eof(out: Result<Vec<u8>, StreamError>, partial: &[u8]) -> io::Result<()> {
+        let got = out.map_err(|e| io::Error::other(format!("readline at EOF: {e}")))?;
+        ensure(got == partial, || format!("readline at EOF gave {got:?}"))
+    }
+}
+
+impl ReadCall for Readuntil {
+    const NAME: &'static str = "readuntil";
+    fn call(r: Rc<RefCell<StreamReader>>) -> Local<'static, Result<Vec<u8>, StreamError>> {
+        Box::pin(async move { r.borrow_mut().readuntil(b"\n").await })
+    }
+    fn at_eof(out: Result<Vec<u8>, StreamError>, partial: &[u8]) -> io::Result<()> {
+        match out {
+            Err(StreamError::IncompleteRead {
+                partial: p,
+                expected: None,
+            }) if p == partial => Ok(()),
+            r => Err(io::Error::other(format!("readuntil at EOF: {r:?}"))),
+        }
+    }
+}
+
+impl ReadCall for Readexactly {
+    const NAME: &'static str = "readexactly";
+    fn call(r: Rc<RefCell<StreamReader>>) -> Local<'static, Result<Vec<u8>, StreamError>> {
+        Box::pin(async move { r.borrow_mut().readexactly(777).await })
+    }
+    fn at_eof(out: Result<Vec<u8>, StreamError>, partial: &[u8]) -> io::Result<()> {
+        match out {
+            Err(StreamError::IncompleteRead {
+                partial: p,
+                expected: Some(777),
+            }) if p == partial => Ok(()),
+            r => Err(io::Error::other(format!("readexactly at EOF: {r:?}"))),
+        }
+    }
+}
+
+/// A reader call: data a dropped, timed-out or cancelled call had
+/// gathered stays buffered for the next one, so the calls that complete
+/// get the stream whole.
+pub struct StreamRead<T, C>(std::marker::PhantomData<(T, C)>);
+
+impl<T: Transport, C: ReadCall> Case for StreamRead<T, C> {
+    type Fx = StreamFx;
+    type Out = Result<Vec<u8>, StreamError>;
+    const NAME: &'static str = C::NAME;
+    const ENDINGS: &'static [Ending] = &[
+        Ending::Completes,
+        Ending::Dropped,
+        Ending::DroppedAsItCompletes,
+        Ending::Timeout,
+        Ending::Cancelled,
+        Ending::LoopClosed,
+        Ending::PeerCloses,
+        Ending::PeerResets,
+        Ending::BadInput,
+    ];
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async { Ok(StreamFx::new(T::pair().await?)) })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        C::call(fx.r.clone())
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let peer = fx.peer.borrow_mut().take().expect("the peer is there");
+            peer.1.write(&fed());
+            peer.1.drain().await?;
+            peer.1.close();
+            Ok(())
+        })
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let mut all = match got {
+                Some(Ok(v)) => v,
+                Some(Err(e)) if e.is_cancelled() => Vec::new(),
+                Some(Err(e)) => return Err(io::Error::other(format!("the call failed: {e}"))),
+                None => Vec::new(),
+            };
+            let rest =
+                fx.r.borrow_mut()
+                    .read(-1)
+                    .await
+                    .map_err(|e| io::Error::other(format!("reading the rest: {e}")))?;
+            all.extend_from_slice(&rest);
+            let want = fed();
+            ensure(all.len() == want.len(), || {
+                format!("{} of {} bytes read", all.len(), want.len())
+            })?;
+            ensure(all == want, || "bytes reordered or corrupted".into())
+        })
+    }
+    fn peer_end(fx: &Rc<Self::Fx>, reset: bool) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            if !reset {
+                // Some data, then the end: asyncio's partial outcomes.
+                let p = fx.peer.borrow();
+                let w = &p.as_ref().expect("the peer is there").1;
+                w.write(b"no end");
+                w.drain().await?;
+            }
+            fx.end_peer(reset)
+        })
+    }
+    fn check_peer_end(out: Self::Out, reset: bool) -> io::Result<()> {
+        if reset {
+            return match out {
+                Err(StreamError::Io(_)) | Err(StreamError::IncompleteRead { .. }) | Ok(_) => Ok(()),
+                Err(e) => Err(io::Error::other(format!("after a reset: {e}"))),
+            };
+        }
+        C::at_eof(out, b"no end")
+    }
+    fn bad_input() -> Local<'static, io::Result<()>> {
+        Box::pin(async {
+            let s = T::pair().await?;
+            let mut r = s.r;
+            match r.readuntil(b"").await {
+                Err(StreamError::Io(e)) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
+                r => Err(io::Error::other(format!("readuntil with an empty separator: {r:?}"))),
+            }
+        })
+    }
+}
+
+const BIG: usize = 8 << 20;
+
+/// `write` + `drain`: the writer's buffer is flushed whatever happens to
+/// `drain` (a dropped or cancelled drain loses nothing the program wrote).
+pub struct WriteDrain<T>(std::marker::PhantomData<T>);
+
+impl<T: Transport> Case for WriteDrain<T> {
+    type Fx = StreamFx;
+    type Out = io::Result<()>;
+    const NAME: &'static str = "write + drain";
+    const ENDINGS: &'static [Ending] = &Ending::ALL;
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async { Ok(StreamFx::new(T::pair().await?)) })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let fx = fx.clone();
+        Box::pin(async move {
+            fx.w.write(&payload(BIG, 3));
+            fx.w.drain().await
+        })
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let r = fx.peer_reader();
+            *fx.reader.borrow_mut() = Some(create_task(async move { r.borrow_mut().read(-1).await }));
+            Ok(())
+        })
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            if let Some(r) = got {
+                unless_cancelled(r)?;
+            }
+            fx.w.close();
+            let reader = fx.reader.borrow_mut().take().expect("fed");
+            let all = reader
+                .await
+                .map_err(|e| io::Error::other(e.to_string()))?
+                .map_err(|e| io::Error::other(format!("the peer's read: {e}")))?;
+            fx.w.wait_closed().await?;
+            // The write happened (it is synchronous): every byte arrives.
+            ensure(all.len() == BIG, || {
+                format!("the peer got {} of {BIG} bytes", all.len())
+            })?;
+            ensure(all == payload(BIG, 3), || "bytes reordered or corrupted".into())
+        })
+    }
+    fn peer_end(fx: &Rc<Self::Fx>, reset: bool) -> Local<'_, io::Result<()>> {
+        Box::pin(async move { fx.end_peer(reset) })
+    }
+    fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
+        match out {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => Ok(()),
+            r => Err(io::Error::other(format!("a drain to a gone peer: {r:?}"))),
+        }
+    }
+    fn bad_input() -> Local<'static, io::Result<()>> {
+        Box::pin(async {
+            // A drain after close cannot deliver: it says so.
+            let s = T::pair().await?;
+            s.w.write(b"before close");
+            s.w.close();
+            s.w.write(b"after close");
+            match s.w.drain().await {
+                Err(_) => Ok(()),
+                Ok(()) => Err(io::Error::other("a drain after close said the data was delivered")),
+            }
+        })
+    }
+}
+
+/// The TLS handshake (client side): dropped or cancelled, it leaks no
+/// socket; against a peer that resets, a clear error.
+pub struct Handshake;
+
+pub struct HandshakeFx {
+    port: u16,
+    server: Rc<RefCell<Vec<aio_core::Task<()>>>>,
+    _l: Rc<TcpListener>,
+}
+
+impl Case for Handshake {
+    type Fx = HandshakeFx;
+    type Out = io::Result<(StreamReader, StreamWriter)>;
+    const NAME: &'static str = "tls handshake";
+    const ENDINGS: &'static [Ending] = &[
+        Ending::Completes,
+        Ending::Dropped,
+        Ending::DroppedAsItCompletes,
+        Ending::Timeout,
+        Ending::Cancelled,
+        Ending::LoopClosed,
+        Ending::PeerResets,
+        Ending::BadInput,
+    ];
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            let l = Rc::new(TcpListener::bind("127.0.0.1:0").await?);
+            let port = l.local_addr()?.port();
+            let server: Rc<RefCell<Vec<aio_core::Task<()>>>> = Rc::default();
+            // The server answers only when fed (its accepts wait).
+            Ok(HandshakeFx { port, server, _l: l })
+        })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let port = fx.port;
+        Box::pin(async move {
+            let (connector, _) = tls_ends();
+            aio_net::open_connection_tls("localhost", port, &connector).await
+        })
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let l = fx._l.clone();
+            let t = create_task(async move {
+                let (_, acceptor) = tls_ends();
+                // Serves every connection that came (a dropped client's
+                // too): each handshake completes or fails, then closes.
+                while let Ok((s, _)) = l.accept().await {
+                    let (r, w) = s.into_streams();
+                    let _ = start_tls_server(r, w, &acceptor).await;
+                }
+            });
+            fx.server.borrow_mut().push(t);
+            Ok(())
+        })
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            if let Some(r) = got {
+                if let Some((r, w)) = unless_cancelled(r)? {
+                    w.close();
+                    drop(r);
+                }
+            }
+            for t in fx.server.borrow_mut().drain(..) {
+                t.cancel();
+            }
+            Ok(())
+        })
+    }
+    fn peer_end(fx: &Rc<Self::Fx>, _reset: bool) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let (s, _) = fx._l.accept().await?;
+            s.set_linger(Some(std::time::Duration::ZERO))?;
+            drop(s);
+            Ok(())
+        })
+    }
+    fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
+        match out {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => Ok(()),
+            r => Err(io::Error::other(format!(
+                "a handshake with a peer that reset: {:?}",
+                r.map(|_| ())
+            ))),
+        }
+    }
+    fn bad_input() -> Local<'static, io::Result<()>> {
+        Box::pin(async {
+            // A peer that speaks plain text.
+            let l = TcpListener::bind("127.0.0.1:0").await?;
+            let port = l.local_addr()?.port();
+            let srv = create_task(async move {
+                if let Ok((s, _)) = l.accept().await {
+                    let _ = s.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n".to_vec()).await;
+                }
+            });
+            let (connector, _) = tls_ends();
+            let r = aio_net::open_connection_tls("localhost", port, &connector).await;
+            let _ = srv.await;
+            match r {
+                Err(e) if e.kind() != io::ErrorKind::Interrupted => Ok(()),
+                r => Err(io::Error::other(format!(
+                    "a handshake with a plain-text peer: {:?}",
+                    r.map(|_| ())
+                ))),
+            }
+        })
+    }
+}
+
+/// `sendfile` over a connection whose peer does not read yet: the peer
+/// gets a prefix of the file, all of it when the call completed.
+pub struct Sendfile;
+
+pub struct SendfileFx {
+    s: Rc<StreamFx>,
+    file: std::fs::File,
+    _dir: aio_test::Dir,
+}
+
+const FILE: usize = 12 << 20;
+
+impl Case for Sendfile {
+    type Fx = SendfileFx;
+    type Out = io::Result<u64>;
+    const NAME: &'static str = "sendfile";
+    const ENDINGS: &'static [Ending] = &[
+        Ending::Completes,
+        Ending::Dropped,
+        Ending::DroppedAsItCompletes,
+        Ending::Timeout,
+        Ending::Cancelled,
+        Ending::LoopClosed,
+        Ending::PeerCloses,
+        Ending::PeerResets,
+        Ending::BadInput,
+    ];
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            let dir = crate::net::fresh_dir("sendfile");
+            let p = dir.join("file");
+            std::fs::write(&p, payload(FILE, 4))?;
+            Ok(SendfileFx {
+                s: Rc::new(StreamFx::new(Plain::pair().await?)),
+                file: std::fs::File::open(&p)?,
+                _dir: dir,
+            })
+        })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let fx = fx.clone();
+        Box::pin(async move { fx.s.w.sendfile(&fx.file, 0, None).await })
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        <WriteDrain<Plain> as Case>::feed(&fx.s)
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let done = match got {
+                Some(Ok(n)) => {
+                    ensure(n == FILE as u64, || format!("sendfile said {n} of {FILE}"))?;
+                    true
+                }
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => false,
+                Some(Err(e)) => return Err(e),
+                None => false,
+            };
+            fx.s.w.close();
+            let reader = fx.s.reader.borrow_mut().take().expect("fed");
+            let all = reader
+                .await
+                .map_err(|e| io::Error::other(e.to_string()))?
+                .map_err(|e| io::Error::other(format!("the peer's read: {e}")))?;
+            let want = payload(FILE, 4);
+            ensure(all.len() <= FILE && all[..] == want[..all.len()], || {
+                "the peer got bytes the file does not have there".into()
+            })?;
+            ensure(!done || all.len() == FILE, || {
+                format!("the peer got {} of {FILE}", all.len())
+            })
+        })
+    }
+    fn peer_end(fx: &Rc<Self::Fx>, reset: bool) -> Local<'_, io::Result<()>> {
+        Box::pin(async move { fx.s.end_peer(reset) })
+    }
+    fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
+        match out {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => Ok(()),
+            r => Err(io::Error::other(format!("sendfile to a gone peer: {r:?}"))),
+        }
+    }
+    fn bad_input() -> Local<'static, io::Result<()>> {
+        Box::pin(async {
+            let dir = crate::net::fresh_dir("sendfile-bad");
+            let p = dir.join("file");
+            std::fs::write(&p, b"0123456789")?;
+            let f = std::fs::File::open(&p)?;
+            let s = Plain::pair().await?;
+            // An offset no file has.
+            match s.w.sendfile(&f, u64::MAX, None).await {
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {}
+                Ok(0) => {} // past the end: nothing to send
+                r => return Err(io::Error::other(format!("sendfile at u64::MAX: {r:?}"))),
+            }
+            // A directory is not a file to send.
+            let d = std::fs::File::open(dir.path())?;
+            match s.w.sendfile(&d, 0, Some(10)).await {
+                Err(_) => Ok(()),
+                Ok(n) => Err(io::Error::other(format!("sendfile of a directory sent {n}"))),
+            }
+        })
+    }
+}
