@@ -933,17 +933,23 @@ impl Loop {
         Handle { cb }
     }
 
-    /// Schedules `f` to run after `delay` (a negative delay means now).
+    /// Schedules `f` to run after `delay`. A negative delay is a deadline
+    /// in the past, as in asyncio: `f` runs at the next turn, ordered by
+    /// that deadline among the timers due then (`call_later(0, a)` then
+    /// `call_later(-1, b)` runs `b` first), after the callbacks already
+    /// scheduled with `call_soon`.
     ///
     /// # Errors
     /// [`InvalidDelay`] for a delay that is not a number (NaN); `f` is
     /// dropped unscheduled.
     pub fn call_later(&self, delay: impl IntoDelay, f: impl FnOnce() + 'static) -> Result<TimerHandle, InvalidDelay> {
-        let when = self.core.clock.now().saturating_add(delay_ns(delay.into_delay()?));
+        let when = delay.into_signed_delay()?.from(self.core.clock.now());
         Ok(self.call_at_ns(when, f))
     }
 
-    /// Schedules `f` to run at `when` (seconds on the loop clock, or an `Instant`).
+    /// Schedules `f` to run at `when` (seconds on the loop clock, or an
+    /// `Instant`). A time already past runs `f` at the next turn, ordered
+    /// by `when` among the timers due then.
     ///
     /// # Errors
     /// [`InvalidDelay`] for a NaN `when`; `f` is dropped unscheduled.
