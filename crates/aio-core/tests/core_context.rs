@@ -80,9 +80,9 @@ fn reset_restores_the_previous_value_or_unsets() {
         assert_eq!(t1.old_value(), None, "it was not set");
         let t2 = VAR.set("two");
         assert_eq!(t2.old_value(), Some(&"one"));
-        VAR.reset(t2).unwrap();
+        VAR.reset(&t2).unwrap();
         assert_eq!(VAR.get(), "one");
-        VAR.reset(t1).unwrap();
+        VAR.reset(&t1).unwrap();
         assert_eq!(VAR.get(), "default");
     });
 }
@@ -92,16 +92,40 @@ fn reset_refuses_tokens_of_another_var_or_context() {
     static OTHER: ContextVar<&'static str> = ContextVar::new("other", "");
     run(async {
         let t = OTHER.set("x");
-        assert_eq!(VAR.reset(t), Err(ResetError::OtherVar));
-        let token = VAR.set("parent");
+        assert_eq!(VAR.reset(&t), Err(ResetError::OtherVar));
+        let token = Rc::new(VAR.set("parent"));
         // Reset in another task: the token belongs to the parent's context.
-        let r = create_task(async move { VAR.reset(token) }).await.unwrap();
+        let t2 = token.clone();
+        let r = create_task(async move { VAR.reset(&t2) }).await.unwrap();
         assert_eq!(r, Err(ResetError::OtherContext));
         assert_eq!(VAR.get(), "parent");
         assert_eq!(
             ResetError::OtherContext.to_string(),
             "the token was created in a different Context"
         );
+    });
+}
+
+/// asyncio: a reset refused (wrong context) leaves the token usable, so
+/// the program retries where it was set; a token serves one reset
+/// (`RuntimeError: Token has already been used once` after).
+#[test]
+fn a_refused_reset_can_be_retried_and_a_token_serves_once() {
+    static V: ContextVar<u32> = ContextVar::new("v", 0);
+    static W: ContextVar<u32> = ContextVar::new("w", 0);
+    run(async {
+        let token = V.set(1);
+        let ctx = copy_context();
+        assert_eq!(ctx.run(|| V.reset(&token)), Err(ResetError::OtherContext));
+        assert_eq!(ctx.run(|| V.get()), 1, "a refused reset changes nothing");
+        assert_eq!(W.reset(&token), Err(ResetError::OtherVar));
+        V.reset(&token).unwrap();
+        assert_eq!(V.get(), 0);
+        assert_eq!(token.old_value(), None);
+        V.set(5);
+        assert_eq!(V.reset(&token), Err(ResetError::Used), "a token serves one reset");
+        assert_eq!(V.get(), 5);
+        assert_eq!(ResetError::Used.to_string(), "the token has already been used once");
     });
 }
 
@@ -314,7 +338,7 @@ fn the_main_task_copies_the_threads_context() {
         .unwrap();
     assert_eq!(seen, 7);
     assert_eq!(T.get(), 7, "the task's set stayed in the task");
-    T.reset(token).unwrap();
+    T.reset(&token).unwrap();
     assert_eq!(T.get(), 0);
     lp.close();
 }
