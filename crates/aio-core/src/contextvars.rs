@@ -75,6 +75,7 @@ use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -436,7 +437,11 @@ impl std::error::Error for ResetError {}
 /// [`copy_context`] (or empty, by `Context::default()`).
 ///
 /// What code run in it sets stays in it, for the next
-/// [`run`](Context::run).
+/// [`run`](Context::run) — and for the callbacks given it with
+/// [`Loop::call_soon_in`](crate::Loop::call_soon_in) and its timed
+/// variants, which run in this context itself, as asyncio's
+/// `call_soon(cb, context=ctx)` does. `clone` makes a copy (asyncio's
+/// `Context.copy()`); a `Context` stays on its thread.
 ///
 /// # Examples
 /// ```
@@ -452,7 +457,8 @@ impl std::error::Error for ResetError {}
 /// ```
 #[derive(Default)]
 pub struct Context {
-    slot: ContextSlot,
+    /// Shared with the callbacks scheduled to run in it.
+    slot: Rc<ContextSlot>,
 }
 
 impl fmt::Debug for Context {
@@ -467,13 +473,18 @@ impl Context {
         let _g = self.slot.enter();
         f()
     }
+
+    /// The context itself (not a copy), for a callback to run in.
+    pub(crate) fn shared_slot(&self) -> Rc<ContextSlot> {
+        self.slot.clone()
+    }
 }
 
 impl Clone for Context {
     /// Another context with the same values (asyncio's `Context.copy()`).
     fn clone(&self) -> Context {
         Context {
-            slot: ContextSlot::new(self.slot.snapshot()),
+            slot: Rc::new(ContextSlot::new(self.slot.snapshot())),
         }
     }
 }
@@ -481,7 +492,7 @@ impl Clone for Context {
 /// A copy of the current context: asyncio's `contextvars.copy_context()`.
 pub fn copy_context() -> Context {
     Context {
-        slot: ContextSlot::new(current()),
+        slot: Rc::new(ContextSlot::new(current())),
     }
 }
 

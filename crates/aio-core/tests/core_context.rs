@@ -129,6 +129,41 @@ fn a_refused_reset_can_be_retried_and_a_token_serves_once() {
     });
 }
 
+/// asyncio's `call_soon/call_later/call_at(cb, context=ctx)`: the
+/// callbacks run in `ctx` itself, so each sees what the previous one set
+/// and `ctx.run` sees the last; the caller's context is untouched. CPython
+/// prints `[10, 1, 3] 2 0` for this program.
+#[test]
+fn callbacks_given_a_context_run_in_that_context() {
+    static V: ContextVar<u32> = ContextVar::new("v", 0);
+    run(async {
+        let lp = get_running_loop();
+        let ctx = copy_context();
+        ctx.run(|| V.set(10));
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let cb = |n: u32| {
+            let seen = seen.clone();
+            move || {
+                seen.borrow_mut().push(V.get());
+                V.set(n);
+            }
+        };
+        lp.call_soon_in(&ctx, cb(1));
+        lp.call_later_in(0.001, &ctx, cb(2)).unwrap();
+        lp.call_at_in(lp.time(), &ctx, cb(3)).unwrap();
+        lp.call_soon_in(&ctx, cb(99)).cancel();
+        sleep(0.01).await.unwrap();
+        assert_eq!(*seen.borrow(), [10, 1, 3]);
+        assert_eq!(ctx.run(|| V.get()), 2);
+        assert_eq!(V.get(), 0);
+        // A copy of the context is another context.
+        let copy = ctx.clone();
+        lp.call_soon_in(&copy, cb(4));
+        sleep(0).await.unwrap();
+        assert_eq!((ctx.run(|| V.get()), copy.run(|| V.get())), (2, 4));
+    });
+}
+
 #[test]
 fn to_thread_runs_in_a_copy_of_the_callers_context() {
     static USER: ContextVar<Option<Arc<String>>> = ContextVar::new("user", None);
