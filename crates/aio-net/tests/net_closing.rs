@@ -301,6 +301,87 @@ async fn abort_closes_a_pipe_at_once() -> io::Result<()> {
     Ok(())
 }
 
+/// test_streams' `test_drain_raises`: the peer accepts and closes at once;
+/// a client that writes and drains in a loop must get an error, not spin
+/// forever with its data vanishing.
+async fn drain_raises_when_the_peer_is_gone() -> io::Result<()> {
+    let server = start_server(
+        |_r: StreamReader, _w: StreamWriter| async { Ok::<_, io::Error>(()) },
+        "127.0.0.1",
+        0,
+    )
+    .await?;
+    let port = server.sockets()[0].port();
+    let (_r, w) = open_connection("127.0.0.1", port).await?;
+    let mut failed = None;
+    for _ in 0..1_000_000 {
+        w.write(b"foo\n");
+        if let Err(e) = w.drain().await {
+            failed = Some(e);
+            break;
+        }
+        yield_now().await?;
+    }
+    let e = failed.expect("a million writes to a closed peer all drained");
+    assert!(
+        matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted
+        ),
+        "{e}"
+    );
+    w.close();
+    assert!(w.wait_closed().await.is_err(), "wait_closed reports the failure");
+    assert_eq!(
+        w.drain().await.unwrap_err().kind(),
+        e.kind(),
+        "the failure, not just 'closed'"
+    );
+    w.abort();
+    server.close();
+    server.wait_closed().await?;
+    Ok(())
+}
+
+/// A drain cut short — dropped by a timeout, or its task cancelled —
+/// takes nothing with it: the buffer stays queued; an abort afterwards
+/// still discards it and every later drain says so.
+async fn drains_cut_short_then_abort() -> io::Result<()> {
+    let server = start_server(
+        |r: StreamReader, w: StreamWriter| async move {
+            let _open = (r, w);
+            aio_core::sleep(3600).await?;
+            Ok::<_, io::Error>(())
+        },
+        "127.0.0.1",
+        0,
+    )
+    .await?;
+    let port = server.sockets()[0].port();
+    let (_r, w) = open_connection("127.0.0.1", port).await?;
+    let w = Rc::new(w);
+    w.write(&payload(BIG, 9));
+    let r = aio_core::timeout(0.01, w.drain()).await;
+    assert!(
+        matches!(r, Err(aio_core::TimeoutError { .. })),
+        "the peer reads nothing: {r:?}"
+    );
+    let w2 = w.clone();
+    let drain = create_task(async move { w2.drain().await });
+    yield_now().await?;
+    drain.cancel();
+    // The cancellation propagated out of the drain: the task ends cancelled.
+    assert!(drain.await.unwrap_err().is_cancelled());
+    assert!(w.write_buffer_size() > 0, "a cut drain keeps the data queued");
+    w.abort();
+    assert_eq!(w.write_buffer_size(), 0);
+    assert_eq!(w.drain().await.unwrap_err().kind(), io::ErrorKind::ConnectionReset);
+    // The handler never reads (wait_closed would wait for it): the loop's
+    // close cancels it.
+    server.close();
+    Ok(())
+}
+
 backend_tests!(
     closed_server_refuses_at_once,
     drain_after_close_is_connection_lost,
@@ -308,4 +389,45 @@ backend_tests!(
     write_after_write_eof_is_an_error,
     abort_closes_at_once,
     abort_closes_a_pipe_at_once,
+    drain_raises_when_the_peer_is_gone,
+    drains_cut_short_then_abort,
 );
+
+/// The loop closes while a writer still holds data and a server still
+/// listens: afterwards, with no loop, `abort`, `write` and `close` neither
+/// panic nor leak, and the descriptors close with their last handles.
+fn a_writer_and_a_server_outlive_their_loop(lp: aio_core::Loop) {
+    let runner = aio_core::Runner::with_loop(lp);
+    let (s, w, server, fd, target) = runner
+        .run(async {
+            let server = echo_server().await?;
+            let port = server.sockets()[0].port();
+            let s = TcpStream::connect(("127.0.0.1", port)).await?;
+            let fd = s.as_raw_fd();
+            let target = fd_target(fd);
+            let (r, w) = s.into_streams();
+            w.write(&payload(BIG, 11));
+            Ok::<_, io::Error>((r, w, server, fd, target))
+        })
+        .unwrap();
+    runner.close();
+    w.write(b"after the loop");
+    w.abort();
+    assert!(w.is_closing());
+    w.close();
+    server.close();
+    drop((s, w, server));
+    assert_ne!(fd_target(fd), target, "the socket's descriptor is still open");
+}
+
+#[test]
+fn poll_a_writer_and_a_server_outlive_their_loop() {
+    a_writer_and_a_server_outlive_their_loop(common::poll_loop());
+}
+
+#[test]
+fn uring_a_writer_and_a_server_outlive_their_loop() {
+    if let Some(lp) = common::uring_loop() {
+        a_writer_and_a_server_outlive_their_loop(lp);
+    }
+}
