@@ -200,6 +200,15 @@ async fn write_after_write_eof_is_an_error() -> io::Result<()> {
             .unwrap_err()
             .is_panic()
     );
+    // Nor may a file follow: sendfile says so rather than panic.
+    let path = std::env::temp_dir().join(format!("aio-closing-{}-{}", std::process::id(), w.local_addr()?.port()));
+    std::fs::write(&path, b"file")?;
+    let file = std::fs::File::open(&path)?;
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        w.sendfile(&file, 0, None).await.unwrap_err().kind(),
+        io::ErrorKind::NotConnected
+    );
     assert_eq!(r.read(-1).await?, b"kept");
     w.close();
     w.wait_closed().await?;

@@ -501,7 +501,14 @@ impl StreamWriter {
         }
     }
 
-    /// Whether `close` was called (or the connection failed).
+    /// Whether nothing more may be written: `write_eof`, `close` or
+    /// `abort` was called.
+    pub(super) fn is_shut(&self) -> bool {
+        let st = self.inner.st.borrow();
+        st.eof || st.closing
+    }
+
+    /// Whether `close` or `abort` was called (or the connection failed).
     pub fn is_closing(&self) -> bool {
         let st = self.inner.st.borrow();
         st.closing || st.error.is_some()
