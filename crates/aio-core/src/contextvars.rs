@@ -27,8 +27,10 @@
 //! - a callback ([`Loop::call_soon`](crate::Loop::call_soon),
 //!   `call_later`, `call_at`, done callbacks of tasks and futures): a copy
 //!   of the context current when it was scheduled (when the done callback
-//!   was added); `LoopHandle::call_soon_threadsafe` takes the calling
-//!   thread's;
+//!   was added), or the [`Context`] given to
+//!   [`Loop::call_soon_in`](crate::Loop::call_soon_in) (`call_later_in`,
+//!   `call_at_in`) itself, as asyncio's `context=`;
+//!   `LoopHandle::call_soon_threadsafe` takes the calling thread's;
 //! - [`to_thread`](crate::to_thread): the closure runs in a copy of the
 //!   caller's context (asyncio's `copy_context().run`);
 //! - code outside any of these (a plain thread, `main` before the loop
