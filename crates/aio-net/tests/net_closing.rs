@@ -13,7 +13,8 @@ use std::rc::Rc;
 
 use aio_core::{TaskError, create_task, yield_now};
 use aio_net::{
-    PIPE, StreamError, StreamReader, StreamWriter, TcpStream, create_subprocess_exec, open_connection, start_server,
+    PIPE, StreamError, StreamReader, StreamWriter, TcpListener, TcpStream, create_subprocess_exec, open_connection,
+    start_server,
 };
 use common::payload;
 
@@ -352,6 +353,44 @@ async fn drain_raises_when_the_peer_is_gone() -> io::Result<()> {
     Ok(())
 }
 
+/// A peer that resets the connection (closes with `SO_LINGER` 0): once
+/// our reader has seen the reset, `drain` and `wait_closed` report it too,
+/// as asyncio's do (its reader and writer share the connection's fate).
+async fn a_reset_seen_by_the_reader_fails_the_writer() -> io::Result<()> {
+    let l = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    let connected = aio_core::Future::<()>::new();
+    let c2 = connected.clone();
+    let peer = create_task(async move {
+        let (s, _) = l.accept().await?;
+        // Reset only once the client's connect has completed.
+        (&c2).await.map_err(|e| io::Error::other(e.to_string()))?;
+        s.set_linger(Some(std::time::Duration::ZERO))?;
+        drop(s);
+        Ok::<_, io::Error>(())
+    });
+    let (mut r, w) = open_connection("127.0.0.1", addr.port()).await?;
+    connected.set_result(()).unwrap();
+    peer.await.map_err(err)??;
+    match r.read(-1).await {
+        Err(StreamError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
+        other => panic!("a read from a reset connection gave {other:?}"),
+    }
+    let e = w
+        .drain()
+        .await
+        .expect_err("drain after the reader saw a reset succeeded");
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+    assert!(w.is_closing());
+    assert_eq!(
+        w.wait_closed().await.unwrap_err().kind(),
+        io::ErrorKind::ConnectionReset
+    );
+    w.write(b"dropped");
+    assert_eq!(w.drain().await.unwrap_err().kind(), io::ErrorKind::ConnectionReset);
+    Ok(())
+}
+
 /// A drain cut short — dropped by a timeout, or its task cancelled —
 /// takes nothing with it: the buffer stays queued; an abort afterwards
 /// still discards it and every later drain says so.
@@ -399,6 +438,7 @@ backend_tests!(
     abort_closes_at_once,
     abort_closes_a_pipe_at_once,
     drain_raises_when_the_peer_is_gone,
+    a_reset_seen_by_the_reader_fails_the_writer,
     drains_cut_short_then_abort,
 );
 

@@ -197,7 +197,7 @@ impl StreamWriter {
         }
         poll_fn(|cx| {
             aio_core::cancel::check()?;
-            let mut st = self.inner.st.borrow_mut();
+            let mut st = self.checked_state();
             if let Some(e) = st.error() {
                 return Poll::Ready(Err(e));
             }
@@ -226,6 +226,24 @@ impl StreamWriter {
 
     fn transport(&self) -> Option<Rc<Transport>> {
         self.inner.t.borrow().clone()
+    }
+
+    /// The state, with a failure the reader saw on the connection taken
+    /// in: the writer fails with it, as asyncio's does when its protocol
+    /// loses the connection.
+    fn checked_state(&self) -> std::cell::RefMut<'_, State> {
+        let mut st = self.inner.st.borrow_mut();
+        if st.error.is_none() && !st.aborted {
+            let lost = self.inner.t.borrow().as_ref().and_then(|t| t.lost());
+            if let Some(e) = lost {
+                st.fail(&e);
+                if !st.flushing {
+                    // No flush runs to settle it: the connection is over.
+                    st.closed = true;
+                }
+            }
+        }
+        st
     }
 
     /// Queues `data` for sending: asyncio's `write`. Never waits. On a TLS
@@ -323,7 +341,7 @@ impl StreamWriter {
     /// `drain` as a poll function (no cancellation check). `waited`: this
     /// drain already waited for room (it began before any close).
     fn poll_drain(&self, cx: &Context<'_>, waited: &mut bool) -> Poll<io::Result<()>> {
-        let mut st = self.inner.st.borrow_mut();
+        let mut st = self.checked_state();
         if let Some(e) = st.error() {
             return Poll::Ready(Err(e));
         }
@@ -348,7 +366,7 @@ impl StreamWriter {
     /// Waits for room in the buffer (the flow control of `AsyncWrite`,
     /// which reports a closed writer its own way).
     fn poll_room(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
-        let mut st = self.inner.st.borrow_mut();
+        let mut st = self.checked_state();
         if let Some(e) = st.error() {
             return Poll::Ready(Err(e));
         }
@@ -380,7 +398,7 @@ impl StreamWriter {
     pub(super) async fn flushed(&self) -> io::Result<()> {
         poll_fn(|cx| {
             aio_core::cancel::check()?;
-            let mut st = self.inner.st.borrow_mut();
+            let mut st = self.checked_state();
             if let Some(e) = st.error() {
                 return Poll::Ready(Err(e));
             }
@@ -508,9 +526,10 @@ impl StreamWriter {
         st.eof || st.closing
     }
 
-    /// Whether `close` or `abort` was called (or the connection failed).
+    /// Whether `close` or `abort` was called (or the connection failed,
+    /// as the writer or the reader found).
     pub fn is_closing(&self) -> bool {
-        let st = self.inner.st.borrow();
+        let st = self.checked_state();
         st.closing || st.error.is_some()
     }
 
@@ -522,7 +541,7 @@ impl StreamWriter {
     pub async fn wait_closed(&self) -> io::Result<()> {
         poll_fn(|cx| {
             aio_core::cancel::check()?;
-            let mut st = self.inner.st.borrow_mut();
+            let mut st = self.checked_state();
             if st.closed {
                 return Poll::Ready(match st.error() {
                     Some(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
@@ -664,7 +683,7 @@ impl futures_io::AsyncWrite for StreamWriter {
 
     fn poll_close(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.close();
-        let mut st = self.inner.st.borrow_mut();
+        let mut st = self.checked_state();
         if st.closed {
             return Poll::Ready(match st.error() {
                 Some(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
@@ -738,6 +757,11 @@ async fn send_buffer(inner: &Inner, t: &Transport) -> bool {
             if st.aborted {
                 // The buffer was discarded: nothing to count, no error to keep.
                 return false;
+            }
+            if st.error.is_some() {
+                // Failed meanwhile (the reader saw the connection go):
+                // `fail` dropped the buffer and its counts.
+                return true;
             }
             match res {
                 Ok(0) => {
