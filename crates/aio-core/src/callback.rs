@@ -55,6 +55,43 @@ impl<F: FnOnce()> Callback for CallbackCell<F> {
     }
 }
 
+/// A callback that runs in a given [`Context`](crate::contextvars::Context)
+/// itself, not a copy: what it sets stays there (asyncio's
+/// `call_soon(cb, context=ctx)`).
+pub(crate) struct CallbackIn<F> {
+    f: Cell<Option<F>>,
+    cancelled: Cell<bool>,
+    ctx: Rc<ContextSlot>,
+}
+
+impl<F: FnOnce() + 'static> CallbackIn<F> {
+    pub(crate) fn rc(ctx: &crate::contextvars::Context, f: F) -> Rc<dyn Callback> {
+        Rc::new(CallbackIn {
+            f: Cell::new(Some(f)),
+            cancelled: Cell::new(false),
+            ctx: ctx.shared_slot(),
+        })
+    }
+}
+
+impl<F: FnOnce()> Callback for CallbackIn<F> {
+    fn run(&self) {
+        if let Some(f) = self.f.take() {
+            let _g = self.ctx.enter();
+            f();
+        }
+    }
+
+    fn cancel(&self) {
+        self.cancelled.set(true);
+        drop(self.f.take());
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.get()
+    }
+}
+
 /// A callback scheduled with [`Loop::call_soon`](crate::Loop::call_soon):
 /// asyncio's `Handle`.
 #[derive(Clone)]

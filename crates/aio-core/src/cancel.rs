@@ -294,6 +294,16 @@ impl Scope {
         msg
     }
 
+    /// A copy of this scope's delivery that is still alive (its message
+    /// kept, not itself a delivery: holding it keeps nothing propagating),
+    /// or this scope's own cancellation if none is.
+    pub(crate) fn delivered_copy(&self) -> Cancelled {
+        match self.live_witness() {
+            Some(w) => Cancelled::from_msg(w.msg.clone()),
+            None => self.error(),
+        }
+    }
+
     /// This scope's live witness, if a delivery of it is alive.
     fn live_witness(&self) -> Option<Arc<Delivery>> {
         let w = self.witness.take();

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `var = ContextVar("var", default=0)` | `static VAR: ContextVar<u32> = ContextVar::new("var", 0);` |
 //! | `var.get()` | `VAR.get()` |
-//! | `token = var.set(1)` / `var.reset(token)` | `let token = VAR.set(1);` / `VAR.reset(token)?` |
+//! | `token = var.set(1)` / `var.reset(token)` | `let token = VAR.set(1);` / `VAR.reset(&token)?` |
 //! | `contextvars.copy_context().run(f)` | `aio::copy_context().run(f)` |
 //!
 //! Where each piece of code runs:
@@ -27,8 +27,10 @@
 //! - a callback ([`Loop::call_soon`](crate::Loop::call_soon),
 //!   `call_later`, `call_at`, done callbacks of tasks and futures): a copy
 //!   of the context current when it was scheduled (when the done callback
-//!   was added); `LoopHandle::call_soon_threadsafe` takes the calling
-//!   thread's;
+//!   was added), or the [`Context`] given to
+//!   [`Loop::call_soon_in`](crate::Loop::call_soon_in) (`call_later_in`,
+//!   `call_at_in`) itself, as asyncio's `context=`;
+//!   `LoopHandle::call_soon_threadsafe` takes the calling thread's;
 //! - [`to_thread`](crate::to_thread): the closure runs in a copy of the
 //!   caller's context (asyncio's `copy_context().run`);
 //! - code outside any of these (a plain thread, `main` before the loop
@@ -75,8 +77,9 @@ use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::context::CONTEXT;
 
@@ -223,7 +226,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 ///     let token = USER.set(Some("alice"));
 ///     let seen = aio_core::create_task(async { USER.get() }).await.unwrap();
 ///     assert_eq!(seen, Some("alice"), "the task started with a copy");
-///     USER.reset(token).unwrap();
+///     USER.reset(&token).unwrap();
 ///     assert_eq!(USER.get(), None);
 /// });
 /// ```
@@ -315,18 +318,43 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
                 var: id,
                 context: slot as *const ContextSlot as usize,
                 old,
+                used: AtomicBool::new(false),
                 _type: PhantomData,
             }
         })
     }
 
     /// Restores the value the variable had before the [`set`](ContextVar::set)
-    /// that returned `token` (unset again, if it was).
+    /// that returned `token` (unset again, if it was): asyncio's
+    /// `var.reset(token)`.
+    ///
+    /// The token is borrowed, as asyncio's is: after a reset refused
+    /// because it ran in the wrong context, the program can retry in the
+    /// right one. A token serves one successful reset.
     ///
     /// # Errors
-    /// [`ResetError`] when `token` comes from another variable, or from a
+    /// [`ResetError`], and nothing changes, when `token` was already used
+    /// (asyncio's `RuntimeError`), comes from another variable, or from a
     /// set in another context (another task) — asyncio's `ValueError`.
-    pub fn reset(&self, token: Token<T>) -> Result<(), ResetError> {
+    ///
+    /// # Examples
+    /// ```
+    /// use aio_core::ContextVar;
+    /// use aio_core::contextvars::{ResetError, copy_context};
+    ///
+    /// static V: ContextVar<u32> = ContextVar::new("v", 0);
+    ///
+    /// let token = V.set(1);
+    /// let elsewhere = copy_context();
+    /// assert_eq!(elsewhere.run(|| V.reset(&token)), Err(ResetError::OtherContext));
+    /// V.reset(&token).unwrap(); // here, where it was set
+    /// assert_eq!(V.get(), 0);
+    /// assert_eq!(V.reset(&token), Err(ResetError::Used));
+    /// ```
+    pub fn reset(&self, token: &Token<T>) -> Result<(), ResetError> {
+        if token.used.load(Ordering::Relaxed) {
+            return Err(ResetError::Used);
+        }
         let id = self.id();
         if token.var != id {
             return Err(ResetError::OtherVar);
@@ -335,10 +363,14 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
             if token.context != slot as *const ContextSlot as usize {
                 return Err(ResetError::OtherContext);
             }
+            // A token is used once, from the context it was made in: on
+            // that context's thread (the address check above), so a plain
+            // load then store cannot race with another reset.
+            token.used.store(true, Ordering::Relaxed);
             let mut vars = slot.0.take();
             let map = Arc::make_mut(vars.get_or_insert_with(Default::default));
-            let replaced = match token.old {
-                Some(old) => map.insert(id, old),
+            let replaced = match &token.old {
+                Some(old) => map.insert(id, old.clone()),
                 None => map.remove(id),
             };
             slot.0.set(vars);
@@ -356,6 +388,8 @@ pub struct Token<T> {
     /// The context (slot address) the set happened in.
     context: usize,
     old: Option<Value>,
+    /// A reset used it (asyncio's `Token has already been used once`).
+    used: AtomicBool,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -371,6 +405,7 @@ impl<T> fmt::Debug for Token<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Token")
             .field("set", &self.old.is_some())
+            .field("used", &self.used.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -378,6 +413,9 @@ impl<T> fmt::Debug for Token<T> {
 /// Why [`ContextVar::reset`] refused a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetError {
+    /// The token already served a reset (asyncio's `RuntimeError: Token
+    /// has already been used once`).
+    Used,
     /// The token was made by another variable's `set`.
     OtherVar,
     /// The token was made in another context (another task, callback or
@@ -388,6 +426,7 @@ pub enum ResetError {
 impl fmt::Display for ResetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            ResetError::Used => "the token has already been used once",
             ResetError::OtherVar => "the token was created by a different ContextVar",
             ResetError::OtherContext => "the token was created in a different Context",
         })
@@ -400,7 +439,11 @@ impl std::error::Error for ResetError {}
 /// [`copy_context`] (or empty, by `Context::default()`).
 ///
 /// What code run in it sets stays in it, for the next
-/// [`run`](Context::run).
+/// [`run`](Context::run) — and for the callbacks given it with
+/// [`Loop::call_soon_in`](crate::Loop::call_soon_in) and its timed
+/// variants, which run in this context itself, as asyncio's
+/// `call_soon(cb, context=ctx)` does. `clone` makes a copy (asyncio's
+/// `Context.copy()`); a `Context` stays on its thread.
 ///
 /// # Examples
 /// ```
@@ -416,7 +459,8 @@ impl std::error::Error for ResetError {}
 /// ```
 #[derive(Default)]
 pub struct Context {
-    slot: ContextSlot,
+    /// Shared with the callbacks scheduled to run in it.
+    slot: Rc<ContextSlot>,
 }
 
 impl fmt::Debug for Context {
@@ -431,13 +475,18 @@ impl Context {
         let _g = self.slot.enter();
         f()
     }
+
+    /// The context itself (not a copy), for a callback to run in.
+    pub(crate) fn shared_slot(&self) -> Rc<ContextSlot> {
+        self.slot.clone()
+    }
 }
 
 impl Clone for Context {
     /// Another context with the same values (asyncio's `Context.copy()`).
     fn clone(&self) -> Context {
         Context {
-            slot: ContextSlot::new(self.slot.snapshot()),
+            slot: Rc::new(ContextSlot::new(self.slot.snapshot())),
         }
     }
 }
@@ -445,7 +494,7 @@ impl Clone for Context {
 /// A copy of the current context: asyncio's `contextvars.copy_context()`.
 pub fn copy_context() -> Context {
     Context {
-        slot: ContextSlot::new(current()),
+        slot: Rc::new(ContextSlot::new(current())),
     }
 }
 

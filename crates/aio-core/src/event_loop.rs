@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use concurrent_queue::ConcurrentQueue;
 
-use crate::callback::{Callback, CallbackCell, Handle, TimerHandle};
+use crate::callback::{Callback, CallbackCell, CallbackIn, Handle, TimerHandle};
 use crate::context::{CONTEXT, CoreGuard};
+use crate::contextvars::Context;
 use crate::driver::{Driver, ParkDriver, Unpark};
 use crate::handle::LoopHandle;
 use crate::task::raw::{COMPLETE, SCHEDULED, TaskPtr, release};
@@ -926,33 +927,97 @@ impl Loop {
         self.core.backend
     }
 
-    /// Schedules `f` to run on the next turn of the loop.
+    /// Schedules `f` to run on the next turn of the loop, in a copy of the
+    /// current [context](crate::contextvars) (asyncio's `call_soon`).
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Handle {
         let cb = CallbackCell::rc(f);
         self.core.call_soon_rc(cb.clone());
         Handle { cb }
     }
 
-    /// Schedules `f` to run after `delay` (a negative delay means now).
+    /// [`call_soon`](Loop::call_soon) in the context `ctx` itself
+    /// (asyncio's `call_soon(cb, context=ctx)`): what `f` sets stays in
+    /// `ctx`, seen by [`ctx.run`](crate::contextvars::Context::run) and
+    /// the next callbacks given `ctx`.
+    ///
+    /// # Examples
+    /// ```
+    /// use aio_core::ContextVar;
+    ///
+    /// static V: ContextVar<u32> = ContextVar::new("v", 0);
+    ///
+    /// aio_core::run(async {
+    ///     let ctx = aio_core::copy_context();
+    ///     let lp = aio_core::get_running_loop();
+    ///     lp.call_soon_in(&ctx, || {
+    ///         V.set(7);
+    ///     });
+    ///     aio_core::sleep(0).await.unwrap();
+    ///     assert_eq!(ctx.run(|| V.get()), 7);
+    ///     assert_eq!(V.get(), 0);
+    /// });
+    /// ```
+    pub fn call_soon_in(&self, ctx: &Context, f: impl FnOnce() + 'static) -> Handle {
+        let cb = CallbackIn::rc(ctx, f);
+        self.core.call_soon_rc(cb.clone());
+        Handle { cb }
+    }
+
+    /// Schedules `f` to run after `delay`, in a copy of the current
+    /// context. A negative delay is a deadline in the past, as in asyncio:
+    /// `f` runs at the next turn, ordered by that deadline among the
+    /// timers due then (`call_later(0, a)` then `call_later(-1, b)` runs
+    /// `b` first), after the callbacks already scheduled with `call_soon`.
     ///
     /// # Errors
     /// [`InvalidDelay`] for a delay that is not a number (NaN); `f` is
     /// dropped unscheduled.
     pub fn call_later(&self, delay: impl IntoDelay, f: impl FnOnce() + 'static) -> Result<TimerHandle, InvalidDelay> {
-        let when = self.core.clock.now().saturating_add(delay_ns(delay.into_delay()?));
-        Ok(self.call_at_ns(when, f))
+        let when = delay.into_signed_delay()?.from(self.core.clock.now());
+        Ok(self.call_at_ns(when, CallbackCell::rc(f)))
     }
 
-    /// Schedules `f` to run at `when` (seconds on the loop clock, or an `Instant`).
+    /// [`call_later`](Loop::call_later) in the context `ctx` itself
+    /// (asyncio's `call_later(delay, cb, context=ctx)`).
+    ///
+    /// # Errors
+    /// As [`call_later`](Loop::call_later).
+    pub fn call_later_in(
+        &self,
+        delay: impl IntoDelay,
+        ctx: &Context,
+        f: impl FnOnce() + 'static,
+    ) -> Result<TimerHandle, InvalidDelay> {
+        let when = delay.into_signed_delay()?.from(self.core.clock.now());
+        Ok(self.call_at_ns(when, CallbackIn::rc(ctx, f)))
+    }
+
+    /// Schedules `f` to run at `when` (seconds on the loop clock, or an
+    /// `Instant`), in a copy of the current context. A time already past
+    /// runs `f` at the next turn, ordered by `when` among the timers due
+    /// then.
     ///
     /// # Errors
     /// [`InvalidDelay`] for a NaN `when`; `f` is dropped unscheduled.
     pub fn call_at(&self, when: impl IntoDeadline, f: impl FnOnce() + 'static) -> Result<TimerHandle, InvalidDelay> {
-        Ok(self.call_at_ns(when.into_deadline_ns()?, f))
+        Ok(self.call_at_ns(when.into_deadline_ns()?, CallbackCell::rc(f)))
     }
 
-    fn call_at_ns(&self, when: u64, f: impl FnOnce() + 'static) -> TimerHandle {
-        let cb = CallbackCell::rc(f);
+    /// [`call_at`](Loop::call_at) in the context `ctx` itself (asyncio's
+    /// `call_at(when, cb, context=ctx)`).
+    ///
+    /// # Errors
+    /// As [`call_at`](Loop::call_at).
+    pub fn call_at_in(
+        &self,
+        when: impl IntoDeadline,
+        ctx: &Context,
+        f: impl FnOnce() + 'static,
+    ) -> Result<TimerHandle, InvalidDelay> {
+        Ok(self.call_at_ns(when.into_deadline_ns()?, CallbackIn::rc(ctx, f)))
+    }
+
+    fn call_at_ns(&self, when: u64, cb: Rc<dyn Callback>) -> TimerHandle {
         let key = self.core.timers.borrow_mut().insert_call(when, cb.clone());
         TimerHandle {
             cb,

@@ -101,8 +101,8 @@ pub mod __private {
     pub use crate::runner::macro_run as run;
 }
 pub use task::{
-    DoneCallbackId, JoinRef, Panic, Reportable, Task, TaskError, TaskRef, all_tasks, create_eager_task, create_task,
-    current_task,
+    DoneCallbackId, JoinRef, Panic, Reportable, Task, TaskError, TaskFailure, TaskRef, all_tasks, create_eager_task,
+    create_task, current_task,
 };
 pub use thread::{ToThread, ToThreadError, to_thread};
 pub use time::{IntoDeadline, IntoDelay, InvalidDelay, monotonic};

@@ -55,9 +55,27 @@ use crate::context::{expect_core, with_core};
 pub use crate::combinator::{timeout, timeout_at};
 pub use crate::timer::{sleep, sleep_until};
 
+/// How far before the process's first clock read the epoch lies: a
+/// deadline in the past (`call_later(-1, f)` right after start-up) stays
+/// after the epoch, so past deadlines keep their order (asyncio's clock,
+/// `time.monotonic()`, counts from boot for the same effect).
+const EPOCH_BACK: Duration = Duration::from_secs(24 * 3600);
+
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
+    *EPOCH.get_or_init(|| {
+        let now = Instant::now();
+        // Where an `Instant` cannot go that far back (it counts from boot
+        // on some systems), as far back as it can.
+        let mut back = EPOCH_BACK;
+        loop {
+            match now.checked_sub(back) {
+                Some(t) => return t,
+                None if back.as_secs() > 1 => back /= 2,
+                None => return now,
+            }
+        }
+    })
 }
 
 /// Loops with a paused clock, process-wide. While it is zero (every
@@ -266,6 +284,38 @@ pub(crate) fn ns_to_secs(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
+/// A delay as nanoseconds forward or back from now (`call_later` with a
+/// negative delay schedules in the past, as asyncio's does: the callback
+/// runs at the next turn, ordered by its deadline).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignedDelay {
+    /// This many nanoseconds from now.
+    Ahead(u64),
+    /// This many nanoseconds before now.
+    Back(u64),
+}
+
+impl SignedDelay {
+    /// The deadline this delay gives from `now`.
+    pub(crate) fn from(self, now: u64) -> u64 {
+        match self {
+            SignedDelay::Ahead(d) => now.saturating_add(d),
+            SignedDelay::Back(d) => now.saturating_sub(d),
+        }
+    }
+}
+
+/// Seconds to a signed delay: negative goes back, too large saturates,
+/// NaN is an error.
+fn secs_to_signed(secs: f64) -> Result<SignedDelay, InvalidDelay> {
+    if secs < 0.0 {
+        secs_to_ns(-secs).map(SignedDelay::Back)
+    } else {
+        secs_to_ns(secs).map(SignedDelay::Ahead)
+    }
+}
+
 /// Seconds to nanoseconds: negative means zero (as in asyncio), too large
 /// saturates, NaN is an error.
 pub(crate) fn secs_to_ns(secs: f64) -> Result<u64, InvalidDelay> {
@@ -323,6 +373,17 @@ pub fn monotonic() -> f64 {
 pub trait IntoDelay {
     /// The delay as a `Duration`, or [`InvalidDelay`] for NaN seconds.
     fn into_delay(self) -> Result<Duration, InvalidDelay>;
+
+    /// The delay with its sign, for the timers that order a deadline in
+    /// the past ([`Loop::call_later`](crate::Loop::call_later)). The
+    /// default is [`into_delay`](IntoDelay::into_delay), never negative.
+    #[doc(hidden)]
+    fn into_signed_delay(self) -> Result<SignedDelay, InvalidDelay>
+    where
+        Self: Sized,
+    {
+        self.into_delay().map(|d| SignedDelay::Ahead(delay_ns(d)))
+    }
 }
 
 impl IntoDelay for Duration {
@@ -335,11 +396,19 @@ impl IntoDelay for f64 {
     fn into_delay(self) -> Result<Duration, InvalidDelay> {
         secs_to_ns(self).map(Duration::from_nanos)
     }
+
+    fn into_signed_delay(self) -> Result<SignedDelay, InvalidDelay> {
+        secs_to_signed(self)
+    }
 }
 
 impl IntoDelay for f32 {
     fn into_delay(self) -> Result<Duration, InvalidDelay> {
         f64::from(self).into_delay()
+    }
+
+    fn into_signed_delay(self) -> Result<SignedDelay, InvalidDelay> {
+        secs_to_signed(f64::from(self))
     }
 }
 
@@ -349,6 +418,16 @@ macro_rules! int_delay {
             #[allow(unused_comparisons)]
             fn into_delay(self) -> Result<Duration, InvalidDelay> {
                 Ok(if self <= 0 { Duration::ZERO } else { Duration::from_secs(self as u64) })
+            }
+
+            #[allow(unused_comparisons)]
+            fn into_signed_delay(self) -> Result<SignedDelay, InvalidDelay> {
+                let secs = |n: u64| n.saturating_mul(1_000_000_000);
+                Ok(if self < 0 {
+                    SignedDelay::Back(secs((self as i128).unsigned_abs() as u64))
+                } else {
+                    SignedDelay::Ahead(secs(self as u64))
+                })
             }
         }
     )*};
@@ -406,6 +485,21 @@ mod tests {
         assert_eq!(f32::NAN.into_delay(), Err(InvalidDelay));
         assert_eq!(f64::NAN.into_deadline_ns(), Err(InvalidDelay));
         assert_eq!(f64::INFINITY.into_delay().unwrap().as_secs(), u64::MAX / 1_000_000_000);
+    }
+
+    #[test]
+    fn signed_delays_keep_their_sign() {
+        assert_eq!((-1).into_signed_delay(), Ok(SignedDelay::Back(1_000_000_000)));
+        assert_eq!((-0.5).into_signed_delay(), Ok(SignedDelay::Back(500_000_000)));
+        assert_eq!(0.into_signed_delay(), Ok(SignedDelay::Ahead(0)));
+        assert_eq!(2u64.into_signed_delay(), Ok(SignedDelay::Ahead(2_000_000_000)));
+        assert_eq!(i64::MIN.into_signed_delay(), Ok(SignedDelay::Back(u64::MAX)));
+        assert_eq!(
+            Duration::from_millis(3).into_signed_delay(),
+            Ok(SignedDelay::Ahead(3_000_000))
+        );
+        assert_eq!(f64::NAN.into_signed_delay(), Err(InvalidDelay));
+        assert_eq!(SignedDelay::Back(5).from(3), 0);
     }
 
     #[test]

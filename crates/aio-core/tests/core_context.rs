@@ -80,9 +80,9 @@ fn reset_restores_the_previous_value_or_unsets() {
         assert_eq!(t1.old_value(), None, "it was not set");
         let t2 = VAR.set("two");
         assert_eq!(t2.old_value(), Some(&"one"));
-        VAR.reset(t2).unwrap();
+        VAR.reset(&t2).unwrap();
         assert_eq!(VAR.get(), "one");
-        VAR.reset(t1).unwrap();
+        VAR.reset(&t1).unwrap();
         assert_eq!(VAR.get(), "default");
     });
 }
@@ -92,16 +92,75 @@ fn reset_refuses_tokens_of_another_var_or_context() {
     static OTHER: ContextVar<&'static str> = ContextVar::new("other", "");
     run(async {
         let t = OTHER.set("x");
-        assert_eq!(VAR.reset(t), Err(ResetError::OtherVar));
-        let token = VAR.set("parent");
+        assert_eq!(VAR.reset(&t), Err(ResetError::OtherVar));
+        let token = Rc::new(VAR.set("parent"));
         // Reset in another task: the token belongs to the parent's context.
-        let r = create_task(async move { VAR.reset(token) }).await.unwrap();
+        let t2 = token.clone();
+        let r = create_task(async move { VAR.reset(&t2) }).await.unwrap();
         assert_eq!(r, Err(ResetError::OtherContext));
         assert_eq!(VAR.get(), "parent");
         assert_eq!(
             ResetError::OtherContext.to_string(),
             "the token was created in a different Context"
         );
+    });
+}
+
+/// asyncio: a reset refused (wrong context) leaves the token usable, so
+/// the program retries where it was set; a token serves one reset
+/// (`RuntimeError: Token has already been used once` after).
+#[test]
+fn a_refused_reset_can_be_retried_and_a_token_serves_once() {
+    static V: ContextVar<u32> = ContextVar::new("v", 0);
+    static W: ContextVar<u32> = ContextVar::new("w", 0);
+    run(async {
+        let token = V.set(1);
+        let ctx = copy_context();
+        assert_eq!(ctx.run(|| V.reset(&token)), Err(ResetError::OtherContext));
+        assert_eq!(ctx.run(|| V.get()), 1, "a refused reset changes nothing");
+        assert_eq!(W.reset(&token), Err(ResetError::OtherVar));
+        V.reset(&token).unwrap();
+        assert_eq!(V.get(), 0);
+        assert_eq!(token.old_value(), None);
+        V.set(5);
+        assert_eq!(V.reset(&token), Err(ResetError::Used), "a token serves one reset");
+        assert_eq!(V.get(), 5);
+        assert_eq!(ResetError::Used.to_string(), "the token has already been used once");
+    });
+}
+
+/// asyncio's `call_soon/call_later/call_at(cb, context=ctx)`: the
+/// callbacks run in `ctx` itself, so each sees what the previous one set
+/// and `ctx.run` sees the last; the caller's context is untouched. CPython
+/// prints `[10, 1, 3] 2 0` for this program.
+#[test]
+fn callbacks_given_a_context_run_in_that_context() {
+    static V: ContextVar<u32> = ContextVar::new("v", 0);
+    run(async {
+        let lp = get_running_loop();
+        let ctx = copy_context();
+        ctx.run(|| V.set(10));
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let cb = |n: u32| {
+            let seen = seen.clone();
+            move || {
+                seen.borrow_mut().push(V.get());
+                V.set(n);
+            }
+        };
+        lp.call_soon_in(&ctx, cb(1));
+        lp.call_later_in(0.001, &ctx, cb(2)).unwrap();
+        lp.call_at_in(lp.time(), &ctx, cb(3)).unwrap();
+        lp.call_soon_in(&ctx, cb(99)).cancel();
+        sleep(0.01).await.unwrap();
+        assert_eq!(*seen.borrow(), [10, 1, 3]);
+        assert_eq!(ctx.run(|| V.get()), 2);
+        assert_eq!(V.get(), 0);
+        // A copy of the context is another context.
+        let copy = ctx.clone();
+        lp.call_soon_in(&copy, cb(4));
+        sleep(0).await.unwrap();
+        assert_eq!((ctx.run(|| V.get()), copy.run(|| V.get())), (2, 4));
     });
 }
 
@@ -314,7 +373,7 @@ fn the_main_task_copies_the_threads_context() {
         .unwrap();
     assert_eq!(seen, 7);
     assert_eq!(T.get(), 7, "the task's set stayed in the task");
-    T.reset(token).unwrap();
+    T.reset(&token).unwrap();
     assert_eq!(T.get(), 0);
     lp.close();
 }

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
-use aio_core::{Builder, Cancelled, ExceptionContext, Loop, TaskOutput, create_task, sleep, yield_now};
+use aio_core::{Builder, Cancelled, ExceptionContext, Loop, TaskFailure, TaskOutput, create_task, sleep, yield_now};
 
 /// What a report said: (message, task, panic, error).
 type Report = (String, Option<String>, Option<String>, Option<String>);
@@ -80,6 +80,77 @@ fn a_handle_dropped_unread_after_the_task_failed_reports_it() {
         ..Default::default()
     };
     assert!(ctx.to_string().ends_with(": \"bad input\""), "{ctx}");
+    lp.close();
+}
+
+#[derive(Debug, PartialEq)]
+struct ValueError(&'static str);
+
+/// asyncio: `t.exception()` returns the exception and marks it retrieved,
+/// so dropping `t` reports nothing; a twin task nobody looked at is
+/// reported (CPython prints `ValueError('bad')` then `['Task exception
+/// was never retrieved']`). Both the typed `failure()` and the untyped
+/// `exception()` count as looking.
+#[test]
+fn exception_reads_an_err_and_marks_it_retrieved() {
+    let (lp, seen) = recording_loop();
+    let s = seen.clone();
+    lp.run_until_complete(async move {
+        let fail = || create_task(async { Err::<(), _>(ValueError("bad")) });
+        let t = fail();
+        assert!(t.failure().is_none(), "still running");
+        sleep(0).await?;
+        match t.failure() {
+            Some(Ok(Some(TaskFailure::Error(e)))) => assert_eq!(e, &ValueError("bad")),
+            other => panic!("failure() gave {other:?}"),
+        }
+        drop(t);
+        let u = fail();
+        sleep(0).await?;
+        assert_eq!(u.exception(), Some(Ok(Some("ValueError(\"bad\")".to_owned()))));
+        drop(u);
+        let mut r = fail();
+        sleep(0).await?;
+        assert!(matches!(r.failure(), Some(Ok(Some(TaskFailure::Error(_))))));
+        assert_eq!(
+            r.result().unwrap().unwrap(),
+            Err(ValueError("bad")),
+            "the result stays in place"
+        );
+        assert!(matches!(r.failure(), Some(Err(aio_core::TaskError::Retrieved))));
+        let ok = create_task(async { Ok::<u8, ValueError>(1) });
+        let panicked = create_task(async {
+            yield_now().await?;
+            if true {
+                panic!("boom");
+            }
+            Ok::<(), Cancelled>(())
+        });
+        let cancelled = create_task(async { sleep(10).await });
+        sleep(0).await?;
+        cancelled.cancel_with("stop");
+        sleep(0).await?;
+        assert!(matches!(ok.failure(), Some(Ok(None))));
+        match panicked.failure() {
+            Some(Ok(Some(TaskFailure::Panic(p)))) => assert_eq!(p.message(), Some("boom")),
+            other => panic!("failure() gave {other:?}"),
+        }
+        match cancelled.failure() {
+            Some(Err(aio_core::TaskError::Cancelled(c))) => assert_eq!(c.message(), Some("stop")),
+            other => panic!("failure() gave {other:?}"),
+        }
+        drop((ok, panicked, cancelled));
+        assert!(s.borrow().is_empty(), "{:?}", s.borrow());
+        drop(fail()); // a failure nobody looked at
+        sleep(0.001).await?;
+        Ok::<_, Cancelled>(())
+    })
+    .unwrap()
+    .unwrap();
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].0, "Task exception was never retrieved");
+    assert_eq!(seen[0].3.as_deref(), Some("ValueError(\"bad\")"));
     lp.close();
 }
 

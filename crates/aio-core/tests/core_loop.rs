@@ -53,6 +53,59 @@ fn call_later_and_call_at_fire_in_deadline_order() {
     lp.close();
 }
 
+/// asyncio orders timers by deadline even when it is in the past: they
+/// all run at the next turn, after what `call_soon` queued, the earliest
+/// deadline first (CPython prints `['soon', 'x', 'at-2', 'b-1', 'c-0.5',
+/// 'a0', 'sleep-1', 'sleep0']` for this program).
+#[test]
+fn past_deadlines_run_next_turn_in_deadline_order() {
+    run(async {
+        let lp = get_running_loop();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let push = |name: &'static str| {
+            let l = log.clone();
+            move || l.borrow_mut().push(name)
+        };
+        lp.call_later(0, push("a0")).unwrap();
+        lp.call_later(-1, push("b-1")).unwrap();
+        lp.call_soon(push("soon"));
+        lp.call_at(lp.time() - 2.0, push("at-2")).unwrap();
+        lp.call_later(-0.5, push("c-0.5")).unwrap();
+        let h = lp.call_later(-3, push("x")).unwrap();
+        assert!(
+            (lp.time() - 3.0 - h.when()).abs() < 0.5,
+            "when() is the deadline, in the past"
+        );
+        for (d, name) in [(-1.0, "sleep-1"), (0.0, "sleep0")] {
+            let l = log.clone();
+            drop(create_task(async move {
+                sleep(d).await?;
+                l.borrow_mut().push(name);
+                Ok::<_, Cancelled>(())
+            }));
+        }
+        sleep(0.01).await.unwrap();
+        assert_eq!(
+            *log.borrow(),
+            ["soon", "x", "at-2", "b-1", "c-0.5", "a0", "sleep-1", "sleep0"]
+        );
+
+        // Sleeps until times gone by wake in deadline order too.
+        log.borrow_mut().clear();
+        let now = lp.time();
+        for (at, name) in [(now - 1.0, "until-1"), (now - 2.0, "until-2"), (now - 1.5, "until-1.5")] {
+            let l = log.clone();
+            drop(create_task(async move {
+                aio_core::sleep_until(at).await?;
+                l.borrow_mut().push(name);
+                Ok::<_, Cancelled>(())
+            }));
+        }
+        sleep(0.01).await.unwrap();
+        assert_eq!(*log.borrow(), ["until-2", "until-1.5", "until-1"]);
+    });
+}
+
 #[test]
 fn timers_are_never_early() {
     run(async {

@@ -15,6 +15,31 @@ fn a_timeout_fires_and_cancels_the_inner_future() {
     assert_eq!(r, Err(TimeoutError));
 }
 
+/// asyncio's `raise TimeoutError from exc`: the error's cause is the
+/// `CancelledError` the block propagated. Keeping the error keeps no
+/// cancellation going: a task that returns it ends with it as its value.
+#[test]
+fn the_cause_is_the_cancellation_the_block_saw() {
+    use std::error::Error;
+    run(async {
+        let seen = Rc::new(RefCell::new(None));
+        let s = seen.clone();
+        let e = timeout(0.001, async move {
+            let r = sleep(10).await;
+            *s.borrow_mut() = r.clone().err();
+            r
+        })
+        .await
+        .unwrap_err();
+        let cause = e.source().and_then(|c| c.downcast_ref::<Cancelled>());
+        assert_eq!(cause, seen.borrow().as_ref(), "the cause is what the block saw");
+        let t = create_task(async { timeout(0.001, sleep(10)).await });
+        let e = t.await.expect("the task was not cancelled").unwrap_err();
+        assert_eq!(e, TimeoutError);
+        assert!(e.source().is_some());
+    });
+}
+
 #[test]
 fn a_fast_inner_future_returns_its_value() {
     let r = run(async { wait_for(async { 5 }, 10).await });

@@ -28,6 +28,18 @@ pub(crate) fn sref(r: &Registered) -> SockRef<'_> {
     SockRef::from(r)
 }
 
+/// Makes a listening socket refuse connections from now on, though its
+/// descriptor stays open (a task holding the listener, or an io_uring
+/// accept in flight, keeps it until it ends): asyncio's `Server.close()`
+/// closes its sockets at once. On Linux, shutting down the receiving side
+/// of a listening socket takes it out of the listening state — new
+/// connections are refused, those waiting in the backlog are reset, and
+/// pending accepts end. Elsewhere the call may fail; the socket then stops
+/// listening when its last handle closes it.
+pub(crate) fn stop_listening(r: &Registered) {
+    let _ = sref(r).shutdown(Shutdown::Read);
+}
+
 pub(crate) fn inet(a: SockAddr) -> io::Result<SocketAddr> {
     a.as_socket()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an internet address"))

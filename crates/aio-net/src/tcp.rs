@@ -211,6 +211,12 @@ impl TcpListener {
         sock::inet(sref(&self.fd).local_addr()?)
     }
 
+    /// Stops listening now, while tasks may still hold the listener: see
+    /// [`sock::stop_listening`].
+    pub(crate) fn stop_listening(&self) {
+        sock::stop_listening(&self.fd);
+    }
+
     /// `IP_TTL`.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         sref(&self.fd).set_ttl_v4(ttl)

@@ -83,6 +83,12 @@ impl UnixListener {
         })
     }
 
+    /// Stops listening now, while tasks may still hold the listener: see
+    /// [`sock::stop_listening`].
+    pub(crate) fn stop_listening(&self) {
+        sock::stop_listening(&self.fd);
+    }
+
     /// Waits for a connection (a multishot accept stays armed on io_uring).
     ///
     /// # Cancellation

@@ -49,10 +49,15 @@ pub(crate) struct Base {
 }
 
 impl Base {
-    pub(crate) fn new(maxsize: usize) -> Base {
+    pub(crate) const fn new(maxsize: usize) -> Base {
+        let slots = if maxsize < aio_sync::raw::MAX_PERMITS {
+            maxsize
+        } else {
+            aio_sync::raw::MAX_PERMITS
+        };
         Base {
             items: Padded(RawSemaphore::new(0)),
-            space: Padded(RawSemaphore::new(maxsize.min(aio_sync::raw::MAX_PERMITS))),
+            space: Padded(RawSemaphore::new(slots)),
             maxsize,
             unfinished: Padded(AtomicUsize::new(0)),
             joiners: aio_sync::raw::Notify::new(),

@@ -178,9 +178,21 @@ pub struct Queue<T> {
 }
 
 impl<T> Queue<T> {
-    /// An unbounded queue.
-    pub fn new() -> Queue<T> {
-        Queue::with_maxsize(0)
+    /// An unbounded queue. `const`, so a queue can be a `static` (it is
+    /// `Sync` when `T: Send`).
+    ///
+    /// # Examples
+    /// ```
+    /// static JOBS: aio_queue::Queue<u32> = aio_queue::Queue::new();
+    ///
+    /// JOBS.put_nowait(7).unwrap();
+    /// assert_eq!(JOBS.get_nowait(), Ok(7));
+    /// ```
+    pub const fn new() -> Queue<T> {
+        Queue {
+            base: Base::new(0),
+            store: Store::fifo_unbounded(),
+        }
     }
 
     /// A queue holding at most `maxsize` items; 0 means unbounded.
@@ -229,9 +241,12 @@ pub struct PriorityQueue<T> {
 }
 
 impl<T: Ord> PriorityQueue<T> {
-    /// An unbounded priority queue.
-    pub fn new() -> PriorityQueue<T> {
-        PriorityQueue::with_maxsize(0)
+    /// An unbounded priority queue (`const`, as [`Queue::new`]).
+    pub const fn new() -> PriorityQueue<T> {
+        PriorityQueue {
+            base: Base::new(0),
+            store: Store::heap(),
+        }
     }
 
     /// A priority queue holding at most `maxsize` items; 0 means unbounded.
@@ -271,9 +286,12 @@ pub struct LifoQueue<T> {
 }
 
 impl<T> LifoQueue<T> {
-    /// An unbounded LIFO queue.
-    pub fn new() -> LifoQueue<T> {
-        LifoQueue::with_maxsize(0)
+    /// An unbounded LIFO queue (`const`, as [`Queue::new`]).
+    pub const fn new() -> LifoQueue<T> {
+        LifoQueue {
+            base: Base::new(0),
+            store: Store::stack(),
+        }
     }
 
     /// A LIFO queue holding at most `maxsize` items; 0 means unbounded.

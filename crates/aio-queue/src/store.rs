@@ -56,7 +56,13 @@ impl<T> Store<T> {
         })
     }
 
-    pub(crate) fn heap() -> Store<T>
+    /// An unbounded FIFO store (what [`fifo`](Store::fifo) makes for
+    /// `maxsize` 0), in a constant.
+    pub(crate) const fn fifo_unbounded() -> Store<T> {
+        Store::Fifo(ConcurrentQueue::unbounded())
+    }
+
+    pub(crate) const fn heap() -> Store<T>
     where
         T: Ord,
     {
@@ -67,7 +73,7 @@ impl<T> Store<T> {
         })
     }
 
-    pub(crate) fn stack() -> Store<T> {
+    pub(crate) const fn stack() -> Store<T> {
         Store::Stack(Mutex::new(Vec::new()))
     }
 

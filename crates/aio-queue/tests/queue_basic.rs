@@ -11,6 +11,42 @@ use aio_core::{create_task, run};
 use aio_queue::{LifoQueue, PriorityQueue, Queue, TaskDoneError, TryGetError, TryPutError};
 use common::{poll_once, settle};
 
+/// A queue in a `static`, as a module-level `asyncio.Queue()`: the
+/// constructors are `const`, and a static queue serves tasks on a loop
+/// and plain threads alike.
+#[test]
+fn queues_can_be_statics() {
+    static JOBS: Queue<u32> = Queue::new();
+    static URGENT: PriorityQueue<u32> = PriorityQueue::new();
+    static RECENT: LifoQueue<u32> = LifoQueue::new();
+    let got = run(async {
+        let consumer = create_task(async {
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                got.push(JOBS.get().await.unwrap());
+                JOBS.task_done().unwrap();
+            }
+            got
+        });
+        let producer = std::thread::spawn(|| {
+            for i in 1..=3 {
+                JOBS.put_nowait(i).unwrap();
+            }
+        });
+        producer.join().unwrap();
+        JOBS.join().await.unwrap();
+        consumer.await.unwrap()
+    });
+    assert_eq!(got, [1, 2, 3]);
+    assert_eq!(JOBS.maxsize(), 0);
+    for x in [2, 3, 1] {
+        URGENT.put_nowait(x).unwrap();
+        RECENT.put_nowait(x).unwrap();
+    }
+    assert_eq!((URGENT.get_nowait(), RECENT.get_nowait()), (Ok(1), Ok(1)));
+    assert_eq!((URGENT.get_nowait(), RECENT.get_nowait()), (Ok(2), Ok(3)));
+}
+
 #[test]
 fn fifo_priority_and_lifo_orders() {
     let q = Queue::new();

@@ -24,7 +24,7 @@
 //! | `async with asyncio.timeout(1):` | `aio::timeout(1, fut).await` |
 //! | `await asyncio.wait_for(f, 1)` | `aio::wait_for(f, 1).await` |
 //! | `await asyncio.to_thread(f)` | `aio::to_thread(f).await` |
-//! | `asyncio.Lock()`, `Queue()` | `aio::Lock::new()`, `aio::Queue::new(0)` |
+//! | `asyncio.Lock()`, `Queue()` | `aio::Lock::new()`, `aio::Queue::new()` |
 //! | `await asyncio.open_connection(h, p)` | `aio::open_connection(h, p).await?` |
 //! | `await asyncio.open_connection(h, p, ssl=ctx)` | `aio::open_connection_tls(h, p, &tls).await?` (`tls` feature) |
 //! | `await writer.start_tls(ctx, server_hostname=h)` | `aio::start_tls(reader, writer, &tls, h).await?` (`tls` feature) |

@@ -38,32 +38,50 @@ use crate::timer::{TimerKey, WakerId};
 /// The error of an operation that did not finish before its deadline:
 /// asyncio's `TimeoutError`.
 ///
-/// Match it as `Err(TimeoutError)` (a constant of the type, as asyncio's
-/// `except TimeoutError`). As asyncio chains the `CancelledError` the
-/// inner future was given as the cause,
+/// Compare it with the `TimeoutError` constant (`assert_eq!(r,
+/// Err(TimeoutError))`) or match it as `Err(TimeoutError { .. })`, as
+/// asyncio's `except TimeoutError`. As asyncio chains the
+/// `CancelledError` the inner future was given as the cause,
 /// [`source`](std::error::Error::source) is the [`Cancelled`] the
-/// timed-out future was cancelled with.
+/// timed-out future propagated (a copy that is not itself a delivery:
+/// keeping the error keeps no cancellation going); equality does not look
+/// at it.
 ///
 /// A timeout given a delay or deadline that is not a number (NaN) is bad
 /// input, not an expired timeout: it gives a `TimeoutError` whose
 /// [`is_invalid_delay`](TimeoutError::is_invalid_delay) is true, which does
-/// not match the `TimeoutError` constant, displays as `invalid delay: NaN
+/// not equal the `TimeoutError` constant, displays as `invalid delay: NaN
 /// (not a number)`, and converts to an `InvalidInput` `io::Error` instead
 /// of `TimedOut`.
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Clone, Default)]
 pub struct TimeoutError {
     invalid_delay: bool,
+    /// What the inner future was cancelled with.
+    cause: Cancelled,
 }
 
-/// A deadline that passed: the value (and pattern) of an expired timeout.
+/// A deadline that passed: the value of an expired timeout, to compare
+/// with.
 #[allow(non_upper_case_globals)]
 pub const TimeoutError: TimeoutError = TimeoutError::new();
 
 impl TimeoutError {
-    /// A deadline that passed: what an expired timeout returns (the same
-    /// as the [`TimeoutError`](const@TimeoutError) constant).
+    /// A deadline that passed: what an expired timeout returns (equal to
+    /// the [`TimeoutError`](const@TimeoutError) constant), its cause a
+    /// cancellation with no message.
     pub const fn new() -> TimeoutError {
-        TimeoutError { invalid_delay: false }
+        TimeoutError {
+            invalid_delay: false,
+            cause: Cancelled::new(),
+        }
+    }
+
+    /// An expired timeout whose inner future was cancelled with `cause`.
+    pub(crate) fn caused_by(cause: Cancelled) -> TimeoutError {
+        TimeoutError {
+            invalid_delay: false,
+            cause,
+        }
     }
 
     /// Whether the timeout never applied because its delay or deadline
@@ -73,9 +91,22 @@ impl TimeoutError {
     }
 }
 
+/// Two expired timeouts are equal (and so are two invalid delays),
+/// whatever their causes.
+impl PartialEq for TimeoutError {
+    fn eq(&self, other: &TimeoutError) -> bool {
+        self.invalid_delay == other.invalid_delay
+    }
+}
+
+impl Eq for TimeoutError {}
+
 impl From<InvalidDelay> for TimeoutError {
     fn from(_: InvalidDelay) -> TimeoutError {
-        TimeoutError { invalid_delay: true }
+        TimeoutError {
+            invalid_delay: true,
+            cause: Cancelled::new(),
+        }
     }
 }
 
@@ -99,13 +130,11 @@ impl fmt::Display for TimeoutError {
     }
 }
 
-/// The cause of every `TimeoutError` of a timeout: the inner future's
-/// cancellation.
-static INNER_CANCELLED: Cancelled = Cancelled::new();
-
 impl std::error::Error for TimeoutError {
+    /// The [`Cancelled`] the timed-out future propagated (none for an
+    /// invalid delay).
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        (!self.invalid_delay).then_some(&INNER_CANCELLED as &(dyn std::error::Error + 'static))
+        (!self.invalid_delay).then_some(&self.cause as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -334,12 +363,13 @@ impl<F> Timeout<F> {
         self.when.secs()
     }
 
-    /// What an expiry returns: a plain timeout, or an invalid delay.
-    fn error(&self) -> TimeoutError {
+    /// What an expiry returns: a timeout caused by `cause`, or an invalid
+    /// delay.
+    fn error(&self, cause: Cancelled) -> TimeoutError {
         if self.invalid {
             InvalidDelay.into()
         } else {
-            TimeoutError::new()
+            TimeoutError::caused_by(cause)
         }
     }
 
@@ -441,7 +471,7 @@ impl<F: Future> Future for Timeout<F> {
         if this.invalid && !this.started && this.fut.is_some() {
             // A NaN delay from the start: `fut` never runs.
             this.fut = None;
-            return Poll::Ready(Err(this.error()));
+            return Poll::Ready(Err(this.error(Cancelled::new())));
         }
         this.started = true;
         let Some(fut) = this.fut.as_mut() else {
@@ -471,9 +501,12 @@ impl<F: Future> Future for Timeout<F> {
                     this.scope.clear_pending();
                     this.set_expired(false);
                 } else if this.scope.propagating() && !cancel::owned_further_out(&this.scope) {
-                    // Its cancellation escaped, and it was ours alone.
+                    // Its cancellation escaped, and it was ours alone: the
+                    // error's cause (asyncio's `raise TimeoutError from
+                    // exc`), read before the output holding it is dropped.
+                    let cause = this.scope.delivered_copy();
                     drop(v);
-                    return Poll::Ready(Err(this.error()));
+                    return Poll::Ready(Err(this.error(cause)));
                 }
                 Poll::Ready(Ok(v))
             }
@@ -483,7 +516,7 @@ impl<F: Future> Future for Timeout<F> {
                     scope.clear_pending();
                     this.fut = None;
                     this.disarm();
-                    Poll::Ready(Err(this.error()))
+                    Poll::Ready(Err(this.error(this.scope.error())))
                 } else {
                     Poll::Pending
                 }
@@ -495,5 +528,39 @@ impl<F: Future> Future for Timeout<F> {
 impl<F> Drop for Timeout<F> {
     fn drop(&mut self) {
         self.disarm();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+    use std::future::poll_fn;
+
+    /// The error's cause is the cancellation the block propagated, message
+    /// and all (asyncio's `raise TimeoutError from exc`), not one shared
+    /// value. A timeout's own expiry carries no message; here the scope is
+    /// given one, as a cancellation that names its reason would.
+    #[test]
+    fn the_cause_keeps_the_message_the_block_saw() {
+        let e = crate::run(async {
+            let mut t = Box::pin(timeout(3600, async { crate::sleep(3600).await }));
+            poll_fn(|cx| {
+                assert!(t.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            // SAFETY: the scope is not structurally pinned.
+            let this = unsafe { t.as_mut().get_unchecked_mut() };
+            this.scope.cancel(Some(Arc::new("why".to_owned())));
+            this.set_expired(true);
+            t.await.unwrap_err()
+        });
+        let cause = e
+            .source()
+            .and_then(|c| c.downcast_ref::<Cancelled>())
+            .expect("a Cancelled");
+        assert_eq!(cause.message(), Some("why"));
+        assert_eq!(e, TimeoutError);
     }
 }

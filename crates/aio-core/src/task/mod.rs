@@ -501,12 +501,15 @@ impl TaskRef {
         })
     }
 
-    /// asyncio's `Task.exception()`, for what a task can raise without a
-    /// typed output: `None` while it runs; `Some(Err(Cancelled))` if it
-    /// was cancelled (asyncio raises `CancelledError`); `Some(Ok(Some(msg)))`
-    /// with the message of the panic it ended with; `Some(Ok(None))` if it
-    /// finished. (An `Err` the future returned is its output: read it with
-    /// [`Task::result`].)
+    /// asyncio's `Task.exception()`, untyped: `None` while the task runs;
+    /// `Some(Err(Cancelled))` if it was cancelled (asyncio raises
+    /// `CancelledError`); `Some(Ok(Some(description)))` if it failed — the
+    /// message of the panic it ended with, or the `Debug` of the `Err` it
+    /// returned (an output that is a failure, see [`TaskOutput`]);
+    /// `Some(Ok(None))` if it finished otherwise. Reading it marks the
+    /// failure retrieved, as asyncio's does: no "Task exception was never
+    /// retrieved" report follows. [`Task::failure`] gives the error itself,
+    /// typed.
     pub fn exception(&self) -> Option<Result<Option<String>, Cancelled>> {
         if !self.done() {
             return None;
@@ -528,7 +531,12 @@ impl TaskRef {
                     _ => Ok(Some("(the task panicked; its panic was taken)".to_owned())),
                 }
             }
-            _ => Ok(None),
+            _ => {
+                h.set_flag(OBSERVED, true);
+                // SAFETY: loop thread; the task is complete; `failure` reads
+                // the stage of the future type it was made for.
+                Ok(h.vtable.failure.and_then(|describe| unsafe { describe(self.ptr) }))
+            }
         })
     }
 
@@ -671,6 +679,82 @@ impl<T: crate::combinator::TaskOutput> Task<T> {
         let out = unsafe { (h.vtable.peek)(self.raw.ptr) }.cast::<Result<T, TaskError>>();
         // SAFETY: null, or the stored output, alive for this call.
         matches!(unsafe { out.as_ref() }, Some(Ok(v)) if v.is_failure())
+    }
+}
+
+/// What a finished task failed with, borrowed from it: [`Task::failure`]
+/// (asyncio's `Task.exception()`).
+#[derive(Debug)]
+pub enum TaskFailure<'a, E> {
+    /// The task returned `Err(e)`.
+    Error(&'a E),
+    /// The task panicked.
+    Panic(&'a Panic),
+}
+
+impl<E> Clone for TaskFailure<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for TaskFailure<'_, E> {}
+
+impl<V, E> Task<Result<V, E>> {
+    /// asyncio's `Task.exception()`, typed: the error a finished task
+    /// returned, or the panic it ended with, borrowed from the task.
+    ///
+    /// - `None` while the task runs (asyncio raises `InvalidStateError`);
+    /// - `Some(Err(TaskError::Cancelled(c)))` if it was cancelled (asyncio
+    ///   raises `CancelledError`), `Some(Err(TaskError::Retrieved))` if
+    ///   its result was already taken (by [`result`](Task::result) or
+    ///   awaiting the task);
+    /// - `Some(Ok(Some(failure)))`: [`TaskFailure::Error`] for an `Err`
+    ///   output, [`TaskFailure::Panic`] for a panic;
+    /// - `Some(Ok(None))`: it returned `Ok`.
+    ///
+    /// Reading it marks the failure retrieved, as asyncio's `exception()`
+    /// does: dropping the task afterwards reports nothing ("Task exception
+    /// was never retrieved" is for failures nobody looked at). The result
+    /// stays in place for [`result`](Task::result).
+    ///
+    /// # Examples
+    /// ```
+    /// use aio_core::TaskFailure;
+    ///
+    /// aio_core::run(async {
+    ///     let t = aio_core::create_task(async { "x".parse::<u32>() });
+    ///     aio_core::sleep(0).await.unwrap();
+    ///     match t.failure() {
+    ///         Some(Ok(Some(TaskFailure::Error(e)))) => assert_eq!(e.to_string(), "invalid digit found in string"),
+    ///         other => panic!("{other:?}"),
+    ///     }
+    ///     drop(t); // seen: not reported
+    /// });
+    /// ```
+    pub fn failure(&self) -> Option<Result<Option<TaskFailure<'_, E>>, TaskError>> {
+        if !self.done() {
+            return None;
+        }
+        let h = self.raw.header();
+        if h.local.outcome.get() == Outcome::Cancelled {
+            return Some(Err(TaskError::Cancelled(h.scope.error())));
+        }
+        // SAFETY: loop thread (`Task` is `!Send`); the task is complete;
+        // the pointer is of the exact type the vtable stores.
+        let out = unsafe { (h.vtable.peek)(self.raw.ptr) }.cast::<Result<Result<V, E>, TaskError>>();
+        // SAFETY: null once taken, else the stored output. It stays in
+        // place while `self` is borrowed: only `result` (which takes
+        // `&mut self`) and dropping the last `Task` handle take it.
+        let out = unsafe { out.as_ref() };
+        h.set_flag(OBSERVED, true);
+        Some(match out {
+            None => Err(TaskError::Retrieved),
+            Some(Ok(Ok(_))) => Ok(None),
+            Some(Ok(Err(e))) => Ok(Some(TaskFailure::Error(e))),
+            Some(Err(TaskError::Panicked(p))) => Ok(Some(TaskFailure::Panic(p))),
+            Some(Err(e)) => Err(e.clone()),
+        })
     }
 }
 

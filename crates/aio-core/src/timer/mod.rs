@@ -20,6 +20,13 @@
 //! when they come out, or in a sweep when they outnumber live ones, so a
 //! server that arms and cancels a timeout per request keeps only what is
 //! really pending.
+//!
+//! A deadline that has already passed when it is armed (`call_later(-1, f)`,
+//! `call_at` a time gone by) cannot enter the heap, whose keys never go
+//! below the last minimum. It waits in a side list instead, which the next
+//! turn fires first — every deadline still in the heap is later — sorted
+//! by deadline, so past deadlines keep asyncio's order. The list is empty
+//! but for such timers, and arming checks one comparison it made anyway.
 
 mod sleep;
 
@@ -105,6 +112,9 @@ pub(crate) struct Timers {
     /// Disarmed timers whose nodes are still in a bucket.
     disarmed: HashSet<u64, BuildHasherDefault<SeqHasher>>,
     seq: u64,
+    /// Timers armed with a deadline at or before `fired_to`, in arming
+    /// order: the next turn fires them, before the buckets.
+    overdue: Vec<Node>,
 }
 
 impl Timers {
@@ -117,21 +127,39 @@ impl Timers {
             nodes: 0,
             disarmed: HashSet::default(),
             seq: 0,
+            overdue: Vec::new(),
         }
     }
 
     fn arm(&mut self, deadline: u64, payload: Payload) -> TimerKey {
         self.seq += 1;
-        // A deadline already past fires at the next turn.
-        let deadline = deadline.max(self.last).max(self.fired_to.saturating_add(1));
-        self.push(Node {
+        let node = Node {
             deadline,
             seq: self.seq,
             payload,
-        });
+        };
+        if deadline <= self.fired_to {
+            return self.arm_overdue(node);
+        }
+        debug_assert!(self.last <= self.fired_to, "a heap key below the last minimum");
+        self.push(node);
         TimerKey {
             deadline,
             seq: self.seq,
+        }
+    }
+
+    /// Arms a timer whose deadline has passed: it fires at the next turn
+    /// (whose clock is past `fired_to`), ordered by its own deadline.
+    #[cold]
+    fn arm_overdue(&mut self, node: Node) -> TimerKey {
+        let seq = node.seq;
+        self.overdue.push(node);
+        self.nodes += 1;
+        TimerKey {
+            // When it fires, for `has_fired`: the next turn's clock.
+            deadline: self.fired_to.saturating_add(1),
+            seq,
         }
     }
 
@@ -163,7 +191,8 @@ impl Timers {
     /// Drops the disarmed nodes from every bucket.
     fn sweep(&mut self) {
         let disarmed = std::mem::take(&mut self.disarmed);
-        self.nodes = 0;
+        self.overdue.retain(|n| !disarmed.contains(&n.seq));
+        self.nodes = self.overdue.len();
         self.occupied = 0;
         for (i, b) in self.buckets.iter_mut().enumerate() {
             b.retain(|n| !disarmed.contains(&n.seq));
@@ -178,6 +207,10 @@ impl Timers {
     /// each node would cost more than it saves): that costs one early
     /// wake-up, after which firing drops the node.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
+        if !self.overdue.is_empty() {
+            // Due at the next turn; every bucket's deadline is later.
+            return Some(self.fired_to.saturating_add(1));
+        }
         let i = self.first_bucket()?;
         if i == 0 {
             return Some(self.last);
@@ -187,6 +220,9 @@ impl Timers {
 
     /// Fires every timer due at `now`, in deadline order.
     pub(crate) fn fire(&mut self, now: u64, out: &mut Fired) {
+        if now > self.fired_to && !self.overdue.is_empty() {
+            self.fire_overdue(out);
+        }
         self.fired_to = self.fired_to.max(now);
         while let Some(i) = self.first_bucket() {
             if i > 0 {
@@ -227,6 +263,19 @@ impl Timers {
         }
     }
 
+    /// Fires the timers armed in the past, by deadline then arming order.
+    /// Their deadlines are at most the old `fired_to`, every bucket's are
+    /// later: they come first.
+    #[cold]
+    fn fire_overdue(&mut self, out: &mut Fired) {
+        let mut due = std::mem::take(&mut self.overdue);
+        self.nodes -= due.len();
+        // Stable: equal deadlines keep their arming order.
+        due.sort_by_key(|n| n.deadline);
+        self.fire_nodes(&mut due, out);
+        self.overdue = due;
+    }
+
     /// Moves the payloads of `due` (in order) to `out`, skipping disarmed ones.
     fn fire_nodes(&mut self, due: &mut Vec<Node>, out: &mut Fired) {
         for n in due.drain(..) {
@@ -244,7 +293,7 @@ impl Timers {
     /// dropped outside the borrow.
     pub(crate) fn clear(&mut self) -> Vec<Rc<dyn Callback>> {
         let mut calls = Vec::new();
-        for b in &mut self.buckets {
+        for b in std::iter::once(&mut self.overdue).chain(&mut self.buckets) {
             for n in b.drain(..) {
                 if let Payload::Call(cb) = n.payload {
                     calls.push(cb);
@@ -344,6 +393,34 @@ mod tests {
         assert_eq!(t.len(), 1);
         t.remove(a);
         assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn deadlines_in_the_past_fire_next_in_deadline_order() {
+        let mut t = Timers::new();
+        let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut out = Fired::default();
+        t.fire(1000, &mut out);
+        t.insert_call(1500, call(&log, 5));
+        t.insert_call(1000, call(&log, 3)); // now: 0 s
+        let b = t.insert_call(990, call(&log, 2)); // -10
+        let gone = t.insert_call(980, call(&log, 9));
+        t.insert_call(0, call(&log, 1)); // long ago
+        t.insert_call(1000, call(&log, 4)); // a tie keeps arming order
+        t.remove(gone);
+        assert!(!t.has_fired(b), "not before the next turn");
+        assert_eq!(t.next_deadline(), Some(1001));
+        t.fire(1000, &mut out);
+        assert!(out.calls.is_empty(), "a turn at the same time fires nothing new");
+        t.fire(1001, &mut out);
+        out.calls.drain(..).for_each(|c| c.run());
+        assert!(t.has_fired(b));
+        assert_eq!(*log.borrow(), [1, 2, 3, 4]);
+        assert_eq!(t.len(), 1);
+        t.fire(2000, &mut out);
+        out.calls.drain(..).for_each(|c| c.run());
+        assert_eq!(*log.borrow(), [1, 2, 3, 4, 5]);
+        assert!(t.is_empty());
     }
 
     #[test]

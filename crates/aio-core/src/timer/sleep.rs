@@ -138,12 +138,9 @@ impl Future for Sleep {
                 Poll::Pending
             }
             State::At(deadline) => expect_core(|core| {
-                if deadline <= core.now() {
-                    // Already due: still yield once, as asyncio's call_at would.
-                    cx.waker().wake_by_ref();
-                    this.state = State::Yielded;
-                    return Poll::Pending;
-                }
+                // A deadline already past is armed too: it fires at the
+                // next turn, ordered by deadline with the other timers, as
+                // asyncio's call_at would.
                 let key = core.timers.borrow_mut().insert_waker(deadline, cx.waker().clone());
                 this.state = State::Armed {
                     key,
@@ -163,8 +160,7 @@ impl Future for Sleep {
             State::Armed { key, core, waker } => {
                 let polled = with_core(|c| {
                     let c = c.filter(|c| core_id(c) == core)?;
-                    if key.deadline <= c.now() {
-                        // The turn that reached the deadline fired the timer.
+                    if c.timers.borrow().has_fired(key) {
                         this.state = State::Done;
                         return Some(Poll::Ready(Ok(())));
                     }

@@ -12,6 +12,7 @@ pub(crate) use server::start_server_with;
 pub use server::{HandlerOutput, Server, open_connection, open_unix_connection, start_server, start_unix_server};
 pub use writer::StreamWriter;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -26,6 +27,10 @@ use crate::{TcpStream, UnixStream};
 pub(crate) struct Transport {
     pub(crate) fd: Registered,
     pub(crate) kind: Kind,
+    /// The failure the reader saw (a reset), which the writer reports
+    /// too: asyncio's reader and writer share one protocol, whose
+    /// `connection_lost` ends both.
+    lost: RefCell<Option<(io::ErrorKind, String)>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,21 +45,37 @@ impl Transport {
     pub(crate) fn tcp(s: TcpStream) -> Transport {
         // asyncio sets TCP_NODELAY on every stream socket.
         let _ = s.set_nodelay(true);
-        Transport {
-            fd: s.fd,
-            kind: Kind::Tcp,
-        }
+        Transport::new(s.fd, Kind::Tcp)
     }
 
     pub(crate) fn unix(s: UnixStream) -> Transport {
-        Transport {
-            fd: s.fd,
-            kind: Kind::Unix,
-        }
+        Transport::new(s.fd, Kind::Unix)
     }
 
     pub(crate) fn pipe(fd: Registered) -> Transport {
-        Transport { fd, kind: Kind::Pipe }
+        Transport::new(fd, Kind::Pipe)
+    }
+
+    fn new(fd: Registered, kind: Kind) -> Transport {
+        Transport {
+            fd,
+            kind,
+            lost: RefCell::new(None),
+        }
+    }
+
+    /// Records that the connection failed under the reader (the first
+    /// failure stands).
+    pub(crate) fn set_lost(&self, e: &io::Error) {
+        let mut lost = self.lost.borrow_mut();
+        if lost.is_none() {
+            *lost = Some((e.kind(), e.to_string()));
+        }
+    }
+
+    /// The failure the reader saw, if any.
+    pub(crate) fn lost(&self) -> Option<io::Error> {
+        self.lost.borrow().as_ref().map(|(k, m)| io::Error::new(*k, m.clone()))
     }
 
     /// The peer's address as text, for error messages.

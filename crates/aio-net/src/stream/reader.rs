@@ -144,8 +144,22 @@ impl StreamReader {
         self.consume(n)
     }
 
-    /// Receives more data into the buffer; `false` at EOF.
+    /// Receives more data into the buffer; `false` at EOF. A failure of
+    /// the connection is recorded for the writer too.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, StreamError>> {
+        let r = ready!(self.poll_fill_buf(cx));
+        if let Err(StreamError::Io(e)) = &r {
+            if !matches!(
+                e.kind(),
+                std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+            ) {
+                self.t.set_lost(e);
+            }
+        }
+        Poll::Ready(r)
+    }
+
+    fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, StreamError>> {
         if self.eof {
             return Poll::Ready(Ok(false));
         }

@@ -25,11 +25,19 @@ impl StreamWriter {
     /// TLS connection, which must encrypt it, it is read in chunks and
     /// written as `write` would (asyncio's fallback).
     ///
+    /// # Errors
+    /// `NotConnected` after `write_eof`, `close` or `abort` (asyncio's
+    /// `RuntimeError`: nothing may be sent then), and the connection's
+    /// errors.
+    ///
     /// # Cancellation
     /// Stops between chunks: a prefix of the range may have been sent, and
     /// the connection is then not at a message boundary (as with a
     /// cancelled `drain` after a partial write).
     pub async fn sendfile(&self, file: &impl AsFd, offset: u64, count: Option<u64>) -> io::Result<u64> {
+        if self.is_shut() {
+            return Err(shut());
+        }
         // Everything written before goes first.
         self.flushed().await?;
         let sock = self
@@ -52,6 +60,10 @@ impl StreamWriter {
                 let n = n?.min(want);
                 if n == 0 {
                     break;
+                }
+                if self.is_shut() {
+                    // Shut meanwhile (by another task): stop, say so.
+                    return Err(shut());
                 }
                 self.write(&buf[..n]);
                 self.drain().await?;
@@ -90,4 +102,12 @@ impl StreamWriter {
         }
         Ok(pos - offset)
     }
+}
+
+/// What `sendfile` says once nothing may be sent.
+fn shut() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "sendfile after write_eof, close or abort: nothing may be sent",
+    )
 }

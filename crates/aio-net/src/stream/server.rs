@@ -63,6 +63,9 @@ pub(crate) fn failure(out: &impl HandlerOutput) -> Option<String> {
 struct Inner {
     addrs: Vec<String>,
     tcp_addrs: Vec<SocketAddr>,
+    /// The listening sockets (the accept tasks hold them too), which
+    /// `close` stops at once.
+    listeners: RefCell<Vec<Rc<dyn Acceptor>>>,
     accept_tasks: RefCell<Vec<TaskRef>>,
     serving: Cell<bool>,
     active: Cell<usize>,
@@ -126,17 +129,23 @@ fn is_resource_limit(e: &io::Error) -> bool {
 /// Accepts connections on one listener until cancelled. Running out of
 /// descriptors does not spin: the loop backs off (10 ms, doubling up to
 /// 1 s) and resumes once descriptors free up.
-async fn accept_loop<H, Fut, L, S>(inner: Rc<Inner>, listener: L, handler: Rc<H>)
+async fn accept_loop<H, Fut, L>(inner: Rc<Inner>, listener: Rc<L>, handler: Rc<H>)
 where
     H: Fn(Transport) -> Fut + 'static,
     Fut: Future + 'static,
     Fut::Output: HandlerOutput,
-    L: Acceptor<Stream = S> + 'static,
-    S: IntoTransport,
+    L: Listener + 'static,
 {
     let mut backoff = Duration::from_millis(10);
     loop {
-        match listener.accept_one().await {
+        let accepted = listener.accept_one().await;
+        if !inner.serving.get() {
+            // Closed while the accept ran: the socket was shut down under
+            // it (a connection it got is closed, as asyncio's closed
+            // listening socket resets those it did not accept).
+            return;
+        }
+        match accepted {
             Ok(s) => {
                 backoff = Duration::from_millis(10);
                 inner.active.set(inner.active.get() + 1);
@@ -178,22 +187,40 @@ where
 }
 
 /// A listener of either family, for the shared accept loop.
-trait Acceptor {
-    type Stream;
+trait Listener: Acceptor {
+    type Stream: IntoTransport;
     fn accept_one(&self) -> impl Future<Output = io::Result<Self::Stream>>;
 }
 
-impl Acceptor for TcpListener {
+/// What `Server::close` does to a listener of either family.
+trait Acceptor {
+    /// Stops listening now (see `sock::stop_listening`).
+    fn stop(&self);
+}
+
+impl Listener for TcpListener {
     type Stream = TcpStream;
     async fn accept_one(&self) -> io::Result<TcpStream> {
         self.accept().await.map(|(s, _)| s)
     }
 }
 
-impl Acceptor for UnixListener {
+impl Acceptor for TcpListener {
+    fn stop(&self) {
+        self.stop_listening();
+    }
+}
+
+impl Listener for UnixListener {
     type Stream = UnixStream;
     async fn accept_one(&self) -> io::Result<UnixStream> {
         self.accept().await.map(|(s, _)| s)
+    }
+}
+
+impl Acceptor for UnixListener {
+    fn stop(&self) {
+        self.stop_listening();
     }
 }
 
@@ -293,6 +320,7 @@ where
     let inner = Rc::new(Inner {
         addrs: tcp_addrs.iter().map(SocketAddr::to_string).collect(),
         tcp_addrs,
+        listeners: RefCell::new(Vec::new()),
         accept_tasks: RefCell::new(Vec::new()),
         serving: Cell::new(true),
         active: Cell::new(0),
@@ -301,6 +329,8 @@ where
     });
     let handler = Rc::new(handler);
     for l in listeners {
+        let l = Rc::new(l);
+        inner.listeners.borrow_mut().push(l.clone());
         let t = create_task(accept_loop(inner.clone(), l, handler.clone()));
         inner.accept_tasks.borrow_mut().push(t.to_ref());
     }
@@ -317,9 +347,11 @@ where
 {
     let path = path.as_ref().to_path_buf();
     let l = UnixListener::bind(&path)?;
+    let l = Rc::new(l);
     let inner = Rc::new(Inner {
         addrs: vec![path.display().to_string()],
         tcp_addrs: Vec::new(),
+        listeners: RefCell::new(vec![l.clone() as Rc<dyn Acceptor>]),
         accept_tasks: RefCell::new(Vec::new()),
         serving: Cell::new(true),
         active: Cell::new(0),
@@ -358,11 +390,23 @@ impl Server {
 
     /// Stops accepting connections and closes the listening sockets;
     /// connections in progress go on (asyncio's `Server.close`).
+    ///
+    /// The sockets stop listening before this returns: a connection
+    /// attempted afterwards is refused (`ConnectionRefused`), and one that
+    /// was waiting in the backlog, not yet accepted, is reset — as when
+    /// asyncio closes them. (That is Linux's behaviour; on other systems a
+    /// socket stops listening when its accept task next runs.) Their
+    /// descriptors close when the accept tasks, cancelled here, end.
     pub fn close(&self) {
         if !self.inner.serving.replace(false) {
             return;
         }
-        for t in self.inner.accept_tasks.borrow_mut().drain(..) {
+        let listeners = std::mem::take(&mut *self.inner.listeners.borrow_mut());
+        for l in listeners {
+            l.stop();
+        }
+        let tasks = std::mem::take(&mut *self.inner.accept_tasks.borrow_mut());
+        for t in tasks {
             t.cancel();
         }
         if let Some(p) = &self.inner.unix_path {

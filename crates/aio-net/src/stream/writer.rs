@@ -32,6 +32,13 @@ const SCRATCH_KEPT: usize = 64 * 1024;
 /// memory however slow the reader is. Errors of the connection (a reset, a
 /// closed peer) are reported by `drain` and `wait_closed`.
 ///
+/// Nothing written vanishes without an error: a `write` after
+/// [`write_eof`](StreamWriter::write_eof) panics (asyncio's
+/// `RuntimeError`), and data written after [`close`](StreamWriter::close),
+/// [`abort`](StreamWriter::abort) or a failure of the connection — which
+/// can no longer be sent — makes the next `drain` fail (asyncio's
+/// `ConnectionResetError("Connection lost")`, or the connection's error).
+///
 /// Dropping the writer does not close the connection (as in asyncio, where
 /// an unused writer leaves it open): buffered data is still sent, and the
 /// socket closes once the reader and the writer are both gone. Call
@@ -45,6 +52,8 @@ struct Inner {
     t: RefCell<Option<Rc<Transport>>>,
     kind: Kind,
     st: RefCell<State>,
+    /// The running background flush, which `abort` stops at once.
+    flusher: RefCell<Option<aio_core::TaskRef>>,
     #[cfg(feature = "tls")]
     tls: Option<Rc<crate::tls::Session>>,
 }
@@ -59,6 +68,9 @@ struct State {
     error: Option<(io::ErrorKind, String)>,
     eof: bool,
     closing: bool,
+    /// `abort` was called: the buffer was discarded and the connection
+    /// shut down (`closing` and `closed` are set with it).
+    aborted: bool,
     closed: bool,
     waiters: Vec<Waker>,
     high: usize,
@@ -150,6 +162,7 @@ impl StreamWriter {
             Inner {
                 kind: t.kind,
                 t: RefCell::new(Some(t)),
+                flusher: RefCell::new(None),
                 st: RefCell::new(State {
                     pending: Vec::new(),
                     in_flight: 0,
@@ -158,6 +171,7 @@ impl StreamWriter {
                     error: None,
                     eof: false,
                     closing: false,
+                    aborted: false,
                     closed: false,
                     waiters: Vec::new(),
                     high: HIGH,
@@ -183,7 +197,7 @@ impl StreamWriter {
         }
         poll_fn(|cx| {
             aio_core::cancel::check()?;
-            let mut st = self.inner.st.borrow_mut();
+            let mut st = self.checked_state();
             if let Some(e) = st.error() {
                 return Poll::Ready(Err(e));
             }
@@ -214,14 +228,47 @@ impl StreamWriter {
         self.inner.t.borrow().clone()
     }
 
-    /// Queues `data` for sending: asyncio's `write`. Never waits. Data
-    /// written after `close` or `write_eof`, or after the connection
-    /// failed, is dropped (the failure is reported by `drain`). On a TLS
+    /// The state, with a failure the reader saw on the connection taken
+    /// in: the writer fails with it, as asyncio's does when its protocol
+    /// loses the connection.
+    fn checked_state(&self) -> std::cell::RefMut<'_, State> {
+        let mut st = self.inner.st.borrow_mut();
+        if st.error.is_none() && !st.aborted {
+            let lost = self.inner.t.borrow().as_ref().and_then(|t| t.lost());
+            if let Some(e) = lost {
+                st.fail(&e);
+                if !st.flushing {
+                    // No flush runs to settle it: the connection is over.
+                    st.closed = true;
+                }
+            }
+        }
+        st
+    }
+
+    /// Queues `data` for sending: asyncio's `write`. Never waits. On a TLS
     /// connection the data is encrypted here, so what is buffered (and
     /// what the flow-control marks count) is ciphertext.
+    ///
+    /// Data written after [`close`](StreamWriter::close) or
+    /// [`abort`](StreamWriter::abort), or after the connection failed,
+    /// cannot be sent: it is dropped, as asyncio drops it, and the next
+    /// [`drain`](StreamWriter::drain) says so (`ConnectionReset`,
+    /// "Connection lost", or the connection's error).
+    ///
+    /// # Panics
+    /// After [`write_eof`](StreamWriter::write_eof) (asyncio raises
+    /// `RuntimeError: Cannot call write() after write_eof()`): the peer
+    /// was told that nothing more follows, so the data could never
+    /// arrive. The panic points at the caller's line.
+    #[track_caller]
     pub fn write(&self, data: &[u8]) {
         let mut st = self.inner.st.borrow_mut();
-        if data.is_empty() || st.error.is_some() || st.closing || st.eof {
+        if st.eof {
+            drop(st);
+            panic!("Cannot call write() after write_eof()");
+        }
+        if data.is_empty() || st.error.is_some() || st.closing {
             return;
         }
         #[cfg(feature = "tls")]
@@ -252,6 +299,10 @@ impl StreamWriter {
     }
 
     /// Writes each buffer in turn: asyncio's `writelines`.
+    ///
+    /// # Panics
+    /// As [`write`](StreamWriter::write): after `write_eof`.
+    #[track_caller]
     pub fn writelines<I, B>(&self, lines: I)
     where
         I: IntoIterator<Item = B>,
@@ -263,23 +314,59 @@ impl StreamWriter {
     }
 
     /// Waits until the buffer is below the low-water mark (if it went above
-    /// the high one): asyncio's `drain`. Returns the connection's error if
-    /// it failed.
+    /// the high one): asyncio's `drain`.
+    ///
+    /// # Errors
+    /// The connection's error if it failed. Once [`close`](StreamWriter::close)
+    /// or [`abort`](StreamWriter::abort) was called, `ConnectionReset`
+    /// ("Connection lost", as asyncio's `ConnectionResetError`): nothing
+    /// written from then on can be sent. A drain that was already waiting
+    /// for room when `close` was called waits for the close to send the
+    /// buffer and returns `Ok` (or the error that stopped it); one waiting
+    /// when `abort` was called returns `ConnectionReset`, since the buffer
+    /// was discarded.
     ///
     /// # Cancellation
     /// Returns `Interrupted` (from `Cancelled`); the buffered data stays
     /// queued and keeps being sent.
     pub async fn drain(&self) -> io::Result<()> {
+        let mut waited = false;
         poll_fn(|cx| {
             aio_core::cancel::check()?;
-            self.poll_drain(cx)
+            self.poll_drain(cx, &mut waited)
         })
         .await
     }
 
-    /// `drain` as a poll function (no cancellation check).
-    fn poll_drain(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
-        let mut st = self.inner.st.borrow_mut();
+    /// `drain` as a poll function (no cancellation check). `waited`: this
+    /// drain already waited for room (it began before any close).
+    fn poll_drain(&self, cx: &Context<'_>, waited: &mut bool) -> Poll<io::Result<()>> {
+        let mut st = self.checked_state();
+        if let Some(e) = st.error() {
+            return Poll::Ready(Err(e));
+        }
+        if st.closing {
+            if st.aborted || !*waited {
+                return Poll::Ready(Err(connection_lost()));
+            }
+            if st.closed {
+                return Poll::Ready(Ok(()));
+            }
+            st.wait(cx);
+            return Poll::Pending;
+        }
+        if st.paused {
+            st.wait(cx);
+            *waited = true;
+            return Poll::Pending;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Waits for room in the buffer (the flow control of `AsyncWrite`,
+    /// which reports a closed writer its own way).
+    fn poll_room(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        let mut st = self.checked_state();
         if let Some(e) = st.error() {
             return Poll::Ready(Err(e));
         }
@@ -311,7 +398,7 @@ impl StreamWriter {
     pub(super) async fn flushed(&self) -> io::Result<()> {
         poll_fn(|cx| {
             aio_core::cancel::check()?;
-            let mut st = self.inner.st.borrow_mut();
+            let mut st = self.checked_state();
             if let Some(e) = st.error() {
                 return Poll::Ready(Err(e));
             }
@@ -350,7 +437,8 @@ impl StreamWriter {
     }
 
     /// Closes the sending side once the buffer is sent: the peer reads EOF,
-    /// and can still send to us. asyncio's `write_eof`.
+    /// and can still send to us. asyncio's `write_eof`. A later
+    /// [`write`](StreamWriter::write) panics, as asyncio's raises.
     pub fn write_eof(&self) {
         let mut st = self.inner.st.borrow_mut();
         if st.eof || st.closing {
@@ -369,6 +457,7 @@ impl StreamWriter {
     }
 
     /// Closes the connection once the buffer is sent: asyncio's `close`.
+    /// From now on `drain` returns `ConnectionReset` ("Connection lost").
     pub fn close(&self) {
         let mut st = self.inner.st.borrow_mut();
         if st.closing {
@@ -386,9 +475,61 @@ impl StreamWriter {
         }
     }
 
-    /// Whether `close` was called (or the connection failed).
-    pub fn is_closing(&self) -> bool {
+    /// Closes the connection at once, discarding what is buffered:
+    /// asyncio's `writer.transport.abort()`.
+    ///
+    /// The background flush stops, the data not yet handed to the kernel
+    /// is dropped, and the socket is shut down in both directions now: the
+    /// peer receives what the kernel already had, then EOF (as after
+    /// asyncio's abort, which closes the socket without lingering), and
+    /// our reader reads EOF. A pipe's end is closed. Afterwards `drain`
+    /// returns `ConnectionReset` ("Connection lost"), `wait_closed`
+    /// returns `Ok`, `is_closing` is true and writes are dropped. The
+    /// descriptor itself closes when the reader (which shares it) is
+    /// dropped too. Aborting twice does nothing; after a failure it still
+    /// shuts the socket down (`drain` and `wait_closed` keep reporting the
+    /// failure).
+    pub fn abort(&self) {
+        let mut st = self.inner.st.borrow_mut();
+        if st.aborted {
+            return;
+        }
+        st.aborted = true;
+        st.closing = true;
+        st.closed = true;
+        st.flushing = false;
+        st.paused = false;
+        st.pending = Vec::new();
+        st.in_flight = 0;
+        st.wake_all();
+        drop(st);
+        // Dropping the flush drops its send in flight (the driver keeps the
+        // buffer until the kernel is done with it) and its transport handle.
+        let flusher = self.inner.flusher.borrow_mut().take();
+        if let Some(task) = flusher {
+            task.abort();
+        }
+        let t = self.inner.t.borrow_mut().take();
+        if let Some(t) = t {
+            if t.kind != Kind::Pipe {
+                // The reader shares the socket: shut it down for both now
+                // rather than wait for the last handle to close it.
+                let _ = sref(&t.fd).shutdown(Shutdown::Both);
+            }
+        }
+    }
+
+    /// Whether nothing more may be written: `write_eof`, `close` or
+    /// `abort` was called.
+    pub(super) fn is_shut(&self) -> bool {
         let st = self.inner.st.borrow();
+        st.eof || st.closing
+    }
+
+    /// Whether `close` or `abort` was called (or the connection failed,
+    /// as the writer or the reader found).
+    pub fn is_closing(&self) -> bool {
+        let st = self.checked_state();
         st.closing || st.error.is_some()
     }
 
@@ -400,7 +541,7 @@ impl StreamWriter {
     pub async fn wait_closed(&self) -> io::Result<()> {
         poll_fn(|cx| {
             aio_core::cancel::check()?;
-            let mut st = self.inner.st.borrow_mut();
+            let mut st = self.checked_state();
             if st.closed {
                 return Poll::Ready(match st.error() {
                     Some(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
@@ -467,9 +608,11 @@ fn queue(inner: &Inner, st: &mut State, data: &[u8]) -> bool {
 }
 
 fn spawn_flusher(inner: &Rc<Inner>) {
-    let inner = inner.clone();
     match aio_core::try_get_running_loop() {
-        Some(lp) => drop(lp.create_task(flush(inner))),
+        Some(lp) => {
+            let task = lp.create_task(flush(inner.clone()));
+            *inner.flusher.borrow_mut() = Some(task.to_ref());
+        }
         None => {
             let mut st = inner.st.borrow_mut();
             st.flushing = false;
@@ -523,7 +666,7 @@ fn send_tls_output(inner: &Rc<Inner>) {
 /// Like the socket types' impls, these do not observe aio's cancellation.
 impl futures_io::AsyncWrite for StreamWriter {
     fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        std::task::ready!(self.poll_drain(cx))?;
+        std::task::ready!(self.poll_room(cx))?;
         {
             let st = self.inner.st.borrow();
             if st.closing || st.eof {
@@ -535,12 +678,12 @@ impl futures_io::AsyncWrite for StreamWriter {
     }
 
     fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_drain(cx)
+        self.poll_room(cx)
     }
 
     fn poll_close(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.close();
-        let mut st = self.inner.st.borrow_mut();
+        let mut st = self.checked_state();
         if st.closed {
             return Poll::Ready(match st.error() {
                 Some(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
@@ -556,15 +699,50 @@ fn closed() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "the writer is closed")
 }
 
+/// What `drain` says once the writer is closing: asyncio's
+/// `ConnectionResetError('Connection lost')`.
+fn connection_lost() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionReset, "Connection lost")
+}
+
 /// The background flush: sends the buffer, then does what `write_eof` or
 /// `close` asked for.
 async fn flush(inner: Rc<Inner>) {
-    let Some(t) = inner.t.borrow().clone() else { return };
+    let t = inner.t.borrow().clone();
+    if let Some(t) = t {
+        if send_buffer(&inner, &t).await {
+            shut_down(&inner, &t).await;
+        }
+    }
+    let mut st = inner.st.borrow_mut();
+    if st.aborted {
+        // `abort` settled the state; it drops this task at its next step.
+        return;
+    }
+    st.flushing = false;
+    if st.closing || st.error.is_some() {
+        st.closed = true;
+    }
+    st.wake_all();
+    // More data (or a close) may have arrived after the loop checked.
+    let again = !st.pending.is_empty() && st.error.is_none() || (st.closing && !st.closed);
+    if again {
+        st.flushing = true;
+        drop(st);
+        spawn_flusher(&inner);
+    }
+}
+
+/// Sends the buffer until it is empty; `false` if `abort` stopped it.
+async fn send_buffer(inner: &Inner, t: &Transport) -> bool {
     loop {
         let buf = {
             let mut st = inner.st.borrow_mut();
+            if st.aborted {
+                return false;
+            }
             if st.error.is_some() || st.pending.is_empty() {
-                break;
+                return true;
             }
             let b = std::mem::take(&mut st.pending);
             st.in_flight = b.len();
@@ -576,6 +754,15 @@ async fn flush(inner: Rc<Inner>) {
             let (res, b) = aio_io::submit(t.write_op(buf, start)).await;
             buf = b;
             let mut st = inner.st.borrow_mut();
+            if st.aborted {
+                // The buffer was discarded: nothing to count, no error to keep.
+                return false;
+            }
+            if st.error.is_some() {
+                // Failed meanwhile (the reader saw the connection go):
+                // `fail` dropped the buffer and its counts.
+                return true;
+            }
             match res {
                 Ok(0) => {
                     st.fail(&io::ErrorKind::WriteZero.into());
@@ -598,40 +785,34 @@ async fn flush(inner: Rc<Inner>) {
             st.pending = buf; // keep the capacity
         }
     }
+}
+
+/// Does what `write_eof` or `close` asked for, once the buffer is sent.
+async fn shut_down(inner: &Inner, t: &Transport) {
     let (eof, closing) = {
         let st = inner.st.borrow();
         (st.eof, st.closing)
     };
-    if eof || closing {
-        let how = if closing { Shutdown::Both } else { Shutdown::Write };
-        if inner.kind == Kind::Pipe {
-            // A pipe has no shutdown: closing our end is the EOF.
-            inner.t.borrow_mut().take();
-        } else {
-            match aio_io::submit(aio_io::Shutdown::new(t.fd.as_raw_fd(), how)).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
-                Err(e) => inner.st.borrow_mut().fail(&e),
-            }
-            if closing {
-                inner.t.borrow_mut().take();
-            }
-        }
+    if !eof && !closing {
+        return;
     }
-    drop(t);
+    let how = if closing { Shutdown::Both } else { Shutdown::Write };
+    if inner.kind == Kind::Pipe {
+        // A pipe has no shutdown: closing our end is the EOF.
+        inner.t.borrow_mut().take();
+        return;
+    }
+    let res = aio_io::submit(aio_io::Shutdown::new(t.fd.as_raw_fd(), how)).await;
     let mut st = inner.st.borrow_mut();
-    st.flushing = false;
-    if st.closing || st.error.is_some() {
-        st.closed = true;
+    if st.aborted {
+        return;
     }
-    st.wake_all();
-    // More data (or a close) may have arrived after the loop checked.
-    let again = !st.pending.is_empty() && st.error.is_none() || (st.closing && !st.closed);
-    if again {
-        st.flushing = true;
-        drop(st);
-        if let Some(lp) = aio_core::try_get_running_loop() {
-            drop(lp.create_task(flush(inner)));
-        }
+    match res {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
+        Err(e) => st.fail(&e),
+    }
+    if closing {
+        inner.t.borrow_mut().take();
     }
 }
