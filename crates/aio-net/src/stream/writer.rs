@@ -32,9 +32,9 @@ const SCRATCH_KEPT: usize = 64 * 1024;
 /// memory however slow the reader is. Errors of the connection (a reset, a
 /// closed peer) are reported by `drain` and `wait_closed`.
 ///
-/// Nothing written vanishes without an error: a `write` after
-/// [`write_eof`](StreamWriter::write_eof) panics (asyncio's
-/// `RuntimeError`), and data written after [`close`](StreamWriter::close),
+/// Nothing written vanishes without an error: data written after
+/// [`write_eof`](StreamWriter::write_eof) (asyncio raises `RuntimeError`
+/// there), [`close`](StreamWriter::close),
 /// [`abort`](StreamWriter::abort) or a failure of the connection — which
 /// can no longer be sent — makes the next `drain` fail (asyncio's
 /// `ConnectionResetError("Connection lost")`, or the connection's error).
@@ -67,6 +67,9 @@ struct State {
     paused: bool,
     error: Option<(io::ErrorKind, String)>,
     eof: bool,
+    /// Data was written after `write_eof` and dropped: `drain` and
+    /// `wait_closed` report it.
+    written_after_eof: bool,
     closing: bool,
     /// `abort` was called: the buffer was discarded and the connection
     /// shut down (`closing` and `closed` are set with it).
@@ -170,6 +173,7 @@ impl StreamWriter {
                     paused: false,
                     error: None,
                     eof: false,
+                    written_after_eof: false,
                     closing: false,
                     aborted: false,
                     closed: false,
@@ -256,17 +260,17 @@ impl StreamWriter {
     /// [`drain`](StreamWriter::drain) says so (`ConnectionReset`,
     /// "Connection lost", or the connection's error).
     ///
-    /// # Panics
-    /// After [`write_eof`](StreamWriter::write_eof) (asyncio raises
-    /// `RuntimeError: Cannot call write() after write_eof()`): the peer
-    /// was told that nothing more follows, so the data could never
-    /// arrive. The panic points at the caller's line.
-    #[track_caller]
+    /// After [`write_eof`](StreamWriter::write_eof) the peer was told that
+    /// nothing more follows, so the data could never arrive (asyncio
+    /// raises `RuntimeError: Cannot call write() after write_eof()`): it
+    /// is dropped, and every later [`drain`](StreamWriter::drain) and
+    /// [`wait_closed`](StreamWriter::wait_closed) fails with that error
+    /// (`BrokenPipe`), so the loss is never silent.
     pub fn write(&self, data: &[u8]) {
         let mut st = self.inner.st.borrow_mut();
         if st.eof {
-            drop(st);
-            panic!("Cannot call write() after write_eof()");
+            st.written_after_eof |= !data.is_empty();
+            return;
         }
         if data.is_empty() || st.error.is_some() || st.closing {
             return;
@@ -298,11 +302,8 @@ impl StreamWriter {
         }
     }
 
-    /// Writes each buffer in turn: asyncio's `writelines`.
-    ///
-    /// # Panics
-    /// As [`write`](StreamWriter::write): after `write_eof`.
-    #[track_caller]
+    /// Writes each buffer in turn: asyncio's `writelines` (after
+    /// `write_eof`, as [`write`](StreamWriter::write)).
     pub fn writelines<I, B>(&self, lines: I)
     where
         I: IntoIterator<Item = B>,
@@ -344,6 +345,9 @@ impl StreamWriter {
         let mut st = self.checked_state();
         if let Some(e) = st.error() {
             return Poll::Ready(Err(e));
+        }
+        if st.written_after_eof {
+            return Poll::Ready(Err(written_after_eof()));
         }
         if st.closing {
             if st.aborted || !*waited {
@@ -437,8 +441,9 @@ impl StreamWriter {
     }
 
     /// Closes the sending side once the buffer is sent: the peer reads EOF,
-    /// and can still send to us. asyncio's `write_eof`. A later
-    /// [`write`](StreamWriter::write) panics, as asyncio's raises.
+    /// and can still send to us. asyncio's `write_eof`. What a later
+    /// [`write`](StreamWriter::write) writes is dropped and reported (see
+    /// there).
     pub fn write_eof(&self) {
         let mut st = self.inner.st.borrow_mut();
         if st.eof || st.closing {
@@ -545,6 +550,7 @@ impl StreamWriter {
             if st.closed {
                 return Poll::Ready(match st.error() {
                     Some(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
+                    _ if st.written_after_eof => Err(written_after_eof()),
                     _ => Ok(()),
                 });
             }
@@ -701,6 +707,14 @@ fn closed() -> io::Error {
 
 /// What `drain` says once the writer is closing: asyncio's
 /// `ConnectionResetError('Connection lost')`.
+/// The error of data written after `write_eof` (dropped).
+fn written_after_eof() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "Cannot call write() after write_eof(): the data written after it was dropped",
+    )
+}
+
 fn connection_lost() -> io::Error {
     io::Error::new(io::ErrorKind::ConnectionReset, "Connection lost")
 }
