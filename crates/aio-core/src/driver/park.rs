@@ -3,12 +3,13 @@
 
 use std::any::Any;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::Thread;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Driver, Unpark};
+use crate::loom::sync::OnceLock;
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::thread::{self, Thread};
 
 /// A [`Driver`] with no I/O: parks the loop thread until a timer is due or
 /// another thread unparks it.
@@ -44,24 +45,24 @@ impl Default for ParkDriver {
 impl Driver for ParkDriver {
     fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         let p = &self.inner;
-        p.thread.get_or_init(std::thread::current);
+        p.thread.get_or_init(thread::current);
         if p.notified.swap(false, Ordering::AcqRel) || timeout == Some(Duration::ZERO) {
             return Ok(());
         }
         // `thread::park` may return spuriously, and a stale token may end it
         // early: the loop tolerates both (it just runs a turn).
         match timeout {
-            None => std::thread::park(),
+            None => thread::park(),
             Some(t) => {
                 let deadline = Instant::now().checked_add(t);
                 match deadline {
                     Some(d) => {
                         let now = Instant::now();
                         if d > now {
-                            std::thread::park_timeout(d - now);
+                            thread::park_timeout(d - now);
                         }
                     }
-                    None => std::thread::park(),
+                    None => thread::park(),
                 }
             }
         }
