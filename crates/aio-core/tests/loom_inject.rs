@@ -57,6 +57,7 @@ fn spawn_loop(mut lp: LoopModel, tally: Arc<Tally>, n: usize) -> thread::JoinHan
 
 /// One sender, at any point of the loop's first park: before the parker
 /// knows the loop's thread, between the announcement and the sleep, after.
+/// (It found the lost wake-up fixed in `ParkDriver`'s `unpark`: see there.)
 #[test]
 fn a_call_sent_to_a_parking_loop_runs() {
     loom::model(|| {

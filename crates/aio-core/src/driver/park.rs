@@ -85,7 +85,16 @@ impl Driver for ParkDriver {
 
 impl Unpark for Parker {
     fn unpark(&self) {
-        self.notified.store(true, Ordering::Release);
+        // A swap, not a store (found by the loom model `loom_inject`): on
+        // its first park the loop publishes its thread and then swaps the
+        // flag; this side raises the flag and then looks for the thread.
+        // With a plain store each side could miss the other's write (a
+        // store-load reordering, which x86 does too): no thread to unpark,
+        // no flag seen, and the loop sleeps through the wake. Two
+        // read-modify-writes of one word are ordered: either the loop's
+        // swap reads this flag, or this swap reads the loop's, and with it
+        // sees the thread published before.
+        self.notified.swap(true, Ordering::AcqRel);
         // Before the loop's first park there is no thread to wake, and the
         // flag is enough: that park returns at once.
         if let Some(t) = self.thread.get() {
