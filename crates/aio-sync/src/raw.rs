@@ -17,12 +17,11 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use parking_lot::Mutex;
-
 use crate::list::{List, Outcome, wake_all};
+use crate::loom::sync::Mutex;
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The waiter list is not empty. While it is set, no permits are free:
 /// a release hands its permit to the first waiter instead.
@@ -105,7 +104,18 @@ impl RawSemaphore {
     ///
     /// # Panics
     /// If `permits` exceeds [`MAX_PERMITS`].
+    #[cfg(not(loom))]
     pub const fn new(permits: usize) -> RawSemaphore {
+        assert!(permits <= MAX_PERMITS, "too many permits for a semaphore");
+        RawSemaphore {
+            state: AtomicUsize::new(permits * ONE),
+            waiters: Mutex::new(List::new()),
+        }
+    }
+
+    /// A semaphore holding `permits` permits (not `const` under loom).
+    #[cfg(loom)]
+    pub fn new(permits: usize) -> RawSemaphore {
         assert!(permits <= MAX_PERMITS, "too many permits for a semaphore");
         RawSemaphore {
             state: AtomicUsize::new(permits * ONE),
@@ -456,7 +466,17 @@ impl Default for Notify {
 
 impl Notify {
     /// An empty list.
+    #[cfg(not(loom))]
     pub const fn new() -> Notify {
+        Notify {
+            waiting: AtomicBool::new(false),
+            list: Mutex::new(List::new()),
+        }
+    }
+
+    /// An empty list (not `const` under loom).
+    #[cfg(loom)]
+    pub fn new() -> Notify {
         Notify {
             waiting: AtomicBool::new(false),
             list: Mutex::new(List::new()),
