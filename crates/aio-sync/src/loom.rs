@@ -11,14 +11,14 @@ pub(crate) mod sync {
     pub(crate) use parking_lot::Mutex;
 
     pub(crate) mod atomic {
-        pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
     }
 }
 
 #[cfg(loom)]
 pub(crate) mod sync {
     pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
     }
 
     /// parking_lot's `Mutex` interface on loom's mutex (which returns a
