@@ -10,10 +10,10 @@ use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
 use std::time::{Duration, Instant};
 
 use concurrent_queue::ConcurrentQueue;
@@ -23,7 +23,8 @@ use crate::context::{CONTEXT, CoreGuard};
 use crate::contextvars::Context;
 use crate::driver::{Driver, ParkDriver, Unpark};
 use crate::handle::LoopHandle;
-use crate::task::raw::{COMPLETE, SCHEDULED, TaskPtr, release};
+use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
+use crate::task::raw::{self, TaskPtr, release};
 use crate::task::{self, Panic, Task, TaskError, TaskRef};
 use crate::thread::ThreadPool;
 use crate::time::{Clock, IntoDeadline, IntoDelay, InvalidDelay, delay_ns, ns_to_secs, real_now_ns};
@@ -58,7 +59,23 @@ pub(crate) struct Shared {
     closed: AtomicBool,
 }
 
+/// `Shared::core_addr` before the loop's core exists: neither a core's
+/// address nor null (no loop running on a thread).
+const NO_CORE: usize = usize::MAX;
+
 impl Shared {
+    /// The thread-safe half of a loop parking in a driver unparked by
+    /// `unparker`; [`Builder::build`] then records its core's address.
+    pub(crate) fn new(unparker: Arc<dyn Unpark>) -> Shared {
+        Shared {
+            injector: ConcurrentQueue::unbounded(),
+            park_state: AtomicU8::new(RUNNING),
+            unparker,
+            core_addr: AtomicUsize::new(NO_CORE),
+            closed: AtomicBool::new(false),
+        }
+    }
+
     /// Queues a woken task: locally when on the loop thread while it runs,
     /// through the injection queue otherwise.
     #[inline]
@@ -100,6 +117,46 @@ impl Shared {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Parks the loop thread in `driver` (at most `timeout`) unless
+    /// something was sent meanwhile. The other half of [`inject`]: the
+    /// loop announces `PARKED` and then looks at the queue, a sender
+    /// pushes and then looks at the state, each side fencing between its
+    /// two steps, so at least one of them sees the other — the loop does
+    /// not sleep, or the sender unparks it.
+    ///
+    /// [`inject`]: Shared::inject
+    pub(crate) fn park(&self, driver: &mut dyn Driver, mut timeout: Option<Duration>) -> io::Result<()> {
+        if timeout != Some(Duration::ZERO) {
+            self.park_state.store(PARKED, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            if self.has_remote() {
+                timeout = Some(Duration::ZERO);
+            }
+        }
+        let res = driver.park(timeout);
+        self.park_state.store(RUNNING, Ordering::SeqCst);
+        res
+    }
+
+    /// The next thing another thread sent (loop thread).
+    pub(crate) fn take_remote(&self) -> Option<Remote> {
+        self.injector.pop().ok()
+    }
+
+    /// Whether another thread sent something not taken yet.
+    pub(crate) fn has_remote(&self) -> bool {
+        !self.injector.is_empty()
+    }
+
+    /// Marks the loop closed and drops what other threads sent since its
+    /// last turn; what they send from now on they drop themselves (see
+    /// [`inject`](Shared::inject)).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.discard_injected();
+    }
+
     /// Drops everything in the injection queue, on any thread, once the
     /// loop is closed (every task is complete by then).
     fn discard_injected(&self) {
@@ -138,11 +195,8 @@ impl Shared {
 /// goes once the task is complete — and by then only its header is
 /// freed, so any thread may do it.
 fn unqueue(t: TaskPtr) {
-    let prev = t.header().state.fetch_and(!SCHEDULED, Ordering::AcqRel);
-    if prev & COMPLETE != 0 {
-        // SAFETY: the queue entry held the alive reference, released once.
-        unsafe { release(t.0) };
-    }
+    // SAFETY: the queue entry holds the alive reference.
+    unsafe { raw::dequeue(t.0) };
 }
 
 pub(crate) enum Runnable {
@@ -364,17 +418,8 @@ impl Core {
         self.driver.try_borrow_mut()
     }
 
-    fn park(&self, mut timeout: Option<Duration>) {
-        let shared = &self.shared;
-        if timeout != Some(Duration::ZERO) {
-            shared.park_state.store(PARKED, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            if !shared.injector.is_empty() {
-                timeout = Some(Duration::ZERO);
-            }
-        }
-        let res = self.driver.borrow_mut().park(timeout);
-        shared.park_state.store(RUNNING, Ordering::SeqCst);
+    fn park(&self, timeout: Option<Duration>) {
+        let res = self.shared.park(&mut **self.driver.borrow_mut(), timeout);
         if let Err(e) = res {
             self.report(ExceptionContext {
                 message: format!("the {} driver failed to park: {e}", self.backend),
@@ -397,7 +442,7 @@ impl Core {
             return self.park(None);
         };
         self.park(Some(Duration::ZERO));
-        if until <= self.clock.now() || self.queue.len() != 0 || !self.shared.injector.is_empty() {
+        if until <= self.clock.now() || self.queue.len() != 0 || self.shared.has_remote() {
             // Due already (no need to move), or something to run first.
             return;
         }
@@ -431,7 +476,7 @@ impl Core {
     }
 
     fn drain_injector(&self) {
-        while let Ok(r) = self.shared.injector.pop() {
+        while let Some(r) = self.shared.take_remote() {
             match r {
                 Remote::Wake(t) => self.queue.push(Runnable::Task(t)),
                 Remote::Call(f) => self.call_soon_rc(CallbackCell::rc(f)),
@@ -510,12 +555,9 @@ impl Core {
     #[inline]
     fn run_task(&self, t: TaskPtr, debug: bool) -> Option<String> {
         let ptr = t.0;
-        let h = t.header();
-        let prev = h.state.fetch_and(!SCHEDULED, Ordering::AcqRel);
-        if prev & COMPLETE != 0 {
-            // It finished while queued; the queue entry held its alive ref.
-            // SAFETY: that reference is released exactly here.
-            unsafe { release(ptr) };
+        // SAFETY: a queue entry, holding the alive reference (released by
+        // `dequeue` if the task finished while queued).
+        if !unsafe { raw::dequeue(ptr) } {
             return None;
         }
         let name = if debug {
@@ -605,11 +647,7 @@ impl Core {
             pool.shutdown(self.shutdown_timeout);
         }
         self.closed.set(true);
-        self.shared.closed.store(true, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        // What other threads sent after the last turn (they discard what
-        // they send from now on).
-        self.shared.discard_injected();
+        self.shared.close();
     }
 }
 
@@ -791,13 +829,7 @@ impl Builder {
             .debug
             .unwrap_or_else(|| std::env::var("AIO_DEBUG").is_ok_and(|v| !v.is_empty() && v != "0"));
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let shared = Arc::new(Shared {
-            injector: ConcurrentQueue::unbounded(),
-            park_state: AtomicU8::new(RUNNING),
-            unparker: driver.unparker(),
-            core_addr: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(driver.unparker()));
         let core = Rc::new(Core {
             shared,
             queue: RunQueue {

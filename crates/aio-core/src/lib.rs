@@ -61,6 +61,11 @@ mod event_loop;
 mod future;
 mod handle;
 pub mod io;
+#[cfg(not(loom))]
+mod loom;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom;
 mod runner;
 mod task;
 mod thread;

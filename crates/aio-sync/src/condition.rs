@@ -6,15 +6,15 @@ use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use aio_core::Cancelled;
 use aio_core::cancel;
-use parking_lot::Mutex;
 
 use crate::list::{List, Outcome, wake_all};
 use crate::lock::{Lock, LockAcquire, LockGuard};
+use crate::loom::sync::Mutex;
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::raw::RawAcquire;
 
 /// The error of [`Condition::notify`] and [`Condition::notify_all`] when
@@ -149,7 +149,18 @@ impl fmt::Debug for Condition {
 impl Condition {
     /// A condition with a lock of its own. `const`, so it can be a
     /// `static`.
+    #[cfg(not(loom))]
     pub const fn new() -> Condition {
+        Condition {
+            lock: LockRef::Own(Lock::new()),
+            waiters: Mutex::new(List::new()),
+            waiting: AtomicBool::new(false),
+        }
+    }
+
+    /// A condition with a lock of its own (not `const` under loom).
+    #[cfg(loom)]
+    pub fn new() -> Condition {
         Condition {
             lock: LockRef::Own(Lock::new()),
             waiters: Mutex::new(List::new()),

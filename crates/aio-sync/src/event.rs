@@ -3,12 +3,12 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use aio_core::Cancelled;
 use aio_core::cancel;
 
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::raw::{Notify, NotifyWait};
 
 /// A flag tasks can wait on: asyncio's `Event`.
@@ -55,7 +55,17 @@ impl fmt::Debug for Event {
 
 impl Event {
     /// An event that is not set. `const`, so it can be a `static`.
+    #[cfg(not(loom))]
     pub const fn new() -> Event {
+        Event {
+            set: AtomicBool::new(false),
+            waiters: Notify::new(),
+        }
+    }
+
+    /// An event that is not set (not `const` under loom).
+    #[cfg(loom)]
+    pub fn new() -> Event {
         Event {
             set: AtomicBool::new(false),
             waiters: Notify::new(),

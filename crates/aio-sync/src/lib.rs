@@ -83,6 +83,7 @@ mod condition;
 mod event;
 mod list;
 mod lock;
+mod loom;
 pub mod raw;
 mod semaphore;
 

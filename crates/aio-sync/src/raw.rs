@@ -17,12 +17,11 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use parking_lot::Mutex;
-
 use crate::list::{List, Outcome, wake_all};
+use crate::loom::sync::Mutex;
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
 /// The waiter list is not empty. While it is set, no permits are free:
 /// a release hands its permit to the first waiter instead.
@@ -105,7 +104,18 @@ impl RawSemaphore {
     ///
     /// # Panics
     /// If `permits` exceeds [`MAX_PERMITS`].
+    #[cfg(not(loom))]
     pub const fn new(permits: usize) -> RawSemaphore {
+        assert!(permits <= MAX_PERMITS, "too many permits for a semaphore");
+        RawSemaphore {
+            state: AtomicUsize::new(permits * ONE),
+            waiters: Mutex::new(List::new()),
+        }
+    }
+
+    /// A semaphore holding `permits` permits (not `const` under loom).
+    #[cfg(loom)]
+    pub fn new(permits: usize) -> RawSemaphore {
         assert!(permits <= MAX_PERMITS, "too many permits for a semaphore");
         RawSemaphore {
             state: AtomicUsize::new(permits * ONE),
@@ -409,9 +419,9 @@ impl AcquireSlot {
 /// A waiter registers under a condition ([`NotifyWait::poll_until`]):
 /// if the condition already holds it is ready at once; otherwise it waits
 /// for the next [`notify_all`](Notify::notify_all). The condition is checked
-/// after the waiter is visible to notifiers, with sequentially consistent
-/// ordering on both sides, so a notifier that makes the condition true and
-/// then calls `notify_all` can never miss it.
+/// after the waiter is visible to notifiers, with a sequentially consistent
+/// fence on both sides, so a notifier that makes the condition true (with
+/// any memory ordering) and then calls `notify_all` can never miss it.
 ///
 /// # Examples
 /// ```
@@ -456,7 +466,17 @@ impl Default for Notify {
 
 impl Notify {
     /// An empty list.
+    #[cfg(not(loom))]
     pub const fn new() -> Notify {
+        Notify {
+            waiting: AtomicBool::new(false),
+            list: Mutex::new(List::new()),
+        }
+    }
+
+    /// An empty list (not `const` under loom).
+    #[cfg(loom)]
+    pub fn new() -> Notify {
         Notify {
             waiting: AtomicBool::new(false),
             list: Mutex::new(List::new()),
@@ -466,7 +486,12 @@ impl Notify {
     /// Wakes every registered waiter; returns how many. Takes no lock when
     /// nobody waits.
     pub fn notify_all(&self) -> usize {
-        if !self.waiting.load(Ordering::SeqCst) {
+        // The caller made the condition true before this fence; a waiter
+        // raises `waiting` before the fence in `poll_until`, then checks
+        // it. Either this load sees the waiter or its check sees the
+        // condition (the loom model `loom_waiters`).
+        fence(Ordering::SeqCst);
+        if !self.waiting.load(Ordering::Relaxed) {
             return 0;
         }
         let mut wakers = Vec::new();
@@ -525,7 +550,9 @@ impl NotifyWait<'_> {
         match self.key {
             None => {
                 let mut list = n.list.lock();
-                n.waiting.store(true, Ordering::SeqCst);
+                n.waiting.store(true, Ordering::Relaxed);
+                // Pairs with the fence in `notify_all`.
+                fence(Ordering::SeqCst);
                 if done() {
                     if list.is_empty() {
                         n.waiting.store(false, Ordering::Relaxed);

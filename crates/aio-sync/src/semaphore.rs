@@ -73,7 +73,16 @@ impl Semaphore {
     ///
     /// # Panics
     /// If `value` exceeds [`raw::MAX_PERMITS`](crate::raw::MAX_PERMITS).
+    #[cfg(not(loom))]
     pub const fn new(value: usize) -> Semaphore {
+        Semaphore {
+            sem: RawSemaphore::new(value),
+        }
+    }
+
+    /// A semaphore with `value` permits (not `const` under loom).
+    #[cfg(loom)]
+    pub fn new(value: usize) -> Semaphore {
         Semaphore {
             sem: RawSemaphore::new(value),
         }
@@ -171,7 +180,18 @@ impl BoundedSemaphore {
     ///
     /// # Panics
     /// If `value` exceeds [`raw::MAX_PERMITS`](crate::raw::MAX_PERMITS).
+    #[cfg(not(loom))]
     pub const fn new(value: usize) -> BoundedSemaphore {
+        BoundedSemaphore {
+            sem: RawSemaphore::new(value),
+            bound: value,
+        }
+    }
+
+    /// A bounded semaphore with `value` permits, at most `value` (not
+    /// `const` under loom).
+    #[cfg(loom)]
+    pub fn new(value: usize) -> BoundedSemaphore {
         BoundedSemaphore {
             sem: RawSemaphore::new(value),
             bound: value,

@@ -3,12 +3,13 @@
 
 use std::any::Any;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::Thread;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Driver, Unpark};
+use crate::loom::sync::OnceLock;
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::thread::{self, Thread};
 
 /// A [`Driver`] with no I/O: parks the loop thread until a timer is due or
 /// another thread unparks it.
@@ -44,24 +45,24 @@ impl Default for ParkDriver {
 impl Driver for ParkDriver {
     fn park(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         let p = &self.inner;
-        p.thread.get_or_init(std::thread::current);
+        p.thread.get_or_init(thread::current);
         if p.notified.swap(false, Ordering::AcqRel) || timeout == Some(Duration::ZERO) {
             return Ok(());
         }
         // `thread::park` may return spuriously, and a stale token may end it
         // early: the loop tolerates both (it just runs a turn).
         match timeout {
-            None => std::thread::park(),
+            None => thread::park(),
             Some(t) => {
                 let deadline = Instant::now().checked_add(t);
                 match deadline {
                     Some(d) => {
                         let now = Instant::now();
                         if d > now {
-                            std::thread::park_timeout(d - now);
+                            thread::park_timeout(d - now);
                         }
                     }
-                    None => std::thread::park(),
+                    None => thread::park(),
                 }
             }
         }
@@ -84,7 +85,16 @@ impl Driver for ParkDriver {
 
 impl Unpark for Parker {
     fn unpark(&self) {
-        self.notified.store(true, Ordering::Release);
+        // A swap, not a store (found by the loom model `loom_inject`): on
+        // its first park the loop publishes its thread and then swaps the
+        // flag; this side raises the flag and then looks for the thread.
+        // With a plain store each side could miss the other's write (a
+        // store-load reordering, which x86 does too): no thread to unpark,
+        // no flag seen, and the loop sleeps through the wake. Two
+        // read-modify-writes of one word are ordered: either the loop's
+        // swap reads this flag, or this swap reads the loop's, and with it
+        // sees the thread published before.
+        self.notified.swap(true, Ordering::AcqRel);
         // Before the loop's first park there is no thread to wake, and the
         // flag is enough: that park returns at once.
         if let Some(t) = self.thread.get() {

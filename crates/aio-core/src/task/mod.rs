@@ -26,8 +26,8 @@ use crate::cancel::{self, Cancelled};
 use crate::context::{CONTEXT, PollGuard, expect_core, with_core};
 use crate::event_loop::{Core, ExceptionContext, Runnable, default_exception_handler};
 use raw::{
-    ABORT, COMPLETE, HANDLE, Header, OBSERVED, Outcome, POLLING, Payload, PollOutcome, RETRIEVED, SCHEDULED, STARTED,
-    TaskPtr, VTable,
+    ABORT, HANDLE, Header, OBSERVED, Outcome, POLLING, Payload, PollOutcome, RETRIEVED, SCHEDULED, STARTED, TaskPtr,
+    VTable,
 };
 
 /// Why a task has no value: it was cancelled, or it panicked — or its
@@ -272,7 +272,7 @@ fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
     let h = unsafe { ptr.as_ref() };
     h.local.outcome.set(outcome);
     core.unregister_task();
-    let prev = h.state.fetch_or(COMPLETE, Ordering::AcqRel);
+    let release_alive = raw::set_complete(h);
 
     if let Some(mut extras) = h.local.extras.take() {
         for (_, cb) in std::mem::take(&mut extras.callbacks) {
@@ -288,7 +288,7 @@ fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
         // thread, and report a panic nobody will see otherwise.
         drop_detached_output(core, h, ptr);
     }
-    if prev & SCHEDULED == 0 {
+    if release_alive {
         // SAFETY: the alive reference, released exactly once: here, or by
         // the run loop when it dequeues the completed task.
         unsafe { raw::release(ptr) };

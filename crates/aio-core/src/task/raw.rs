@@ -16,12 +16,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering, fence};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::cancel::Scope;
 use crate::contextvars::{ContextSlot, Snapshot};
 use crate::event_loop::Shared;
+use crate::loom::sync::atomic::{AtomicU32, Ordering, fence};
 use crate::task::{Reportable, TaskError};
 
 /// In a run queue (local or injected). While set, the task's `alive`
@@ -459,6 +459,13 @@ pub(crate) fn waker_ref(ptr: NonNull<Header>) -> ManuallyDrop<Waker> {
     ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr() as *const (), &WAKER_VTABLE)) })
 }
 
+// --- the state word ------------------------------------------------------
+//
+// Wakes come from any thread; the loop takes queue entries and completes
+// tasks. `SCHEDULED` makes a task queued at most once, and keeps its alive
+// reference for the queue entry; `COMPLETE` makes later wakes no-ops. The
+// loom model `tests/loom_task.rs` runs these three functions.
+
 /// Puts the task on its loop's run queue unless it is queued or complete.
 pub(crate) fn schedule(ptr: NonNull<Header>) {
     // SAFETY: callers hold a reference.
@@ -469,6 +476,32 @@ pub(crate) fn schedule(ptr: NonNull<Header>) {
     }
     // The `alive` reference now also covers the queue entry.
     h.shared.schedule(TaskPtr(ptr));
+}
+
+/// The loop took the task's queue entry (to run it, or to drop it when
+/// the loop closes): clears `SCHEDULED`, so the next wake queues it again.
+/// Returns whether the task may run: `false` when it completed while
+/// queued, and the alive reference the entry held is released here.
+///
+/// # Safety
+/// `ptr` comes from a queue entry, which holds the task's alive reference.
+pub(crate) unsafe fn dequeue(ptr: NonNull<Header>) -> bool {
+    // SAFETY: the entry's reference keeps the task live.
+    let h = unsafe { ptr.as_ref() };
+    let prev = h.state.fetch_and(!SCHEDULED, Ordering::AcqRel);
+    if prev & COMPLETE != 0 {
+        // SAFETY: the entry's reference, released exactly once: here.
+        unsafe { release(ptr) };
+        return false;
+    }
+    true
+}
+
+/// Marks the task complete (loop thread), so wakes no longer queue it.
+/// Returns whether the caller now releases the alive reference: `false`
+/// while a queue entry holds it ([`dequeue`] releases it then).
+pub(crate) fn set_complete(h: &Header) -> bool {
+    h.state.fetch_or(COMPLETE, Ordering::AcqRel) & SCHEDULED == 0
 }
 
 /// A panic payload, as `std::panic::catch_unwind` returns it.

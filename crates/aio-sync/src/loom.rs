@@ -1,0 +1,38 @@
+//! Where the waiter lists get their atomics and their mutex: std's and
+//! parking_lot's in a normal build, loom's under `cfg(loom)`, so the loom
+//! models (`tests/loom_*.rs`) explore the very code the primitives run. In
+//! a normal build these are plain re-exports and cost nothing.
+//!
+//! loom's types cannot be made in a `const fn`, so under `cfg(loom)` the
+//! constructors that are `const` otherwise are plain functions.
+
+#[cfg(not(loom))]
+pub(crate) mod sync {
+    pub(crate) use parking_lot::Mutex;
+
+    pub(crate) mod atomic {
+        pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+    }
+}
+
+#[cfg(loom)]
+pub(crate) mod sync {
+    pub(crate) mod atomic {
+        pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+    }
+
+    /// parking_lot's `Mutex` interface on loom's mutex (which returns a
+    /// `Result`, as std's does).
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Mutex<T> {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+            self.0.lock().expect("a model thread panicked holding the lock")
+        }
+    }
+}
