@@ -51,7 +51,8 @@ async fn main() -> io::Result<()> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("expected HOST:PORT, got {addr:?}")))?;
 
     let (cert_pem, key_pem) = self_signed()?;
-    let cert_path = std::env::temp_dir().join("aio-tls-echo-cert.pem");
+    // Its own file: two servers at once must not overwrite each other's.
+    let cert_path = std::env::temp_dir().join(format!("aio-tls-echo-cert-{}.pem", std::process::id()));
     std::fs::write(&cert_path, &cert_pem)?;
     let tls = aio::TlsAcceptor::from_pem(cert_pem.as_bytes(), key_pem.as_bytes())?;
     let server = aio::start_server_tls(handle_echo, &host, port, tls).await?;

@@ -53,6 +53,17 @@ use crate::timer::{TimerKey, WakerId};
 /// not equal the `TimeoutError` constant, displays as `invalid delay: NaN
 /// (not a number)`, and converts to an `InvalidInput` `io::Error` instead
 /// of `TimedOut`.
+///
+/// # Examples
+/// ```
+/// let r = aio_core::run(async {
+///     match aio_core::timeout(0.01, aio_core::sleep(10)).await {
+///         Ok(slept) => slept.map(|_| "slept"),
+///         Err(aio_core::TimeoutError { .. }) => Ok("gave up"),
+///     }
+/// });
+/// assert_eq!(r.unwrap(), "gave up");
+/// ```
 #[derive(Clone, Default)]
 pub struct TimeoutError {
     invalid_delay: bool,

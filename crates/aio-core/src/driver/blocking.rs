@@ -91,9 +91,19 @@ struct Finished {
 struct Results {
     list: Vec<(usize, io::Result<usize>)>,
     /// The driver is gone: a thread that finishes now disposes of its
-    /// result itself (a descriptor it opened is closed).
+    /// result itself (a descriptor it opened is closed) and frees the
+    /// memory its call used, which the driver left here by slot.
     abandoned: bool,
+    left: HashMap<usize, Left>,
 }
+
+/// The memory of a call still running when its driver closed.
+struct Left(#[allow(dead_code)] Box<dyn Any>);
+
+// SAFETY: the loop thread gave the memory up for good when it put it here;
+// from then on only the thread running the call touches it (through the
+// call's pointers), and it drops it once the call returned.
+unsafe impl Send for Left {}
 
 /// Runs file calls on a pool of threads for a driver (see the module docs).
 pub struct Blocking {
@@ -187,12 +197,15 @@ impl Blocking {
                 execute(&job.0)
             };
             let mut results = finished.results.lock();
-            if results.abandoned {
+            let left = if results.abandoned {
                 close_unclaimed(&job.0, &r);
+                results.left.remove(&i)
             } else {
                 results.list.push((i, r));
-            }
+                None
+            };
             drop(results);
+            drop(left);
             let mut running = finished.running.lock();
             *running -= 1;
             if *running == 0 {
@@ -427,9 +440,17 @@ impl Drop for Blocking {
         self.collect();
         if stuck {
             log::warn!("file calls still blocked in the kernel when the loop closed; leaving them to their threads");
-            for s in std::mem::take(&mut self.slots) {
-                if let Slot::Running { owner, .. } = s {
-                    std::mem::forget(owner);
+            let mut results = self.finished.results.lock();
+            for (i, s) in std::mem::take(&mut self.slots).into_iter().enumerate() {
+                match s {
+                    // The thread frees it after its call.
+                    Slot::Running { owner: Some(o), .. } => drop(results.left.insert(i, Left(o))),
+                    // A future that outlived its loop still owns this
+                    // memory: it must not free it under the thread.
+                    Slot::Running { owner: None, .. } => {
+                        log::error!("a file call's future outlived its loop while the call runs");
+                    }
+                    _ => {}
                 }
             }
         }

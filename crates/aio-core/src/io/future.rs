@@ -175,8 +175,11 @@ impl<T: Operation> Drop for OpFuture<T> {
         let mut driver = lp.core.driver_mut();
         match driver.io() {
             Some(io) => io.forget_op(token, Box::new(op)),
-            // The driver is gone, and with it the kernel's use of the memory.
-            None => drop(op),
+            // The driver is gone while the operation was in flight: a
+            // thread of its may still run the call (one the kernel blocks),
+            // so the memory is never freed under it. Only a future that
+            // outlived its loop gets here.
+            None => std::mem::forget(op),
         }
     }
 }
