@@ -5,19 +5,12 @@ use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 
+use crate::clock::ns_to_secs;
 use crate::context::with_core;
 use crate::contextvars::{self, ContextSlot};
-use crate::event_loop::Core;
-use crate::time::ns_to_secs;
+use crate::event_loop::core::Core;
+pub(crate) use crate::event_loop::queue::Callback;
 use crate::timer::TimerKey;
-
-/// A callback waiting in the ready queue or on a timer.
-pub(crate) trait Callback {
-    /// Runs the callback unless it was cancelled; runs at most once.
-    fn run(&self);
-    fn cancel(&self);
-    fn is_cancelled(&self) -> bool;
-}
 
 pub(crate) struct CallbackCell<F> {
     f: Cell<Option<F>>,

@@ -11,7 +11,7 @@ use std::ptr;
 
 use crate::cancel::Scope;
 use crate::contextvars::ContextSlot;
-use crate::event_loop::Core;
+use crate::event_loop::core::Core;
 use crate::task::raw::Header;
 
 pub(crate) struct Context {

@@ -12,7 +12,8 @@ use std::task::{Context, Poll, Waker};
 
 use crate::callback::CallbackCell;
 use crate::cancel::{self, Cancelled};
-use crate::event_loop::{ExceptionContext, Loop, get_running_loop};
+use crate::event_loop::exception::ExceptionContext;
+use crate::event_loop::{Loop, get_running_loop};
 
 /// The error of an operation that the future's state does not allow:
 /// asyncio's `InvalidStateError`.

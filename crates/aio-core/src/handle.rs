@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::cancel::{self, Cancelled};
-use crate::event_loop::{Remote, Shared};
+use crate::event_loop::shared::{Remote, Shared};
 use crate::task::raw::TaskPtr;
 use crate::task::{TaskError, create_task};
 

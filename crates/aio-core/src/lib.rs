@@ -53,9 +53,11 @@
 
 mod callback;
 pub mod cancel;
+mod clock;
 pub mod combinator;
 mod context;
 pub mod contextvars;
+mod delay;
 pub mod driver;
 mod event_loop;
 mod future;
@@ -80,9 +82,9 @@ pub use combinator::{
     WaitError, as_completed, gather, gather_settled, shield, timeout, timeout_at, timeout_with, wait, wait_for,
 };
 pub use contextvars::{ContextVar, copy_context};
-pub use event_loop::{
-    Builder, ExceptionContext, Loop, default_exception_handler, get_running_loop, try_get_running_loop,
-};
+pub use event_loop::builder::Builder;
+pub use event_loop::exception::{ExceptionContext, default_exception_handler};
+pub use event_loop::{Loop, get_running_loop, try_get_running_loop};
 pub use future::{CallbackId, Future, FutureError, FutureTake, FutureWait, InvalidStateError};
 pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
 pub use runner::{Runner, run, run_on};
@@ -105,12 +107,13 @@ pub use aio_macros::{core_main as main, core_test as test};
 pub mod __private {
     pub use crate::runner::macro_run as run;
 }
+pub use delay::{IntoDeadline, IntoDelay, InvalidDelay};
 pub use task::{
     DoneCallbackId, JoinRef, Panic, Reportable, Task, TaskError, TaskFailure, TaskRef, all_tasks, create_eager_task,
     create_task, current_task,
 };
 pub use thread::{ToThread, ToThreadError, to_thread};
-pub use time::{IntoDeadline, IntoDelay, InvalidDelay, monotonic};
+pub use time::monotonic;
 pub use timer::{Sleep, YieldNow, sleep, sleep_until, yield_now};
 
 /// The result of an aio await point: `Ok`, or the task was cancelled.

@@ -3,7 +3,8 @@
 
 use std::future::Future;
 
-use crate::event_loop::{Builder, Loop};
+use crate::event_loop::Loop;
+use crate::event_loop::builder::Builder;
 use crate::task::TaskError;
 
 /// Runs `fut` on a new loop until it completes, closes the loop (cancelling

@@ -10,7 +10,7 @@ use futures_core::Stream;
 use super::ready::ReadySet;
 use super::timeout::TimeoutError;
 use crate::cancel::{self, Scope};
-use crate::time::IntoDelay;
+use crate::delay::IntoDelay;
 use crate::timer::{Sleep, sleep};
 
 /// Runs the futures concurrently and yields their outputs in the order they
@@ -172,7 +172,7 @@ impl<F: Future> Stream for AsCompletedTimeout<F> {
                 this.inner.futs[i] = None;
                 this.inner.remaining -= 1;
                 Poll::Ready(Some(Err(if this.invalid {
-                    TimeoutError::from(crate::time::InvalidDelay)
+                    TimeoutError::from(crate::delay::InvalidDelay)
                 } else {
                     TimeoutError
                 })))

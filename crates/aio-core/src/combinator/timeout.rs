@@ -30,9 +30,11 @@ use parking_lot::Mutex;
 use std::task::{Context, Poll, Waker};
 
 use crate::cancel::{self, Cancelled, Scope};
+use crate::clock::ns_to_secs;
 use crate::context::{expect_core, with_core};
-use crate::event_loop::core_id;
-use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, now_ns, ns_to_secs, timer_base};
+use crate::delay::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns};
+use crate::event_loop::core::core_id;
+use crate::time::now::{now_ns, timer_base};
 use crate::timer::{TimerKey, WakerId};
 
 /// The error of an operation that did not finish before its deadline:

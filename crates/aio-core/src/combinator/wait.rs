@@ -7,8 +7,8 @@ use std::task::{Context, Poll};
 
 use super::ready::ReadySet;
 use crate::cancel::{self, Cancelled};
+use crate::delay::{IntoDelay, InvalidDelay};
 use crate::task::Task;
-use crate::time::{IntoDelay, InvalidDelay};
 use crate::timer::{Sleep, sleep};
 
 /// When [`wait`] returns.

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::task::{Context, Waker};
 
 use crate::driver::{Driver, ParkDriver};
-use crate::event_loop::{Remote, Shared};
+use crate::event_loop::shared::{Remote, Shared};
 use crate::handle::LoopHandle;
 use crate::task::raw::{self, Header, PollOutcome};
 

@@ -8,7 +8,6 @@
 //! not be `Send`) are always dropped on the loop thread: by the time the
 //! last reference can be released elsewhere, the stage is `Consumed`.
 
-use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -20,9 +19,10 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::cancel::Scope;
 use crate::contextvars::{ContextSlot, Snapshot};
-use crate::event_loop::Shared;
+use crate::event_loop::shared::Shared;
 use crate::loom::sync::atomic::{AtomicU32, Ordering, fence};
-use crate::task::{Reportable, TaskError};
+use crate::task::error::TaskError;
+use crate::task::output::Reportable;
 
 /// In a run queue (local or injected). While set, the task's `alive`
 /// reference is kept even after completion, so queue entries never dangle.
@@ -503,6 +503,3 @@ pub(crate) unsafe fn dequeue(ptr: NonNull<Header>) -> bool {
 pub(crate) fn set_complete(h: &Header) -> bool {
     h.state.fetch_or(COMPLETE, Ordering::AcqRel) & SCHEDULED == 0
 }
-
-/// A panic payload, as `std::panic::catch_unwind` returns it.
-pub(crate) type Payload = Box<dyn Any + Send + 'static>;

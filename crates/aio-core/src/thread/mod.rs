@@ -2,8 +2,6 @@
 
 pub(crate) mod pool;
 
-pub(crate) use pool::ThreadPool;
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

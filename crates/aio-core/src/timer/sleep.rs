@@ -7,8 +7,9 @@ use std::task::{Context, Poll};
 use super::{TimerKey, WakerId};
 use crate::cancel::{self, Cancelled};
 use crate::context::{expect_core, with_core};
-use crate::event_loop::core_id;
-use crate::time::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns, timer_base};
+use crate::delay::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns};
+use crate::event_loop::core::core_id;
+use crate::time::now::timer_base;
 
 /// Waits for `delay` (a `Duration` or seconds): asyncio's `sleep`.
 ///

@@ -73,74 +73,20 @@
 //! });
 //! ```
 
-use std::any::Any;
-use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+mod vars;
+
+use vars::Value;
+pub(crate) use vars::{ContextSlot, Snapshot};
+
 use crate::context::CONTEXT;
 
-type Value = Arc<dyn Any + Send + Sync>;
-
-/// A context's values: a small map from variable id to value, shared
-/// between contexts until one of them sets something.
-#[derive(Clone, Default)]
-pub(crate) struct Vars {
-    entries: Vec<(u64, Value)>,
-}
-
-impl Vars {
-    fn get(&self, id: u64) -> Option<&Value> {
-        self.entries.iter().find(|(k, _)| *k == id).map(|(_, v)| v)
-    }
-
-    fn insert(&mut self, id: u64, v: Value) -> Option<Value> {
-        match self.entries.iter_mut().find(|(k, _)| *k == id) {
-            Some((_, slot)) => Some(std::mem::replace(slot, v)),
-            None => {
-                self.entries.push((id, v));
-                None
-            }
-        }
-    }
-
-    fn remove(&mut self, id: u64) -> Option<Value> {
-        let at = self.entries.iter().position(|(k, _)| *k == id)?;
-        Some(self.entries.swap_remove(at).1)
-    }
-}
-
-/// A context as it is copied: `None` is the empty context.
-pub(crate) type Snapshot = Option<Arc<Vars>>;
-
-/// Where a running piece of code keeps its current context: a task's
-/// header, a callback, a gather child, a `to_thread` run, a thread.
-/// Loop-thread (or owning-thread) only, hence a plain `Cell`.
-#[derive(Default)]
-pub(crate) struct ContextSlot(Cell<Snapshot>);
-
 impl ContextSlot {
-    pub(crate) const fn new(snapshot: Snapshot) -> ContextSlot {
-        ContextSlot(Cell::new(snapshot))
-    }
-
-    /// A copy of the context held here (a pointer copy).
-    #[inline]
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        // SAFETY: the cell is only touched by its thread, and cloning an
-        // `Arc` runs no code that could reach this cell, so no other access
-        // overlaps this shared read.
-        unsafe { (*self.0.as_ptr()).clone() }
-    }
-
-    /// Drops the context held here (a finished task lets its values go).
-    pub(crate) fn clear(&self) {
-        drop(self.0.take());
-    }
-
     /// Makes this the current context until the guard drops.
     #[inline]
     pub(crate) fn enter(&self) -> SlotGuard<'_> {

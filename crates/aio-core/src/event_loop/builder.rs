@@ -1,0 +1,183 @@
+//! [`Builder`]: a loop's driver, clock, debug mode, eager tasks, thread
+//! pool and shutdown timeout.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Loop;
+use super::core::Core;
+use super::queue::RunQueue;
+use super::shared::Shared;
+use crate::clock::Clock;
+use crate::driver::{Driver, ParkDriver};
+use crate::loom::sync::atomic::Ordering;
+use crate::timer::{Fired, Timers};
+
+/// Configures a [`Loop`]: its driver, debug mode, eager tasks, thread pool
+/// and shutdown timeout.
+///
+/// aio-core's builder uses [`ParkDriver`] (no I/O) unless given a driver;
+/// the `aio` facade's `Builder` picks the I/O backend.
+pub struct Builder {
+    pub(super) driver: Option<Box<dyn Driver>>,
+    paused_clock: bool,
+    debug: Option<bool>,
+    eager_tasks: bool,
+    slow_callback: Duration,
+    max_threads: Option<usize>,
+    thread_keep_alive: Duration,
+    shutdown_timeout: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("driver", &self.driver.as_ref().map(|d| d.name()))
+            .field("debug", &self.debug)
+            .field("eager_tasks", &self.eager_tasks)
+            .field("paused_clock", &self.paused_clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// A builder with asyncio's defaults.
+    pub fn new() -> Builder {
+        Builder {
+            driver: None,
+            paused_clock: false,
+            debug: None,
+            eager_tasks: false,
+            slow_callback: Duration::from_millis(100),
+            max_threads: None,
+            thread_keep_alive: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The driver the loop parks in (default: [`ParkDriver`], no I/O).
+    pub fn driver(mut self, driver: impl Driver) -> Builder {
+        self.driver = Some(Box::new(driver));
+        self
+    }
+
+    /// Like [`driver`](Builder::driver), for a boxed driver.
+    pub fn boxed_driver(mut self, driver: Box<dyn Driver>) -> Builder {
+        self.driver = Some(driver);
+        self
+    }
+
+    /// Debug mode (default: on when the environment has `AIO_DEBUG=1`):
+    /// warns when one step holds the loop longer than the slow-callback
+    /// duration, and lists tasks still pending when the loop closes (as
+    /// `log` records at `warn`, or on stderr when no logger takes them),
+    /// and logs each task's creation and cancellation at `debug`.
+    pub fn debug(mut self, on: bool) -> Builder {
+        self.debug = Some(on);
+        self
+    }
+
+    /// The threshold of the slow-step warning (default 100 ms).
+    pub fn slow_callback_duration(mut self, d: Duration) -> Builder {
+        self.slow_callback = d;
+        self
+    }
+
+    /// asyncio 3.12's eager task factory: `create_task` runs the new task's
+    /// first step at once, so a task that finishes without waiting never
+    /// touches the ready queue.
+    pub fn eager_tasks(mut self, on: bool) -> Builder {
+        self.eager_tasks = on;
+        self
+    }
+
+    /// Starts the loop with a paused clock, for tests (tokio's
+    /// `start_paused`): time stands still while tasks run and jumps to the
+    /// next timer when every task waits and the driver has nothing ready,
+    /// so a 30 s timeout resolves in microseconds, deterministically.
+    /// [`time::advance`](crate::time::advance) moves it explicitly. See
+    /// [`time`](crate::time#the-paused-test-clock).
+    ///
+    /// # Examples
+    /// ```
+    /// let lp = aio_core::Builder::new().paused_clock().build();
+    /// let t0 = std::time::Instant::now();
+    /// lp.run_until_complete(aio_core::sleep(3600)).unwrap().unwrap();
+    /// assert!(t0.elapsed().as_secs() < 60); // an hour of loop time, at once
+    /// ```
+    pub fn paused_clock(mut self) -> Builder {
+        self.paused_clock = true;
+        self
+    }
+
+    /// Upper bound of `to_thread`'s pool (default: asyncio's
+    /// `min(32, cpus + 4)`).
+    pub fn max_threads(mut self, n: usize) -> Builder {
+        self.max_threads = Some(n.max(1));
+        self
+    }
+
+    /// How long an idle pool thread waits for work before exiting
+    /// (default 10 s).
+    pub fn thread_keep_alive(mut self, d: Duration) -> Builder {
+        self.thread_keep_alive = d;
+        self
+    }
+
+    /// How long closing the loop lets cancelled tasks (and pool threads)
+    /// finish before it drops them (default 30 s).
+    pub fn shutdown_timeout(mut self, d: Duration) -> Builder {
+        self.shutdown_timeout = d;
+        self
+    }
+
+    /// Creates the loop.
+    pub fn build(self) -> Loop {
+        let driver = self.driver.unwrap_or_else(|| Box::new(ParkDriver::new()));
+        let debug = self
+            .debug
+            .unwrap_or_else(|| std::env::var("AIO_DEBUG").is_ok_and(|v| !v.is_empty() && v != "0"));
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let shared = Arc::new(Shared::new(driver.unparker()));
+        let core = Rc::new(Core {
+            shared,
+            queue: RunQueue::with_capacity(256),
+            timers: RefCell::new(Timers::new()),
+            tasks: RefCell::new(Vec::new()),
+            live_tasks: Cell::new(0),
+            backend: driver.name(),
+            driver: RefCell::new(driver),
+            clock: Clock::new(self.paused_clock),
+            now: Cell::new(0),
+            now_fresh: Cell::new(false),
+            next_task_id: Cell::new(0),
+            polls_since_io: Cell::new(0),
+            fired: RefCell::new(Fired::default()),
+            stopping: Cell::new(false),
+            running: Cell::new(false),
+            closed: Cell::new(false),
+            debug: Cell::new(debug),
+            slow_callback: Cell::new(self.slow_callback),
+            eager_tasks: Cell::new(self.eager_tasks),
+            handler: RefCell::new(None),
+            owners: Cell::new(1),
+            pool: RefCell::new(None),
+            max_threads: self.max_threads.unwrap_or_else(|| (cpus + 4).min(32)),
+            thread_keep_alive: self.thread_keep_alive,
+            shutdown_timeout: self.shutdown_timeout,
+        });
+        core.shared
+            .core_addr
+            .store(Rc::as_ptr(&core) as usize, Ordering::Relaxed);
+        Loop { core, owner: true }
+    }
+}

@@ -1,0 +1,99 @@
+//! Closing a loop, asyncio's sequence: cancel the tasks still pending,
+//! let them clean up (bounded by the shutdown timeout), shut the thread
+//! pool down, then drop what is left. The last owning [`Loop`] closes it
+//! when dropped.
+
+use super::Loop;
+use super::core::Core;
+use super::exception::debug_warning;
+use super::queue::Runnable;
+use super::shared::unqueue;
+use crate::delay::delay_ns;
+use crate::task::TaskRef;
+
+impl Core {
+    /// asyncio's close sequence: cancel what is pending, let it clean up
+    /// (bounded by the shutdown timeout), shut the thread pool down, then
+    /// drop everything that is left.
+    #[track_caller]
+    pub(super) fn close(&self) {
+        if self.closed.get() {
+            return;
+        }
+        assert!(!self.running.get(), "cannot close a running event loop");
+        {
+            let _run = self.enter_run();
+            let pending = self.all_tasks();
+            if self.debug.get() && !pending.is_empty() {
+                let names: Vec<String> = pending.iter().map(TaskRef::name).collect();
+                debug_warning(format_args!(
+                    "{} task(s) still pending when the loop closed, cancelling: {}",
+                    names.len(),
+                    names.join(", ")
+                ));
+            }
+            for t in &pending {
+                t.cancel();
+            }
+            drop(pending);
+            let deadline = self.clock.now().saturating_add(delay_ns(self.shutdown_timeout));
+            while self.live_tasks.get() > 0 && self.clock.now() < deadline {
+                self.run_once(Some(deadline));
+            }
+            for t in self.all_tasks() {
+                if self.debug.get() {
+                    debug_warning(format_args!(
+                        "task {:?} did not finish within the shutdown timeout; dropping it",
+                        t.name()
+                    ));
+                }
+                t.abort();
+            }
+            // Whatever is still queued: drop callbacks, release tasks.
+            self.drain_injector();
+            while let Some(r) = self.queue.pop() {
+                match r {
+                    Runnable::Task(t) => unqueue(t),
+                    Runnable::Call(cb) => cb.cancel(),
+                }
+            }
+            let calls = self.timers.borrow_mut().clear();
+            drop(calls);
+            self.clear_registry();
+        }
+        if let Some(pool) = self.pool.borrow_mut().take() {
+            pool.shutdown(self.shutdown_timeout);
+        }
+        self.closed.set(true);
+        self.shared.close();
+    }
+
+    /// Gives up the registry's references (loop close).
+    pub(super) fn clear_registry(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
+        for t in tasks {
+            // SAFETY: the registry's reference, given up here.
+            unsafe { crate::task::raw::release(t.0) };
+        }
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        if !self.owner {
+            return;
+        }
+        let core = &self.core;
+        core.owners.set(core.owners.get() - 1);
+        // The last owner closes the loop, while the core is still intact
+        // (tasks being dropped may still call `get_running_loop`). Sockets
+        // and tasks hold their own references to the core, so waiting for
+        // the last reference would wait forever.
+        if core.owners.get() == 0 && !core.closed.get() && !core.running.get() {
+            // Dropped inside another loop's task: close this one as if
+            // nothing ran here, then give the outer one its context back.
+            let _outer = crate::context::Suspended::enter();
+            core.close();
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The loop-thread state of a loop ([`Core`]): its ready queue, timers,
+//! task registry, driver, clock and settings, with the accessors the rest
+//! of aio-core uses. The turn of the loop (`turn.rs`) and its close
+//! (`close.rs`) are further `impl Core` blocks.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::exception::{ExceptionContext, ExceptionHandler, default_exception_handler};
+use super::queue::{Callback, RunQueue, Runnable};
+use super::shared::Shared;
+use crate::clock::Clock;
+use crate::driver::Driver;
+use crate::task::raw::TaskPtr;
+use crate::thread::pool::ThreadPool;
+use crate::timer::{Fired, Timers};
+
+/// A loop's identity as a plain number (its core's address), for futures
+/// that must stay `Send` while remembering which loop armed their timer.
+pub(crate) fn core_id(core: &Core) -> usize {
+    core as *const Core as usize
+}
+
+/// The loop-thread state.
+pub(crate) struct Core {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) queue: RunQueue,
+    pub(crate) timers: RefCell<Timers>,
+    /// Every task not yet swept out, each with a reference.
+    pub(crate) tasks: RefCell<Vec<TaskPtr>>,
+    pub(super) live_tasks: Cell<usize>,
+    pub(super) driver: RefCell<Box<dyn Driver>>,
+    pub(super) backend: &'static str,
+    /// The real clock, or the paused (virtual) one of a test.
+    pub(crate) clock: Clock,
+    pub(super) now: Cell<u64>,
+    /// `now` was read during this turn.
+    pub(super) now_fresh: Cell<bool>,
+    pub(super) next_task_id: Cell<u64>,
+    pub(super) polls_since_io: Cell<u32>,
+    pub(super) fired: RefCell<Fired>,
+    pub(super) stopping: Cell<bool>,
+    pub(super) running: Cell<bool>,
+    pub(super) closed: Cell<bool>,
+    pub(crate) debug: Cell<bool>,
+    pub(super) slow_callback: Cell<Duration>,
+    pub(crate) eager_tasks: Cell<bool>,
+    pub(super) handler: RefCell<Option<ExceptionHandler>>,
+    /// Live owning `Loop` handles (see [`Loop`]): the last one closes the loop.
+    pub(super) owners: Cell<usize>,
+    pub(super) pool: RefCell<Option<Arc<ThreadPool>>>,
+    pub(super) max_threads: usize,
+    pub(super) thread_keep_alive: Duration,
+    pub(super) shutdown_timeout: Duration,
+}
+
+impl Core {
+    /// The loop clock of the current turn, in nanoseconds: read at most
+    /// once per turn, when a timer first needs it. Timers started during a
+    /// turn count from it, as libuv does, so timers set together fire
+    /// together.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        if !self.now_fresh.get() {
+            self.now.set(self.clock.now());
+            self.now_fresh.set(true);
+        }
+        self.now.get()
+    }
+
+    pub(crate) fn next_task_id(&self) -> u64 {
+        let id = self.next_task_id.get() + 1;
+        self.next_task_id.set(id);
+        id
+    }
+
+    /// Adds a new task to the registry (which holds a reference to it).
+    ///
+    /// The registry only appends: completing a task does not touch it (a
+    /// write at a random slot per task was a tenth of a 100k-timer profile);
+    /// finished tasks are swept out, in allocation order, once they
+    /// outnumber the live ones.
+    pub(crate) fn register_task(&self, t: TaskPtr) {
+        crate::task::raw::add_ref(t.header());
+        self.live_tasks.set(self.live_tasks.get() + 1);
+        let mut tasks = self.tasks.borrow_mut();
+        tasks.push(t);
+        if tasks.len() > 2 * self.live_tasks.get() + 1024 {
+            let mut done = Vec::new();
+            tasks.retain(|t| {
+                if t.header().is_complete() {
+                    done.push(t.0);
+                    false
+                } else {
+                    true
+                }
+            });
+            drop(tasks);
+            for p in done {
+                // SAFETY: the registry's reference, given up here.
+                unsafe { crate::task::raw::release(p) };
+            }
+        }
+    }
+
+    /// A task finished (its registry entry goes at the next sweep).
+    pub(crate) fn unregister_task(&self) {
+        self.live_tasks.set(self.live_tasks.get() - 1);
+    }
+
+    pub(crate) fn call_soon_rc(&self, cb: Rc<dyn Callback>) {
+        self.queue.push(Runnable::Call(cb));
+    }
+
+    pub(crate) fn report(&self, ctx: ExceptionContext) {
+        let handler = self.handler.borrow().clone();
+        match handler {
+            Some(h) => {
+                if catch_unwind(AssertUnwindSafe(|| h(&ctx))).is_err() {
+                    eprintln!("aio: the exception handler panicked while reporting: {ctx}");
+                }
+            }
+            None => default_exception_handler(&ctx),
+        }
+    }
+
+    pub(crate) fn thread_pool(&self) -> Arc<ThreadPool> {
+        self.pool
+            .borrow_mut()
+            .get_or_insert_with(|| Arc::new(ThreadPool::new(self.max_threads, self.thread_keep_alive)))
+            .clone()
+    }
+
+    pub(crate) fn driver_mut(&self) -> std::cell::RefMut<'_, Box<dyn Driver>> {
+        self.driver.borrow_mut()
+    }
+
+    pub(crate) fn driver_try_mut(&self) -> Result<std::cell::RefMut<'_, Box<dyn Driver>>, std::cell::BorrowMutError> {
+        self.driver.try_borrow_mut()
+    }
+}

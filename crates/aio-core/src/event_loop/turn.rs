@@ -1,0 +1,226 @@
+//! One turn of the loop, asyncio's `_run_once`: park in the driver (only
+//! when nothing is ready, or every [`IO_INTERVAL`] polls so I/O is not
+//! starved), fire due timers, take in what other threads sent, then run
+//! the ready queue as it stood at the start of the turn, so callbacks and
+//! task steps interleave exactly as they do in CPython.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use super::core::Core;
+use super::exception::{ExceptionContext, debug_warning};
+use super::queue::Runnable;
+use super::shared::Remote;
+use crate::callback::CallbackCell;
+use crate::clock::real_now_ns;
+use crate::context::{CONTEXT, CoreGuard};
+use crate::task::raw::{self, TaskPtr};
+use crate::task::{self, TaskRef};
+
+/// How many task polls may run between two looks at the driver while tasks
+/// keep the ready queue busy (tokio uses 61 too).
+pub(crate) const IO_INTERVAL: u32 = 61;
+
+impl Core {
+    /// Moves the paused clock forward by `by` nanoseconds and fires what is
+    /// due ([`crate::time::advance`]).
+    #[track_caller]
+    pub(crate) fn advance_clock(&self, by: u64) {
+        let Some(now) = self.clock.paused_now() else {
+            panic!("aio::time::advance needs a paused clock (Builder::paused_clock or aio::time::pause)");
+        };
+        self.clock.jump_to(now.saturating_add(by));
+        self.now_fresh.set(false);
+        if !self.timers.borrow().is_empty() {
+            self.fire_timers();
+        }
+    }
+
+    pub(super) fn park(&self, timeout: Option<Duration>) {
+        let res = self.shared.park(&mut **self.driver.borrow_mut(), timeout);
+        if let Err(e) = res {
+            self.report(ExceptionContext {
+                message: format!("the {} driver failed to park: {e}", self.backend),
+                task: None,
+                panic: None,
+                error: None,
+            });
+        }
+    }
+
+    /// Parks a loop whose clock is paused, with nothing ready: looks at the
+    /// driver without blocking, and only if that brought nothing (no I/O,
+    /// nothing from other threads, no blocking work in flight) moves the
+    /// clock to `until`, the next deadline. tokio's rule: time jumps only
+    /// when the runtime is idle. Work that completes by itself (blocking
+    /// calls on the pool, a driver's [`Driver::is_busy`]) holds the clock.
+    pub(super) fn park_paused(&self, until: Option<u64>) {
+        let Some(until) = until else {
+            // No timer to jump to: wait for I/O or another thread.
+            return self.park(None);
+        };
+        self.park(Some(Duration::ZERO));
+        if until <= self.clock.now() || self.queue.len() != 0 || self.shared.has_remote() {
+            // Due already (no need to move), or something to run first.
+            return;
+        }
+        let busy = self.driver.borrow().is_busy() || self.pool.borrow().as_ref().is_some_and(|p| p.is_busy());
+        if busy {
+            // Blocking work (`to_thread`, file I/O, an io_uring shutdown)
+            // takes real time: wait for it (its completion wakes the loop),
+            // a little at a time, without moving the clock.
+            return self.park(Some(Duration::from_millis(1)));
+        }
+        self.clock.jump_to(until);
+    }
+
+    pub(super) fn fire_timers(&self) {
+        let now = self.now();
+        let mut fired = self.fired.borrow_mut();
+        self.timers.borrow_mut().fire(now, &mut fired);
+        for cb in fired.calls.drain(..) {
+            self.queue.push(Runnable::Call(cb));
+        }
+        let wakers = std::mem::take(&mut fired.wakers);
+        drop(fired);
+        let mut wakers = wakers;
+        for w in wakers.drain(..) {
+            w.wake();
+        }
+        let mut fired = self.fired.borrow_mut();
+        if fired.wakers.capacity() < wakers.capacity() {
+            fired.wakers = wakers;
+        }
+    }
+
+    pub(super) fn drain_injector(&self) {
+        while let Some(r) = self.shared.take_remote() {
+            match r {
+                Remote::Wake(t) => self.queue.push(Runnable::Task(t)),
+                Remote::Call(f) => self.call_soon_rc(CallbackCell::rc(f)),
+                Remote::Cancel(t, msg) => {
+                    TaskRef::from_owned(t.0).cancel_opt(msg);
+                }
+            }
+        }
+    }
+
+    /// One turn of the loop. `limit` caps how long it may park.
+    pub(super) fn run_once(&self, limit: Option<u64>) {
+        let ready = self.queue.len() != 0;
+        if !ready || self.polls_since_io.get() >= IO_INTERVAL {
+            if ready || self.stopping.get() {
+                self.park(Some(Duration::ZERO));
+            } else {
+                let next = self.timers.borrow().next_deadline();
+                let until = match (next, limit) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if self.clock.is_paused() {
+                    self.park_paused(until);
+                } else {
+                    self.park(until.map(|t| Duration::from_nanos(t.saturating_sub(real_now_ns()))));
+                }
+            }
+            self.polls_since_io.set(0);
+        }
+        // Read the clock only if a timer may be due (a timer-free workload
+        // runs its turns without a clock read); `now()` reads it lazily.
+        self.now_fresh.set(false);
+        if !self.timers.borrow().is_empty() {
+            self.fire_timers();
+        }
+        self.drain_injector();
+
+        let n = self.queue.len();
+        let debug = self.debug.get();
+        for _ in 0..n {
+            let Some(r) = self.queue.pop() else { break };
+            let started = if debug { Some(Instant::now()) } else { None };
+            let name = match r {
+                Runnable::Task(t) => self.run_task(t, debug),
+                Runnable::Call(cb) => {
+                    if catch_unwind(AssertUnwindSafe(|| cb.run())).is_err() {
+                        self.report(ExceptionContext {
+                            message: "a callback panicked".into(),
+                            task: None,
+                            panic: None,
+                            error: None,
+                        });
+                    }
+                    None
+                }
+            };
+            if let Some(t0) = started {
+                let took = t0.elapsed();
+                if took >= self.slow_callback.get() {
+                    let what = name.map_or_else(|| "a callback".to_string(), |n| format!("task {n:?}"));
+                    debug_warning(format_args!(
+                        "{what} held the loop for {:.3} s in one step (slow_callback_duration is {:.3} s)",
+                        took.as_secs_f64(),
+                        self.slow_callback.get().as_secs_f64()
+                    ));
+                }
+            }
+        }
+        self.polls_since_io
+            .set(self.polls_since_io.get().saturating_add(n as u32));
+    }
+
+    /// Runs a dequeued task. Returns its name in debug mode (for the
+    /// slow-step warning).
+    #[inline]
+    pub(super) fn run_task(&self, t: TaskPtr, debug: bool) -> Option<String> {
+        let ptr = t.0;
+        // SAFETY: a queue entry, holding the alive reference (released by
+        // `dequeue` if the task finished while queued).
+        if !unsafe { raw::dequeue(ptr) } {
+            return None;
+        }
+        let name = if debug {
+            Some(TaskRef::from_ptr(ptr).name())
+        } else {
+            None
+        };
+        task::poll_task(self, ptr);
+        name
+    }
+
+    /// Runs turns until `done()` or `stop()`.
+    pub(super) fn run_until(&self, done: impl Fn() -> bool) {
+        while !done() && !self.stopping.get() {
+            self.run_once(None);
+        }
+    }
+
+    #[track_caller]
+    pub(super) fn enter_run(&self) -> RunGuard<'_> {
+        assert!(!self.closed.get(), "the event loop is closed");
+        assert!(!self.running.get(), "this event loop is already running");
+        let other = CONTEXT.with(|c| c.core.get());
+        assert!(
+            other.is_null(),
+            "cannot run an event loop while another loop is running on this thread"
+        );
+        self.running.set(true);
+        self.stopping.set(false);
+        self.now_fresh.set(false);
+        RunGuard {
+            core: self,
+            _ctx: CoreGuard::enter(self),
+        }
+    }
+}
+
+pub(super) struct RunGuard<'a> {
+    core: &'a Core,
+    _ctx: CoreGuard,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.core.running.set(false);
+        self.core.stopping.set(false);
+    }
+}
