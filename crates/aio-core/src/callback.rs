@@ -10,7 +10,7 @@ use crate::context::with_core;
 use crate::contextvars::{self, ContextSlot};
 use crate::event_loop::core::Core;
 pub(crate) use crate::event_loop::queue::Callback;
-use crate::timer::TimerKey;
+use crate::timer::heap::TimerKey;
 
 pub(crate) struct CallbackCell<F> {
     f: Cell<Option<F>>,

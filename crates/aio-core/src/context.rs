@@ -9,10 +9,10 @@
 use std::cell::Cell;
 use std::ptr;
 
-use crate::cancel::Scope;
-use crate::contextvars::ContextSlot;
+use crate::cancel::scope::Scope;
+use crate::contextvars::vars::ContextSlot;
 use crate::event_loop::core::Core;
-use crate::task::raw::Header;
+use crate::task::header::Header;
 
 pub(crate) struct Context {
     /// The loop running on this thread (null when none).

@@ -13,7 +13,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::cancel::{self, Cancelled};
 use crate::event_loop::shared::{Remote, Shared};
-use crate::task::raw::TaskPtr;
+use crate::task::header::TaskPtr;
 use crate::task::{TaskError, create_task};
 
 /// The error of sending work to a loop that is closed.
@@ -96,7 +96,7 @@ impl LoopHandle {
                 slot: Some(s2.clone()),
             });
             let ptr = task.ptr();
-            crate::task::raw::add_ref(task.header());
+            crate::task::header::add_ref(task.header());
             let cancel = {
                 let mut st = s2.state.lock();
                 st.task = Some(RemoteTask {
@@ -153,7 +153,7 @@ impl Drop for RemoteTask {
     fn drop(&mut self) {
         // SAFETY: we own one reference; releasing it from any thread only
         // frees the header (see `task::raw`).
-        unsafe { crate::task::raw::release(self.ptr.0) };
+        unsafe { crate::task::header::release(self.ptr.0) };
     }
 }
 
@@ -253,7 +253,7 @@ impl<T> ConcurrentFuture<T> {
         let mut st = self.slot.state.lock();
         st.cancel_requested = true;
         if let Some(t) = &st.task {
-            crate::task::raw::add_ref(t.ptr.header());
+            crate::task::header::add_ref(t.ptr.header());
             t.shared.inject(Remote::Cancel(TaskPtr(t.ptr.0), None));
         }
     }

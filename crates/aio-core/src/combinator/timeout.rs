@@ -35,7 +35,7 @@ use crate::context::{expect_core, with_core};
 use crate::delay::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns};
 use crate::event_loop::core::core_id;
 use crate::time::now::{now_ns, timer_base};
-use crate::timer::{TimerKey, WakerId};
+use crate::timer::heap::{TimerKey, WakerId};
 
 /// The error of an operation that did not finish before its deadline:
 /// asyncio's `TimeoutError`.

@@ -79,7 +79,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-mod vars;
+pub(crate) mod vars;
 
 use vars::Value;
 pub(crate) use vars::{ContextSlot, Snapshot};

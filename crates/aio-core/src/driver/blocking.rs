@@ -38,7 +38,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::Unpark;
 use super::kept::{self, Kept};
-use crate::io::RawOp;
+use crate::io::raw::RawOp;
 use crate::thread::pool::ThreadPool;
 
 /// Tokens of blocking operations carry this bit, so a driver can tell them

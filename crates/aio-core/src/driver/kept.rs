@@ -18,7 +18,7 @@ use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::task::Waker;
 
-use crate::io::RawOp;
+use crate::io::raw::RawOp;
 
 /// Which operations share what is kept.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

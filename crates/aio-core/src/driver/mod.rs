@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use socket2::SockAddr;
 
-use crate::io::RawOp;
+use crate::io::raw::RawOp;
 
 /// A connection an accept took: its descriptor, and the peer's address
 /// when the accept reported it.

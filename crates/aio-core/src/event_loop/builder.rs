@@ -14,7 +14,7 @@ use super::shared::Shared;
 use crate::clock::Clock;
 use crate::driver::{Driver, ParkDriver};
 use crate::loom::sync::atomic::Ordering;
-use crate::timer::{Fired, Timers};
+use crate::timer::heap::{Fired, Timers};
 
 /// Configures a [`Loop`]: its driver, debug mode, eager tasks, thread pool
 /// and shutdown timeout.

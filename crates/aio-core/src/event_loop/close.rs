@@ -73,7 +73,7 @@ impl Core {
         let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
         for t in tasks {
             // SAFETY: the registry's reference, given up here.
-            unsafe { crate::task::raw::release(t.0) };
+            unsafe { crate::task::header::release(t.0) };
         }
     }
 }

@@ -14,9 +14,9 @@ use super::queue::{Callback, RunQueue, Runnable};
 use super::shared::Shared;
 use crate::clock::Clock;
 use crate::driver::Driver;
-use crate::task::raw::TaskPtr;
+use crate::task::header::TaskPtr;
 use crate::thread::pool::ThreadPool;
-use crate::timer::{Fired, Timers};
+use crate::timer::heap::{Fired, Timers};
 
 /// A loop's identity as a plain number (its core's address), for futures
 /// that must stay `Send` while remembering which loop armed their timer.
@@ -28,7 +28,7 @@ pub(crate) fn core_id(core: &Core) -> usize {
 pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
     pub(crate) queue: RunQueue,
-    pub(crate) timers: RefCell<Timers>,
+    pub(crate) timers: RefCell<Timers<Rc<dyn Callback>>>,
     /// Every task not yet swept out, each with a reference.
     pub(crate) tasks: RefCell<Vec<TaskPtr>>,
     pub(super) live_tasks: Cell<usize>,
@@ -41,7 +41,7 @@ pub(crate) struct Core {
     pub(super) now_fresh: Cell<bool>,
     pub(super) next_task_id: Cell<u64>,
     pub(super) polls_since_io: Cell<u32>,
-    pub(super) fired: RefCell<Fired>,
+    pub(super) fired: RefCell<Fired<Rc<dyn Callback>>>,
     pub(super) stopping: Cell<bool>,
     pub(super) running: Cell<bool>,
     pub(super) closed: Cell<bool>,
@@ -84,7 +84,7 @@ impl Core {
     /// finished tasks are swept out, in allocation order, once they
     /// outnumber the live ones.
     pub(crate) fn register_task(&self, t: TaskPtr) {
-        crate::task::raw::add_ref(t.header());
+        crate::task::header::add_ref(t.header());
         self.live_tasks.set(self.live_tasks.get() + 1);
         let mut tasks = self.tasks.borrow_mut();
         tasks.push(t);
@@ -101,7 +101,7 @@ impl Core {
             drop(tasks);
             for p in done {
                 // SAFETY: the registry's reference, given up here.
-                unsafe { crate::task::raw::release(p) };
+                unsafe { crate::task::header::release(p) };
             }
         }
     }

@@ -18,6 +18,7 @@ pub(crate) mod exception;
 pub(crate) mod queue;
 pub(crate) mod shared;
 mod turn;
+mod wake;
 
 use builder::Builder;
 

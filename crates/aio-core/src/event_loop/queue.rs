@@ -5,7 +5,7 @@ use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use crate::task::raw::TaskPtr;
+use crate::task::header::TaskPtr;
 
 /// A callback waiting in the ready queue or on a timer.
 pub(crate) trait Callback {

@@ -1,11 +1,14 @@
 //! A loop's thread-safe half ([`Shared`]): the injection queue other
 //! threads send through (woken tasks, `call_soon_threadsafe`, cancel
 //! requests), and the park handshake that makes a sender wake a parked
-//! loop. This is the waker's path: a task's waker (`task::raw`) calls
-//! [`Shared::schedule`], which reads the thread-local context to tell the
-//! loop's own thread from another — the one import circle aio-core keeps
-//! (`task::raw` → `shared` → `context` → `task::raw`), as tokio's and
-//! async-task's wakers have theirs.
+//! loop.
+//!
+//! A task's header holds its loop's `Shared` (to queue it from any
+//! thread), and `Shared` queues task pointers: the two files import each
+//! other, the one import circle aio-core keeps (`task::header` ↔
+//! `event_loop::shared`), as tokio's and async-task's wakers have theirs.
+//! Which queue a wake goes to (the loop's own, or this injection queue)
+//! is decided above both, in `wake.rs`.
 
 use std::io;
 use std::sync::Arc;
@@ -13,12 +16,9 @@ use std::time::Duration;
 
 use concurrent_queue::ConcurrentQueue;
 
-use super::core::Core;
-use super::queue::Runnable;
-use crate::context::CONTEXT;
 use crate::driver::{Driver, Unpark};
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
-use crate::task::raw::{self, TaskPtr, release};
+use crate::task::header::{self, TaskPtr, release};
 
 const RUNNING: u8 = 0;
 const PARKED: u8 = 1;
@@ -59,20 +59,6 @@ impl Shared {
             unparker,
             core_addr: AtomicUsize::new(NO_CORE),
             closed: AtomicBool::new(false),
-        }
-    }
-
-    /// Queues a woken task: locally when on the loop thread while it runs,
-    /// through the injection queue otherwise.
-    #[inline]
-    pub(crate) fn schedule(&self, task: TaskPtr) {
-        let core = CONTEXT.with(|c| c.core.get());
-        if core as usize == self.core_addr.load(Ordering::Relaxed) {
-            // SAFETY: `core` is the running loop of this thread (set by a
-            // live `CoreGuard`), and it is the loop owning this task.
-            unsafe { (*core).queue.push(Runnable::Task(task)) };
-        } else {
-            self.inject(Remote::Wake(task));
         }
     }
 
@@ -164,16 +150,6 @@ impl Shared {
     pub(crate) fn core_addr(&self) -> *const () {
         self.core_addr.load(Ordering::Relaxed) as *const ()
     }
-
-    /// The owning loop's core.
-    ///
-    /// # Safety
-    /// Loop thread only, and only while the loop is alive — which holds for
-    /// any task that is not complete, since closing a loop completes them all.
-    pub(crate) unsafe fn core(&self) -> &Core {
-        // SAFETY: guaranteed by the caller.
-        unsafe { &*(self.core_addr() as *const Core) }
-    }
 }
 
 /// A queue entry of a task dropped without running it (the loop closed):
@@ -182,5 +158,5 @@ impl Shared {
 /// freed, so any thread may do it.
 pub(super) fn unqueue(t: TaskPtr) {
     // SAFETY: the queue entry holds the alive reference.
-    unsafe { raw::dequeue(t.0) };
+    unsafe { header::dequeue(t.0) };
 }

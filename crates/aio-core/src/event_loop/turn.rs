@@ -14,7 +14,7 @@ use super::shared::Remote;
 use crate::callback::CallbackCell;
 use crate::clock::real_now_ns;
 use crate::context::{CONTEXT, CoreGuard};
-use crate::task::raw::{self, TaskPtr};
+use crate::task::header::{self, TaskPtr};
 use crate::task::{self, TaskRef};
 
 /// How many task polls may run between two looks at the driver while tasks
@@ -175,7 +175,7 @@ impl Core {
         let ptr = t.0;
         // SAFETY: a queue entry, holding the alive reference (released by
         // `dequeue` if the task finished while queued).
-        if !unsafe { raw::dequeue(ptr) } {
+        if !unsafe { header::dequeue(ptr) } {
             return None;
         }
         let name = if debug {

@@ -7,15 +7,17 @@
 //! network or pipe type built on these (aio-net) never names epoll or
 //! io_uring.
 
-mod buf;
-mod file;
-mod future;
-mod multi;
-mod ops;
-mod raw;
-mod registered;
+pub(crate) mod buf;
+mod calls;
+pub(crate) mod file;
+pub(crate) mod future;
+pub(crate) mod multi;
+pub(crate) mod ops;
+pub(crate) mod raw;
+pub(crate) mod registered;
 
 pub use buf::{BufResult, IoBuf, IoBufMut};
+pub use calls::{deregister, is_completion_based, register, try_op};
 pub use file::{
     Fsync, Ftruncate, Getdents, MkdirAt, OpenAt, RenameAt, SendFile, Splice, Statx, UnlinkAt, c_path, set_nonblocking,
 };
@@ -26,53 +28,3 @@ pub use ops::{
 };
 pub use raw::{Interest, RawOp};
 pub use registered::{Borrowed, Registered};
-
-use std::io;
-use std::os::fd::RawFd;
-
-use crate::context::expect_core;
-
-/// Registers `fd` with the running loop's I/O driver (see
-/// [`IoDriver::register`](crate::driver::IoDriver::register)). Sockets and
-/// pipes call this once when they are created.
-///
-/// # Panics
-/// When no aio loop runs on this thread.
-#[track_caller]
-pub fn register(fd: RawFd) -> io::Result<()> {
-    expect_core(|core| match core.driver_mut().io() {
-        Some(io) => io.register(fd),
-        None => Err(future::no_io_driver()),
-    })
-}
-
-/// Deregisters `fd` from the running loop's I/O driver, if a loop runs.
-pub fn deregister(fd: RawFd) {
-    crate::context::with_core(|core| {
-        if let Some(core) = core {
-            if let Some(io) = core.driver_mut().io() {
-                io.deregister(fd);
-            }
-        }
-    });
-}
-
-/// Runs `op` once without waiting when the running loop's driver can (a
-/// readiness driver): `None` when it would block, when the driver is
-/// completion-based, or when no loop runs.
-pub fn try_op<T: Operation>(op: &mut T) -> Option<io::Result<usize>> {
-    crate::context::with_core(|core| {
-        let core = core?;
-        let mut d = core.driver_mut();
-        let io = d.io()?;
-        io.try_op(&op.raw())
-    })
-}
-
-/// Whether the running loop's driver is completion-based (io_uring).
-pub fn is_completion_based() -> bool {
-    crate::context::with_core(|core| {
-        core.and_then(|c| c.driver_mut().io().map(|io| io.is_completion_based()))
-            .unwrap_or(false)
-    })
-}

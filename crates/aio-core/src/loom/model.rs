@@ -22,7 +22,8 @@ use std::task::{Context, Waker};
 use crate::driver::{Driver, ParkDriver};
 use crate::event_loop::shared::{Remote, Shared};
 use crate::handle::LoopHandle;
-use crate::task::raw::{self, Header, PollOutcome};
+use crate::task::header::{self, Header, PollOutcome};
+use crate::task::raw;
 
 /// The loop side of the models: a loop's thread-safe half (`Shared`) and
 /// its [`ParkDriver`]. Lives on the model's loop thread.
@@ -75,14 +76,14 @@ impl LoopModel {
             match r {
                 Remote::Wake(t) => {
                     // SAFETY: a queue entry, holding the alive reference.
-                    if unsafe { raw::dequeue(t.0) } {
+                    if unsafe { header::dequeue(t.0) } {
                         step(t.0);
                     }
                 }
                 Remote::Call(f) => f(),
                 // SAFETY: a cancel request carries a reference of its own
                 // (the models send none; the loop would cancel the task).
-                Remote::Cancel(t, _) => unsafe { raw::release(t.0) },
+                Remote::Cancel(t, _) => unsafe { header::release(t.0) },
             }
         }
         n
@@ -131,14 +132,14 @@ fn step(ptr: NonNull<Header>) {
     match unsafe { (h.vtable.poll)(ptr, &mut cx) } {
         PollOutcome::Pending => {}
         PollOutcome::Ready | PollOutcome::Panicked => {
-            let release_alive = raw::set_complete(h);
+            let release_alive = header::set_complete(h);
             // The output nobody reads goes on the loop thread, as a
             // detached task's does.
             // SAFETY: loop thread; the task is complete.
             unsafe { (h.vtable.drop_stage)(ptr) };
             if release_alive {
                 // SAFETY: the alive reference, released once.
-                unsafe { raw::release(ptr) };
+                unsafe { header::release(ptr) };
             }
         }
     }
@@ -166,6 +167,6 @@ impl TaskModel {
 impl Drop for TaskModel {
     fn drop(&mut self) {
         // SAFETY: the handle reference, given up once.
-        unsafe { raw::release(self.ptr) };
+        unsafe { header::release(self.ptr) };
     }
 }

@@ -6,6 +6,7 @@
 //! shared API (`cancel`, `done`, `name`, ...).
 
 pub(crate) mod error;
+pub(crate) mod header;
 pub(crate) mod output;
 pub(crate) mod raw;
 
@@ -28,7 +29,7 @@ use crate::context::{CONTEXT, PollGuard, expect_core, with_core};
 use crate::event_loop::core::Core;
 use crate::event_loop::exception::{ExceptionContext, default_exception_handler};
 use crate::event_loop::queue::Runnable;
-use raw::{
+use header::{
     ABORT, HANDLE, Header, OBSERVED, Outcome, POLLING, PollOutcome, RETRIEVED, SCHEDULED, STARTED, TaskPtr, VTable,
 };
 
@@ -167,7 +168,7 @@ fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
     let h = unsafe { ptr.as_ref() };
     h.local.outcome.set(outcome);
     core.unregister_task();
-    let release_alive = raw::set_complete(h);
+    let release_alive = header::set_complete(h);
 
     if let Some(mut extras) = h.local.extras.take() {
         for (_, cb) in std::mem::take(&mut extras.callbacks) {
@@ -186,7 +187,7 @@ fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
     if release_alive {
         // SAFETY: the alive reference, released exactly once: here, or by
         // the run loop when it dequeues the completed task.
-        unsafe { raw::release(ptr) };
+        unsafe { header::release(ptr) };
     }
 }
 
@@ -260,7 +261,7 @@ impl TaskRef {
     /// Adds a reference.
     pub(crate) fn from_ptr(ptr: NonNull<Header>) -> TaskRef {
         // SAFETY: the caller guarantees the task is live.
-        raw::add_ref(unsafe { ptr.as_ref() });
+        header::add_ref(unsafe { ptr.as_ref() });
         TaskRef::from_owned(ptr)
     }
 
@@ -478,7 +479,7 @@ impl Clone for TaskRef {
 impl Drop for TaskRef {
     fn drop(&mut self) {
         // SAFETY: we own one reference.
-        unsafe { raw::release(self.ptr) };
+        unsafe { header::release(self.ptr) };
     }
 }
 

@@ -17,140 +17,13 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use crate::cancel::Scope;
-use crate::contextvars::{ContextSlot, Snapshot};
+use super::header::{COMPLETE, Header, Local, Outcome, PollOutcome, SCHEDULED, TaskPtr, VTable, add_ref, release};
+use crate::cancel::scope::Scope;
+use crate::contextvars::vars::{ContextSlot, Snapshot};
 use crate::event_loop::shared::Shared;
-use crate::loom::sync::atomic::{AtomicU32, Ordering, fence};
+use crate::loom::sync::atomic::{AtomicU32, Ordering};
 use crate::task::error::TaskError;
 use crate::task::output::Reportable;
-
-/// In a run queue (local or injected). While set, the task's `alive`
-/// reference is kept even after completion, so queue entries never dangle.
-pub(crate) const SCHEDULED: u32 = 1;
-/// The future is gone (finished, cancelled or aborted).
-pub(crate) const COMPLETE: u32 = 2;
-
-// Flags in `Local::flags` (loop thread only).
-pub(crate) const HANDLE: u8 = 1; // a `Task<T>` handle exists
-pub(crate) const STARTED: u8 = 2; // polled at least once
-pub(crate) const POLLING: u8 = 4; // inside its own poll right now
-pub(crate) const ABORT: u8 = 8; // abort requested while polling
-pub(crate) const RETRIEVED: u8 = 16; // output taken
-pub(crate) const OBSERVED: u8 = 32; // its failure was seen (a copy read, `exception()`)
-
-/// How a finished task ended, readable without the generic stage.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Outcome {
-    Running,
-    Ok,
-    Cancelled,
-    Panicked,
-}
-
-pub(crate) enum PollOutcome {
-    Pending,
-    Ready,
-    Panicked,
-}
-
-pub(crate) struct VTable {
-    /// Polls the future once; stores the output when it finishes.
-    pub(crate) poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> PollOutcome,
-    /// Drops the future (or finished output) and stores `Err(error)`.
-    pub(crate) finish_with: unsafe fn(NonNull<Header>, TaskError),
-    /// Moves the output into `*dst`, an `Option<Result<T, TaskError>>`.
-    pub(crate) take_output: unsafe fn(NonNull<Header>, *mut ()),
-    /// Takes the error of a task that finished with one (output type unknown).
-    pub(crate) take_error: unsafe fn(NonNull<Header>) -> Option<TaskError>,
-    /// Points at the finished output, a `Result<T, TaskError>` (null while
-    /// the task runs or once the output was taken).
-    pub(crate) peek: unsafe fn(NonNull<Header>) -> *const (),
-    /// Points at the error of a task that finished with one (null otherwise).
-    pub(crate) error_ref: unsafe fn(NonNull<Header>) -> *const TaskError,
-    /// Drops whatever the stage holds and marks it consumed.
-    pub(crate) drop_stage: unsafe fn(NonNull<Header>),
-    /// Frees the allocation.
-    pub(crate) dealloc: unsafe fn(NonNull<Header>),
-    /// Describes a finished output that is a failure (an `Err`), for the
-    /// report of a detached task; `None` when the output type is not known
-    /// to be [`Reportable`] (tasks made by `run`, which are never
-    /// detached).
-    pub(crate) failure: Option<unsafe fn(NonNull<Header>) -> Option<String>>,
-}
-
-pub(crate) struct Local {
-    pub(crate) flags: Cell<u8>,
-    pub(crate) outcome: Cell<Outcome>,
-    pub(crate) join_waker: Cell<Option<Waker>>,
-    /// Rarely used fields, boxed on first use to keep the header small
-    /// (it is read at every wake; fewer cache lines per task matters when
-    /// a hundred thousand tasks wake in an order unrelated to memory).
-    pub(crate) extras: Cell<Option<Box<Extras>>>,
-}
-
-#[derive(Default)]
-pub(crate) struct Extras {
-    pub(crate) name: Option<Box<str>>,
-    /// Done callbacks, with the ids `remove_done_callback` takes.
-    pub(crate) callbacks: Vec<(u64, Box<dyn FnOnce()>)>,
-    pub(crate) next_callback: u64,
-}
-
-impl Local {
-    /// Runs `f` on the extras, creating them if needed.
-    pub(crate) fn with_extras<R>(&self, f: impl FnOnce(&mut Extras) -> R) -> R {
-        let mut e = self.extras.take().unwrap_or_default();
-        let r = f(&mut e);
-        self.extras.set(Some(e));
-        r
-    }
-}
-
-#[repr(C)]
-pub(crate) struct Header {
-    pub(crate) state: AtomicU32,
-    pub(crate) refs: AtomicU32,
-    pub(crate) vtable: &'static VTable,
-    /// The owning loop's thread-safe half (run queue for remote wakes).
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) id: u64,
-    /// The task's root cancel scope (loop thread only).
-    pub(crate) scope: Scope,
-    /// The task's context variables: a copy of its creator's, shared until
-    /// either sets one (loop thread only; kept, as asyncio keeps a task's
-    /// context, until the task is freed).
-    pub(crate) vars: ContextSlot,
-    /// Loop-thread-only bookkeeping.
-    pub(crate) local: Local,
-}
-
-// SAFETY: the fields reachable from other threads (`state`, `refs`,
-// `vtable`, `shared`, `id`) are atomics or immutable `Sync` data; `scope`,
-// `vars` and `local` are only accessed on the loop thread, which every accessor
-// guarantees (they are reached through `Task`/`TaskRef`, which are `!Send`,
-// or through the loop's own code). `Local` holds only `Send` data, so
-// dropping it on another thread after the loop is gone is fine.
-unsafe impl Sync for Header {}
-// SAFETY: see above; `vars` holds an `Arc` of `Send + Sync` values;
-// `local` contains only `Send` values (wakers, strings,
-// and callbacks that have been run or dropped on the loop thread before the
-// last reference can move).
-unsafe impl Send for Header {}
-
-impl Header {
-    pub(crate) fn flag(&self, f: u8) -> bool {
-        self.local.flags.get() & f != 0
-    }
-
-    pub(crate) fn set_flag(&self, f: u8, on: bool) {
-        let v = self.local.flags.get();
-        self.local.flags.set(if on { v | f } else { v & !f });
-    }
-
-    pub(crate) fn is_complete(&self) -> bool {
-        self.state.load(Ordering::Acquire) & COMPLETE != 0
-    }
-}
 
 enum Stage<F: Future> {
     Running(F),
@@ -162,23 +35,6 @@ enum Stage<F: Future> {
 struct TaskCell<F: Future> {
     header: Header,
     stage: UnsafeCell<Stage<F>>,
-}
-
-/// A counted pointer to a task; `Send` so it can travel through the
-/// injection queue. Dereferencing the loop-only parts is the holder's job.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct TaskPtr(pub(crate) NonNull<Header>);
-
-// SAFETY: a `TaskPtr` is only a pointer; the rules in the module docs
-// decide which thread may touch which part of what it points to.
-unsafe impl Send for TaskPtr {}
-
-impl TaskPtr {
-    pub(crate) fn header(&self) -> &Header {
-        // SAFETY: whoever holds a `TaskPtr` holds a reference (or the
-        // alive/scheduled reference), so the allocation is live.
-        unsafe { self.0.as_ref() }
-    }
 }
 
 /// Allocates a task for `fut`. The returned pointer carries two references:
@@ -398,30 +254,6 @@ unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
     drop(unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) });
 }
 
-// --- reference counting -------------------------------------------------
-
-pub(crate) fn add_ref(h: &Header) {
-    let old = h.refs.fetch_add(1, Ordering::Relaxed);
-    if old > i32::MAX as u32 {
-        std::process::abort();
-    }
-}
-
-/// Releases one reference, freeing the task when it was the last.
-///
-/// # Safety
-/// The caller owns one reference to a live task and gives it up.
-pub(crate) unsafe fn release(ptr: NonNull<Header>) {
-    // SAFETY: the caller owns a reference, so the header is live.
-    let h = unsafe { ptr.as_ref() };
-    if h.refs.fetch_sub(1, Ordering::Release) == 1 {
-        fence(Ordering::Acquire);
-        let vt = h.vtable;
-        // SAFETY: this was the last reference.
-        unsafe { (vt.dealloc)(ptr) };
-    }
-}
-
 // --- waker --------------------------------------------------------------
 
 static WAKER_VTABLE: RawWakerVTable = RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
@@ -476,30 +308,4 @@ pub(crate) fn schedule(ptr: NonNull<Header>) {
     }
     // The `alive` reference now also covers the queue entry.
     h.shared.schedule(TaskPtr(ptr));
-}
-
-/// The loop took the task's queue entry (to run it, or to drop it when
-/// the loop closes): clears `SCHEDULED`, so the next wake queues it again.
-/// Returns whether the task may run: `false` when it completed while
-/// queued, and the alive reference the entry held is released here.
-///
-/// # Safety
-/// `ptr` comes from a queue entry, which holds the task's alive reference.
-pub(crate) unsafe fn dequeue(ptr: NonNull<Header>) -> bool {
-    // SAFETY: the entry's reference keeps the task live.
-    let h = unsafe { ptr.as_ref() };
-    let prev = h.state.fetch_and(!SCHEDULED, Ordering::AcqRel);
-    if prev & COMPLETE != 0 {
-        // SAFETY: the entry's reference, released exactly once: here.
-        unsafe { release(ptr) };
-        return false;
-    }
-    true
-}
-
-/// Marks the task complete (loop thread), so wakes no longer queue it.
-/// Returns whether the caller now releases the alive reference: `false`
-/// while a queue entry holds it ([`dequeue`] releases it then).
-pub(crate) fn set_complete(h: &Header) -> bool {
-    h.state.fetch_or(COMPLETE, Ordering::AcqRel) & SCHEDULED == 0
 }

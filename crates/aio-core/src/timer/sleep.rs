@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::{TimerKey, WakerId};
+use super::heap::{TimerKey, WakerId};
 use crate::cancel::{self, Cancelled};
 use crate::context::{expect_core, with_core};
 use crate::delay::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns};

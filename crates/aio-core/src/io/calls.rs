@@ -1,0 +1,54 @@
+//! Calls on the running loop's I/O driver for descriptors that aio-core
+//! does not own: registration, one non-blocking try, the driver's kind.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use super::future::no_io_driver;
+use super::ops::Operation;
+use crate::context::{expect_core, with_core};
+
+/// Registers `fd` with the running loop's I/O driver (see
+/// [`IoDriver::register`](crate::driver::IoDriver::register)). Sockets and
+/// pipes call this once when they are created.
+///
+/// # Panics
+/// When no aio loop runs on this thread.
+#[track_caller]
+pub fn register(fd: RawFd) -> io::Result<()> {
+    expect_core(|core| match core.driver_mut().io() {
+        Some(io) => io.register(fd),
+        None => Err(no_io_driver()),
+    })
+}
+
+/// Deregisters `fd` from the running loop's I/O driver, if a loop runs.
+pub fn deregister(fd: RawFd) {
+    with_core(|core| {
+        if let Some(core) = core {
+            if let Some(io) = core.driver_mut().io() {
+                io.deregister(fd);
+            }
+        }
+    });
+}
+
+/// Runs `op` once without waiting when the running loop's driver can (a
+/// readiness driver): `None` when it would block, when the driver is
+/// completion-based, or when no loop runs.
+pub fn try_op<T: Operation>(op: &mut T) -> Option<io::Result<usize>> {
+    with_core(|core| {
+        let core = core?;
+        let mut d = core.driver_mut();
+        let io = d.io()?;
+        io.try_op(&op.raw())
+    })
+}
+
+/// Whether the running loop's driver is completion-based (io_uring).
+pub fn is_completion_based() -> bool {
+    with_core(|core| {
+        core.and_then(|c| c.driver_mut().io().map(|io| io.is_completion_based()))
+            .unwrap_or(false)
+    })
+}
