@@ -3,10 +3,12 @@
 //! the current context variables live.
 //!
 //! Everything here is a plain pointer that is set for the duration of one
-//! call and restored afterwards, so a nested poll (an eager task started
-//! inside another task) sees its own values and the outer ones come back.
+//! call and restored afterwards ([`Restore`]), so a nested poll (an eager
+//! task started inside another task) sees its own values and the outer
+//! ones come back.
 
 use std::cell::Cell;
+use std::marker::PhantomData;
 use std::ptr;
 
 use crate::cancel::scope::Scope;
@@ -42,7 +44,7 @@ thread_local! {
 pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
     CONTEXT.with(|c| {
         let p = c.core.get();
-        // SAFETY: `core` is set by `CoreGuard` for exactly as long as the
+        // SAFETY: `core` is set by `Restore::core` for exactly as long as the
         // `Core` it points to is alive and running on this thread; it is
         // reset to the previous value when the guard drops.
         f(unsafe { p.as_ref() })
@@ -57,7 +59,7 @@ pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
 #[track_caller]
 pub(crate) fn expect_core<R>(f: impl FnOnce(&Core) -> R) -> R {
     let p = CONTEXT.with(|c| c.core.get());
-    // SAFETY: as in `with_core`: `core` is set by `CoreGuard` for exactly
+    // SAFETY: as in `with_core`: `core` is set by `Restore::core` for exactly
     // as long as the `Core` it points to is alive and running on this
     // thread, which covers this call.
     match unsafe { p.as_ref() } {
@@ -72,90 +74,94 @@ pub(crate) fn no_running_loop() -> ! {
     panic!("no running event loop: this must be called from code running on an aio loop")
 }
 
-/// Marks `core` as the loop of this thread until dropped.
-pub(crate) struct CoreGuard {
-    prev: *const Core,
-}
-
-impl CoreGuard {
-    pub(crate) fn enter(core: &Core) -> CoreGuard {
-        let prev = CONTEXT.with(|c| c.core.replace(core));
-        CoreGuard { prev }
-    }
-}
-
-impl Drop for CoreGuard {
-    fn drop(&mut self) {
-        CONTEXT.with(|c| c.core.set(self.prev));
-    }
-}
-
-/// Marks a task as current and installs its root scope and its context
-/// variables for one poll.
-pub(crate) struct PollGuard {
-    prev_task: *const Header,
-    prev_chain: *const Scope,
-    prev_vars: *const ContextSlot,
-}
-
-impl PollGuard {
-    /// # Safety
-    /// `header` and `scope` must stay valid and unmoved until the guard drops.
-    pub(crate) unsafe fn enter(header: *const Header, scope: *const Scope) -> PollGuard {
-        CONTEXT.with(|c| {
-            let prev_task = c.task.replace(header);
-            let prev_chain = c.chain.replace(scope);
-            // SAFETY: the caller guarantees `header` is valid for the guard's life.
-            let prev_vars = c.vars.replace(unsafe { &raw const (*header).vars });
-            // SAFETY: the caller guarantees `scope` is valid. A task's root
-            // scope has no parent: cancellation never crosses tasks.
-            unsafe { (*scope).parent.set(ptr::null()) };
-            PollGuard {
-                prev_task,
-                prev_chain,
-                prev_vars,
-            }
-        })
-    }
-}
-
-impl Drop for PollGuard {
-    fn drop(&mut self) {
-        CONTEXT.with(|c| {
-            c.task.set(self.prev_task);
-            c.chain.set(self.prev_chain);
-            c.vars.set(self.prev_vars);
-        });
-    }
-}
-
-/// Clears this thread's context until dropped, then restores it: lets a
-/// loop be closed (which runs it) from inside another loop's task.
-pub(crate) struct Suspended {
+/// The four fields of the context, as they were.
+#[derive(Clone, Copy)]
+struct Saved {
     core: *const Core,
     task: *const Header,
     chain: *const Scope,
     vars: *const ContextSlot,
 }
 
-impl Suspended {
-    pub(crate) fn enter() -> Suspended {
-        CONTEXT.with(|c| Suspended {
-            core: c.core.replace(ptr::null()),
-            task: c.task.replace(ptr::null()),
-            chain: c.chain.replace(ptr::null()),
-            vars: c.vars.replace(ptr::null()),
+/// The context as it was before a change, put back when dropped: the one
+/// scoped helper for everything that holds for the length of a call (the
+/// running loop, a task's poll, a cancel scope entered, a context entered,
+/// a loop closed from inside another's task). Guards nest strictly (they
+/// are locals), so putting every field back is putting back what this
+/// change changed: anything changed inside it was put back already.
+///
+/// `'a` is the borrow of what the change installed (a scope, a slot),
+/// which must stay in place while it is installed.
+#[must_use = "the change lasts until the guard drops"]
+pub(crate) struct Restore<'a> {
+    saved: Saved,
+    _installed: PhantomData<&'a ()>,
+}
+
+impl<'a> Restore<'a> {
+    /// Saves the context, applies `change`, and returns the guard that
+    /// restores it.
+    #[inline]
+    pub(crate) fn change(change: impl FnOnce(&Context)) -> Restore<'a> {
+        CONTEXT.with(|c| {
+            let saved = Saved {
+                core: c.core.get(),
+                task: c.task.get(),
+                chain: c.chain.get(),
+                vars: c.vars.get(),
+            };
+            change(c);
+            Restore {
+                saved,
+                _installed: PhantomData,
+            }
+        })
+    }
+
+    /// Marks `core` as the loop of this thread.
+    pub(crate) fn core(core: &'a Core) -> Restore<'a> {
+        Restore::change(|c| c.core.set(core))
+    }
+
+    /// Marks a task as current and installs its root scope and its context
+    /// variables for one poll. A task's root scope has no parent:
+    /// cancellation never crosses tasks.
+    ///
+    /// # Safety
+    /// `header` and `scope` must stay valid and unmoved until the guard drops.
+    pub(crate) unsafe fn poll(header: *const Header, scope: *const Scope) -> Restore<'a> {
+        Restore::change(|c| {
+            c.task.set(header);
+            c.chain.set(scope);
+            // SAFETY: the caller guarantees `header` and `scope` are valid.
+            unsafe {
+                c.vars.set(&raw const (*header).vars);
+                (*scope).parent.set(ptr::null());
+            }
+        })
+    }
+
+    /// Clears the context: lets a loop be closed (which runs it) from
+    /// inside another loop's task.
+    pub(crate) fn suspend() -> Restore<'static> {
+        Restore::change(|c| {
+            c.core.set(ptr::null());
+            c.task.set(ptr::null());
+            c.chain.set(ptr::null());
+            c.vars.set(ptr::null());
         })
     }
 }
 
-impl Drop for Suspended {
+impl Drop for Restore<'_> {
+    #[inline]
     fn drop(&mut self) {
+        let s = self.saved;
         CONTEXT.with(|c| {
-            c.core.set(self.core);
-            c.task.set(self.task);
-            c.chain.set(self.chain);
-            c.vars.set(self.vars);
+            c.core.set(s.core);
+            c.task.set(s.task);
+            c.chain.set(s.chain);
+            c.vars.set(s.vars);
         });
     }
 }

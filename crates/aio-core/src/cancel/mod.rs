@@ -63,27 +63,34 @@ pub(crate) mod scope;
 pub use scope::Cancelled;
 pub(crate) use scope::{Delivery, Scope};
 
-use crate::context::CONTEXT;
+use crate::context::{CONTEXT, Restore};
 
 impl Scope {
     /// Makes this scope the innermost one of the current chain until the
     /// guard drops. The borrow keeps the scope in place meanwhile.
     pub(crate) fn enter(&self) -> ScopeGuard<'_> {
-        let prev = CONTEXT.with(|c| c.chain.replace(self));
-        self.parent.set(prev);
-        ScopeGuard { scope: self, prev }
+        let restore = Restore::change(|c| {
+            self.parent.set(c.chain.get());
+            c.chain.set(self);
+        });
+        ScopeGuard {
+            scope: self,
+            _restore: restore,
+        }
     }
 }
 
+/// An entered scope: it leaves the chain when dropped.
 pub(crate) struct ScopeGuard<'a> {
     scope: &'a Scope,
-    prev: *const Scope,
+    _restore: Restore<'a>,
 }
 
 impl Drop for ScopeGuard<'_> {
     fn drop(&mut self) {
+        // Its parent is only meaningful while it is entered; the chain
+        // itself is restored by `_restore` next.
         self.scope.parent.set(ptr::null());
-        CONTEXT.with(|c| c.chain.set(self.prev));
     }
 }
 
@@ -95,7 +102,7 @@ fn find(mut pick: impl FnMut(&Scope) -> bool) -> Option<*const Scope> {
         let mut p = c.chain.get();
         while !p.is_null() {
             // SAFETY: every pointer on the chain was installed by a live
-            // `ScopeGuard`/`PollGuard` whose scope is borrowed until the
+            // `ScopeGuard` (or `Restore::poll`) whose scope is borrowed until the
             // guard drops, and guards restore the chain in LIFO order.
             let s = unsafe { &*p };
             if pick(s) {

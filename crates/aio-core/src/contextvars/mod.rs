@@ -84,30 +84,13 @@ pub(crate) mod vars;
 use vars::Value;
 pub(crate) use vars::{ContextSlot, Snapshot};
 
-use crate::context::CONTEXT;
+use crate::context::{CONTEXT, Restore};
 
 impl ContextSlot {
     /// Makes this the current context until the guard drops.
     #[inline]
-    pub(crate) fn enter(&self) -> SlotGuard<'_> {
-        let prev = CONTEXT.with(|c| c.vars.replace(self));
-        SlotGuard {
-            prev,
-            _slot: PhantomData,
-        }
-    }
-}
-
-/// Restores the previous current context.
-pub(crate) struct SlotGuard<'a> {
-    prev: *const ContextSlot,
-    _slot: PhantomData<&'a ContextSlot>,
-}
-
-impl Drop for SlotGuard<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        CONTEXT.with(|c| c.vars.set(self.prev));
+    pub(crate) fn enter(&self) -> Restore<'_> {
+        Restore::change(|c| c.vars.set(self))
     }
 }
 
@@ -124,8 +107,8 @@ pub(crate) fn current() -> Snapshot {
     if p.is_null() {
         return thread_snapshot();
     }
-    // SAFETY: a non-null pointer was installed by a live `SlotGuard` (or
-    // `PollGuard`) whose slot outlives it, on this thread.
+    // SAFETY: a non-null pointer was installed by a live `Restore` (of `ContextSlot::enter` or
+    // `Restore::poll`) whose slot outlives it, on this thread.
     unsafe { (*p).snapshot() }
 }
 

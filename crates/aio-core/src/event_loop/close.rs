@@ -92,7 +92,7 @@ impl Drop for Loop {
         if core.owners.get() == 0 && !core.closed.get() && !core.running.get() {
             // Dropped inside another loop's task: close this one as if
             // nothing ran here, then give the outer one its context back.
-            let _outer = crate::context::Suspended::enter();
+            let _outer = crate::context::Restore::suspend();
             core.close();
         }
     }

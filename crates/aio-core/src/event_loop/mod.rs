@@ -108,7 +108,7 @@ impl Loop {
 
     pub(crate) fn from_core_ptr(p: *const Core) -> Loop {
         // SAFETY: `p` comes from `Rc::as_ptr` of the loop's `Rc<Core>` (it
-        // is what `CoreGuard` installs), and the loop is alive while it is
+        // is what `Restore::core` installs), and the loop is alive while it is
         // installed; we add the strong count we are about to own.
         unsafe {
             Rc::increment_strong_count(p);

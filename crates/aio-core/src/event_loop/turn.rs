@@ -13,7 +13,7 @@ use super::queue::Runnable;
 use super::shared::Remote;
 use crate::callback::CallbackCell;
 use crate::clock::real_now_ns;
-use crate::context::{CONTEXT, CoreGuard};
+use crate::context::{CONTEXT, Restore};
 use crate::task::header::{self, TaskPtr};
 use crate::task::{self, TaskRef};
 
@@ -208,14 +208,14 @@ impl Core {
         self.now_fresh.set(false);
         RunGuard {
             core: self,
-            _ctx: CoreGuard::enter(self),
+            _ctx: Restore::core(self),
         }
     }
 }
 
 pub(super) struct RunGuard<'a> {
     core: &'a Core,
-    _ctx: CoreGuard,
+    _ctx: Restore<'a>,
 }
 
 impl Drop for RunGuard<'_> {

@@ -17,7 +17,7 @@ impl Shared {
         let core = CONTEXT.with(|c| c.core.get());
         if core as usize == self.core_addr.load(Ordering::Relaxed) {
             // SAFETY: `core` is the running loop of this thread (set by a
-            // live `CoreGuard`), and it is the loop owning this task.
+            // live `Restore::core`), and it is the loop owning this task.
             unsafe { (*core).queue.push(Runnable::Task(task)) };
         } else {
             self.inject(Remote::Wake(task));

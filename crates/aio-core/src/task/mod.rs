@@ -25,7 +25,7 @@ use std::task::{Context, Poll};
 
 use crate::callback::CallbackCell;
 use crate::cancel::{self, Cancelled};
-use crate::context::{CONTEXT, PollGuard, expect_core, with_core};
+use crate::context::{CONTEXT, Restore, expect_core, with_core};
 use crate::event_loop::core::Core;
 use crate::event_loop::exception::{ExceptionContext, default_exception_handler};
 use crate::event_loop::queue::Runnable;
@@ -119,7 +119,7 @@ pub(crate) fn poll_task(core: &Core, ptr: NonNull<Header>) {
     let outcome = {
         // SAFETY: header and scope live in the task allocation, which the
         // alive reference keeps in place for the whole poll.
-        let _g = unsafe { PollGuard::enter(h, scope) };
+        let _g = unsafe { Restore::poll(h, scope) };
         let waker = raw::waker_ref(ptr);
         let mut cx = Context::from_waker(&waker);
         // SAFETY: loop thread; the POLLING flag rules out re-entry.
