@@ -6,11 +6,9 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::clock::ns_to_secs;
-use crate::context::with_core;
 use crate::contextvars::{self, ContextSlot};
-use crate::event_loop::core::Core;
 pub(crate) use crate::event_loop::queue::Callback;
-use crate::timer::heap::TimerKey;
+use crate::timer::entry::Armed;
 
 pub(crate) struct CallbackCell<F> {
     f: Cell<Option<F>>,
@@ -114,9 +112,8 @@ impl fmt::Debug for Handle {
 /// [`Loop::call_at`](crate::Loop::call_at): asyncio's `TimerHandle`.
 pub struct TimerHandle {
     pub(crate) cb: Rc<dyn Callback>,
-    pub(crate) key: TimerKey,
+    pub(crate) timer: Armed,
     pub(crate) when: u64,
-    pub(crate) core: *const Core,
 }
 
 impl TimerHandle {
@@ -126,11 +123,7 @@ impl TimerHandle {
             return;
         }
         self.cb.cancel();
-        with_core(|c| {
-            if let Some(c) = c.filter(|c| std::ptr::eq(*c, self.core)) {
-                c.timers.borrow_mut().remove(self.key);
-            }
-        });
+        self.timer.disarm();
     }
 
     /// Whether [`cancel`](TimerHandle::cancel) was called.

@@ -31,11 +31,10 @@ use std::task::{Context, Poll, Waker};
 
 use crate::cancel::{self, Cancelled, Scope};
 use crate::clock::ns_to_secs;
-use crate::context::{expect_core, with_core};
+use crate::context::expect_core;
 use crate::delay::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns};
-use crate::event_loop::core::core_id;
 use crate::time::now::{now_ns, timer_base};
-use crate::timer::heap::{TimerKey, WakerId};
+use crate::timer::entry::TimerWait;
 
 /// The error of an operation that did not finish before its deadline:
 /// asyncio's `TimeoutError`.
@@ -261,7 +260,7 @@ pub struct Timeout<F> {
     fut: Option<F>,
     scope: Scope,
     when: When,
-    timer: Option<(TimerKey, usize, WakerId)>,
+    timer: TimerWait,
     expired: bool,
     /// Expired because its delay or deadline was NaN.
     invalid: bool,
@@ -284,7 +283,7 @@ fn new<F: IntoFuture>(when: When, fut: F, shared: Option<Arc<Shared>>) -> Timeou
         fut: Some(fut.into_future()),
         scope: Scope::new(),
         when,
-        timer: None,
+        timer: TimerWait::new(),
         expired: false,
         invalid: false,
         started: false,
@@ -394,13 +393,7 @@ impl<F> Timeout<F> {
     }
 
     fn disarm(&mut self) {
-        if let Some((key, core, _)) = self.timer.take() {
-            with_core(|c| {
-                if let Some(c) = c.filter(|c| core_id(c) == core) {
-                    c.timers.borrow_mut().remove(key);
-                }
-            });
-        }
+        self.timer.disarm();
     }
 
     /// Resolves the deadline, fires it if due, keeps the timer armed.
@@ -447,26 +440,19 @@ impl<F> Timeout<F> {
                 When::At(t, _) => t,
                 When::Delay(_) => unreachable!("resolved above"),
             };
-            let mut timers = core.timers.borrow_mut();
-            if deadline <= core.now() {
-                drop(timers);
+            let due = deadline <= core.now() || {
+                let mut polled = self.timer.poll(core, deadline, cx);
+                if polled.is_none() {
+                    // Armed on another loop (moved between loops): arm here.
+                    self.disarm();
+                    polled = self.timer.poll(core, deadline, cx);
+                }
+                polled == Some(Poll::Ready(()))
+            };
+            if due {
                 self.disarm();
                 self.set_expired(true);
                 self.scope.cancel(None);
-            } else {
-                let id = WakerId::of(cx.waker());
-                match self.timer {
-                    Some((_, _, w)) if w == id => {}
-                    Some((key, c, _)) => {
-                        timers.remove(key);
-                        let key = timers.insert_waker(deadline, cx.waker().clone());
-                        self.timer = Some((key, c, id));
-                    }
-                    None => {
-                        let key = timers.insert_waker(deadline, cx.waker().clone());
-                        self.timer = Some((key, core_id(core), id));
-                    }
-                }
             }
         });
     }

@@ -34,6 +34,7 @@ use crate::delay::{IntoDeadline, IntoDelay, InvalidDelay};
 use crate::driver::Driver;
 use crate::handle::LoopHandle;
 use crate::task::{self, Task, TaskError};
+use crate::timer::entry::Armed;
 use core::Core;
 use exception::{ExceptionContext, ExceptionHandler};
 use queue::Callback;
@@ -222,12 +223,10 @@ impl Loop {
     }
 
     fn call_at_ns(&self, when: u64, cb: Rc<dyn Callback>) -> TimerHandle {
-        let key = self.core.timers.borrow_mut().insert_call(when, cb.clone());
         TimerHandle {
+            timer: Armed::call(&self.core, when, cb.clone()),
             cb,
-            key,
             when,
-            core: Rc::as_ptr(&self.core),
         }
     }
 

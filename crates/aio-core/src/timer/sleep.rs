@@ -4,11 +4,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::heap::{TimerKey, WakerId};
+use super::entry::TimerWait;
 use crate::cancel::{self, Cancelled};
 use crate::context::{expect_core, with_core};
 use crate::delay::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns};
-use crate::event_loop::core::core_id;
 use crate::time::now::timer_base;
 
 /// Waits for `delay` (a `Duration` or seconds): asyncio's `sleep`.
@@ -51,7 +50,10 @@ pub fn sleep(delay: impl IntoDelay) -> Sleep {
         },
         Err(InvalidDelay) => State::Invalid,
     };
-    Sleep { state }
+    Sleep {
+        state,
+        timer: TimerWait::new(),
+    }
 }
 
 /// Waits until `deadline` (an `Instant`, or seconds on the loop clock).
@@ -67,6 +69,7 @@ pub fn sleep_until(deadline: impl IntoDeadline) -> Sleep {
             Ok(t) => State::At(t),
             Err(InvalidDelay) => State::Invalid,
         },
+        timer: TimerWait::new(),
     }
 }
 
@@ -89,11 +92,8 @@ enum State {
     Yielded,
     /// A NaN delay or deadline: the first poll reports it.
     Invalid,
-    Armed {
-        key: TimerKey,
-        core: usize,
-        waker: WakerId,
-    },
+    /// Waiting for the deadline (armed at the first poll).
+    Waiting(u64),
     Done,
 }
 
@@ -102,18 +102,7 @@ enum State {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     state: State,
-}
-
-impl Sleep {
-    fn disarm(&mut self) {
-        if let State::Armed { key, core, .. } = std::mem::replace(&mut self.state, State::Done) {
-            with_core(|c| {
-                if let Some(c) = c.filter(|c| core_id(c) == core) {
-                    c.timers.borrow_mut().remove(key);
-                }
-            });
-        }
-    }
+    timer: TimerWait,
 }
 
 impl Future for Sleep {
@@ -126,11 +115,17 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if let Err(c) = cancel::check() {
-            this.disarm();
+            this.timer.disarm();
+            this.state = State::Done;
             return Poll::Ready(Err(c));
         }
-        if let State::Delay(d) = this.state {
-            this.state = State::At(expect_core(|core| core.now()).saturating_add(d));
+        match this.state {
+            State::Delay(d) => this.state = State::Waiting(expect_core(|core| core.now()).saturating_add(d)),
+            // A deadline already past is armed too: it fires at the next
+            // turn, ordered by deadline with the other timers, as asyncio's
+            // call_at would.
+            State::At(deadline) => this.state = State::Waiting(deadline),
+            _ => {}
         }
         match this.state {
             State::After0 => {
@@ -138,18 +133,6 @@ impl Future for Sleep {
                 this.state = State::Yielded;
                 Poll::Pending
             }
-            State::At(deadline) => expect_core(|core| {
-                // A deadline already past is armed too: it fires at the
-                // next turn, ordered by deadline with the other timers, as
-                // asyncio's call_at would.
-                let key = core.timers.borrow_mut().insert_waker(deadline, cx.waker().clone());
-                this.state = State::Armed {
-                    key,
-                    core: core_id(core),
-                    waker: WakerId::of(cx.waker()),
-                };
-                Poll::Pending
-            }),
             State::Yielded => {
                 this.state = State::Done;
                 Poll::Ready(Ok(()))
@@ -158,38 +141,22 @@ impl Future for Sleep {
                 this.state = State::Done;
                 Poll::Ready(Err(Cancelled::from(InvalidDelay)))
             }
-            State::Armed { key, core, waker } => {
-                let polled = with_core(|c| {
-                    let c = c.filter(|c| core_id(c) == core)?;
-                    if c.timers.borrow().has_fired(key) {
-                        this.state = State::Done;
-                        return Some(Poll::Ready(Ok(())));
-                    }
-                    let id = WakerId::of(cx.waker());
-                    if id != waker {
-                        // Polled from another task or child: re-arm with its waker.
-                        let mut timers = c.timers.borrow_mut();
-                        timers.remove(key);
-                        let key = timers.insert_waker(key.deadline, cx.waker().clone());
-                        this.state = State::Armed { key, core, waker: id };
-                    }
-                    Some(Poll::Pending)
-                });
+            State::Waiting(deadline) => {
+                let polled = with_core(|c| c.map(|c| this.timer.poll(c, deadline, cx)));
                 // Outside the closure, so the panic carries the caller's location.
                 match polled {
-                    Some(p) => p,
-                    None => panic!("a sleep must be polled on the loop it started on"),
+                    Some(Some(Poll::Ready(()))) => {
+                        this.state = State::Done;
+                        Poll::Ready(Ok(()))
+                    }
+                    Some(Some(Poll::Pending)) => Poll::Pending,
+                    Some(None) => panic!("a sleep must be polled on the loop it started on"),
+                    None => crate::context::no_running_loop(),
                 }
             }
             State::Done => Poll::Ready(Ok(())),
-            State::Delay(_) => unreachable!("resolved above"),
+            State::Delay(_) | State::At(_) => unreachable!("resolved above"),
         }
-    }
-}
-
-impl Drop for Sleep {
-    fn drop(&mut self) {
-        self.disarm();
     }
 }
 
