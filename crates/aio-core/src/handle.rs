@@ -10,6 +10,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+use pin_project_lite::pin_project;
 
 use crate::cancel::{self, Cancelled};
 use crate::event_loop::shared::{Remote, Shared};
@@ -187,19 +188,30 @@ impl<T> CfSlot<T> {
     }
 }
 
-/// Runs the submitted future inside its task and reports how it ended.
-struct Reporter<F: Future> {
-    fut: F,
-    slot: Option<Arc<CfSlot<F::Output>>>,
+pin_project! {
+    /// Runs the submitted future inside its task and reports how it ended.
+    struct Reporter<F: Future> {
+        #[pin]
+        fut: F,
+        slot: Option<Arc<CfSlot<F::Output>>>,
+    }
+
+    impl<F: Future> PinnedDrop for Reporter<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before finishing: cancelled the hard way or the loop
+            // closed.
+            if let Some(slot) = this.project().slot.take() {
+                slot.finish(Err(TaskError::Cancelled(Cancelled::new())));
+            }
+        }
+    }
 }
 
 impl<F: Future> Future for Reporter<F> {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: `fut` is structurally pinned: never moved out, dropped in place.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: as above.
-        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        let this = self.project();
+        let fut = this.fut;
         let r = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(v)) if !cancel::current_ends_cancelled() => Ok(v),
@@ -210,15 +222,6 @@ impl<F: Future> Future for Reporter<F> {
             slot.finish(r);
         }
         Poll::Ready(())
-    }
-}
-
-impl<F: Future> Drop for Reporter<F> {
-    fn drop(&mut self) {
-        // Dropped before finishing: cancelled the hard way or the loop closed.
-        if let Some(slot) = self.slot.take() {
-            slot.finish(Err(TaskError::Cancelled(Cancelled::new())));
-        }
     }
 }
 

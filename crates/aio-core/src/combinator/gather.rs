@@ -11,45 +11,46 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use pin_project_lite::pin_project;
+
 use super::ready::ReadySet;
 use crate::cancel::{self, Cancelled, Scope};
 use crate::contextvars::ContextSlot;
 
-/// A child slot: the future, then its output.
-#[doc(hidden)]
-pub enum MaybeDone<F: Future> {
-    Running(F),
-    Done(F::Output),
-    Gone,
+pin_project! {
+    /// A child slot: the future, then its output.
+    #[doc(hidden)]
+    #[project = MaybeDoneProj]
+    #[project_replace = MaybeDoneReplace]
+    pub enum MaybeDone<F: Future> {
+        Running { #[pin] fut: F },
+        Done { out: F::Output },
+        Gone,
+    }
 }
 
 impl<F: Future> MaybeDone<F> {
     /// Polls a running child; keeps a finished output in place.
-    fn poll_store(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: the future is structurally pinned; it is only dropped in
-        // place (by `set`), never moved.
-        let this = unsafe { self.get_unchecked_mut() };
-        if let MaybeDone::Running(f) = this {
-            // SAFETY: see above.
-            let out = std::task::ready!(unsafe { Pin::new_unchecked(f) }.poll(cx));
-            *this = MaybeDone::Done(out);
+    fn poll_store(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if let MaybeDoneProj::Running { fut } = self.as_mut().project() {
+            let out = std::task::ready!(fut.poll(cx));
+            self.set(MaybeDone::Done { out });
         }
         Poll::Ready(())
     }
 
-    fn drop_in_place(self: Pin<&mut Self>) {
-        // SAFETY: assignment drops the old value in place.
-        unsafe { *self.get_unchecked_mut() = MaybeDone::Gone };
+    /// Drops the future or the output where it is.
+    fn drop_in_place(mut self: Pin<&mut Self>) {
+        self.set(MaybeDone::Gone);
     }
 
+    /// Moves a finished output out (a running future stays where it is).
     fn take(self: Pin<&mut Self>) -> Option<F::Output> {
-        // SAFETY: only a `Done` output (not pinned) is moved out.
-        let this = unsafe { self.get_unchecked_mut() };
-        if !matches!(this, MaybeDone::Done(_)) {
+        if !matches!(*self, MaybeDone::Done { .. }) {
             return None;
         }
-        match std::mem::replace(this, MaybeDone::Gone) {
-            MaybeDone::Done(v) => Some(v),
+        match self.project_replace(MaybeDone::Gone) {
+            MaybeDoneReplace::Done { out } => Some(out),
             _ => unreachable!("checked above"),
         }
     }
@@ -61,10 +62,8 @@ where
     F: Future<Output = Result<T, E>>,
 {
     std::task::ready!(m.as_mut().poll_store(cx));
-    // SAFETY: a `Done` output is not pinned.
-    let this = unsafe { m.get_unchecked_mut() };
-    if let MaybeDone::Done(Err(_)) = this {
-        if let MaybeDone::Done(Err(e)) = std::mem::replace(this, MaybeDone::Gone) {
+    if matches!(*m, MaybeDone::Done { out: Err(_) }) {
+        if let MaybeDoneReplace::Done { out: Err(e) } = m.project_replace(MaybeDone::Gone) {
             return Poll::Ready(Err(e));
         }
     }
@@ -117,15 +116,23 @@ struct Kid {
     vars: ContextSlot,
 }
 
-/// The engine of [`gather`], [`gather_settled`] and the `gather!` macros.
-#[must_use = "futures do nothing unless awaited"]
-pub struct Join<K: Kids> {
-    kids: K,
+pin_project! {
+    /// The engine of [`gather`], [`gather_settled`] and the `gather!` macros.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Join<K: Kids> {
+        #[pin]
+        kids: K,
+        book: Book<K::Err>,
+    }
+}
+
+/// A join's bookkeeping (nothing of it is pinned).
+struct Book<E> {
     ready: ReadySet,
     scopes: Box<[Scope]>,
     state: Box<[Kid]>,
     remaining: usize,
-    failure: Option<K::Err>,
+    failure: Option<E>,
     cancelled: Option<Cancelled>,
     done: bool,
 }
@@ -140,21 +147,23 @@ impl<K: Kids> Join<K> {
         }
         Join {
             kids,
-            ready,
-            scopes: (0..n).map(|_| Scope::boundary()).collect(),
-            state: {
-                let vars = crate::contextvars::current();
-                (0..n)
-                    .map(|_| Kid {
-                        state: KidState::Running,
-                        vars: ContextSlot::new(vars.clone()),
-                    })
-                    .collect()
+            book: Book {
+                ready,
+                scopes: (0..n).map(|_| Scope::boundary()).collect(),
+                state: {
+                    let vars = crate::contextvars::current();
+                    (0..n)
+                        .map(|_| Kid {
+                            state: KidState::Running,
+                            vars: ContextSlot::new(vars.clone()),
+                        })
+                        .collect()
+                },
+                remaining: n,
+                failure: None,
+                cancelled: None,
+                done: false,
             },
-            remaining: n,
-            failure: None,
-            cancelled: None,
-            done: false,
         }
     }
 }
@@ -162,8 +171,8 @@ impl<K: Kids> Join<K> {
 impl<K: Kids> std::fmt::Debug for Join<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Join")
-            .field("children", &self.state.len())
-            .field("remaining", &self.remaining)
+            .field("children", &self.book.state.len())
+            .field("remaining", &self.book.remaining)
             .finish()
     }
 }
@@ -173,11 +182,9 @@ impl<K: Kids> Future for Join<K> {
 
     #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `kids` is structurally pinned (only accessed through
-        // `Pin`); the other fields are never pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: as above.
-        let mut kids = unsafe { Pin::new_unchecked(&mut this.kids) };
+        let projected = self.project();
+        let mut kids = projected.kids;
+        let this = projected.book;
         assert!(!this.done, "`gather` polled after completion");
 
         if this.failure.is_none() && this.cancelled.is_none() {
@@ -359,7 +366,9 @@ where
     E: From<Cancelled>,
 {
     Join::new(VecFailFast(
-        futs.into_iter().map(|f| MaybeDone::Running(f.into_future())).collect(),
+        futs.into_iter()
+            .map(|f| MaybeDone::Running { fut: f.into_future() })
+            .collect(),
     ))
 }
 
@@ -376,21 +385,69 @@ where
     I::Item: IntoFuture,
 {
     Join::new(VecSettled(
-        futs.into_iter().map(|f| MaybeDone::Running(f.into_future())).collect(),
+        futs.into_iter()
+            .map(|f| MaybeDone::Running { fut: f.into_future() })
+            .collect(),
     ))
 }
 
 // --- children in a tuple (the macros) --------------------------------------------
 
-/// Fail-fast children in a tuple (`gather!`).
-#[doc(hidden)]
-pub struct TupleFailFast<T>(pub T);
-/// Settled children in a tuple (`gather_settled!`).
-#[doc(hidden)]
-pub struct TupleSettled<T>(pub T);
+pin_project! {
+    /// Fail-fast children in a tuple (`gather!`).
+    #[doc(hidden)]
+    pub struct TupleFailFast<T> {
+        #[pin]
+        kids: T,
+    }
+}
+
+pin_project! {
+    /// Settled children in a tuple (`gather_settled!`).
+    #[doc(hidden)]
+    pub struct TupleSettled<T> {
+        #[pin]
+        kids: T,
+    }
+}
+
+impl<T> TupleFailFast<T> {
+    #[doc(hidden)]
+    pub fn new(kids: T) -> TupleFailFast<T> {
+        TupleFailFast { kids }
+    }
+}
+
+impl<T> TupleSettled<T> {
+    #[doc(hidden)]
+    pub fn new(kids: T) -> TupleSettled<T> {
+        TupleSettled { kids }
+    }
+}
+
+/// A pinned tuple of children, projected to each of them pinned.
+trait PinTuple {
+    type Pinned<'a>
+    where
+        Self: 'a;
+    fn project_each(self: Pin<&mut Self>) -> Self::Pinned<'_>;
+}
 
 macro_rules! tuple_kids {
     ($( $F:ident $T:ident $i:tt ),+) => {
+        impl<$($F: Future),+> PinTuple for ($(MaybeDone<$F>,)+) {
+            type Pinned<'a> = ($(Pin<&'a mut MaybeDone<$F>>,)+) where Self: 'a;
+            fn project_each(self: Pin<&mut Self>) -> Self::Pinned<'_> {
+                // SAFETY: the tuple's fields are structurally pinned: a
+                // pinned tuple is never moved, and its fields are only
+                // reached through these pins (they are dropped in place,
+                // never moved out: outputs leave by `project_replace`).
+                let t = unsafe { self.get_unchecked_mut() };
+                // SAFETY: as above.
+                ($(unsafe { Pin::new_unchecked(&mut t.$i) },)+)
+            }
+        }
+
         impl<Er, $($F, $T),+> Kids for TupleFailFast<($(MaybeDone<$F>,)+)>
         where
             $($F: Future<Output = Result<$T, Er>>,)+
@@ -402,28 +459,22 @@ macro_rules! tuple_kids {
                 [$($i),+].len()
             }
             fn poll_kid(self: Pin<&mut Self>, i: usize, cx: &mut Context<'_>) -> Poll<Result<(), Er>> {
-                // SAFETY: the tuple's fields are structurally pinned.
-                let t = unsafe { &mut self.get_unchecked_mut().0 };
+                let t = self.project().kids.project_each();
                 match i {
-                    // SAFETY: as above.
-                    $($i => poll_fail_fast(unsafe { Pin::new_unchecked(&mut t.$i) }, cx),)+
+                    $($i => poll_fail_fast(t.$i, cx),)+
                     _ => unreachable!(),
                 }
             }
             fn drop_kid(self: Pin<&mut Self>, i: usize) {
-                // SAFETY: as above.
-                let t = unsafe { &mut self.get_unchecked_mut().0 };
+                let t = self.project().kids.project_each();
                 match i {
-                    // SAFETY: as above.
-                    $($i => unsafe { Pin::new_unchecked(&mut t.$i) }.drop_in_place(),)+
+                    $($i => t.$i.drop_in_place(),)+
                     _ => unreachable!(),
                 }
             }
             fn take_all(self: Pin<&mut Self>) -> Self::Ok {
-                // SAFETY: as above.
-                let t = unsafe { &mut self.get_unchecked_mut().0 };
-                // SAFETY: as above.
-                ($(take_ok(unsafe { Pin::new_unchecked(&mut t.$i) }),)+)
+                let t = self.project().kids.project_each();
+                ($(take_ok(t.$i),)+)
             }
         }
 
@@ -434,28 +485,22 @@ macro_rules! tuple_kids {
                 [$($i),+].len()
             }
             fn poll_kid(self: Pin<&mut Self>, i: usize, cx: &mut Context<'_>) -> Poll<Result<(), Cancelled>> {
-                // SAFETY: the tuple's fields are structurally pinned.
-                let t = unsafe { &mut self.get_unchecked_mut().0 };
+                let t = self.project().kids.project_each();
                 match i {
-                    // SAFETY: as above.
-                    $($i => unsafe { Pin::new_unchecked(&mut t.$i) }.poll_store(cx).map(Ok),)+
+                    $($i => t.$i.poll_store(cx).map(Ok),)+
                     _ => unreachable!(),
                 }
             }
             fn drop_kid(self: Pin<&mut Self>, i: usize) {
-                // SAFETY: as above.
-                let t = unsafe { &mut self.get_unchecked_mut().0 };
+                let t = self.project().kids.project_each();
                 match i {
-                    // SAFETY: as above.
-                    $($i => unsafe { Pin::new_unchecked(&mut t.$i) }.drop_in_place(),)+
+                    $($i => t.$i.drop_in_place(),)+
                     _ => unreachable!(),
                 }
             }
             fn take_all(self: Pin<&mut Self>) -> Self::Ok {
-                // SAFETY: as above.
-                let t = unsafe { &mut self.get_unchecked_mut().0 };
-                // SAFETY: as above.
-                ($(take_any(unsafe { Pin::new_unchecked(&mut t.$i) }),)+)
+                let t = self.project().kids.project_each();
+                ($(take_any(t.$i),)+)
             }
         }
     };
@@ -476,7 +521,7 @@ tuple_kids!(F0 T0 0, F1 T1 1, F2 T2 2, F3 T3 3, F4 T4 4, F5 T5 5, F6 T6 6, F7 T7
 
 #[doc(hidden)]
 pub fn maybe_done<F: IntoFuture>(f: F) -> MaybeDone<F::IntoFuture> {
-    MaybeDone::Running(f.into_future())
+    MaybeDone::Running { fut: f.into_future() }
 }
 
 /// Runs futures of different types concurrently and returns a tuple of
@@ -497,7 +542,7 @@ pub fn maybe_done<F: IntoFuture>(f: F) -> MaybeDone<F::IntoFuture> {
 #[macro_export]
 macro_rules! gather {
     ($($f:expr),+ $(,)?) => {
-        $crate::combinator::Join::new($crate::combinator::TupleFailFast(($($crate::combinator::maybe_done($f),)+)))
+        $crate::combinator::Join::new($crate::combinator::TupleFailFast::new(($($crate::combinator::maybe_done($f),)+)))
     };
 }
 
@@ -520,6 +565,6 @@ macro_rules! gather {
 #[macro_export]
 macro_rules! gather_settled {
     ($($f:expr),+ $(,)?) => {
-        $crate::combinator::Join::new($crate::combinator::TupleSettled(($($crate::combinator::maybe_done($f),)+)))
+        $crate::combinator::Join::new($crate::combinator::TupleSettled::new(($($crate::combinator::maybe_done($f),)+)))
     };
 }

@@ -21,6 +21,7 @@ use super::ready::ReadySet;
 use crate::cancel::{self, Cancelled, Scope};
 use crate::contextvars::ContextSlot;
 use crate::task::Panic;
+use pin_project_lite::pin_project;
 
 /// What a [`TaskGroup`] returns when it did not complete normally.
 pub enum TaskGroupError<E> {
@@ -162,13 +163,16 @@ trait Child<E> {
     fn end_failed(&self);
 }
 
-struct ChildFut<F, T> {
-    fut: F,
-    slot: Rc<Slot<T>>,
-    /// The child's context variables: a copy of the context `create_task`
-    /// was called in (asyncio's `tg.create_task` makes a task, which
-    /// copies it).
-    vars: ContextSlot,
+pin_project! {
+    struct ChildFut<F, T> {
+        #[pin]
+        fut: F,
+        slot: Rc<Slot<T>>,
+        // The child's context variables: a copy of the context
+        // `create_task` was called in (asyncio's `tg.create_task` makes a
+        // task, which copies it).
+        vars: ContextSlot,
+    }
 }
 
 impl<F, T, E> Child<E> for ChildFut<F, T>
@@ -184,10 +188,8 @@ where
     }
 
     fn poll_child(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<End<E>> {
-        // SAFETY: `fut` is structurally pinned; `slot` is not pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: as above.
-        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        let this = self.project();
+        let fut = this.fut;
         let polled = {
             let _v = this.vars.enter();
             catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
@@ -302,7 +304,7 @@ impl<'scope, E: 'scope> TaskGroup<'scope, E> {
         });
         let body = body(TaskGroup { inner: inner.clone() });
         GroupRun {
-            body: Some(body),
+            body: Some(Box::pin(body)),
             body_scope: Scope::new(),
             body_out: None,
             group: inner,
@@ -424,7 +426,9 @@ impl<T> Future for GroupTask<T> {
 /// Future of [`TaskGroup::run`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct GroupRun<'scope, Fut, R, E> {
-    body: Option<Fut>,
+    /// Boxed, so the group future itself is never pinned in place (one
+    /// allocation per group: no pin projections to get right).
+    body: Option<Pin<Box<Fut>>>,
     body_scope: Scope,
     body_out: Option<R>,
     group: Rc<Inner<'scope, E>>,
@@ -436,6 +440,9 @@ pub struct GroupRun<'scope, Fut, R, E> {
     /// The body took a cancellation of the caller at some await point.
     parent_delivered: bool,
 }
+
+// Nothing is pinned in place: the body is boxed.
+impl<Fut, R, E> Unpin for GroupRun<'_, Fut, R, E> {}
 
 impl<Fut, R, E> fmt::Debug for GroupRun<'_, Fut, R, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -487,16 +494,13 @@ where
         let Some(body) = self.body.as_mut() else {
             return BodyPoll::Pending;
         };
-        // SAFETY: the body is structurally pinned (the group future is
-        // pinned and the body is only dropped in place, by `take`).
-        let body = unsafe { Pin::new_unchecked(body) };
         let parent_seen = cancel::chain_deliveries();
         let scope = &self.body_scope;
         let was_pending = scope.is_pending();
         let seen = scope.deliveries();
         let res = {
             let _g = scope.enter();
-            body.poll(cx)
+            body.as_mut().poll(cx)
         };
         if cancel::chain_deliveries() != parent_seen {
             // The body took the caller's cancellation; whether it counts is
@@ -594,9 +598,7 @@ where
 
     #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: only `body` is structurally pinned; `poll_body` keeps it in
-        // place and drops it in place.
-        let this = unsafe { self.get_unchecked_mut() };
+        let this = self.get_mut();
         assert!(
             this.group.phase.get() != Phase::Done,
             "`TaskGroup::run` polled after completion"

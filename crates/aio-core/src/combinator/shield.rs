@@ -3,6 +3,8 @@
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
+
+use pin_project_lite::pin_project;
 use std::task::{Context, Poll};
 
 use crate::cancel::{self, Cancelled, Scope};
@@ -42,14 +44,18 @@ pub fn shield<F: IntoFuture>(fut: F) -> Shield<F::IntoFuture> {
     }
 }
 
-/// Future of [`shield`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct Shield<F> {
-    fut: F,
-    scope: Scope,
-    /// `fut`'s context variables: a copy of the context `shield` was called
-    /// in (asyncio's shield wraps a coroutine in a task, which copies it).
-    vars: ContextSlot,
+pin_project! {
+    /// Future of [`shield`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Shield<F> {
+        #[pin]
+        fut: F,
+        scope: Scope,
+        // `fut`'s context variables: a copy of the context `shield` was
+        // called in (asyncio's shield wraps a coroutine in a task, which
+        // copies it).
+        vars: ContextSlot,
+    }
 }
 
 impl<F> fmt::Debug for Shield<F> {
@@ -62,14 +68,11 @@ impl<F: Future> Future for Shield<F> {
     type Output = Result<F::Output, Cancelled>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `fut` is structurally pinned; `scope` is not pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: as above.
-        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        let this = self.project();
         let res = {
             let _g = this.scope.enter();
             let _v = this.vars.enter();
-            fut.poll(cx)
+            this.fut.poll(cx)
         };
         if let Poll::Ready(v) = res {
             return Poll::Ready(Ok(v));

@@ -25,9 +25,10 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use parking_lot::Mutex;
-use std::task::{Context, Poll, Waker};
+use pin_project_lite::pin_project;
 
 use crate::cancel::{self, Cancelled, Scope};
 use crate::clock::ns_to_secs;
@@ -254,10 +255,19 @@ impl TimeoutHandle {
     }
 }
 
-/// Future of [`timeout`], [`timeout_at`], [`timeout_with`] and [`wait_for`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct Timeout<F> {
-    fut: Option<F>,
+pin_project! {
+    /// Future of [`timeout`], [`timeout_at`], [`timeout_with`] and [`wait_for`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Timeout<F> {
+        // Dropped in place (set to `None`) when it finishes or is given up.
+        #[pin]
+        fut: Option<F>,
+        limit: Limit,
+    }
+}
+
+/// The deadline side of a [`Timeout`]: its scope, deadline and timer.
+struct Limit {
     scope: Scope,
     when: When,
     timer: TimerWait,
@@ -272,8 +282,8 @@ pub struct Timeout<F> {
 impl<F> fmt::Debug for Timeout<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
-            .field("when", &self.when)
-            .field("expired", &self.expired)
+            .field("when", &self.limit.when)
+            .field("expired", &self.limit.expired)
             .finish()
     }
 }
@@ -281,13 +291,15 @@ impl<F> fmt::Debug for Timeout<F> {
 fn new<F: IntoFuture>(when: When, fut: F, shared: Option<Arc<Shared>>) -> Timeout<F::IntoFuture> {
     Timeout {
         fut: Some(fut.into_future()),
-        scope: Scope::new(),
-        when,
-        timer: TimerWait::new(),
-        expired: false,
-        invalid: false,
-        started: false,
-        shared,
+        limit: Limit {
+            scope: Scope::new(),
+            when,
+            timer: TimerWait::new(),
+            expired: false,
+            invalid: false,
+            started: false,
+            shared,
+        },
     }
 }
 
@@ -357,24 +369,25 @@ impl<F> Timeout<F> {
     /// Moves the deadline (or removes it with `None`) before or between
     /// polls. Ignored once expired.
     pub fn reschedule(self: Pin<&mut Self>, when: Option<impl IntoDeadline>) {
-        // SAFETY: `when` is not structurally pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        if !this.expired {
-            this.when = when.map_or(When::Never, When::at);
-            this.disarm();
+        let lim = self.project().limit;
+        if !lim.expired {
+            lim.when = when.map_or(When::Never, When::at);
+            lim.disarm();
         }
     }
 
     /// Whether the deadline passed and the inner future was cancelled.
     pub fn expired(&self) -> bool {
-        self.expired
+        self.limit.expired
     }
 
     /// The deadline in seconds on the loop clock, if any.
     pub fn when(&self) -> Option<f64> {
-        self.when.secs()
+        self.limit.when.secs()
     }
+}
 
+impl Limit {
     /// What an expiry returns: a timeout caused by `cause`, or an invalid
     /// delay.
     fn error(&self, cause: Cancelled) -> TimeoutError {
@@ -463,22 +476,19 @@ impl<F: Future> Future for Timeout<F> {
 
     #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `fut` is structurally pinned and dropped in place (set to
-        // `None`); the other fields are not pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        this.update(cx);
-        if this.invalid && !this.started && this.fut.is_some() {
+        let mut this = self.project();
+        let lim = this.limit;
+        lim.update(cx);
+        if lim.invalid && !lim.started && this.fut.is_some() {
             // A NaN delay from the start: `fut` never runs.
-            this.fut = None;
-            return Poll::Ready(Err(this.error(Cancelled::new())));
+            this.fut.set(None);
+            return Poll::Ready(Err(lim.error(Cancelled::new())));
         }
-        this.started = true;
-        let Some(fut) = this.fut.as_mut() else {
+        lim.started = true;
+        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
             panic!("`Timeout` polled after completion");
         };
-        // SAFETY: see above.
-        let fut = unsafe { Pin::new_unchecked(fut) };
-        let scope = &this.scope;
+        let scope = &lim.scope;
         let was_pending = scope.is_pending();
         let seen = scope.deliveries();
         let res = {
@@ -489,23 +499,23 @@ impl<F: Future> Future for Timeout<F> {
             Poll::Ready(v) => {
                 // The inner future's own state goes first: only its output
                 // can still hold the cancellation.
-                this.fut = None;
-                this.disarm();
-                if this.scope.is_pending() {
+                this.fut.set(None);
+                lim.disarm();
+                if lim.scope.is_pending() {
                     // It finished without seeing the cancellation (or an
                     // I/O operation that completed first gave its result
                     // and put the cancellation back): its output stands
                     // and the timeout did not expire. Dropping the output
                     // would lose data a read already took from the kernel.
-                    this.scope.clear_pending();
-                    this.set_expired(false);
-                } else if this.scope.propagating() && !cancel::owned_further_out(&this.scope) {
+                    lim.scope.clear_pending();
+                    lim.set_expired(false);
+                } else if lim.scope.propagating() && !cancel::owned_further_out(&lim.scope) {
                     // Its cancellation escaped, and it was ours alone: the
                     // error's cause (asyncio's `raise TimeoutError from
                     // exc`), read before the output holding it is dropped.
-                    let cause = this.scope.delivered_copy();
+                    let cause = lim.scope.delivered_copy();
                     drop(v);
-                    return Poll::Ready(Err(this.error(cause)));
+                    return Poll::Ready(Err(lim.error(cause)));
                 }
                 Poll::Ready(Ok(v))
             }
@@ -513,20 +523,14 @@ impl<F: Future> Future for Timeout<F> {
                 if was_pending && scope.is_pending() && scope.deliveries() == seen {
                     // The inner future did not react to the cancellation.
                     scope.clear_pending();
-                    this.fut = None;
-                    this.disarm();
-                    Poll::Ready(Err(this.error(this.scope.error())))
+                    this.fut.set(None);
+                    lim.disarm();
+                    Poll::Ready(Err(lim.error(lim.scope.error())))
                 } else {
                     Poll::Pending
                 }
             }
         }
-    }
-}
-
-impl<F> Drop for Timeout<F> {
-    fn drop(&mut self) {
-        self.disarm();
     }
 }
 
@@ -549,10 +553,9 @@ mod tests {
                 Poll::Ready(())
             })
             .await;
-            // SAFETY: the scope is not structurally pinned.
-            let this = unsafe { t.as_mut().get_unchecked_mut() };
-            this.scope.cancel(Some(Arc::new("why".to_owned())));
-            this.set_expired(true);
+            let lim = t.as_mut().project().limit;
+            lim.scope.cancel(Some(Arc::new("why".to_owned())));
+            lim.set_expired(true);
             t.await.unwrap_err()
         });
         let cause = e
