@@ -1,0 +1,213 @@
+//! Spawning a task and running its steps: a poll in its scope and
+//! context, and what completing it does (wake the awaiter, run done
+//! callbacks, report a failure nobody will see).
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
+use std::task::Context;
+
+use super::error::TaskError;
+use super::handle::Task;
+use super::header::{
+    ABORT, HANDLE, Header, OBSERVED, Outcome, POLLING, PollOutcome, RETRIEVED, SCHEDULED, STARTED, TaskPtr, VTable,
+};
+use super::output::Reportable;
+use super::task_ref::TaskRef;
+use super::{header, raw};
+use crate::callback::CallbackCell;
+use crate::cancel::Cancelled;
+use crate::context::{CONTEXT, Restore};
+use crate::event_loop::core::Core;
+use crate::event_loop::exception::ExceptionContext;
+use crate::event_loop::queue::Runnable;
+
+/// Creates a task on `core` that reports its failure if it ends detached
+/// (asyncio's "Task exception was never retrieved"); `eager` runs its first
+/// step now.
+#[inline]
+pub(crate) fn spawn_reporting<F>(core: &Core, fut: F, eager: bool) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: Reportable,
+{
+    spawn(core, fut, eager, raw::vtable_reporting::<F>())
+}
+
+/// Creates a task on `core` with `vtable` (which says whether an `Err`
+/// output can be reported); `eager` runs its first step now.
+#[inline]
+pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool, vtable: &'static VTable) -> Task<F::Output> {
+    let (running_here, vars) = CONTEXT.with(|c| (std::ptr::eq(c.core.get(), core), c.vars.get()));
+    // asyncio's create_task copies the current context: a pointer copy.
+    let vars = if vars.is_null() {
+        crate::contextvars::current()
+    } else {
+        // SAFETY: a non-null slot pointer was installed by a live guard on
+        // this thread and outlives it.
+        unsafe { (*vars).snapshot() }
+    };
+    let id = core.next_task_id();
+    if core.debug.get() {
+        log_created(id);
+    }
+    let ptr = raw::allocate(fut, vtable, core.shared.clone(), id, vars);
+    // SAFETY: freshly allocated; we hold the handle's reference.
+    let h = unsafe { ptr.as_ref() };
+    h.set_flag(HANDLE, true);
+    core.register_task(TaskPtr(ptr));
+    if eager && running_here {
+        poll_task(core, ptr);
+    } else {
+        h.state.fetch_or(SCHEDULED, Ordering::Relaxed);
+        core.queue.push(Runnable::Task(TaskPtr(ptr)));
+    }
+    Task {
+        raw: TaskRef::from_owned(ptr),
+        delivered: None,
+        _out: PhantomData,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn log_created(id: u64) {
+    log::debug!("aio: created Task-{id}");
+}
+
+/// One step of a task, with asyncio's cancellation rules applied around it.
+pub(crate) fn poll_task(core: &Core, ptr: NonNull<Header>) {
+    // SAFETY: the caller holds the task's alive reference.
+    let h = unsafe { ptr.as_ref() };
+    let scope = &h.scope;
+    let was_pending = scope.is_pending();
+    if !h.flag(STARTED) {
+        h.set_flag(STARTED, true);
+        if was_pending {
+            // Cancelled before its first step: the body never runs.
+            let c = scope.deliver();
+            return finish(core, ptr, Outcome::Cancelled, Some(c));
+        }
+    }
+    let deliveries = scope.deliveries();
+    h.set_flag(POLLING, true);
+    let outcome = {
+        // SAFETY: header and scope live in the task allocation, which the
+        // alive reference keeps in place for the whole poll.
+        let _g = unsafe { Restore::poll(h, scope) };
+        let waker = raw::waker_ref(ptr);
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: loop thread; the POLLING flag rules out re-entry.
+        unsafe { (h.vtable.poll)(ptr, &mut cx) }
+    };
+    h.set_flag(POLLING, false);
+    match outcome {
+        PollOutcome::Pending => {
+            if h.flag(ABORT) {
+                finish(core, ptr, Outcome::Cancelled, Some(scope.error()));
+            } else if was_pending && scope.is_pending() && scope.deliveries() == deliveries {
+                // Nothing in this step consumed the delivery: the task waits
+                // only on foreign futures. Drop it (the hard path).
+                scope.clear_pending();
+                finish(core, ptr, Outcome::Cancelled, Some(scope.error()));
+            }
+        }
+        PollOutcome::Ready => {
+            if scope.ends_cancelled() {
+                // Its cancellation propagated out (the output carries it)
+                // or was never delivered: asyncio's cancelled task. One
+                // that handled it keeps what it returned.
+                finish(core, ptr, Outcome::Cancelled, Some(scope.error()));
+            } else {
+                complete(core, ptr, Outcome::Ok);
+            }
+        }
+        PollOutcome::Panicked => complete(core, ptr, Outcome::Panicked),
+    }
+}
+
+/// Replaces whatever the task holds with `Err(Cancelled)` and completes it.
+pub(super) fn finish(core: &Core, ptr: NonNull<Header>, outcome: Outcome, c: Option<Cancelled>) {
+    // SAFETY: alive reference held by the caller.
+    let h = unsafe { ptr.as_ref() };
+    let err = crate::TaskError::Cancelled(c.unwrap_or_default());
+    // SAFETY: loop thread, not inside the task's own poll.
+    unsafe { (h.vtable.finish_with)(ptr, err) };
+    complete(core, ptr, outcome);
+}
+
+/// Marks a task complete: unregisters it, queues its done callbacks, wakes
+/// its awaiter and releases its alive reference (unless it is queued).
+pub(super) fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
+    // SAFETY: alive reference held by the caller.
+    let h = unsafe { ptr.as_ref() };
+    h.local.outcome.set(outcome);
+    core.unregister_task();
+    let release_alive = header::set_complete(h);
+
+    if let Some(mut extras) = h.local.extras.take() {
+        for (_, cb) in std::mem::take(&mut extras.callbacks) {
+            core.call_soon_rc(CallbackCell::rc(cb));
+        }
+        h.local.extras.set(Some(extras));
+    }
+    if let Some(w) = h.local.join_waker.take() {
+        w.wake();
+    }
+    if !h.flag(HANDLE) {
+        // Detached: nobody will read the output; drop it here, on the loop
+        // thread, and report a panic nobody will see otherwise.
+        drop_detached_output(core, h, ptr);
+    }
+    if release_alive {
+        // SAFETY: the alive reference, released exactly once: here, or by
+        // the run loop when it dequeues the completed task.
+        unsafe { header::release(ptr) };
+    }
+}
+
+pub(super) fn drop_detached_output(core: &Core, h: &Header, ptr: NonNull<Header>) {
+    if let Some(ctx) = unseen_failure(h, ptr) {
+        core.report(ctx);
+    }
+    h.set_flag(RETRIEVED, true);
+    // SAFETY: loop thread; the task is complete, nothing else reads the stage.
+    unsafe { (h.vtable.drop_stage)(ptr) };
+}
+
+/// The report of a finished task whose failure nobody saw — its panic (taken
+/// out), or an output that is a failure (an `Err`, when the task was made by
+/// `create_task`) — as asyncio logs "Task exception was never retrieved".
+/// Loop thread only.
+pub(super) fn unseen_failure(h: &Header, ptr: NonNull<Header>) -> Option<ExceptionContext> {
+    if h.flag(RETRIEVED) || h.flag(OBSERVED) {
+        return None;
+    }
+    let (panic, error) = match h.local.outcome.get() {
+        // SAFETY: loop thread; the task is complete, nothing else reads the stage.
+        Outcome::Panicked => match unsafe { (h.vtable.take_error)(ptr) } {
+            Some(TaskError::Panicked(p)) => (Some(p), None),
+            _ => return None,
+        },
+        // SAFETY: as above.
+        Outcome::Ok => (None, Some(unsafe { (h.vtable.failure?)(ptr) }?)),
+        Outcome::Cancelled | Outcome::Running => return None,
+    };
+    Some(ExceptionContext {
+        message: "Task exception was never retrieved".into(),
+        task: Some(task_name(h)),
+        panic,
+        error,
+    })
+}
+
+pub(super) fn task_name(h: &Header) -> String {
+    let e = h.local.extras.take();
+    let s = e
+        .as_ref()
+        .and_then(|e| e.name.as_deref())
+        .map_or_else(|| format!("Task-{}", h.id), str::to_owned);
+    h.local.extras.set(e);
+    s
+}
