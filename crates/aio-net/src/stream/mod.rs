@@ -1,6 +1,7 @@
 //! asyncio's streams: `StreamReader`, `StreamWriter`, `open_connection`,
 //! `start_server` and their Unix variants.
 
+mod flush;
 mod reader;
 mod sendfile;
 mod server;

@@ -27,7 +27,7 @@ const READ_CHUNK: usize = 64 * 1024;
 /// [`set_limit`](StreamReader::set_limit)): a line longer than the limit is
 /// an error, never unbounded memory.
 pub struct StreamReader {
-    t: Rc<Transport>,
+    transport: Rc<Transport>,
     buf: Vec<u8>,
     pos: usize,
     eof: bool,
@@ -57,7 +57,7 @@ impl StreamReader {
         let recv = (t.kind != super::Kind::Pipe).then(|| RecvStream::new(std::os::fd::AsRawFd::as_raw_fd(&t.fd)));
         StreamReader {
             recv,
-            t,
+            transport: t,
             buf: Vec::new(),
             pos: 0,
             eof: false,
@@ -98,7 +98,7 @@ impl StreamReader {
             ));
         };
         let rest = self.take_all();
-        Ok((self.t.clone(), recv, rest))
+        Ok((self.transport.clone(), recv, rest))
     }
 
     /// The largest line or chunk `readline`/`readuntil` accept.
@@ -153,7 +153,7 @@ impl StreamReader {
                 e.kind(),
                 std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
             ) {
-                self.t.set_lost(e);
+                self.transport.set_lost(e);
             }
         }
         Poll::Ready(r)
@@ -169,10 +169,7 @@ impl StreamReader {
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
             let recv = self.recv.as_mut().expect("TLS runs on a socket's receive stream");
-            if self.pos > 0 && self.pos >= self.buf.len() / 2 {
-                self.buf.drain(..self.pos);
-                self.pos = 0;
-            }
+            compact(&mut self.buf, &mut self.pos);
             let n = ready!(tls.poll_fill(cx, recv, &mut self.buf, self.limit.max(READ_CHUNK)))?;
             if n == 0 {
                 self.eof = true;
@@ -181,10 +178,7 @@ impl StreamReader {
             return Poll::Ready(Ok(true));
         }
         if let Some(recv) = &mut self.recv {
-            if self.pos > 0 && self.pos >= self.buf.len() / 2 {
-                self.buf.drain(..self.pos);
-                self.pos = 0;
-            }
+            compact(&mut self.buf, &mut self.pos);
             // One fill adds at most the limit (or a 64 KiB chunk, if
             // larger), so a line that never ends costs about twice the
             // limit before it is refused, as on a readiness driver.
@@ -195,7 +189,7 @@ impl StreamReader {
             }
             return Poll::Ready(Ok(true));
         }
-        let t = &self.t;
+        let t = &self.transport;
         let spare = &mut self.spare;
         let chunk = READ_CHUNK;
         let op = self.inflight.get_or_insert_with(|| {
@@ -222,10 +216,7 @@ impl StreamReader {
                     self.pos = 0;
                     self.spare = std::mem::replace(&mut self.buf, chunk);
                 } else {
-                    if self.pos > 0 && self.pos >= self.buf.len() / 2 {
-                        self.buf.drain(..self.pos);
-                        self.pos = 0;
-                    }
+                    compact(&mut self.buf, &mut self.pos);
                     self.buf.extend_from_slice(&chunk);
                     self.spare = chunk;
                 }
@@ -349,6 +340,16 @@ impl StreamReader {
             }
         }
         Ok(self.consume(n))
+    }
+}
+
+/// Moves the unread data (from `pos`) to the front of `buf` once at least
+/// half of it is consumed, so the buffer neither grows without bound nor
+/// is copied for every read.
+fn compact(buf: &mut Vec<u8>, pos: &mut usize) {
+    if *pos > 0 && *pos >= buf.len() / 2 {
+        buf.drain(..*pos);
+        *pos = 0;
     }
 }
 

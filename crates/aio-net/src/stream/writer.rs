@@ -9,8 +9,9 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use aio_core::io::{self as aio_io, Borrowed};
-
+#[cfg(feature = "tls")]
+use super::flush::{close_notify, send_tls_output};
+use super::flush::{queue, spawn_flusher};
 use super::{Kind, Transport};
 use crate::sock::{self, sref};
 use crate::unix::UnixSocketAddr;
@@ -48,53 +49,53 @@ pub struct StreamWriter {
     inner: Rc<Inner>,
 }
 
-struct Inner {
-    t: RefCell<Option<Rc<Transport>>>,
-    kind: Kind,
-    st: RefCell<State>,
+pub(super) struct Inner {
+    pub(super) transport: RefCell<Option<Rc<Transport>>>,
+    pub(super) kind: Kind,
+    pub(super) st: RefCell<State>,
     /// The running background flush, which `abort` stops at once.
-    flusher: RefCell<Option<aio_core::TaskRef>>,
+    pub(super) flusher: RefCell<Option<aio_core::TaskRef>>,
     #[cfg(feature = "tls")]
-    tls: Option<Rc<crate::tls::Session>>,
+    pub(super) tls: Option<Rc<crate::tls::Session>>,
 }
 
-struct State {
+pub(super) struct State {
     /// Data not yet handed to the kernel.
-    pending: Vec<u8>,
+    pub(super) pending: Vec<u8>,
     /// Bytes handed to a send the kernel has not confirmed.
-    in_flight: usize,
-    flushing: bool,
-    paused: bool,
-    error: Option<(io::ErrorKind, String)>,
-    eof: bool,
+    pub(super) in_flight: usize,
+    pub(super) flushing: bool,
+    pub(super) paused: bool,
+    pub(super) error: Option<(io::ErrorKind, String)>,
+    pub(super) eof: bool,
     /// Data was written after `write_eof` and dropped: `drain` and
     /// `wait_closed` report it.
-    written_after_eof: bool,
-    closing: bool,
+    pub(super) written_after_eof: bool,
+    pub(super) closing: bool,
     /// `abort` was called: the buffer was discarded and the connection
     /// shut down (`closing` and `closed` are set with it).
-    aborted: bool,
-    closed: bool,
-    waiters: Vec<Waker>,
-    high: usize,
-    low: usize,
+    pub(super) aborted: bool,
+    pub(super) closed: bool,
+    pub(super) waiters: Vec<Waker>,
+    pub(super) high: usize,
+    pub(super) low: usize,
     /// Reused for the ciphertext of each TLS write.
     #[cfg(feature = "tls")]
-    scratch: Vec<u8>,
+    pub(super) scratch: Vec<u8>,
 }
 
 impl State {
-    fn buffered(&self) -> usize {
+    pub(super) fn buffered(&self) -> usize {
         self.pending.len() + self.in_flight
     }
 
-    fn wake_all(&mut self) {
+    pub(super) fn wake_all(&mut self) {
         for w in self.waiters.drain(..) {
             w.wake();
         }
     }
 
-    fn update_pause(&mut self) {
+    pub(super) fn update_pause(&mut self) {
         let b = self.buffered();
         if b > self.high {
             self.paused = true;
@@ -104,7 +105,7 @@ impl State {
         }
     }
 
-    fn fail(&mut self, e: &io::Error) {
+    pub(super) fn fail(&mut self, e: &io::Error) {
         if self.error.is_none() {
             self.error = Some((e.kind(), e.to_string()));
         }
@@ -114,11 +115,11 @@ impl State {
         self.wake_all();
     }
 
-    fn error(&self) -> Option<io::Error> {
+    pub(super) fn error(&self) -> Option<io::Error> {
         self.error.as_ref().map(|(k, m)| io::Error::new(*k, m.clone()))
     }
 
-    fn wait(&mut self, cx: &Context<'_>) {
+    pub(super) fn wait(&mut self, cx: &Context<'_>) {
         if !self.waiters.iter().any(|w| w.will_wake(cx.waker())) {
             self.waiters.push(cx.waker().clone());
         }
@@ -164,7 +165,7 @@ impl StreamWriter {
         {
             Inner {
                 kind: t.kind,
-                t: RefCell::new(Some(t)),
+                transport: RefCell::new(Some(t)),
                 flusher: RefCell::new(None),
                 st: RefCell::new(State {
                     pending: Vec::new(),
@@ -229,7 +230,7 @@ impl StreamWriter {
     }
 
     fn transport(&self) -> Option<Rc<Transport>> {
-        self.inner.t.borrow().clone()
+        self.inner.transport.borrow().clone()
     }
 
     /// The state, with a failure the reader saw on the connection taken
@@ -238,7 +239,7 @@ impl StreamWriter {
     fn checked_state(&self) -> std::cell::RefMut<'_, State> {
         let mut st = self.inner.st.borrow_mut();
         if st.error.is_none() && !st.aborted {
-            let lost = self.inner.t.borrow().as_ref().and_then(|t| t.lost());
+            let lost = self.inner.transport.borrow().as_ref().and_then(|t| t.lost());
             if let Some(e) = lost {
                 st.fail(&e);
                 if !st.flushing {
@@ -514,7 +515,7 @@ impl StreamWriter {
         if let Some(task) = flusher {
             task.abort();
         }
-        let t = self.inner.t.borrow_mut().take();
+        let t = self.inner.transport.borrow_mut().take();
         if let Some(t) = t {
             if t.kind != Kind::Pipe {
                 // The reader shares the socket: shut it down for both now
@@ -579,89 +580,6 @@ impl StreamWriter {
     }
 }
 
-/// Sends `data` at once when the driver can (readiness) and buffers the
-/// rest. Returns whether a flush must start (the caller starts it once it
-/// has released the state).
-fn queue(inner: &Inner, st: &mut State, data: &[u8]) -> bool {
-    let mut rest = data;
-    if !st.flushing && st.pending.is_empty() {
-        if let Some(t) = inner.t.borrow().as_ref() {
-            let op = match t.kind {
-                Kind::Pipe => Borrowed::Write(data),
-                _ => Borrowed::Send(data),
-            };
-            let mut cx = Context::from_waker(Waker::noop());
-            match t.fd.poll_borrowed(op, &mut cx) {
-                Some(Poll::Ready(Ok(n))) => rest = &data[n..],
-                Some(Poll::Ready(Err(e))) => {
-                    st.fail(&e);
-                    return false;
-                }
-                Some(Poll::Pending) | None => {}
-            }
-        }
-    }
-    if rest.is_empty() {
-        return false;
-    }
-    st.pending.extend_from_slice(rest);
-    st.update_pause();
-    if st.flushing {
-        return false;
-    }
-    st.flushing = true;
-    true
-}
-
-fn spawn_flusher(inner: &Rc<Inner>) {
-    match aio_core::try_get_running_loop() {
-        Some(lp) => {
-            let task = lp.create_task(flush(inner.clone()));
-            *inner.flusher.borrow_mut() = Some(task.to_ref());
-        }
-        None => {
-            let mut st = inner.st.borrow_mut();
-            st.flushing = false;
-            st.fail(&io::Error::other("no running event loop to flush the writer"));
-        }
-    }
-}
-
-/// Queues the session's close_notify alert; whether a flush must start.
-#[cfg(feature = "tls")]
-fn close_notify(inner: &Inner, st: &mut State) -> bool {
-    let Some(tls) = &inner.tls else { return false };
-    if st.error.is_some() {
-        return false;
-    }
-    let mut out = std::mem::take(&mut st.scratch);
-    tls.close_notify(&mut out);
-    let start = queue(inner, st, &out);
-    out.clear();
-    st.scratch = out;
-    start
-}
-
-/// Sends what the TLS session queued by itself (an alert or a key update
-/// answered while reading).
-#[cfg(feature = "tls")]
-fn send_tls_output(inner: &Rc<Inner>) {
-    let Some(tls) = &inner.tls else { return };
-    let mut st = inner.st.borrow_mut();
-    if st.error.is_some() || st.closed || inner.t.borrow().is_none() {
-        return;
-    }
-    let mut out = std::mem::take(&mut st.scratch);
-    tls.take_output(&mut out);
-    let start = !out.is_empty() && queue(inner, &mut st, &out);
-    out.clear();
-    st.scratch = out;
-    if start {
-        drop(st);
-        spawn_flusher(inner);
-    }
-}
-
 /// `futures-io`'s `AsyncWrite` with asyncio's flow control: `poll_write`
 /// takes everything (as [`write`](StreamWriter::write)) unless the buffer
 /// is above the high-water mark, where it waits as [`drain`](StreamWriter::drain)
@@ -705,8 +623,6 @@ fn closed() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "the writer is closed")
 }
 
-/// What `drain` says once the writer is closing: asyncio's
-/// `ConnectionResetError('Connection lost')`.
 /// The error of data written after `write_eof` (dropped).
 fn written_after_eof() -> io::Error {
     io::Error::new(
@@ -715,118 +631,8 @@ fn written_after_eof() -> io::Error {
     )
 }
 
+/// What `drain` says once the writer is closing: asyncio's
+/// `ConnectionResetError('Connection lost')`.
 fn connection_lost() -> io::Error {
     io::Error::new(io::ErrorKind::ConnectionReset, "Connection lost")
-}
-
-/// The background flush: sends the buffer, then does what `write_eof` or
-/// `close` asked for.
-async fn flush(inner: Rc<Inner>) {
-    let t = inner.t.borrow().clone();
-    if let Some(t) = t {
-        if send_buffer(&inner, &t).await {
-            shut_down(&inner, &t).await;
-        }
-    }
-    let mut st = inner.st.borrow_mut();
-    if st.aborted {
-        // `abort` settled the state; it drops this task at its next step.
-        return;
-    }
-    st.flushing = false;
-    if st.closing || st.error.is_some() {
-        st.closed = true;
-    }
-    st.wake_all();
-    // More data (or a close) may have arrived after the loop checked.
-    let again = !st.pending.is_empty() && st.error.is_none() || (st.closing && !st.closed);
-    if again {
-        st.flushing = true;
-        drop(st);
-        spawn_flusher(&inner);
-    }
-}
-
-/// Sends the buffer until it is empty; `false` if `abort` stopped it.
-async fn send_buffer(inner: &Inner, t: &Transport) -> bool {
-    loop {
-        let buf = {
-            let mut st = inner.st.borrow_mut();
-            if st.aborted {
-                return false;
-            }
-            if st.error.is_some() || st.pending.is_empty() {
-                return true;
-            }
-            let b = std::mem::take(&mut st.pending);
-            st.in_flight = b.len();
-            b
-        };
-        let mut buf = buf;
-        let mut start = 0;
-        while start < buf.len() {
-            let (res, b) = aio_io::submit(t.write_op(buf, start)).await;
-            buf = b;
-            let mut st = inner.st.borrow_mut();
-            if st.aborted {
-                // The buffer was discarded: nothing to count, no error to keep.
-                return false;
-            }
-            if st.error.is_some() {
-                // Failed meanwhile (the reader saw the connection go):
-                // `fail` dropped the buffer and its counts.
-                return true;
-            }
-            match res {
-                Ok(0) => {
-                    st.fail(&io::ErrorKind::WriteZero.into());
-                    break;
-                }
-                Ok(n) => {
-                    start += n;
-                    st.in_flight -= n;
-                    st.update_pause();
-                }
-                Err(e) => {
-                    st.fail(&e);
-                    break;
-                }
-            }
-        }
-        let mut st = inner.st.borrow_mut();
-        if st.pending.is_empty() && st.error.is_none() {
-            buf.clear();
-            st.pending = buf; // keep the capacity
-        }
-    }
-}
-
-/// Does what `write_eof` or `close` asked for, once the buffer is sent.
-async fn shut_down(inner: &Inner, t: &Transport) {
-    let (eof, closing) = {
-        let st = inner.st.borrow();
-        (st.eof, st.closing)
-    };
-    if !eof && !closing {
-        return;
-    }
-    let how = if closing { Shutdown::Both } else { Shutdown::Write };
-    if inner.kind == Kind::Pipe {
-        // A pipe has no shutdown: closing our end is the EOF.
-        inner.t.borrow_mut().take();
-        return;
-    }
-    let res = aio_io::submit(aio_io::Shutdown::new(t.fd.as_raw_fd(), how)).await;
-    let mut st = inner.st.borrow_mut();
-    if st.aborted {
-        return;
-    }
-    match res {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
-        Err(e) => st.fail(&e),
-    }
-    if closing {
-        inner.t.borrow_mut().take();
-    }
 }
