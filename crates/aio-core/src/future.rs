@@ -1,6 +1,8 @@
 //! [`Future`]: asyncio's `Future`, a result slot bound to a loop that
 //! callback code completes and async code awaits. It owns the slot's
-//! state, its awaiters' wakers and its done callbacks.
+//! state, its awaiters' wakers and its done callbacks. It is one type
+//! with asyncio's whole API (over 700 lines, most of them its docs and
+//! their examples), kept in one file so the slot's states read together.
 
 use std::cell::{Cell, RefCell};
 use std::error::Error;

@@ -201,50 +201,7 @@ impl<K: Kids> Future for Join<K> {
                 break;
             }
             for &i in &batch {
-                if this.state[i].state != KidState::Running {
-                    continue;
-                }
-                let scope = &this.scopes[i];
-                let was_pending = scope.is_pending();
-                let seen = scope.deliveries();
-                let mut kcx = Context::from_waker(this.ready.begin_poll(i));
-                let res = {
-                    let _g = scope.enter();
-                    let _v = this.state[i].vars.enter();
-                    kids.as_mut().poll_kid(i, &mut kcx)
-                };
-                let finished = match res {
-                    Poll::Pending => {
-                        if was_pending && scope.is_pending() && scope.deliveries() == seen {
-                            // The child ignores cancellation: drop it.
-                            scope.clear_pending();
-                            kids.as_mut().drop_kid(i);
-                            true
-                        } else {
-                            false
-                        }
-                    }
-                    Poll::Ready(Ok(())) => {
-                        if scope.ends_cancelled() {
-                            // Its cancellation propagated (or was never
-                            // delivered): its value does not count.
-                            kids.as_mut().drop_kid(i);
-                        }
-                        true
-                    }
-                    Poll::Ready(Err(e)) => {
-                        // An error that carries the child's own cancellation
-                        // is that cancellation, not a failure; any other
-                        // error (one raised while handling it) is.
-                        let failed = !scope.ends_cancelled();
-                        if failed && this.failure.is_none() && this.cancelled.is_none() {
-                            this.failure = Some(e);
-                            cancel_running(&this.scopes, &this.state, &this.ready, i);
-                        }
-                        true
-                    }
-                };
-                if finished {
+                if this.state[i].state == KidState::Running && this.step(kids.as_mut(), i) {
                     this.state[i].state = KidState::Finished;
                     this.state[i].vars.clear();
                     this.remaining -= 1;
@@ -263,6 +220,54 @@ impl<K: Kids> Future for Join<K> {
         } else {
             Ok(kids.take_all())
         })
+    }
+}
+
+impl<E> Book<E> {
+    /// Polls running child `i` once, in its scope and context; returns
+    /// whether it finished (with a value, an error, or dropped because it
+    /// ignores its cancellation). The first failure is kept and cancels
+    /// the others.
+    fn step<K: Kids<Err = E>>(&mut self, mut kids: Pin<&mut K>, i: usize) -> bool {
+        let scope = &self.scopes[i];
+        let was_pending = scope.is_pending();
+        let seen = scope.deliveries();
+        let mut kcx = Context::from_waker(self.ready.begin_poll(i));
+        let res = {
+            let _g = scope.enter();
+            let _v = self.state[i].vars.enter();
+            kids.as_mut().poll_kid(i, &mut kcx)
+        };
+        match res {
+            Poll::Pending => {
+                let ignores = was_pending && scope.is_pending() && scope.deliveries() == seen;
+                if ignores {
+                    // The child ignores cancellation: drop it.
+                    scope.clear_pending();
+                    kids.drop_kid(i);
+                }
+                ignores
+            }
+            Poll::Ready(Ok(())) => {
+                if scope.ends_cancelled() {
+                    // Its cancellation propagated (or was never delivered):
+                    // its value does not count.
+                    kids.drop_kid(i);
+                }
+                true
+            }
+            Poll::Ready(Err(e)) => {
+                // An error that carries the child's own cancellation is that
+                // cancellation, not a failure; any other error (one raised
+                // while handling it) is.
+                let failed = !scope.ends_cancelled();
+                if failed && self.failure.is_none() && self.cancelled.is_none() {
+                    self.failure = Some(e);
+                    cancel_running(&self.scopes, &self.state, &self.ready, i);
+                }
+                true
+            }
+        }
     }
 }
 

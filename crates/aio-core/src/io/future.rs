@@ -11,6 +11,7 @@ use super::ops::Operation;
 use crate::cancel::{self, Cancelled, Taken};
 use crate::context::expect_core;
 use crate::event_loop::Loop;
+use crate::event_loop::core::Core;
 
 /// The error an operation gets on a loop without an I/O driver.
 pub(crate) fn no_io_driver() -> io::Error {
@@ -88,6 +89,48 @@ impl<T: Operation> fmt::Debug for OpFuture<T> {
 
 impl<T: Operation> Unpin for OpFuture<T> {}
 
+impl<T: Operation> OpFuture<T> {
+    /// Ends the operation with `res` (its memory comes back with it).
+    fn finish(&mut self, res: io::Result<usize>) -> Poll<T::Output> {
+        let op = self.op.take().expect("an operation completes once");
+        Poll::Ready(op.complete(res))
+    }
+
+    /// What a cancellation does before this poll reaches the driver:
+    /// `Some` ends the operation now. Not handed to the kernel yet, it ends
+    /// with the cancellation; in flight, the kernel is asked to cancel it
+    /// (its result decides, see [`submit`]) — or, for a call no cancel can
+    /// end whose output needs none of its memory, it is left to the driver.
+    fn observe_cancel(&mut self, core: &Core) -> Option<Poll<T::Output>> {
+        if !self.observe {
+            return None;
+        }
+        let Some(token) = self.token else {
+            return cancel::check().err().map(|c| self.finish(Err(c.into())));
+        };
+        if self.cancel.is_some() {
+            return None;
+        }
+        let taken = cancel::take()?;
+        let mut driver = core.driver_mut();
+        if let Some(io) = driver.io() {
+            io.cancel_op(token);
+            if io.cancel_may_wait(token) {
+                if let Some(memory) = self.op.as_mut().and_then(Operation::detach) {
+                    io.forget_op(token, memory);
+                    drop(driver);
+                    self.token = None;
+                    self.owner = None;
+                    let (c, _consumed) = taken;
+                    return Some(self.finish(Err(c.into())));
+                }
+            }
+        }
+        self.cancel = Some(taken);
+        None
+    }
+}
+
 impl<T: Operation> Future for OpFuture<T> {
     type Output = T::Output;
 
@@ -98,38 +141,11 @@ impl<T: Operation> Future for OpFuture<T> {
         expect_core(|core| {
             if this.token.is_none() {
                 if let Some(e) = this.op.as_ref().and_then(Operation::invalid) {
-                    let op = this.op.take().expect("checked above");
-                    return Poll::Ready(op.complete(Err(e)));
+                    return this.finish(Err(e));
                 }
             }
-            if !this.observe {
-            } else if this.token.is_none() {
-                if let Err(c) = cancel::check() {
-                    let op = this.op.take().expect("checked above");
-                    return Poll::Ready(op.complete(Err(c.into())));
-                }
-            } else if this.cancel.is_none() {
-                if let Some(taken) = cancel::take() {
-                    let token = this.token.expect("in flight");
-                    let mut driver = core.driver_mut();
-                    if let Some(io) = driver.io() {
-                        io.cancel_op(token);
-                        // A call no cancel can end: leave it to the driver
-                        // and go on, if its output needs none of its memory.
-                        if io.cancel_may_wait(token) {
-                            if let Some(memory) = this.op.as_mut().and_then(Operation::detach) {
-                                io.forget_op(token, memory);
-                                drop(driver);
-                                this.token = None;
-                                this.owner = None;
-                                let (c, _consumed) = taken;
-                                let op = this.op.take().expect("checked above");
-                                return Poll::Ready(op.complete(Err(c.into())));
-                            }
-                        }
-                    }
-                    this.cancel = Some(taken);
-                }
+            if let Some(done) = this.observe_cancel(core) {
+                return done;
             }
             let raw = this.op.as_mut().expect("checked above").raw();
             let res = {
@@ -159,7 +175,7 @@ impl<T: Operation> Future for OpFuture<T> {
                             cancel::restore(taken);
                         }
                     }
-                    Poll::Ready(this.op.take().expect("checked above").complete(res))
+                    this.finish(res)
                 }
             }
         })

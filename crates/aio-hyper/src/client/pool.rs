@@ -10,6 +10,10 @@
 //! `Rc<H1Conn>`, a [`Slot`], a [`Grant`], a [`Lease`]) is dropped while one
 //! of the host's cells is borrowed; code takes such values out of a borrow
 //! and drops them after.
+//!
+//! It is one file, over 700 lines, because that rule is its invariant: the
+//! host's state and every handle that gives back to it (a slot, a waiting
+//! request, an HTTP/2 opener, a lease) are read together to check it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;

@@ -166,61 +166,63 @@ impl StreamReader {
         // Cancellation is observed here, before the receive: a receive in
         // flight is kept for the next call (nothing it brings is lost).
         aio_core::cancel::check()?;
+        // One fill adds at most the limit (or a 64 KiB chunk, if larger), so
+        // a line that never ends costs about twice the limit before it is
+        // refused, as on a readiness driver.
+        let max = self.limit.max(READ_CHUNK);
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
             let recv = self.recv.as_mut().expect("TLS runs on a socket's receive stream");
             compact(&mut self.buf, &mut self.pos);
-            let n = ready!(tls.poll_fill(cx, recv, &mut self.buf, self.limit.max(READ_CHUNK)))?;
-            if n == 0 {
-                self.eof = true;
-                return Poll::Ready(Ok(false));
-            }
-            return Poll::Ready(Ok(true));
+            let n = ready!(tls.poll_fill(cx, recv, &mut self.buf, max))?;
+            return Poll::Ready(Ok(self.got(n)));
         }
         if let Some(recv) = &mut self.recv {
             compact(&mut self.buf, &mut self.pos);
-            // One fill adds at most the limit (or a 64 KiB chunk, if
-            // larger), so a line that never ends costs about twice the
-            // limit before it is refused, as on a readiness driver.
-            let n = ready!(recv.poll_recv(cx, &mut self.buf, self.limit.max(READ_CHUNK)))?;
-            if n == 0 {
-                self.eof = true;
-                return Poll::Ready(Ok(false));
-            }
-            return Poll::Ready(Ok(true));
+            let n = ready!(recv.poll_recv(cx, &mut self.buf, max))?;
+            return Poll::Ready(Ok(self.got(n)));
         }
+        self.poll_read_chunk(cx)
+    }
+
+    /// `n` bytes came (0: the end of the stream); whether data came.
+    fn got(&mut self, n: usize) -> bool {
+        self.eof |= n == 0;
+        n > 0
+    }
+
+    /// Fills from a one-shot read of a chunk (a pipe, which has no receive
+    /// stream): the chunk becomes the buffer when nothing is buffered, else
+    /// it is appended and kept as the next read's buffer.
+    fn poll_read_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, StreamError>> {
         let t = &self.transport;
         let spare = &mut self.spare;
-        let chunk = READ_CHUNK;
         let op = self.inflight.get_or_insert_with(|| {
             let mut b = std::mem::take(spare);
             b.clear();
-            if b.capacity() > 2 * chunk {
-                // A read fills all the spare capacity: keep it near `chunk`.
+            if b.capacity() > 2 * READ_CHUNK {
+                // A read fills all the spare capacity: keep it near a chunk.
                 b = Vec::new();
             }
-            b.reserve_exact(chunk);
+            b.reserve_exact(READ_CHUNK);
             aio_io::submit_shielded(t.read_op(b))
         });
         let (res, chunk) = ready!(Pin::new(op).poll(cx));
         self.inflight = None;
         match res {
-            Ok(0) => {
-                self.eof = true;
-                self.spare = chunk;
-                Poll::Ready(Ok(false))
+            Ok(n) if n > 0 && self.buffered() == 0 => {
+                self.buf.clear();
+                self.pos = 0;
+                self.spare = std::mem::replace(&mut self.buf, chunk);
+                Poll::Ready(Ok(true))
             }
-            Ok(_) => {
-                if self.buffered() == 0 {
-                    self.buf.clear();
-                    self.pos = 0;
-                    self.spare = std::mem::replace(&mut self.buf, chunk);
-                } else {
+            Ok(n) => {
+                if n > 0 {
                     compact(&mut self.buf, &mut self.pos);
                     self.buf.extend_from_slice(&chunk);
-                    self.spare = chunk;
                 }
-                Poll::Ready(Ok(true))
+                self.spare = chunk;
+                Poll::Ready(Ok(self.got(n)))
             }
             Err(e) => {
                 self.spare = chunk;
