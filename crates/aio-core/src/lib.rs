@@ -33,6 +33,23 @@
 //!
 //! [aio]: https://docs.rs/aio
 //!
+//! # Where things are
+//!
+//! The files form layers; each imports only from layers below it, with one
+//! exception on the waker's path (a task's header holds its loop's
+//! `Shared`, which queues task pointers: `task/header.rs` and
+//! `event_loop/shared.rs` import each other, as tokio's and async-task's
+//! wakers have their circle).
+//!
+//! | layer | what | files |
+//! |---|---|---|
+//! | data | plain values, no thread-local | `clock.rs` (the loop clock), `delay.rs` (delays, deadlines), `cancel/scope.rs` ([`Cancelled`], a cancel scope), `contextvars/vars.rs` (a context's values), `task/error.rs`, `task/output.rs`, `timer/heap.rs` (the radix timer heap), `event_loop/exception.rs`, `io/{raw,ops,buf,file}.rs` (each I/O operation, once), `driver/` (the [`Driver`](driver::Driver) trait, the file-call threads, what dropped operations kept), `thread/pool.rs` |
+//! | scheduling core | what a wake touches | `task/header.rs` (header, state word, reference count), `event_loop/shared.rs` (the injection queue, the park handshake), `event_loop/queue.rs` (the ready queue), `event_loop/core.rs` (the loop-thread state), `context.rs` (the thread-local: which loop, task, scope chain, context; `Restore` for changes that last a call), `event_loop/wake.rs` (where a wake goes), `task/raw.rs` (the waker and a task's vtable) |
+//! | reads the thread-local | leaves and their helpers | `cancel/mod.rs` (the cancellation rule: [`cancel::check`]), `contextvars/mod.rs`, `time/now.rs`, `callback.rs`, `timer/entry.rs` (the armed-timer entry every timer uses), `io/{future,registered,multi,calls}.rs` |
+//! | tasks | | `task/run.rs` (a step, completion), `task/task_ref.rs`, `task/handle.rs` ([`Task`], spawning), `task/mod.rs` |
+//! | the loop | a turn and its ends | `event_loop/turn.rs` (asyncio's `_run_once`), `event_loop/close.rs`, `event_loop/builder.rs`, `event_loop/mod.rs` ([`Loop`]), `handle.rs` ([`LoopHandle`]), `runner.rs`, `thread/mod.rs` ([`to_thread`]) |
+//! | futures and combinators | | `future.rs`, `timer/sleep.rs`, `combinator/` (gather, wait, as_completed, timeout, shield, TaskGroup), `time/mod.rs` |
+//!
 //! # Examples
 //!
 //! ```

@@ -322,7 +322,7 @@ impl Loop {
     }
 
     /// Sets what happens to panics of tasks nobody awaits and of callbacks
-    /// (default: [`default_exception_handler`], one line on stderr).
+    /// (default: [`default_exception_handler`](crate::default_exception_handler), one line on stderr).
     pub fn set_exception_handler(&self, handler: Option<impl Fn(&ExceptionContext) + 'static>) {
         *self.core.handler.borrow_mut() = handler.map(|h| Rc::new(h) as ExceptionHandler);
     }

@@ -17,8 +17,8 @@ pub enum TaskError {
     /// The task's future panicked; the loop caught it and kept running.
     Panicked(Panic),
     /// The result was already taken, by an earlier await of the `Task` or
-    /// [`Task::result`]. (asyncio returns the same result again: await
-    /// `&task`, or call [`Task::cloned_result`], to read it any number of
+    /// [`Task::result`](crate::Task::result). (asyncio returns the same result again: await
+    /// `&task`, or call [`Task::cloned_result`](crate::Task::cloned_result), to read it any number of
     /// times when it is `Clone`.)
     Retrieved,
 }

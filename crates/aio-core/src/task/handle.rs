@@ -1,4 +1,5 @@
-//! [`Task<T>`]: the typed handle `create_task` returns; awaiting it gives
+//! [`Task<T>`]: the typed handle `create_task` returns (and how a task is
+//! created: `spawn`); awaiting it gives
 //! the output, or why there is none.
 
 use std::fmt;
@@ -7,18 +8,22 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use super::error::{Panic, TaskError};
-use super::header::{HANDLE, Header, OBSERVED, Outcome, RETRIEVED};
-use super::run::unseen_failure;
+use super::header::{HANDLE, Header, OBSERVED, Outcome, RETRIEVED, SCHEDULED, TaskPtr, VTable};
+use super::output::Reportable;
+use super::raw;
+use super::run::{poll_task, unseen_failure};
 use super::task_ref::TaskRef;
 use crate::cancel::{self, Cancelled};
-use crate::context::with_core;
+use crate::context::{CONTEXT, with_core};
 use crate::event_loop::core::Core;
 use crate::event_loop::exception::default_exception_handler;
+use crate::event_loop::queue::Runnable;
 
-/// A task created by [`create_task`]: asyncio's `Task`, typed.
+/// A task created by [`create_task`](crate::create_task): asyncio's `Task`, typed.
 ///
 /// Awaiting it gives the future's output, or [`TaskError`] if the task was
 /// cancelled or panicked. Dropping it detaches the task, which keeps
@@ -300,4 +305,59 @@ impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.raw, f)
     }
+}
+
+// --- creating a task ------------------------------------------------------
+
+/// Creates a task on `core` that reports its failure if it ends detached
+/// (asyncio's "Task exception was never retrieved"); `eager` runs its first
+/// step now.
+#[inline]
+pub(crate) fn spawn_reporting<F>(core: &Core, fut: F, eager: bool) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: Reportable,
+{
+    spawn(core, fut, eager, raw::vtable_reporting::<F>())
+}
+
+/// Creates a task on `core` with `vtable` (which says whether an `Err`
+/// output can be reported); `eager` runs its first step now.
+#[inline]
+pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool, vtable: &'static VTable) -> Task<F::Output> {
+    let (running_here, vars) = CONTEXT.with(|c| (std::ptr::eq(c.core.get(), core), c.vars.get()));
+    // asyncio's create_task copies the current context: a pointer copy.
+    let vars = if vars.is_null() {
+        crate::contextvars::current()
+    } else {
+        // SAFETY: a non-null slot pointer was installed by a live guard on
+        // this thread and outlives it.
+        unsafe { (*vars).snapshot() }
+    };
+    let id = core.next_task_id();
+    if core.debug.get() {
+        log_created(id);
+    }
+    let ptr = raw::allocate(fut, vtable, core.shared.clone(), id, vars);
+    // SAFETY: freshly allocated; we hold the handle's reference.
+    let h = unsafe { ptr.as_ref() };
+    h.set_flag(HANDLE, true);
+    core.register_task(TaskPtr(ptr));
+    if eager && running_here {
+        poll_task(core, ptr);
+    } else {
+        h.state.fetch_or(SCHEDULED, Ordering::Relaxed);
+        core.queue.push(Runnable::Task(TaskPtr(ptr)));
+    }
+    Task {
+        raw: TaskRef::from_owned(ptr),
+        delivered: None,
+        _out: PhantomData,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn log_created(id: u64) {
+    log::debug!("aio: created Task-{id}");
 }

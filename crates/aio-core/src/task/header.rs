@@ -133,6 +133,17 @@ unsafe impl Sync for Header {}
 unsafe impl Send for Header {}
 
 impl Header {
+    /// The task's name: the one it was given, or asyncio's `Task-<id>`.
+    pub(crate) fn name(&self) -> String {
+        let e = self.local.extras.take();
+        let s = e
+            .as_ref()
+            .and_then(|e| e.name.as_deref())
+            .map_or_else(|| format!("Task-{}", self.id), str::to_owned);
+        self.local.extras.set(e);
+        s
+    }
+
     pub(crate) fn flag(&self, f: u8) -> bool {
         self.local.flags.get() & f != 0
     }

@@ -15,8 +15,9 @@ mod task_ref;
 
 pub use error::{Panic, TaskError};
 pub use handle::{JoinRef, Task, TaskFailure};
+pub(crate) use handle::{spawn, spawn_reporting};
 pub use output::{Reportable, TaskOutput};
-pub(crate) use run::{poll_task, spawn, spawn_reporting};
+pub(crate) use run::poll_task;
 pub use task_ref::{DoneCallbackId, TaskRef};
 
 use std::future::Future;

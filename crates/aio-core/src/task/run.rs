@@ -1,80 +1,18 @@
-//! Spawning a task and running its steps: a poll in its scope and
-//! context, and what completing it does (wake the awaiter, run done
-//! callbacks, report a failure nobody will see).
+//! Running a task's steps: a poll in its scope and context, and what
+//! completing it does (wake the awaiter, run done callbacks, report a
+//! failure nobody will see).
 
-use std::future::Future;
-use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering;
 use std::task::Context;
 
 use super::error::TaskError;
-use super::handle::Task;
-use super::header::{
-    ABORT, HANDLE, Header, OBSERVED, Outcome, POLLING, PollOutcome, RETRIEVED, SCHEDULED, STARTED, TaskPtr, VTable,
-};
-use super::output::Reportable;
-use super::task_ref::TaskRef;
+use super::header::{ABORT, HANDLE, Header, OBSERVED, Outcome, POLLING, PollOutcome, RETRIEVED, STARTED};
 use super::{header, raw};
 use crate::callback::CallbackCell;
 use crate::cancel::Cancelled;
-use crate::context::{CONTEXT, Restore};
+use crate::context::Restore;
 use crate::event_loop::core::Core;
 use crate::event_loop::exception::ExceptionContext;
-use crate::event_loop::queue::Runnable;
-
-/// Creates a task on `core` that reports its failure if it ends detached
-/// (asyncio's "Task exception was never retrieved"); `eager` runs its first
-/// step now.
-#[inline]
-pub(crate) fn spawn_reporting<F>(core: &Core, fut: F, eager: bool) -> Task<F::Output>
-where
-    F: Future + 'static,
-    F::Output: Reportable,
-{
-    spawn(core, fut, eager, raw::vtable_reporting::<F>())
-}
-
-/// Creates a task on `core` with `vtable` (which says whether an `Err`
-/// output can be reported); `eager` runs its first step now.
-#[inline]
-pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool, vtable: &'static VTable) -> Task<F::Output> {
-    let (running_here, vars) = CONTEXT.with(|c| (std::ptr::eq(c.core.get(), core), c.vars.get()));
-    // asyncio's create_task copies the current context: a pointer copy.
-    let vars = if vars.is_null() {
-        crate::contextvars::current()
-    } else {
-        // SAFETY: a non-null slot pointer was installed by a live guard on
-        // this thread and outlives it.
-        unsafe { (*vars).snapshot() }
-    };
-    let id = core.next_task_id();
-    if core.debug.get() {
-        log_created(id);
-    }
-    let ptr = raw::allocate(fut, vtable, core.shared.clone(), id, vars);
-    // SAFETY: freshly allocated; we hold the handle's reference.
-    let h = unsafe { ptr.as_ref() };
-    h.set_flag(HANDLE, true);
-    core.register_task(TaskPtr(ptr));
-    if eager && running_here {
-        poll_task(core, ptr);
-    } else {
-        h.state.fetch_or(SCHEDULED, Ordering::Relaxed);
-        core.queue.push(Runnable::Task(TaskPtr(ptr)));
-    }
-    Task {
-        raw: TaskRef::from_owned(ptr),
-        delivered: None,
-        _out: PhantomData,
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn log_created(id: u64) {
-    log::debug!("aio: created Task-{id}");
-}
 
 /// One step of a task, with asyncio's cancellation rules applied around it.
 pub(crate) fn poll_task(core: &Core, ptr: NonNull<Header>) {
@@ -196,18 +134,8 @@ pub(super) fn unseen_failure(h: &Header, ptr: NonNull<Header>) -> Option<Excepti
     };
     Some(ExceptionContext {
         message: "Task exception was never retrieved".into(),
-        task: Some(task_name(h)),
+        task: Some(h.name()),
         panic,
         error,
     })
-}
-
-pub(super) fn task_name(h: &Header) -> String {
-    let e = h.local.extras.take();
-    let s = e
-        .as_ref()
-        .and_then(|e| e.name.as_deref())
-        .map_or_else(|| format!("Task-{}", h.id), str::to_owned);
-    h.local.extras.set(e);
-    s
 }

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use super::error::TaskError;
 use super::header::{ABORT, Header, OBSERVED, Outcome, POLLING};
-use super::run::{finish, task_name};
+use super::run::finish;
 use super::{header, raw};
 use crate::callback::CallbackCell;
 use crate::cancel::Cancelled;
@@ -21,8 +21,8 @@ use crate::event_loop::core::Core;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DoneCallbackId(u64);
 
-/// An untyped handle to a task: what [`current_task`] and [`all_tasks`]
-/// return, and what [`Task<T>`] derefs to. Clones refer to the same task.
+/// An untyped handle to a task: what [`current_task`](crate::current_task) and [`all_tasks`](crate::all_tasks)
+/// return, and what [`Task<T>`](crate::Task) derefs to. Clones refer to the same task.
 pub struct TaskRef {
     pub(super) ptr: NonNull<Header>,
     _not_send: PhantomData<*const ()>,
@@ -122,7 +122,7 @@ impl TaskRef {
 
     /// The task's name; `Task-N` unless set.
     pub fn name(&self) -> String {
-        task_name(self.header())
+        self.header().name()
     }
 
     /// Names the task (shown in debug warnings and reports).
@@ -180,10 +180,10 @@ impl TaskRef {
     /// `Some(Err(Cancelled))` if it was cancelled (asyncio raises
     /// `CancelledError`); `Some(Ok(Some(description)))` if it failed — the
     /// message of the panic it ended with, or the `Debug` of the `Err` it
-    /// returned (an output that is a failure, see [`TaskOutput`]);
+    /// returned (an output that is a failure, see [`TaskOutput`](crate::TaskOutput));
     /// `Some(Ok(None))` if it finished otherwise. Reading it marks the
     /// failure retrieved, as asyncio's does: no "Task exception was never
-    /// retrieved" report follows. [`Task::failure`] gives the error itself,
+    /// retrieved" report follows. [`Task::failure`](crate::Task::failure) gives the error itself,
     /// typed.
     pub fn exception(&self) -> Option<Result<Option<String>, Cancelled>> {
         if !self.done() {
