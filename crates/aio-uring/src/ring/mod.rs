@@ -38,6 +38,7 @@ use multishot::Multi;
 /// `user_data` of cancel requests (their own completions are ignored).
 const CANCEL: u64 = u64::MAX - 1;
 
+/// Where an operation is in its life, from the driver's side.
 enum State {
     /// A multishot operation (kept armed across its owner's calls).
     Multi(Multi),
@@ -64,6 +65,8 @@ enum State {
     },
 }
 
+/// An operation's slot in the table; its key is the `user_data` of its
+/// entries and the token its future holds.
 struct Op {
     state: State,
     raw: RawOp,
@@ -73,13 +76,18 @@ struct Op {
     seen: u32,
 }
 
+/// The ring and everything the driver keeps for what is in flight on it.
 pub(crate) struct Ring {
     ring: IoUring,
     ops: Slab<Op>,
     /// Entries that did not fit in a full submission queue.
     backlog: VecDeque<Entry>,
+    /// The eventfd other threads write to wake the ring.
     wake_fd: OwnedFd,
+    /// What its read gets: boxed, so the address the kernel writes to
+    /// stays put when the ring moves.
     wake_buf: Box<u64>,
+    /// The eventfd read is in the kernel.
     wake_armed: bool,
     /// The ring runs task work only when asked (`IORING_SETUP_DEFER_TASKRUN`).
     defer_taskrun: bool,
