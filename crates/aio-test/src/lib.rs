@@ -12,6 +12,8 @@
 //! - **Plain threads**: [`block_on`], [`poll_once`], [`within`] (a bound
 //!   against hangs, never a timing assertion).
 //! - Data and places: [`payload`], [`Dir`], [`raise_nofile`].
+//! - Children: [`is_unreaped_child`], [`assert_reaped`], [`wait_reaped`]
+//!   (no zombie left behind), from `/proc`.
 //!
 //! aio-core's own tests keep their helpers: a dev-dependency on this
 //! crate, which depends on aio-core, would build aio-core twice there.
@@ -111,6 +113,10 @@ pub fn run_poll<E: Debug, F: Future<Output = Result<(), E>> + 'static>(f: F) {
 pub fn run_uring<E: Debug, F: Future<Output = Result<(), E>> + 'static>(f: F) {
     run_on(Backend::Uring, f);
 }
+
+/// What a test returns where its errors are of many kinds (HTTP, I/O,
+/// timeouts): the runners take any `Result<(), E: Debug>`.
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// A boxed test future, for harnesses that pick the backend at run time.
 pub type Boxed = Pin<Box<dyn Future<Output = io::Result<()>>>>;
@@ -265,6 +271,50 @@ pub async fn settle(n: usize) {
     for _ in 0..n {
         aio_core::yield_now().await.expect("settling is not cancelled");
     }
+}
+
+/// Whether `pid` is a child of this process that has not been reaped
+/// (running, or a zombie): its `/proc` entry exists with us as parent.
+pub fn is_unreaped_child(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    let rest = &stat[stat.rfind(')').expect("a /proc stat line") + 2..];
+    let mut fields = rest.split_whitespace();
+    let _state = fields.next();
+    let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    ppid == std::process::id()
+}
+
+/// The state letter of process `pid` (`Z` for a zombie), if it exists.
+pub fn child_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].chars().next()
+}
+
+/// Fails the test if `pid` is a child of ours that has not been reaped.
+#[track_caller]
+pub fn assert_reaped(pid: u32) {
+    assert!(
+        !is_unreaped_child(pid),
+        "child {pid} was not reaped (state {:?})",
+        child_state(pid)
+    );
+}
+
+/// Waits (on the running loop, 10 s at most) until `pid` has been reaped.
+pub async fn wait_reaped(pid: u32) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while is_unreaped_child(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "child {pid} not reaped after 10 s (state {:?})",
+            child_state(pid)
+        );
+        aio_core::sleep(0.005).await?;
+    }
+    Ok(())
 }
 
 /// A temporary directory, removed when dropped.
