@@ -5,8 +5,6 @@
 //! itself, connection errors, servers that close connections, cancelled
 //! serve loops, and (with `tls`) HTTPS with ALPN choosing HTTP/2 or 1.1.
 
-mod common;
-
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -18,7 +16,7 @@ use aio_hyper::hyper::service::service_fn;
 use aio_hyper::hyper::{Method, Request, Response, StatusCode, Version};
 use aio_hyper::{AioTimer, BodyExt, Builder, Bytes, Client, ClientError, Full};
 use aio_net::{TcpListener, open_connection};
-use common::TestResult;
+use aio_test::{TestResult, backend_tests};
 
 type Body = Full<Bytes>;
 

@@ -5,8 +5,6 @@
 //! program writes may vanish without an error, and no descriptor is left
 //! open.
 
-mod common;
-
 use std::io;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -16,7 +14,7 @@ use aio_net::{
     PIPE, StreamError, StreamReader, StreamWriter, TcpListener, TcpStream, create_subprocess_exec, open_connection,
     start_server,
 };
-use common::payload;
+use aio_test::{backend_tests, payload};
 
 fn err(e: TaskError) -> io::Error {
     io::Error::other(e.to_string())
@@ -462,12 +460,12 @@ fn a_writer_and_a_server_outlive_their_loop(lp: aio_core::Loop) {
 
 #[test]
 fn poll_a_writer_and_a_server_outlive_their_loop() {
-    a_writer_and_a_server_outlive_their_loop(common::poll_loop());
+    a_writer_and_a_server_outlive_their_loop(aio_test::poll_loop());
 }
 
 #[test]
 fn uring_a_writer_and_a_server_outlive_their_loop() {
-    if let Some(lp) = common::uring_loop() {
+    if let Some(lp) = aio_test::uring_loop() {
         a_writer_and_a_server_outlive_their_loop(lp);
     }
 }

@@ -2,8 +2,6 @@
 //! without spinning a core. Its own test binary: the limit it lowers is
 //! process-wide, so the backends take turns.
 
-mod common;
-
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
@@ -11,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use aio_core::{sleep, timeout};
 use aio_net::{StreamReader, StreamWriter, open_connection, start_server};
+use aio_test::Backend;
 
 static LIMIT: Mutex<()> = Mutex::new(());
 
@@ -122,12 +121,12 @@ async fn accept_under_emfile() -> io::Result<()> {
     Ok(())
 }
 
-fn run(f: fn() -> common::Boxed, on: fn(common::Boxed)) {
+fn run(f: fn() -> aio_test::Boxed, on: Backend) {
     let _g = LIMIT.lock().unwrap_or_else(|e| e.into_inner());
     let before = nofile().rlim_cur;
     // A low limit keeps `exhaust` quick.
     set_nofile(256.min(before));
-    let r = std::panic::catch_unwind(|| on(f()));
+    let r = std::panic::catch_unwind(|| aio_test::run_on(on, f()));
     set_nofile(before);
     if let Err(p) = r {
         std::panic::resume_unwind(p);
@@ -136,10 +135,10 @@ fn run(f: fn() -> common::Boxed, on: fn(common::Boxed)) {
 
 #[test]
 fn poll_accept_under_emfile() {
-    run(|| Box::pin(accept_under_emfile()), common::run_poll_boxed);
+    run(|| Box::pin(accept_under_emfile()), Backend::Poll);
 }
 
 #[test]
 fn uring_accept_under_emfile() {
-    run(|| Box::pin(accept_under_emfile()), common::run_uring_boxed);
+    run(|| Box::pin(accept_under_emfile()), Backend::Uring);
 }

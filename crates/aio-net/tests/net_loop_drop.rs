@@ -2,8 +2,6 @@
 //! while its tasks hold sockets (which hold references to their loop): the
 //! sockets close, the loop reports closed, and the driver goes.
 
-mod common;
-
 use std::io;
 
 use aio_core::{Loop, create_task, sleep, yield_now};
@@ -57,10 +55,10 @@ fn drop_a_loop_whose_task_holds_sockets(make: impl FnOnce() -> Option<Loop>) {
 
 #[test]
 fn poll_a_dropped_loop_closes_its_sockets() {
-    drop_a_loop_whose_task_holds_sockets(|| Some(common::poll_loop()));
+    drop_a_loop_whose_task_holds_sockets(|| Some(aio_test::poll_loop()));
 }
 
 #[test]
 fn uring_a_dropped_loop_closes_its_sockets() {
-    drop_a_loop_whose_task_holds_sockets(common::uring_loop);
+    drop_a_loop_whose_task_holds_sockets(aio_test::uring_loop);
 }

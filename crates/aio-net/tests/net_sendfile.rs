@@ -1,13 +1,11 @@
 //! `StreamWriter::sendfile` on every backend: what was written before goes
 //! first, ranges and short files, and the bytes are right.
 
-mod common;
-
 use std::io::{self, Write};
 
 use aio_core::create_task;
 use aio_net::{TcpListener, TcpStream};
-use common::payload;
+use aio_test::payload;
 
 fn temp_file(len: usize, seed: u64) -> io::Result<(std::fs::File, Vec<u8>, std::path::PathBuf)> {
     let data = payload(len, seed);
@@ -62,10 +60,10 @@ async fn uring_seed() -> io::Result<()> {
 
 #[test]
 fn poll_sendfile() {
-    common::run_poll(poll_seed());
+    aio_test::run_poll(poll_seed());
 }
 
 #[test]
 fn uring_sendfile() {
-    common::run_uring(uring_seed());
+    aio_test::run_uring(uring_seed());
 }

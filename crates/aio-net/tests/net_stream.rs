@@ -6,8 +6,6 @@
 // The cancellation test shares one reader between tasks that take turns.
 #![allow(clippy::await_holding_refcell_ref)]
 
-mod common;
-
 use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
@@ -18,7 +16,7 @@ use aio_net::{
     StreamError, StreamReader, StreamWriter, TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream,
     open_connection, open_unix_connection, start_server, start_unix_server,
 };
-use common::payload;
+use aio_test::{backend_tests, payload};
 
 fn err(e: TaskError) -> io::Error {
     io::Error::other(e.to_string())
@@ -74,7 +72,7 @@ async fn echo_round_trips() -> io::Result<()> {
 }
 
 async fn thousand_concurrent_connections() -> io::Result<()> {
-    common::raise_nofile();
+    aio_test::raise_nofile();
     let server = echo_server().await?;
     let port = server.sockets()[0].port();
     let clients = (0..1000u64).map(|i| async move {
@@ -399,10 +397,10 @@ async fn cancelled_handler_is_not_reported() -> io::Result<()> {
     let (_r1, w1) = open_connection("127.0.0.1", port).await?;
     w1.write(b"w");
     w1.drain().await?;
-    common::until("the handler starts", || slot.borrow().is_some()).await?;
+    aio_test::until("the handler starts", || slot.borrow().is_some()).await?;
     let handler = slot.borrow_mut().take().expect("checked above");
     handler.cancel();
-    common::until("the cancelled handler ends", || handler.done()).await?;
+    aio_test::until("the cancelled handler ends", || handler.done()).await?;
     assert!(handler.done());
     assert!(reports.borrow().is_empty(), "reported: {:?}", reports.borrow());
 
@@ -410,7 +408,7 @@ async fn cancelled_handler_is_not_reported() -> io::Result<()> {
     let (_r2, w2) = open_connection("127.0.0.1", port).await?;
     w2.write(b"f");
     w2.drain().await?;
-    common::until("the failure is reported", || !reports.borrow().is_empty()).await?;
+    aio_test::until("the failure is reported", || !reports.borrow().is_empty()).await?;
     let got = reports.borrow().clone();
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].contains("handler failed"), "{got:?}");
@@ -682,7 +680,7 @@ async fn server_close_and_wait_closed() -> io::Result<()> {
 /// receives that run out wait for buffers to come back, then resume, and
 /// every byte arrives.
 async fn more_readers_than_buffers() -> io::Result<()> {
-    common::raise_nofile();
+    aio_test::raise_nofile();
     let n = 400;
     let mut pairs = Vec::new();
     for _ in 0..n {

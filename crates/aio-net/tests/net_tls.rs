@@ -8,8 +8,6 @@
 // The cancellation test shares one reader between tasks that take turns.
 #![allow(clippy::await_holding_refcell_ref)]
 
-mod common;
-
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::Rc;
@@ -22,7 +20,7 @@ use aio_net::{
     StreamError, StreamReader, StreamWriter, TlsAcceptor, TlsConnector, TlsError, open_connection, open_connection_tls,
     start_server, start_server_tls, start_tls, start_tls_server,
 };
-use common::payload;
+use aio_test::{backend_tests, payload};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
@@ -399,7 +397,7 @@ async fn close_sends_close_notify() -> io::Result<()> {
     w.close();
     w.wait_closed().await?;
     assert!(w.is_closing());
-    common::until("the server saw the end", || clean.borrow().is_some()).await?;
+    aio_test::until("the server saw the end", || clean.borrow().is_some()).await?;
     assert_eq!(clean.take(), Some(Ok(3)), "a clean EOF after the data");
     // Our own side shut down too: the reader ends.
     let _ = timeout(10.0, r.read(-1)).await?;
@@ -428,7 +426,7 @@ async fn cancelled_reads_lose_nothing() -> io::Result<()> {
                         sleep(0.001).await?;
                     }
                     if i == 20 {
-                        common::until("a cancelled read", || go.get()).await?;
+                        aio_test::until("a cancelled read", || go.get()).await?;
                     }
                 }
                 w.close();

@@ -4,7 +4,6 @@
 //! 200 children 16 at a time with no zombie left, cancelled `wait` and
 //! `communicate`, dropped processes reaped, spawn errors.
 
-mod common;
 mod process_common;
 
 use std::future::IntoFuture;
@@ -16,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use aio_core::{TimeoutError, create_task, timeout, yield_now};
 use aio_net::{ChildWatcher, Command, DEVNULL, PIPE, STDOUT, create_subprocess_exec, create_subprocess_shell};
-use common::{payload, until};
-use process_common::{assert_reaped, is_unreaped_child, many_children, state, wait_reaped};
+use aio_test::{assert_reaped, backend_tests, child_state, is_unreaped_child, payload, until, wait_reaped};
+use process_common::many_children;
 
 /// A child that runs until killed, off the test's output (a leftover
 /// after a failed test must not hold the harness's pipes open).
@@ -147,7 +146,7 @@ async fn kill_gives_a_negative_returncode() -> io::Result<()> {
 /// has exited, and nobody has reaped it.
 fn block_until_zombie(pid: u32) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while state(pid) != Some('Z') {
+    while child_state(pid) != Some('Z') {
         assert!(Instant::now() < deadline, "{pid} not a zombie within 10 s");
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -508,14 +507,14 @@ backend_tests!(
 
 /// Loop 2 of a thread, the other backend when there is one.
 fn second_loop() -> aio_core::Loop {
-    common::uring_loop().unwrap_or_else(common::poll_loop)
+    aio_test::uring_loop().unwrap_or_else(aio_test::poll_loop)
 }
 
 /// A `Process` outlives the loop that spawned it: it is awaited on another
 /// loop of the same thread, before and after the first one closed.
 #[test]
 fn process_awaited_on_another_loop() {
-    let r1 = aio_core::Runner::with_loop(common::poll_loop());
+    let r1 = aio_core::Runner::with_loop(aio_test::poll_loop());
     let (a, b) = r1
         .run(async {
             let a = create_subprocess_shell("read x; exit 4").stdin(PIPE).await?;
@@ -546,7 +545,7 @@ fn process_awaited_on_another_loop() {
 /// and a later spawn (on any loop) reaps it once it has exited.
 #[test]
 fn orphans_of_a_closed_loop_are_reaped() {
-    let r1 = aio_core::Runner::with_loop(common::poll_loop());
+    let r1 = aio_core::Runner::with_loop(aio_test::poll_loop());
     let p = r1.run(sleeper().into_future()).unwrap();
     let pid = p.pid();
     r1.close();

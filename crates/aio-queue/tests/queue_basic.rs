@@ -1,15 +1,13 @@
 //! Ordering of the three kinds, the nowait API, capacity, and
 //! task_done/join counting.
 
-mod common;
-
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use aio_core::{create_task, run};
 use aio_queue::{LifoQueue, PriorityQueue, Queue, TaskDoneError, TryGetError, TryPutError};
-use common::{poll_once, settle};
+use aio_test::{poll_once, settle};
 
 /// A queue in a `static`, as a module-level `asyncio.Queue()`: the
 /// constructors are `const`, and a static queue serves tasks on a loop

@@ -2,14 +2,12 @@
 //! after an item or slot was handed to them but before they ran, and by
 //! dropping the future. No item and no slot is ever lost.
 
-mod common;
-
 use std::sync::Arc;
 use std::task::Poll;
 
 use aio_core::{TimeoutError, create_task, run};
 use aio_queue::{GetError, PutError, Queue, TryGetError, TryPutError};
-use common::{poll_once, settle};
+use aio_test::{poll_once, settle};
 
 fn getter(q: &Arc<Queue<i32>>) -> aio_core::Task<Result<i32, GetError>> {
     let q = q.clone();

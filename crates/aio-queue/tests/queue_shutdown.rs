@@ -1,13 +1,11 @@
 //! shutdown(immediate) as in Python 3.13: every blocked putter and getter
 //! is woken, later puts fail, and items are drained or dropped.
 
-mod common;
-
 use std::sync::Arc;
 
 use aio_core::{create_task, run};
 use aio_queue::{GetError, PutError, Queue, TryGetError, TryPutError};
-use common::settle;
+use aio_test::settle;
 
 #[test]
 fn shutdown_wakes_every_blocked_getter() {

@@ -1,13 +1,11 @@
 //! Barrier: arrival indexes, rounds, abort, reset and cancellation.
 
-mod common;
-
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use aio_core::{create_task, run};
 use aio_sync::{Barrier, BarrierError, ZeroPartiesError};
-use common::settle;
+use aio_test::settle;
 
 fn spawn_waiters(b: &Arc<Barrier>, n: usize) -> Vec<aio_core::Task<Result<usize, BarrierError>>> {
     (0..n)

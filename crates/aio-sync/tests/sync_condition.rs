@@ -2,8 +2,6 @@
 //! re-checks and returns the predicate's value, the lock is held again
 //! after every outcome, and a notification is never lost.
 
-mod common;
-
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -12,7 +10,7 @@ use std::task::Poll;
 
 use aio_core::{create_task, run};
 use aio_sync::{Condition, Lock, NotifyError};
-use common::{poll_once, settle};
+use aio_test::{poll_once, settle};
 
 /// `async with cond: cond.notify(n)`, asyncio's way to notify; returns how
 /// many were woken. The lock is free at once, so this does not yield.

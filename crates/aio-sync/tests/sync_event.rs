@@ -1,14 +1,12 @@
 //! Event: set, clear, wait, and cancellation of a waiter.
 
-mod common;
-
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use aio_core::{create_task, run};
 use aio_sync::Event;
-use common::{poll_once, settle};
+use aio_test::{poll_once, settle};
 
 #[test]
 fn set_clear_is_set() {

@@ -1,8 +1,6 @@
 //! Lock: mutual exclusion, FIFO hand-off, cancellation at every point;
 //! asyncio's manual `release()`, and owned guards.
 
-mod common;
-
 use std::cell::Cell;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -11,7 +9,7 @@ use std::task::Poll;
 
 use aio_core::{create_task, run};
 use aio_sync::{Lock, LockReleaseError, OwnedLockGuard};
-use common::{block_on, poll_once, settle};
+use aio_test::{block_on, poll_once, settle};
 
 #[test]
 fn acquire_release_and_locked() {

@@ -1,7 +1,5 @@
 //! Semaphore and BoundedSemaphore: counting, FIFO hand-off, cancellation.
 
-mod common;
-
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -9,7 +7,7 @@ use std::task::Poll;
 
 use aio_core::{create_task, run};
 use aio_sync::{BoundedSemaphore, ReleaseError, Semaphore};
-use common::{poll_once, settle};
+use aio_test::{poll_once, settle};
 
 #[test]
 fn counts_permits() {
