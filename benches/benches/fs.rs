@@ -10,6 +10,8 @@
 //!
 //! Throughput is per call, so criterion prints the time per call.
 
+mod common;
+
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -17,18 +19,13 @@ use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
+use common::tokio_ct;
+
 const FILE_SIZE: u64 = 256 << 20;
 const READS: u64 = 8192;
 const SEQ_SIZE: u64 = 64 << 20;
 const CHUNK: usize = 1 << 20;
 const FILES: u64 = 10_000;
-
-fn tokio_ct() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("aio-fs-bench-{}", std::process::id()));

@@ -45,11 +45,13 @@
 //! drifts by a few percent over a group, and alternation pairs the
 //! servers in time.
 
+mod common;
+
 use std::hint::black_box;
 use std::io;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::{Ready, Running, announce, gettid, median, nanos_since, on_aio_loop, rounds, start_thread, tokio_ct};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -100,17 +102,6 @@ impl Server {
             Server::Smol => "smol",
         }
     }
-}
-
-/// A server thread: its address and kernel thread id (for CPU time).
-struct Running {
-    addr: std::net::SocketAddr,
-    tid: i32,
-}
-
-fn gettid() -> i32 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::gettid() }
 }
 
 /// User and system CPU time of a thread of this process.
@@ -182,14 +173,10 @@ fn pin(cpu: usize) {
 }
 
 fn start(server: Server) -> Option<Running> {
-    let (tx, rx) = mpsc::channel();
-    let thread = std::thread::Builder::new().name(server.name().into());
-    let spawned = thread.spawn(move || {
+    start_thread(server.name(), move |tx| {
         pin(1);
         serve(server, tx)
-    });
-    spawned.ok()?;
-    rx.recv().ok().flatten()
+    })
 }
 
 fn serve(server: Server, tx: Ready) {
@@ -203,33 +190,10 @@ fn serve(server: Server, tx: Ready) {
     }
 }
 
-type Ready = mpsc::Sender<Option<Running>>;
-
-/// Runs `serve(tx)` on a loop of `backend` on this thread; tells the bench
-/// `None` when the backend cannot run here.
-fn on_aio_loop<F: Future<Output = io::Result<()>> + 'static>(
-    backend: aio::Backend,
-    tx: Ready,
-    serve: impl FnOnce(Ready) -> F,
-) {
-    let lp = match aio::Builder::new().backend(backend).build() {
-        Ok(lp) => lp,
-        Err(e) => {
-            eprintln!("{backend} unavailable: {e}");
-            let _ = tx.send(None);
-            return;
-        }
-    };
-    aio::Runner::with_loop(lp).run(serve(tx)).unwrap();
-}
-
 fn aio_server(backend: aio::Backend, tx: Ready) {
     on_aio_loop(backend, tx, |tx| async move {
         let l = aio::TcpListener::bind("127.0.0.1:0").await?;
-        let _ = tx.send(Some(Running {
-            addr: l.local_addr()?,
-            tid: gettid(),
-        }));
+        announce(&tx, l.local_addr()?);
         loop {
             let (s, _) = l.accept().await?;
             s.set_nodelay(true)?;
@@ -273,26 +237,16 @@ fn aio_streams_server(backend: aio::Backend, tx: Ready) {
             0,
         )
         .await?;
-        let _ = tx.send(Some(Running {
-            addr: server.sockets()[0],
-            tid: gettid(),
-        }));
+        announce(&tx, server.sockets()[0]);
         server.serve_forever().await?;
         Ok(())
     });
 }
 
 fn tokio_server(tx: Ready) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
+    tokio_ct().block_on(async move {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let _ = tx.send(Some(Running {
-            addr: l.local_addr().unwrap(),
-            tid: gettid(),
-        }));
+        announce(&tx, l.local_addr().unwrap());
         loop {
             let (mut s, _) = l.accept().await.unwrap();
             s.set_nodelay(true).unwrap();
@@ -321,10 +275,7 @@ fn smol_server(tx: Ready) {
     // thread, outside the server CPU the bench measures.
     smol::block_on(ex.run(async {
         let l = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let _ = tx.send(Some(Running {
-            addr: l.local_addr().unwrap(),
-            tid: gettid(),
-        }));
+        announce(&tx, l.local_addr().unwrap());
         loop {
             let (mut s, _) = l.accept().await.unwrap();
             s.set_nodelay(true).unwrap();
@@ -370,11 +321,6 @@ enum Load {
     Accept,
 }
 
-/// Nanoseconds since `t`, saturated to fit a `u32`.
-fn nanos_since(t: Instant) -> u32 {
-    t.elapsed().as_nanos().min(u32::MAX as u128) as u32
-}
-
 /// `per` requests of `size` bytes on `s`, pipelined as `redis-benchmark
 /// -P depth` does: `depth` requests in one write, then their `depth`
 /// echoes; each request's latency is its burst's round trip (with depth 1,
@@ -418,10 +364,7 @@ async fn connections(addr: std::net::SocketAddr, size: usize, per: u64) -> Vec<u
 
 impl Generator {
     fn new(addr: std::net::SocketAddr, clients: usize, size: usize, load: Load) -> Generator {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio_ct();
         let persistent = match load {
             Load::Echo { .. } => clients,
             Load::Accept => 0,
@@ -511,28 +454,6 @@ struct Round {
     generator_cpu: f64,
 }
 
-/// `NET_ECHO_ROUNDS`, else 1.
-fn rounds() -> usize {
-    std::env::var("NET_ECHO_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-        .max(1)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 /// The medians over the rounds of a group, per server; each throughput
 /// ratio pairs a server with tokio-ct in the same round.
 fn summarize(group: &str, rounds: &[Round]) {
@@ -583,7 +504,7 @@ fn echo(c: &mut Criterion, conns: usize, size: usize, load: Load) {
     g.throughput(Throughput::Elements(per_iter));
     g.sample_size(10);
     pin(0);
-    let rounds = rounds();
+    let rounds = rounds("NET_ECHO_ROUNDS");
     let mut done = Vec::new();
     for (round, server) in (1..=rounds).flat_map(|r| Server::chosen().into_iter().map(move |s| (r, s))) {
         let Some(srv) = start(server) else { continue };

@@ -19,12 +19,12 @@
 mod common;
 
 use std::io;
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aio::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use aio::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
-use common::{Running, gettid, nanos_since};
+use common::{Ready, Running, announce, nanos_since, on_aio_loop, start_thread, tokio_ct};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -52,73 +52,47 @@ fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
     (Arc::new(server), Arc::new(client))
 }
 
-type Ready = mpsc::Sender<Option<Running>>;
-
 fn start(server: &'static str, config: Arc<ServerConfig>) -> Option<Running> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name(server.into())
-        .spawn(move || match server {
-            "aio-poll" => aio_server(aio::Backend::Poll, config, tx),
-            "aio-uring" => aio_server(aio::Backend::Uring, config, tx),
-            _ => tokio_server(config, tx),
-        })
-        .ok()?;
-    rx.recv().ok().flatten()
+    start_thread(server, move |tx| match server {
+        "aio-poll" => aio_server(aio::Backend::Poll, config, tx),
+        "aio-uring" => aio_server(aio::Backend::Uring, config, tx),
+        _ => tokio_server(config, tx),
+    })
 }
 
 fn aio_server(backend: aio::Backend, config: Arc<ServerConfig>, tx: Ready) {
-    let lp = match aio::Builder::new().backend(backend).build() {
-        Ok(lp) => lp,
-        Err(e) => {
-            eprintln!("{backend} unavailable: {e}");
-            let _ = tx.send(None);
-            return;
-        }
-    };
-    aio::Runner::with_loop(lp)
-        .run(async move {
-            let server = aio::start_server_tls(
-                |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
-                    // EOF, a reset or an error ends the connection quietly.
-                    loop {
-                        let data = match r.read(64 * 1024).await {
-                            Ok(data) if !data.is_empty() => data,
-                            _ => return,
-                        };
-                        w.write(&data);
-                        if w.drain().await.is_err() {
-                            return;
-                        }
+    on_aio_loop(backend, tx, |tx| async move {
+        let server = aio::start_server_tls(
+            |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
+                // EOF, a reset or an error ends the connection quietly.
+                loop {
+                    let data = match r.read(64 * 1024).await {
+                        Ok(data) if !data.is_empty() => data,
+                        _ => return,
+                    };
+                    w.write(&data);
+                    if w.drain().await.is_err() {
+                        return;
                     }
-                },
-                "127.0.0.1",
-                0,
-                aio::TlsAcceptor::from_config(config),
-            )
-            .await?;
-            let _ = tx.send(Some(Running {
-                addr: server.sockets()[0],
-                tid: gettid(),
-            }));
-            server.serve_forever().await?;
-            Ok::<_, io::Error>(())
-        })
-        .unwrap();
+                }
+            },
+            "127.0.0.1",
+            0,
+            aio::TlsAcceptor::from_config(config),
+        )
+        .await?;
+        announce(&tx, server.sockets()[0]);
+        server.serve_forever().await?;
+        Ok::<_, io::Error>(())
+    });
 }
 
 fn tokio_server(config: Arc<ServerConfig>, tx: Ready) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio_ct();
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     rt.block_on(async move {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let _ = tx.send(Some(Running {
-            addr: l.local_addr().unwrap(),
-            tid: gettid(),
-        }));
+        announce(&tx, l.local_addr().unwrap());
         loop {
             let (s, _) = l.accept().await.unwrap();
             s.set_nodelay(true).unwrap();
@@ -210,10 +184,7 @@ impl Generator {
         size: usize,
         load: Load,
     ) -> Generator {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio_ct();
         let tls = tokio_rustls::TlsConnector::from(client);
         let conns = match load {
             Load::Echo => rt.block_on(async {

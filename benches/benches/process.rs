@@ -8,17 +8,14 @@
 //! that a child exited (aio and tokio: a pidfd on Linux; async-process:
 //! SIGCHLD and a helper thread).
 
+mod common;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+use common::tokio_ct;
 
 const AT_ONCE: usize = 16;
 const PROGRAM: &str = "/bin/true";
-
-fn tokio_ct() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// One iteration on aio: 16 children spawned, then each awaited.
 async fn aio_batch() {

@@ -6,6 +6,8 @@
 //! IDs are `<workload>/<runtime>`; throughput is per element (round trip,
 //! item), so criterion prints the time per element.
 
+mod common;
+
 use std::hint::black_box;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -13,18 +15,13 @@ use std::thread;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
+use common::tokio_ct;
+
 const PING_PONG_N: u64 = 10_000;
 const NOWAIT_N: u64 = 100_000;
 const MPMC_N: u64 = 100_000;
 const MPMC_TASKS: u64 = 4;
 const MPMC_CAP: usize = 1024;
-
-fn tokio_ct() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// Two tasks pass a number back and forth through two queues; one element
 /// is one round trip (two puts, two gets, two task switches).

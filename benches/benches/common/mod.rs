@@ -1,12 +1,91 @@
-//! What the request/response benches (`net_tls`, `net_http`) share: a
-//! server thread's CPU time, latency quantiles, medians and the summary
-//! line. (`net_echo` keeps its own copy, older than this module.)
+//! What the benches share: the runtimes measured beside aio and the
+//! spawn-then-join every many-task workload does on each (so a bench
+//! reads as its workload, not its scaffolding); for the request/response
+//! benches (`net_tls`, `net_http`), a server thread's CPU time, latency
+//! quantiles, medians and the summary line.
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, BenchmarkId, measurement::WallTime};
+
+/// A criterion group of wall-clock measurements.
+pub type Group<'a> = BenchmarkGroup<'a, WallTime>;
+
+/// tokio's current-thread runtime (timers and I/O enabled): the tokio
+/// every bench measures aio beside.
+pub fn tokio_ct() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Benchmarks `name`: each iteration runs the future `body` makes to
+/// completion on aio's `runner`.
+pub fn on_aio<F: Future + 'static>(g: &mut Group<'_>, name: &str, runner: &aio::Runner, body: impl Fn() -> F) {
+    g.bench_function(name, |b| b.iter(|| black_box(runner.run(body()))));
+}
+
+/// Benchmarks `name`: each iteration blocks on `body`'s future on tokio's
+/// runtime `rt`.
+pub fn on_tokio<F: Future>(g: &mut Group<'_>, name: &str, rt: &tokio::runtime::Runtime, body: impl Fn() -> F) {
+    g.bench_function(name, |b| b.iter(|| black_box(rt.block_on(body()))));
+}
+
+/// Benchmarks `name`: each iteration runs `body`'s future on smol's local
+/// executor `ex` (which `body` may spawn on), driven by `block_on`.
+pub fn on_smol<'a, F: Future>(g: &mut Group<'_>, name: &str, ex: &smol::LocalExecutor<'a>, body: impl Fn() -> F) {
+    g.bench_function(name, |b| b.iter(|| black_box(smol::future::block_on(ex.run(body())))));
+}
+
+/// Awaits `tasks` in order, keeping what `out` makes of each result.
+async fn in_order<J: Future, T>(tasks: Vec<J>, out: impl Fn(J::Output) -> T) -> Vec<T> {
+    let mut all = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        all.push(out(t.await));
+    }
+    all
+}
+
+/// Spawns `n` tasks on the running aio loop, `task(i)` each, then awaits
+/// them in spawn order.
+pub async fn aio_join<T, F>(n: u64, mut task: impl FnMut(u64) -> F) -> Vec<T>
+where
+    T: aio::TaskOutput + 'static,
+    F: Future<Output = T> + 'static,
+{
+    in_order((0..n).map(|i| aio::create_task(task(i))).collect(), |r| r.unwrap()).await
+}
+
+/// [`aio_join`] on tokio's runtime (`tokio::spawn`).
+pub async fn tokio_join<T: Send + 'static, F>(n: u64, mut task: impl FnMut(u64) -> F) -> Vec<T>
+where
+    F: Future<Output = T> + Send + 'static,
+{
+    in_order((0..n).map(|i| tokio::spawn(task(i))).collect(), |r| r.unwrap()).await
+}
+
+/// [`aio_join`] on tokio's `LocalSet` (`spawn_local`: tasks need not be `Send`).
+pub async fn tokio_local_join<T: 'static, F: Future<Output = T> + 'static>(
+    n: u64,
+    mut task: impl FnMut(u64) -> F,
+) -> Vec<T> {
+    in_order((0..n).map(|i| tokio::task::spawn_local(task(i))).collect(), |r| {
+        r.unwrap()
+    })
+    .await
+}
+
+/// [`aio_join`] on smol's local executor `ex`.
+pub async fn smol_join<'a, T: 'a, F>(ex: &smol::LocalExecutor<'a>, n: u64, mut task: impl FnMut(u64) -> F) -> Vec<T>
+where
+    F: Future<Output = T> + 'a,
+{
+    in_order((0..n).map(|i| ex.spawn(task(i))).collect(), |t| t).await
+}
 
 /// A server thread: its address and kernel thread id (for CPU time).
 pub struct Running {
@@ -14,9 +93,48 @@ pub struct Running {
     pub tid: i32,
 }
 
+/// This thread's kernel id.
 pub fn gettid() -> i32 {
     // SAFETY: gettid has no preconditions.
     unsafe { libc::gettid() }
+}
+
+/// Where a server thread says it is up (`None`: its runtime cannot run
+/// here).
+pub type Ready = std::sync::mpsc::Sender<Option<Running>>;
+
+/// Starts the server thread `name`, which runs `serve` and says on its
+/// [`Ready`] when it listens; waits for that.
+pub fn start_thread(name: &str, serve: impl FnOnce(Ready) + Send + 'static) -> Option<Running> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || serve(tx))
+        .ok()?;
+    rx.recv().ok().flatten()
+}
+
+/// Says, from the server's thread, that it listens on `addr`.
+pub fn announce(tx: &Ready, addr: std::net::SocketAddr) {
+    let _ = tx.send(Some(Running { addr, tid: gettid() }));
+}
+
+/// Runs `serve(tx)` on a loop of `backend` on this thread; tells the bench
+/// `None` when the backend cannot run here.
+pub fn on_aio_loop<F: Future<Output = std::io::Result<()>> + 'static>(
+    backend: aio::Backend,
+    tx: Ready,
+    serve: impl FnOnce(Ready) -> F,
+) {
+    let lp = match aio::Builder::new().backend(backend).build() {
+        Ok(lp) => lp,
+        Err(e) => {
+            eprintln!("{backend} unavailable: {e}");
+            let _ = tx.send(None);
+            return;
+        }
+    };
+    aio::Runner::with_loop(lp).run(serve(tx)).unwrap();
 }
 
 /// The CPU time of a thread of this process (user plus system), in
@@ -53,6 +171,7 @@ pub fn quantile(lat: &mut [u32], per_mille: usize) -> Duration {
     Duration::from_nanos(u64::from(lat[i]))
 }
 
+/// The median of `v` (NaN if empty).
 pub fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
