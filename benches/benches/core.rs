@@ -15,16 +15,9 @@ mod common;
 
 use common::{aio_join, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join, tokio_local_join};
 
-const SPAWN_N: u64 = 100_000;
-const TIMER_N: u64 = 100_000;
-const YIELD_TASKS: u64 = 1_000;
-const YIELDS: u64 = 1_000;
-const CALL_SOON_N: u64 = 100_000;
-const WAKE_N: u64 = 10_000;
-const THREAD_N: u64 = 1_000;
-
 /// `n` tasks that return their index, joined and summed.
 fn spawn_join(c: &mut Criterion) {
+    const SPAWN_N: u64 = 100_000;
     let mut g = c.benchmark_group("spawn_join");
     g.throughput(Throughput::Elements(SPAWN_N));
     g.sample_size(20);
@@ -45,6 +38,7 @@ fn spawn_join(c: &mut Criterion) {
 
 /// Many tasks each sleeping a different short time: timer insert + fire.
 fn timers(c: &mut Criterion) {
+    const TIMER_N: u64 = 100_000;
     let mut g = c.benchmark_group("timers_100k");
     g.throughput(Throughput::Elements(TIMER_N));
     g.sample_size(10);
@@ -181,6 +175,8 @@ fn timer_lateness_busy(c: &mut Criterion) {
 
 /// 1k tasks each yielding 1k times.
 fn yield_storm(c: &mut Criterion) {
+    const YIELD_TASKS: u64 = 1_000;
+    const YIELDS: u64 = 1_000;
     let mut g = c.benchmark_group("yield_storm");
     g.throughput(Throughput::Elements(YIELD_TASKS * YIELDS));
     g.sample_size(10);
@@ -213,6 +209,7 @@ fn yield_storm(c: &mut Criterion) {
 /// asyncio's `call_soon`; the peers have no callbacks, so their nearest
 /// equivalent is spawning a task that runs the closure.
 fn call_soon(c: &mut Criterion) {
+    const CALL_SOON_N: u64 = 100_000;
     let mut g = c.benchmark_group("call_soon");
     g.throughput(Throughput::Elements(CALL_SOON_N));
     g.sample_size(20);
@@ -254,6 +251,7 @@ fn call_soon(c: &mut Criterion) {
 /// channel (async-channel), so the difference is the runtime's
 /// cross-thread wake and unpark path.
 fn cross_thread_wake(c: &mut Criterion) {
+    const WAKE_N: u64 = 10_000;
     let mut g = c.benchmark_group("cross_thread_wake");
     g.throughput(Throughput::Elements(WAKE_N));
     g.sample_size(10);
@@ -312,6 +310,7 @@ fn cross_thread_wake(c: &mut Criterion) {
 }
 
 fn to_thread(c: &mut Criterion) {
+    const THREAD_N: u64 = 1_000;
     let mut g = c.benchmark_group("to_thread");
     g.throughput(Throughput::Elements(THREAD_N));
     g.sample_size(10);

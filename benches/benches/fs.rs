@@ -22,10 +22,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use common::tokio_ct;
 
 const FILE_SIZE: u64 = 256 << 20;
-const READS: u64 = 8192;
-const SEQ_SIZE: u64 = 64 << 20;
 const CHUNK: usize = 1 << 20;
-const FILES: u64 = 10_000;
 
 fn dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("aio-fs-bench-{}", std::process::id()));
@@ -69,6 +66,7 @@ fn aio_loops() -> Vec<(&'static str, aio::Runner)> {
 }
 
 fn random_read(c: &mut Criterion) {
+    const READS: u64 = 8192;
     let d = dir();
     let path = d.join("random.bin");
     cached_file(&path, FILE_SIZE);
@@ -150,6 +148,7 @@ fn random_read(c: &mut Criterion) {
 }
 
 fn sequential(c: &mut Criterion) {
+    const SEQ_SIZE: u64 = 64 << 20;
     let d = dir();
     let path = d.join("seq.bin");
     cached_file(&path, SEQ_SIZE);
@@ -242,6 +241,7 @@ fn sequential(c: &mut Criterion) {
 }
 
 fn open_stat_close(c: &mut Criterion) {
+    const FILES: u64 = 10_000;
     let d = dir().join("many");
     std::fs::create_dir_all(&d).unwrap();
     let paths: Arc<Vec<PathBuf>> = Arc::new(

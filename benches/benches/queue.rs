@@ -17,15 +17,12 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use common::tokio_ct;
 
-const PING_PONG_N: u64 = 10_000;
-const NOWAIT_N: u64 = 100_000;
-const MPMC_N: u64 = 100_000;
-const MPMC_TASKS: u64 = 4;
 const MPMC_CAP: usize = 1024;
 
 /// Two tasks pass a number back and forth through two queues; one element
 /// is one round trip (two puts, two gets, two task switches).
 fn ping_pong(c: &mut Criterion) {
+    const PING_PONG_N: u64 = 10_000;
     let mut g = c.benchmark_group("queue_ping_pong");
     g.throughput(Throughput::Elements(PING_PONG_N));
 
@@ -147,6 +144,7 @@ fn ping_pong(c: &mut Criterion) {
 /// put_nowait then get_nowait on an empty queue: the uncontended paths,
 /// with no task switch.
 fn nowait(c: &mut Criterion) {
+    const NOWAIT_N: u64 = 100_000;
     let mut g = c.benchmark_group("queue_nowait");
     g.throughput(Throughput::Elements(NOWAIT_N));
 
@@ -197,6 +195,8 @@ fn nowait(c: &mut Criterion) {
 /// bounded queue (1024) between them; 100k items. tokio's mpsc has one
 /// receiver, so its variant runs a single consumer task.
 fn mpmc_threads(c: &mut Criterion) {
+    const MPMC_N: u64 = 100_000;
+    const MPMC_TASKS: u64 = 4;
     let mut g = c.benchmark_group("queue_mpmc_2_loops");
     g.throughput(Throughput::Elements(MPMC_N));
     g.sample_size(20);

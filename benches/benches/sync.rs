@@ -18,14 +18,12 @@ mod common;
 
 use common::{aio_join, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join};
 
-const UNCONTENDED_N: u64 = 100_000;
 const TASKS: u64 = 100;
 const ROUNDS: u64 = 1_000;
-const PERMITS: usize = 10;
-const WAITERS: u64 = 10_000;
 
 /// One task takes and releases a free lock over and over.
 fn lock_uncontended(c: &mut Criterion) {
+    const UNCONTENDED_N: u64 = 100_000;
     let mut g = c.benchmark_group("lock_uncontended");
     g.throughput(Throughput::Elements(UNCONTENDED_N));
 
@@ -113,6 +111,7 @@ fn lock_contended(c: &mut Criterion) {
 /// 100 tasks × 1k acquisitions of a 10-permit semaphore, yielding while
 /// they hold it.
 fn semaphore_contended(c: &mut Criterion) {
+    const PERMITS: usize = 10;
     let mut g = c.benchmark_group("semaphore_contended");
     g.throughput(Throughput::Elements(TASKS * ROUNDS));
     g.sample_size(20);
@@ -165,6 +164,7 @@ fn semaphore_contended(c: &mut Criterion) {
 /// its `Notify::notify_waiters` is the closest; async-lock has none either,
 /// so smol uses closing an async-channel, which wakes every receiver.
 fn event_fanout(c: &mut Criterion) {
+    const WAITERS: u64 = 10_000;
     let mut g = c.benchmark_group("event_fanout_10k");
     g.throughput(Throughput::Elements(WAITERS));
     g.sample_size(20);

@@ -1,8 +1,8 @@
 //! Lock: mutual exclusion, FIFO hand-off, cancellation at every point;
 //! asyncio's manual `release()`, and owned guards.
 
-use std::cell::Cell;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
@@ -10,6 +10,103 @@ use std::task::Poll;
 use aio_core::{create_task, run};
 use aio_sync::{Lock, LockReleaseError, OwnedLockGuard};
 use aio_test::{block_on, poll_once, settle};
+
+/// How a contender takes the lock and gives it back.
+#[derive(Clone, Copy)]
+enum Hold {
+    /// `acquire`, released when its guard drops.
+    Guard,
+    /// `acquire_owned`, released when its owned guard drops.
+    Owned,
+    /// asyncio's manual style: `acquire` (guard forgotten), then `release`.
+    Manual,
+}
+
+/// A task that takes `lock` as `hold` says, logs `name` while it holds
+/// it, and gives it back.
+fn contender(lock: &Arc<Lock>, log: &Rc<RefCell<Vec<&'static str>>>, hold: Hold, name: &'static str) -> Contender {
+    let (lock, log) = (lock.clone(), log.clone());
+    create_task(async move {
+        match hold {
+            Hold::Guard => {
+                let _g = lock.acquire().await?;
+                log.borrow_mut().push(name);
+            }
+            Hold::Owned => {
+                let _g = lock.acquire_owned().await?;
+                log.borrow_mut().push(name);
+            }
+            Hold::Manual => {
+                lock.acquire().await?.forget();
+                log.borrow_mut().push(name);
+                lock.release().expect("this task holds it");
+            }
+        }
+        Ok(())
+    })
+}
+
+type Contender = aio_core::Task<Result<(), aio_core::Cancelled>>;
+
+/// Contenders `a` and `b` queue behind a holder (who holds as `hold`
+/// says); `a` is cancelled while it waits (`early`) or after the holder's
+/// release handed it the lock, before it ran. Either way only `b` gets
+/// the lock, and it ends unlocked. Returns the lock for further checks.
+async fn a_cancelled_contender(hold: Hold, early: bool) -> Arc<Lock> {
+    let lock = Arc::new(Lock::new());
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let release: Box<dyn FnOnce()> = match hold {
+        Hold::Guard => Box::new(drop_later(lock.acquire().await.unwrap())),
+        Hold::Owned => Box::new(drop_later(lock.acquire_owned().await.unwrap())),
+        Hold::Manual => {
+            lock.acquire().await.unwrap().forget();
+            let lock = lock.clone();
+            Box::new(move || lock.release().unwrap())
+        }
+    };
+    let a = contender(&lock, &log, hold, "a");
+    let b = contender(&lock, &log, hold, "b");
+    settle(1).await;
+    if early {
+        a.cancel(); // before any wake-up
+        settle(1).await;
+        release();
+    } else {
+        release(); // handed to `a`, which is woken but has not run
+        a.cancel();
+    }
+    assert!(a.await.unwrap_err().is_cancelled());
+    b.await.unwrap().unwrap();
+    assert_eq!(*log.borrow(), ["b"]);
+    assert!(!lock.locked());
+    lock
+}
+
+/// A release that drops `guard` when called.
+fn drop_later<G>(guard: G) -> impl FnOnce() {
+    move || drop(guard)
+}
+
+/// Three waiters queue behind a holder whose guard `held` is: the first
+/// dropped before the hand-off (it simply leaves), the second after it
+/// (it passes the lock on), and the third, a plain `acquire`, gets it.
+fn two_dropped_waiters<W: Future>(lock: &Lock, held: impl FnOnce(), first: W, second: W) {
+    let (mut first, mut second) = (Box::pin(first), Box::pin(second));
+    let mut third = Box::pin(lock.acquire());
+    assert!(poll_once(first.as_mut()).is_pending());
+    assert!(poll_once(second.as_mut()).is_pending());
+    assert!(poll_once(third.as_mut()).is_pending());
+    drop(first); // before the hand-off: simply leaves
+    held();
+    assert!(lock.locked()); // handed to `second`
+    drop(second); // passes it to `third`
+    let g3 = match poll_once(third.as_mut()) {
+        Poll::Ready(g) => g.unwrap(),
+        Poll::Pending => panic!("the lock was lost"),
+    };
+    drop(g3);
+    assert!(!lock.locked());
+}
 
 #[test]
 fn acquire_release_and_locked() {
@@ -74,55 +171,12 @@ fn a_release_cannot_be_stolen_by_a_newcomer() {
 
 #[test]
 fn cancelled_while_waiting_leaves_the_queue() {
-    run(async {
-        let lock = Arc::new(Lock::new());
-        let log = Rc::new(RefCell::new(Vec::new()));
-        let g = lock.acquire().await.unwrap();
-        let spawn = |name: &'static str| {
-            let (lock, log) = (lock.clone(), log.clone());
-            create_task(async move {
-                let _g = lock.acquire().await?;
-                log.borrow_mut().push(name);
-                Ok::<_, aio_core::Cancelled>(())
-            })
-        };
-        let a = spawn("a");
-        let b = spawn("b");
-        settle(1).await;
-        a.cancel(); // before any wake-up
-        settle(1).await;
-        drop(g);
-        assert!(a.await.unwrap_err().is_cancelled());
-        b.await.unwrap().unwrap();
-        assert_eq!(*log.borrow(), ["b"]);
-        assert!(!lock.locked());
-    });
+    run(a_cancelled_contender(Hold::Guard, true));
 }
 
 #[test]
 fn cancelled_after_the_hand_off_passes_the_lock_on() {
-    run(async {
-        let lock = Arc::new(Lock::new());
-        let log = Rc::new(RefCell::new(Vec::new()));
-        let g = lock.acquire().await.unwrap();
-        let spawn = |name: &'static str| {
-            let (lock, log) = (lock.clone(), log.clone());
-            create_task(async move {
-                let _g = lock.acquire().await?;
-                log.borrow_mut().push(name);
-                Ok::<_, aio_core::Cancelled>(())
-            })
-        };
-        let a = spawn("a");
-        let b = spawn("b");
-        settle(1).await;
-        drop(g); // handed to `a`, which is woken but has not run
-        a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
-        b.await.unwrap().unwrap();
-        assert_eq!(*log.borrow(), ["b"]);
-        assert!(!lock.locked());
-    });
+    run(a_cancelled_contender(Hold::Guard, false));
 }
 
 #[test]
@@ -144,24 +198,7 @@ fn cancelled_after_the_hand_off_with_nobody_behind_unlocks() {
 fn dropped_waiter_before_and_after_the_hand_off() {
     let lock = Lock::new();
     let g = lock.try_acquire().unwrap();
-    let mut first = Box::pin(lock.acquire());
-    let mut second = Box::pin(lock.acquire());
-    let mut third = Box::pin(lock.acquire());
-    assert!(poll_once(first.as_mut()).is_pending());
-    assert!(poll_once(second.as_mut()).is_pending());
-    assert!(poll_once(third.as_mut()).is_pending());
-    // Dropped before the hand-off: simply leaves.
-    drop(first);
-    drop(g);
-    // Handed to `second`; dropping it passes the lock to `third`.
-    assert!(lock.locked());
-    drop(second);
-    let g3 = match poll_once(third.as_mut()) {
-        Poll::Ready(g) => g.unwrap(),
-        Poll::Pending => panic!("the lock was lost"),
-    };
-    drop(g3);
-    assert!(!lock.locked());
+    two_dropped_waiters(&lock, drop_later(g), lock.acquire(), lock.acquire());
 }
 
 #[test]
@@ -283,30 +320,8 @@ fn any_task_may_release_the_lock() {
 
 #[test]
 fn cancelled_after_a_release_handed_it_the_lock_passes_it_on() {
-    run(async {
-        let lock = Arc::new(Lock::new());
-        let log = Rc::new(RefCell::new(Vec::new()));
-        lock.acquire().await.unwrap().forget();
-        let spawn = |name: &'static str| {
-            let (lock, log) = (lock.clone(), log.clone());
-            create_task(async move {
-                lock.acquire().await?.forget();
-                log.borrow_mut().push(name);
-                lock.release().expect("this task holds it");
-                Ok::<_, aio_core::Cancelled>(())
-            })
-        };
-        let a = spawn("a");
-        let b = spawn("b");
-        settle(1).await;
-        lock.release().unwrap(); // handed to `a`, which is woken but has not run
-        a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
-        b.await.unwrap().unwrap();
-        assert_eq!(*log.borrow(), ["b"]);
-        assert!(!lock.locked());
-        assert_eq!(lock.release(), Err(LockReleaseError));
-    });
+    let lock = run(a_cancelled_contender(Hold::Manual, false));
+    assert_eq!(lock.release(), Err(LockReleaseError));
 }
 
 #[test]
@@ -398,28 +413,7 @@ fn owned_and_borrowed_acquires_share_one_fifo_queue() {
 
 #[test]
 fn owned_acquire_cancelled_after_the_hand_off_passes_the_lock_on() {
-    run(async {
-        let lock = Arc::new(Lock::new());
-        let log = Rc::new(RefCell::new(Vec::new()));
-        let g = lock.acquire_owned().await.unwrap();
-        let spawn = |name: &'static str| {
-            let (lock, log) = (lock.clone(), log.clone());
-            create_task(async move {
-                let _g = lock.acquire_owned().await?;
-                log.borrow_mut().push(name);
-                Ok::<_, aio_core::Cancelled>(())
-            })
-        };
-        let a = spawn("a");
-        let b = spawn("b");
-        settle(1).await;
-        drop(g); // handed to `a`, which is woken but has not run
-        a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
-        b.await.unwrap().unwrap();
-        assert_eq!(*log.borrow(), ["b"]);
-        assert!(!lock.locked());
-    });
+    run(a_cancelled_contender(Hold::Owned, false));
 }
 
 #[test]
@@ -442,22 +436,7 @@ fn dropped_owned_acquire_before_and_after_the_hand_off() {
     let lock = Arc::new(Lock::new());
     let g = lock.try_acquire_owned().unwrap();
     assert!(lock.try_acquire_owned().is_none());
-    let mut first = Box::pin(lock.acquire_owned());
-    let mut second = Box::pin(lock.acquire_owned());
-    let mut third = Box::pin(lock.acquire());
-    assert!(poll_once(first.as_mut()).is_pending());
-    assert!(poll_once(second.as_mut()).is_pending());
-    assert!(poll_once(third.as_mut()).is_pending());
-    drop(first); // before the hand-off: simply leaves
-    drop(g);
-    assert!(lock.locked()); // handed to `second`
-    drop(second); // passes it to `third`
-    let g3 = match poll_once(third.as_mut()) {
-        Poll::Ready(g) => g.unwrap(),
-        Poll::Pending => panic!("the lock was lost"),
-    };
-    drop(g3);
-    assert!(!lock.locked());
+    two_dropped_waiters(&lock, drop_later(g), lock.acquire_owned(), lock.acquire_owned());
     assert_eq!(Arc::strong_count(&lock), 1, "the futures dropped their references");
 }
 

@@ -152,20 +152,15 @@ macro_rules! backend_tests {
         } $($name),*);
     };
     (@each |$b:ident, $n:ident, $f:ident| $body:block $($name:ident),*) => {
-        mod poll {
+        $crate::backend_tests!(@mod poll Poll |$b, $n, $f| $body $($name),*);
+        $crate::backend_tests!(@mod uring Uring |$b, $n, $f| $body $($name),*);
+    };
+    (@mod $m:ident $backend:ident |$b:ident, $n:ident, $f:ident| $body:block $($name:ident),*) => {
+        mod $m {
             $(
                 #[test]
                 fn $name() {
-                    let ($b, $n, $f) = ($crate::Backend::Poll, stringify!($name), super::$name);
-                    $body
-                }
-            )*
-        }
-        mod uring {
-            $(
-                #[test]
-                fn $name() {
-                    let ($b, $n, $f) = ($crate::Backend::Uring, stringify!($name), super::$name);
+                    let ($b, $n, $f) = ($crate::Backend::$backend, stringify!($name), super::$name);
                     $body
                 }
             )*

@@ -23,15 +23,15 @@ use harness::{Ending, Row, row};
 /// `uring::tcp_recv`), and [`rows`], the same rows for the randomized
 /// variant.
 macro_rules! matrix {
+    (@mod $m:ident $backend:ident $($name:ident: $case:ty,)*) => {
+        mod $m {
+            use super::*;
+            $( #[test] fn $name() { row::<$case>(Backend::$backend); } )*
+        }
+    };
     ($($name:ident: $case:ty,)*) => {
-        mod poll {
-            use super::*;
-            $( #[test] fn $name() { row::<$case>(Backend::Poll); } )*
-        }
-        mod uring {
-            use super::*;
-            $( #[test] fn $name() { row::<$case>(Backend::Uring); } )*
-        }
+        matrix!(@mod poll Poll $($name: $case,)*);
+        matrix!(@mod uring Uring $($name: $case,)*);
         /// Every row, for the randomized variant (and the count).
         fn rows() -> Vec<Row> {
             vec![$(Row::of::<$case>(),)*]
