@@ -9,18 +9,16 @@ use std::hint::black_box;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
 
-use common::{aio_join, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join, tokio_local_join};
+use common::{aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join, tokio_local_join};
 
 /// `n` tasks that return their index, joined and summed.
 fn spawn_join(c: &mut Criterion) {
     const SPAWN_N: u64 = 100_000;
-    let mut g = c.benchmark_group("spawn_join");
-    g.throughput(Throughput::Elements(SPAWN_N));
-    g.sample_size(20);
+    let mut g = group(c, "spawn_join", SPAWN_N, 20);
 
     let sum = |v: Vec<u64>| black_box(v.into_iter().sum::<u64>());
     on_aio(&mut g, "aio", &aio::Runner::new(), || async move {
@@ -39,9 +37,7 @@ fn spawn_join(c: &mut Criterion) {
 /// Many tasks each sleeping a different short time: timer insert + fire.
 fn timers(c: &mut Criterion) {
     const TIMER_N: u64 = 100_000;
-    let mut g = c.benchmark_group("timers_100k");
-    g.throughput(Throughput::Elements(TIMER_N));
-    g.sample_size(10);
+    let mut g = group(c, "timers_100k", TIMER_N, 10);
     let delay = |i: u64| Duration::from_micros(1_000 + (i * 7919) % 1_000);
 
     on_aio(&mut g, "aio", &aio::Runner::new(), || async move {
@@ -97,9 +93,7 @@ async fn late_sleeps<F: Future>(late: Late, n: u64, sleep: impl Fn() -> F) {
 fn timer_lateness(c: &mut Criterion) {
     const N: u64 = 200;
     const GROUP: &str = "timer_lateness_1ms";
-    let mut g = c.benchmark_group(GROUP);
-    g.throughput(Throughput::Elements(N));
-    g.sample_size(10);
+    let mut g = group(c, GROUP, N, 10);
     let d = Duration::from_millis(1);
     let late = Late::default();
 
@@ -126,9 +120,7 @@ fn timer_lateness(c: &mut Criterion) {
 fn timer_lateness_busy(c: &mut Criterion) {
     const N: u64 = 500;
     const GROUP: &str = "timer_lateness_busy_turn";
-    let mut g = c.benchmark_group(GROUP);
-    g.throughput(Throughput::Elements(N));
-    g.sample_size(10);
+    let mut g = group(c, GROUP, N, 10);
     let d = Duration::from_millis(1);
     /// Works 4 µs, then sleeps once (the sleep made after the work).
     async fn busy_then_sleep<F: Future>(late: Late, sleep: impl Fn() -> F) {
@@ -177,9 +169,7 @@ fn timer_lateness_busy(c: &mut Criterion) {
 fn yield_storm(c: &mut Criterion) {
     const YIELD_TASKS: u64 = 1_000;
     const YIELDS: u64 = 1_000;
-    let mut g = c.benchmark_group("yield_storm");
-    g.throughput(Throughput::Elements(YIELD_TASKS * YIELDS));
-    g.sample_size(10);
+    let mut g = group(c, "yield_storm", YIELD_TASKS * YIELDS, 10);
 
     on_aio(&mut g, "aio", &aio::Runner::new(), || {
         aio_join(YIELD_TASKS, |_| async {
@@ -210,9 +200,7 @@ fn yield_storm(c: &mut Criterion) {
 /// equivalent is spawning a task that runs the closure.
 fn call_soon(c: &mut Criterion) {
     const CALL_SOON_N: u64 = 100_000;
-    let mut g = c.benchmark_group("call_soon");
-    g.throughput(Throughput::Elements(CALL_SOON_N));
-    g.sample_size(20);
+    let mut g = group(c, "call_soon", CALL_SOON_N, 20);
 
     let lp = aio::Loop::new();
     g.bench_function("aio", |b| {
@@ -252,9 +240,7 @@ fn call_soon(c: &mut Criterion) {
 /// cross-thread wake and unpark path.
 fn cross_thread_wake(c: &mut Criterion) {
     const WAKE_N: u64 = 10_000;
-    let mut g = c.benchmark_group("cross_thread_wake");
-    g.throughput(Throughput::Elements(WAKE_N));
-    g.sample_size(10);
+    let mut g = group(c, "cross_thread_wake", WAKE_N, 10);
 
     fn echo_thread(
         n: u64,
@@ -311,9 +297,7 @@ fn cross_thread_wake(c: &mut Criterion) {
 
 fn to_thread(c: &mut Criterion) {
     const THREAD_N: u64 = 1_000;
-    let mut g = c.benchmark_group("to_thread");
-    g.throughput(Throughput::Elements(THREAD_N));
-    g.sample_size(10);
+    let mut g = group(c, "to_thread", THREAD_N, 10);
 
     on_aio(&mut g, "aio", &aio::Runner::new(), || async {
         for i in 0..THREAD_N {

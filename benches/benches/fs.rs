@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
-use common::tokio_ct;
+use common::{group, tokio_ct};
 
 const FILE_SIZE: u64 = 256 << 20;
 const CHUNK: usize = 1 << 20;
@@ -71,9 +71,7 @@ fn random_read(c: &mut Criterion) {
     let path = d.join("random.bin");
     cached_file(&path, FILE_SIZE);
     let offs = Arc::new(offsets(READS));
-    let mut g = c.benchmark_group("fs_random_read_4k");
-    g.throughput(Throughput::Elements(READS));
-    g.sample_size(10);
+    let mut g = group(c, "fs_random_read_4k", READS, 10);
     for tasks in [1u64, 16, 64] {
         for (name, runner) in aio_loops() {
             let f = Rc::new(runner.run({
@@ -154,9 +152,7 @@ fn sequential(c: &mut Criterion) {
     cached_file(&path, SEQ_SIZE);
     let calls = SEQ_SIZE / CHUNK as u64;
 
-    let mut g = c.benchmark_group("fs_seq_read_1m");
-    g.throughput(Throughput::Elements(calls));
-    g.sample_size(10);
+    let mut g = group(c, "fs_seq_read_1m", calls, 10);
     for (name, runner) in aio_loops() {
         g.bench_function(name, |b| {
             b.iter(|| {
@@ -199,9 +195,7 @@ fn sequential(c: &mut Criterion) {
     });
     g.finish();
 
-    let mut g = c.benchmark_group("fs_seq_write_1m");
-    g.throughput(Throughput::Elements(calls));
-    g.sample_size(10);
+    let mut g = group(c, "fs_seq_write_1m", calls, 10);
     let out = d.join("seq-out.bin");
     let block: Vec<u8> = (0..CHUNK).map(|i| i as u8).collect();
     for (name, runner) in aio_loops() {
@@ -253,9 +247,7 @@ fn open_stat_close(c: &mut Criterion) {
             })
             .collect(),
     );
-    let mut g = c.benchmark_group("fs_open_stat_close");
-    g.throughput(Throughput::Elements(FILES));
-    g.sample_size(10);
+    let mut g = group(c, "fs_open_stat_close", FILES, 10);
     for (name, runner) in aio_loops() {
         g.bench_function(name, |b| {
             b.iter(|| {

@@ -22,7 +22,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use common::{Ready, Running, announce, nanos_since, on_aio_loop, start_thread, tokio_ct};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SERVERS: [&str; 3] = ["aio-poll", "aio-uring", "tokio-ct"];
@@ -206,9 +206,7 @@ impl Generator {
 fn group(c: &mut Criterion, conns: usize) {
     let name = format!("http1_{conns}c");
     let per_iter = (conns as u64 * 20).max(2000);
-    let mut g = c.benchmark_group(&name);
-    g.throughput(Throughput::Elements(per_iter));
-    g.sample_size(10);
+    let mut g = common::group(c, &name, per_iter, 10);
     let rounds = common::rounds("NET_HTTP_ROUNDS");
     common::run_rounds(
         &mut g,

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use aio::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use aio::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use common::{Ready, Running, announce, nanos_since, on_aio_loop, start_thread, tokio_ct};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SERVERS: [&str; 3] = ["aio-poll", "aio-uring", "tokio-ct"];
@@ -258,9 +258,7 @@ fn group(c: &mut Criterion, conns: usize, size: usize, load: Load) {
         Load::Handshake => (format!("tls_handshake_{conns}c"), (conns as u64 * 10).max(100)),
     };
     let (server_config, client_config) = configs();
-    let mut g = c.benchmark_group(&name);
-    g.throughput(Throughput::Elements(per_iter));
-    g.sample_size(10);
+    let mut g = common::group(c, &name, per_iter, 10);
     let rounds = common::rounds("NET_TLS_ROUNDS");
     common::run_rounds(
         &mut g,

@@ -10,9 +10,9 @@
 
 mod common;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 
-use common::tokio_ct;
+use common::{group, tokio_ct};
 
 const AT_ONCE: usize = 16;
 const PROGRAM: &str = "/bin/true";
@@ -28,8 +28,7 @@ async fn aio_batch() {
 }
 
 fn spawn_wait(c: &mut Criterion) {
-    let mut g = c.benchmark_group("spawn_wait");
-    g.throughput(Throughput::Elements(AT_ONCE as u64));
+    let mut g = group(c, "spawn_wait", AT_ONCE as u64, 100);
 
     let poll = aio::Builder::new().backend(aio::Backend::Poll).build().unwrap();
     let runner = aio::Runner::with_loop(poll);

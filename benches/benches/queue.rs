@@ -13,9 +13,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::thread;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 
-use common::tokio_ct;
+use common::{group, tokio_ct};
 
 const MPMC_CAP: usize = 1024;
 
@@ -23,8 +23,7 @@ const MPMC_CAP: usize = 1024;
 /// is one round trip (two puts, two gets, two task switches).
 fn ping_pong(c: &mut Criterion) {
     const PING_PONG_N: u64 = 10_000;
-    let mut g = c.benchmark_group("queue_ping_pong");
-    g.throughput(Throughput::Elements(PING_PONG_N));
+    let mut g = group(c, "queue_ping_pong", PING_PONG_N, 100);
 
     let runner = aio::Runner::new();
     g.bench_function("aio", |b| {
@@ -145,8 +144,7 @@ fn ping_pong(c: &mut Criterion) {
 /// with no task switch.
 fn nowait(c: &mut Criterion) {
     const NOWAIT_N: u64 = 100_000;
-    let mut g = c.benchmark_group("queue_nowait");
-    g.throughput(Throughput::Elements(NOWAIT_N));
+    let mut g = group(c, "queue_nowait", NOWAIT_N, 100);
 
     g.bench_function("aio", |b| {
         let q = aio::Queue::new();
@@ -197,9 +195,7 @@ fn nowait(c: &mut Criterion) {
 fn mpmc_threads(c: &mut Criterion) {
     const MPMC_N: u64 = 100_000;
     const MPMC_TASKS: u64 = 4;
-    let mut g = c.benchmark_group("queue_mpmc_2_loops");
-    g.throughput(Throughput::Elements(MPMC_N));
-    g.sample_size(20);
+    let mut g = group(c, "queue_mpmc_2_loops", MPMC_N, 20);
     let per = MPMC_N / MPMC_TASKS;
 
     g.bench_function("aio", |b| {

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
 
-use common::{aio_join, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join};
+use common::{aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join};
 
 const TASKS: u64 = 100;
 const ROUNDS: u64 = 1_000;
@@ -24,8 +24,7 @@ const ROUNDS: u64 = 1_000;
 /// One task takes and releases a free lock over and over.
 fn lock_uncontended(c: &mut Criterion) {
     const UNCONTENDED_N: u64 = 100_000;
-    let mut g = c.benchmark_group("lock_uncontended");
-    g.throughput(Throughput::Elements(UNCONTENDED_N));
+    let mut g = group(c, "lock_uncontended", UNCONTENDED_N, 100);
 
     on_aio(&mut g, "aio", &aio::Runner::new(), || async {
         let lock = aio::Lock::new();
@@ -51,9 +50,7 @@ fn lock_uncontended(c: &mut Criterion) {
 /// 100 tasks × 1k increments of a shared counter, yielding inside the
 /// critical section: every acquisition is a FIFO hand-off to a waiter.
 fn lock_contended(c: &mut Criterion) {
-    let mut g = c.benchmark_group("lock_contended");
-    g.throughput(Throughput::Elements(TASKS * ROUNDS));
-    g.sample_size(20);
+    let mut g = group(c, "lock_contended", TASKS * ROUNDS, 20);
 
     on_aio(&mut g, "aio", &aio::Runner::new(), || async {
         let lock = Rc::new(aio::Lock::new());
@@ -112,9 +109,7 @@ fn lock_contended(c: &mut Criterion) {
 /// they hold it.
 fn semaphore_contended(c: &mut Criterion) {
     const PERMITS: usize = 10;
-    let mut g = c.benchmark_group("semaphore_contended");
-    g.throughput(Throughput::Elements(TASKS * ROUNDS));
-    g.sample_size(20);
+    let mut g = group(c, "semaphore_contended", TASKS * ROUNDS, 20);
 
     on_aio(&mut g, "aio", &aio::Runner::new(), || async {
         let sem = Rc::new(aio::Semaphore::new(PERMITS));
@@ -165,9 +160,7 @@ fn semaphore_contended(c: &mut Criterion) {
 /// so smol uses closing an async-channel, which wakes every receiver.
 fn event_fanout(c: &mut Criterion) {
     const WAITERS: u64 = 10_000;
-    let mut g = c.benchmark_group("event_fanout_10k");
-    g.throughput(Throughput::Elements(WAITERS));
-    g.sample_size(20);
+    let mut g = group(c, "event_fanout_10k", WAITERS, 20);
 
     on_aio(&mut g, "aio", &aio::Runner::new(), || async {
         let ev = Rc::new(aio::Event::new());

@@ -14,6 +14,15 @@ use criterion::{BenchmarkGroup, BenchmarkId, measurement::WallTime};
 /// A criterion group of wall-clock measurements.
 pub type Group<'a> = BenchmarkGroup<'a, WallTime>;
 
+/// The group `name` of `c`: throughput `elements` per iteration, `samples`
+/// samples (criterion's default is 100).
+pub fn group<'a>(c: &'a mut criterion::Criterion, name: &str, elements: u64, samples: usize) -> Group<'a> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(criterion::Throughput::Elements(elements));
+    g.sample_size(samples);
+    g
+}
+
 /// tokio's current-thread runtime (timers and I/O enabled): the tokio
 /// every bench measures aio beside.
 pub fn tokio_ct() -> tokio::runtime::Runtime {

@@ -133,14 +133,14 @@ pub type Boxed = Pin<Box<dyn Future<Output = io::Result<()>>>>;
 #[macro_export]
 macro_rules! backend_tests {
     (dir: $($name:ident),* $(,)?) => {
-        $crate::backend_tests!(@each |b, name, f| {
-            let d = $crate::Dir::new(&format!("{}-{}", b.name(), name));
-            $crate::run_on(b, f(d));
-        } $($name),*);
+        $crate::backend_tests!(@dir false; $($name),*);
     };
     (serial_dir: $($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@dir true; $($name),*);
+    };
+    (@dir $serial:literal; $($name:ident),*) => {
         $crate::backend_tests!(@each |b, name, f| {
-            let _one = $crate::serial();
+            let _one = $serial.then($crate::serial);
             let d = $crate::Dir::new(&format!("{}-{}", b.name(), name));
             $crate::run_on(b, f(d));
         } $($name),*);
