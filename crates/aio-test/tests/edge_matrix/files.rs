@@ -14,7 +14,7 @@ use aio_core::timeout;
 use aio_fs::File;
 use aio_test::{Dir, payload};
 
-use crate::harness::{Case, Ending, Endings, Local, completed, ensure, invalid_input, ready, received};
+use crate::harness::{Case, Ending, Endings, Local, a_prefix, completed, ensure, invalid_input, ready, received};
 use crate::net::fresh_dir;
 
 fn mkfifo(p: &Path) -> io::Result<()> {
@@ -246,13 +246,7 @@ impl Case for FifoWrite {
             let all = aio_core::to_thread(move || reader.join().expect("the reader thread"))
                 .await
                 .map_err(|e| io::Error::other(e.to_string()))??;
-            let want = payload(BIG, 7);
-            ensure(all.len() <= BIG && all[..] == want[..all.len()], || {
-                "the reader got bytes that were not written there".into()
-            })?;
-            ensure(!done || all.len() == BIG, || {
-                format!("the reader got {} of {BIG}", all.len())
-            })
+            a_prefix(&all, &payload(BIG, 7), done)
         })
     }
     fn peer_end(fx: &Rc<Self::Fx>, _reset: bool) -> Local<'_, io::Result<()>> {

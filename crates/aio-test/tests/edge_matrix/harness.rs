@@ -367,6 +367,22 @@ pub fn received(got: Option<(io::Result<usize>, Vec<u8>)>) -> io::Result<Vec<u8>
     }
 }
 
+/// Checks what a peer got of `sent` from an operation that ended: a
+/// prefix of it, in order, and all of it when the operation completed
+/// (`done`).
+pub fn a_prefix(got: &[u8], sent: &[u8], done: bool) -> io::Result<()> {
+    ensure(got.len() <= sent.len() && got[..] == sent[..got.len()], || {
+        "the peer got bytes that were not sent there, or out of order".into()
+    })?;
+    ensure(!done || got.len() == sent.len(), || {
+        format!(
+            "the operation completed, but the peer got {} of {} bytes",
+            got.len(),
+            sent.len()
+        )
+    })
+}
+
 /// Checks that `r` is the `InvalidInput` error absurd input gets.
 pub fn invalid_input<T: std::fmt::Debug>(what: &str, r: io::Result<T>) -> io::Result<()> {
     match r {

@@ -12,7 +12,7 @@ use aio_net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, Uni
 use aio_test::{Dir, payload};
 
 use crate::harness::{
-    Case, Ending, Endings, Local, completed, ensure, invalid_input, ready, received, unless_cancelled,
+    Case, Ending, Endings, Local, a_prefix, completed, ensure, invalid_input, ready, received, unless_cancelled,
 };
 
 const FED: usize = 100_000;
@@ -212,14 +212,7 @@ impl<S: StreamKind> Case for StreamSend<S> {
             S::shutdown_write(&fx.s).await?;
             let reader = fx.reader.borrow_mut().take().expect("fed");
             reader.await.map_err(|e| io::Error::other(e.to_string()))??;
-            let received = fx.received.borrow();
-            let sent = payload(BIG, 2);
-            ensure(received.len() <= BIG && received[..] == sent[..received.len()], || {
-                "the peer got bytes that were not sent, or out of order".into()
-            })?;
-            ensure(!done || received.len() == BIG, || {
-                format!("the send completed but the peer got {} of {BIG} bytes", received.len())
-            })
+            a_prefix(&fx.received.borrow(), &payload(BIG, 2), done)
         })
     }
     fn peer_end(fx: &Rc<Self::Fx>, reset: bool) -> Local<'_, io::Result<()>> {

@@ -15,7 +15,7 @@ use aio_net::{
 };
 use aio_test::payload;
 
-use crate::harness::{Case, Ending, Endings, Local, completed, ensure, failed, ready};
+use crate::harness::{Case, Ending, Endings, Local, a_prefix, completed, ensure, failed, ready};
 
 /// A connected pair of asyncio streams: ours, and the peer's.
 pub trait Transport: 'static {
@@ -510,13 +510,7 @@ impl Case for Sendfile {
                 None => false,
             };
             let all = fx.s.close_and_collect().await?;
-            let want = payload(FILE, 4);
-            ensure(all.len() <= FILE && all[..] == want[..all.len()], || {
-                "the peer got bytes the file does not have there".into()
-            })?;
-            ensure(!done || all.len() == FILE, || {
-                format!("the peer got {} of {FILE}", all.len())
-            })
+            a_prefix(&all, &payload(FILE, 4), done)
         })
     }
     fn peer_end(fx: &Rc<Self::Fx>, reset: bool) -> Local<'_, io::Result<()>> {
