@@ -47,11 +47,13 @@
 
 mod common;
 
-use std::hint::black_box;
 use std::io;
 use std::time::{Duration, Instant};
 
-use common::{Ready, Running, announce, gettid, median, nanos_since, on_aio_loop, rounds, start_thread, tokio_ct};
+use common::{
+    Ready, Running, announce, echo_until_eof, gettid, measure, median, nanos_since, on_aio_loop, rounds, start_thread,
+    tokio_ct,
+};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -250,18 +252,7 @@ fn tokio_server(tx: Ready) {
         loop {
             let (mut s, _) = l.accept().await.unwrap();
             s.set_nodelay(true).unwrap();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    if s.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            tokio::spawn(async move { echo_until_eof!(s) });
         }
     });
 }
@@ -279,19 +270,7 @@ fn smol_server(tx: Ready) {
         loop {
             let (mut s, _) = l.accept().await.unwrap();
             s.set_nodelay(true).unwrap();
-            ex.spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    if s.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            })
-            .detach();
+            ex.spawn(async move { echo_until_eof!(s) }).detach();
         }
     }));
 }
@@ -509,21 +488,12 @@ fn echo(c: &mut Criterion, conns: usize, size: usize, load: Load) {
     for (round, server) in (1..=rounds).flat_map(|r| Server::chosen().into_iter().map(move |s| (r, s))) {
         let Some(srv) = start(server) else { continue };
         let mut gen_ = Generator::new(srv.addr, conns, size, load);
-        let mut requests = 0u64;
-        let mut elapsed = Duration::ZERO;
         let (server0, gen0) = (Usage::of(srv.tid), Usage::of(gettid()));
         let id = match rounds {
             1 => BenchmarkId::from_parameter(server.name()),
             _ => BenchmarkId::new(server.name(), round),
         };
-        g.bench_function(id, |b| {
-            b.iter_custom(|iters| {
-                requests += iters * per_iter;
-                let d = gen_.run(iters * per_iter);
-                elapsed += d;
-                black_box(d)
-            })
-        });
+        let (requests, elapsed) = measure(&mut g, id, per_iter, |n| gen_.run(n));
         if requests == 0 {
             continue; // filtered out
         }

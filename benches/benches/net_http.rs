@@ -164,7 +164,26 @@ impl Generator {
             latencies: Vec::new(),
         }
     }
+}
 
+fn group(c: &mut Criterion, conns: usize) {
+    let name = format!("http1_{conns}c");
+    let per_iter = (conns as u64 * 20).max(2000);
+    let mut g = common::group(c, &name, per_iter, 10);
+    let rounds = common::rounds("NET_HTTP_ROUNDS");
+    common::run_rounds(
+        &mut g,
+        &name,
+        per_iter,
+        rounds,
+        &common::chosen("NET_HTTP_SERVERS", &SERVERS),
+        start,
+        |addr| Generator::new(addr, conns),
+    );
+    g.finish();
+}
+
+impl common::Load for Generator {
     fn run(&mut self, total: u64) -> Duration {
         let per = total.div_ceil(self.conns.len() as u64);
         let conns = std::mem::take(&mut self.conns);
@@ -201,23 +220,10 @@ impl Generator {
         }
         d
     }
-}
 
-fn group(c: &mut Criterion, conns: usize) {
-    let name = format!("http1_{conns}c");
-    let per_iter = (conns as u64 * 20).max(2000);
-    let mut g = common::group(c, &name, per_iter, 10);
-    let rounds = common::rounds("NET_HTTP_ROUNDS");
-    common::run_rounds(
-        &mut g,
-        &name,
-        per_iter,
-        rounds,
-        &common::chosen("NET_HTTP_SERVERS", &SERVERS),
-        start,
-        |addr| Generator::new(addr, conns),
-    );
-    g.finish();
+    fn latencies(&mut self) -> &mut Vec<u32> {
+        &mut self.latencies
+    }
 }
 
 fn benches(c: &mut Criterion) {
@@ -227,13 +233,3 @@ fn benches(c: &mut Criterion) {
 
 criterion_group!(net_http, benches);
 criterion_main!(net_http);
-
-impl common::Load for Generator {
-    fn run(&mut self, n: u64) -> Duration {
-        Generator::run(self, n)
-    }
-
-    fn latencies(&mut self) -> &mut Vec<u32> {
-        &mut self.latencies
-    }
-}

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use aio::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use aio::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
-use common::{Ready, Running, announce, nanos_since, on_aio_loop, start_thread, tokio_ct};
+use common::{Ready, Running, announce, echo_until_eof, nanos_since, on_aio_loop, start_thread, tokio_ct};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -99,16 +99,7 @@ fn tokio_server(config: Arc<ServerConfig>, tx: Ready) {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let Ok(mut s) = acceptor.accept(s).await else { return };
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    if s.write_all(&buf[..n]).await.is_err() || s.flush().await.is_err() {
-                        return;
-                    }
-                }
+                echo_until_eof!(s, flush)
             });
         }
     });
@@ -208,31 +199,6 @@ impl Generator {
         }
     }
 
-    fn run(&mut self, total: u64) -> Duration {
-        let per = total.div_ceil(self.clients as u64);
-        let size = self.size;
-        let t0 = Instant::now();
-        let lats: Vec<Vec<u32>> = match self.load {
-            Load::Echo => {
-                let conns = std::mem::take(&mut self.conns);
-                let done = self.on_local(conns.into_iter().map(|mut s| async move {
-                    let l = echoes(&mut s, size, per).await;
-                    (s, l)
-                }));
-                let (conns, lats) = done.into_iter().unzip();
-                self.conns = conns;
-                lats
-            }
-            Load::Handshake => {
-                let (addr, tls) = (self.addr, self.tls.clone());
-                self.on_local((0..self.clients).map(|_| handshakes(addr, tls.clone(), size, per)))
-            }
-        };
-        let d = t0.elapsed();
-        self.latencies.extend(lats.into_iter().flatten());
-        d
-    }
-
     /// Runs `tasks` concurrently on this thread; their outputs, in order.
     fn on_local<T: 'static, F: Future<Output = T> + 'static>(&self, tasks: impl Iterator<Item = F>) -> Vec<T> {
         let tasks: Vec<F> = tasks.collect();
@@ -272,6 +238,37 @@ fn group(c: &mut Criterion, conns: usize, size: usize, load: Load) {
     g.finish();
 }
 
+impl common::Load for Generator {
+    fn run(&mut self, total: u64) -> Duration {
+        let per = total.div_ceil(self.clients as u64);
+        let size = self.size;
+        let t0 = Instant::now();
+        let lats: Vec<Vec<u32>> = match self.load {
+            Load::Echo => {
+                let conns = std::mem::take(&mut self.conns);
+                let done = self.on_local(conns.into_iter().map(|mut s| async move {
+                    let l = echoes(&mut s, size, per).await;
+                    (s, l)
+                }));
+                let (conns, lats) = done.into_iter().unzip();
+                self.conns = conns;
+                lats
+            }
+            Load::Handshake => {
+                let (addr, tls) = (self.addr, self.tls.clone());
+                self.on_local((0..self.clients).map(|_| handshakes(addr, tls.clone(), size, per)))
+            }
+        };
+        let d = t0.elapsed();
+        self.latencies.extend(lats.into_iter().flatten());
+        d
+    }
+
+    fn latencies(&mut self) -> &mut Vec<u32> {
+        &mut self.latencies
+    }
+}
+
 fn benches(c: &mut Criterion) {
     group(c, 1, 64, Load::Echo);
     group(c, 50, 4096, Load::Echo);
@@ -280,13 +277,3 @@ fn benches(c: &mut Criterion) {
 
 criterion_group!(net_tls, benches);
 criterion_main!(net_tls);
-
-impl common::Load for Generator {
-    fn run(&mut self, n: u64) -> Duration {
-        Generator::run(self, n)
-    }
-
-    fn latencies(&mut self) -> &mut Vec<u32> {
-        &mut self.latencies
-    }
-}

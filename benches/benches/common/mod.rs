@@ -123,6 +123,29 @@ pub fn start_thread(name: &str, serve: impl FnOnce(Ready) + Send + 'static) -> O
     rx.recv().ok().flatten()
 }
 
+/// Echoes what stream `$s` reads back to it until EOF or an error: the
+/// connection loop of the peers measured beside aio (`$s` a tokio or a
+/// futures-io stream, its `AsyncReadExt` and `AsyncWriteExt` in scope;
+/// `flush` after each write where the stream buffers, as TLS does).
+/// Returns from the enclosing task.
+#[allow(unused_macros)]
+macro_rules! echo_until_eof {
+    ($s:ident $(, $flush:ident)?) => {{
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match $s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if $s.write_all(&buf[..n]).await.is_err() $(|| $s.$flush().await.is_err())? {
+                return;
+            }
+        }
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use echo_until_eof;
+
 /// Says, from the server's thread, that it listens on `addr`.
 pub fn announce(tx: &Ready, addr: std::net::SocketAddr) {
     let _ = tx.send(Some(Running { addr, tid: gettid() }));
@@ -275,6 +298,27 @@ pub fn summarize(group: &str, rounds: &[Round], base: &str) {
     }
 }
 
+/// Benchmarks `id`, each iteration `per_iter` requests that `run` sends
+/// (returning how long they took); returns how many requests ran and
+/// their time, over every sample.
+pub fn measure(
+    g: &mut Group<'_>,
+    id: BenchmarkId,
+    per_iter: u64,
+    mut run: impl FnMut(u64) -> Duration,
+) -> (u64, Duration) {
+    let (mut requests, mut elapsed) = (0u64, Duration::ZERO);
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            requests += iters * per_iter;
+            let d = run(iters * per_iter);
+            elapsed += d;
+            black_box(d)
+        })
+    });
+    (requests, elapsed)
+}
+
 /// A closed-loop load generator of a group: runs `n` requests against one
 /// server and keeps their latencies (nanoseconds).
 pub trait Load {
@@ -300,16 +344,8 @@ pub fn run_rounds<L: Load>(
     for (round, server) in (1..=rounds).flat_map(|r| servers.iter().map(move |&s| (r, s))) {
         let Some(srv) = start(server) else { continue };
         let mut gen_ = load(srv.addr);
-        let (mut requests, mut elapsed) = (0u64, Duration::ZERO);
         let cpu0 = thread_cpu(srv.tid);
-        g.bench_function(BenchmarkId::new(server, round), |b| {
-            b.iter_custom(|iters| {
-                requests += iters * per_iter;
-                let d = gen_.run(iters * per_iter);
-                elapsed += d;
-                black_box(d)
-            })
-        });
+        let (requests, elapsed) = measure(g, BenchmarkId::new(server, round), per_iter, |n| gen_.run(n));
         if requests == 0 {
             continue; // filtered out
         }
