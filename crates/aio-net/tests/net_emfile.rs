@@ -2,14 +2,17 @@
 //! without spinning a core. Its own test binary: the limit it lowers is
 //! process-wide, so the backends take turns.
 
+mod servers;
+
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aio_core::{sleep, timeout};
-use aio_net::{StreamReader, StreamWriter, open_connection, start_server};
+use aio_net::{StreamReader, StreamWriter, open_connection};
 use aio_test::Backend;
+use servers::local_server;
 
 static LIMIT: Mutex<()> = Mutex::new(());
 
@@ -51,16 +54,12 @@ fn exhaust() -> Vec<OwnedFd> {
 }
 
 async fn accept_under_emfile() -> io::Result<()> {
-    let server = start_server(
-        |mut r: StreamReader, w: StreamWriter| async move {
-            let line = r.readline().await?;
-            w.write(&line);
-            w.drain().await?;
-            Ok::<_, aio_net::StreamError>(())
-        },
-        "127.0.0.1",
-        0,
-    )
+    let server = local_server(|mut r: StreamReader, w: StreamWriter| async move {
+        let line = r.readline().await?;
+        w.write(&line);
+        w.drain().await?;
+        Ok::<_, aio_net::StreamError>(())
+    })
     .await?;
     let port = server.sockets()[0].port();
     // A client made before the limit, then the limit: the server's accept
