@@ -10,7 +10,7 @@ use std::task::Poll;
 
 use aio_core::{create_task, run};
 use aio_sync::{Condition, Lock, NotifyError};
-use aio_test::{poll_once, settle};
+use aio_test::{assert_cancelled, poll_once, settle};
 
 /// `async with cond: cond.notify(n)`, asyncio's way to notify; returns how
 /// many were woken. The lock is free at once, so this does not yield.
@@ -174,7 +174,7 @@ fn wait_for_cancelled_after_notify_passes_it_on_and_stops_checking() {
             assert_eq!(cond.notify(1), Ok(1)); // to `a`, which has not run yet
         }
         a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
+        assert_cancelled(a).await;
         assert_eq!(calls_a.get(), 1, "no check after the cancellation");
         assert_eq!(b.await.unwrap(), Ok(42), "`b` got the notification and the item");
         assert_eq!(calls_b.get(), 2);
@@ -247,7 +247,7 @@ fn cancelled_while_waiting_reacquires_the_lock() {
         settle(3).await;
         assert!(!t.done());
         drop(g);
-        assert!(t.await.unwrap_err().is_cancelled());
+        assert_cancelled(t).await;
         assert!(seen.get());
         assert!(!cond.locked());
     });
@@ -263,7 +263,7 @@ fn cancelled_after_notify_passes_the_notification_on() {
         assert_eq!(notify(&cond, 1).await, 1); // to waiter 0, which has not run yet
         tasks[0].cancel();
         let t0 = tasks.remove(0);
-        assert!(t0.await.unwrap_err().is_cancelled());
+        assert_cancelled(t0).await;
         settle(5).await;
         assert_eq!(*woken.borrow(), [1], "waiter 1 got the notification");
         notify(&cond, usize::MAX).await;
@@ -283,7 +283,7 @@ fn cancelled_before_notify_does_not_take_a_notification() {
         settle(2).await;
         tasks[0].cancel();
         let t0 = tasks.remove(0);
-        assert!(t0.await.unwrap_err().is_cancelled());
+        assert_cancelled(t0).await;
         assert_eq!(notify(&cond, 1).await, 1);
         settle(5).await;
         assert_eq!(*woken.borrow(), [1]);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aio_core::{create_task, run};
 use aio_sync::Event;
-use aio_test::{poll_once, settle};
+use aio_test::{assert_cancelled, poll_once, settle, spawn_on};
 
 #[test]
 fn set_clear_is_set() {
@@ -60,8 +60,7 @@ fn set_wakes_every_waiter() {
 fn a_waiter_woken_by_set_returns_even_if_cleared_before_it_runs() {
     run(async {
         let ev = Arc::new(Event::new());
-        let e2 = ev.clone();
-        let t = create_task(async move { e2.wait().await });
+        let t = spawn_on(&ev, |e2| async move { e2.wait().await });
         settle(1).await;
         ev.set();
         ev.clear();
@@ -76,16 +75,13 @@ fn a_waiter_woken_by_set_returns_even_if_cleared_before_it_runs() {
 fn cancelled_waiter_leaves_and_others_still_wake() {
     run(async {
         let ev = Arc::new(Event::new());
-        let spawn = || {
-            let ev = ev.clone();
-            create_task(async move { ev.wait().await })
-        };
+        let spawn = || spawn_on(&ev, |ev| async move { ev.wait().await });
         let (a, b) = (spawn(), spawn());
         settle(1).await;
         a.cancel();
         settle(1).await;
         ev.set();
-        assert!(a.await.unwrap_err().is_cancelled());
+        assert_cancelled(a).await;
         b.await.unwrap().unwrap();
     });
 }
@@ -94,15 +90,12 @@ fn cancelled_waiter_leaves_and_others_still_wake() {
 fn cancelled_after_set_before_it_ran() {
     run(async {
         let ev = Arc::new(Event::new());
-        let spawn = || {
-            let ev = ev.clone();
-            create_task(async move { ev.wait().await })
-        };
+        let spawn = || spawn_on(&ev, |ev| async move { ev.wait().await });
         let (a, b) = (spawn(), spawn());
         settle(1).await;
         ev.set();
         a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
+        assert_cancelled(a).await;
         b.await.unwrap().unwrap();
         assert!(ev.is_set());
     });

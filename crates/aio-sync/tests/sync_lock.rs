@@ -9,7 +9,7 @@ use std::task::Poll;
 
 use aio_core::{create_task, run};
 use aio_sync::{Lock, LockReleaseError, OwnedLockGuard};
-use aio_test::{block_on, poll_once, settle};
+use aio_test::{assert_cancelled, block_on, poll_once, settle, spawn_on};
 
 /// How a contender takes the lock and gives it back.
 #[derive(Clone, Copy)]
@@ -75,7 +75,7 @@ async fn a_cancelled_contender(hold: Hold, early: bool) -> Arc<Lock> {
         release(); // handed to `a`, which is woken but has not run
         a.cancel();
     }
-    assert!(a.await.unwrap_err().is_cancelled());
+    assert_cancelled(a).await;
     b.await.unwrap().unwrap();
     assert_eq!(*log.borrow(), ["b"]);
     assert!(!lock.locked());
@@ -157,8 +157,7 @@ fn a_release_cannot_be_stolen_by_a_newcomer() {
     run(async {
         let lock = Arc::new(Lock::new());
         let g = lock.acquire().await.unwrap();
-        let l2 = lock.clone();
-        let waiter = create_task(async move { l2.acquire().await.map(drop) });
+        let waiter = spawn_on(&lock, |l2| async move { l2.acquire().await.map(drop) });
         settle(1).await;
         drop(g);
         // Handed to the waiter, which has not run yet: still locked.
@@ -184,12 +183,11 @@ fn cancelled_after_the_hand_off_with_nobody_behind_unlocks() {
     run(async {
         let lock = Arc::new(Lock::new());
         let g = lock.acquire().await.unwrap();
-        let l2 = lock.clone();
-        let a = create_task(async move { l2.acquire().await.map(drop) });
+        let a = spawn_on(&lock, |l2| async move { l2.acquire().await.map(drop) });
         settle(1).await;
         drop(g);
         a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
+        assert_cancelled(a).await;
         assert!(!lock.locked());
     });
 }
@@ -224,7 +222,7 @@ fn a_cancelled_task_does_not_take_a_free_lock() {
         settle(1).await;
         ready.set(true);
         t.cancel();
-        assert!(t.await.unwrap_err().is_cancelled());
+        assert_cancelled(t).await;
         assert!(!lock.locked());
     });
 }
@@ -307,8 +305,7 @@ fn release_hands_the_lock_to_the_first_waiter_in_order() {
 fn any_task_may_release_the_lock() {
     run(async {
         let lock = Arc::new(Lock::new());
-        let l2 = lock.clone();
-        create_task(async move { l2.acquire().await.map(|g| g.forget()) })
+        spawn_on(&lock, |l2| async move { l2.acquire().await.map(|g| g.forget()) })
             .await
             .unwrap()
             .unwrap();
@@ -347,8 +344,7 @@ fn an_owned_guard_moves_into_another_thread_and_releases_there() {
         assert_static_send(&guard);
         assert!(Arc::ptr_eq(guard.lock(), &lock));
         assert!(lock.locked());
-        let l2 = lock.clone();
-        let waiter = create_task(async move { l2.acquire().await.map(drop) });
+        let waiter = spawn_on(&lock, |l2| async move { l2.acquire().await.map(drop) });
         settle(1).await;
         // Released on another thread: the hand-off wakes the waiter here.
         std::thread::spawn(move || drop(guard)).join().unwrap();
@@ -421,11 +417,10 @@ fn owned_acquire_cancelled_while_waiting_leaves_the_queue() {
     run(async {
         let lock = Arc::new(Lock::new());
         let g = lock.acquire().await.unwrap();
-        let l2 = lock.clone();
-        let a = create_task(async move { l2.acquire_owned().await.map(drop) });
+        let a = spawn_on(&lock, |l2| async move { l2.acquire_owned().await.map(drop) });
         settle(1).await;
         a.cancel(); // before any wake-up
-        assert!(a.await.unwrap_err().is_cancelled());
+        assert_cancelled(a).await;
         drop(g);
         assert!(!lock.locked(), "nobody was left queued to hand it to");
     });

@@ -11,6 +11,8 @@
 //!   by a `select`-style race, as `futures_lite::future::or` does it).
 //! - **Plain threads**: [`block_on`], [`poll_once`], [`within`] (a bound
 //!   against hangs, never a timing assertion).
+//! - **Tasks**: [`spawn_on`] (a waiter on a shared lock, queue, event),
+//!   [`assert_cancelled`], [`settle`], [`until`].
 //! - Data and places: [`payload`], [`Dir`], [`raise_nofile`].
 //! - Children: [`is_unreaped_child`], [`assert_reaped`], [`wait_reaped`]
 //!   (no zombie left behind), from `/proc`.
@@ -249,6 +251,25 @@ pub async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Outp
         b.as_mut().poll(cx).map(Either::Right)
     })
     .await
+}
+
+/// Spawns `op` on the running loop with its own clone of `shared`: the
+/// task a test sets waiting on a lock, a queue, an event.
+pub fn spawn_on<S: ?Sized + 'static, F>(shared: &Arc<S>, op: impl FnOnce(Arc<S>) -> F) -> aio_core::Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: aio_core::Reportable,
+{
+    aio_core::create_task(op(shared.clone()))
+}
+
+/// Awaits `task` and fails the test unless it ended cancelled.
+pub async fn assert_cancelled<T: Debug>(task: aio_core::Task<T>) {
+    let r = task.await;
+    assert!(
+        r.as_ref().is_err_and(|e| e.is_cancelled()),
+        "the task was not cancelled: {r:?}"
+    );
 }
 
 /// Waits (10 s at most) until `done()`, looking every millisecond.
