@@ -2,10 +2,7 @@
 //! rescheduling, foreign inner futures, and shield.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 
 use aio_core::{Cancelled, TimeoutError, create_task, run, shield, sleep, timeout, timeout_with, wait_for, yield_now};
 
@@ -140,17 +137,9 @@ fn an_outer_cancel_is_not_turned_into_a_timeout() {
     .unwrap();
 }
 
-struct Foreign;
-impl Future for Foreign {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
-        Poll::Pending
-    }
-}
-
 #[test]
 fn an_inner_future_that_ignores_cancellation_is_dropped() {
-    let r = run(async { timeout(0.01, Foreign).await });
+    let r = run(async { timeout(0.01, std::future::pending::<()>()).await });
     assert_eq!(r, Err(TimeoutError));
 }
 
