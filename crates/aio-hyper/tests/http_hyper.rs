@@ -241,7 +241,6 @@ async fn https_with_alpn() -> TestResult {
     Ok(())
 }
 
-#[cfg(feature = "tls")]
 backend_tests!(
     http1_pooled_client,
     http2_multiplexed,
@@ -249,15 +248,6 @@ backend_tests!(
     timer_sleeps,
     client_errors,
     server_closing_connections,
+    #[cfg(feature = "tls")]
     https_with_alpn,
-);
-
-#[cfg(not(feature = "tls"))]
-backend_tests!(
-    http1_pooled_client,
-    http2_multiplexed,
-    header_read_timeout_on_aio_timer,
-    timer_sleeps,
-    client_errors,
-    server_closing_connections,
 );

@@ -111,8 +111,9 @@ async fn hyper_http1_server() -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(feature = "tokio-io")]
-backend_tests!(futures_io_traits, stream_writer_async_write, hyper_http1_server);
-
-#[cfg(not(feature = "tokio-io"))]
-backend_tests!(futures_io_traits, stream_writer_async_write);
+backend_tests!(
+    futures_io_traits,
+    stream_writer_async_write,
+    #[cfg(feature = "tokio-io")]
+    hyper_http1_server,
+);

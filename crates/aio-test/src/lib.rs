@@ -132,34 +132,39 @@ pub type Boxed = Pin<Box<dyn Future<Output = io::Result<()>>>>;
 /// - `backend_tests!(serial: a, b)`, `backend_tests!(serial_dir: a, b)`:
 ///   as the forms above, holding [`serial`] for the whole test (tests that
 ///   count descriptors).
+///
+/// A name may carry attributes for both its tests:
+/// `backend_tests!(a, #[cfg(feature = "tls")] b)`.
 #[macro_export]
 macro_rules! backend_tests {
-    (dir: $($name:ident),* $(,)?) => {
-        $crate::backend_tests!(@dir false; $($name),*);
+    (dir: $($(#[$m:meta])* $name:ident),* $(,)?) => {
+        $crate::backend_tests!(@dir false; $($(#[$m])* $name),*);
     };
-    (serial_dir: $($name:ident),* $(,)?) => {
-        $crate::backend_tests!(@dir true; $($name),*);
+    (serial_dir: $($(#[$m:meta])* $name:ident),* $(,)?) => {
+        $crate::backend_tests!(@dir true; $($(#[$m])* $name),*);
     };
-    (@dir $serial:literal; $($name:ident),*) => {
+    (@dir $serial:literal; $($(#[$m:meta])* $name:ident),*) => {
         $crate::backend_tests!(@each |b, name, f| {
             let _one = $serial.then($crate::serial);
             let d = $crate::Dir::new(&format!("{}-{}", b.name(), name));
             $crate::run_on(b, f(d));
-        } $($name),*);
+        } $($(#[$m])* $name),*);
     };
-    (serial: $($name:ident),* $(,)?) => {
+    (serial: $($(#[$m:meta])* $name:ident),* $(,)?) => {
         $crate::backend_tests!(@each |b, _name, f| {
             let _one = $crate::serial();
             $crate::run_on(b, f());
-        } $($name),*);
+        } $($(#[$m])* $name),*);
     };
-    (@each |$b:ident, $n:ident, $f:ident| $body:block $($name:ident),*) => {
-        $crate::backend_tests!(@mod poll Poll |$b, $n, $f| $body $($name),*);
-        $crate::backend_tests!(@mod uring Uring |$b, $n, $f| $body $($name),*);
+    (@each |$b:ident, $n:ident, $f:ident| $body:block $($(#[$m:meta])* $name:ident),*) => {
+        $crate::backend_tests!(@mod poll Poll |$b, $n, $f| $body $($(#[$m])* $name),*);
+        $crate::backend_tests!(@mod uring Uring |$b, $n, $f| $body $($(#[$m])* $name),*);
     };
-    (@mod $m:ident $backend:ident |$b:ident, $n:ident, $f:ident| $body:block $($name:ident),*) => {
-        mod $m {
+    (@mod $mod:ident $backend:ident |$b:ident, $n:ident, $f:ident| $body:block
+        $($(#[$m:meta])* $name:ident),*) => {
+        mod $mod {
             $(
+                $(#[$m])*
                 #[test]
                 fn $name() {
                     let ($b, $n, $f) = ($crate::Backend::$backend, stringify!($name), super::$name);
@@ -168,8 +173,8 @@ macro_rules! backend_tests {
             )*
         }
     };
-    ($($name:ident),* $(,)?) => {
-        $crate::backend_tests!(@each |b, _name, f| { $crate::run_on(b, f()); } $($name),*);
+    ($($(#[$m:meta])* $name:ident),* $(,)?) => {
+        $crate::backend_tests!(@each |b, _name, f| { $crate::run_on(b, f()); } $($(#[$m])* $name),*);
     };
 }
 

@@ -8,9 +8,9 @@ use std::future::Future;
 use std::io;
 
 use aio_core::create_task;
-use aio_net::{
-    HandlerOutput, Server, StreamError, StreamReader, StreamWriter, TlsAcceptor, start_server, start_server_tls,
-};
+use aio_net::{HandlerOutput, Server, StreamError, StreamReader, StreamWriter, start_server};
+#[cfg(feature = "tls")]
+use aio_net::{TlsAcceptor, start_server_tls};
 
 /// A server on a fresh port of 127.0.0.1 that serves each connection
 /// with `handler`.
@@ -24,6 +24,7 @@ where
 }
 
 /// [`local_server`] over TLS (`tls`).
+#[cfg(feature = "tls")]
 pub async fn local_server_tls<H, Fut>(handler: H, tls: TlsAcceptor) -> io::Result<Server>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
@@ -55,6 +56,7 @@ pub async fn echo_server() -> io::Result<Server> {
 }
 
 /// An echo server over TLS (`tls`).
+#[cfg(feature = "tls")]
 pub async fn echo_server_tls(tls: TlsAcceptor) -> io::Result<Server> {
     local_server_tls(echo, tls).await
 }
