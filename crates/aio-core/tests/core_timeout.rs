@@ -130,8 +130,7 @@ fn an_outer_cancel_is_not_turned_into_a_timeout() {
         let t = create_task(async { timeout(10, sleep(10)).await });
         yield_now().await?;
         t.cancel();
-        let r = t.await;
-        assert!(r.unwrap_err().is_cancelled());
+        assert!(t.await.unwrap_err().is_cancelled());
         Ok::<_, Cancelled>(())
     })
     .unwrap();

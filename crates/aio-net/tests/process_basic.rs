@@ -13,10 +13,10 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aio_core::{TimeoutError, create_task, timeout, yield_now};
+use aio_core::{create_task, timeout, yield_now};
 use aio_net::{ChildWatcher, Command, DEVNULL, PIPE, STDOUT, create_subprocess_exec, create_subprocess_shell};
 use aio_test::{assert_reaped, backend_tests, child_state, is_unreaped_child, payload, until, wait_reaped};
-use process_common::many_children;
+use process_common::{cancelled_waits_then_kill, many_children};
 
 /// A child that runs until killed, off the test's output (a leftover
 /// after a failed test must not hold the harness's pipes open).
@@ -300,21 +300,7 @@ async fn several_tasks_wait_for_one_child() -> io::Result<()> {
 }
 
 async fn cancelled_wait_leaves_the_child_killable() -> io::Result<()> {
-    let p = sleeper().await?;
-    assert_eq!(timeout(0.05, p.wait()).await.unwrap_err(), TimeoutError::new());
-    assert_eq!(p.returncode(), None, "still running after the cancelled wait");
-    // A cancelled task's wait: cancel it while it waits.
-    let p = Rc::new(p);
-    let p2 = p.clone();
-    let t = create_task(async move { p2.wait().await });
-    yield_now().await?;
-    t.cancel();
-    assert!(t.await.unwrap_err().is_cancelled());
-    assert!(is_unreaped_child(p.pid()));
-    p.kill()?;
-    assert_eq!(p.wait().await?, -9);
-    assert_reaped(p.pid());
-    Ok(())
+    cancelled_waits_then_kill(sleeper().await?).await
 }
 
 async fn cancelled_communicate_keeps_output() -> io::Result<()> {

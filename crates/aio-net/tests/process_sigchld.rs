@@ -18,10 +18,10 @@ use std::rc::Rc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use aio_core::{TimeoutError, create_task, timeout, yield_now};
+use aio_core::{create_task, yield_now};
 use aio_net::{ChildWatcher, Command, DEVNULL, PIPE};
-use aio_test::{assert_reaped, backend_tests, child_state, is_unreaped_child, wait_reaped};
-use process_common::many_children;
+use aio_test::{assert_reaped, backend_tests, child_state, wait_reaped};
+use process_common::{cancelled_waits_then_kill, many_children};
 
 static LOCK: Mutex<()> = Mutex::new(());
 
@@ -79,19 +79,7 @@ async fn echo_and_exit_codes() -> io::Result<()> {
 
 async fn kill_and_cancelled_wait() -> io::Result<()> {
     let _g = serial();
-    let p = cmd("sleep").arg("1000").stdout(DEVNULL).stderr(DEVNULL).await?;
-    assert_eq!(timeout(0.05, p.wait()).await.unwrap_err(), TimeoutError::new());
-    assert!(is_unreaped_child(p.pid()));
-    let p = Rc::new(p);
-    let p2 = p.clone();
-    let t = create_task(async move { p2.wait().await });
-    yield_now().await?;
-    t.cancel();
-    assert!(t.await.unwrap_err().is_cancelled());
-    p.kill()?;
-    assert_eq!(p.wait().await?, -9);
-    assert_reaped(p.pid());
-    Ok(())
+    cancelled_waits_then_kill(cmd("sleep").arg("1000").stdout(DEVNULL).stderr(DEVNULL).await?).await
 }
 
 /// The loop records the exit with nobody awaiting `wait()`; reading

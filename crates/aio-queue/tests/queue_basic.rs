@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use aio_core::{create_task, run};
 use aio_queue::{LifoQueue, PriorityQueue, Queue, TaskDoneError, TryGetError, TryPutError};
-use aio_test::{assert_cancelled, poll_once, settle, spawn_on};
+use aio_test::{assert_cancelled, poll_once, settle, spawn_on, waiting_on};
 
 /// A queue in a `static`, as a module-level `asyncio.Queue()`: the
 /// constructors are `const`, and a static queue serves tasks on a loop
@@ -78,8 +78,7 @@ fn priority_tuples_smallest_first() {
 fn a_waiting_priority_getter_takes_the_smallest_item_present_when_it_runs() {
     run(async {
         let q = Arc::new(PriorityQueue::new());
-        let getter = spawn_on(&q, |q2| async move { q2.get().await });
-        settle(1).await;
+        let getter = waiting_on(&q, |q2| async move { q2.get().await }).await;
         q.put_nowait(5).unwrap(); // promised to the getter...
         q.put_nowait(1).unwrap(); // ...which then takes the smallest
         assert_eq!(getter.await.unwrap().unwrap(), 1);
@@ -205,8 +204,7 @@ fn a_joiner_woken_by_zero_returns_even_if_more_is_put_before_it_runs() {
     run(async {
         let q = Arc::new(Queue::new());
         q.put_nowait(1).unwrap();
-        let joiner = spawn_on(&q, |q2| async move { q2.join().await });
-        settle(1).await;
+        let joiner = waiting_on(&q, |q2| async move { q2.join().await }).await;
         q.get_nowait().unwrap();
         q.task_done().unwrap();
         q.put_nowait(2).unwrap(); // as in asyncio, the woken joiner still returns
@@ -220,8 +218,7 @@ fn join_cancelled_and_dropped() {
     run(async {
         let q = Arc::new(Queue::new());
         q.put_nowait(1).unwrap();
-        let joiner = spawn_on(&q, |q2| async move { q2.join().await });
-        settle(1).await;
+        let joiner = waiting_on(&q, |q2| async move { q2.join().await }).await;
         joiner.cancel();
         assert_cancelled(joiner).await;
         let mut j = Box::pin(q.join());

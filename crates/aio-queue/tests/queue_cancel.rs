@@ -10,11 +10,11 @@ use aio_queue::{GetError, PutError, Queue, TryGetError, TryPutError};
 use aio_test::{assert_cancelled, poll_once, settle, spawn_on};
 
 fn getter(q: &Arc<Queue<i32>>) -> aio_core::Task<Result<i32, GetError>> {
-    spawn_on(&q, |q| async move { q.get().await })
+    spawn_on(q, |q| async move { q.get().await })
 }
 
 fn putter(q: &Arc<Queue<i32>>, v: i32) -> aio_core::Task<Result<(), PutError<i32>>> {
-    spawn_on(&q, |q| async move { q.put(v).await })
+    spawn_on(q, |q| async move { q.put(v).await })
 }
 
 #[test]

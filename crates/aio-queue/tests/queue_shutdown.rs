@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use aio_core::run;
 use aio_queue::{GetError, PutError, Queue, TryGetError, TryPutError};
-use aio_test::{settle, spawn_on};
+use aio_test::{settle, spawn_on, waiting_on};
 
 #[test]
 fn shutdown_wakes_every_blocked_getter() {
@@ -72,8 +72,7 @@ fn immediate_shutdown_drops_the_items_and_releases_join() {
         }
         let taken = q.get_nowait().unwrap();
         assert_eq!(taken, 0);
-        let joiner = spawn_on(&q, |q2| async move { q2.join().await });
-        settle(1).await;
+        let joiner = waiting_on(&q, |q2| async move { q2.join().await }).await;
         q.shutdown(true);
         assert_eq!(q.qsize(), 0);
         assert_eq!(q.get().await, Err(GetError::ShutDown));
@@ -90,8 +89,7 @@ fn immediate_shutdown_drops_the_items_and_releases_join() {
 fn immediate_shutdown_after_an_item_was_promised() {
     run(async {
         let q = Arc::new(Queue::new());
-        let g = spawn_on(&q, |q2| async move { q2.get().await });
-        settle(1).await;
+        let g = waiting_on(&q, |q2| async move { q2.get().await }).await;
         q.put_nowait(1).unwrap(); // promised, not yet taken
         q.shutdown(true); // drops it before the getter runs
         assert_eq!(g.await.unwrap(), Err(GetError::ShutDown));
@@ -104,8 +102,7 @@ fn shutdown_after_a_slot_was_handed_to_a_putter() {
     run(async {
         let q = Arc::new(Queue::with_maxsize(1));
         q.put_nowait(0).unwrap();
-        let p = spawn_on(&q, |q2| async move { q2.put(1).await });
-        settle(1).await;
+        let p = waiting_on(&q, |q2| async move { q2.put(1).await }).await;
         assert_eq!(q.get_nowait(), Ok(0)); // slot handed to the putter
         q.shutdown(false);
         assert!(matches!(p.await.unwrap(), Err(PutError::ShutDown(1))));

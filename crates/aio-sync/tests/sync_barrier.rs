@@ -8,9 +8,7 @@ use aio_sync::{Barrier, BarrierError, ZeroPartiesError};
 use aio_test::{assert_cancelled, settle, spawn_on};
 
 fn spawn_waiters(b: &Arc<Barrier>, n: usize) -> Vec<aio_core::Task<Result<usize, BarrierError>>> {
-    (0..n)
-        .map(|_| spawn_on(&b, |b| async move { b.wait().await }))
-        .collect()
+    (0..n).map(|_| spawn_on(b, |b| async move { b.wait().await })).collect()
 }
 
 #[test]

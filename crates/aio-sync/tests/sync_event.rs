@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aio_core::{create_task, run};
 use aio_sync::Event;
-use aio_test::{assert_cancelled, poll_once, settle, spawn_on};
+use aio_test::{assert_cancelled, poll_once, settle, spawn_on, waiting_on};
 
 #[test]
 fn set_clear_is_set() {
@@ -60,8 +60,7 @@ fn set_wakes_every_waiter() {
 fn a_waiter_woken_by_set_returns_even_if_cleared_before_it_runs() {
     run(async {
         let ev = Arc::new(Event::new());
-        let t = spawn_on(&ev, |e2| async move { e2.wait().await });
-        settle(1).await;
+        let t = waiting_on(&ev, |e2| async move { e2.wait().await }).await;
         ev.set();
         ev.clear();
         t.await.unwrap().unwrap();

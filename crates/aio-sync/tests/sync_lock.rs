@@ -9,7 +9,7 @@ use std::task::Poll;
 
 use aio_core::{create_task, run};
 use aio_sync::{Lock, LockReleaseError, OwnedLockGuard};
-use aio_test::{assert_cancelled, block_on, poll_once, settle, spawn_on};
+use aio_test::{assert_cancelled, block_on, poll_once, settle, spawn_on, waiting_on};
 
 /// How a contender takes the lock and gives it back.
 #[derive(Clone, Copy)]
@@ -157,8 +157,7 @@ fn a_release_cannot_be_stolen_by_a_newcomer() {
     run(async {
         let lock = Arc::new(Lock::new());
         let g = lock.acquire().await.unwrap();
-        let waiter = spawn_on(&lock, |l2| async move { l2.acquire().await.map(drop) });
-        settle(1).await;
+        let waiter = waiting_on(&lock, |l2| async move { l2.acquire().await.map(drop) }).await;
         drop(g);
         // Handed to the waiter, which has not run yet: still locked.
         assert!(lock.locked());
@@ -183,8 +182,7 @@ fn cancelled_after_the_hand_off_with_nobody_behind_unlocks() {
     run(async {
         let lock = Arc::new(Lock::new());
         let g = lock.acquire().await.unwrap();
-        let a = spawn_on(&lock, |l2| async move { l2.acquire().await.map(drop) });
-        settle(1).await;
+        let a = waiting_on(&lock, |l2| async move { l2.acquire().await.map(drop) }).await;
         drop(g);
         a.cancel();
         assert_cancelled(a).await;
@@ -344,8 +342,7 @@ fn an_owned_guard_moves_into_another_thread_and_releases_there() {
         assert_static_send(&guard);
         assert!(Arc::ptr_eq(guard.lock(), &lock));
         assert!(lock.locked());
-        let waiter = spawn_on(&lock, |l2| async move { l2.acquire().await.map(drop) });
-        settle(1).await;
+        let waiter = waiting_on(&lock, |l2| async move { l2.acquire().await.map(drop) }).await;
         // Released on another thread: the hand-off wakes the waiter here.
         std::thread::spawn(move || drop(guard)).join().unwrap();
         waiter.await.unwrap().unwrap();
@@ -417,8 +414,7 @@ fn owned_acquire_cancelled_while_waiting_leaves_the_queue() {
     run(async {
         let lock = Arc::new(Lock::new());
         let g = lock.acquire().await.unwrap();
-        let a = spawn_on(&lock, |l2| async move { l2.acquire_owned().await.map(drop) });
-        settle(1).await;
+        let a = waiting_on(&lock, |l2| async move { l2.acquire_owned().await.map(drop) }).await;
         a.cancel(); // before any wake-up
         assert_cancelled(a).await;
         drop(g);

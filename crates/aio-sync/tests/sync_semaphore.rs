@@ -7,7 +7,7 @@ use std::task::Poll;
 
 use aio_core::{create_task, run};
 use aio_sync::{BoundedSemaphore, ReleaseError, Semaphore};
-use aio_test::{assert_cancelled, poll_once, settle, spawn_on};
+use aio_test::{assert_cancelled, poll_once, settle, spawn_on, waiting_on};
 
 #[test]
 fn counts_permits() {
@@ -61,8 +61,7 @@ fn bounded_release_to_a_waiter_always_fits() {
         let sem = Arc::new(BoundedSemaphore::new(1));
         let p = sem.acquire().await.unwrap();
         p.forget();
-        let w = spawn_on(&sem, |s2| async move { s2.acquire().await.map(|g| g.forget()) });
-        settle(1).await;
+        let w = waiting_on(&sem, |s2| async move { s2.acquire().await.map(|g| g.forget()) }).await;
         assert_eq!(sem.release(), Ok(()));
         w.await.unwrap().unwrap();
         assert_eq!(sem.value(), 0);

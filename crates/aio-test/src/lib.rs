@@ -11,7 +11,8 @@
 //!   by a `select`-style race, as `futures_lite::future::or` does it).
 //! - **Plain threads**: [`block_on`], [`poll_once`], [`within`] (a bound
 //!   against hangs, never a timing assertion).
-//! - **Tasks**: [`spawn_on`] (a waiter on a shared lock, queue, event),
+//! - **Tasks**: [`spawn_on`] and [`waiting_on`] (a waiter on a shared
+//!   lock, queue, event),
 //!   [`assert_cancelled`], [`settle`], [`until`].
 //! - Data and places: [`payload`], [`Dir`], [`raise_nofile`].
 //! - Children: [`is_unreaped_child`], [`assert_reaped`], [`wait_reaped`]
@@ -258,14 +259,27 @@ pub async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Outp
     .await
 }
 
-/// Spawns `op` on the running loop with its own clone of `shared`: the
-/// task a test sets waiting on a lock, a queue, an event.
-pub fn spawn_on<S: ?Sized + 'static, F>(shared: &Arc<S>, op: impl FnOnce(Arc<S>) -> F) -> aio_core::Task<F::Output>
+/// Spawns `op` on the running loop with its own clone of `shared` (an
+/// `Arc` or an `Rc`): the task a test sets waiting on a lock, a queue,
+/// an event, a child process.
+pub fn spawn_on<S: Clone + 'static, F>(shared: &S, op: impl FnOnce(S) -> F) -> aio_core::Task<F::Output>
 where
     F: Future + 'static,
     F::Output: aio_core::Reportable,
 {
     aio_core::create_task(op(shared.clone()))
+}
+
+/// [`spawn_on`], then one turn of the loop ([`settle`]`(1)`): the task
+/// has run up to where it waits when this returns.
+pub async fn waiting_on<S: Clone + 'static, F>(shared: &S, op: impl FnOnce(S) -> F) -> aio_core::Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: aio_core::Reportable,
+{
+    let t = spawn_on(shared, op);
+    settle(1).await;
+    t
 }
 
 /// Awaits `task` and fails the test unless it ended cancelled.

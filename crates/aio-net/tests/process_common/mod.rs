@@ -1,12 +1,16 @@
-//! The subprocess suites' workload that needs aio-net (which aio-test,
-//! a dev-dependency of aio-net, cannot depend on): many children at once.
-//! The `/proc` checks for zombies are in aio-test.
+//! What the subprocess suites (`process_basic`, `process_sigchld`: one
+//! per child watcher) share and aio-test cannot hold, as it needs aio-net
+//! (whose dev-dependency aio-test is): many children at once, and a
+//! child's cancelled waits. The `/proc` checks for zombies are in
+//! aio-test.
 #![allow(dead_code)]
 
 use std::io;
+use std::rc::Rc;
 
-use aio_core::{TaskError, create_task};
-use aio_net::{ChildWatcher, Command};
+use aio_core::{TaskError, TimeoutError, create_task, timeout, yield_now};
+use aio_net::{ChildWatcher, Command, Process};
+use aio_test::{assert_cancelled, assert_reaped, is_unreaped_child, spawn_on};
 
 fn err(e: TaskError) -> io::Error {
     io::Error::other(e.to_string())
@@ -29,4 +33,23 @@ pub async fn many_children(n: usize, at_once: usize, watcher: ChildWatcher) -> i
         }
     }
     Ok(pids)
+}
+
+/// `p`, a child that runs until killed: a `wait` that times out and a
+/// task's `wait` cancelled while it waits leave it running and unreaped;
+/// killed, it is reaped.
+pub async fn cancelled_waits_then_kill(p: Process) -> io::Result<()> {
+    assert_eq!(timeout(0.05, p.wait()).await.unwrap_err(), TimeoutError::new());
+    assert_eq!(p.returncode(), None, "still running after the cancelled wait");
+    assert!(is_unreaped_child(p.pid()));
+    let p = Rc::new(p);
+    let t = spawn_on(&p, |p| async move { p.wait().await });
+    yield_now().await?;
+    t.cancel();
+    assert_cancelled(t).await;
+    assert!(is_unreaped_child(p.pid()));
+    p.kill()?;
+    assert_eq!(p.wait().await?, -9);
+    assert_reaped(p.pid());
+    Ok(())
 }

@@ -37,13 +37,11 @@ where
 /// Copies what `r` reads to `w` until EOF, then closes `w` and waits for
 /// the close.
 async fn echo(mut r: StreamReader, w: StreamWriter) -> Result<(), StreamError> {
-    loop {
-        let data = r.read(64 * 1024).await?;
-        if data.is_empty() {
-            break;
-        }
+    let mut data = r.read(64 * 1024).await?;
+    while !data.is_empty() {
         w.write(&data);
         w.drain().await?;
+        data = r.read(64 * 1024).await?;
     }
     w.close();
     w.wait_closed().await?;
