@@ -19,11 +19,7 @@ async fn notify(cond: &Condition, n: usize) -> usize {
     cond.notify(n).unwrap()
 }
 
-fn waiters(
-    cond: &Arc<Condition>,
-    n: usize,
-    woken: &Rc<RefCell<Vec<usize>>>,
-) -> Vec<aio_core::Task<aio_core::Result<()>>> {
+fn waiters(cond: &Arc<Condition>, n: usize, woken: &Rc<RefCell<Vec<usize>>>) -> Waiters {
     (0..n)
         .map(|i| {
             let (cond, woken) = (cond.clone(), woken.clone());
@@ -253,19 +249,35 @@ fn cancelled_while_waiting_reacquires_the_lock() {
     });
 }
 
+type Waiters = Vec<aio_core::Task<aio_core::Result<()>>>;
+
+/// Three waiters; waiter 0 is cancelled after a `notify(1)` meant for it
+/// (`notified_first`), before it ran, or before any notification. Either
+/// way that one notification goes to waiter 1. Returns the condition and
+/// waiters 1 and 2.
+async fn waiter_0_cancelled(notified_first: bool) -> (Arc<Condition>, Waiters) {
+    let cond = Arc::new(Condition::new());
+    let woken = Rc::new(RefCell::new(Vec::new()));
+    let mut tasks = waiters(&cond, 3, &woken);
+    settle(2).await;
+    if notified_first {
+        assert_eq!(notify(&cond, 1).await, 1); // to waiter 0, which has not run yet
+        tasks[0].cancel();
+        assert_cancelled(tasks.remove(0)).await;
+    } else {
+        tasks[0].cancel();
+        assert_cancelled(tasks.remove(0)).await;
+        assert_eq!(notify(&cond, 1).await, 1);
+    }
+    settle(5).await;
+    assert_eq!(*woken.borrow(), [1], "waiter 1 got the notification");
+    (cond, tasks)
+}
+
 #[test]
 fn cancelled_after_notify_passes_the_notification_on() {
     run(async {
-        let cond = Arc::new(Condition::new());
-        let woken = Rc::new(RefCell::new(Vec::new()));
-        let mut tasks = waiters(&cond, 3, &woken);
-        settle(2).await;
-        assert_eq!(notify(&cond, 1).await, 1); // to waiter 0, which has not run yet
-        tasks[0].cancel();
-        let t0 = tasks.remove(0);
-        assert_cancelled(t0).await;
-        settle(5).await;
-        assert_eq!(*woken.borrow(), [1], "waiter 1 got the notification");
+        let (cond, tasks) = waiter_0_cancelled(true).await;
         notify(&cond, usize::MAX).await;
         for t in tasks {
             t.await.unwrap().unwrap();
@@ -277,16 +289,7 @@ fn cancelled_after_notify_passes_the_notification_on() {
 #[test]
 fn cancelled_before_notify_does_not_take_a_notification() {
     run(async {
-        let cond = Arc::new(Condition::new());
-        let woken = Rc::new(RefCell::new(Vec::new()));
-        let mut tasks = waiters(&cond, 3, &woken);
-        settle(2).await;
-        tasks[0].cancel();
-        let t0 = tasks.remove(0);
-        assert_cancelled(t0).await;
-        assert_eq!(notify(&cond, 1).await, 1);
-        settle(5).await;
-        assert_eq!(*woken.borrow(), [1]);
+        let (cond, tasks) = waiter_0_cancelled(false).await;
         assert_eq!(notify(&cond, 5).await, 1);
         for t in tasks {
             t.await.unwrap().unwrap();

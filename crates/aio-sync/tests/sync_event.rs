@@ -70,34 +70,35 @@ fn a_waiter_woken_by_set_returns_even_if_cleared_before_it_runs() {
     });
 }
 
-#[test]
-fn cancelled_waiter_leaves_and_others_still_wake() {
-    run(async {
-        let ev = Arc::new(Event::new());
-        let spawn = || spawn_on(&ev, |ev| async move { ev.wait().await });
-        let (a, b) = (spawn(), spawn());
-        settle(1).await;
+/// Waiters `a` and `b`; `a` is cancelled while it waits (`early`) or
+/// after `set` woke it, before it ran. Either way `b` returns and `a`
+/// ends cancelled; the event stays set.
+async fn a_cancelled_waiter(early: bool) {
+    let ev = Arc::new(Event::new());
+    let spawn = || spawn_on(&ev, |ev| async move { ev.wait().await });
+    let (a, b) = (spawn(), spawn());
+    settle(1).await;
+    if early {
         a.cancel();
         settle(1).await;
         ev.set();
-        assert_cancelled(a).await;
-        b.await.unwrap().unwrap();
-    });
+    } else {
+        ev.set();
+        a.cancel();
+    }
+    assert_cancelled(a).await;
+    b.await.unwrap().unwrap();
+    assert!(ev.is_set());
+}
+
+#[test]
+fn cancelled_waiter_leaves_and_others_still_wake() {
+    run(a_cancelled_waiter(true));
 }
 
 #[test]
 fn cancelled_after_set_before_it_ran() {
-    run(async {
-        let ev = Arc::new(Event::new());
-        let spawn = || spawn_on(&ev, |ev| async move { ev.wait().await });
-        let (a, b) = (spawn(), spawn());
-        settle(1).await;
-        ev.set();
-        a.cancel();
-        assert_cancelled(a).await;
-        b.await.unwrap().unwrap();
-        assert!(ev.is_set());
-    });
+    run(a_cancelled_waiter(false));
 }
 
 #[test]
