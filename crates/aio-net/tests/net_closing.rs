@@ -15,7 +15,7 @@ use aio_core::{TaskError, create_task, yield_now};
 use aio_net::{
     PIPE, StreamError, StreamReader, StreamWriter, TcpListener, TcpStream, create_subprocess_exec, open_connection,
 };
-use aio_test::{backend_tests, payload};
+use aio_test::{Backend, backend_tests, payload};
 use servers::{echo_server, local_server};
 
 fn err(e: TaskError) -> io::Error {
@@ -378,22 +378,11 @@ async fn drains_cut_short_then_abort() -> io::Result<()> {
     Ok(())
 }
 
-backend_tests!(
-    closed_server_refuses_at_once,
-    drain_after_close_is_connection_lost,
-    drain_waiting_when_closed_sees_the_close_through,
-    write_after_write_eof_is_an_error,
-    abort_closes_at_once,
-    abort_closes_a_pipe_at_once,
-    drain_raises_when_the_peer_is_gone,
-    a_reset_seen_by_the_reader_fails_the_writer,
-    drains_cut_short_then_abort,
-);
-
 /// The loop closes while a writer still holds data and a server still
 /// listens: afterwards, with no loop, `abort`, `write` and `close` neither
 /// panic nor leak, and the descriptors close with their last handles.
-fn a_writer_and_a_server_outlive_their_loop(lp: aio_core::Loop) {
+fn a_writer_and_a_server_outlive_their_loop(b: Backend) {
+    let Some(lp) = aio_test::new_loop(b) else { return };
     let runner = aio_core::Runner::with_loop(lp);
     let (s, w, server, fd, target) = runner
         .run(async {
@@ -417,14 +406,15 @@ fn a_writer_and_a_server_outlive_their_loop(lp: aio_core::Loop) {
     assert_ne!(fd_target(fd), target, "the socket's descriptor is still open");
 }
 
-#[test]
-fn poll_a_writer_and_a_server_outlive_their_loop() {
-    a_writer_and_a_server_outlive_their_loop(aio_test::poll_loop());
-}
-
-#[test]
-fn uring_a_writer_and_a_server_outlive_their_loop() {
-    if let Some(lp) = aio_test::uring_loop() {
-        a_writer_and_a_server_outlive_their_loop(lp);
-    }
-}
+backend_tests!(
+    plain: closed_server_refuses_at_once,
+    drain_after_close_is_connection_lost,
+    drain_waiting_when_closed_sees_the_close_through,
+    write_after_write_eof_is_an_error,
+    abort_closes_at_once,
+    abort_closes_a_pipe_at_once,
+    drain_raises_when_the_peer_is_gone,
+    a_reset_seen_by_the_reader_fails_the_writer,
+    drains_cut_short_then_abort;
+    each: a_writer_and_a_server_outlive_their_loop,
+);

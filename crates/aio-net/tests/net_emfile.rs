@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use aio_core::{sleep, timeout};
 use aio_net::{StreamReader, StreamWriter, open_connection};
-use aio_test::Backend;
+use aio_test::{Backend, backend_tests};
 use servers::local_server;
 
 static LIMIT: Mutex<()> = Mutex::new(());
@@ -53,7 +53,7 @@ fn exhaust() -> Vec<OwnedFd> {
     v
 }
 
-async fn accept_under_emfile() -> io::Result<()> {
+async fn serve_through_emfile() -> io::Result<()> {
     let server = local_server(|mut r: StreamReader, w: StreamWriter| async move {
         let line = r.readline().await?;
         w.write(&line);
@@ -120,24 +120,17 @@ async fn accept_under_emfile() -> io::Result<()> {
     Ok(())
 }
 
-fn run(f: fn() -> aio_test::Boxed, on: Backend) {
+/// The server on `b`, under a low descriptor limit (restored after).
+fn accept_under_emfile(b: Backend) {
     let _g = LIMIT.lock().unwrap_or_else(|e| e.into_inner());
     let before = nofile().rlim_cur;
     // A low limit keeps `exhaust` quick.
     set_nofile(256.min(before));
-    let r = std::panic::catch_unwind(|| aio_test::run_on(on, f()));
+    let r = std::panic::catch_unwind(|| aio_test::run_on(b, serve_through_emfile()));
     set_nofile(before);
     if let Err(p) = r {
         std::panic::resume_unwind(p);
     }
 }
 
-#[test]
-fn poll_accept_under_emfile() {
-    run(|| Box::pin(accept_under_emfile()), Backend::Poll);
-}
-
-#[test]
-fn uring_accept_under_emfile() {
-    run(|| Box::pin(accept_under_emfile()), Backend::Uring);
-}
+backend_tests!(each: accept_under_emfile);

@@ -121,10 +121,7 @@ pub fn run_uring<E: Debug, F: Future<Output = Result<(), E>> + 'static>(f: F) {
 /// timeouts): the runners take any `Result<(), E: Debug>`.
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// A boxed test future, for harnesses that pick the backend at run time.
-pub type Boxed = Pin<Box<dyn Future<Output = io::Result<()>>>>;
-
-/// Expands each listed `async fn` into one `#[test]` per backend:
+/// Expands each listed test function into one `#[test]` per backend:
 /// `poll::name` and `uring::name`.
 ///
 /// - `backend_tests!(a, b)`: `async fn a() -> Result<(), E>`.
@@ -133,49 +130,49 @@ pub type Boxed = Pin<Box<dyn Future<Output = io::Result<()>>>>;
 /// - `backend_tests!(serial: a, b)`, `backend_tests!(serial_dir: a, b)`:
 ///   as the forms above, holding [`serial`] for the whole test (tests that
 ///   count descriptors).
+/// - `backend_tests!(each: a, b)`: `fn a(b: aio_test::Backend)`, for tests
+///   that build and close their loops themselves.
 ///
-/// A name may carry attributes for both its tests:
+/// Forms combine, separated by `;`: `backend_tests!(dir: a; each: b)`. A
+/// name may carry attributes for both its tests:
 /// `backend_tests!(a, #[cfg(feature = "tls")] b)`.
 #[macro_export]
 macro_rules! backend_tests {
-    (dir: $($(#[$m:meta])* $name:ident),* $(,)?) => {
-        $crate::backend_tests!(@dir false; $($(#[$m])* $name),*);
+    ($($form:ident: $($(#[$m:meta])* $name:ident),* $(,)?);+ $(;)?) => {
+        $crate::backend_tests!(@mod poll Poll; $($form: $($(#[$m])* $name),*);+);
+        $crate::backend_tests!(@mod uring Uring; $($form: $($(#[$m])* $name),*);+);
     };
-    (serial_dir: $($(#[$m:meta])* $name:ident),* $(,)?) => {
-        $crate::backend_tests!(@dir true; $($(#[$m])* $name),*);
+    ($($(#[$m:meta])* $name:ident),* $(,)?) => {
+        $crate::backend_tests!(plain: $($(#[$m])* $name),*);
     };
-    (@dir $serial:literal; $($(#[$m:meta])* $name:ident),*) => {
-        $crate::backend_tests!(@each |b, name, f| {
-            let _one = $serial.then($crate::serial);
-            let d = $crate::Dir::new(&format!("{}-{}", b.name(), name));
-            $crate::run_on(b, f(d));
-        } $($(#[$m])* $name),*);
-    };
-    (serial: $($(#[$m:meta])* $name:ident),* $(,)?) => {
-        $crate::backend_tests!(@each |b, _name, f| {
-            let _one = $crate::serial();
-            $crate::run_on(b, f());
-        } $($(#[$m])* $name),*);
-    };
-    (@each |$b:ident, $n:ident, $f:ident| $body:block $($(#[$m:meta])* $name:ident),*) => {
-        $crate::backend_tests!(@mod poll Poll |$b, $n, $f| $body $($(#[$m])* $name),*);
-        $crate::backend_tests!(@mod uring Uring |$b, $n, $f| $body $($(#[$m])* $name),*);
-    };
-    (@mod $mod:ident $backend:ident |$b:ident, $n:ident, $f:ident| $body:block
-        $($(#[$m:meta])* $name:ident),*) => {
+    (@mod $mod:ident $b:ident; $($form:ident: $($(#[$m:meta])* $name:ident),*);+) => {
         mod $mod {
-            $(
+            $($(
                 $(#[$m])*
                 #[test]
                 fn $name() {
-                    let ($b, $n, $f) = ($crate::Backend::$backend, stringify!($name), super::$name);
-                    $body
+                    $crate::backend_tests!(@run $form $b $name);
                 }
-            )*
+            )*)+
         }
     };
-    ($($(#[$m:meta])* $name:ident),* $(,)?) => {
-        $crate::backend_tests!(@each |b, _name, f| { $crate::run_on(b, f()); } $($(#[$m])* $name),*);
+    (@run plain $b:ident $name:ident) => {
+        $crate::run_on($crate::Backend::$b, super::$name())
+    };
+    (@run serial $b:ident $name:ident) => {
+        let _one = $crate::serial();
+        $crate::backend_tests!(@run plain $b $name)
+    };
+    (@run dir $b:ident $name:ident) => {
+        let d = $crate::Dir::new(&format!("{}-{}", $crate::Backend::$b.name(), stringify!($name)));
+        $crate::run_on($crate::Backend::$b, super::$name(d))
+    };
+    (@run serial_dir $b:ident $name:ident) => {
+        let _one = $crate::serial();
+        $crate::backend_tests!(@run dir $b $name)
+    };
+    (@run each $b:ident $name:ident) => {
+        super::$name($crate::Backend::$b)
     };
 }
 

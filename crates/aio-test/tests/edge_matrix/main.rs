@@ -20,13 +20,16 @@ use aio_test::Backend;
 use harness::{Ending, Row, row};
 
 /// One `#[test]` per row and backend (`poll::tcp_recv`,
-/// `uring::tcp_recv`), and [`rows`], the same rows for the randomized
-/// variant.
+/// `uring::tcp_recv`) and the random cells of each backend
+/// (`poll::random_cells`), and [`rows`], the same rows for the
+/// randomized variant.
 macro_rules! matrix {
     (@mod $m:ident $backend:ident $($name:ident: $case:ty,)*) => {
         mod $m {
             use super::*;
             $( #[test] fn $name() { row::<$case>(Backend::$backend); } )*
+            /// `AIO_MATRIX_RANDOM` random cells (none by default).
+            #[test] fn random_cells() { random(Backend::$backend); }
         }
     };
     ($($name:ident: $case:ty,)*) => {
@@ -126,14 +129,4 @@ fn random(b: Backend) {
             aio_test::run_on(b, (r.cell)(ending));
         }
     }
-}
-
-#[test]
-fn poll_random_cells() {
-    random(Backend::Poll);
-}
-
-#[test]
-fn uring_random_cells() {
-    random(Backend::Uring);
 }
