@@ -51,8 +51,8 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use common::{
-    Ready, Running, announce, echo_until_eof, gettid, measure, median, nanos_since, on_aio_loop, rounds, start_thread,
-    tokio_ct,
+    Ready, Running, aio_echo, announce, echo_until_eof, gettid, measure, median, nanos_since, on_aio_loop, on_local,
+    rounds, serve_announced, start_thread, tokio_ct,
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -217,31 +217,11 @@ fn aio_server(backend: aio::Backend, tx: Ready) {
     });
 }
 
+/// End of file or an error (the accept groups' clients reset their
+/// connections) ends a connection quietly, as the other servers do.
 fn aio_streams_server(backend: aio::Backend, tx: Ready) {
     on_aio_loop(backend, tx, |tx| async move {
-        let server = aio::start_server(
-            |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
-                // End of file or an error (the accept groups' clients
-                // reset their connections) ends the connection quietly,
-                // as the other servers do.
-                loop {
-                    let data = match r.read(64 * 1024).await {
-                        Ok(data) if !data.is_empty() => data,
-                        _ => return Ok::<_, aio::StreamError>(()),
-                    };
-                    w.write(&data);
-                    if w.drain().await.is_err() {
-                        return Ok(());
-                    }
-                }
-            },
-            "127.0.0.1",
-            0,
-        )
-        .await?;
-        announce(&tx, server.sockets()[0]);
-        server.serve_forever().await?;
-        Ok(())
+        serve_announced(aio::start_server(aio_echo, "127.0.0.1", 0).await?, &tx).await
     });
 }
 
@@ -376,37 +356,22 @@ impl Generator {
         let lats = match self.load {
             Load::Echo { depth } => {
                 let conns = std::mem::take(&mut self.conns);
-                let done = self.on_local(conns.into_iter().map(|mut s| async move {
-                    let lats = requests(&mut s, size, per, depth).await;
-                    (s, lats)
-                }));
+                let done = on_local(
+                    &self.rt,
+                    conns.into_iter().map(|mut s| async move {
+                        let lats = requests(&mut s, size, per, depth).await;
+                        (s, lats)
+                    }),
+                );
                 let (conns, lats): (Vec<_>, Vec<_>) = done.into_iter().unzip();
                 self.conns = conns;
                 lats
             }
-            Load::Accept => self.on_local((0..self.clients).map(|_| connections(addr, size, per))),
+            Load::Accept => on_local(&self.rt, (0..self.clients).map(|_| connections(addr, size, per))),
         };
         let d = t0.elapsed();
         self.latencies.extend(lats.into_iter().flatten());
         d
-    }
-
-    /// Runs `tasks` concurrently on this thread; their outputs, in order.
-    fn on_local<T: 'static, F: Future<Output = T> + 'static>(&self, tasks: impl Iterator<Item = F>) -> Vec<T> {
-        let tasks: Vec<F> = tasks.collect();
-        self.rt.block_on(async move {
-            let local = tokio::task::LocalSet::new();
-            local
-                .run_until(async move {
-                    let handles: Vec<_> = tasks.into_iter().map(tokio::task::spawn_local).collect();
-                    let mut out = Vec::with_capacity(handles.len());
-                    for h in handles {
-                        out.push(h.await.unwrap());
-                    }
-                    out
-                })
-                .await
-        })
     }
 
     /// The `per_mille`/1000 quantile of the request latencies.

@@ -169,18 +169,9 @@ impl Generator {
 fn group(c: &mut Criterion, conns: usize) {
     let name = format!("http1_{conns}c");
     let per_iter = (conns as u64 * 20).max(2000);
-    let mut g = common::group(c, &name, per_iter, 10);
-    let rounds = common::rounds("NET_HTTP_ROUNDS");
-    common::run_rounds(
-        &mut g,
-        &name,
-        per_iter,
-        rounds,
-        &common::chosen("NET_HTTP_SERVERS", &SERVERS),
-        start,
-        |addr| Generator::new(addr, conns),
-    );
-    g.finish();
+    common::run_rounds(c, &name, per_iter, "NET_HTTP", &SERVERS, start, |addr| {
+        Generator::new(addr, conns)
+    });
 }
 
 impl common::Load for Generator {

@@ -18,13 +18,15 @@
 
 mod common;
 
-use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aio::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use aio::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
-use common::{Ready, Running, announce, echo_until_eof, nanos_since, on_aio_loop, start_thread, tokio_ct};
+use common::{
+    Ready, Running, aio_echo, announce, echo_until_eof, nanos_since, on_aio_loop, on_local, serve_announced,
+    start_thread, tokio_ct,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -62,28 +64,8 @@ fn start(server: &'static str, config: Arc<ServerConfig>) -> Option<Running> {
 
 fn aio_server(backend: aio::Backend, config: Arc<ServerConfig>, tx: Ready) {
     on_aio_loop(backend, tx, |tx| async move {
-        let server = aio::start_server_tls(
-            |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
-                // EOF, a reset or an error ends the connection quietly.
-                loop {
-                    let data = match r.read(64 * 1024).await {
-                        Ok(data) if !data.is_empty() => data,
-                        _ => return,
-                    };
-                    w.write(&data);
-                    if w.drain().await.is_err() {
-                        return;
-                    }
-                }
-            },
-            "127.0.0.1",
-            0,
-            aio::TlsAcceptor::from_config(config),
-        )
-        .await?;
-        announce(&tx, server.sockets()[0]);
-        server.serve_forever().await?;
-        Ok::<_, io::Error>(())
+        let tls = aio::TlsAcceptor::from_config(config);
+        serve_announced(aio::start_server_tls(aio_echo, "127.0.0.1", 0, tls).await?, &tx).await
     });
 }
 
@@ -198,23 +180,6 @@ impl Generator {
             latencies: Vec::new(),
         }
     }
-
-    /// Runs `tasks` concurrently on this thread; their outputs, in order.
-    fn on_local<T: 'static, F: Future<Output = T> + 'static>(&self, tasks: impl Iterator<Item = F>) -> Vec<T> {
-        let tasks: Vec<F> = tasks.collect();
-        self.rt.block_on(async move {
-            tokio::task::LocalSet::new()
-                .run_until(async move {
-                    let handles: Vec<_> = tasks.into_iter().map(tokio::task::spawn_local).collect();
-                    let mut out = Vec::with_capacity(handles.len());
-                    for h in handles {
-                        out.push(h.await.unwrap());
-                    }
-                    out
-                })
-                .await
-        })
-    }
 }
 
 fn group(c: &mut Criterion, conns: usize, size: usize, load: Load) {
@@ -224,18 +189,15 @@ fn group(c: &mut Criterion, conns: usize, size: usize, load: Load) {
         Load::Handshake => (format!("tls_handshake_{conns}c"), (conns as u64 * 10).max(100)),
     };
     let (server_config, client_config) = configs();
-    let mut g = common::group(c, &name, per_iter, 10);
-    let rounds = common::rounds("NET_TLS_ROUNDS");
     common::run_rounds(
-        &mut g,
+        c,
         &name,
         per_iter,
-        rounds,
-        &common::chosen("NET_TLS_SERVERS", &SERVERS),
+        "NET_TLS",
+        &SERVERS,
         |server| start(server, server_config.clone()),
         |addr| Generator::new(addr, client_config.clone(), conns, size, load),
     );
-    g.finish();
 }
 
 impl common::Load for Generator {
@@ -246,17 +208,23 @@ impl common::Load for Generator {
         let lats: Vec<Vec<u32>> = match self.load {
             Load::Echo => {
                 let conns = std::mem::take(&mut self.conns);
-                let done = self.on_local(conns.into_iter().map(|mut s| async move {
-                    let l = echoes(&mut s, size, per).await;
-                    (s, l)
-                }));
+                let done = on_local(
+                    &self.rt,
+                    conns.into_iter().map(|mut s| async move {
+                        let l = echoes(&mut s, size, per).await;
+                        (s, l)
+                    }),
+                );
                 let (conns, lats) = done.into_iter().unzip();
                 self.conns = conns;
                 lats
             }
             Load::Handshake => {
                 let (addr, tls) = (self.addr, self.tls.clone());
-                self.on_local((0..self.clients).map(|_| handshakes(addr, tls.clone(), size, per)))
+                on_local(
+                    &self.rt,
+                    (0..self.clients).map(|_| handshakes(addr, tls.clone(), size, per)),
+                )
             }
         };
         let d = t0.elapsed();

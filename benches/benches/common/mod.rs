@@ -88,6 +88,21 @@ pub async fn tokio_local_join<T: 'static, F: Future<Output = T> + 'static>(
     .await
 }
 
+/// Runs `tasks` concurrently on `rt`'s thread (tasks of a `LocalSet`,
+/// which need not be `Send`); their outputs, in order.
+pub fn on_local<T: 'static, F: Future<Output = T> + 'static>(
+    rt: &tokio::runtime::Runtime,
+    tasks: impl Iterator<Item = F>,
+) -> Vec<T> {
+    let tasks: Vec<F> = tasks.collect();
+    rt.block_on(tokio::task::LocalSet::new().run_until(async move {
+        in_order(tasks.into_iter().map(tokio::task::spawn_local).collect(), |r| {
+            r.unwrap()
+        })
+        .await
+    }))
+}
+
 /// [`aio_join`] on smol's local executor `ex`.
 pub async fn smol_join<'a, T: 'a, F>(ex: &smol::LocalExecutor<'a>, n: u64, mut task: impl FnMut(u64) -> F) -> Vec<T>
 where
@@ -145,6 +160,29 @@ macro_rules! echo_until_eof {
 }
 #[allow(unused_imports)]
 pub(crate) use echo_until_eof;
+
+/// aio's echo handler on its streams: copies until EOF; EOF, a reset or
+/// an error ends the connection quietly, as in the peers' servers.
+pub async fn aio_echo(mut r: aio::StreamReader, w: aio::StreamWriter) {
+    loop {
+        let data = match r.read(64 * 1024).await {
+            Ok(data) if !data.is_empty() => data,
+            _ => return,
+        };
+        w.write(&data);
+        if w.drain().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Says the aio `server` is up (on [`Ready`]), then serves until the
+/// process ends.
+pub async fn serve_announced(server: aio::Server, tx: &Ready) -> std::io::Result<()> {
+    announce(tx, server.sockets()[0]);
+    server.serve_forever().await?;
+    Ok(())
+}
 
 /// Says, from the server's thread, that it listens on `addr`.
 pub fn announce(tx: &Ready, addr: std::net::SocketAddr) {
@@ -328,24 +366,29 @@ pub trait Load {
     fn latencies(&mut self) -> &mut Vec<u32>;
 }
 
-/// The rounds of a group: each server of `servers`, started by `start`,
-/// loaded by the generator `load` makes for its address, `rounds` times
-/// alternating; prints each round and the summary against tokio-ct.
+/// The rounds of group `name`, `per_iter` requests an iteration (10
+/// samples): each server of `all` (or those `<prefix>_SERVERS` names),
+/// started by `start`, loaded by the generator `load` makes for its
+/// address, `<prefix>_ROUNDS` times (1 by default) alternating; prints
+/// each round and the summary against tokio-ct.
 pub fn run_rounds<L: Load>(
-    g: &mut BenchmarkGroup<'_, WallTime>,
+    c: &mut criterion::Criterion,
     name: &str,
     per_iter: u64,
-    rounds: usize,
-    servers: &[&'static str],
+    prefix: &str,
+    all: &[&'static str],
     mut start: impl FnMut(&'static str) -> Option<Running>,
     mut load: impl FnMut(std::net::SocketAddr) -> L,
 ) {
+    let mut g = group(c, name, per_iter, 10);
+    let rounds = rounds(&format!("{prefix}_ROUNDS"));
+    let servers = chosen(&format!("{prefix}_SERVERS"), all);
     let mut done = Vec::new();
     for (round, server) in (1..=rounds).flat_map(|r| servers.iter().map(move |&s| (r, s))) {
         let Some(srv) = start(server) else { continue };
         let mut gen_ = load(srv.addr);
         let cpu0 = thread_cpu(srv.tid);
-        let (requests, elapsed) = measure(g, BenchmarkId::new(server, round), per_iter, |n| gen_.run(n));
+        let (requests, elapsed) = measure(&mut g, BenchmarkId::new(server, round), per_iter, |n| gen_.run(n));
         if requests == 0 {
             continue; // filtered out
         }
@@ -362,4 +405,5 @@ pub fn run_rounds<L: Load>(
         done.push(r);
     }
     summarize(name, &done, "tokio-ct");
+    g.finish();
 }
