@@ -1,7 +1,7 @@
 //! Test support shared by aio's crates (not published).
 //!
 //! - **One test, every backend.** [`backend_tests!`] expands each listed
-//!   `async fn` into `poll::name` and `uring::name`; [`run_poll`],
+//!   test into `poll::name` and `uring::name`; [`run_poll`],
 //!   [`run_uring`] and [`run_on`] run one future on a fresh loop of that
 //!   backend. With `AIO_REQUIRE_URING=1` (CI) a kernel without io_uring
 //!   fails the test instead of skipping it, so CI cannot lose a backend.
@@ -12,11 +12,11 @@
 //! - **Plain threads**: [`block_on`], [`poll_once`], [`within`] (a bound
 //!   against hangs, never a timing assertion).
 //! - **Tasks**: [`spawn_on`] and [`waiting_on`] (a waiter on a shared
-//!   lock, queue, event),
-//!   [`assert_cancelled`], [`settle`], [`until`].
-//! - Data and places: [`payload`], [`Dir`], [`raise_nofile`].
-//! - Children: [`is_unreaped_child`], [`assert_reaped`], [`wait_reaped`]
-//!   (no zombie left behind), from `/proc`.
+//!   lock, queue, event), [`assert_cancelled`], [`settle`], [`until`].
+//! - **Data and places**: [`payload`], [`Dir`], [`raise_nofile`],
+//!   [`TestResult`] (for tests whose errors are of many kinds).
+//! - **Children**: [`is_unreaped_child`], [`assert_reaped`],
+//!   [`wait_reaped`] (no zombie left behind), from `/proc`.
 //!
 //! aio-core's own tests keep their helpers: a dev-dependency on this
 //! crate, which depends on aio-core, would build aio-core twice there.
