@@ -4,121 +4,55 @@
 //! IDs are `<workload>/<runtime>`; throughput is per element (task, timer,
 //! yield, callback, round trip), so criterion prints the time per element.
 
+use std::cell::RefCell;
 use std::hint::black_box;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 
-const SPAWN_N: u64 = 100_000;
-const TIMER_N: u64 = 100_000;
-const YIELD_TASKS: u64 = 1_000;
-const YIELDS: u64 = 1_000;
-const CALL_SOON_N: u64 = 100_000;
-const WAKE_N: u64 = 10_000;
-const THREAD_N: u64 = 1_000;
+mod common;
 
-fn tokio_ct() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use common::{aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join, tokio_local_join};
 
+/// `n` tasks that return their index, joined and summed.
 fn spawn_join(c: &mut Criterion) {
-    let mut g = c.benchmark_group("spawn_join");
-    g.throughput(Throughput::Elements(SPAWN_N));
-    g.sample_size(20);
+    const SPAWN_N: u64 = 100_000;
+    let mut g = group(c, "spawn_join", SPAWN_N, 20);
 
-    let runner = aio::Runner::new();
-    g.bench_function("aio", |b| {
-        b.iter(|| {
-            runner.run(async {
-                let tasks: Vec<_> = (0..SPAWN_N).map(|i| aio::create_task(async move { i })).collect();
-                let mut s = 0;
-                for t in tasks {
-                    s += t.await.unwrap();
-                }
-                black_box(s)
-            })
-        })
+    let sum = |v: Vec<u64>| black_box(v.into_iter().sum::<u64>());
+    on_aio(&mut g, "aio", &aio::Runner::new(), || async move {
+        sum(aio_join(SPAWN_N, |i| async move { i }).await)
     });
-
-    let rt = tokio_ct();
-    g.bench_function("tokio-ct", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let tasks: Vec<_> = (0..SPAWN_N).map(|i| tokio::spawn(async move { i })).collect();
-                let mut s = 0;
-                for t in tasks {
-                    s += t.await.unwrap();
-                }
-                black_box(s)
-            })
-        })
+    on_tokio(&mut g, "tokio-ct", &tokio_ct(), || async move {
+        sum(tokio_join(SPAWN_N, |i| async move { i }).await)
     });
-
     let ex = smol::LocalExecutor::new();
-    g.bench_function("smol", |b| {
-        b.iter(|| {
-            smol::future::block_on(ex.run(async {
-                let tasks: Vec<_> = (0..SPAWN_N).map(|i| ex.spawn(async move { i })).collect();
-                let mut s = 0;
-                for t in tasks {
-                    s += t.await;
-                }
-                black_box(s)
-            }))
-        })
+    on_smol(&mut g, "smol", &ex, || async {
+        sum(smol_join(&ex, SPAWN_N, |i| async move { i }).await)
     });
     g.finish();
 }
 
 /// Many tasks each sleeping a different short time: timer insert + fire.
 fn timers(c: &mut Criterion) {
-    let mut g = c.benchmark_group("timers_100k");
-    g.throughput(Throughput::Elements(TIMER_N));
-    g.sample_size(10);
+    const TIMER_N: u64 = 100_000;
+    let mut g = group(c, "timers_100k", TIMER_N, 10);
     let delay = |i: u64| Duration::from_micros(1_000 + (i * 7919) % 1_000);
 
-    let runner = aio::Runner::new();
-    g.bench_function("aio", |b| {
-        b.iter(|| {
-            runner.run(async move {
-                let tasks: Vec<_> = (0..TIMER_N).map(|i| aio::create_task(aio::sleep(delay(i)))).collect();
-                for t in tasks {
-                    t.await.unwrap().unwrap();
-                }
-            })
-        })
+    on_aio(&mut g, "aio", &aio::Runner::new(), || async move {
+        for r in aio_join(TIMER_N, |i| aio::sleep(delay(i))).await {
+            r.unwrap();
+        }
     });
-
-    let rt = tokio_ct();
-    g.bench_function("tokio-ct", |b| {
-        b.iter(|| {
-            rt.block_on(async move {
-                let tasks: Vec<_> = (0..TIMER_N)
-                    .map(|i| tokio::spawn(tokio::time::sleep(delay(i))))
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
-                }
-            })
-        })
+    on_tokio(&mut g, "tokio-ct", &tokio_ct(), || {
+        tokio_join(TIMER_N, |i| tokio::time::sleep(delay(i)))
     });
-
+    // smol's timers live in async-io's reactor: `smol::block_on` drives it
+    // on this thread, as a smol program does.
     let ex = smol::LocalExecutor::new();
     g.bench_function("smol", |b| {
-        b.iter(|| {
-            // smol's timers live in async-io's reactor: `smol::block_on`
-            // drives it on this thread, as a smol program does.
-            smol::block_on(ex.run(async {
-                let tasks: Vec<_> = (0..TIMER_N).map(|i| ex.spawn(smol::Timer::after(delay(i)))).collect();
-                for t in tasks {
-                    t.await;
-                }
-            }))
-        })
+        b.iter(|| smol::block_on(ex.run(smol_join(&ex, TIMER_N, |i| smol::Timer::after(delay(i))))))
     });
     g.finish();
 }
@@ -140,63 +74,41 @@ fn report(group: &str, name: &str, late: &mut Vec<f64>) {
     late.clear();
 }
 
+/// Where the lateness samples (µs) of one group go.
+type Late = Rc<RefCell<Vec<f64>>>;
+
+/// Sleeps 1 ms (`sleep`) `n` times, one after the other, and records how
+/// late each woke (negative: early).
+async fn late_sleeps<F: Future>(late: Late, n: u64, sleep: impl Fn() -> F) {
+    for _ in 0..n {
+        let t0 = Instant::now();
+        sleep().await;
+        late.borrow_mut().push(t0.elapsed().as_secs_f64() * 1e6 - 1000.0);
+    }
+}
+
 /// Lateness of a lightly loaded timer: one task sleeping 1 ms at a time.
 /// Criterion's time per element minus 1 ms is how late the timer fires;
 /// the line printed per runtime gives each sleep's signed lateness.
 fn timer_lateness(c: &mut Criterion) {
     const N: u64 = 200;
-    let mut g = c.benchmark_group("timer_lateness_1ms");
-    g.throughput(Throughput::Elements(N));
-    g.sample_size(10);
+    const GROUP: &str = "timer_lateness_1ms";
+    let mut g = group(c, GROUP, N, 10);
     let d = Duration::from_millis(1);
+    let late = Late::default();
 
-    let late = Rc::new(std::cell::RefCell::new(Vec::new()));
-    let runner = aio::Runner::new();
-    let l = late.clone();
-    g.bench_function("aio", |b| {
-        b.iter(|| {
-            let l = l.clone();
-            runner.run(async move {
-                for _ in 0..N {
-                    let t0 = std::time::Instant::now();
-                    aio::sleep(d).await.unwrap();
-                    l.borrow_mut().push(t0.elapsed().as_secs_f64() * 1e6 - 1000.0);
-                }
-            })
-        })
+    on_aio(&mut g, "aio", &aio::Runner::new(), || {
+        late_sleeps(late.clone(), N, move || async move { aio::sleep(d).await.unwrap() })
     });
-    report("timer_lateness_1ms", "aio", &mut late.borrow_mut());
-
-    let rt = tokio_ct();
-    let l = late.clone();
-    g.bench_function("tokio-ct", |b| {
-        b.iter(|| {
-            let l = l.clone();
-            rt.block_on(async move {
-                for _ in 0..N {
-                    let t0 = std::time::Instant::now();
-                    tokio::time::sleep(d).await;
-                    l.borrow_mut().push(t0.elapsed().as_secs_f64() * 1e6 - 1000.0);
-                }
-            })
-        })
+    report(GROUP, "aio", &mut late.borrow_mut());
+    on_tokio(&mut g, "tokio-ct", &tokio_ct(), || {
+        late_sleeps(late.clone(), N, || tokio::time::sleep(d))
     });
-    report("timer_lateness_1ms", "tokio-ct", &mut late.borrow_mut());
-
-    let l = late.clone();
+    report(GROUP, "tokio-ct", &mut late.borrow_mut());
     g.bench_function("smol", |b| {
-        b.iter(|| {
-            let l = l.clone();
-            smol::block_on(async move {
-                for _ in 0..N {
-                    let t0 = std::time::Instant::now();
-                    smol::Timer::after(d).await;
-                    l.borrow_mut().push(t0.elapsed().as_secs_f64() * 1e6 - 1000.0);
-                }
-            })
-        })
+        b.iter(|| smol::block_on(late_sleeps(late.clone(), N, || smol::Timer::after(d))))
     });
-    report("timer_lateness_1ms", "smol", &mut late.borrow_mut());
+    report(GROUP, "smol", &mut late.borrow_mut());
     g.finish();
 }
 
@@ -206,161 +118,79 @@ fn timer_lateness(c: &mut Criterion) {
 /// end minus (its call + 1 ms): negative means it woke early (a timer
 /// that counts from a clock cached at the start of the turn does).
 fn timer_lateness_busy(c: &mut Criterion) {
-    const N: usize = 500;
-    let mut g = c.benchmark_group("timer_lateness_busy_turn");
-    g.throughput(Throughput::Elements(N as u64));
-    g.sample_size(10);
+    const N: u64 = 500;
+    const GROUP: &str = "timer_lateness_busy_turn";
+    let mut g = group(c, GROUP, N, 10);
     let d = Duration::from_millis(1);
-    let work = Duration::from_micros(4);
-    let busy = move || {
-        let t = std::time::Instant::now();
-        while t.elapsed() < work {
+    /// Works 4 µs, then sleeps once (the sleep made after the work).
+    async fn busy_then_sleep<F: Future>(late: Late, sleep: impl Fn() -> F) {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_micros(4) {
             std::hint::spin_loop();
         }
-    };
+        late_sleeps(late, 1, sleep).await;
+    }
+    let late = Late::default();
 
-    let runner = aio::Runner::new();
-    let late = Rc::new(std::cell::RefCell::new(Vec::new()));
-    let l = late.clone();
-    g.bench_function("aio", |b| {
-        b.iter(|| {
-            let l = l.clone();
-            runner.run(async move {
-                let tasks: Vec<_> = (0..N)
-                    .map(|_| {
-                        let l = l.clone();
-                        aio::create_task(async move {
-                            busy();
-                            let t0 = std::time::Instant::now();
-                            aio::sleep(d).await.unwrap();
-                            l.borrow_mut().push(t0.elapsed().as_secs_f64() * 1e6 - 1000.0);
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
-                }
+    on_aio(&mut g, "aio", &aio::Runner::new(), || {
+        let l = late.clone();
+        async move {
+            aio_join(N, |_| {
+                busy_then_sleep(l.clone(), move || async move { aio::sleep(d).await.unwrap() })
             })
-        })
+            .await
+        }
     });
-    report("timer_lateness_busy_turn", "aio", &mut late.borrow_mut());
-
+    report(GROUP, "aio", &mut late.borrow_mut());
     let rt = tokio_ct();
-    let l = late.clone();
     g.bench_function("tokio-ct", |b| {
         b.iter(|| {
-            let l = l.clone();
             let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, async move {
-                let tasks: Vec<_> = (0..N)
-                    .map(|_| {
-                        let l = l.clone();
-                        tokio::task::spawn_local(async move {
-                            busy();
-                            let t0 = std::time::Instant::now();
-                            tokio::time::sleep(d).await;
-                            l.borrow_mut().push(t0.elapsed().as_secs_f64() * 1e6 - 1000.0);
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
-                }
-            })
+            local.block_on(
+                &rt,
+                tokio_local_join(N, |_| busy_then_sleep(late.clone(), move || tokio::time::sleep(d))),
+            )
         })
     });
-    report("timer_lateness_busy_turn", "tokio-ct", &mut late.borrow_mut());
-
-    let l = late.clone();
+    report(GROUP, "tokio-ct", &mut late.borrow_mut());
     g.bench_function("smol", |b| {
         b.iter(|| {
-            let l = l.clone();
             let ex = smol::LocalExecutor::new();
-            smol::block_on(ex.run(async {
-                let tasks: Vec<_> = (0..N)
-                    .map(|_| {
-                        let l = l.clone();
-                        ex.spawn(async move {
-                            busy();
-                            let t0 = std::time::Instant::now();
-                            smol::Timer::after(d).await;
-                            l.borrow_mut().push(t0.elapsed().as_secs_f64() * 1e6 - 1000.0);
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await;
-                }
-            }))
+            smol::block_on(ex.run(smol_join(&ex, N, |_| {
+                busy_then_sleep(late.clone(), move || smol::Timer::after(d))
+            })))
         })
     });
-    report("timer_lateness_busy_turn", "smol", &mut late.borrow_mut());
+    report(GROUP, "smol", &mut late.borrow_mut());
     g.finish();
 }
 
 /// 1k tasks each yielding 1k times.
 fn yield_storm(c: &mut Criterion) {
-    let mut g = c.benchmark_group("yield_storm");
-    g.throughput(Throughput::Elements(YIELD_TASKS * YIELDS));
-    g.sample_size(10);
+    const YIELD_TASKS: u64 = 1_000;
+    const YIELDS: u64 = 1_000;
+    let mut g = group(c, "yield_storm", YIELD_TASKS * YIELDS, 10);
 
-    let runner = aio::Runner::new();
-    g.bench_function("aio", |b| {
-        b.iter(|| {
-            runner.run(async {
-                let tasks: Vec<_> = (0..YIELD_TASKS)
-                    .map(|_| {
-                        aio::create_task(async {
-                            for _ in 0..YIELDS {
-                                aio::yield_now().await.unwrap();
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
-                }
-            })
+    on_aio(&mut g, "aio", &aio::Runner::new(), || {
+        aio_join(YIELD_TASKS, |_| async {
+            for _ in 0..YIELDS {
+                aio::yield_now().await.unwrap();
+            }
         })
     });
-
-    let rt = tokio_ct();
-    g.bench_function("tokio-ct", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let tasks: Vec<_> = (0..YIELD_TASKS)
-                    .map(|_| {
-                        tokio::spawn(async {
-                            for _ in 0..YIELDS {
-                                tokio::task::yield_now().await;
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
-                }
-            })
+    on_tokio(&mut g, "tokio-ct", &tokio_ct(), || {
+        tokio_join(YIELD_TASKS, |_| async {
+            for _ in 0..YIELDS {
+                tokio::task::yield_now().await;
+            }
         })
     });
-
     let ex = smol::LocalExecutor::new();
-    g.bench_function("smol", |b| {
-        b.iter(|| {
-            smol::future::block_on(ex.run(async {
-                let tasks: Vec<_> = (0..YIELD_TASKS)
-                    .map(|_| {
-                        ex.spawn(async {
-                            for _ in 0..YIELDS {
-                                smol::future::yield_now().await;
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await;
-                }
-            }))
+    on_smol(&mut g, "smol", &ex, || {
+        smol_join(&ex, YIELD_TASKS, |_| async {
+            for _ in 0..YIELDS {
+                smol::future::yield_now().await;
+            }
         })
     });
     g.finish();
@@ -369,9 +199,8 @@ fn yield_storm(c: &mut Criterion) {
 /// asyncio's `call_soon`; the peers have no callbacks, so their nearest
 /// equivalent is spawning a task that runs the closure.
 fn call_soon(c: &mut Criterion) {
-    let mut g = c.benchmark_group("call_soon");
-    g.throughput(Throughput::Elements(CALL_SOON_N));
-    g.sample_size(20);
+    const CALL_SOON_N: u64 = 100_000;
+    let mut g = group(c, "call_soon", CALL_SOON_N, 20);
 
     let lp = aio::Loop::new();
     g.bench_function("aio", |b| {
@@ -410,9 +239,8 @@ fn call_soon(c: &mut Criterion) {
 /// channel (async-channel), so the difference is the runtime's
 /// cross-thread wake and unpark path.
 fn cross_thread_wake(c: &mut Criterion) {
-    let mut g = c.benchmark_group("cross_thread_wake");
-    g.throughput(Throughput::Elements(WAKE_N));
-    g.sample_size(10);
+    const WAKE_N: u64 = 10_000;
+    let mut g = group(c, "cross_thread_wake", WAKE_N, 10);
 
     fn echo_thread(
         n: u64,
@@ -468,32 +296,19 @@ fn cross_thread_wake(c: &mut Criterion) {
 }
 
 fn to_thread(c: &mut Criterion) {
-    let mut g = c.benchmark_group("to_thread");
-    g.throughput(Throughput::Elements(THREAD_N));
-    g.sample_size(10);
+    const THREAD_N: u64 = 1_000;
+    let mut g = group(c, "to_thread", THREAD_N, 10);
 
-    let runner = aio::Runner::new();
-    g.bench_function("aio", |b| {
-        b.iter(|| {
-            runner.run(async {
-                for i in 0..THREAD_N {
-                    black_box(aio::to_thread(move || i + 1).await.unwrap());
-                }
-            })
-        })
+    on_aio(&mut g, "aio", &aio::Runner::new(), || async {
+        for i in 0..THREAD_N {
+            black_box(aio::to_thread(move || i + 1).await.unwrap());
+        }
     });
-
-    let rt = tokio_ct();
-    g.bench_function("tokio-ct", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                for i in 0..THREAD_N {
-                    black_box(tokio::task::spawn_blocking(move || i + 1).await.unwrap());
-                }
-            })
-        })
+    on_tokio(&mut g, "tokio-ct", &tokio_ct(), || async {
+        for i in 0..THREAD_N {
+            black_box(tokio::task::spawn_blocking(move || i + 1).await.unwrap());
+        }
     });
-
     g.bench_function("smol", |b| {
         b.iter(|| {
             smol::future::block_on(async {

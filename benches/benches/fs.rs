@@ -10,25 +10,19 @@
 //!
 //! Throughput is per call, so criterion prints the time per call.
 
+mod common;
+
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+use common::{group, tokio_ct};
 
 const FILE_SIZE: u64 = 256 << 20;
-const READS: u64 = 8192;
-const SEQ_SIZE: u64 = 64 << 20;
 const CHUNK: usize = 1 << 20;
-const FILES: u64 = 10_000;
-
-fn tokio_ct() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("aio-fs-bench-{}", std::process::id()));
@@ -72,13 +66,12 @@ fn aio_loops() -> Vec<(&'static str, aio::Runner)> {
 }
 
 fn random_read(c: &mut Criterion) {
+    const READS: u64 = 8192;
     let d = dir();
     let path = d.join("random.bin");
     cached_file(&path, FILE_SIZE);
     let offs = Arc::new(offsets(READS));
-    let mut g = c.benchmark_group("fs_random_read_4k");
-    g.throughput(Throughput::Elements(READS));
-    g.sample_size(10);
+    let mut g = group(c, "fs_random_read_4k", READS, 10);
     for tasks in [1u64, 16, 64] {
         for (name, runner) in aio_loops() {
             let f = Rc::new(runner.run({
@@ -153,14 +146,13 @@ fn random_read(c: &mut Criterion) {
 }
 
 fn sequential(c: &mut Criterion) {
+    const SEQ_SIZE: u64 = 64 << 20;
     let d = dir();
     let path = d.join("seq.bin");
     cached_file(&path, SEQ_SIZE);
     let calls = SEQ_SIZE / CHUNK as u64;
 
-    let mut g = c.benchmark_group("fs_seq_read_1m");
-    g.throughput(Throughput::Elements(calls));
-    g.sample_size(10);
+    let mut g = group(c, "fs_seq_read_1m", calls, 10);
     for (name, runner) in aio_loops() {
         g.bench_function(name, |b| {
             b.iter(|| {
@@ -203,9 +195,7 @@ fn sequential(c: &mut Criterion) {
     });
     g.finish();
 
-    let mut g = c.benchmark_group("fs_seq_write_1m");
-    g.throughput(Throughput::Elements(calls));
-    g.sample_size(10);
+    let mut g = group(c, "fs_seq_write_1m", calls, 10);
     let out = d.join("seq-out.bin");
     let block: Vec<u8> = (0..CHUNK).map(|i| i as u8).collect();
     for (name, runner) in aio_loops() {
@@ -245,6 +235,7 @@ fn sequential(c: &mut Criterion) {
 }
 
 fn open_stat_close(c: &mut Criterion) {
+    const FILES: u64 = 10_000;
     let d = dir().join("many");
     std::fs::create_dir_all(&d).unwrap();
     let paths: Arc<Vec<PathBuf>> = Arc::new(
@@ -256,9 +247,7 @@ fn open_stat_close(c: &mut Criterion) {
             })
             .collect(),
     );
-    let mut g = c.benchmark_group("fs_open_stat_close");
-    g.throughput(Throughput::Elements(FILES));
-    g.sample_size(10);
+    let mut g = group(c, "fs_open_stat_close", FILES, 10);
     for (name, runner) in aio_loops() {
         g.bench_function(name, |b| {
             b.iter(|| {

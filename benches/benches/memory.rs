@@ -6,12 +6,16 @@
 //! The figures are printed (`memory/<what>/<runtime>: N bytes`); criterion
 //! times the setup as well, so `cargo bench -- --test` exercises it.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io;
 use std::sync::mpsc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+
+use common::tokio_ct;
 
 struct Counting;
 
@@ -155,10 +159,7 @@ fn aio_conns(name: &'static str, backend: aio::Backend) {
 
 fn tokio_conns() {
     use tokio::io::AsyncBufReadExt;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio_ct();
     rt.block_on(async {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();

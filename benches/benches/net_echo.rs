@@ -45,11 +45,15 @@
 //! drifts by a few percent over a group, and alternation pairs the
 //! servers in time.
 
-use std::hint::black_box;
+mod common;
+
 use std::io;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::{
+    Ready, Running, aio_echo, announce, echo_until_eof, gettid, measure, median, nanos_since, on_aio_loop, on_local,
+    rounds, serve_announced, start_thread, tokio_ct,
+};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -100,17 +104,6 @@ impl Server {
             Server::Smol => "smol",
         }
     }
-}
-
-/// A server thread: its address and kernel thread id (for CPU time).
-struct Running {
-    addr: std::net::SocketAddr,
-    tid: i32,
-}
-
-fn gettid() -> i32 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::gettid() }
 }
 
 /// User and system CPU time of a thread of this process.
@@ -182,14 +175,10 @@ fn pin(cpu: usize) {
 }
 
 fn start(server: Server) -> Option<Running> {
-    let (tx, rx) = mpsc::channel();
-    let thread = std::thread::Builder::new().name(server.name().into());
-    let spawned = thread.spawn(move || {
+    start_thread(server.name(), move |tx| {
         pin(1);
         serve(server, tx)
-    });
-    spawned.ok()?;
-    rx.recv().ok().flatten()
+    })
 }
 
 fn serve(server: Server, tx: Ready) {
@@ -203,33 +192,10 @@ fn serve(server: Server, tx: Ready) {
     }
 }
 
-type Ready = mpsc::Sender<Option<Running>>;
-
-/// Runs `serve(tx)` on a loop of `backend` on this thread; tells the bench
-/// `None` when the backend cannot run here.
-fn on_aio_loop<F: Future<Output = io::Result<()>> + 'static>(
-    backend: aio::Backend,
-    tx: Ready,
-    serve: impl FnOnce(Ready) -> F,
-) {
-    let lp = match aio::Builder::new().backend(backend).build() {
-        Ok(lp) => lp,
-        Err(e) => {
-            eprintln!("{backend} unavailable: {e}");
-            let _ = tx.send(None);
-            return;
-        }
-    };
-    aio::Runner::with_loop(lp).run(serve(tx)).unwrap();
-}
-
 fn aio_server(backend: aio::Backend, tx: Ready) {
     on_aio_loop(backend, tx, |tx| async move {
         let l = aio::TcpListener::bind("127.0.0.1:0").await?;
-        let _ = tx.send(Some(Running {
-            addr: l.local_addr()?,
-            tid: gettid(),
-        }));
+        announce(&tx, l.local_addr()?);
         loop {
             let (s, _) = l.accept().await?;
             s.set_nodelay(true)?;
@@ -251,63 +217,22 @@ fn aio_server(backend: aio::Backend, tx: Ready) {
     });
 }
 
+/// End of file or an error (the accept groups' clients reset their
+/// connections) ends a connection quietly, as the other servers do.
 fn aio_streams_server(backend: aio::Backend, tx: Ready) {
     on_aio_loop(backend, tx, |tx| async move {
-        let server = aio::start_server(
-            |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
-                // End of file or an error (the accept groups' clients
-                // reset their connections) ends the connection quietly,
-                // as the other servers do.
-                loop {
-                    let data = match r.read(64 * 1024).await {
-                        Ok(data) if !data.is_empty() => data,
-                        _ => return Ok::<_, aio::StreamError>(()),
-                    };
-                    w.write(&data);
-                    if w.drain().await.is_err() {
-                        return Ok(());
-                    }
-                }
-            },
-            "127.0.0.1",
-            0,
-        )
-        .await?;
-        let _ = tx.send(Some(Running {
-            addr: server.sockets()[0],
-            tid: gettid(),
-        }));
-        server.serve_forever().await?;
-        Ok(())
+        serve_announced(aio::start_server(aio_echo, "127.0.0.1", 0).await?, &tx).await
     });
 }
 
 fn tokio_server(tx: Ready) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
+    tokio_ct().block_on(async move {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let _ = tx.send(Some(Running {
-            addr: l.local_addr().unwrap(),
-            tid: gettid(),
-        }));
+        announce(&tx, l.local_addr().unwrap());
         loop {
             let (mut s, _) = l.accept().await.unwrap();
             s.set_nodelay(true).unwrap();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    if s.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            tokio::spawn(async move { echo_until_eof!(s) });
         }
     });
 }
@@ -321,26 +246,11 @@ fn smol_server(tx: Ready) {
     // thread, outside the server CPU the bench measures.
     smol::block_on(ex.run(async {
         let l = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let _ = tx.send(Some(Running {
-            addr: l.local_addr().unwrap(),
-            tid: gettid(),
-        }));
+        announce(&tx, l.local_addr().unwrap());
         loop {
             let (mut s, _) = l.accept().await.unwrap();
             s.set_nodelay(true).unwrap();
-            ex.spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    if s.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            })
-            .detach();
+            ex.spawn(async move { echo_until_eof!(s) }).detach();
         }
     }));
 }
@@ -368,11 +278,6 @@ enum Load {
     /// A new connection per request: connect, one request and its echo,
     /// an abortive close.
     Accept,
-}
-
-/// Nanoseconds since `t`, saturated to fit a `u32`.
-fn nanos_since(t: Instant) -> u32 {
-    t.elapsed().as_nanos().min(u32::MAX as u128) as u32
 }
 
 /// `per` requests of `size` bytes on `s`, pipelined as `redis-benchmark
@@ -418,10 +323,7 @@ async fn connections(addr: std::net::SocketAddr, size: usize, per: u64) -> Vec<u
 
 impl Generator {
     fn new(addr: std::net::SocketAddr, clients: usize, size: usize, load: Load) -> Generator {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio_ct();
         let persistent = match load {
             Load::Echo { .. } => clients,
             Load::Accept => 0,
@@ -454,37 +356,22 @@ impl Generator {
         let lats = match self.load {
             Load::Echo { depth } => {
                 let conns = std::mem::take(&mut self.conns);
-                let done = self.on_local(conns.into_iter().map(|mut s| async move {
-                    let lats = requests(&mut s, size, per, depth).await;
-                    (s, lats)
-                }));
+                let done = on_local(
+                    &self.rt,
+                    conns.into_iter().map(|mut s| async move {
+                        let lats = requests(&mut s, size, per, depth).await;
+                        (s, lats)
+                    }),
+                );
                 let (conns, lats): (Vec<_>, Vec<_>) = done.into_iter().unzip();
                 self.conns = conns;
                 lats
             }
-            Load::Accept => self.on_local((0..self.clients).map(|_| connections(addr, size, per))),
+            Load::Accept => on_local(&self.rt, (0..self.clients).map(|_| connections(addr, size, per))),
         };
         let d = t0.elapsed();
         self.latencies.extend(lats.into_iter().flatten());
         d
-    }
-
-    /// Runs `tasks` concurrently on this thread; their outputs, in order.
-    fn on_local<T: 'static, F: Future<Output = T> + 'static>(&self, tasks: impl Iterator<Item = F>) -> Vec<T> {
-        let tasks: Vec<F> = tasks.collect();
-        self.rt.block_on(async move {
-            let local = tokio::task::LocalSet::new();
-            local
-                .run_until(async move {
-                    let handles: Vec<_> = tasks.into_iter().map(tokio::task::spawn_local).collect();
-                    let mut out = Vec::with_capacity(handles.len());
-                    for h in handles {
-                        out.push(h.await.unwrap());
-                    }
-                    out
-                })
-                .await
-        })
     }
 
     /// The `per_mille`/1000 quantile of the request latencies.
@@ -509,28 +396,6 @@ struct Round {
     server_cpu: f64,
     /// Generator CPU per request, µs.
     generator_cpu: f64,
-}
-
-/// `NET_ECHO_ROUNDS`, else 1.
-fn rounds() -> usize {
-    std::env::var("NET_ECHO_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
-        .max(1)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// The medians over the rounds of a group, per server; each throughput
@@ -583,26 +448,17 @@ fn echo(c: &mut Criterion, conns: usize, size: usize, load: Load) {
     g.throughput(Throughput::Elements(per_iter));
     g.sample_size(10);
     pin(0);
-    let rounds = rounds();
+    let rounds = rounds("NET_ECHO_ROUNDS");
     let mut done = Vec::new();
     for (round, server) in (1..=rounds).flat_map(|r| Server::chosen().into_iter().map(move |s| (r, s))) {
         let Some(srv) = start(server) else { continue };
         let mut gen_ = Generator::new(srv.addr, conns, size, load);
-        let mut requests = 0u64;
-        let mut elapsed = Duration::ZERO;
         let (server0, gen0) = (Usage::of(srv.tid), Usage::of(gettid()));
         let id = match rounds {
             1 => BenchmarkId::from_parameter(server.name()),
             _ => BenchmarkId::new(server.name(), round),
         };
-        g.bench_function(id, |b| {
-            b.iter_custom(|iters| {
-                requests += iters * per_iter;
-                let d = gen_.run(iters * per_iter);
-                elapsed += d;
-                black_box(d)
-            })
-        });
+        let (requests, elapsed) = measure(&mut g, id, per_iter, |n| gen_.run(n));
         if requests == 0 {
             continue; // filtered out
         }

@@ -19,70 +19,43 @@ mod common;
 
 use std::convert::Infallible;
 use std::io;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Running, gettid, nanos_since};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use common::{Ready, Running, announce, nanos_since, on_aio_loop, start_thread, tokio_ct};
+use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SERVERS: [&str; 3] = ["aio-poll", "aio-uring", "tokio-ct"];
 const HELLO: &[u8] = b"Hello, World!";
 
-type Ready = mpsc::Sender<Option<Running>>;
-
 fn start(server: &'static str) -> Option<Running> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name(server.into())
-        .spawn(move || match server {
-            "aio-poll" => aio_server(aio::Backend::Poll, tx),
-            "aio-uring" => aio_server(aio::Backend::Uring, tx),
-            _ => tokio_server(tx),
-        })
-        .ok()?;
-    rx.recv().ok().flatten()
+    start_thread(server, move |tx| match server {
+        "aio-poll" => aio_server(aio::Backend::Poll, tx),
+        "aio-uring" => aio_server(aio::Backend::Uring, tx),
+        _ => tokio_server(tx),
+    })
 }
 
 fn aio_server(backend: aio::Backend, tx: Ready) {
     use aio::hyper::hyper::{Request, Response, body::Incoming, service::service_fn};
     use aio::hyper::{Bytes, Full};
-    let lp = match aio::Builder::new().backend(backend).build() {
-        Ok(lp) => lp,
-        Err(e) => {
-            eprintln!("{backend} unavailable: {e}");
-            let _ = tx.send(None);
-            return;
-        }
-    };
-    aio::Runner::with_loop(lp)
-        .run(async move {
-            let listener = aio::TcpListener::bind("127.0.0.1:0").await?;
-            let _ = tx.send(Some(Running {
-                addr: listener.local_addr()?,
-                tid: gettid(),
-            }));
-            let hello = service_fn(|_req: Request<Incoming>| async {
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(HELLO))))
-            });
-            aio::hyper::serve(&listener, hello).await
-        })
-        .unwrap();
+    on_aio_loop(backend, tx, |tx| async move {
+        let listener = aio::TcpListener::bind("127.0.0.1:0").await?;
+        announce(&tx, listener.local_addr()?);
+        let hello = service_fn(|_req: Request<Incoming>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(HELLO))))
+        });
+        aio::hyper::serve(&listener, hello).await
+    });
 }
 
 fn tokio_server(tx: Ready) {
     use hyper::{Request, Response, body::Incoming, service::service_fn};
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio_ct();
     rt.block_on(async move {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let _ = tx.send(Some(Running {
-            addr: l.local_addr().unwrap(),
-            tid: gettid(),
-        }));
+        announce(&tx, l.local_addr().unwrap());
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new());
         builder.http2().timer(TokioTimer::new());
@@ -177,10 +150,7 @@ struct Generator {
 
 impl Generator {
     fn new(addr: std::net::SocketAddr, conns: usize) -> Generator {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio_ct();
         let conns = rt.block_on(async {
             let mut v = Vec::new();
             for _ in 0..conns {
@@ -194,7 +164,17 @@ impl Generator {
             latencies: Vec::new(),
         }
     }
+}
 
+fn group(c: &mut Criterion, conns: usize) {
+    let name = format!("http1_{conns}c");
+    let per_iter = (conns as u64 * 20).max(2000);
+    common::run_rounds(c, &name, per_iter, "NET_HTTP", &SERVERS, start, |addr| {
+        Generator::new(addr, conns)
+    });
+}
+
+impl common::Load for Generator {
     fn run(&mut self, total: u64) -> Duration {
         let per = total.div_ceil(self.conns.len() as u64);
         let conns = std::mem::take(&mut self.conns);
@@ -231,25 +211,10 @@ impl Generator {
         }
         d
     }
-}
 
-fn group(c: &mut Criterion, conns: usize) {
-    let name = format!("http1_{conns}c");
-    let per_iter = (conns as u64 * 20).max(2000);
-    let mut g = c.benchmark_group(&name);
-    g.throughput(Throughput::Elements(per_iter));
-    g.sample_size(10);
-    let rounds = common::rounds("NET_HTTP_ROUNDS");
-    common::run_rounds(
-        &mut g,
-        &name,
-        per_iter,
-        rounds,
-        &common::chosen("NET_HTTP_SERVERS", &SERVERS),
-        start,
-        |addr| Generator::new(addr, conns),
-    );
-    g.finish();
+    fn latencies(&mut self) -> &mut Vec<u32> {
+        &mut self.latencies
+    }
 }
 
 fn benches(c: &mut Criterion) {
@@ -259,13 +224,3 @@ fn benches(c: &mut Criterion) {
 
 criterion_group!(net_http, benches);
 criterion_main!(net_http);
-
-impl common::Load for Generator {
-    fn run(&mut self, n: u64) -> Duration {
-        Generator::run(self, n)
-    }
-
-    fn latencies(&mut self) -> &mut Vec<u32> {
-        &mut self.latencies
-    }
-}

@@ -18,14 +18,16 @@
 
 mod common;
 
-use std::io;
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aio::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use aio::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
-use common::{Running, gettid, nanos_since};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use common::{
+    Ready, Running, aio_echo, announce, echo_until_eof, nanos_since, on_aio_loop, on_local, serve_announced,
+    start_thread, tokio_ct,
+};
+use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SERVERS: [&str; 3] = ["aio-poll", "aio-uring", "tokio-ct"];
@@ -52,89 +54,34 @@ fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
     (Arc::new(server), Arc::new(client))
 }
 
-type Ready = mpsc::Sender<Option<Running>>;
-
 fn start(server: &'static str, config: Arc<ServerConfig>) -> Option<Running> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name(server.into())
-        .spawn(move || match server {
-            "aio-poll" => aio_server(aio::Backend::Poll, config, tx),
-            "aio-uring" => aio_server(aio::Backend::Uring, config, tx),
-            _ => tokio_server(config, tx),
-        })
-        .ok()?;
-    rx.recv().ok().flatten()
+    start_thread(server, move |tx| match server {
+        "aio-poll" => aio_server(aio::Backend::Poll, config, tx),
+        "aio-uring" => aio_server(aio::Backend::Uring, config, tx),
+        _ => tokio_server(config, tx),
+    })
 }
 
 fn aio_server(backend: aio::Backend, config: Arc<ServerConfig>, tx: Ready) {
-    let lp = match aio::Builder::new().backend(backend).build() {
-        Ok(lp) => lp,
-        Err(e) => {
-            eprintln!("{backend} unavailable: {e}");
-            let _ = tx.send(None);
-            return;
-        }
-    };
-    aio::Runner::with_loop(lp)
-        .run(async move {
-            let server = aio::start_server_tls(
-                |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
-                    // EOF, a reset or an error ends the connection quietly.
-                    loop {
-                        let data = match r.read(64 * 1024).await {
-                            Ok(data) if !data.is_empty() => data,
-                            _ => return,
-                        };
-                        w.write(&data);
-                        if w.drain().await.is_err() {
-                            return;
-                        }
-                    }
-                },
-                "127.0.0.1",
-                0,
-                aio::TlsAcceptor::from_config(config),
-            )
-            .await?;
-            let _ = tx.send(Some(Running {
-                addr: server.sockets()[0],
-                tid: gettid(),
-            }));
-            server.serve_forever().await?;
-            Ok::<_, io::Error>(())
-        })
-        .unwrap();
+    on_aio_loop(backend, tx, |tx| async move {
+        let tls = aio::TlsAcceptor::from_config(config);
+        serve_announced(aio::start_server_tls(aio_echo, "127.0.0.1", 0, tls).await?, &tx).await
+    });
 }
 
 fn tokio_server(config: Arc<ServerConfig>, tx: Ready) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio_ct();
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     rt.block_on(async move {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let _ = tx.send(Some(Running {
-            addr: l.local_addr().unwrap(),
-            tid: gettid(),
-        }));
+        announce(&tx, l.local_addr().unwrap());
         loop {
             let (s, _) = l.accept().await.unwrap();
             s.set_nodelay(true).unwrap();
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let Ok(mut s) = acceptor.accept(s).await else { return };
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    if s.write_all(&buf[..n]).await.is_err() || s.flush().await.is_err() {
-                        return;
-                    }
-                }
+                echo_until_eof!(s, flush)
             });
         }
     });
@@ -210,10 +157,7 @@ impl Generator {
         size: usize,
         load: Load,
     ) -> Generator {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio_ct();
         let tls = tokio_rustls::TlsConnector::from(client);
         let conns = match load {
             Load::Echo => rt.block_on(async {
@@ -236,48 +180,6 @@ impl Generator {
             latencies: Vec::new(),
         }
     }
-
-    fn run(&mut self, total: u64) -> Duration {
-        let per = total.div_ceil(self.clients as u64);
-        let size = self.size;
-        let t0 = Instant::now();
-        let lats: Vec<Vec<u32>> = match self.load {
-            Load::Echo => {
-                let conns = std::mem::take(&mut self.conns);
-                let done = self.on_local(conns.into_iter().map(|mut s| async move {
-                    let l = echoes(&mut s, size, per).await;
-                    (s, l)
-                }));
-                let (conns, lats) = done.into_iter().unzip();
-                self.conns = conns;
-                lats
-            }
-            Load::Handshake => {
-                let (addr, tls) = (self.addr, self.tls.clone());
-                self.on_local((0..self.clients).map(|_| handshakes(addr, tls.clone(), size, per)))
-            }
-        };
-        let d = t0.elapsed();
-        self.latencies.extend(lats.into_iter().flatten());
-        d
-    }
-
-    /// Runs `tasks` concurrently on this thread; their outputs, in order.
-    fn on_local<T: 'static, F: Future<Output = T> + 'static>(&self, tasks: impl Iterator<Item = F>) -> Vec<T> {
-        let tasks: Vec<F> = tasks.collect();
-        self.rt.block_on(async move {
-            tokio::task::LocalSet::new()
-                .run_until(async move {
-                    let handles: Vec<_> = tasks.into_iter().map(tokio::task::spawn_local).collect();
-                    let mut out = Vec::with_capacity(handles.len());
-                    for h in handles {
-                        out.push(h.await.unwrap());
-                    }
-                    out
-                })
-                .await
-        })
-    }
 }
 
 fn group(c: &mut Criterion, conns: usize, size: usize, load: Load) {
@@ -287,20 +189,52 @@ fn group(c: &mut Criterion, conns: usize, size: usize, load: Load) {
         Load::Handshake => (format!("tls_handshake_{conns}c"), (conns as u64 * 10).max(100)),
     };
     let (server_config, client_config) = configs();
-    let mut g = c.benchmark_group(&name);
-    g.throughput(Throughput::Elements(per_iter));
-    g.sample_size(10);
-    let rounds = common::rounds("NET_TLS_ROUNDS");
     common::run_rounds(
-        &mut g,
+        c,
         &name,
         per_iter,
-        rounds,
-        &common::chosen("NET_TLS_SERVERS", &SERVERS),
+        "NET_TLS",
+        &SERVERS,
         |server| start(server, server_config.clone()),
         |addr| Generator::new(addr, client_config.clone(), conns, size, load),
     );
-    g.finish();
+}
+
+impl common::Load for Generator {
+    fn run(&mut self, total: u64) -> Duration {
+        let per = total.div_ceil(self.clients as u64);
+        let size = self.size;
+        let t0 = Instant::now();
+        let lats: Vec<Vec<u32>> = match self.load {
+            Load::Echo => {
+                let conns = std::mem::take(&mut self.conns);
+                let done = on_local(
+                    &self.rt,
+                    conns.into_iter().map(|mut s| async move {
+                        let l = echoes(&mut s, size, per).await;
+                        (s, l)
+                    }),
+                );
+                let (conns, lats) = done.into_iter().unzip();
+                self.conns = conns;
+                lats
+            }
+            Load::Handshake => {
+                let (addr, tls) = (self.addr, self.tls.clone());
+                on_local(
+                    &self.rt,
+                    (0..self.clients).map(|_| handshakes(addr, tls.clone(), size, per)),
+                )
+            }
+        };
+        let d = t0.elapsed();
+        self.latencies.extend(lats.into_iter().flatten());
+        d
+    }
+
+    fn latencies(&mut self) -> &mut Vec<u32> {
+        &mut self.latencies
+    }
 }
 
 fn benches(c: &mut Criterion) {
@@ -311,13 +245,3 @@ fn benches(c: &mut Criterion) {
 
 criterion_group!(net_tls, benches);
 criterion_main!(net_tls);
-
-impl common::Load for Generator {
-    fn run(&mut self, n: u64) -> Duration {
-        Generator::run(self, n)
-    }
-
-    fn latencies(&mut self) -> &mut Vec<u32> {
-        &mut self.latencies
-    }
-}

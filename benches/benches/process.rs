@@ -8,17 +8,14 @@
 //! that a child exited (aio and tokio: a pidfd on Linux; async-process:
 //! SIGCHLD and a helper thread).
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+mod common;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+use common::{group, tokio_ct};
 
 const AT_ONCE: usize = 16;
 const PROGRAM: &str = "/bin/true";
-
-fn tokio_ct() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// One iteration on aio: 16 children spawned, then each awaited.
 async fn aio_batch() {
@@ -31,8 +28,7 @@ async fn aio_batch() {
 }
 
 fn spawn_wait(c: &mut Criterion) {
-    let mut g = c.benchmark_group("spawn_wait");
-    g.throughput(Throughput::Elements(AT_ONCE as u64));
+    let mut g = group(c, "spawn_wait", AT_ONCE as u64, 100);
 
     let poll = aio::Builder::new().backend(aio::Backend::Poll).build().unwrap();
     let runner = aio::Runner::with_loop(poll);

@@ -6,331 +6,240 @@
 //! IDs are `<workload>/<runtime>`; throughput is per element (round trip,
 //! item), so criterion prints the time per element.
 
+mod common;
+
 use std::hint::black_box;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::thread;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 
-const PING_PONG_N: u64 = 10_000;
-const NOWAIT_N: u64 = 100_000;
-const MPMC_N: u64 = 100_000;
-const MPMC_TASKS: u64 = 4;
+use common::{Group, aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
 const MPMC_CAP: usize = 1024;
 
-fn tokio_ct() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+/// Where producers put: a queue or a channel's sending end.
+trait Put: Clone + 'static {
+    async fn put(&self, v: u64);
+}
+
+/// Where consumers get from.
+trait Get: 'static {
+    async fn get(&mut self) -> u64;
+}
+
+/// [`Put`] or [`Get`] for a type, as a program calls it.
+macro_rules! ends {
+    (Put for $t:ty: |$q:ident, $v:ident| $e:expr) => {
+        impl Put for $t {
+            async fn put(&self, $v: u64) {
+                let $q = self;
+                $e
+            }
+        }
+    };
+    (Now for $t:ty: |$q:ident, $v:ident| $put:expr, |$q2:ident| $get:expr) => {
+        impl Now for $t {
+            fn put_now(&mut self, $v: u64) {
+                let $q = self;
+                $put;
+            }
+            fn get_now(&mut self) -> u64 {
+                let $q2 = self;
+                $get
+            }
+        }
+    };
+    (Get for $t:ty: |$q:ident| $e:expr) => {
+        impl Get for $t {
+            async fn get(&mut self) -> u64 {
+                let $q = self;
+                $e
+            }
+        }
+    };
+}
+
+ends!(Put for Arc<aio::Queue<u64>>: |q, v| aio::Queue::put(q, v).await.unwrap());
+ends!(Get for Arc<aio::Queue<u64>>: |q| aio::Queue::get(q).await.unwrap());
+ends!(Put for UnboundedSender<u64>: |q, v| q.send(v).unwrap());
+ends!(Get for UnboundedReceiver<u64>: |q| q.recv().await.unwrap());
+ends!(Put for tokio::sync::mpsc::Sender<u64>: |q, v| q.send(v).await.unwrap());
+ends!(Get for tokio::sync::mpsc::Receiver<u64>: |q| q.recv().await.unwrap());
+ends!(Put for async_channel::Sender<u64>: |q, v| q.send(v).await.unwrap());
+ends!(Get for async_channel::Receiver<u64>: |q| q.recv().await.unwrap());
+
+const PING_PONG_N: u64 = 10_000;
+
+/// The pinging side: sends, waits for the answer, `PING_PONG_N` times.
+async fn ping((to, mut from): (impl Put, impl Get)) -> u64 {
+    let mut v = 0;
+    for _ in 0..PING_PONG_N {
+        to.put(v).await;
+        v = from.get().await;
+    }
+    black_box(v)
+}
+
+/// The echoing side: answers each number with the next.
+async fn echo((to, mut from): (impl Put, impl Get)) {
+    for _ in 0..PING_PONG_N {
+        let v = from.get().await;
+        to.put(v + 1).await;
+    }
 }
 
 /// Two tasks pass a number back and forth through two queues; one element
 /// is one round trip (two puts, two gets, two task switches).
 fn ping_pong(c: &mut Criterion) {
-    let mut g = c.benchmark_group("queue_ping_pong");
-    g.throughput(Throughput::Elements(PING_PONG_N));
+    let mut g = group(c, "queue_ping_pong", PING_PONG_N, 100);
 
-    let runner = aio::Runner::new();
-    g.bench_function("aio", |b| {
-        b.iter(|| {
-            runner.run(async {
-                let (ping, pong) = (Rc::new(aio::Queue::new()), Rc::new(aio::Queue::new()));
-                let (ping2, pong2) = (ping.clone(), pong.clone());
-                let echo = aio::create_task(async move {
-                    for _ in 0..PING_PONG_N {
-                        let v: u64 = ping2.get().await.unwrap();
-                        pong2.put(v + 1).await.unwrap();
-                    }
-                });
-                let mut v = 0;
-                for _ in 0..PING_PONG_N {
-                    ping.put(v).await.unwrap();
-                    v = pong.get().await.unwrap();
-                }
-                echo.await.unwrap();
-                black_box(v)
-            })
-        })
+    on_aio(&mut g, "aio", &aio::Runner::new(), || async {
+        let (a, b) = (Arc::new(aio::Queue::new()), Arc::new(aio::Queue::new()));
+        let echo = aio::create_task(echo((b.clone(), a.clone())));
+        let v = ping((a, b)).await;
+        echo.await.unwrap();
+        v
     });
-
     let rt = tokio_ct();
-    g.bench_function("tokio-ct", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let (ping_tx, mut ping_rx) = tokio::sync::mpsc::unbounded_channel();
-                let (pong_tx, mut pong_rx) = tokio::sync::mpsc::unbounded_channel();
-                let echo = tokio::spawn(async move {
-                    for _ in 0..PING_PONG_N {
-                        let v: u64 = ping_rx.recv().await.unwrap();
-                        pong_tx.send(v + 1).unwrap();
-                    }
-                });
-                let mut v = 0;
-                for _ in 0..PING_PONG_N {
-                    ping_tx.send(v).unwrap();
-                    v = pong_rx.recv().await.unwrap();
-                }
-                echo.await.unwrap();
-                black_box(v)
-            })
-        })
+    on_tokio(&mut g, "tokio-ct", &rt, || async {
+        let ((ping_tx, ping_rx), (pong_tx, pong_rx)) = (unbounded_channel(), unbounded_channel());
+        let echo = tokio::spawn(echo((pong_tx, ping_rx)));
+        let v = ping((ping_tx, pong_rx)).await;
+        echo.await.unwrap();
+        v
     });
-
-    g.bench_function("tokio-ct-bounded", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel(1);
-                let (pong_tx, mut pong_rx) = tokio::sync::mpsc::channel(1);
-                let echo = tokio::spawn(async move {
-                    for _ in 0..PING_PONG_N {
-                        let v: u64 = ping_rx.recv().await.unwrap();
-                        pong_tx.send(v + 1).await.unwrap();
-                    }
-                });
-                let mut v = 0;
-                for _ in 0..PING_PONG_N {
-                    ping_tx.send(v).await.unwrap();
-                    v = pong_rx.recv().await.unwrap();
-                }
-                echo.await.unwrap();
-                black_box(v)
-            })
-        })
+    on_tokio(&mut g, "tokio-ct-bounded", &rt, || async {
+        let ((ping_tx, ping_rx), (pong_tx, pong_rx)) = (tokio::sync::mpsc::channel(1), tokio::sync::mpsc::channel(1));
+        let echo = tokio::spawn(echo((pong_tx, ping_rx)));
+        let v = ping((ping_tx, pong_rx)).await;
+        echo.await.unwrap();
+        v
     });
-
     let ex = smol::LocalExecutor::new();
-    g.bench_function("async-channel-smol", |b| {
-        b.iter(|| {
-            smol::future::block_on(ex.run(async {
-                let (ping_tx, ping_rx) = async_channel::unbounded();
-                let (pong_tx, pong_rx) = async_channel::unbounded();
-                let echo = ex.spawn(async move {
-                    for _ in 0..PING_PONG_N {
-                        let v: u64 = ping_rx.recv().await.unwrap();
-                        pong_tx.send(v + 1).await.unwrap();
-                    }
-                });
-                let mut v = 0;
-                for _ in 0..PING_PONG_N {
-                    ping_tx.send(v).await.unwrap();
-                    v = pong_rx.recv().await.unwrap();
-                }
-                echo.await;
-                black_box(v)
-            }))
-        })
+    on_smol(&mut g, "async-channel-smol", &ex, || async {
+        let ((ping_tx, ping_rx), (pong_tx, pong_rx)) = (async_channel::unbounded(), async_channel::unbounded());
+        let echo = ex.spawn(echo((pong_tx, ping_rx)));
+        let v = ping((ping_tx, pong_rx)).await;
+        echo.await;
+        v
     });
-
-    g.bench_function("async-channel-tokio-ct", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let (ping_tx, ping_rx) = async_channel::unbounded();
-                let (pong_tx, pong_rx) = async_channel::unbounded();
-                let echo = tokio::spawn(async move {
-                    for _ in 0..PING_PONG_N {
-                        let v: u64 = ping_rx.recv().await.unwrap();
-                        pong_tx.send(v + 1).await.unwrap();
-                    }
-                });
-                let mut v = 0;
-                for _ in 0..PING_PONG_N {
-                    ping_tx.send(v).await.unwrap();
-                    v = pong_rx.recv().await.unwrap();
-                }
-                echo.await.unwrap();
-                black_box(v)
-            })
-        })
+    on_tokio(&mut g, "async-channel-tokio-ct", &rt, || async {
+        let ((ping_tx, ping_rx), (pong_tx, pong_rx)) = (async_channel::unbounded(), async_channel::unbounded());
+        let echo = tokio::spawn(echo((pong_tx, ping_rx)));
+        let v = ping((ping_tx, pong_rx)).await;
+        echo.await.unwrap();
+        v
     });
     g.finish();
+}
+
+/// The paths that never wait: a put, then a get, on an empty queue.
+trait Now {
+    fn put_now(&mut self, v: u64);
+    fn get_now(&mut self) -> u64;
+}
+
+ends!(Now for aio::Queue<u64>: |q, v| q.put_nowait(v).unwrap(), |q| q.get_nowait().unwrap());
+ends!(Now for (UnboundedSender<u64>, UnboundedReceiver<u64>): |q, v| q.0.send(v).unwrap(), |q| q.1.try_recv().unwrap());
+ends!(Now for (async_channel::Sender<u64>, async_channel::Receiver<u64>): |q, v| q.0.try_send(v).unwrap(), |q| q.1.try_recv().unwrap());
+
+const NOWAIT_N: u64 = 100_000;
+
+/// Benchmarks `name`: `NOWAIT_N` times a put then a get on `q`.
+fn put_get(g: &mut Group<'_>, name: &str, mut q: impl Now) {
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            for i in 0..NOWAIT_N {
+                q.put_now(i);
+                black_box(q.get_now());
+            }
+        })
+    });
 }
 
 /// put_nowait then get_nowait on an empty queue: the uncontended paths,
 /// with no task switch.
 fn nowait(c: &mut Criterion) {
-    let mut g = c.benchmark_group("queue_nowait");
-    g.throughput(Throughput::Elements(NOWAIT_N));
-
-    g.bench_function("aio", |b| {
-        let q = aio::Queue::new();
-        b.iter(|| {
-            for i in 0..NOWAIT_N {
-                q.put_nowait(i).unwrap();
-                black_box(q.get_nowait().unwrap());
-            }
-        })
-    });
-
+    let mut g = group(c, "queue_nowait", NOWAIT_N, 100);
+    put_get(&mut g, "aio", aio::Queue::new());
     // A bounded queue takes the capacity semaphore on both paths.
-    g.bench_function("aio-bounded", |b| {
-        let q = aio::Queue::with_maxsize(MPMC_CAP);
-        b.iter(|| {
-            for i in 0..NOWAIT_N {
-                q.put_nowait(i).unwrap();
-                black_box(q.get_nowait().unwrap());
-            }
-        })
-    });
-
-    g.bench_function("tokio", |b| {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        b.iter(|| {
-            for i in 0..NOWAIT_N {
-                tx.send(i).unwrap();
-                black_box(rx.try_recv().unwrap());
-            }
-        })
-    });
-
-    g.bench_function("async-channel", |b| {
-        let (tx, rx) = async_channel::unbounded();
-        b.iter(|| {
-            for i in 0..NOWAIT_N {
-                tx.try_send(i).unwrap();
-                black_box(rx.try_recv().unwrap());
-            }
-        })
-    });
+    put_get(&mut g, "aio-bounded", aio::Queue::with_maxsize(MPMC_CAP));
+    put_get(&mut g, "tokio", unbounded_channel());
+    put_get(&mut g, "async-channel", async_channel::unbounded());
     g.finish();
+}
+
+/// A producer task: puts `0..n`.
+async fn produce(q: impl Put, n: u64) {
+    for i in 0..n {
+        q.put(i).await;
+    }
+}
+
+/// A consumer task: gets `n` items; their sum.
+async fn consume(mut q: impl Get, n: u64) -> u64 {
+    let mut s = 0;
+    for _ in 0..n {
+        s += q.get().await;
+    }
+    s
+}
+
+/// Runs `producer` and `consumer` on two threads at once; what the
+/// consumer returns.
+fn two_threads(producer: impl FnOnce() + Send + 'static, consumer: impl FnOnce() -> u64 + Send + 'static) -> u64 {
+    let producer = thread::spawn(producer);
+    let consumer = thread::spawn(consumer);
+    producer.join().unwrap();
+    black_box(consumer.join().unwrap())
 }
 
 /// 4 producer tasks on one loop thread, 4 consumer tasks on another, a
 /// bounded queue (1024) between them; 100k items. tokio's mpsc has one
 /// receiver, so its variant runs a single consumer task.
 fn mpmc_threads(c: &mut Criterion) {
-    let mut g = c.benchmark_group("queue_mpmc_2_loops");
-    g.throughput(Throughput::Elements(MPMC_N));
-    g.sample_size(20);
+    const MPMC_N: u64 = 100_000;
+    const MPMC_TASKS: u64 = 4;
+    let mut g = group(c, "queue_mpmc_2_loops", MPMC_N, 20);
     let per = MPMC_N / MPMC_TASKS;
+    let sum = |v: Vec<u64>| v.into_iter().sum::<u64>();
 
     g.bench_function("aio", |b| {
         b.iter(|| {
             let q = Arc::new(aio::Queue::with_maxsize(MPMC_CAP));
-            let qp = q.clone();
-            let producer = thread::spawn(move || {
-                aio::run(async move {
-                    let tasks: Vec<_> = (0..MPMC_TASKS)
-                        .map(|_| {
-                            let q = qp.clone();
-                            aio::create_task(async move {
-                                for i in 0..per {
-                                    q.put(i).await.unwrap();
-                                }
-                            })
-                        })
-                        .collect();
-                    for t in tasks {
-                        t.await.unwrap();
-                    }
-                })
-            });
-            let consumer = thread::spawn(move || {
-                aio::run(async move {
-                    let tasks: Vec<_> = (0..MPMC_TASKS)
-                        .map(|_| {
-                            let q = q.clone();
-                            aio::create_task(async move {
-                                let mut s = 0;
-                                for _ in 0..per {
-                                    s += q.get().await.unwrap();
-                                }
-                                s
-                            })
-                        })
-                        .collect();
-                    let mut s = 0;
-                    for t in tasks {
-                        s += t.await.unwrap();
-                    }
-                    s
-                })
-            });
-            producer.join().unwrap();
-            black_box(consumer.join().unwrap())
+            let qc = q.clone();
+            two_threads(
+                move || drop(aio::run(aio_join(MPMC_TASKS, move |_| produce(q.clone(), per)))),
+                move || sum(aio::run(aio_join(MPMC_TASKS, move |_| consume(qc.clone(), per)))),
+            )
         })
     });
-
     g.bench_function("tokio-ct", |b| {
         b.iter(|| {
-            let (tx, mut rx) = tokio::sync::mpsc::channel(MPMC_CAP);
-            let producer = thread::spawn(move || {
-                tokio_ct().block_on(async move {
-                    let tasks: Vec<_> = (0..MPMC_TASKS)
-                        .map(|_| {
-                            let tx = tx.clone();
-                            tokio::spawn(async move {
-                                for i in 0..per {
-                                    tx.send(i).await.unwrap();
-                                }
-                            })
-                        })
-                        .collect();
-                    for t in tasks {
-                        t.await.unwrap();
-                    }
-                })
-            });
-            let consumer = thread::spawn(move || {
-                tokio_ct().block_on(async move {
-                    let mut s = 0;
-                    for _ in 0..MPMC_N {
-                        s += rx.recv().await.unwrap();
-                    }
-                    s
-                })
-            });
-            producer.join().unwrap();
-            black_box(consumer.join().unwrap())
+            let (tx, rx) = tokio::sync::mpsc::channel(MPMC_CAP);
+            two_threads(
+                move || drop(tokio_ct().block_on(tokio_join(MPMC_TASKS, move |_| produce(tx.clone(), per)))),
+                move || tokio_ct().block_on(consume(rx, MPMC_N)),
+            )
         })
     });
-
     g.bench_function("async-channel-smol", |b| {
         b.iter(|| {
             let (tx, rx) = async_channel::bounded(MPMC_CAP);
-            let producer = thread::spawn(move || {
-                let ex = smol::LocalExecutor::new();
-                smol::future::block_on(ex.run(async {
-                    let tasks: Vec<_> = (0..MPMC_TASKS)
-                        .map(|_| {
-                            let tx = tx.clone();
-                            ex.spawn(async move {
-                                for i in 0..per {
-                                    tx.send(i).await.unwrap();
-                                }
-                            })
-                        })
-                        .collect();
-                    for t in tasks {
-                        t.await;
-                    }
-                }))
-            });
-            let consumer = thread::spawn(move || {
-                let ex = smol::LocalExecutor::new();
-                smol::future::block_on(ex.run(async {
-                    let tasks: Vec<_> = (0..MPMC_TASKS)
-                        .map(|_| {
-                            let rx = rx.clone();
-                            ex.spawn(async move {
-                                let mut s = 0;
-                                for _ in 0..per {
-                                    s += rx.recv().await.unwrap();
-                                }
-                                s
-                            })
-                        })
-                        .collect();
-                    let mut s = 0;
-                    for t in tasks {
-                        s += t.await;
-                    }
-                    s
-                }))
-            });
-            producer.join().unwrap();
-            black_box(consumer.join().unwrap())
+            two_threads(
+                move || {
+                    let ex = smol::LocalExecutor::new();
+                    smol::future::block_on(ex.run(smol_join(&ex, MPMC_TASKS, |_| produce(tx.clone(), per))));
+                },
+                move || {
+                    let ex = smol::LocalExecutor::new();
+                    sum(smol::future::block_on(
+                        ex.run(smol_join(&ex, MPMC_TASKS, |_| consume(rx.clone(), per))),
+                    ))
+                },
+            )
         })
     });
     g.finish();

@@ -12,60 +12,37 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 
-const UNCONTENDED_N: u64 = 100_000;
+mod common;
+
+use common::{aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join};
+
 const TASKS: u64 = 100;
 const ROUNDS: u64 = 1_000;
-const PERMITS: usize = 10;
-const WAITERS: u64 = 10_000;
-
-fn tokio_ct() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// One task takes and releases a free lock over and over.
 fn lock_uncontended(c: &mut Criterion) {
-    let mut g = c.benchmark_group("lock_uncontended");
-    g.throughput(Throughput::Elements(UNCONTENDED_N));
+    const UNCONTENDED_N: u64 = 100_000;
+    let mut g = group(c, "lock_uncontended", UNCONTENDED_N, 100);
 
-    let runner = aio::Runner::new();
-    g.bench_function("aio", |b| {
-        b.iter(|| {
-            runner.run(async {
-                let lock = aio::Lock::new();
-                for _ in 0..UNCONTENDED_N {
-                    drop(black_box(lock.acquire().await.unwrap()));
-                }
-            })
-        })
+    on_aio(&mut g, "aio", &aio::Runner::new(), || async {
+        let lock = aio::Lock::new();
+        for _ in 0..UNCONTENDED_N {
+            drop(black_box(lock.acquire().await.unwrap()));
+        }
     });
-
-    let rt = tokio_ct();
-    g.bench_function("tokio-ct", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let lock = tokio::sync::Mutex::new(());
-                for _ in 0..UNCONTENDED_N {
-                    drop(black_box(lock.lock().await));
-                }
-            })
-        })
+    on_tokio(&mut g, "tokio-ct", &tokio_ct(), || async {
+        let lock = tokio::sync::Mutex::new(());
+        for _ in 0..UNCONTENDED_N {
+            drop(black_box(lock.lock().await));
+        }
     });
-
-    let ex = smol::LocalExecutor::new();
-    g.bench_function("async-lock", |b| {
-        b.iter(|| {
-            smol::future::block_on(ex.run(async {
-                let lock = async_lock::Mutex::new(());
-                for _ in 0..UNCONTENDED_N {
-                    drop(black_box(lock.lock().await));
-                }
-            }))
-        })
+    on_smol(&mut g, "async-lock", &smol::LocalExecutor::new(), || async {
+        let lock = async_lock::Mutex::new(());
+        for _ in 0..UNCONTENDED_N {
+            drop(black_box(lock.lock().await));
+        }
     });
     g.finish();
 }
@@ -73,87 +50,57 @@ fn lock_uncontended(c: &mut Criterion) {
 /// 100 tasks × 1k increments of a shared counter, yielding inside the
 /// critical section: every acquisition is a FIFO hand-off to a waiter.
 fn lock_contended(c: &mut Criterion) {
-    let mut g = c.benchmark_group("lock_contended");
-    g.throughput(Throughput::Elements(TASKS * ROUNDS));
-    g.sample_size(20);
+    let mut g = group(c, "lock_contended", TASKS * ROUNDS, 20);
 
-    let runner = aio::Runner::new();
-    g.bench_function("aio", |b| {
-        b.iter(|| {
-            runner.run(async {
-                let lock = Rc::new(aio::Lock::new());
-                let counter = Rc::new(Cell::new(0u64));
-                let tasks: Vec<_> = (0..TASKS)
-                    .map(|_| {
-                        let (lock, counter) = (lock.clone(), counter.clone());
-                        aio::create_task(async move {
-                            for _ in 0..ROUNDS {
-                                let _g = lock.acquire().await.unwrap();
-                                let v = counter.get();
-                                aio::yield_now().await.unwrap();
-                                counter.set(v + 1);
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
+    on_aio(&mut g, "aio", &aio::Runner::new(), || async {
+        let lock = Rc::new(aio::Lock::new());
+        let counter = Rc::new(Cell::new(0u64));
+        aio_join(TASKS, |_| {
+            let (lock, counter) = (lock.clone(), counter.clone());
+            async move {
+                for _ in 0..ROUNDS {
+                    let _g = lock.acquire().await.unwrap();
+                    let v = counter.get();
+                    aio::yield_now().await.unwrap();
+                    counter.set(v + 1);
                 }
-                assert_eq!(counter.get(), TASKS * ROUNDS);
-            })
+            }
         })
+        .await;
+        assert_eq!(counter.get(), TASKS * ROUNDS);
     });
-
-    let rt = tokio_ct();
-    g.bench_function("tokio-ct", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let lock = Arc::new(tokio::sync::Mutex::new(0u64));
-                let tasks: Vec<_> = (0..TASKS)
-                    .map(|_| {
-                        let lock = lock.clone();
-                        tokio::spawn(async move {
-                            for _ in 0..ROUNDS {
-                                let mut g = lock.lock().await;
-                                let v = *g;
-                                tokio::task::yield_now().await;
-                                *g = v + 1;
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
+    on_tokio(&mut g, "tokio-ct", &tokio_ct(), || async {
+        let lock = Arc::new(tokio::sync::Mutex::new(0u64));
+        tokio_join(TASKS, |_| {
+            let lock = lock.clone();
+            async move {
+                for _ in 0..ROUNDS {
+                    let mut g = lock.lock().await;
+                    let v = *g;
+                    tokio::task::yield_now().await;
+                    *g = v + 1;
                 }
-                assert_eq!(*lock.lock().await, TASKS * ROUNDS);
-            })
+            }
         })
+        .await;
+        assert_eq!(*lock.lock().await, TASKS * ROUNDS);
     });
-
     let ex = smol::LocalExecutor::new();
-    g.bench_function("async-lock", |b| {
-        b.iter(|| {
-            smol::future::block_on(ex.run(async {
-                let lock = Rc::new(async_lock::Mutex::new(0u64));
-                let tasks: Vec<_> = (0..TASKS)
-                    .map(|_| {
-                        let lock = lock.clone();
-                        ex.spawn(async move {
-                            for _ in 0..ROUNDS {
-                                let mut g = lock.lock().await;
-                                let v = *g;
-                                smol::future::yield_now().await;
-                                *g = v + 1;
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await;
+    on_smol(&mut g, "async-lock", &ex, || async {
+        let lock = Rc::new(async_lock::Mutex::new(0u64));
+        smol_join(&ex, TASKS, |_| {
+            let lock = lock.clone();
+            async move {
+                for _ in 0..ROUNDS {
+                    let mut g = lock.lock().await;
+                    let v = *g;
+                    smol::future::yield_now().await;
+                    *g = v + 1;
                 }
-                assert_eq!(*lock.lock().await, TASKS * ROUNDS);
-            }))
+            }
         })
+        .await;
+        assert_eq!(*lock.lock().await, TASKS * ROUNDS);
     });
     g.finish();
 }
@@ -161,77 +108,48 @@ fn lock_contended(c: &mut Criterion) {
 /// 100 tasks × 1k acquisitions of a 10-permit semaphore, yielding while
 /// they hold it.
 fn semaphore_contended(c: &mut Criterion) {
-    let mut g = c.benchmark_group("semaphore_contended");
-    g.throughput(Throughput::Elements(TASKS * ROUNDS));
-    g.sample_size(20);
+    const PERMITS: usize = 10;
+    let mut g = group(c, "semaphore_contended", TASKS * ROUNDS, 20);
 
-    let runner = aio::Runner::new();
-    g.bench_function("aio", |b| {
-        b.iter(|| {
-            runner.run(async {
-                let sem = Rc::new(aio::Semaphore::new(PERMITS));
-                let tasks: Vec<_> = (0..TASKS)
-                    .map(|_| {
-                        let sem = sem.clone();
-                        aio::create_task(async move {
-                            for _ in 0..ROUNDS {
-                                let _p = sem.acquire().await.unwrap();
-                                aio::yield_now().await.unwrap();
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
+    on_aio(&mut g, "aio", &aio::Runner::new(), || async {
+        let sem = Rc::new(aio::Semaphore::new(PERMITS));
+        aio_join(TASKS, |_| {
+            let sem = sem.clone();
+            async move {
+                for _ in 0..ROUNDS {
+                    let _p = sem.acquire().await.unwrap();
+                    aio::yield_now().await.unwrap();
                 }
-            })
+            }
         })
+        .await;
     });
-
-    let rt = tokio_ct();
-    g.bench_function("tokio-ct", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let sem = Arc::new(tokio::sync::Semaphore::new(PERMITS));
-                let tasks: Vec<_> = (0..TASKS)
-                    .map(|_| {
-                        let sem = sem.clone();
-                        tokio::spawn(async move {
-                            for _ in 0..ROUNDS {
-                                let _p = sem.acquire().await.unwrap();
-                                tokio::task::yield_now().await;
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
+    on_tokio(&mut g, "tokio-ct", &tokio_ct(), || async {
+        let sem = Arc::new(tokio::sync::Semaphore::new(PERMITS));
+        tokio_join(TASKS, |_| {
+            let sem = sem.clone();
+            async move {
+                for _ in 0..ROUNDS {
+                    let _p = sem.acquire().await.unwrap();
+                    tokio::task::yield_now().await;
                 }
-            })
+            }
         })
+        .await;
     });
-
     let ex = smol::LocalExecutor::new();
-    g.bench_function("async-lock", |b| {
-        b.iter(|| {
-            smol::future::block_on(ex.run(async {
-                let sem = Rc::new(async_lock::Semaphore::new(PERMITS));
-                let tasks: Vec<_> = (0..TASKS)
-                    .map(|_| {
-                        let sem = sem.clone();
-                        ex.spawn(async move {
-                            for _ in 0..ROUNDS {
-                                let _p = sem.acquire().await;
-                                smol::future::yield_now().await;
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await;
+    on_smol(&mut g, "async-lock", &ex, || async {
+        let sem = Rc::new(async_lock::Semaphore::new(PERMITS));
+        smol_join(&ex, TASKS, |_| {
+            let sem = sem.clone();
+            async move {
+                for _ in 0..ROUNDS {
+                    let _p = sem.acquire().await;
+                    smol::future::yield_now().await;
                 }
-            }))
+            }
         })
+        .await;
     });
     g.finish();
 }
@@ -241,78 +159,61 @@ fn semaphore_contended(c: &mut Criterion) {
 /// its `Notify::notify_waiters` is the closest; async-lock has none either,
 /// so smol uses closing an async-channel, which wakes every receiver.
 fn event_fanout(c: &mut Criterion) {
-    let mut g = c.benchmark_group("event_fanout_10k");
-    g.throughput(Throughput::Elements(WAITERS));
-    g.sample_size(20);
+    const WAITERS: u64 = 10_000;
+    let mut g = group(c, "event_fanout_10k", WAITERS, 20);
 
-    let runner = aio::Runner::new();
-    g.bench_function("aio", |b| {
-        b.iter(|| {
-            runner.run(async {
-                let ev = Rc::new(aio::Event::new());
-                let tasks: Vec<_> = (0..WAITERS)
-                    .map(|_| {
-                        let ev = ev.clone();
-                        aio::create_task(async move { ev.wait().await.unwrap() })
-                    })
-                    .collect();
-                aio::yield_now().await.unwrap();
-                ev.set();
-                for t in tasks {
-                    t.await.unwrap();
-                }
+    on_aio(&mut g, "aio", &aio::Runner::new(), || async {
+        let ev = Rc::new(aio::Event::new());
+        let tasks: Vec<_> = (0..WAITERS)
+            .map(|_| {
+                let ev = ev.clone();
+                aio::create_task(async move { ev.wait().await.unwrap() })
             })
-        })
+            .collect();
+        aio::yield_now().await.unwrap();
+        ev.set();
+        for t in tasks {
+            t.await.unwrap();
+        }
     });
-
-    let rt = tokio_ct();
-    g.bench_function("tokio-ct", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let n = Arc::new(tokio::sync::Notify::new());
-                let registered = Arc::new(AtomicU64::new(0));
-                let tasks: Vec<_> = (0..WAITERS)
-                    .map(|_| {
-                        let (n, registered) = (n.clone(), registered.clone());
-                        tokio::spawn(async move {
-                            // Notify is edge-triggered: register before
-                            // `notify_waiters` can run.
-                            let mut w = std::pin::pin!(n.notified());
-                            w.as_mut().enable();
-                            registered.fetch_add(1, Relaxed);
-                            w.await
-                        })
-                    })
-                    .collect();
-                while registered.load(Relaxed) < WAITERS {
-                    tokio::task::yield_now().await;
-                }
-                n.notify_waiters();
-                for t in tasks {
-                    t.await.unwrap();
-                }
+    on_tokio(&mut g, "tokio-ct", &tokio_ct(), || async {
+        let n = Arc::new(tokio::sync::Notify::new());
+        let registered = Arc::new(AtomicU64::new(0));
+        let tasks: Vec<_> = (0..WAITERS)
+            .map(|_| {
+                let (n, registered) = (n.clone(), registered.clone());
+                tokio::spawn(async move {
+                    // Notify is edge-triggered: register before
+                    // `notify_waiters` can run.
+                    let mut w = std::pin::pin!(n.notified());
+                    w.as_mut().enable();
+                    registered.fetch_add(1, Relaxed);
+                    w.await
+                })
             })
-        })
+            .collect();
+        while registered.load(Relaxed) < WAITERS {
+            tokio::task::yield_now().await;
+        }
+        n.notify_waiters();
+        for t in tasks {
+            t.await.unwrap();
+        }
     });
-
     let ex = smol::LocalExecutor::new();
-    g.bench_function("async-channel", |b| {
-        b.iter(|| {
-            smol::future::block_on(ex.run(async {
-                let (tx, rx) = async_channel::bounded::<()>(1);
-                let tasks: Vec<_> = (0..WAITERS)
-                    .map(|_| {
-                        let rx = rx.clone();
-                        ex.spawn(async move { black_box(rx.recv().await.is_err()) })
-                    })
-                    .collect();
-                smol::future::yield_now().await;
-                tx.close();
-                for t in tasks {
-                    assert!(t.await);
-                }
-            }))
-        })
+    on_smol(&mut g, "async-channel", &ex, || async {
+        let (tx, rx) = async_channel::bounded::<()>(1);
+        let tasks: Vec<_> = (0..WAITERS)
+            .map(|_| {
+                let rx = rx.clone();
+                ex.spawn(async move { black_box(rx.recv().await.is_err()) })
+            })
+            .collect();
+        smol::future::yield_now().await;
+        tx.close();
+        for t in tasks {
+            assert!(t.await);
+        }
     });
     g.finish();
 }

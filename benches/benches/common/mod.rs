@@ -1,12 +1,115 @@
-//! What the request/response benches (`net_tls`, `net_http`) share: a
-//! server thread's CPU time, latency quantiles, medians and the summary
-//! line. (`net_echo` keeps its own copy, older than this module.)
+//! What the benches share: the runtimes measured beside aio and the
+//! spawn-then-join every many-task workload does on each (so a bench
+//! reads as its workload, not its scaffolding); for the request/response
+//! benches (`net_tls`, `net_http`), a server thread's CPU time, latency
+//! quantiles, medians and the summary line.
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, BenchmarkId, measurement::WallTime};
+
+/// A criterion group of wall-clock measurements.
+pub type Group<'a> = BenchmarkGroup<'a, WallTime>;
+
+/// The group `name` of `c`: throughput `elements` per iteration, `samples`
+/// samples (criterion's default is 100).
+pub fn group<'a>(c: &'a mut criterion::Criterion, name: &str, elements: u64, samples: usize) -> Group<'a> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(criterion::Throughput::Elements(elements));
+    g.sample_size(samples);
+    g
+}
+
+/// tokio's current-thread runtime (timers and I/O enabled): the tokio
+/// every bench measures aio beside.
+pub fn tokio_ct() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Benchmarks `name`: each iteration runs the future `body` makes to
+/// completion on aio's `runner`.
+pub fn on_aio<F: Future + 'static>(g: &mut Group<'_>, name: &str, runner: &aio::Runner, body: impl Fn() -> F) {
+    g.bench_function(name, |b| b.iter(|| black_box(runner.run(body()))));
+}
+
+/// Benchmarks `name`: each iteration blocks on `body`'s future on tokio's
+/// runtime `rt`.
+pub fn on_tokio<F: Future>(g: &mut Group<'_>, name: &str, rt: &tokio::runtime::Runtime, body: impl Fn() -> F) {
+    g.bench_function(name, |b| b.iter(|| black_box(rt.block_on(body()))));
+}
+
+/// Benchmarks `name`: each iteration runs `body`'s future on smol's local
+/// executor `ex` (which `body` may spawn on), driven by `block_on`.
+pub fn on_smol<'a, F: Future>(g: &mut Group<'_>, name: &str, ex: &smol::LocalExecutor<'a>, body: impl Fn() -> F) {
+    g.bench_function(name, |b| b.iter(|| black_box(smol::future::block_on(ex.run(body())))));
+}
+
+/// Awaits `tasks` in order, keeping what `out` makes of each result.
+async fn in_order<J: Future, T>(tasks: Vec<J>, out: impl Fn(J::Output) -> T) -> Vec<T> {
+    let mut all = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        all.push(out(t.await));
+    }
+    all
+}
+
+/// Spawns `n` tasks on the running aio loop, `task(i)` each, then awaits
+/// them in spawn order.
+pub async fn aio_join<T, F>(n: u64, mut task: impl FnMut(u64) -> F) -> Vec<T>
+where
+    T: aio::TaskOutput + 'static,
+    F: Future<Output = T> + 'static,
+{
+    in_order((0..n).map(|i| aio::create_task(task(i))).collect(), |r| r.unwrap()).await
+}
+
+/// [`aio_join`] on tokio's runtime (`tokio::spawn`).
+pub async fn tokio_join<T: Send + 'static, F>(n: u64, mut task: impl FnMut(u64) -> F) -> Vec<T>
+where
+    F: Future<Output = T> + Send + 'static,
+{
+    in_order((0..n).map(|i| tokio::spawn(task(i))).collect(), |r| r.unwrap()).await
+}
+
+/// [`aio_join`] on tokio's `LocalSet` (`spawn_local`: tasks need not be `Send`).
+pub async fn tokio_local_join<T: 'static, F: Future<Output = T> + 'static>(
+    n: u64,
+    mut task: impl FnMut(u64) -> F,
+) -> Vec<T> {
+    in_order((0..n).map(|i| tokio::task::spawn_local(task(i))).collect(), |r| {
+        r.unwrap()
+    })
+    .await
+}
+
+/// Runs `tasks` concurrently on `rt`'s thread (tasks of a `LocalSet`,
+/// which need not be `Send`); their outputs, in order.
+pub fn on_local<T: 'static, F: Future<Output = T> + 'static>(
+    rt: &tokio::runtime::Runtime,
+    tasks: impl Iterator<Item = F>,
+) -> Vec<T> {
+    let tasks: Vec<F> = tasks.collect();
+    rt.block_on(tokio::task::LocalSet::new().run_until(async move {
+        in_order(tasks.into_iter().map(tokio::task::spawn_local).collect(), |r| {
+            r.unwrap()
+        })
+        .await
+    }))
+}
+
+/// [`aio_join`] on smol's local executor `ex`.
+pub async fn smol_join<'a, T: 'a, F>(ex: &smol::LocalExecutor<'a>, n: u64, mut task: impl FnMut(u64) -> F) -> Vec<T>
+where
+    F: Future<Output = T> + 'a,
+{
+    in_order((0..n).map(|i| ex.spawn(task(i))).collect(), |t| t).await
+}
 
 /// A server thread: its address and kernel thread id (for CPU time).
 pub struct Running {
@@ -14,9 +117,94 @@ pub struct Running {
     pub tid: i32,
 }
 
+/// This thread's kernel id.
 pub fn gettid() -> i32 {
     // SAFETY: gettid has no preconditions.
     unsafe { libc::gettid() }
+}
+
+/// Where a server thread says it is up (`None`: its runtime cannot run
+/// here).
+pub type Ready = std::sync::mpsc::Sender<Option<Running>>;
+
+/// Starts the server thread `name`, which runs `serve` and says on its
+/// [`Ready`] when it listens; waits for that.
+pub fn start_thread(name: &str, serve: impl FnOnce(Ready) + Send + 'static) -> Option<Running> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || serve(tx))
+        .ok()?;
+    rx.recv().ok().flatten()
+}
+
+/// Echoes what stream `$s` reads back to it until EOF or an error: the
+/// connection loop of the peers measured beside aio (`$s` a tokio or a
+/// futures-io stream, its `AsyncReadExt` and `AsyncWriteExt` in scope;
+/// `flush` after each write where the stream buffers, as TLS does).
+/// Returns from the enclosing task.
+#[allow(unused_macros)]
+macro_rules! echo_until_eof {
+    ($s:ident $(, $flush:ident)?) => {{
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match $s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if $s.write_all(&buf[..n]).await.is_err() $(|| $s.$flush().await.is_err())? {
+                return;
+            }
+        }
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use echo_until_eof;
+
+/// aio's echo handler on its streams: copies until EOF; EOF, a reset or
+/// an error ends the connection quietly, as in the peers' servers.
+pub async fn aio_echo(mut r: aio::StreamReader, w: aio::StreamWriter) {
+    loop {
+        let data = match r.read(64 * 1024).await {
+            Ok(data) if !data.is_empty() => data,
+            _ => return,
+        };
+        w.write(&data);
+        if w.drain().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Says the aio `server` is up (on [`Ready`]), then serves until the
+/// process ends.
+pub async fn serve_announced(server: aio::Server, tx: &Ready) -> std::io::Result<()> {
+    announce(tx, server.sockets()[0]);
+    server.serve_forever().await?;
+    Ok(())
+}
+
+/// Says, from the server's thread, that it listens on `addr`.
+pub fn announce(tx: &Ready, addr: std::net::SocketAddr) {
+    let _ = tx.send(Some(Running { addr, tid: gettid() }));
+}
+
+/// Runs `serve(tx)` on a loop of `backend` on this thread; tells the bench
+/// `None` when the backend cannot run here.
+pub fn on_aio_loop<F: Future<Output = std::io::Result<()>> + 'static>(
+    backend: aio::Backend,
+    tx: Ready,
+    serve: impl FnOnce(Ready) -> F,
+) {
+    let lp = match aio::Builder::new().backend(backend).build() {
+        Ok(lp) => lp,
+        Err(e) => {
+            eprintln!("{backend} unavailable: {e}");
+            let _ = tx.send(None);
+            return;
+        }
+    };
+    aio::Runner::with_loop(lp).run(serve(tx)).unwrap();
 }
 
 /// The CPU time of a thread of this process (user plus system), in
@@ -53,6 +241,7 @@ pub fn quantile(lat: &mut [u32], per_mille: usize) -> Duration {
     Duration::from_nanos(u64::from(lat[i]))
 }
 
+/// The median of `v` (NaN if empty).
 pub fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -147,6 +336,27 @@ pub fn summarize(group: &str, rounds: &[Round], base: &str) {
     }
 }
 
+/// Benchmarks `id`, each iteration `per_iter` requests that `run` sends
+/// (returning how long they took); returns how many requests ran and
+/// their time, over every sample.
+pub fn measure(
+    g: &mut Group<'_>,
+    id: BenchmarkId,
+    per_iter: u64,
+    mut run: impl FnMut(u64) -> Duration,
+) -> (u64, Duration) {
+    let (mut requests, mut elapsed) = (0u64, Duration::ZERO);
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            requests += iters * per_iter;
+            let d = run(iters * per_iter);
+            elapsed += d;
+            black_box(d)
+        })
+    });
+    (requests, elapsed)
+}
+
 /// A closed-loop load generator of a group: runs `n` requests against one
 /// server and keeps their latencies (nanoseconds).
 pub trait Load {
@@ -156,32 +366,29 @@ pub trait Load {
     fn latencies(&mut self) -> &mut Vec<u32>;
 }
 
-/// The rounds of a group: each server of `servers`, started by `start`,
-/// loaded by the generator `load` makes for its address, `rounds` times
-/// alternating; prints each round and the summary against tokio-ct.
+/// The rounds of group `name`, `per_iter` requests an iteration (10
+/// samples): each server of `all` (or those `<prefix>_SERVERS` names),
+/// started by `start`, loaded by the generator `load` makes for its
+/// address, `<prefix>_ROUNDS` times (1 by default) alternating; prints
+/// each round and the summary against tokio-ct.
 pub fn run_rounds<L: Load>(
-    g: &mut BenchmarkGroup<'_, WallTime>,
+    c: &mut criterion::Criterion,
     name: &str,
     per_iter: u64,
-    rounds: usize,
-    servers: &[&'static str],
+    prefix: &str,
+    all: &[&'static str],
     mut start: impl FnMut(&'static str) -> Option<Running>,
     mut load: impl FnMut(std::net::SocketAddr) -> L,
 ) {
+    let mut g = group(c, name, per_iter, 10);
+    let rounds = rounds(&format!("{prefix}_ROUNDS"));
+    let servers = chosen(&format!("{prefix}_SERVERS"), all);
     let mut done = Vec::new();
     for (round, server) in (1..=rounds).flat_map(|r| servers.iter().map(move |&s| (r, s))) {
         let Some(srv) = start(server) else { continue };
         let mut gen_ = load(srv.addr);
-        let (mut requests, mut elapsed) = (0u64, Duration::ZERO);
         let cpu0 = thread_cpu(srv.tid);
-        g.bench_function(BenchmarkId::new(server, round), |b| {
-            b.iter_custom(|iters| {
-                requests += iters * per_iter;
-                let d = gen_.run(iters * per_iter);
-                elapsed += d;
-                black_box(d)
-            })
-        });
+        let (requests, elapsed) = measure(&mut g, BenchmarkId::new(server, round), per_iter, |n| gen_.run(n));
         if requests == 0 {
             continue; // filtered out
         }
@@ -198,4 +405,5 @@ pub fn run_rounds<L: Load>(
         done.push(r);
     }
     summarize(name, &done, "tokio-ct");
+    g.finish();
 }

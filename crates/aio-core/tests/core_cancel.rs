@@ -4,9 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 
 use aio_core::{Cancelled, TaskError, create_task, run, sleep, yield_now};
 
@@ -244,15 +242,6 @@ fn a_task_that_handles_its_cancellation_keeps_its_value() {
     .unwrap();
 }
 
-/// A future aio knows nothing about: never ready, no aio await point.
-struct Foreign;
-impl Future for Foreign {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
-        Poll::Pending
-    }
-}
-
 struct DropFlag(Rc<Cell<bool>>);
 impl Drop for DropFlag {
     fn drop(&mut self) {
@@ -266,7 +255,8 @@ fn a_task_waiting_only_on_foreign_futures_is_dropped() {
     let d = DropFlag(dropped.clone());
     let r = cancel_while_waiting(async move {
         let _d = d;
-        Foreign.await;
+        // A future aio knows nothing about: never ready, no aio await point.
+        std::future::pending::<()>().await;
     });
     assert!(r.unwrap_err().is_cancelled());
     assert!(dropped.get());

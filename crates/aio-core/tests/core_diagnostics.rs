@@ -31,6 +31,15 @@ fn recording_loop() -> (Loop, Rc<RefCell<Vec<Report>>>) {
     (lp, seen)
 }
 
+/// Runs `body` on a recording loop, then checks that nothing was
+/// reported.
+fn nothing_reported(body: impl std::future::Future<Output = Result<(), Cancelled>> + 'static) {
+    let (lp, seen) = recording_loop();
+    lp.run_until_complete(body).unwrap().unwrap();
+    assert!(seen.borrow().is_empty(), "{:?}", seen.borrow());
+    lp.close();
+}
+
 #[test]
 fn a_detached_task_that_returns_an_err_is_reported_with_its_debug() {
     let (lp, seen) = recording_loop();
@@ -156,8 +165,7 @@ fn exception_reads_an_err_and_marks_it_retrieved() {
 
 #[test]
 fn results_that_were_read_are_not_reported() {
-    let (lp, seen) = recording_loop();
-    lp.run_until_complete(async {
+    nothing_reported(async {
         // Awaited.
         let a = create_task(async { Err::<(), _>("a") });
         assert!(a.await.unwrap().is_err());
@@ -179,18 +187,13 @@ fn results_that_were_read_are_not_reported() {
         drop(create_task(async { Ok::<_, &str>(1) }));
         drop(create_task(async { 5u8 }));
         sleep(0.001).await?;
-        Ok::<_, Cancelled>(())
-    })
-    .unwrap()
-    .unwrap();
-    assert!(seen.borrow().is_empty(), "{:?}", seen.borrow());
-    lp.close();
+        Ok(())
+    });
 }
 
 #[test]
 fn a_cancelled_task_is_not_a_failure_to_report() {
-    let (lp, seen) = recording_loop();
-    lp.run_until_complete(async {
+    nothing_reported(async {
         let t = create_task(async {
             sleep(10).await?; // the cancellation propagates out
             Ok::<_, Cancelled>(())
@@ -199,12 +202,8 @@ fn a_cancelled_task_is_not_a_failure_to_report() {
         t.cancel();
         drop(t);
         sleep(0.001).await?;
-        Ok::<_, Cancelled>(())
-    })
-    .unwrap()
-    .unwrap();
-    assert!(seen.borrow().is_empty(), "{:?}", seen.borrow());
-    lp.close();
+        Ok(())
+    });
 }
 
 #[test]

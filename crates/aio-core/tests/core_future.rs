@@ -33,6 +33,11 @@ fn log() -> Log {
     Rc::new(RefCell::new(Vec::new()))
 }
 
+/// A task that awaits (a clone of) `fut`.
+fn awaiter(fut: &Future<i32>) -> aio_core::Task<Result<i32, FutureError>> {
+    create_task(fut.clone().into_future())
+}
+
 fn invalid_state(r: Result<impl fmt::Debug, FutureError>) -> String {
     match r {
         Err(FutureError::InvalidState(e)) => e.to_string(),
@@ -81,10 +86,7 @@ fn several_awaiters_each_get_the_result() {
 fn set_exception_then_result() {
     run(async {
         let fut = Future::<i32>::new();
-        let waiter = create_task({
-            let f = fut.clone();
-            async move { f.await }
-        });
+        let waiter = awaiter(&fut);
         yield_now().await.unwrap();
         fut.set_exception(Boom("bad")).unwrap();
         assert!(fut.done() && !fut.cancelled());
@@ -249,14 +251,8 @@ fn awaiters_and_callbacks_resume_in_the_order_they_came() {
 fn cancelling_a_task_that_awaits_the_future_cancels_the_future() {
     run(async {
         let fut = Future::<i32>::new();
-        let task = create_task({
-            let f = fut.clone();
-            async move { f.await }
-        });
-        let bystander = create_task({
-            let f = fut.clone();
-            async move { f.await }
-        });
+        let task = awaiter(&fut);
+        let bystander = awaiter(&fut);
         yield_now().await.unwrap();
         task.cancel_with("stop");
         let r = task.await;
@@ -297,10 +293,7 @@ fn a_task_that_handles_the_cancellation_keeps_its_value() {
 fn a_cancellation_that_comes_after_completion_leaves_the_result() {
     run(async {
         let fut = Future::<i32>::new();
-        let task = create_task({
-            let f = fut.clone();
-            async move { f.await }
-        });
+        let task = awaiter(&fut);
         yield_now().await.unwrap();
         fut.set_result(1).unwrap(); // the task is woken ...
         task.cancel(); // ... and cancelled before it runs
@@ -322,10 +315,7 @@ fn wait_for_cancels_the_future_on_timeout() {
 fn a_shielded_awaiter_dropped_by_a_timeout_leaves_the_future_pending() {
     run(async {
         let fut = Future::<i32>::new();
-        let other = create_task({
-            let f = fut.clone();
-            async move { f.await }
-        });
+        let other = awaiter(&fut);
         assert!(wait_for(shield(&fut), 0.01).await.is_err());
         assert!(!fut.done(), "the shield kept the future out of the cancellation");
         fut.set_result(9).unwrap();
@@ -338,15 +328,9 @@ fn a_shielded_awaiter_dropped_by_a_timeout_leaves_the_future_pending() {
 fn an_awaiter_dropped_mid_wait_does_not_disturb_the_others() {
     run(async {
         let fut = Future::<i32>::new();
-        let other = create_task({
-            let f = fut.clone();
-            async move { f.await }
-        });
+        let other = awaiter(&fut);
         // An awaiter whose task is aborted (its future dropped in place).
-        let aborted = create_task({
-            let f = fut.clone();
-            async move { f.await }
-        });
+        let aborted = awaiter(&fut);
         // And one polled once by hand, then dropped.
         {
             let mut w = pin!((&fut).into_future());

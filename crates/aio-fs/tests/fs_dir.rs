@@ -2,12 +2,10 @@
 //! metadata, rename, remove), directories created and removed as trees,
 //! and `read_dir`.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io;
 
-use common::{Dir, payload};
+use aio_test::{Dir, backend_tests, payload};
 
 async fn read_write_copy_rename_remove(d: Dir) -> io::Result<()> {
     let a = d.join("a.txt");
@@ -100,6 +98,7 @@ async fn trees_and_listings(d: Dir) -> io::Result<()> {
 }
 
 backend_tests!(
+    dir:
     read_write_copy_rename_remove,
     symlinks_are_seen_or_followed,
     trees_and_listings

@@ -258,17 +258,6 @@ async fn a_nul_in_a_path_is_printed_escaped(d: Dir) -> io::Result<()> {
     Ok(())
 }
 
-backend_tests!(
-    serial_dir: dropped_opens_leak_no_descriptor,
-    opens_dropped_at_once_leak_no_descriptor,
-    dropped_cursor_reads_lose_nothing,
-    a_dropped_read_of_a_blocking_fifo_loses_nothing,
-    offsets_past_i64_max_are_invalid,
-    a_dropped_fifo_read_loses_nothing,
-    a_timeout_ends_calls_the_kernel_would_block,
-    a_nul_in_a_path_is_printed_escaped,
-);
-
 /// Closing a loop whose tasks wait in 20 reads of empty FIFOs cancels
 /// them and returns well within the shutdown bound, with no descriptor
 /// left open.
@@ -303,12 +292,14 @@ fn closing_with_blocked_reads(b: Backend) {
     assert!(n <= base, "{} descriptors leaked: {}", n - base, open_fds());
 }
 
-#[test]
-fn poll_closing_with_blocked_reads() {
-    closing_with_blocked_reads(Backend::Poll);
-}
-
-#[test]
-fn uring_closing_with_blocked_reads() {
-    closing_with_blocked_reads(Backend::Uring);
-}
+backend_tests!(
+    serial_dir: dropped_opens_leak_no_descriptor,
+    opens_dropped_at_once_leak_no_descriptor,
+    dropped_cursor_reads_lose_nothing,
+    a_dropped_read_of_a_blocking_fifo_loses_nothing,
+    offsets_past_i64_max_are_invalid,
+    a_dropped_fifo_read_loses_nothing,
+    a_timeout_ends_calls_the_kernel_would_block,
+    a_nul_in_a_path_is_printed_escaped;
+    each: closing_with_blocked_reads,
+);

@@ -2,15 +2,13 @@
 //! at the cursor, past the end, sync, length, metadata, the poll-based
 //! traits, errors that name the path, cancellation and dropped calls.
 
-mod common;
-
 use std::io;
 use std::pin::pin;
 use std::task::Poll;
 
 use aio_core::{create_task, sleep, yield_now};
 use aio_fs::{File, OpenOptions, PartialWrite};
-use common::{Dir, payload};
+use aio_test::{Dir, backend_tests, payload};
 use futures_util::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 async fn create_write_read_at_and_the_cursor(d: Dir) -> io::Result<()> {
@@ -202,6 +200,7 @@ async fn a_cancelled_write_all_reports_what_it_wrote(d: Dir) -> io::Result<()> {
 }
 
 backend_tests!(
+    dir:
     create_write_read_at_and_the_cursor,
     write_at_set_len_sync_data_and_metadata,
     errors_name_the_path,

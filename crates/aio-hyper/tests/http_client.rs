@@ -4,7 +4,7 @@
 //! connection dies as it goes out, and sharing one HTTP/2 connection
 //! among concurrent first requests.
 
-mod common;
+mod raw_http;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,8 +17,8 @@ use aio_hyper::hyper::service::service_fn;
 use aio_hyper::hyper::{Request, Response, Version};
 use aio_hyper::{BodyExt, Builder, Bytes, Client, ClientError, Full, Io};
 use aio_net::TcpListener;
-use common::TestResult;
-use common::raw_http::{RawServer, Script, Stats};
+use aio_test::{TestResult, backend_tests};
+use raw_http::{RawServer, Script, Stats};
 
 type Body = Full<Bytes>;
 

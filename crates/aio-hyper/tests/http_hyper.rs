@@ -5,8 +5,6 @@
 //! itself, connection errors, servers that close connections, cancelled
 //! serve loops, and (with `tls`) HTTPS with ALPN choosing HTTP/2 or 1.1.
 
-mod common;
-
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -18,7 +16,7 @@ use aio_hyper::hyper::service::service_fn;
 use aio_hyper::hyper::{Method, Request, Response, StatusCode, Version};
 use aio_hyper::{AioTimer, BodyExt, Builder, Bytes, Client, ClientError, Full};
 use aio_net::{TcpListener, open_connection};
-use common::TestResult;
+use aio_test::{TestResult, backend_tests};
 
 type Body = Full<Bytes>;
 
@@ -243,7 +241,6 @@ async fn https_with_alpn() -> TestResult {
     Ok(())
 }
 
-#[cfg(feature = "tls")]
 backend_tests!(
     http1_pooled_client,
     http2_multiplexed,
@@ -251,15 +248,6 @@ backend_tests!(
     timer_sleeps,
     client_errors,
     server_closing_connections,
+    #[cfg(feature = "tls")]
     https_with_alpn,
-);
-
-#[cfg(not(feature = "tls"))]
-backend_tests!(
-    http1_pooled_client,
-    http2_multiplexed,
-    header_read_timeout_on_aio_timer,
-    timer_sleeps,
-    client_errors,
-    server_closing_connections,
 );

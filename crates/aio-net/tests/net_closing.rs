@@ -5,7 +5,7 @@
 //! program writes may vanish without an error, and no descriptor is left
 //! open.
 
-mod common;
+mod servers;
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -14,9 +14,9 @@ use std::rc::Rc;
 use aio_core::{TaskError, create_task, yield_now};
 use aio_net::{
     PIPE, StreamError, StreamReader, StreamWriter, TcpListener, TcpStream, create_subprocess_exec, open_connection,
-    start_server,
 };
-use common::payload;
+use aio_test::{Backend, backend_tests, payload};
+use servers::{echo_server, local_server};
 
 fn err(e: TaskError) -> io::Error {
     io::Error::other(e.to_string())
@@ -25,28 +25,6 @@ fn err(e: TaskError) -> io::Error {
 /// More than any loopback socket (or pipe) buffers, so that most of it is
 /// still in the writer's buffer right after `write`.
 const BIG: usize = 32 << 20;
-
-/// An echo server on the streams API: copies until EOF, then closes.
-async fn echo_server() -> io::Result<aio_net::Server> {
-    start_server(
-        |mut r: StreamReader, w: StreamWriter| async move {
-            loop {
-                let data = r.read(64 * 1024).await?;
-                if data.is_empty() {
-                    break;
-                }
-                w.write(&data);
-                w.drain().await?;
-            }
-            w.close();
-            w.wait_closed().await?;
-            Ok::<_, StreamError>(())
-        },
-        "127.0.0.1",
-        0,
-    )
-    .await
-}
 
 #[track_caller]
 fn assert_refused(r: io::Result<(StreamReader, StreamWriter)>) {
@@ -90,17 +68,13 @@ async fn closed_server_refuses_at_once() -> io::Result<()> {
 /// test_streams' `test_async_writer_api_exception_after_close`: the peer
 /// answered and closed; we close, write, drain: `ConnectionResetError`.
 async fn drain_after_close_is_connection_lost() -> io::Result<()> {
-    let server = start_server(
-        |mut r: StreamReader, w: StreamWriter| async move {
-            r.readline().await?;
-            w.write(b"HTTP/1.0 200 OK\r\n\r\nTest message");
-            w.close();
-            w.wait_closed().await?;
-            Ok::<_, StreamError>(())
-        },
-        "127.0.0.1",
-        0,
-    )
+    let server = local_server(|mut r: StreamReader, w: StreamWriter| async move {
+        r.readline().await?;
+        w.write(b"HTTP/1.0 200 OK\r\n\r\nTest message");
+        w.close();
+        w.wait_closed().await?;
+        Ok::<_, StreamError>(())
+    })
     .await?;
     let port = server.sockets()[0].port();
 
@@ -137,19 +111,15 @@ async fn drain_waiting_when_closed_sees_the_close_through() -> io::Result<()> {
     let go = aio_core::Future::<()>::new();
     let received = aio_core::Future::<usize>::new();
     let (go2, received2) = (go.clone(), received.clone());
-    let server = start_server(
-        move |mut r: StreamReader, _w: StreamWriter| {
-            let (go, received) = (go2.clone(), received2.clone());
-            async move {
-                (&go).await.map_err(|e| io::Error::other(e.to_string()))?;
-                let got = r.read(-1).await?;
-                let _ = received.set_result(got.len());
-                Ok::<_, StreamError>(())
-            }
-        },
-        "127.0.0.1",
-        0,
-    )
+    let server = local_server(move |mut r: StreamReader, _w: StreamWriter| {
+        let (go, received) = (go2.clone(), received2.clone());
+        async move {
+            (&go).await.map_err(|e| io::Error::other(e.to_string()))?;
+            let got = r.read(-1).await?;
+            let _ = received.set_result(got.len());
+            Ok::<_, StreamError>(())
+        }
+    })
     .await?;
     let port = server.sockets()[0].port();
     let (_r, w) = open_connection("127.0.0.1", port).await?;
@@ -224,27 +194,23 @@ async fn abort_closes_at_once() -> io::Result<()> {
     let go = aio_core::Future::<()>::new();
     let received = aio_core::Future::<usize>::new();
     let (go2, received2) = (go.clone(), received.clone());
-    let server = start_server(
-        move |mut r: StreamReader, w: StreamWriter| {
-            let (go, received) = (go2.clone(), received2.clone());
-            async move {
-                w.write(b"from the server\n");
-                (&go).await.map_err(|e| io::Error::other(e.to_string()))?;
-                let mut got = 0;
-                loop {
-                    match r.read(1 << 20).await {
-                        Ok(d) if d.is_empty() => break,
-                        Ok(d) => got += d.len(),
-                        Err(_) => break,
-                    }
+    let server = local_server(move |mut r: StreamReader, w: StreamWriter| {
+        let (go, received) = (go2.clone(), received2.clone());
+        async move {
+            w.write(b"from the server\n");
+            (&go).await.map_err(|e| io::Error::other(e.to_string()))?;
+            let mut got = 0;
+            loop {
+                match r.read(1 << 20).await {
+                    Ok(d) if d.is_empty() => break,
+                    Ok(d) => got += d.len(),
+                    Err(_) => break,
                 }
-                let _ = received.set_result(got);
-                Ok::<_, StreamError>(())
             }
-        },
-        "127.0.0.1",
-        0,
-    )
+            let _ = received.set_result(got);
+            Ok::<_, StreamError>(())
+        }
+    })
     .await?;
     let port = server.sockets()[0].port();
     let s = TcpStream::connect(("127.0.0.1", port)).await?;
@@ -306,12 +272,7 @@ async fn abort_closes_a_pipe_at_once() -> io::Result<()> {
 /// a client that writes and drains in a loop must get an error, not spin
 /// forever with its data vanishing.
 async fn drain_raises_when_the_peer_is_gone() -> io::Result<()> {
-    let server = start_server(
-        |_r: StreamReader, _w: StreamWriter| async { Ok::<_, io::Error>(()) },
-        "127.0.0.1",
-        0,
-    )
-    .await?;
+    let server = local_server(|_r: StreamReader, _w: StreamWriter| async { Ok::<_, io::Error>(()) }).await?;
     let port = server.sockets()[0].port();
     let (_r, w) = open_connection("127.0.0.1", port).await?;
     let mut failed = None;
@@ -386,15 +347,11 @@ async fn a_reset_seen_by_the_reader_fails_the_writer() -> io::Result<()> {
 /// takes nothing with it: the buffer stays queued; an abort afterwards
 /// still discards it and every later drain says so.
 async fn drains_cut_short_then_abort() -> io::Result<()> {
-    let server = start_server(
-        |r: StreamReader, w: StreamWriter| async move {
-            let _open = (r, w);
-            aio_core::sleep(3600).await?;
-            Ok::<_, io::Error>(())
-        },
-        "127.0.0.1",
-        0,
-    )
+    let server = local_server(|r: StreamReader, w: StreamWriter| async move {
+        let _open = (r, w);
+        aio_core::sleep(3600).await?;
+        Ok::<_, io::Error>(())
+    })
     .await?;
     let port = server.sockets()[0].port();
     let (_r, w) = open_connection("127.0.0.1", port).await?;
@@ -421,22 +378,11 @@ async fn drains_cut_short_then_abort() -> io::Result<()> {
     Ok(())
 }
 
-backend_tests!(
-    closed_server_refuses_at_once,
-    drain_after_close_is_connection_lost,
-    drain_waiting_when_closed_sees_the_close_through,
-    write_after_write_eof_is_an_error,
-    abort_closes_at_once,
-    abort_closes_a_pipe_at_once,
-    drain_raises_when_the_peer_is_gone,
-    a_reset_seen_by_the_reader_fails_the_writer,
-    drains_cut_short_then_abort,
-);
-
 /// The loop closes while a writer still holds data and a server still
 /// listens: afterwards, with no loop, `abort`, `write` and `close` neither
 /// panic nor leak, and the descriptors close with their last handles.
-fn a_writer_and_a_server_outlive_their_loop(lp: aio_core::Loop) {
+fn a_writer_and_a_server_outlive_their_loop(b: Backend) {
+    let Some(lp) = aio_test::new_loop(b) else { return };
     let runner = aio_core::Runner::with_loop(lp);
     let (s, w, server, fd, target) = runner
         .run(async {
@@ -460,14 +406,15 @@ fn a_writer_and_a_server_outlive_their_loop(lp: aio_core::Loop) {
     assert_ne!(fd_target(fd), target, "the socket's descriptor is still open");
 }
 
-#[test]
-fn poll_a_writer_and_a_server_outlive_their_loop() {
-    a_writer_and_a_server_outlive_their_loop(common::poll_loop());
-}
-
-#[test]
-fn uring_a_writer_and_a_server_outlive_their_loop() {
-    if let Some(lp) = common::uring_loop() {
-        a_writer_and_a_server_outlive_their_loop(lp);
-    }
-}
+backend_tests!(
+    plain: closed_server_refuses_at_once,
+    drain_after_close_is_connection_lost,
+    drain_waiting_when_closed_sees_the_close_through,
+    write_after_write_eof_is_an_error,
+    abort_closes_at_once,
+    abort_closes_a_pipe_at_once,
+    drain_raises_when_the_peer_is_gone,
+    a_reset_seen_by_the_reader_fails_the_writer,
+    drains_cut_short_then_abort;
+    each: a_writer_and_a_server_outlive_their_loop,
+);

@@ -1,17 +1,16 @@
 //! The ecosystem on aio sockets: futures-io's traits on every backend, and
 //! (with the `tokio-io` feature) an HTTP/1.1 server through hyper.
 
-mod common;
-
 use std::io;
 
 use aio_core::create_task;
 use aio_net::{TcpListener, TcpStream, UnixStream};
+use aio_test::backend_tests;
 use futures_util::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 async fn futures_io_traits() -> io::Result<()> {
     let (mut a, mut b) = UnixStream::pair()?;
-    let data = common::payload(300_000, 9);
+    let data = aio_test::payload(300_000, 9);
     let expect = data.clone();
     let writer = create_task(async move {
         // The owned-buffer inherent methods shadow the trait's: name the trait.
@@ -51,7 +50,7 @@ async fn futures_io_traits() -> io::Result<()> {
 async fn stream_writer_async_write() -> io::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let data = common::payload(4 << 20, 11);
+    let data = aio_test::payload(4 << 20, 11);
     let expect = data.clone();
     let writer = create_task(async move {
         let (_r, mut w) = TcpStream::connect(addr).await?.into_streams();
@@ -112,8 +111,9 @@ async fn hyper_http1_server() -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(feature = "tokio-io")]
-backend_tests!(futures_io_traits, stream_writer_async_write, hyper_http1_server);
-
-#[cfg(not(feature = "tokio-io"))]
-backend_tests!(futures_io_traits, stream_writer_async_write);
+backend_tests!(
+    futures_io_traits,
+    stream_writer_async_write,
+    #[cfg(feature = "tokio-io")]
+    hyper_http1_server,
+);

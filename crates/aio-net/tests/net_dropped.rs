@@ -5,8 +5,6 @@
 //! may be lost, nothing may grow without bound, and no read may pretend to
 //! be the end of the stream.
 
-mod common;
-
 use std::future::Future;
 use std::io;
 use std::pin::{Pin, pin};
@@ -14,7 +12,7 @@ use std::task::{Context, Poll};
 
 use aio_core::{create_task, sleep, yield_now};
 use aio_net::{StreamError, TcpListener, TcpStream, UdpSocket};
-use common::payload;
+use aio_test::{backend_tests, payload};
 
 /// `futures_lite::future::or`: the first of two futures to finish; the
 /// other is dropped. `a` is polled first.
@@ -244,7 +242,7 @@ fn accepted_on(port: u16) -> usize {
 /// accepted later.
 async fn a_listener_nobody_accepts_from_holds_few_connections() -> io::Result<()> {
     const N: usize = 200;
-    common::raise_nofile();
+    aio_test::raise_nofile();
     let l = TcpListener::bind_addr("127.0.0.1:0".parse().unwrap(), 1024, false)?;
     let addr = l.local_addr()?;
     let first = create_task(async move { TcpStream::connect(addr).await });

@@ -2,7 +2,7 @@
 //! without spinning a core. Its own test binary: the limit it lowers is
 //! process-wide, so the backends take turns.
 
-mod common;
+mod servers;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -10,7 +10,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aio_core::{sleep, timeout};
-use aio_net::{StreamReader, StreamWriter, open_connection, start_server};
+use aio_net::{StreamReader, StreamWriter, open_connection};
+use aio_test::{Backend, backend_tests};
+use servers::local_server;
 
 static LIMIT: Mutex<()> = Mutex::new(());
 
@@ -51,17 +53,13 @@ fn exhaust() -> Vec<OwnedFd> {
     v
 }
 
-async fn accept_under_emfile() -> io::Result<()> {
-    let server = start_server(
-        |mut r: StreamReader, w: StreamWriter| async move {
-            let line = r.readline().await?;
-            w.write(&line);
-            w.drain().await?;
-            Ok::<_, aio_net::StreamError>(())
-        },
-        "127.0.0.1",
-        0,
-    )
+async fn serve_through_emfile() -> io::Result<()> {
+    let server = local_server(|mut r: StreamReader, w: StreamWriter| async move {
+        let line = r.readline().await?;
+        w.write(&line);
+        w.drain().await?;
+        Ok::<_, aio_net::StreamError>(())
+    })
     .await?;
     let port = server.sockets()[0].port();
     // A client made before the limit, then the limit: the server's accept
@@ -122,24 +120,17 @@ async fn accept_under_emfile() -> io::Result<()> {
     Ok(())
 }
 
-fn run(f: fn() -> common::Boxed, on: fn(common::Boxed)) {
+/// The server on `b`, under a low descriptor limit (restored after).
+fn accept_under_emfile(b: Backend) {
     let _g = LIMIT.lock().unwrap_or_else(|e| e.into_inner());
     let before = nofile().rlim_cur;
     // A low limit keeps `exhaust` quick.
     set_nofile(256.min(before));
-    let r = std::panic::catch_unwind(|| on(f()));
+    let r = std::panic::catch_unwind(|| aio_test::run_on(b, serve_through_emfile()));
     set_nofile(before);
     if let Err(p) = r {
         std::panic::resume_unwind(p);
     }
 }
 
-#[test]
-fn poll_accept_under_emfile() {
-    run(|| Box::pin(accept_under_emfile()), common::run_poll_boxed);
-}
-
-#[test]
-fn uring_accept_under_emfile() {
-    run(|| Box::pin(accept_under_emfile()), common::run_uring_boxed);
-}
+backend_tests!(each: accept_under_emfile);

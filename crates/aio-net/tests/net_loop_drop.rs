@@ -2,12 +2,11 @@
 //! while its tasks hold sockets (which hold references to their loop): the
 //! sockets close, the loop reports closed, and the driver goes.
 
-mod common;
-
 use std::io;
 
-use aio_core::{Loop, create_task, sleep, yield_now};
+use aio_core::{create_task, sleep, yield_now};
 use aio_net::{TcpListener, TcpStream};
+use aio_test::{Backend, backend_tests};
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
@@ -15,12 +14,12 @@ fn open_fds() -> usize {
 
 /// Starts a task that holds a listener and 50 connections (both ends),
 /// then drops the loop without closing it.
-fn drop_a_loop_whose_task_holds_sockets(make: impl FnOnce() -> Option<Loop>) {
+fn a_dropped_loop_closes_its_sockets(b: Backend) {
     // Both tests count this process's descriptors (a loop's driver has
     // some too): one at a time.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(lp) = make() else { return };
+    let Some(lp) = aio_test::new_loop(b) else { return };
     let before = open_fds();
     let h = lp.handle();
     lp.run_until_complete(async {
@@ -55,12 +54,4 @@ fn drop_a_loop_whose_task_holds_sockets(make: impl FnOnce() -> Option<Loop>) {
     );
 }
 
-#[test]
-fn poll_a_dropped_loop_closes_its_sockets() {
-    drop_a_loop_whose_task_holds_sockets(|| Some(common::poll_loop()));
-}
-
-#[test]
-fn uring_a_dropped_loop_closes_its_sockets() {
-    drop_a_loop_whose_task_holds_sockets(common::uring_loop);
-}
+backend_tests!(each: a_dropped_loop_closes_its_sockets);

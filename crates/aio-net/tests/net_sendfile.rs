@@ -1,13 +1,11 @@
 //! `StreamWriter::sendfile` on every backend: what was written before goes
 //! first, ranges and short files, and the bytes are right.
 
-mod common;
-
 use std::io::{self, Write};
 
 use aio_core::create_task;
 use aio_net::{TcpListener, TcpStream};
-use common::payload;
+use aio_test::{Backend, backend_tests, payload};
 
 fn temp_file(len: usize, seed: u64) -> io::Result<(std::fs::File, Vec<u8>, std::path::PathBuf)> {
     let data = payload(len, seed);
@@ -52,20 +50,13 @@ async fn sendfile_sends_the_range_after_what_was_written(seed: u64) -> io::Resul
     Ok(())
 }
 
-async fn poll_seed() -> io::Result<()> {
-    sendfile_sends_the_range_after_what_was_written(1).await
+/// Each backend with its own seed (and so its own file).
+fn sendfile(b: Backend) {
+    let seed = match b {
+        Backend::Poll => 1,
+        Backend::Uring => 2,
+    };
+    aio_test::run_on(b, sendfile_sends_the_range_after_what_was_written(seed));
 }
 
-async fn uring_seed() -> io::Result<()> {
-    sendfile_sends_the_range_after_what_was_written(2).await
-}
-
-#[test]
-fn poll_sendfile() {
-    common::run_poll(poll_seed());
-}
-
-#[test]
-fn uring_sendfile() {
-    common::run_uring(uring_seed());
-}
+backend_tests!(each: sendfile);

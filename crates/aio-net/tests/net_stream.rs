@@ -6,7 +6,7 @@
 // The cancellation test shares one reader between tasks that take turns.
 #![allow(clippy::await_holding_refcell_ref)]
 
-mod common;
+mod servers;
 
 use std::cell::Cell;
 use std::io;
@@ -16,34 +16,13 @@ use std::time::Duration;
 use aio_core::{TaskError, create_task, gather, sleep, timeout, yield_now};
 use aio_net::{
     StreamError, StreamReader, StreamWriter, TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream,
-    open_connection, open_unix_connection, start_server, start_unix_server,
+    open_connection, open_unix_connection, start_unix_server,
 };
-use common::payload;
+use aio_test::{backend_tests, payload};
+use servers::{echo_round_trip, echo_server, local_server};
 
 fn err(e: TaskError) -> io::Error {
     io::Error::other(e.to_string())
-}
-
-/// An echo server on the streams API: copies until EOF, then closes.
-async fn echo_server() -> io::Result<aio_net::Server> {
-    start_server(
-        |mut r: StreamReader, w: StreamWriter| async move {
-            loop {
-                let data = r.read(64 * 1024).await?;
-                if data.is_empty() {
-                    break;
-                }
-                w.write(&data);
-                w.drain().await?;
-            }
-            w.close();
-            w.wait_closed().await?;
-            Ok::<_, StreamError>(())
-        },
-        "127.0.0.1",
-        0,
-    )
-    .await
 }
 
 async fn echo_round_trips() -> io::Result<()> {
@@ -51,21 +30,7 @@ async fn echo_round_trips() -> io::Result<()> {
     let port = server.sockets()[0].port();
     for (i, size) in [0usize, 1, 100, 64 * 1024, 1 << 20, 16 << 20].into_iter().enumerate() {
         let (mut r, w) = open_connection("127.0.0.1", port).await?;
-        let data = payload(size, i as u64);
-        let expect = data.clone();
-        let sender = create_task(async move {
-            for chunk in data.chunks(256 * 1024) {
-                w.write(chunk);
-                w.drain().await?;
-            }
-            w.write_eof();
-            Ok::<_, io::Error>(w)
-        });
-        let got = r.read(-1).await.map_err(io::Error::from)?;
-        let w = sender.await.map_err(err)??;
-        assert_eq!(got.len(), expect.len(), "size {size}");
-        assert!(got == expect, "echo of {size} bytes differs");
-        assert!(r.at_eof());
+        let w = echo_round_trip(&mut r, w, payload(size, i as u64), 256 * 1024).await?;
         w.close();
     }
     server.close();
@@ -74,7 +39,7 @@ async fn echo_round_trips() -> io::Result<()> {
 }
 
 async fn thousand_concurrent_connections() -> io::Result<()> {
-    common::raise_nofile();
+    aio_test::raise_nofile();
     let server = echo_server().await?;
     let port = server.sockets()[0].port();
     let clients = (0..1000u64).map(|i| async move {
@@ -378,31 +343,27 @@ async fn cancelled_handler_is_not_reported() -> io::Result<()> {
     }));
     let slot: Rc<RefCell<Option<aio_core::TaskRef>>> = Rc::default();
     let fill = slot.clone();
-    let server = start_server(
-        move |mut r: StreamReader, _w: StreamWriter| {
-            let fill = fill.clone();
-            async move {
-                *fill.borrow_mut() = aio_core::current_task();
-                let first = r.read(1).await?;
-                if first == b"f" {
-                    return Err(StreamError::Io(io::Error::other("handler failed")));
-                }
-                r.read(-1).await?; // until cancelled
-                Ok(())
+    let server = local_server(move |mut r: StreamReader, _w: StreamWriter| {
+        let fill = fill.clone();
+        async move {
+            *fill.borrow_mut() = aio_core::current_task();
+            let first = r.read(1).await?;
+            if first == b"f" {
+                return Err(StreamError::Io(io::Error::other("handler failed")));
             }
-        },
-        "127.0.0.1",
-        0,
-    )
+            r.read(-1).await?; // until cancelled
+            Ok(())
+        }
+    })
     .await?;
     let port = server.sockets()[0].port();
     let (_r1, w1) = open_connection("127.0.0.1", port).await?;
     w1.write(b"w");
     w1.drain().await?;
-    common::until("the handler starts", || slot.borrow().is_some()).await?;
+    aio_test::until("the handler starts", || slot.borrow().is_some()).await?;
     let handler = slot.borrow_mut().take().expect("checked above");
     handler.cancel();
-    common::until("the cancelled handler ends", || handler.done()).await?;
+    aio_test::until("the cancelled handler ends", || handler.done()).await?;
     assert!(handler.done());
     assert!(reports.borrow().is_empty(), "reported: {:?}", reports.borrow());
 
@@ -410,7 +371,7 @@ async fn cancelled_handler_is_not_reported() -> io::Result<()> {
     let (_r2, w2) = open_connection("127.0.0.1", port).await?;
     w2.write(b"f");
     w2.drain().await?;
-    common::until("the failure is reported", || !reports.borrow().is_empty()).await?;
+    aio_test::until("the failure is reported", || !reports.borrow().is_empty()).await?;
     let got = reports.borrow().clone();
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].contains("handler failed"), "{got:?}");
@@ -682,7 +643,7 @@ async fn server_close_and_wait_closed() -> io::Result<()> {
 /// receives that run out wait for buffers to come back, then resume, and
 /// every byte arrives.
 async fn more_readers_than_buffers() -> io::Result<()> {
-    common::raise_nofile();
+    aio_test::raise_nofile();
     let n = 400;
     let mut pairs = Vec::new();
     for _ in 0..n {

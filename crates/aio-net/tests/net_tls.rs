@@ -8,29 +8,26 @@
 // The cancellation test shares one reader between tasks that take turns.
 #![allow(clippy::await_holding_refcell_ref)]
 
-mod common;
+mod servers;
 
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
-use aio_core::{TaskError, create_task, sleep, timeout};
+use aio_core::{sleep, timeout};
 use aio_net::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use aio_net::rustls::{self, CertificateError, RootCertStore};
 use aio_net::{
     StreamError, StreamReader, StreamWriter, TlsAcceptor, TlsConnector, TlsError, open_connection, open_connection_tls,
-    start_server, start_server_tls, start_tls, start_tls_server,
+    start_tls, start_tls_server,
 };
-use common::payload;
+use aio_test::{backend_tests, payload};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
-
-fn err(e: TaskError) -> io::Error {
-    io::Error::other(e.to_string())
-}
+use servers::{echo_round_trip, echo_server_tls, local_server, local_server_tls};
 
 /// A certificate authority of the test's own, and leaf certificates from it.
 struct Pki {
@@ -84,29 +81,6 @@ impl Pki {
     }
 }
 
-/// A TLS echo server: copies until EOF, then closes (with close_notify).
-async fn echo_server(tls: TlsAcceptor) -> io::Result<aio_net::Server> {
-    start_server_tls(
-        |mut r: StreamReader, w: StreamWriter| async move {
-            loop {
-                let data = r.read(64 * 1024).await?;
-                if data.is_empty() {
-                    break;
-                }
-                w.write(&data);
-                w.drain().await?;
-            }
-            w.close();
-            w.wait_closed().await?;
-            Ok::<_, StreamError>(())
-        },
-        "127.0.0.1",
-        0,
-        tls,
-    )
-    .await
-}
-
 /// The `TlsError` inside an `io::Error`, if any.
 fn tls_error(e: &io::Error) -> Option<&TlsError> {
     e.get_ref().and_then(|i| i.downcast_ref::<TlsError>())
@@ -114,7 +88,7 @@ fn tls_error(e: &io::Error) -> Option<&TlsError> {
 
 async fn echo_round_trips() -> io::Result<()> {
     let pki = Pki::new();
-    let server = echo_server(pki.acceptor(&["localhost", "127.0.0.1"])).await?;
+    let server = echo_server_tls(pki.acceptor(&["localhost", "127.0.0.1"])).await?;
     let port = server.sockets()[0].port();
     let tls = pki.connector();
     for (i, size) in [0usize, 1, 100, 16 * 1024 + 1, 64 * 1024, 1 << 20, 4 << 20]
@@ -122,21 +96,7 @@ async fn echo_round_trips() -> io::Result<()> {
         .enumerate()
     {
         let (mut r, w) = open_connection_tls("127.0.0.1", port, &tls).await?;
-        let data = payload(size, i as u64);
-        let expect = data.clone();
-        let sender = create_task(async move {
-            for chunk in data.chunks(100_000) {
-                w.write(chunk);
-                w.drain().await?;
-            }
-            w.write_eof();
-            Ok::<_, io::Error>(w)
-        });
-        let got = r.read(-1).await.map_err(io::Error::from)?;
-        let w = sender.await.map_err(err)??;
-        assert_eq!(got.len(), expect.len(), "size {size}");
-        assert!(got == expect, "echo of {size} bytes differs");
-        assert!(r.at_eof());
+        let w = echo_round_trip(&mut r, w, payload(size, i as u64), 100_000).await?;
         w.close();
         w.wait_closed().await?;
     }
@@ -149,7 +109,7 @@ async fn lines_sni_and_alpn() -> io::Result<()> {
     let pki = Pki::new();
     let seen = Rc::new(RefCell::new(None));
     let seen2 = seen.clone();
-    let server = start_server_tls(
+    let server = local_server_tls(
         move |mut r: StreamReader, w: StreamWriter| {
             let seen = seen2.clone();
             async move {
@@ -164,8 +124,6 @@ async fn lines_sni_and_alpn() -> io::Result<()> {
                 Ok::<_, io::Error>(())
             }
         },
-        "127.0.0.1",
-        0,
         pki.acceptor(&["localhost"]).alpn_protocols(["h2", "echo/1"]),
     )
     .await?;
@@ -198,13 +156,11 @@ async fn lines_sni_and_alpn() -> io::Result<()> {
 async fn client_error(acceptor: TlsAcceptor, connector: &TlsConnector, host: &str) -> io::Result<io::Error> {
     let ran = Rc::new(Cell::new(false));
     let ran2 = ran.clone();
-    let server = start_server_tls(
+    let server = local_server_tls(
         move |_r: StreamReader, _w: StreamWriter| {
             ran2.set(true);
             async {}
         },
-        "127.0.0.1",
-        0,
         acceptor,
     )
     .await?;
@@ -235,7 +191,7 @@ async fn wrong_hostname() -> io::Result<()> {
     assert!(msg.contains("127.0.0.1") && msg.contains("not valid for name"), "{msg}");
 
     // start_tls with a server_hostname that is not a name at all.
-    let server = echo_server(pki.acceptor(&["localhost"])).await?;
+    let server = echo_server_tls(pki.acceptor(&["localhost"])).await?;
     let (r, w) = open_connection("127.0.0.1", server.sockets()[0].port()).await?;
     let e = start_tls(r, w, &pki.connector(), "not a host name!").await.unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
@@ -298,20 +254,16 @@ async fn no_common_alpn_protocol() -> io::Result<()> {
 
 /// A plain-text server: answers anything with an HTTP error, or says nothing.
 async fn plain_server(reply: &'static [u8]) -> io::Result<aio_net::Server> {
-    start_server(
-        move |mut r: StreamReader, w: StreamWriter| async move {
-            if !reply.is_empty() {
-                let _ = r.read(1024).await;
-                w.write(reply);
-                w.close();
-            } else {
-                // Never answers; the client's timeout must end it.
-                let _ = r.read(-1).await;
-            }
-        },
-        "127.0.0.1",
-        0,
-    )
+    local_server(move |mut r: StreamReader, w: StreamWriter| async move {
+        if !reply.is_empty() {
+            let _ = r.read(1024).await;
+            w.write(reply);
+            w.close();
+        } else {
+            // Never answers; the client's timeout must end it.
+            let _ = r.read(-1).await;
+        }
+    })
     .await
 }
 
@@ -329,13 +281,11 @@ async fn peer_not_speaking_tls() -> io::Result<()> {
     // never runs, and the client reads the end of the connection.
     let ran = Rc::new(Cell::new(false));
     let ran2 = ran.clone();
-    let server = start_server_tls(
+    let server = local_server_tls(
         move |_r: StreamReader, _w: StreamWriter| {
             ran2.set(true);
             async {}
         },
-        "127.0.0.1",
-        0,
         pki.acceptor(&["localhost"]),
     )
     .await?;
@@ -362,7 +312,7 @@ async fn handshake_timeouts() -> io::Result<()> {
     server.close();
 
     // Server side: a client that connects and says nothing is dropped.
-    let server = echo_server(
+    let server = echo_server_tls(
         pki.acceptor(&["localhost"])
             .handshake_timeout(Duration::from_millis(100)),
     )
@@ -380,7 +330,7 @@ async fn close_sends_close_notify() -> io::Result<()> {
     let pki = Pki::new();
     let clean = Rc::new(RefCell::new(None));
     let clean2 = clean.clone();
-    let server = start_server_tls(
+    let server = local_server_tls(
         move |mut r: StreamReader, w: StreamWriter| {
             let clean = clean2.clone();
             async move {
@@ -389,8 +339,6 @@ async fn close_sends_close_notify() -> io::Result<()> {
                 w.close();
             }
         },
-        "127.0.0.1",
-        0,
         pki.acceptor(&["localhost"]),
     )
     .await?;
@@ -399,7 +347,7 @@ async fn close_sends_close_notify() -> io::Result<()> {
     w.close();
     w.wait_closed().await?;
     assert!(w.is_closing());
-    common::until("the server saw the end", || clean.borrow().is_some()).await?;
+    aio_test::until("the server saw the end", || clean.borrow().is_some()).await?;
     assert_eq!(clean.take(), Some(Ok(3)), "a clean EOF after the data");
     // Our own side shut down too: the reader ends.
     let _ = timeout(10.0, r.read(-1)).await?;
@@ -416,7 +364,7 @@ async fn cancelled_reads_lose_nothing() -> io::Result<()> {
     // waits until a read of the client's was cancelled.
     let go = Rc::new(Cell::new(false));
     let go2 = go.clone();
-    let server = start_server_tls(
+    let server = local_server_tls(
         move |_r: StreamReader, w: StreamWriter| {
             let data = data.clone();
             let go = go2.clone();
@@ -428,15 +376,13 @@ async fn cancelled_reads_lose_nothing() -> io::Result<()> {
                         sleep(0.001).await?;
                     }
                     if i == 20 {
-                        common::until("a cancelled read", || go.get()).await?;
+                        aio_test::until("a cancelled read", || go.get()).await?;
                     }
                 }
                 w.close();
                 Ok::<_, io::Error>(())
             }
         },
-        "127.0.0.1",
-        0,
         pki.acceptor(&["localhost"]),
     )
     .await?;
@@ -472,7 +418,7 @@ async fn drain_is_bounded() -> io::Result<()> {
     let pki = Pki::new();
     let go = Rc::new(Cell::new(false));
     let go2 = go.clone();
-    let server = start_server_tls(
+    let server = local_server_tls(
         move |mut r: StreamReader, _w: StreamWriter| {
             let go = go2.clone();
             async move {
@@ -484,8 +430,6 @@ async fn drain_is_bounded() -> io::Result<()> {
                 Ok::<_, StreamError>(all.len())
             }
         },
-        "127.0.0.1",
-        0,
         pki.acceptor(&["localhost"]),
     )
     .await?;
@@ -521,24 +465,20 @@ async fn starttls_upgrade() -> io::Result<()> {
     let pki = Pki::new();
     let acceptor = pki.acceptor(&["mail.test"]);
     // A line protocol that switches to TLS after "STARTTLS".
-    let server = start_server(
-        move |mut r: StreamReader, w: StreamWriter| {
-            let acceptor = acceptor.clone();
-            async move {
-                assert_eq!(r.readline().await?, b"STARTTLS\n");
-                w.write(b"220 go ahead\n");
-                let (mut r, w) = start_tls_server(r, w, &acceptor).await?;
-                let line = r.readline().await?;
-                w.write(b"secret: ");
-                w.write(&line);
-                assert_eq!(w.tls_info().unwrap().server_name.as_deref(), Some("mail.test"));
-                w.close();
-                Ok::<_, io::Error>(())
-            }
-        },
-        "127.0.0.1",
-        0,
-    )
+    let server = local_server(move |mut r: StreamReader, w: StreamWriter| {
+        let acceptor = acceptor.clone();
+        async move {
+            assert_eq!(r.readline().await?, b"STARTTLS\n");
+            w.write(b"220 go ahead\n");
+            let (mut r, w) = start_tls_server(r, w, &acceptor).await?;
+            let line = r.readline().await?;
+            w.write(b"secret: ");
+            w.write(&line);
+            assert_eq!(w.tls_info().unwrap().server_name.as_deref(), Some("mail.test"));
+            w.close();
+            Ok::<_, io::Error>(())
+        }
+    })
     .await?;
     let (mut r, w) = open_connection("127.0.0.1", server.sockets()[0].port()).await?;
     w.write(b"STARTTLS\n");
@@ -559,7 +499,7 @@ async fn starttls_upgrade() -> io::Result<()> {
 /// the server keeps serving.
 async fn server_survives_bad_handshakes() -> io::Result<()> {
     let pki = Pki::new();
-    let server = echo_server(pki.acceptor(&["localhost"])).await?;
+    let server = echo_server_tls(pki.acceptor(&["localhost"])).await?;
     let port = server.sockets()[0].port();
     for garbage in [&b"\x16\x03\x01\x00\x05hello"[..], b"\x00\x00\x00", b"hello\r\n\r\n"] {
         let (mut r, w) = open_connection("127.0.0.1", port).await?;
@@ -581,7 +521,7 @@ async fn sendfile_over_tls() -> io::Result<()> {
     let path = std::env::temp_dir().join(format!("aio-tls-sendfile-{}-{:p}", std::process::id(), &data));
     std::fs::write(&path, &data)?;
     let p2 = path.clone();
-    let server = start_server_tls(
+    let server = local_server_tls(
         move |_r: StreamReader, w: StreamWriter| {
             let p = p2.clone();
             async move {
@@ -594,8 +534,6 @@ async fn sendfile_over_tls() -> io::Result<()> {
                 Ok::<_, io::Error>(n)
             }
         },
-        "127.0.0.1",
-        0,
         pki.acceptor(&["localhost", "127.0.0.1"]),
     )
     .await?;

@@ -4,7 +4,6 @@
 //! 200 children 16 at a time with no zombie left, cancelled `wait` and
 //! `communicate`, dropped processes reaped, spawn errors.
 
-mod common;
 mod process_common;
 
 use std::future::IntoFuture;
@@ -14,10 +13,10 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aio_core::{TimeoutError, create_task, timeout, yield_now};
+use aio_core::{create_task, timeout, yield_now};
 use aio_net::{ChildWatcher, Command, DEVNULL, PIPE, STDOUT, create_subprocess_exec, create_subprocess_shell};
-use common::{payload, until};
-use process_common::{assert_reaped, is_unreaped_child, many_children, state, wait_reaped};
+use aio_test::{assert_reaped, backend_tests, child_state, is_unreaped_child, payload, until, wait_reaped};
+use process_common::{cancelled_waits_then_kill, many_children};
 
 /// A child that runs until killed, off the test's output (a leftover
 /// after a failed test must not hold the harness's pipes open).
@@ -147,7 +146,7 @@ async fn kill_gives_a_negative_returncode() -> io::Result<()> {
 /// has exited, and nobody has reaped it.
 fn block_until_zombie(pid: u32) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while state(pid) != Some('Z') {
+    while child_state(pid) != Some('Z') {
         assert!(Instant::now() < deadline, "{pid} not a zombie within 10 s");
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -301,21 +300,7 @@ async fn several_tasks_wait_for_one_child() -> io::Result<()> {
 }
 
 async fn cancelled_wait_leaves_the_child_killable() -> io::Result<()> {
-    let p = sleeper().await?;
-    assert_eq!(timeout(0.05, p.wait()).await.unwrap_err(), TimeoutError::new());
-    assert_eq!(p.returncode(), None, "still running after the cancelled wait");
-    // A cancelled task's wait: cancel it while it waits.
-    let p = Rc::new(p);
-    let p2 = p.clone();
-    let t = create_task(async move { p2.wait().await });
-    yield_now().await?;
-    t.cancel();
-    assert!(t.await.unwrap_err().is_cancelled());
-    assert!(is_unreaped_child(p.pid()));
-    p.kill()?;
-    assert_eq!(p.wait().await?, -9);
-    assert_reaped(p.pid());
-    Ok(())
+    cancelled_waits_then_kill(sleeper().await?).await
 }
 
 async fn cancelled_communicate_keeps_output() -> io::Result<()> {
@@ -508,14 +493,14 @@ backend_tests!(
 
 /// Loop 2 of a thread, the other backend when there is one.
 fn second_loop() -> aio_core::Loop {
-    common::uring_loop().unwrap_or_else(common::poll_loop)
+    aio_test::uring_loop().unwrap_or_else(aio_test::poll_loop)
 }
 
 /// A `Process` outlives the loop that spawned it: it is awaited on another
 /// loop of the same thread, before and after the first one closed.
 #[test]
 fn process_awaited_on_another_loop() {
-    let r1 = aio_core::Runner::with_loop(common::poll_loop());
+    let r1 = aio_core::Runner::with_loop(aio_test::poll_loop());
     let (a, b) = r1
         .run(async {
             let a = create_subprocess_shell("read x; exit 4").stdin(PIPE).await?;
@@ -546,7 +531,7 @@ fn process_awaited_on_another_loop() {
 /// and a later spawn (on any loop) reaps it once it has exited.
 #[test]
 fn orphans_of_a_closed_loop_are_reaped() {
-    let r1 = aio_core::Runner::with_loop(common::poll_loop());
+    let r1 = aio_core::Runner::with_loop(aio_test::poll_loop());
     let p = r1.run(sleeper().into_future()).unwrap();
     let pid = p.pid();
     r1.close();

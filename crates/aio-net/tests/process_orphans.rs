@@ -9,16 +9,13 @@
 //! Its own binary, and the tests take `LOCK`: a spawn anywhere reaps the
 //! orphans that have exited, which would hide a missing reaper.
 
-mod common;
-mod process_common;
-
 use std::io;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use aio_core::{Loop, Runner};
 use aio_net::{ChildWatcher, Command, DEVNULL};
-use process_common::{is_unreaped_child, state};
+use aio_test::{child_state, is_unreaped_child};
 
 static LOCK: Mutex<()> = Mutex::new(());
 
@@ -71,7 +68,7 @@ fn all_reaped(pids: &[u32]) {
             assert!(
                 Instant::now() < deadline,
                 "child {pid} not reaped 5 s after the loop closed (state {:?})",
-                state(pid)
+                child_state(pid)
             );
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -93,7 +90,7 @@ fn running_children_reaped_after_close(lp: Loop, watcher: ChildWatcher) {
     let _g = serial();
     let mut foreign = std::process::Command::new("true").spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while state(foreign.id()) != Some('Z') {
+    while child_state(foreign.id()) != Some('Z') {
         assert!(Instant::now() < deadline, "`true` did not exit within 5 s");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -104,7 +101,11 @@ fn running_children_reaped_after_close(lp: Loop, watcher: ChildWatcher) {
         assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
     }
     all_reaped(&pids);
-    assert_eq!(state(foreign.id()), Some('Z'), "aio reaped a child it does not own");
+    assert_eq!(
+        child_state(foreign.id()),
+        Some('Z'),
+        "aio reaped a child it does not own"
+    );
     assert!(foreign.wait().unwrap().success());
 }
 
@@ -126,7 +127,7 @@ macro_rules! orphan_tests {
             $(
                 #[test]
                 fn $name() {
-                    super::$name(crate::common::poll_loop(), aio_net::ChildWatcher::Auto);
+                    super::$name(aio_test::poll_loop(), aio_net::ChildWatcher::Auto);
                 }
             )*
         }
@@ -134,7 +135,7 @@ macro_rules! orphan_tests {
             $(
                 #[test]
                 fn $name() {
-                    if let Some(lp) = crate::common::uring_loop() {
+                    if let Some(lp) = aio_test::uring_loop() {
                         super::$name(lp, aio_net::ChildWatcher::Auto);
                     }
                 }
@@ -144,7 +145,7 @@ macro_rules! orphan_tests {
             $(
                 #[test]
                 fn $name() {
-                    super::$name(crate::common::poll_loop(), aio_net::ChildWatcher::Sigchld);
+                    super::$name(aio_test::poll_loop(), aio_net::ChildWatcher::Sigchld);
                 }
             )*
         }

@@ -11,7 +11,6 @@
 // The lock serializes whole tests, awaits included.
 #![allow(clippy::await_holding_lock)]
 
-mod common;
 mod process_common;
 
 use std::io;
@@ -19,9 +18,10 @@ use std::rc::Rc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use aio_core::{TimeoutError, create_task, timeout, yield_now};
+use aio_core::{create_task, yield_now};
 use aio_net::{ChildWatcher, Command, DEVNULL, PIPE};
-use process_common::{assert_reaped, is_unreaped_child, many_children, state, wait_reaped};
+use aio_test::{assert_reaped, backend_tests, child_state, wait_reaped};
+use process_common::{cancelled_waits_then_kill, many_children};
 
 static LOCK: Mutex<()> = Mutex::new(());
 
@@ -64,7 +64,7 @@ async fn echo_and_exit_codes() -> io::Result<()> {
     assert_eq!(p.returncode(), Some(7));
     assert_reaped(p.pid());
     drop(p);
-    let data = common::payload(1 << 20, 5);
+    let data = aio_test::payload(1 << 20, 5);
     let mut p = cmd("cat").stdin(PIPE).stdout(PIPE).await?;
     let (out, _) = p.communicate(&data).await?;
     assert!(out.unwrap() == data);
@@ -79,19 +79,7 @@ async fn echo_and_exit_codes() -> io::Result<()> {
 
 async fn kill_and_cancelled_wait() -> io::Result<()> {
     let _g = serial();
-    let p = cmd("sleep").arg("1000").stdout(DEVNULL).stderr(DEVNULL).await?;
-    assert_eq!(timeout(0.05, p.wait()).await.unwrap_err(), TimeoutError::new());
-    assert!(is_unreaped_child(p.pid()));
-    let p = Rc::new(p);
-    let p2 = p.clone();
-    let t = create_task(async move { p2.wait().await });
-    yield_now().await?;
-    t.cancel();
-    assert!(t.await.unwrap_err().is_cancelled());
-    p.kill()?;
-    assert_eq!(p.wait().await?, -9);
-    assert_reaped(p.pid());
-    Ok(())
+    cancelled_waits_then_kill(cmd("sleep").arg("1000").stdout(DEVNULL).stderr(DEVNULL).await?).await
 }
 
 /// The loop records the exit with nobody awaiting `wait()`; reading
@@ -107,12 +95,12 @@ async fn returncode_without_wait() -> io::Result<()> {
     assert_eq!(p.returncode(), None);
     drop(p.stdin.take());
     let deadline = Instant::now() + Duration::from_secs(10);
-    while state(p.pid()) != Some('Z') {
+    while child_state(p.pid()) != Some('Z') {
         assert!(Instant::now() < deadline, "the child did not exit within 10 s");
         std::thread::sleep(Duration::from_millis(1));
     }
     assert_eq!(p.returncode(), None, "the loop has not run since the exit");
-    common::until("the loop records the exit", || p.returncode().is_some()).await?;
+    aio_test::until("the loop records the exit", || p.returncode().is_some()).await?;
     assert_eq!(p.returncode(), Some(6));
     assert_reaped(p.pid());
     drop(p);
@@ -150,9 +138,9 @@ async fn dropped_processes_are_reaped() -> io::Result<()> {
 async fn two_loops_at_once() -> io::Result<()> {
     let _g = serial();
     let other = std::thread::spawn(|| {
-        common::run_poll(async {
+        aio_test::run_poll(async {
             many_children(100, 16, ChildWatcher::Sigchld).await?;
-            Ok(())
+            Ok::<_, io::Error>(())
         })
     });
     let pids = many_children(100, 16, ChildWatcher::Sigchld).await?;

@@ -10,9 +10,7 @@
 // The lock serializes whole tests, awaits included.
 #![allow(clippy::await_holding_lock)]
 
-mod common;
-
-use common::until;
+use aio_test::{backend_tests, until};
 
 use std::cell::Cell;
 use std::io;
@@ -114,7 +112,7 @@ async fn loop_methods() -> io::Result<()> {
     assert!(lp.remove_signal_handler(SIGHUP)?);
     assert_eq!(disposition(SIGHUP), before);
     // A loop that is not running is refused.
-    let other = common::poll_loop();
+    let other = aio_test::poll_loop();
     assert!(matches!(
         other.add_signal_handler(SIGHUP, || {}),
         Err(SignalError::NoRunningLoop)
@@ -209,7 +207,7 @@ async fn two_loops_share_a_signal() -> io::Result<()> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     let other = std::thread::spawn(move || {
-        common::run_poll(async move {
+        aio_test::run_poll(async move {
             let hit = Rc::new(Cell::new(false));
             let h = hit.clone();
             add_signal_handler(SIGUSR1, move || h.set(true))?;
@@ -220,7 +218,7 @@ async fn two_loops_share_a_signal() -> io::Result<()> {
                 .await
                 .map_err(|e| io::Error::other(e.to_string()))?;
             assert!(remove_signal_handler(SIGUSR1)?);
-            Ok(())
+            Ok::<_, io::Error>(())
         })
     });
     let hit = Rc::new(Cell::new(false));

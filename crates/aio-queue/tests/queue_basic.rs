@@ -1,15 +1,13 @@
 //! Ordering of the three kinds, the nowait API, capacity, and
 //! task_done/join counting.
 
-mod common;
-
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use aio_core::{create_task, run};
 use aio_queue::{LifoQueue, PriorityQueue, Queue, TaskDoneError, TryGetError, TryPutError};
-use common::{poll_once, settle};
+use aio_test::{assert_cancelled, poll_once, settle, spawn_on, waiting_on};
 
 /// A queue in a `static`, as a module-level `asyncio.Queue()`: the
 /// constructors are `const`, and a static queue serves tasks on a loop
@@ -80,9 +78,7 @@ fn priority_tuples_smallest_first() {
 fn a_waiting_priority_getter_takes_the_smallest_item_present_when_it_runs() {
     run(async {
         let q = Arc::new(PriorityQueue::new());
-        let q2 = q.clone();
-        let getter = create_task(async move { q2.get().await });
-        settle(1).await;
+        let getter = waiting_on(&q, |q2| async move { q2.get().await }).await;
         q.put_nowait(5).unwrap(); // promised to the getter...
         q.put_nowait(1).unwrap(); // ...which then takes the smallest
         assert_eq!(getter.await.unwrap().unwrap(), 1);
@@ -134,10 +130,7 @@ fn a_full_queue_blocks_put_until_a_get_in_fifo_order() {
         let q = Arc::new(Queue::with_maxsize(1));
         q.put(0).await.unwrap();
         let putters: Vec<_> = (1..=3)
-            .map(|i| {
-                let q = q.clone();
-                create_task(async move { q.put(i).await })
-            })
+            .map(|i| spawn_on(&q, |q| async move { q.put(i).await }))
             .collect();
         settle(2).await;
         assert_eq!(q.qsize(), 1);
@@ -192,8 +185,7 @@ fn task_done_and_join_count_every_item() {
             q.put(i).await.unwrap();
         }
         assert_eq!(q.unfinished_tasks(), 3);
-        let q2 = q.clone();
-        let joiner = create_task(async move { q2.join().await });
+        let joiner = spawn_on(&q, |q2| async move { q2.join().await });
         settle(2).await;
         for left in (0..3).rev() {
             q.get().await.unwrap();
@@ -212,9 +204,7 @@ fn a_joiner_woken_by_zero_returns_even_if_more_is_put_before_it_runs() {
     run(async {
         let q = Arc::new(Queue::new());
         q.put_nowait(1).unwrap();
-        let q2 = q.clone();
-        let joiner = create_task(async move { q2.join().await });
-        settle(1).await;
+        let joiner = waiting_on(&q, |q2| async move { q2.join().await }).await;
         q.get_nowait().unwrap();
         q.task_done().unwrap();
         q.put_nowait(2).unwrap(); // as in asyncio, the woken joiner still returns
@@ -228,11 +218,9 @@ fn join_cancelled_and_dropped() {
     run(async {
         let q = Arc::new(Queue::new());
         q.put_nowait(1).unwrap();
-        let q2 = q.clone();
-        let joiner = create_task(async move { q2.join().await });
-        settle(1).await;
+        let joiner = waiting_on(&q, |q2| async move { q2.join().await }).await;
         joiner.cancel();
-        assert!(joiner.await.unwrap_err().is_cancelled());
+        assert_cancelled(joiner).await;
         let mut j = Box::pin(q.join());
         assert!(poll_once(j.as_mut()).is_pending());
         drop(j);

@@ -2,23 +2,19 @@
 //! after an item or slot was handed to them but before they ran, and by
 //! dropping the future. No item and no slot is ever lost.
 
-mod common;
-
 use std::sync::Arc;
 use std::task::Poll;
 
-use aio_core::{TimeoutError, create_task, run};
+use aio_core::{TimeoutError, run};
 use aio_queue::{GetError, PutError, Queue, TryGetError, TryPutError};
-use common::{poll_once, settle};
+use aio_test::{assert_cancelled, poll_once, settle, spawn_on};
 
 fn getter(q: &Arc<Queue<i32>>) -> aio_core::Task<Result<i32, GetError>> {
-    let q = q.clone();
-    create_task(async move { q.get().await })
+    spawn_on(q, |q| async move { q.get().await })
 }
 
 fn putter(q: &Arc<Queue<i32>>, v: i32) -> aio_core::Task<Result<(), PutError<i32>>> {
-    let q = q.clone();
-    create_task(async move { q.put(v).await })
+    spawn_on(q, |q| async move { q.put(v).await })
 }
 
 #[test]
@@ -30,7 +26,7 @@ fn get_cancelled_while_waiting() {
         a.cancel();
         settle(1).await;
         q.put_nowait(1).unwrap();
-        assert!(a.await.unwrap_err().is_cancelled());
+        assert_cancelled(a).await;
         assert_eq!(b.await.unwrap(), Ok(1));
         assert!(q.empty());
     });
@@ -44,7 +40,7 @@ fn get_cancelled_after_the_item_was_promised_passes_it_on() {
         settle(1).await;
         q.put_nowait(1).unwrap(); // promised to `a`, which has not run
         a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
+        assert_cancelled(a).await;
         assert_eq!(b.await.unwrap(), Ok(1));
     });
 }
@@ -57,7 +53,7 @@ fn get_cancelled_after_the_promise_with_nobody_behind_leaves_the_item() {
         settle(1).await;
         q.put_nowait(7).unwrap();
         a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
+        assert_cancelled(a).await;
         assert_eq!(q.get_nowait(), Ok(7));
     });
 }
@@ -96,7 +92,7 @@ fn put_cancelled_while_waiting_does_not_put() {
         a.cancel();
         settle(1).await;
         assert_eq!(q.get_nowait(), Ok(0));
-        assert!(a.await.unwrap_err().is_cancelled());
+        assert_cancelled(a).await;
         b.await.unwrap().unwrap();
         assert_eq!(q.get_nowait(), Ok(2));
         assert!(q.empty());
@@ -116,7 +112,7 @@ fn put_cancelled_after_the_slot_was_handed_passes_it_on() {
             other => panic!("the slot was promised to a waiting putter: {other:?}"),
         }
         a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
+        assert_cancelled(a).await;
         b.await.unwrap().unwrap();
         assert_eq!(q.get_nowait(), Ok(2));
         assert_eq!(q.qsize(), 0);
@@ -132,7 +128,7 @@ fn put_cancelled_after_the_hand_off_with_nobody_behind_frees_the_slot() {
         settle(1).await;
         assert_eq!(q.get_nowait(), Ok(0));
         a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
+        assert_cancelled(a).await;
         q.put_nowait(5).unwrap();
         assert_eq!(q.get_nowait(), Ok(5));
     });

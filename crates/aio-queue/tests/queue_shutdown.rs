@@ -1,24 +1,17 @@
 //! shutdown(immediate) as in Python 3.13: every blocked putter and getter
 //! is woken, later puts fail, and items are drained or dropped.
 
-mod common;
-
 use std::sync::Arc;
 
-use aio_core::{create_task, run};
+use aio_core::run;
 use aio_queue::{GetError, PutError, Queue, TryGetError, TryPutError};
-use common::settle;
+use aio_test::{settle, spawn_on, waiting_on};
 
 #[test]
 fn shutdown_wakes_every_blocked_getter() {
     run(async {
         let q: Arc<Queue<i32>> = Arc::new(Queue::new());
-        let getters: Vec<_> = (0..5)
-            .map(|_| {
-                let q = q.clone();
-                create_task(async move { q.get().await })
-            })
-            .collect();
+        let getters: Vec<_> = (0..5).map(|_| spawn_on(&q, |q| async move { q.get().await })).collect();
         settle(1).await;
         q.shutdown(false);
         assert!(q.is_shut_down());
@@ -36,10 +29,7 @@ fn shutdown_wakes_every_blocked_putter_and_gives_the_items_back() {
         let q = Arc::new(Queue::with_maxsize(1));
         q.put_nowait(0).unwrap();
         let putters: Vec<_> = (1..=5)
-            .map(|i| {
-                let q = q.clone();
-                create_task(async move { q.put(i).await })
-            })
+            .map(|i| spawn_on(&q, |q| async move { q.put(i).await }))
             .collect();
         settle(1).await;
         q.shutdown(false);
@@ -82,9 +72,7 @@ fn immediate_shutdown_drops_the_items_and_releases_join() {
         }
         let taken = q.get_nowait().unwrap();
         assert_eq!(taken, 0);
-        let q2 = q.clone();
-        let joiner = create_task(async move { q2.join().await });
-        settle(1).await;
+        let joiner = waiting_on(&q, |q2| async move { q2.join().await }).await;
         q.shutdown(true);
         assert_eq!(q.qsize(), 0);
         assert_eq!(q.get().await, Err(GetError::ShutDown));
@@ -101,9 +89,7 @@ fn immediate_shutdown_drops_the_items_and_releases_join() {
 fn immediate_shutdown_after_an_item_was_promised() {
     run(async {
         let q = Arc::new(Queue::new());
-        let q2 = q.clone();
-        let g = create_task(async move { q2.get().await });
-        settle(1).await;
+        let g = waiting_on(&q, |q2| async move { q2.get().await }).await;
         q.put_nowait(1).unwrap(); // promised, not yet taken
         q.shutdown(true); // drops it before the getter runs
         assert_eq!(g.await.unwrap(), Err(GetError::ShutDown));
@@ -116,9 +102,7 @@ fn shutdown_after_a_slot_was_handed_to_a_putter() {
     run(async {
         let q = Arc::new(Queue::with_maxsize(1));
         q.put_nowait(0).unwrap();
-        let q2 = q.clone();
-        let p = create_task(async move { q2.put(1).await });
-        settle(1).await;
+        let p = waiting_on(&q, |q2| async move { q2.put(1).await }).await;
         assert_eq!(q.get_nowait(), Ok(0)); // slot handed to the putter
         q.shutdown(false);
         assert!(matches!(p.await.unwrap(), Err(PutError::ShutDown(1))));

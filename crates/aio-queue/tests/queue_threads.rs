@@ -2,15 +2,13 @@
 //! every item is delivered exactly once, including when getters and
 //! putters are cancelled by timeouts in the middle of a hand-off.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::thread;
 
 use aio_core::{create_task, run};
 use aio_queue::{GetError, PriorityQueue, Queue};
-use common::{block_on, within};
+use aio_test::{block_on, within};
 
 const PER_PRODUCER: usize = 3000;
 

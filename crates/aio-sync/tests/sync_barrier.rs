@@ -1,21 +1,14 @@
 //! Barrier: arrival indexes, rounds, abort, reset and cancellation.
 
-mod common;
-
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use aio_core::{create_task, run};
 use aio_sync::{Barrier, BarrierError, ZeroPartiesError};
-use common::settle;
+use aio_test::{assert_cancelled, settle, spawn_on};
 
 fn spawn_waiters(b: &Arc<Barrier>, n: usize) -> Vec<aio_core::Task<Result<usize, BarrierError>>> {
-    (0..n)
-        .map(|_| {
-            let b = b.clone();
-            create_task(async move { b.wait().await })
-        })
-        .collect()
+    (0..n).map(|_| spawn_on(b, |b| async move { b.wait().await })).collect()
 }
 
 #[test]
@@ -102,7 +95,7 @@ fn cancelled_while_waiting_no_longer_counts() {
         assert_eq!(b.n_waiting(), 2);
         tasks[0].cancel();
         let t0 = tasks.remove(0);
-        assert!(t0.await.unwrap_err().is_cancelled());
+        assert_cancelled(t0).await;
         assert_eq!(b.n_waiting(), 1);
         // It takes two more arrivals now.
         let more = spawn_waiters(&b, 1);
@@ -124,7 +117,7 @@ fn cancelled_after_release_before_it_ran() {
         assert_eq!(b.wait().await, Ok(2)); // releases both, which have not run
         tasks[0].cancel();
         let t0 = tasks.remove(0);
-        assert!(t0.await.unwrap_err().is_cancelled());
+        assert_cancelled(t0).await;
         assert_eq!(tasks.remove(0).await.unwrap(), Ok(1));
         assert_eq!(b.n_waiting(), 0);
         assert!(!b.broken());

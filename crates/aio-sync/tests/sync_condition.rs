@@ -2,8 +2,6 @@
 //! re-checks and returns the predicate's value, the lock is held again
 //! after every outcome, and a notification is never lost.
 
-mod common;
-
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -12,7 +10,7 @@ use std::task::Poll;
 
 use aio_core::{create_task, run};
 use aio_sync::{Condition, Lock, NotifyError};
-use common::{poll_once, settle};
+use aio_test::{assert_cancelled, poll_once, settle};
 
 /// `async with cond: cond.notify(n)`, asyncio's way to notify; returns how
 /// many were woken. The lock is free at once, so this does not yield.
@@ -21,11 +19,7 @@ async fn notify(cond: &Condition, n: usize) -> usize {
     cond.notify(n).unwrap()
 }
 
-fn waiters(
-    cond: &Arc<Condition>,
-    n: usize,
-    woken: &Rc<RefCell<Vec<usize>>>,
-) -> Vec<aio_core::Task<aio_core::Result<()>>> {
+fn waiters(cond: &Arc<Condition>, n: usize, woken: &Rc<RefCell<Vec<usize>>>) -> Waiters {
     (0..n)
         .map(|i| {
             let (cond, woken) = (cond.clone(), woken.clone());
@@ -176,7 +170,7 @@ fn wait_for_cancelled_after_notify_passes_it_on_and_stops_checking() {
             assert_eq!(cond.notify(1), Ok(1)); // to `a`, which has not run yet
         }
         a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
+        assert_cancelled(a).await;
         assert_eq!(calls_a.get(), 1, "no check after the cancellation");
         assert_eq!(b.await.unwrap(), Ok(42), "`b` got the notification and the item");
         assert_eq!(calls_b.get(), 2);
@@ -249,25 +243,41 @@ fn cancelled_while_waiting_reacquires_the_lock() {
         settle(3).await;
         assert!(!t.done());
         drop(g);
-        assert!(t.await.unwrap_err().is_cancelled());
+        assert_cancelled(t).await;
         assert!(seen.get());
         assert!(!cond.locked());
     });
 }
 
+type Waiters = Vec<aio_core::Task<aio_core::Result<()>>>;
+
+/// Three waiters; waiter 0 is cancelled after a `notify(1)` meant for it
+/// (`notified_first`), before it ran, or before any notification. Either
+/// way that one notification goes to waiter 1. Returns the condition and
+/// waiters 1 and 2.
+async fn waiter_0_cancelled(notified_first: bool) -> (Arc<Condition>, Waiters) {
+    let cond = Arc::new(Condition::new());
+    let woken = Rc::new(RefCell::new(Vec::new()));
+    let mut tasks = waiters(&cond, 3, &woken);
+    settle(2).await;
+    if notified_first {
+        assert_eq!(notify(&cond, 1).await, 1); // to waiter 0, which has not run yet
+        tasks[0].cancel();
+        assert_cancelled(tasks.remove(0)).await;
+    } else {
+        tasks[0].cancel();
+        assert_cancelled(tasks.remove(0)).await;
+        assert_eq!(notify(&cond, 1).await, 1);
+    }
+    settle(5).await;
+    assert_eq!(*woken.borrow(), [1], "waiter 1 got the notification");
+    (cond, tasks)
+}
+
 #[test]
 fn cancelled_after_notify_passes_the_notification_on() {
     run(async {
-        let cond = Arc::new(Condition::new());
-        let woken = Rc::new(RefCell::new(Vec::new()));
-        let mut tasks = waiters(&cond, 3, &woken);
-        settle(2).await;
-        assert_eq!(notify(&cond, 1).await, 1); // to waiter 0, which has not run yet
-        tasks[0].cancel();
-        let t0 = tasks.remove(0);
-        assert!(t0.await.unwrap_err().is_cancelled());
-        settle(5).await;
-        assert_eq!(*woken.borrow(), [1], "waiter 1 got the notification");
+        let (cond, tasks) = waiter_0_cancelled(true).await;
         notify(&cond, usize::MAX).await;
         for t in tasks {
             t.await.unwrap().unwrap();
@@ -279,16 +289,7 @@ fn cancelled_after_notify_passes_the_notification_on() {
 #[test]
 fn cancelled_before_notify_does_not_take_a_notification() {
     run(async {
-        let cond = Arc::new(Condition::new());
-        let woken = Rc::new(RefCell::new(Vec::new()));
-        let mut tasks = waiters(&cond, 3, &woken);
-        settle(2).await;
-        tasks[0].cancel();
-        let t0 = tasks.remove(0);
-        assert!(t0.await.unwrap_err().is_cancelled());
-        assert_eq!(notify(&cond, 1).await, 1);
-        settle(5).await;
-        assert_eq!(*woken.borrow(), [1]);
+        let (cond, tasks) = waiter_0_cancelled(false).await;
         assert_eq!(notify(&cond, 5).await, 1);
         for t in tasks {
             t.await.unwrap().unwrap();

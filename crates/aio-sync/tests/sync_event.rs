@@ -1,14 +1,12 @@
 //! Event: set, clear, wait, and cancellation of a waiter.
 
-mod common;
-
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use aio_core::{create_task, run};
 use aio_sync::Event;
-use common::{poll_once, settle};
+use aio_test::{assert_cancelled, poll_once, settle, spawn_on, waiting_on};
 
 #[test]
 fn set_clear_is_set() {
@@ -62,9 +60,7 @@ fn set_wakes_every_waiter() {
 fn a_waiter_woken_by_set_returns_even_if_cleared_before_it_runs() {
     run(async {
         let ev = Arc::new(Event::new());
-        let e2 = ev.clone();
-        let t = create_task(async move { e2.wait().await });
-        settle(1).await;
+        let t = waiting_on(&ev, |e2| async move { e2.wait().await }).await;
         ev.set();
         ev.clear();
         t.await.unwrap().unwrap();
@@ -74,40 +70,35 @@ fn a_waiter_woken_by_set_returns_even_if_cleared_before_it_runs() {
     });
 }
 
-#[test]
-fn cancelled_waiter_leaves_and_others_still_wake() {
-    run(async {
-        let ev = Arc::new(Event::new());
-        let spawn = || {
-            let ev = ev.clone();
-            create_task(async move { ev.wait().await })
-        };
-        let (a, b) = (spawn(), spawn());
-        settle(1).await;
+/// Waiters `a` and `b`; `a` is cancelled while it waits (`early`) or
+/// after `set` woke it, before it ran. Either way `b` returns and `a`
+/// ends cancelled; the event stays set.
+async fn a_cancelled_waiter(early: bool) {
+    let ev = Arc::new(Event::new());
+    let spawn = || spawn_on(&ev, |ev| async move { ev.wait().await });
+    let (a, b) = (spawn(), spawn());
+    settle(1).await;
+    if early {
         a.cancel();
         settle(1).await;
         ev.set();
-        assert!(a.await.unwrap_err().is_cancelled());
-        b.await.unwrap().unwrap();
-    });
+    } else {
+        ev.set();
+        a.cancel();
+    }
+    assert_cancelled(a).await;
+    b.await.unwrap().unwrap();
+    assert!(ev.is_set());
+}
+
+#[test]
+fn cancelled_waiter_leaves_and_others_still_wake() {
+    run(a_cancelled_waiter(true));
 }
 
 #[test]
 fn cancelled_after_set_before_it_ran() {
-    run(async {
-        let ev = Arc::new(Event::new());
-        let spawn = || {
-            let ev = ev.clone();
-            create_task(async move { ev.wait().await })
-        };
-        let (a, b) = (spawn(), spawn());
-        settle(1).await;
-        ev.set();
-        a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
-        b.await.unwrap().unwrap();
-        assert!(ev.is_set());
-    });
+    run(a_cancelled_waiter(false));
 }
 
 #[test]

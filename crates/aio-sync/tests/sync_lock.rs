@@ -1,17 +1,112 @@
 //! Lock: mutual exclusion, FIFO hand-off, cancellation at every point;
 //! asyncio's manual `release()`, and owned guards.
 
-mod common;
-
-use std::cell::Cell;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 
 use aio_core::{create_task, run};
 use aio_sync::{Lock, LockReleaseError, OwnedLockGuard};
-use common::{block_on, poll_once, settle};
+use aio_test::{assert_cancelled, block_on, poll_once, settle, spawn_on, waiting_on};
+
+/// How a contender takes the lock and gives it back.
+#[derive(Clone, Copy)]
+enum Hold {
+    /// `acquire`, released when its guard drops.
+    Guard,
+    /// `acquire_owned`, released when its owned guard drops.
+    Owned,
+    /// asyncio's manual style: `acquire` (guard forgotten), then `release`.
+    Manual,
+}
+
+/// A task that takes `lock` as `hold` says, logs `name` while it holds
+/// it, and gives it back.
+fn contender(lock: &Arc<Lock>, log: &Rc<RefCell<Vec<&'static str>>>, hold: Hold, name: &'static str) -> Contender {
+    let (lock, log) = (lock.clone(), log.clone());
+    create_task(async move {
+        match hold {
+            Hold::Guard => {
+                let _g = lock.acquire().await?;
+                log.borrow_mut().push(name);
+            }
+            Hold::Owned => {
+                let _g = lock.acquire_owned().await?;
+                log.borrow_mut().push(name);
+            }
+            Hold::Manual => {
+                lock.acquire().await?.forget();
+                log.borrow_mut().push(name);
+                lock.release().expect("this task holds it");
+            }
+        }
+        Ok(())
+    })
+}
+
+type Contender = aio_core::Task<Result<(), aio_core::Cancelled>>;
+
+/// Contenders `a` and `b` queue behind a holder (who holds as `hold`
+/// says); `a` is cancelled while it waits (`early`) or after the holder's
+/// release handed it the lock, before it ran. Either way only `b` gets
+/// the lock, and it ends unlocked. Returns the lock for further checks.
+async fn a_cancelled_contender(hold: Hold, early: bool) -> Arc<Lock> {
+    let lock = Arc::new(Lock::new());
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let release: Box<dyn FnOnce()> = match hold {
+        Hold::Guard => Box::new(drop_later(lock.acquire().await.unwrap())),
+        Hold::Owned => Box::new(drop_later(lock.acquire_owned().await.unwrap())),
+        Hold::Manual => {
+            lock.acquire().await.unwrap().forget();
+            let lock = lock.clone();
+            Box::new(move || lock.release().unwrap())
+        }
+    };
+    let a = contender(&lock, &log, hold, "a");
+    let b = contender(&lock, &log, hold, "b");
+    settle(1).await;
+    if early {
+        a.cancel(); // before any wake-up
+        settle(1).await;
+        release();
+    } else {
+        release(); // handed to `a`, which is woken but has not run
+        a.cancel();
+    }
+    assert_cancelled(a).await;
+    b.await.unwrap().unwrap();
+    assert_eq!(*log.borrow(), ["b"]);
+    assert!(!lock.locked());
+    lock
+}
+
+/// A release that drops `guard` when called.
+fn drop_later<G>(guard: G) -> impl FnOnce() {
+    move || drop(guard)
+}
+
+/// Three waiters queue behind a holder whose guard `held` is: the first
+/// dropped before the hand-off (it simply leaves), the second after it
+/// (it passes the lock on), and the third, a plain `acquire`, gets it.
+fn two_dropped_waiters<W: Future>(lock: &Lock, held: impl FnOnce(), first: W, second: W) {
+    let (mut first, mut second) = (Box::pin(first), Box::pin(second));
+    let mut third = Box::pin(lock.acquire());
+    assert!(poll_once(first.as_mut()).is_pending());
+    assert!(poll_once(second.as_mut()).is_pending());
+    assert!(poll_once(third.as_mut()).is_pending());
+    drop(first); // before the hand-off: simply leaves
+    held();
+    assert!(lock.locked()); // handed to `second`
+    drop(second); // passes it to `third`
+    let g3 = match poll_once(third.as_mut()) {
+        Poll::Ready(g) => g.unwrap(),
+        Poll::Pending => panic!("the lock was lost"),
+    };
+    drop(g3);
+    assert!(!lock.locked());
+}
 
 #[test]
 fn acquire_release_and_locked() {
@@ -62,9 +157,7 @@ fn a_release_cannot_be_stolen_by_a_newcomer() {
     run(async {
         let lock = Arc::new(Lock::new());
         let g = lock.acquire().await.unwrap();
-        let l2 = lock.clone();
-        let waiter = create_task(async move { l2.acquire().await.map(drop) });
-        settle(1).await;
+        let waiter = waiting_on(&lock, |l2| async move { l2.acquire().await.map(drop) }).await;
         drop(g);
         // Handed to the waiter, which has not run yet: still locked.
         assert!(lock.locked());
@@ -76,55 +169,12 @@ fn a_release_cannot_be_stolen_by_a_newcomer() {
 
 #[test]
 fn cancelled_while_waiting_leaves_the_queue() {
-    run(async {
-        let lock = Arc::new(Lock::new());
-        let log = Rc::new(RefCell::new(Vec::new()));
-        let g = lock.acquire().await.unwrap();
-        let spawn = |name: &'static str| {
-            let (lock, log) = (lock.clone(), log.clone());
-            create_task(async move {
-                let _g = lock.acquire().await?;
-                log.borrow_mut().push(name);
-                Ok::<_, aio_core::Cancelled>(())
-            })
-        };
-        let a = spawn("a");
-        let b = spawn("b");
-        settle(1).await;
-        a.cancel(); // before any wake-up
-        settle(1).await;
-        drop(g);
-        assert!(a.await.unwrap_err().is_cancelled());
-        b.await.unwrap().unwrap();
-        assert_eq!(*log.borrow(), ["b"]);
-        assert!(!lock.locked());
-    });
+    run(a_cancelled_contender(Hold::Guard, true));
 }
 
 #[test]
 fn cancelled_after_the_hand_off_passes_the_lock_on() {
-    run(async {
-        let lock = Arc::new(Lock::new());
-        let log = Rc::new(RefCell::new(Vec::new()));
-        let g = lock.acquire().await.unwrap();
-        let spawn = |name: &'static str| {
-            let (lock, log) = (lock.clone(), log.clone());
-            create_task(async move {
-                let _g = lock.acquire().await?;
-                log.borrow_mut().push(name);
-                Ok::<_, aio_core::Cancelled>(())
-            })
-        };
-        let a = spawn("a");
-        let b = spawn("b");
-        settle(1).await;
-        drop(g); // handed to `a`, which is woken but has not run
-        a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
-        b.await.unwrap().unwrap();
-        assert_eq!(*log.borrow(), ["b"]);
-        assert!(!lock.locked());
-    });
+    run(a_cancelled_contender(Hold::Guard, false));
 }
 
 #[test]
@@ -132,12 +182,10 @@ fn cancelled_after_the_hand_off_with_nobody_behind_unlocks() {
     run(async {
         let lock = Arc::new(Lock::new());
         let g = lock.acquire().await.unwrap();
-        let l2 = lock.clone();
-        let a = create_task(async move { l2.acquire().await.map(drop) });
-        settle(1).await;
+        let a = waiting_on(&lock, |l2| async move { l2.acquire().await.map(drop) }).await;
         drop(g);
         a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
+        assert_cancelled(a).await;
         assert!(!lock.locked());
     });
 }
@@ -146,24 +194,7 @@ fn cancelled_after_the_hand_off_with_nobody_behind_unlocks() {
 fn dropped_waiter_before_and_after_the_hand_off() {
     let lock = Lock::new();
     let g = lock.try_acquire().unwrap();
-    let mut first = Box::pin(lock.acquire());
-    let mut second = Box::pin(lock.acquire());
-    let mut third = Box::pin(lock.acquire());
-    assert!(poll_once(first.as_mut()).is_pending());
-    assert!(poll_once(second.as_mut()).is_pending());
-    assert!(poll_once(third.as_mut()).is_pending());
-    // Dropped before the hand-off: simply leaves.
-    drop(first);
-    drop(g);
-    // Handed to `second`; dropping it passes the lock to `third`.
-    assert!(lock.locked());
-    drop(second);
-    let g3 = match poll_once(third.as_mut()) {
-        Poll::Ready(g) => g.unwrap(),
-        Poll::Pending => panic!("the lock was lost"),
-    };
-    drop(g3);
-    assert!(!lock.locked());
+    two_dropped_waiters(&lock, drop_later(g), lock.acquire(), lock.acquire());
 }
 
 #[test]
@@ -189,7 +220,7 @@ fn a_cancelled_task_does_not_take_a_free_lock() {
         settle(1).await;
         ready.set(true);
         t.cancel();
-        assert!(t.await.unwrap_err().is_cancelled());
+        assert_cancelled(t).await;
         assert!(!lock.locked());
     });
 }
@@ -272,8 +303,7 @@ fn release_hands_the_lock_to_the_first_waiter_in_order() {
 fn any_task_may_release_the_lock() {
     run(async {
         let lock = Arc::new(Lock::new());
-        let l2 = lock.clone();
-        create_task(async move { l2.acquire().await.map(|g| g.forget()) })
+        spawn_on(&lock, |l2| async move { l2.acquire().await.map(|g| g.forget()) })
             .await
             .unwrap()
             .unwrap();
@@ -285,30 +315,8 @@ fn any_task_may_release_the_lock() {
 
 #[test]
 fn cancelled_after_a_release_handed_it_the_lock_passes_it_on() {
-    run(async {
-        let lock = Arc::new(Lock::new());
-        let log = Rc::new(RefCell::new(Vec::new()));
-        lock.acquire().await.unwrap().forget();
-        let spawn = |name: &'static str| {
-            let (lock, log) = (lock.clone(), log.clone());
-            create_task(async move {
-                lock.acquire().await?.forget();
-                log.borrow_mut().push(name);
-                lock.release().expect("this task holds it");
-                Ok::<_, aio_core::Cancelled>(())
-            })
-        };
-        let a = spawn("a");
-        let b = spawn("b");
-        settle(1).await;
-        lock.release().unwrap(); // handed to `a`, which is woken but has not run
-        a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
-        b.await.unwrap().unwrap();
-        assert_eq!(*log.borrow(), ["b"]);
-        assert!(!lock.locked());
-        assert_eq!(lock.release(), Err(LockReleaseError));
-    });
+    let lock = run(a_cancelled_contender(Hold::Manual, false));
+    assert_eq!(lock.release(), Err(LockReleaseError));
 }
 
 #[test]
@@ -334,9 +342,7 @@ fn an_owned_guard_moves_into_another_thread_and_releases_there() {
         assert_static_send(&guard);
         assert!(Arc::ptr_eq(guard.lock(), &lock));
         assert!(lock.locked());
-        let l2 = lock.clone();
-        let waiter = create_task(async move { l2.acquire().await.map(drop) });
-        settle(1).await;
+        let waiter = waiting_on(&lock, |l2| async move { l2.acquire().await.map(drop) }).await;
         // Released on another thread: the hand-off wakes the waiter here.
         std::thread::spawn(move || drop(guard)).join().unwrap();
         waiter.await.unwrap().unwrap();
@@ -400,28 +406,7 @@ fn owned_and_borrowed_acquires_share_one_fifo_queue() {
 
 #[test]
 fn owned_acquire_cancelled_after_the_hand_off_passes_the_lock_on() {
-    run(async {
-        let lock = Arc::new(Lock::new());
-        let log = Rc::new(RefCell::new(Vec::new()));
-        let g = lock.acquire_owned().await.unwrap();
-        let spawn = |name: &'static str| {
-            let (lock, log) = (lock.clone(), log.clone());
-            create_task(async move {
-                let _g = lock.acquire_owned().await?;
-                log.borrow_mut().push(name);
-                Ok::<_, aio_core::Cancelled>(())
-            })
-        };
-        let a = spawn("a");
-        let b = spawn("b");
-        settle(1).await;
-        drop(g); // handed to `a`, which is woken but has not run
-        a.cancel();
-        assert!(a.await.unwrap_err().is_cancelled());
-        b.await.unwrap().unwrap();
-        assert_eq!(*log.borrow(), ["b"]);
-        assert!(!lock.locked());
-    });
+    run(a_cancelled_contender(Hold::Owned, false));
 }
 
 #[test]
@@ -429,11 +414,9 @@ fn owned_acquire_cancelled_while_waiting_leaves_the_queue() {
     run(async {
         let lock = Arc::new(Lock::new());
         let g = lock.acquire().await.unwrap();
-        let l2 = lock.clone();
-        let a = create_task(async move { l2.acquire_owned().await.map(drop) });
-        settle(1).await;
+        let a = waiting_on(&lock, |l2| async move { l2.acquire_owned().await.map(drop) }).await;
         a.cancel(); // before any wake-up
-        assert!(a.await.unwrap_err().is_cancelled());
+        assert_cancelled(a).await;
         drop(g);
         assert!(!lock.locked(), "nobody was left queued to hand it to");
     });
@@ -444,22 +427,7 @@ fn dropped_owned_acquire_before_and_after_the_hand_off() {
     let lock = Arc::new(Lock::new());
     let g = lock.try_acquire_owned().unwrap();
     assert!(lock.try_acquire_owned().is_none());
-    let mut first = Box::pin(lock.acquire_owned());
-    let mut second = Box::pin(lock.acquire_owned());
-    let mut third = Box::pin(lock.acquire());
-    assert!(poll_once(first.as_mut()).is_pending());
-    assert!(poll_once(second.as_mut()).is_pending());
-    assert!(poll_once(third.as_mut()).is_pending());
-    drop(first); // before the hand-off: simply leaves
-    drop(g);
-    assert!(lock.locked()); // handed to `second`
-    drop(second); // passes it to `third`
-    let g3 = match poll_once(third.as_mut()) {
-        Poll::Ready(g) => g.unwrap(),
-        Poll::Pending => panic!("the lock was lost"),
-    };
-    drop(g3);
-    assert!(!lock.locked());
+    two_dropped_waiters(&lock, drop_later(g), lock.acquire_owned(), lock.acquire_owned());
     assert_eq!(Arc::strong_count(&lock), 1, "the futures dropped their references");
 }
 

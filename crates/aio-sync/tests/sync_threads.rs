@@ -2,15 +2,13 @@
 //! at once, with stress tests that count every increment and permit —
 //! including waiters cancelled by timeouts mid-hand-off.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::thread;
 
 use aio_core::{create_task, run};
 use aio_sync::{Barrier, Condition, Event, Lock, Semaphore};
-use common::{block_on, within};
+use aio_test::{block_on, within};
 
 const LOOPS: usize = 2;
 const PLAIN: usize = 2;

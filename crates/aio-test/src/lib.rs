@@ -1,7 +1,7 @@
 //! Test support shared by aio's crates (not published).
 //!
 //! - **One test, every backend.** [`backend_tests!`] expands each listed
-//!   `async fn` into `poll::name` and `uring::name`; [`run_poll`],
+//!   test into `poll::name` and `uring::name`; [`run_poll`],
 //!   [`run_uring`] and [`run_on`] run one future on a fresh loop of that
 //!   backend. With `AIO_REQUIRE_URING=1` (CI) a kernel without io_uring
 //!   fails the test instead of skipping it, so CI cannot lose a backend.
@@ -11,7 +11,12 @@
 //!   by a `select`-style race, as `futures_lite::future::or` does it).
 //! - **Plain threads**: [`block_on`], [`poll_once`], [`within`] (a bound
 //!   against hangs, never a timing assertion).
-//! - Data and places: [`payload`], [`Dir`], [`raise_nofile`].
+//! - **Tasks**: [`spawn_on`] and [`waiting_on`] (a waiter on a shared
+//!   lock, queue, event), [`assert_cancelled`], [`settle`], [`until`].
+//! - **Data and places**: [`payload`], [`Dir`], [`raise_nofile`],
+//!   [`TestResult`] (for tests whose errors are of many kinds).
+//! - **Children**: [`is_unreaped_child`], [`assert_reaped`],
+//!   [`wait_reaped`] (no zombie left behind), from `/proc`.
 //!
 //! aio-core's own tests keep their helpers: a dev-dependency on this
 //! crate, which depends on aio-core, would build aio-core twice there.
@@ -112,10 +117,11 @@ pub fn run_uring<E: Debug, F: Future<Output = Result<(), E>> + 'static>(f: F) {
     run_on(Backend::Uring, f);
 }
 
-/// A boxed test future, for harnesses that pick the backend at run time.
-pub type Boxed = Pin<Box<dyn Future<Output = io::Result<()>>>>;
+/// What a test returns where its errors are of many kinds (HTTP, I/O,
+/// timeouts): the runners take any `Result<(), E: Debug>`.
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Expands each listed `async fn` into one `#[test]` per backend:
+/// Expands each listed test function into one `#[test]` per backend:
 /// `poll::name` and `uring::name`.
 ///
 /// - `backend_tests!(a, b)`: `async fn a() -> Result<(), E>`.
@@ -124,49 +130,49 @@ pub type Boxed = Pin<Box<dyn Future<Output = io::Result<()>>>>;
 /// - `backend_tests!(serial: a, b)`, `backend_tests!(serial_dir: a, b)`:
 ///   as the forms above, holding [`serial`] for the whole test (tests that
 ///   count descriptors).
+/// - `backend_tests!(each: a, b)`: `fn a(b: aio_test::Backend)`, for tests
+///   that build and close their loops themselves.
+///
+/// Forms combine, separated by `;`: `backend_tests!(dir: a; each: b)`. A
+/// name may carry attributes for both its tests:
+/// `backend_tests!(a, #[cfg(feature = "tls")] b)`.
 #[macro_export]
 macro_rules! backend_tests {
-    (dir: $($name:ident),* $(,)?) => {
-        $crate::backend_tests!(@each |b, name, f| {
-            let d = $crate::Dir::new(&format!("{}-{}", b.name(), name));
-            $crate::run_on(b, f(d));
-        } $($name),*);
+    ($($form:ident: $($(#[$m:meta])* $name:ident),* $(,)?);+ $(;)?) => {
+        $crate::backend_tests!(@mod poll Poll; $($form: $($(#[$m])* $name),*);+);
+        $crate::backend_tests!(@mod uring Uring; $($form: $($(#[$m])* $name),*);+);
     };
-    (serial_dir: $($name:ident),* $(,)?) => {
-        $crate::backend_tests!(@each |b, name, f| {
-            let _one = $crate::serial();
-            let d = $crate::Dir::new(&format!("{}-{}", b.name(), name));
-            $crate::run_on(b, f(d));
-        } $($name),*);
+    ($($(#[$m:meta])* $name:ident),* $(,)?) => {
+        $crate::backend_tests!(plain: $($(#[$m])* $name),*);
     };
-    (serial: $($name:ident),* $(,)?) => {
-        $crate::backend_tests!(@each |b, _name, f| {
-            let _one = $crate::serial();
-            $crate::run_on(b, f());
-        } $($name),*);
-    };
-    (@each |$b:ident, $n:ident, $f:ident| $body:block $($name:ident),*) => {
-        mod poll {
-            $(
+    (@mod $mod:ident $b:ident; $($form:ident: $($(#[$m:meta])* $name:ident),*);+) => {
+        mod $mod {
+            $($(
+                $(#[$m])*
                 #[test]
                 fn $name() {
-                    let ($b, $n, $f) = ($crate::Backend::Poll, stringify!($name), super::$name);
-                    $body
+                    $crate::backend_tests!(@run $form $b $name);
                 }
-            )*
-        }
-        mod uring {
-            $(
-                #[test]
-                fn $name() {
-                    let ($b, $n, $f) = ($crate::Backend::Uring, stringify!($name), super::$name);
-                    $body
-                }
-            )*
+            )*)+
         }
     };
-    ($($name:ident),* $(,)?) => {
-        $crate::backend_tests!(@each |b, _name, f| { $crate::run_on(b, f()); } $($name),*);
+    (@run plain $b:ident $name:ident) => {
+        $crate::run_on($crate::Backend::$b, super::$name())
+    };
+    (@run serial $b:ident $name:ident) => {
+        let _one = $crate::serial();
+        $crate::backend_tests!(@run plain $b $name)
+    };
+    (@run dir $b:ident $name:ident) => {
+        let d = $crate::Dir::new(&format!("{}-{}", $crate::Backend::$b.name(), stringify!($name)));
+        $crate::run_on($crate::Backend::$b, super::$name(d))
+    };
+    (@run serial_dir $b:ident $name:ident) => {
+        let _one = $crate::serial();
+        $crate::backend_tests!(@run dir $b $name)
+    };
+    (@run each $b:ident $name:ident) => {
+        super::$name($crate::Backend::$b)
     };
 }
 
@@ -250,6 +256,38 @@ pub async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Outp
     .await
 }
 
+/// Spawns `op` on the running loop with its own clone of `shared` (an
+/// `Arc` or an `Rc`): the task a test sets waiting on a lock, a queue,
+/// an event, a child process.
+pub fn spawn_on<S: Clone + 'static, F>(shared: &S, op: impl FnOnce(S) -> F) -> aio_core::Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: aio_core::Reportable,
+{
+    aio_core::create_task(op(shared.clone()))
+}
+
+/// [`spawn_on`], then one turn of the loop ([`settle`]`(1)`): the task
+/// has run up to where it waits when this returns.
+pub async fn waiting_on<S: Clone + 'static, F>(shared: &S, op: impl FnOnce(S) -> F) -> aio_core::Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: aio_core::Reportable,
+{
+    let t = spawn_on(shared, op);
+    settle(1).await;
+    t
+}
+
+/// Awaits `task` and fails the test unless it ended cancelled.
+pub async fn assert_cancelled<T: Debug>(task: aio_core::Task<T>) {
+    let r = task.await;
+    assert!(
+        r.as_ref().is_err_and(|e| e.is_cancelled()),
+        "the task was not cancelled: {r:?}"
+    );
+}
+
 /// Waits (10 s at most) until `done()`, looking every millisecond.
 pub async fn until(what: &str, done: impl Fn() -> bool) -> io::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -265,6 +303,50 @@ pub async fn settle(n: usize) {
     for _ in 0..n {
         aio_core::yield_now().await.expect("settling is not cancelled");
     }
+}
+
+/// Whether `pid` is a child of this process that has not been reaped
+/// (running, or a zombie): its `/proc` entry exists with us as parent.
+pub fn is_unreaped_child(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    let rest = &stat[stat.rfind(')').expect("a /proc stat line") + 2..];
+    let mut fields = rest.split_whitespace();
+    let _state = fields.next();
+    let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    ppid == std::process::id()
+}
+
+/// The state letter of process `pid` (`Z` for a zombie), if it exists.
+pub fn child_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].chars().next()
+}
+
+/// Fails the test if `pid` is a child of ours that has not been reaped.
+#[track_caller]
+pub fn assert_reaped(pid: u32) {
+    assert!(
+        !is_unreaped_child(pid),
+        "child {pid} was not reaped (state {:?})",
+        child_state(pid)
+    );
+}
+
+/// Waits (on the running loop, 10 s at most) until `pid` has been reaped.
+pub async fn wait_reaped(pid: u32) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while is_unreaped_child(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "child {pid} not reaped after 10 s (state {:?})",
+            child_state(pid)
+        );
+        aio_core::sleep(0.005).await?;
+    }
+    Ok(())
 }
 
 /// A temporary directory, removed when dropped.

@@ -1,55 +1,16 @@
-//! Helpers shared by the subprocess suites: `/proc` checks for zombies and
-//! the many-children workload.
+//! What the subprocess suites (`process_basic`, `process_sigchld`: one
+//! per child watcher) share and aio-test cannot hold, as it needs aio-net
+//! (whose dev-dependency aio-test is): many children at once, and a
+//! child's cancelled waits. The `/proc` checks for zombies are in
+//! aio-test.
 #![allow(dead_code)]
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::rc::Rc;
 
-use aio_core::{TaskError, create_task, sleep};
-use aio_net::{ChildWatcher, Command};
-
-/// Whether `pid` is still a child of ours that has not been reaped
-/// (running, or a zombie): its `/proc` entry exists with us as parent.
-pub fn is_unreaped_child(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-    let rest = &stat[stat.rfind(')').expect("a /proc stat line") + 2..];
-    let mut fields = rest.split_whitespace();
-    let _state = fields.next();
-    let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    ppid == std::process::id()
-}
-
-/// The state letter of `pid` (`Z` for a zombie), if it exists.
-pub fn state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 2..].chars().next()
-}
-
-#[track_caller]
-pub fn assert_reaped(pid: u32) {
-    assert!(
-        !is_unreaped_child(pid),
-        "child {pid} was not reaped (state {:?})",
-        state(pid)
-    );
-}
-
-/// Waits (polling `/proc`, 10 s at most) until `pid` has been reaped.
-pub async fn wait_reaped(pid: u32) -> io::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while is_unreaped_child(pid) {
-        assert!(
-            Instant::now() < deadline,
-            "child {pid} not reaped after 10 s (state {:?})",
-            state(pid)
-        );
-        sleep(0.005).await?;
-    }
-    Ok(())
-}
+use aio_core::{TaskError, TimeoutError, create_task, timeout, yield_now};
+use aio_net::{ChildWatcher, Command, Process};
+use aio_test::{assert_cancelled, assert_reaped, is_unreaped_child, spawn_on};
 
 fn err(e: TaskError) -> io::Error {
     io::Error::other(e.to_string())
@@ -72,4 +33,23 @@ pub async fn many_children(n: usize, at_once: usize, watcher: ChildWatcher) -> i
         }
     }
     Ok(pids)
+}
+
+/// `p`, a child that runs until killed: a `wait` that times out and a
+/// task's `wait` cancelled while it waits leave it running and unreaped;
+/// killed, it is reaped.
+pub async fn cancelled_waits_then_kill(p: Process) -> io::Result<()> {
+    assert_eq!(timeout(0.05, p.wait()).await.unwrap_err(), TimeoutError::new());
+    assert_eq!(p.returncode(), None, "still running after the cancelled wait");
+    assert!(is_unreaped_child(p.pid()));
+    let p = Rc::new(p);
+    let t = spawn_on(&p, |p| async move { p.wait().await });
+    yield_now().await?;
+    t.cancel();
+    assert_cancelled(t).await;
+    assert!(is_unreaped_child(p.pid()));
+    p.kill()?;
+    assert_eq!(p.wait().await?, -9);
+    assert_reaped(p.pid());
+    Ok(())
 }

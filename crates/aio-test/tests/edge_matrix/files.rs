@@ -14,7 +14,7 @@ use aio_core::timeout;
 use aio_fs::File;
 use aio_test::{Dir, payload};
 
-use crate::harness::{Case, Ending, Local, ensure};
+use crate::harness::{Case, Ending, Endings, Local, a_prefix, completed, ensure, invalid_input, ready, received};
 use crate::net::fresh_dir;
 
 fn mkfifo(p: &Path) -> io::Result<()> {
@@ -52,6 +52,20 @@ impl FifoFx {
     fn file(&self) -> Rc<File> {
         self.file.borrow().clone().expect("opened")
     }
+
+    /// Opens the far end as a writer that does not wait for a reader
+    /// (`O_RDWR`).
+    fn open_far_writer(&self) -> io::Result<()> {
+        let w = std::fs::OpenOptions::new().read(true).write(true).open(&self.path)?;
+        *self.far.borrow_mut() = Some(w);
+        Ok(())
+    }
+
+    /// The far end goes.
+    fn drop_far(&self) -> Local<'_, io::Result<()>> {
+        drop(self.far.borrow_mut().take());
+        ready(Ok(()))
+    }
 }
 
 /// An open of a FIFO nobody writes to (it waits for a writer): dropped,
@@ -63,15 +77,7 @@ impl Case for FifoOpen {
     type Fx = FifoFx;
     type Out = io::Result<File>;
     const NAME: &'static str = "file open (a FIFO)";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::BadInput,
-    ];
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::BadInput);
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async { FifoFx::new() })
@@ -81,20 +87,10 @@ impl Case for FifoOpen {
         Box::pin(async move { File::open(p).await })
     }
     fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            // A writer that does not wait for a reader (O_RDWR).
-            let w = std::fs::OpenOptions::new().read(true).write(true).open(&fx.path)?;
-            *fx.far.borrow_mut() = Some(w);
-            Ok(())
-        })
+        ready(fx.open_far_writer())
     }
     fn settle(_: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            match got {
-                Some(Err(e)) if e.kind() != io::ErrorKind::Interrupted => Err(e),
-                _ => Ok(()),
-            }
-        })
+        ready(completed(got).map(drop))
     }
     fn bad_input() -> Local<'static, io::Result<()>> {
         Box::pin(async {
@@ -120,22 +116,12 @@ impl Case for FifoRead {
     type Fx = FifoFx;
     type Out = (io::Result<usize>, Vec<u8>);
     const NAME: &'static str = "file read (a FIFO)";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::PeerCloses,
-        Ending::BadInput,
-    ];
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::PeerCloses).and(Ending::BadInput);
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
             let fx = FifoFx::new()?;
-            let w = std::fs::OpenOptions::new().read(true).write(true).open(&fx.path)?;
-            *fx.far.borrow_mut() = Some(w);
+            fx.open_far_writer()?;
             *fx.file.borrow_mut() = Some(Rc::new(File::open(&fx.path).await?));
             Ok(fx)
         })
@@ -178,10 +164,7 @@ impl Case for FifoRead {
         })
     }
     fn peer_end(fx: &Rc<Self::Fx>, _reset: bool) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            drop(fx.far.borrow_mut().take());
-            Ok(())
-        })
+        fx.drop_far()
     }
     fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
         match out.0 {
@@ -192,12 +175,9 @@ impl Case for FifoRead {
     fn bad_input() -> Local<'static, io::Result<()>> {
         Box::pin(async {
             let fx = FifoFx::new()?;
-            let _w = std::fs::OpenOptions::new().read(true).write(true).open(&fx.path)?;
+            fx.open_far_writer()?;
             let f = File::open(&fx.path).await?;
-            match f.read(Vec::new()).await.0 {
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
-                r => Err(io::Error::other(format!("a read into no room: {r:?}"))),
-            }
+            invalid_input("a read into no room", f.read(Vec::new()).await.0)
         })
     }
 }
@@ -212,15 +192,7 @@ impl Case for FifoWrite {
     type Fx = FifoFx;
     type Out = io::Result<()>;
     const NAME: &'static str = "file write (a FIFO)";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::PeerCloses,
-    ];
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::PeerCloses);
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
@@ -267,32 +239,18 @@ impl Case for FifoWrite {
     }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
-            let done = match got {
-                Some(Ok(())) => true,
-                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => false,
-                Some(Err(e)) => return Err(e),
-                None => false,
-            };
+            let done = completed(got)?.is_some();
             // Closing the writer ends the reader's data.
             drop(fx.file.borrow_mut().take());
             let reader = fx.reader.borrow_mut().take().expect("fed");
             let all = aio_core::to_thread(move || reader.join().expect("the reader thread"))
                 .await
                 .map_err(|e| io::Error::other(e.to_string()))??;
-            let want = payload(BIG, 7);
-            ensure(all.len() <= BIG && all[..] == want[..all.len()], || {
-                "the reader got bytes that were not written there".into()
-            })?;
-            ensure(!done || all.len() == BIG, || {
-                format!("the reader got {} of {BIG}", all.len())
-            })
+            a_prefix(&all, &payload(BIG, 7), done)
         })
     }
     fn peer_end(fx: &Rc<Self::Fx>, _reset: bool) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            drop(fx.far.borrow_mut().take());
-            Ok(())
-        })
+        fx.drop_far()
     }
     fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
         match out {
@@ -324,15 +282,7 @@ async fn regular(write: bool) -> io::Result<RegularFx> {
 
 /// What a regular file's operations support: they complete by
 /// themselves, so there is nothing to wait for a peer.
-const BY_ITSELF: &[Ending] = &[
-    Ending::Completes,
-    Ending::Dropped,
-    Ending::DroppedAsItCompletes,
-    Ending::Timeout,
-    Ending::Cancelled,
-    Ending::LoopClosed,
-    Ending::BadInput,
-];
+const BY_ITSELF: Endings = Endings::WAITING.and(Ending::BadInput);
 
 /// A read at a regular file's cursor (which a dropped read's call still
 /// moves): the reads that complete get the file whole.
@@ -342,7 +292,7 @@ impl Case for CursorRead {
     type Fx = RegularFx;
     type Out = (io::Result<usize>, Vec<u8>);
     const NAME: &'static str = "file read (at the cursor)";
-    const ENDINGS: &'static [Ending] = BY_ITSELF;
+    const ENDINGS: Endings = BY_ITSELF;
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(regular(false))
@@ -351,21 +301,9 @@ impl Case for CursorRead {
         let f = fx.f.clone();
         Box::pin(async move { f.read(Vec::with_capacity(1 << 20)).await })
     }
-    fn feed(_: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        Box::pin(async { Ok(()) })
-    }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
-            let mut all = match got {
-                Some((n, buf)) => match n {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => Vec::new(),
-                    n => {
-                        n?;
-                        buf
-                    }
-                },
-                None => Vec::new(),
-            };
+            let mut all = received(got)?;
             fx.f.read_to_end(&mut all).await?;
             ensure(all.len() == SIZE, || format!("{} of {SIZE} bytes read", all.len()))?;
             ensure(all == payload(SIZE, 8), || "bytes reordered or corrupted".into())
@@ -374,10 +312,7 @@ impl Case for CursorRead {
     fn bad_input() -> Local<'static, io::Result<()>> {
         Box::pin(async {
             let fx = regular(false).await?;
-            match fx.f.read(Vec::new()).await.0 {
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
-                r => Err(io::Error::other(format!("a read into no room: {r:?}"))),
-            }
+            invalid_input("a read into no room", fx.f.read(Vec::new()).await.0)
         })
     }
 }
@@ -389,7 +324,7 @@ impl Case for ReadAt {
     type Fx = RegularFx;
     type Out = (io::Result<usize>, Vec<u8>);
     const NAME: &'static str = "file read_at";
-    const ENDINGS: &'static [Ending] = BY_ITSELF;
+    const ENDINGS: Endings = BY_ITSELF;
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(regular(false))
@@ -398,22 +333,12 @@ impl Case for ReadAt {
         let f = fx.f.clone();
         Box::pin(async move { f.read_at(Vec::with_capacity(1 << 20), 12345).await })
     }
-    fn feed(_: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        Box::pin(async { Ok(()) })
-    }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
-            if let Some((n, buf)) = got {
-                match n {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    n => {
-                        let n = n?;
-                        ensure(buf[..n] == payload(SIZE, 8)[12345..12345 + n], || {
-                            "read_at gave wrong bytes".into()
-                        })?;
-                    }
-                }
-            }
+            let buf = received(got)?;
+            ensure(buf[..] == payload(SIZE, 8)[12345..12345 + buf.len()], || {
+                "read_at gave wrong bytes".into()
+            })?;
             // The file's cursor did not move.
             let (n, buf) = fx.f.read(Vec::with_capacity(16)).await;
             ensure(buf[..n?] == payload(SIZE, 8)[..16], || {
@@ -425,10 +350,7 @@ impl Case for ReadAt {
         Box::pin(async {
             let fx = regular(false).await?;
             for off in [u64::MAX, 1 << 63] {
-                match fx.f.read_at(vec![0u8; 10], off).await.0 {
-                    Err(e) if e.kind() == io::ErrorKind::InvalidInput => {}
-                    r => return Err(io::Error::other(format!("read_at({off}): {r:?}"))),
-                }
+                invalid_input(&format!("read_at({off})"), fx.f.read_at(vec![0u8; 10], off).await.0)?;
             }
             Ok(())
         })
@@ -443,7 +365,7 @@ impl Case for WriteAt {
     type Fx = RegularFx;
     type Out = io::Result<()>;
     const NAME: &'static str = "file write_at";
-    const ENDINGS: &'static [Ending] = BY_ITSELF;
+    const ENDINGS: Endings = BY_ITSELF;
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(regular(true))
@@ -452,17 +374,9 @@ impl Case for WriteAt {
         let f = fx.f.clone();
         Box::pin(async move { f.write_all_at(vec![0xAB; 1 << 20], 4096).await.0 })
     }
-    fn feed(_: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        Box::pin(async { Ok(()) })
-    }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
-            let done = match got {
-                Some(Ok(())) => true,
-                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => false,
-                Some(Err(e)) => return Err(e),
-                None => false,
-            };
+            let done = completed(got)?.is_some();
             // A dropped write's call may still run: read the file once
             // every call is done (the next file call waits behind it on
             // io_uring's ordering only if linked, so compare bytewise:
@@ -491,10 +405,7 @@ impl Case for WriteAt {
         Box::pin(async {
             let fx = regular(true).await?;
             for off in [u64::MAX, 1 << 63] {
-                match fx.f.write_at(b"XYZ".to_vec(), off).await.0 {
-                    Err(e) if e.kind() == io::ErrorKind::InvalidInput => {}
-                    r => return Err(io::Error::other(format!("write_at({off}): {r:?}"))),
-                }
+                invalid_input(&format!("write_at({off})"), fx.f.write_at(b"XYZ".to_vec(), off).await.0)?;
             }
             ensure(aio_fs::read(&fx.path).await? == payload(SIZE, 8), || {
                 "a refused write changed the file".into()
@@ -510,7 +421,7 @@ impl Case for Metadata {
     type Fx = RegularFx;
     type Out = io::Result<aio_fs::Metadata>;
     const NAME: &'static str = "file metadata";
-    const ENDINGS: &'static [Ending] = BY_ITSELF;
+    const ENDINGS: Endings = BY_ITSELF;
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(regular(false))
@@ -519,28 +430,16 @@ impl Case for Metadata {
         let f = fx.f.clone();
         Box::pin(async move { f.metadata().await })
     }
-    fn feed(_: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        Box::pin(async { Ok(()) })
-    }
     fn settle(_: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            match got {
-                Some(Ok(m)) => ensure(m.len() == SIZE as u64 && m.is_file(), || "wrong metadata".into()),
-                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
-                Some(Err(e)) => Err(e),
-                None => Ok(()),
-            }
-        })
+        ready(completed(got).and_then(|m| match m {
+            Some(m) => ensure(m.len() == SIZE as u64 && m.is_file(), || "wrong metadata".into()),
+            None => Ok(()),
+        }))
     }
     fn bad_input() -> Local<'static, io::Result<()>> {
         Box::pin(async {
-            match aio_fs::metadata("a\0b").await {
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
-                r => Err(io::Error::other(format!(
-                    "metadata of a path with a NUL: {:?}",
-                    r.map(|m| m.len())
-                ))),
-            }
+            let r = aio_fs::metadata("a\0b").await.map(|m| m.len());
+            invalid_input("metadata of a path with a NUL", r)
         })
     }
 }
@@ -560,14 +459,6 @@ impl Case for Close {
     type Fx = CloseFx;
     type Out = io::Result<()>;
     const NAME: &'static str = "file close";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-    ];
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
@@ -588,17 +479,9 @@ impl Case for Close {
             futures_util::AsyncWriteExt::close(&mut f).await
         })
     }
-    fn feed(_: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        Box::pin(async { Ok(()) })
-    }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
-            let done = match got {
-                Some(Ok(())) => true,
-                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => false,
-                Some(Err(e)) => return Err(e),
-                None => false,
-            };
+            let done = completed(got)?.is_some();
             let now = aio_fs::read(&fx.path).await?;
             let old = payload(SIZE, 8);
             ensure(now[..7] == *b"closing" || now[..7] == old[..7], || {

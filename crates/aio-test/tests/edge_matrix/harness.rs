@@ -39,7 +39,7 @@ pub enum Ending {
 }
 
 impl Ending {
-    /// Every column.
+    /// Every column, in the order a row runs them.
     pub const ALL: [Ending; 9] = [
         Ending::Completes,
         Ending::Dropped,
@@ -51,15 +51,43 @@ impl Ending {
         Ending::PeerResets,
         Ending::BadInput,
     ];
-    /// What every waiting operation supports.
-    pub const WAITING: [Ending; 6] = [
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-    ];
+}
+
+/// The columns a row has, run in [`Ending::ALL`]'s order. Rows differ by
+/// a column or two, so each says how it differs from [`Endings::WAITING`].
+#[derive(Clone, Copy, Debug)]
+pub struct Endings(u16);
+
+impl Endings {
+    /// Every column.
+    pub const ALL: Endings = Endings(0x1ff);
+    /// What every waiting operation supports: completes, dropped, dropped
+    /// as it completes, timeout, cancelled, the loop closed.
+    pub const WAITING: Endings = Endings(0)
+        .and(Ending::Completes)
+        .and(Ending::Dropped)
+        .and(Ending::DroppedAsItCompletes)
+        .and(Ending::Timeout)
+        .and(Ending::Cancelled)
+        .and(Ending::LoopClosed);
+
+    /// These columns and `e`.
+    pub const fn and(self, e: Ending) -> Endings {
+        Endings(self.0 | 1 << e as u16)
+    }
+
+    /// These columns but `e`.
+    pub const fn but(self, e: Ending) -> Endings {
+        Endings(self.0 & !(1 << e as u16))
+    }
+
+    /// The columns, in order.
+    pub fn list(self) -> Vec<Ending> {
+        Ending::ALL
+            .into_iter()
+            .filter(|&e| self.0 & 1 << e as u16 != 0)
+            .collect()
+    }
 }
 
 /// A boxed future of the loop's thread.
@@ -81,14 +109,18 @@ pub trait Case: 'static {
     /// The row's name.
     const NAME: &'static str;
     /// The columns that apply.
-    const ENDINGS: &'static [Ending];
+    const ENDINGS: Endings = Endings::WAITING;
 
     /// A fresh fixture.
     fn setup() -> Local<'static, io::Result<Self::Fx>>;
     /// The operation (owning what it needs, so a task can run it).
     fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out>;
     /// Lets the operation complete: the peer sends, releases, exits.
-    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>>;
+    /// Nothing, for operations that complete by themselves.
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        let _ = fx;
+        ready(Ok(()))
+    }
     /// The operation ended with `got` (`None`: it returned nothing):
     /// checks its result and that nothing it would have got is lost.
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>>;
@@ -260,7 +292,7 @@ pub fn loop_closed<C: Case>(b: Backend) {
 /// Runs every column of row `C` on backend `b`, one after the other.
 pub fn row<C: Case>(b: Backend) {
     let _one = aio_test::serial();
-    for &ending in C::ENDINGS {
+    for ending in C::ENDINGS.list() {
         if ending == Ending::LoopClosed {
             loop_closed::<C>(b);
         } else {
@@ -272,7 +304,7 @@ pub fn row<C: Case>(b: Backend) {
 /// A dyn-callable cell, for the randomized variant.
 pub struct Row {
     pub name: &'static str,
-    pub endings: &'static [Ending],
+    pub endings: Vec<Ending>,
     pub cell: fn(Ending) -> Local<'static, io::Result<()>>,
     pub loop_closed: fn(Backend),
 }
@@ -281,7 +313,7 @@ impl Row {
     pub fn of<C: Case>() -> Row {
         Row {
             name: std::any::type_name::<C>(),
-            endings: C::ENDINGS,
+            endings: C::ENDINGS.list(),
             cell: |e| Box::pin(cell::<C>(e)),
             loop_closed: loop_closed::<C>,
         }
@@ -307,4 +339,63 @@ pub fn unless_cancelled<T>(r: io::Result<T>) -> io::Result<Option<T>> {
 /// failure names its row and column).
 pub fn ensure(cond: bool, msg: impl FnOnce() -> String) -> io::Result<()> {
     if cond { Ok(()) } else { Err(io::Error::other(msg())) }
+}
+
+/// `v`, as a [`Local`] future: for a row's steps that do their work at
+/// once (a drop, a release), which the harness awaits right away.
+pub fn ready<'a, T: 'a>(v: T) -> Local<'a, T> {
+    Box::pin(std::future::ready(v))
+}
+
+/// What an operation ended with, as the value it completed with: `None`
+/// when it returned nothing (dropped, timed out) or a cancellation; a
+/// real error fails the cell.
+pub fn completed<T>(got: Option<io::Result<T>>) -> io::Result<Option<T>> {
+    Ok(got.map(unless_cancelled).transpose()?.flatten())
+}
+
+/// The bytes a buffer-returning read ended with (none if it returned
+/// nothing or was cancelled); a real error fails the cell.
+pub fn received(got: Option<(io::Result<usize>, Vec<u8>)>) -> io::Result<Vec<u8>> {
+    match got {
+        Some((n, buf)) => Ok(if unless_cancelled(n)?.is_some() {
+            buf
+        } else {
+            Vec::new()
+        }),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Checks what a peer got of `sent` from an operation that ended: a
+/// prefix of it, in order, and all of it when the operation completed
+/// (`done`).
+pub fn a_prefix(got: &[u8], sent: &[u8], done: bool) -> io::Result<()> {
+    ensure(got.len() <= sent.len() && got[..] == sent[..got.len()], || {
+        "the peer got bytes that were not sent there, or out of order".into()
+    })?;
+    ensure(!done || got.len() == sent.len(), || {
+        format!(
+            "the operation completed, but the peer got {} of {} bytes",
+            got.len(),
+            sent.len()
+        )
+    })
+}
+
+/// Checks that `r` is the `InvalidInput` error absurd input gets.
+pub fn invalid_input<T: std::fmt::Debug>(what: &str, r: io::Result<T>) -> io::Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
+        r => Err(io::Error::other(format!("{what}: {r:?}"))),
+    }
+}
+
+/// Checks that `r` failed, with a real error (not a cancellation): an
+/// operation whose peer went, or whose input makes no sense.
+pub fn failed<T>(what: &str, r: io::Result<T>) -> io::Result<()> {
+    match r {
+        Err(e) if !is_cancel(&e) => Ok(()),
+        r => Err(io::Error::other(format!("{what}: {:?}", r.map(|_| "a result")))),
+    }
 }

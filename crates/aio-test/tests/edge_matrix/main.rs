@@ -6,7 +6,7 @@
 //! no hang, the documented outcome.
 //!
 //! A new operation gets one row: a [`harness::Case`] and a line in
-//! [`rows`]. `AIO_MATRIX_RANDOM=n` runs `n` random cells per backend
+//! `matrix!`. `AIO_MATRIX_RANDOM=n` runs `n` random cells per backend
 //! (fixed seed `AIO_MATRIX_SEED`, default 1) after the table.
 
 mod files;
@@ -19,59 +19,25 @@ use aio_net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, Uni
 use aio_test::Backend;
 use harness::{Ending, Row, row};
 
-/// Every row, for the randomized variant (and the count).
-fn rows() -> Vec<Row> {
-    vec![
-        Row::of::<net::StreamRecv<TcpStream>>(),
-        Row::of::<net::StreamRecv<UnixStream>>(),
-        Row::of::<net::StreamSend<TcpStream>>(),
-        Row::of::<net::StreamSend<UnixStream>>(),
-        Row::of::<net::Accept<TcpListener>>(),
-        Row::of::<net::Accept<UnixListener>>(),
-        Row::of::<net::Connect<TcpListener>>(),
-        Row::of::<net::Connect<UnixListener>>(),
-        Row::of::<net::DgramRecv<UdpSocket>>(),
-        Row::of::<net::DgramRecv<UnixDatagram>>(),
-        Row::of::<net::DgramSend<UdpSocket>>(),
-        Row::of::<net::DgramSend<UnixDatagram>>(),
-        Row::of::<streams::StreamRead<streams::Plain, streams::ReadN>>(),
-        Row::of::<streams::StreamRead<streams::Plain, streams::Readline>>(),
-        Row::of::<streams::StreamRead<streams::Plain, streams::Readuntil>>(),
-        Row::of::<streams::StreamRead<streams::Plain, streams::Readexactly>>(),
-        Row::of::<streams::WriteDrain<streams::Plain>>(),
-        Row::of::<streams::Handshake>(),
-        Row::of::<streams::StreamRead<streams::Tls, streams::ReadN>>(),
-        Row::of::<streams::StreamRead<streams::Tls, streams::Readexactly>>(),
-        Row::of::<streams::WriteDrain<streams::Tls>>(),
-        Row::of::<streams::Sendfile>(),
-        Row::of::<files::FifoOpen>(),
-        Row::of::<files::FifoRead>(),
-        Row::of::<files::FifoWrite>(),
-        Row::of::<files::CursorRead>(),
-        Row::of::<files::ReadAt>(),
-        Row::of::<files::WriteAt>(),
-        Row::of::<files::Metadata>(),
-        Row::of::<files::Close>(),
-        Row::of::<misc::Wait>(),
-        Row::of::<misc::Communicate>(),
-        Row::of::<misc::Sleep>(),
-        Row::of::<misc::QueueGet>(),
-        Row::of::<misc::QueuePut>(),
-        Row::of::<misc::LockAcquire>(),
-        Row::of::<misc::SemaphoreAcquire>(),
-    ]
-}
-
-/// One `#[test]` per row and backend: `poll::tcp_recv`, `uring::tcp_recv`.
+/// One `#[test]` per row and backend (`poll::tcp_recv`,
+/// `uring::tcp_recv`) and the random cells of each backend
+/// (`poll::random_cells`), and [`rows`], the same rows for the
+/// randomized variant.
 macro_rules! matrix {
-    ($($name:ident: $case:ty,)*) => {
-        mod poll {
+    (@mod $m:ident $backend:ident $($name:ident: $case:ty,)*) => {
+        mod $m {
             use super::*;
-            $( #[test] fn $name() { row::<$case>(Backend::Poll); } )*
+            $( #[test] fn $name() { row::<$case>(Backend::$backend); } )*
+            /// `AIO_MATRIX_RANDOM` random cells (none by default).
+            #[test] fn random_cells() { random(Backend::$backend); }
         }
-        mod uring {
-            use super::*;
-            $( #[test] fn $name() { row::<$case>(Backend::Uring); } )*
+    };
+    ($($name:ident: $case:ty,)*) => {
+        matrix!(@mod poll Poll $($name: $case,)*);
+        matrix!(@mod uring Uring $($name: $case,)*);
+        /// Every row, for the randomized variant (and the count).
+        fn rows() -> Vec<Row> {
+            vec![$(Row::of::<$case>(),)*]
         }
     };
 }
@@ -116,11 +82,11 @@ matrix! {
     semaphore_acquire: misc::SemaphoreAcquire,
 }
 
-/// The table's size, so a row added to one list and not the other shows.
+/// The table's size, so a row that goes missing shows.
 #[test]
 fn every_row_is_in_both_lists() {
     let cells: usize = rows().iter().map(|r| r.endings.len()).sum();
-    assert_eq!(rows().len(), 37, "rows() and matrix! list the same rows");
+    assert_eq!(rows().len(), 37, "the matrix has every row");
     eprintln!("edge matrix: {} rows, {cells} cells per backend", rows().len());
 }
 
@@ -163,14 +129,4 @@ fn random(b: Backend) {
             aio_test::run_on(b, (r.cell)(ending));
         }
     }
-}
-
-#[test]
-fn poll_random_cells() {
-    random(Backend::Poll);
-}
-
-#[test]
-fn uring_random_cells() {
-    random(Backend::Uring);
 }

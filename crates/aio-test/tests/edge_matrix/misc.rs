@@ -13,7 +13,7 @@ use aio_net::{DEVNULL, PIPE, Process, create_subprocess_exec};
 use aio_queue::{GetError, PutError, Queue};
 use aio_sync::{BoundedSemaphore, Lock, OwnedLockGuard, Semaphore};
 
-use crate::harness::{Case, Ending, Local, ensure, unless_cancelled};
+use crate::harness::{Case, Ending, Endings, Local, completed, ensure, invalid_input, ready};
 
 fn err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
@@ -32,17 +32,7 @@ impl Case for Wait {
     type Fx = ProcFx;
     type Out = io::Result<i32>;
     const NAME: &'static str = "subprocess wait";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::PeerCloses,
-        Ending::PeerResets,
-        Ending::BadInput,
-    ];
+    const ENDINGS: Endings = Endings::ALL;
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
@@ -59,16 +49,14 @@ impl Case for Wait {
         Box::pin(async move { p.borrow().wait().await })
     }
     fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            if let Some(w) = fx.stdin.borrow_mut().take() {
-                w.close();
-            }
-            Ok(())
-        })
+        if let Some(w) = fx.stdin.borrow_mut().take() {
+            w.close();
+        }
+        ready(Ok(()))
     }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
-            if let Some(code) = got.map(unless_cancelled).transpose()?.flatten() {
+            if let Some(code) = completed(got)? {
                 ensure(code == 0, || format!("cat exited with {code}"))?;
             }
             let p = fx.p.clone();
@@ -81,14 +69,8 @@ impl Case for Wait {
         })
     }
     fn peer_end(fx: &Rc<Self::Fx>, reset: bool) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            if reset {
-                fx.p.borrow().kill()?;
-            } else {
-                fx.p.borrow().terminate()?;
-            }
-            Ok(())
-        })
+        let p = fx.p.borrow();
+        ready(if reset { p.kill() } else { p.terminate() })
     }
     fn check_peer_end(out: Self::Out, reset: bool) -> io::Result<()> {
         let want = if reset { -libc::SIGKILL } else { -libc::SIGTERM };
@@ -116,14 +98,6 @@ impl Case for Communicate {
     type Fx = ProcFx;
     type Out = io::Result<(Option<Vec<u8>>, Option<Vec<u8>>)>;
     const NAME: &'static str = "subprocess communicate";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-    ];
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
@@ -141,12 +115,9 @@ impl Case for Communicate {
             p.borrow_mut().communicate(&input[..]).await
         })
     }
-    fn feed(_: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        Box::pin(async { Ok(()) })
-    }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
-            if let Some((out, _)) = got.map(unless_cancelled).transpose()?.flatten() {
+            if let Some((out, _)) = completed(got)? {
                 ensure(out.as_deref() == Some(&aio_test::payload(300_000, 11)[..]), || {
                     "cat's output differs".into()
                 })?
@@ -181,23 +152,13 @@ impl Case for Sleep {
     type Fx = SleepFx;
     type Out = aio_core::Result<()>;
     const NAME: &'static str = "sleep";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::BadInput,
-    ];
+    const ENDINGS: Endings = Endings::WAITING.but(Ending::DroppedAsItCompletes).and(Ending::BadInput);
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async { Ok(SleepFx { start: Instant::now() }) })
     }
     fn op(_: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
         Box::pin(async { sleep(NAP).await.map(drop) })
-    }
-    fn feed(_: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        Box::pin(async { Ok(()) })
     }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
@@ -211,15 +172,7 @@ impl Case for Sleep {
         })
     }
     fn bad_input() -> Local<'static, io::Result<()>> {
-        Box::pin(async {
-            match sleep(f64::NAN).await {
-                Err(e) => {
-                    let e: io::Error = e.into();
-                    ensure(e.kind() == io::ErrorKind::InvalidInput, || format!("sleep(NaN): {e}"))
-                }
-                Ok(_) => Err(io::Error::other("sleep(NaN) slept")),
-            }
-        })
+        Box::pin(async { invalid_input("sleep(NaN)", sleep(f64::NAN).await.map_err(io::Error::from)) })
     }
 }
 
@@ -235,16 +188,7 @@ impl Case for QueueGet {
     type Fx = QueueFx;
     type Out = Result<u32, GetError>;
     const NAME: &'static str = "queue get";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::PeerCloses,
-        Ending::BadInput,
-    ];
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::PeerCloses).and(Ending::BadInput);
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
@@ -275,10 +219,8 @@ impl Case for QueueGet {
         })
     }
     fn peer_end(fx: &Rc<Self::Fx>, _reset: bool) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            fx.q.shutdown(false);
-            Ok(())
-        })
+        fx.q.shutdown(false);
+        ready(Ok(()))
     }
     fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
         match out {
@@ -307,15 +249,7 @@ impl Case for QueuePut {
     type Fx = QueueFx;
     type Out = Result<(), PutError<u32>>;
     const NAME: &'static str = "queue put";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::PeerCloses,
-    ];
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::PeerCloses);
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
@@ -350,10 +284,8 @@ impl Case for QueuePut {
         })
     }
     fn peer_end(fx: &Rc<Self::Fx>, _reset: bool) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            fx.q.shutdown(false);
-            Ok(())
-        })
+        fx.q.shutdown(false);
+        ready(Ok(()))
     }
     fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
         match out {
@@ -376,15 +308,7 @@ impl Case for LockAcquire {
     type Fx = LockFx;
     type Out = Result<OwnedLockGuard, Cancelled>;
     const NAME: &'static str = "lock acquire";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::BadInput,
-    ];
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::BadInput);
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
@@ -400,10 +324,8 @@ impl Case for LockAcquire {
         Box::pin(fx.lock.acquire_owned())
     }
     fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            drop(fx.held.borrow_mut().take());
-            Ok(())
-        })
+        drop(fx.held.borrow_mut().take());
+        ready(Ok(()))
     }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
@@ -440,15 +362,7 @@ impl Case for SemaphoreAcquire {
     type Fx = SemFx;
     type Out = Result<(), Cancelled>;
     const NAME: &'static str = "semaphore acquire";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::BadInput,
-    ];
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::BadInput);
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async { Ok(SemFx { sem: Semaphore::new(0) }) })
@@ -459,10 +373,8 @@ impl Case for SemaphoreAcquire {
         Box::pin(async move { fx.sem.acquire().await.map(|g| g.forget()) })
     }
     fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            fx.sem.release();
-            Ok(())
-        })
+        fx.sem.release();
+        ready(Ok(()))
     }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {

@@ -11,7 +11,9 @@ use aio_core::{create_task, timeout};
 use aio_net::{TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream};
 use aio_test::{Dir, payload};
 
-use crate::harness::{Case, Ending, Local, ensure, unless_cancelled};
+use crate::harness::{
+    Case, Ending, Endings, Local, a_prefix, completed, ensure, invalid_input, ready, received, unless_cancelled,
+};
 
 const FED: usize = 100_000;
 
@@ -44,6 +46,23 @@ pub trait StreamKind: Sized + 'static {
     fn linger_zero(s: &Self) -> io::Result<()>;
 }
 
+/// The calls both stream families spell the same way.
+macro_rules! stream_calls {
+    () => {
+        fn read(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, (io::Result<usize>, Vec<u8>)> {
+            let s = s.clone();
+            Box::pin(async move { s.read(buf).await })
+        }
+        fn write_all(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, io::Result<()>> {
+            let s = s.clone();
+            Box::pin(async move { s.write_all(buf).await.0 })
+        }
+        fn shutdown_write(s: &Self) -> Local<'_, io::Result<()>> {
+            Box::pin(s.shutdown(Shutdown::Write))
+        }
+    };
+}
+
 impl StreamKind for TcpStream {
     fn pair() -> Local<'static, io::Result<(Self, Self)>> {
         Box::pin(async {
@@ -53,17 +72,7 @@ impl StreamKind for TcpStream {
             Ok((c, s))
         })
     }
-    fn read(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, (io::Result<usize>, Vec<u8>)> {
-        let s = s.clone();
-        Box::pin(async move { s.read(buf).await })
-    }
-    fn write_all(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, io::Result<()>> {
-        let s = s.clone();
-        Box::pin(async move { s.write_all(buf).await.0 })
-    }
-    fn shutdown_write(s: &Self) -> Local<'_, io::Result<()>> {
-        Box::pin(s.shutdown(Shutdown::Write))
-    }
+    stream_calls!();
     fn linger_zero(s: &Self) -> io::Result<()> {
         s.set_linger(Some(Duration::ZERO))
     }
@@ -73,17 +82,7 @@ impl StreamKind for UnixStream {
     fn pair() -> Local<'static, io::Result<(Self, Self)>> {
         Box::pin(async { UnixStream::pair() })
     }
-    fn read(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, (io::Result<usize>, Vec<u8>)> {
-        let s = s.clone();
-        Box::pin(async move { s.read(buf).await })
-    }
-    fn write_all(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, io::Result<()>> {
-        let s = s.clone();
-        Box::pin(async move { s.write_all(buf).await.0 })
-    }
-    fn shutdown_write(s: &Self) -> Local<'_, io::Result<()>> {
-        Box::pin(s.shutdown(Shutdown::Write))
-    }
+    stream_calls!();
     fn linger_zero(_: &Self) -> io::Result<()> {
         Ok(()) // Unix sockets have no reset: a close is all the peer sees.
     }
@@ -100,6 +99,12 @@ impl<S: StreamKind> StreamFx<S> {
     }
 }
 
+/// The peer goes: closes, or (`reset`) resets the connection.
+fn end_peer<S: StreamKind>(peer: &RefCell<Option<Rc<S>>>, reset: bool) -> Local<'_, io::Result<()>> {
+    let peer = peer.borrow_mut().take().expect("the peer is there");
+    ready(if reset { S::linger_zero(&peer) } else { Ok(()) })
+}
+
 /// A receive on a stream socket: what a dropped receive got goes to the
 /// next one, first and in order.
 pub struct StreamRecv<S>(std::marker::PhantomData<S>);
@@ -108,7 +113,7 @@ impl<S: StreamKind> Case for StreamRecv<S> {
     type Fx = StreamFx<S>;
     type Out = (io::Result<usize>, Vec<u8>);
     const NAME: &'static str = "stream socket receive";
-    const ENDINGS: &'static [Ending] = &Ending::ALL;
+    const ENDINGS: Endings = Endings::ALL;
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
@@ -127,13 +132,7 @@ impl<S: StreamKind> Case for StreamRecv<S> {
     }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
-            let mut all = match got {
-                Some((n, buf)) => match unless_cancelled(n)? {
-                    Some(_) => buf,
-                    None => Vec::new(),
-                },
-                None => Vec::new(),
-            };
+            let mut all = received(got)?;
             let s = fx.s.clone();
             read_to(move |b| S::read(&s, b), &mut all, FED).await?;
             ensure(all.len() == FED, || format!("{} of {FED} bytes received", all.len()))?;
@@ -141,14 +140,7 @@ impl<S: StreamKind> Case for StreamRecv<S> {
         })
     }
     fn peer_end(fx: &Rc<Self::Fx>, reset: bool) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            let peer = fx.peer.borrow_mut().take().expect("the peer is there");
-            if reset {
-                S::linger_zero(&peer)?;
-            }
-            drop(peer);
-            Ok(())
-        })
+        end_peer(&fx.peer, reset)
     }
     fn check_peer_end(out: Self::Out, reset: bool) -> io::Result<()> {
         match (out.0, reset) {
@@ -160,11 +152,7 @@ impl<S: StreamKind> Case for StreamRecv<S> {
     fn bad_input() -> Local<'static, io::Result<()>> {
         Box::pin(async {
             let (s, _peer) = S::pair().await?;
-            let (r, _) = S::read(&Rc::new(s), Vec::new()).await;
-            match r {
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
-                r => Err(io::Error::other(format!("a receive into no room: {r:?}"))),
-            }
+            invalid_input("a receive into no room", S::read(&Rc::new(s), Vec::new()).await.0)
         })
     }
 }
@@ -186,7 +174,7 @@ impl<S: StreamKind> Case for StreamSend<S> {
     type Fx = SendFx<S>;
     type Out = io::Result<()>;
     const NAME: &'static str = "stream socket send";
-    const ENDINGS: &'static [Ending] = &Ending::ALL;
+    const ENDINGS: Endings = Endings::ALL;
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
@@ -220,34 +208,15 @@ impl<S: StreamKind> Case for StreamSend<S> {
     }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
-            let done = match got {
-                Some(Ok(())) => true,
-                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => false,
-                Some(Err(e)) => return Err(e),
-                None => false,
-            };
+            let done = completed(got)?.is_some();
             S::shutdown_write(&fx.s).await?;
             let reader = fx.reader.borrow_mut().take().expect("fed");
             reader.await.map_err(|e| io::Error::other(e.to_string()))??;
-            let received = fx.received.borrow();
-            let sent = payload(BIG, 2);
-            ensure(received.len() <= BIG && received[..] == sent[..received.len()], || {
-                "the peer got bytes that were not sent, or out of order".into()
-            })?;
-            ensure(!done || received.len() == BIG, || {
-                format!("the send completed but the peer got {} of {BIG} bytes", received.len())
-            })
+            a_prefix(&fx.received.borrow(), &payload(BIG, 2), done)
         })
     }
     fn peer_end(fx: &Rc<Self::Fx>, reset: bool) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            let peer = fx.peer.borrow_mut().take().expect("the peer is there");
-            if reset {
-                S::linger_zero(&peer)?;
-            }
-            drop(peer);
-            Ok(())
-        })
+        end_peer(&fx.peer, reset)
     }
     fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
         match out {
@@ -336,7 +305,6 @@ impl<L: ListenKind> Case for Accept<L> {
     type Fx = ListenFx<L>;
     type Out = io::Result<L::Conn>;
     const NAME: &'static str = "accept";
-    const ENDINGS: &'static [Ending] = &Ending::WAITING;
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
@@ -362,7 +330,7 @@ impl<L: ListenKind> Case for Accept<L> {
     }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
-            match got.map(unless_cancelled).transpose()?.flatten() {
+            match completed(got)? {
                 Some(c) => drop(c),
                 None => match timeout(10.0, L::accept(&fx.l)).await {
                     Ok(c) => drop(c?),
@@ -381,15 +349,7 @@ impl<L: ListenKind> Case for Connect<L> {
     type Fx = ListenFx<L>;
     type Out = io::Result<L::Conn>;
     const NAME: &'static str = "connect";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::PeerResets,
-    ];
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::PeerResets);
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         <Accept<L> as Case>::setup()
@@ -397,12 +357,9 @@ impl<L: ListenKind> Case for Connect<L> {
     fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
         L::connect(&fx.target)
     }
-    fn feed(_: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        Box::pin(async { Ok(()) })
-    }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
-            if let Some(c) = got.map(unless_cancelled).transpose()?.flatten() {
+            if let Some(c) = completed(got)? {
                 // The listener has it.
                 let s = timeout(10.0, L::accept(&fx.l))
                     .await
@@ -440,6 +397,16 @@ pub trait DgramKind: Sized + 'static {
     fn send(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, (io::Result<usize>, Vec<u8>)>;
 }
 
+/// `send`, spelled the same by both datagram families.
+macro_rules! dgram_send {
+    () => {
+        fn send(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, (io::Result<usize>, Vec<u8>)> {
+            let s = s.clone();
+            Box::pin(async move { s.send(buf).await })
+        }
+    };
+}
+
 impl DgramKind for UdpSocket {
     fn pair() -> io::Result<(Self, Self)> {
         let a = UdpSocket::bind_addr("127.0.0.1:0".parse().unwrap())?;
@@ -457,10 +424,7 @@ impl DgramKind for UdpSocket {
             (r.map(|(n, _)| n), b)
         })
     }
-    fn send(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, (io::Result<usize>, Vec<u8>)> {
-        let s = s.clone();
-        Box::pin(async move { s.send(buf).await })
-    }
+    dgram_send!();
 }
 
 impl DgramKind for UnixDatagram {
@@ -471,10 +435,7 @@ impl DgramKind for UnixDatagram {
         let s = s.clone();
         Box::pin(async move { s.recv(buf).await })
     }
-    fn send(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, (io::Result<usize>, Vec<u8>)> {
-        let s = s.clone();
-        Box::pin(async move { s.send(buf).await })
-    }
+    dgram_send!();
 }
 
 pub struct DgramFx<D> {
@@ -494,15 +455,7 @@ impl<D: DgramKind> Case for DgramRecv<D> {
     type Fx = DgramFx<D>;
     type Out = (io::Result<usize>, Vec<u8>);
     const NAME: &'static str = "datagram receive";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::BadInput,
-    ];
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::BadInput);
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
@@ -550,10 +503,7 @@ impl<D: DgramKind> Case for DgramRecv<D> {
     fn bad_input() -> Local<'static, io::Result<()>> {
         Box::pin(async {
             let (a, _b) = D::pair()?;
-            match D::recv(&Rc::new(a), Vec::new()).await.0 {
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
-                r => Err(io::Error::other(format!("a receive into no room: {r:?}"))),
-            }
+            invalid_input("a receive into no room", D::recv(&Rc::new(a), Vec::new()).await.0)
         })
     }
 }
@@ -566,23 +516,13 @@ impl<D: DgramKind> Case for DgramSend<D> {
     type Fx = DgramFx<D>;
     type Out = (io::Result<usize>, Vec<u8>);
     const NAME: &'static str = "datagram send";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::BadInput,
-    ];
+    const ENDINGS: Endings = Endings::WAITING.but(Ending::Dropped).and(Ending::BadInput);
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         <DgramRecv<D> as Case>::setup()
     }
     fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
         D::send(&fx.a, datagram(5))
-    }
-    fn feed(_: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        Box::pin(async { Ok(()) })
     }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {

@@ -15,7 +15,7 @@ use aio_net::{
 };
 use aio_test::payload;
 
-use crate::harness::{Case, Ending, Local, ensure, unless_cancelled};
+use crate::harness::{Case, Ending, Endings, Local, a_prefix, completed, ensure, failed, ready};
 
 /// A connected pair of asyncio streams: ours, and the peer's.
 pub trait Transport: 'static {
@@ -119,8 +119,22 @@ impl StreamFx {
         }
     }
 
-    fn peer_reader(&self) -> Rc<RefCell<StreamReader>> {
-        self.peer.borrow().as_ref().expect("the peer is there").0.clone()
+    /// The peer starts reading to the end (the feed of the rows that
+    /// write).
+    fn start_peer_reading(&self) -> Local<'_, io::Result<()>> {
+        let r = self.peer.borrow().as_ref().expect("the peer is there").0.clone();
+        *self.reader.borrow_mut() = Some(create_task(async move { r.borrow_mut().read(-1).await }));
+        ready(Ok(()))
+    }
+
+    /// Closes our writer and returns all the peer read.
+    async fn close_and_collect(&self) -> io::Result<Vec<u8>> {
+        self.w.close();
+        let reader = self.reader.borrow_mut().take().expect("fed");
+        reader
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?
+            .map_err(|e| io::Error::other(format!("the peer's read: {e}")))
     }
 
     /// The peer goes: closes, or (`reset`) resets the connection.
@@ -161,14 +175,19 @@ fn fed() -> Vec<u8> {
     v
 }
 
+/// `read(n)` and `readline` at EOF: what came, without an error.
+fn the_rest_at_eof(name: &str, out: Result<Vec<u8>, StreamError>, partial: &[u8]) -> io::Result<()> {
+    let got = out.map_err(|e| io::Error::other(format!("{name} at EOF: {e}")))?;
+    ensure(got == partial, || format!("{name} at EOF gave {got:?}"))
+}
+
 impl ReadCall for ReadN {
     const NAME: &'static str = "read(n)";
     fn call(r: Rc<RefCell<StreamReader>>) -> Local<'static, Result<Vec<u8>, StreamError>> {
         Box::pin(async move { r.borrow_mut().read(1000).await })
     }
     fn at_eof(out: Result<Vec<u8>, StreamError>, partial: &[u8]) -> io::Result<()> {
-        let got = out.map_err(|e| io::Error::other(format!("read(n) at EOF: {e}")))?;
-        ensure(got == partial, || format!("read(n) at EOF gave {got:?}"))
+        the_rest_at_eof(Self::NAME, out, partial)
     }
 }
 
@@ -178,8 +197,7 @@ impl ReadCall for Readline {
         Box::pin(async move { r.borrow_mut().readline().await })
     }
     fn at_eof(out: Result<Vec<u8>, StreamError>, partial: &[u8]) -> io::Result<()> {
-        let got = out.map_err(|e| io::Error::other(format!("readline at EOF: {e}")))?;
-        ensure(got == partial, || format!("readline at EOF gave {got:?}"))
+        the_rest_at_eof(Self::NAME, out, partial)
     }
 }
 
@@ -224,17 +242,7 @@ impl<T: Transport, C: ReadCall> Case for StreamRead<T, C> {
     type Fx = StreamFx;
     type Out = Result<Vec<u8>, StreamError>;
     const NAME: &'static str = C::NAME;
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::PeerCloses,
-        Ending::PeerResets,
-        Ending::BadInput,
-    ];
+    const ENDINGS: Endings = Endings::ALL;
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async { Ok(StreamFx::new(T::pair().await?)) })
@@ -315,7 +323,7 @@ impl<T: Transport> Case for WriteDrain<T> {
     type Fx = StreamFx;
     type Out = io::Result<()>;
     const NAME: &'static str = "write + drain";
-    const ENDINGS: &'static [Ending] = &Ending::ALL;
+    const ENDINGS: Endings = Endings::ALL;
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async { Ok(StreamFx::new(T::pair().await?)) })
@@ -328,23 +336,12 @@ impl<T: Transport> Case for WriteDrain<T> {
         })
     }
     fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            let r = fx.peer_reader();
-            *fx.reader.borrow_mut() = Some(create_task(async move { r.borrow_mut().read(-1).await }));
-            Ok(())
-        })
+        fx.start_peer_reading()
     }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
-            if let Some(r) = got {
-                unless_cancelled(r)?;
-            }
-            fx.w.close();
-            let reader = fx.reader.borrow_mut().take().expect("fed");
-            let all = reader
-                .await
-                .map_err(|e| io::Error::other(e.to_string()))?
-                .map_err(|e| io::Error::other(format!("the peer's read: {e}")))?;
+            completed(got)?;
+            let all = fx.close_and_collect().await?;
             fx.w.wait_closed().await?;
             // The write happened (it is synchronous): every byte arrives.
             ensure(all.len() == BIG, || {
@@ -354,13 +351,10 @@ impl<T: Transport> Case for WriteDrain<T> {
         })
     }
     fn peer_end(fx: &Rc<Self::Fx>, reset: bool) -> Local<'_, io::Result<()>> {
-        Box::pin(async move { fx.end_peer(reset) })
+        ready(fx.end_peer(reset))
     }
     fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
-        match out {
-            Err(e) if e.kind() != io::ErrorKind::Interrupted => Ok(()),
-            r => Err(io::Error::other(format!("a drain to a gone peer: {r:?}"))),
-        }
+        failed("a drain to a gone peer", out)
     }
     fn bad_input() -> Local<'static, io::Result<()>> {
         Box::pin(async {
@@ -369,10 +363,7 @@ impl<T: Transport> Case for WriteDrain<T> {
             s.w.write(b"before close");
             s.w.close();
             s.w.write(b"after close");
-            match s.w.drain().await {
-                Err(_) => Ok(()),
-                Ok(()) => Err(io::Error::other("a drain after close said the data was delivered")),
-            }
+            failed("a drain after close (the data cannot be delivered)", s.w.drain().await)
         })
     }
 }
@@ -391,16 +382,7 @@ impl Case for Handshake {
     type Fx = HandshakeFx;
     type Out = io::Result<(StreamReader, StreamWriter)>;
     const NAME: &'static str = "tls handshake";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::PeerResets,
-        Ending::BadInput,
-    ];
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::PeerResets).and(Ending::BadInput);
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
@@ -442,11 +424,9 @@ impl Case for Handshake {
     }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
-            if let Some(r) = got {
-                if let Some((r, w)) = unless_cancelled(r)? {
-                    w.close();
-                    drop(r);
-                }
+            if let Some((r, w)) = completed(got)? {
+                w.close();
+                drop(r);
             }
             for t in fx.server.borrow_mut().drain(..) {
                 t.cancel();
@@ -463,13 +443,7 @@ impl Case for Handshake {
         })
     }
     fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
-        match out {
-            Err(e) if e.kind() != io::ErrorKind::Interrupted => Ok(()),
-            r => Err(io::Error::other(format!(
-                "a handshake with a peer that reset: {:?}",
-                r.map(|_| ())
-            ))),
-        }
+        failed("a handshake with a peer that reset", out)
     }
     fn bad_input() -> Local<'static, io::Result<()>> {
         Box::pin(async {
@@ -484,13 +458,7 @@ impl Case for Handshake {
             let (connector, _) = tls_ends();
             let r = aio_net::open_connection_tls("localhost", port, &connector).await;
             let _ = srv.await;
-            match r {
-                Err(e) if e.kind() != io::ErrorKind::Interrupted => Ok(()),
-                r => Err(io::Error::other(format!(
-                    "a handshake with a plain-text peer: {:?}",
-                    r.map(|_| ())
-                ))),
-            }
+            failed("a handshake with a plain-text peer", r)
         })
     }
 }
@@ -511,17 +479,7 @@ impl Case for Sendfile {
     type Fx = SendfileFx;
     type Out = io::Result<u64>;
     const NAME: &'static str = "sendfile";
-    const ENDINGS: &'static [Ending] = &[
-        Ending::Completes,
-        Ending::Dropped,
-        Ending::DroppedAsItCompletes,
-        Ending::Timeout,
-        Ending::Cancelled,
-        Ending::LoopClosed,
-        Ending::PeerCloses,
-        Ending::PeerResets,
-        Ending::BadInput,
-    ];
+    const ENDINGS: Endings = Endings::ALL;
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
@@ -540,42 +498,26 @@ impl Case for Sendfile {
         Box::pin(async move { fx.s.w.sendfile(&fx.file, 0, None).await })
     }
     fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        <WriteDrain<Plain> as Case>::feed(&fx.s)
+        fx.s.start_peer_reading()
     }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
-            let done = match got {
-                Some(Ok(n)) => {
+            let done = match completed(got)? {
+                Some(n) => {
                     ensure(n == FILE as u64, || format!("sendfile said {n} of {FILE}"))?;
                     true
                 }
-                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => false,
-                Some(Err(e)) => return Err(e),
                 None => false,
             };
-            fx.s.w.close();
-            let reader = fx.s.reader.borrow_mut().take().expect("fed");
-            let all = reader
-                .await
-                .map_err(|e| io::Error::other(e.to_string()))?
-                .map_err(|e| io::Error::other(format!("the peer's read: {e}")))?;
-            let want = payload(FILE, 4);
-            ensure(all.len() <= FILE && all[..] == want[..all.len()], || {
-                "the peer got bytes the file does not have there".into()
-            })?;
-            ensure(!done || all.len() == FILE, || {
-                format!("the peer got {} of {FILE}", all.len())
-            })
+            let all = fx.s.close_and_collect().await?;
+            a_prefix(&all, &payload(FILE, 4), done)
         })
     }
     fn peer_end(fx: &Rc<Self::Fx>, reset: bool) -> Local<'_, io::Result<()>> {
-        Box::pin(async move { fx.s.end_peer(reset) })
+        ready(fx.s.end_peer(reset))
     }
     fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
-        match out {
-            Err(e) if e.kind() != io::ErrorKind::Interrupted => Ok(()),
-            r => Err(io::Error::other(format!("sendfile to a gone peer: {r:?}"))),
-        }
+        failed("sendfile to a gone peer", out)
     }
     fn bad_input() -> Local<'static, io::Result<()>> {
         Box::pin(async {
@@ -592,10 +534,7 @@ impl Case for Sendfile {
             }
             // A directory is not a file to send.
             let d = std::fs::File::open(dir.path())?;
-            match s.w.sendfile(&d, 0, Some(10)).await {
-                Err(_) => Ok(()),
-                Ok(n) => Err(io::Error::other(format!("sendfile of a directory sent {n}"))),
-            }
+            failed("sendfile of a directory", s.w.sendfile(&d, 0, Some(10)).await)
         })
     }
 }
