@@ -114,6 +114,12 @@ pub(crate) enum ReadOp {
 
 impl Operation for ReadOp {
     type Output = BufResult<usize, Vec<u8>>;
+    fn invalid(&self) -> Option<io::Error> {
+        match self {
+            ReadOp::Recv(o) => o.invalid(),
+            ReadOp::Read(o) => o.invalid(),
+        }
+    }
     fn raw(&mut self) -> RawOp {
         match self {
             ReadOp::Recv(o) => o.raw(),
@@ -136,6 +142,12 @@ pub(crate) enum WriteOp {
 
 impl Operation for WriteOp {
     type Output = BufResult<usize, Vec<u8>>;
+    fn invalid(&self) -> Option<io::Error> {
+        match self {
+            WriteOp::Send(o) => o.invalid(),
+            WriteOp::Write(o) => o.invalid(),
+        }
+    }
     fn raw(&mut self) -> RawOp {
         match self {
             WriteOp::Send(o) => o.raw(),
