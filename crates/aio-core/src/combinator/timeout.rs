@@ -411,6 +411,7 @@ impl Limit {
 
     /// Resolves the deadline, fires it if due, keeps the timer armed.
     #[track_caller]
+    #[inline]
     fn update(&mut self, cx: &mut Context<'_>) {
         if self.expired {
             return;

@@ -24,6 +24,7 @@ pub(crate) struct Armed {
 impl Armed {
     /// Arms a timer on `core` that queues `cb` at `deadline` (a deadline
     /// already past fires at the next turn, ordered by deadline).
+    #[inline]
     pub(crate) fn call(core: &Core, deadline: u64, cb: Rc<dyn Callback>) -> Armed {
         Armed {
             key: core.timers.borrow_mut().insert_call(deadline, cb),
@@ -31,6 +32,7 @@ impl Armed {
         }
     }
 
+    #[inline]
     fn wake(core: &Core, deadline: u64, cx: &Context<'_>) -> Armed {
         Armed {
             key: core.timers.borrow_mut().insert_waker(deadline, cx.waker().clone()),
@@ -39,12 +41,14 @@ impl Armed {
     }
 
     /// Whether it is armed on `core`.
+    #[inline]
     fn is_on(&self, core: &Core) -> bool {
         core_id(core) == self.core
     }
 
     /// Disarms it when its loop runs on this thread (a loop that is not
     /// running here cannot be reached; one that closed dropped its timers).
+    #[inline]
     pub(crate) fn disarm(&self) {
         with_core(|c| {
             if let Some(c) = c.filter(|c| self.is_on(c)) {
@@ -64,6 +68,7 @@ pub(crate) struct TimerWait {
 
 impl TimerWait {
     /// Nothing armed yet.
+    #[inline]
     pub(crate) const fn new() -> TimerWait {
         TimerWait { armed: None }
     }
@@ -71,6 +76,7 @@ impl TimerWait {
     /// Waits for `deadline` on `core`: `Ready` once a turn of the loop
     /// reached it, else `Pending` with `cx`'s waker armed. `None` when it
     /// is armed on another loop than `core`.
+    #[inline(always)]
     pub(crate) fn poll(&mut self, core: &Core, deadline: u64, cx: &Context<'_>) -> Option<Poll<()>> {
         let id = WakerId::of(cx.waker());
         match &self.armed {
@@ -91,6 +97,7 @@ impl TimerWait {
     }
 
     /// Disarms the timer, if armed.
+    #[inline]
     pub(crate) fn disarm(&mut self) {
         if let Some((armed, _)) = self.armed.take() {
             armed.disarm();
@@ -99,6 +106,7 @@ impl TimerWait {
 }
 
 impl Drop for TimerWait {
+    #[inline]
     fn drop(&mut self) {
         self.disarm();
     }
