@@ -15,9 +15,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
 
-use common::{aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join, tokio_local_join};
 #[cfg(target_os = "linux")]
 use common::tpc::{glommio_join, monoio_join, on_glommio, on_monoio};
+use common::{aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join, tokio_local_join};
 
 /// `n` tasks that return their index, joined and summed.
 fn spawn_join(c: &mut Criterion) {

@@ -17,9 +17,9 @@ use std::thread;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use common::{Group, aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join};
 #[cfg(target_os = "linux")]
 use common::tpc::{on_glommio, on_monoio};
+use common::{Group, aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 const MPMC_CAP: usize = 1024;
@@ -115,7 +115,10 @@ fn ping_pong(c: &mut Criterion) {
 
     let runner = aio::Runner::new();
     let aio_pair = |maxsize| async move {
-        let (a, b) = (Arc::new(aio::Queue::with_maxsize(maxsize)), Arc::new(aio::Queue::with_maxsize(maxsize)));
+        let (a, b) = (
+            Arc::new(aio::Queue::with_maxsize(maxsize)),
+            Arc::new(aio::Queue::with_maxsize(maxsize)),
+        );
         let echo = aio::create_task(echo((b.clone(), a.clone())));
         let v = ping((a, b)).await;
         echo.await.unwrap();
@@ -173,7 +176,9 @@ fn tpc_ping_pong(g: &mut Group<'_>) {
         v
     };
     on_glommio(g, "glommio", &ex, || glommio_pair(new_unbounded(), new_unbounded()));
-    on_glommio(g, "glommio-bounded", &ex, || glommio_pair(new_bounded(1), new_bounded(1)));
+    on_glommio(g, "glommio-bounded", &ex, || {
+        glommio_pair(new_bounded(1), new_bounded(1))
+    });
     drop(ex);
 
     let mut rt = common::tpc::monoio();

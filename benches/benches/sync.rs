@@ -20,9 +20,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
 
-use common::{aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join};
 #[cfg(target_os = "linux")]
 use common::tpc::{glommio_join, monoio_join, on_glommio, on_monoio};
+use common::{aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join};
 
 const TASKS: u64 = 100;
 const ROUNDS: u64 = 1_000;

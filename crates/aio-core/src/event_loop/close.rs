@@ -7,6 +7,7 @@ use super::Loop;
 use super::core::Core;
 use super::exception::debug_warning;
 use super::queue::Runnable;
+use super::registry::Registry;
 use super::shared::unqueue;
 use crate::delay::delay_ns;
 use crate::task::TaskRef;
@@ -37,7 +38,7 @@ impl Core {
             }
             drop(pending);
             let deadline = self.clock.now().saturating_add(delay_ns(self.shutdown_timeout));
-            while self.live_tasks.get() > 0 && self.clock.now() < deadline {
+            while self.live_tasks() > 0 && self.clock.now() < deadline {
                 self.run_once(Some(deadline));
             }
             for t in self.all_tasks() {
@@ -68,13 +69,9 @@ impl Core {
         self.shared.close();
     }
 
-    /// Gives up the registry's references (loop close).
+    /// Empties the registry (loop close: every task is complete by now).
     pub(super) fn clear_registry(&self) {
-        let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
-        for t in tasks {
-            // SAFETY: the registry's reference, given up here.
-            unsafe { crate::task::header::release(t.0) };
-        }
+        *self.tasks.borrow_mut() = Registry::default();
     }
 }
 

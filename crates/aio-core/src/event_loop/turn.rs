@@ -14,6 +14,7 @@ use super::shared::Remote;
 use crate::callback::CallbackCell;
 use crate::clock::real_now_ns;
 use crate::context::{CONTEXT, Restore};
+use crate::task::cells::IDLE_KEEP;
 use crate::task::header::{self, TaskPtr};
 use crate::task::{self, TaskRef};
 
@@ -37,6 +38,10 @@ impl Core {
     }
 
     pub(super) fn park(&self, timeout: Option<Duration>) {
+        if timeout != Some(Duration::ZERO) {
+            // Going idle: the free task cells of the last burst go back.
+            self.cells.trim(IDLE_KEEP);
+        }
         let res = self.shared.park(&mut **self.driver.borrow_mut(), timeout);
         if let Err(e) = res {
             self.report(ExceptionContext {

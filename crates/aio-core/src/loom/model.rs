@@ -112,7 +112,7 @@ impl LoopModel {
     /// keeps its alive reference until it completes.
     pub fn spawn<F: Future<Output = ()> + 'static>(&mut self, fut: F) -> TaskModel {
         self.next_id += 1;
-        let ptr = raw::allocate(fut, raw::vtable::<F>(), self.shared.clone(), self.next_id, None);
+        let ptr = raw::allocate(fut, raw::vtable::<F>(), self.shared.clone(), self.next_id, None, None);
         step(ptr);
         TaskModel { ptr }
     }

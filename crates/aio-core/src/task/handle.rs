@@ -151,7 +151,7 @@ impl<V, E> Task<Result<V, E>> {
             return None;
         }
         let h = self.raw.header();
-        if h.local.outcome.get() == Outcome::Cancelled {
+        if h.outcome() == Outcome::Cancelled {
             return Some(Err(TaskError::Cancelled(h.scope.error())));
         }
         // SAFETY: loop thread (`Task` is `!Send`); the task is complete;
@@ -338,15 +338,18 @@ pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool, vtabl
     if core.debug.get() {
         log_created(id);
     }
-    let ptr = raw::allocate(fut, vtable, core.shared.clone(), id, vars);
+    let ptr = raw::allocate(fut, vtable, core.shared.clone(), id, vars, Some(&core.cells));
     // SAFETY: freshly allocated; we hold the handle's reference.
     let h = unsafe { ptr.as_ref() };
     h.set_flag(HANDLE, true);
-    core.register_task(TaskPtr(ptr));
+    core.register_task(h, ptr);
     if eager && running_here {
         poll_task(core, ptr);
     } else {
-        h.state.fetch_or(SCHEDULED, Ordering::Relaxed);
+        // Nothing else can reach the state word yet (no waker exists): a
+        // plain load and store, not a read-modify-write.
+        let s = h.state.load(Ordering::Relaxed);
+        h.state.store(s | SCHEDULED, Ordering::Relaxed);
         core.queue.push(Runnable::Task(TaskPtr(ptr)));
     }
     Task {
