@@ -8,9 +8,9 @@ use super::core::Core;
 use super::exception::debug_warning;
 use super::queue::Runnable;
 use super::registry::Registry;
-use super::shared::unqueue;
 use crate::delay::delay_ns;
 use crate::task::TaskRef;
+use crate::task::header;
 
 impl Core {
     /// asyncio's close sequence: cancel what is pending, let it clean up
@@ -54,7 +54,14 @@ impl Core {
             self.drain_injector();
             while let Some(r) = self.queue.pop() {
                 match r {
-                    Runnable::Task(t) => unqueue(t),
+                    // SAFETY: entries of their kind, on the loop thread.
+                    Runnable::Task(t) => {
+                        let _ = unsafe { header::dequeue_local(t.0) };
+                    }
+                    // SAFETY: as above.
+                    Runnable::Woken(t) => {
+                        let _ = unsafe { header::dequeue_remote(t.0, true) };
+                    }
                     Runnable::Call(cb) => cb.cancel(),
                 }
             }

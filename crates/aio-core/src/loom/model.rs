@@ -7,7 +7,8 @@
 //! the loop thread's side is reduced to the steps that meet other threads:
 //! park, take what was sent, run a task step, complete a task, close. Each
 //! step calls what the loop calls — `Shared::park`, `Shared::take_remote`,
-//! `raw::dequeue`, `raw::set_complete`, `raw::release`, `Shared::close` —
+//! `header::dequeue_remote`, `header::set_complete`, `header::release`,
+//! `Shared::close` —
 //! and the other threads use the real [`LoopHandle`] and task wakers.
 //! Only the loop-thread bookkeeping in between (the run queue, the task
 //! registry, cancel scopes, done callbacks) is left out.
@@ -76,7 +77,7 @@ impl LoopModel {
             match r {
                 Remote::Wake(t) => {
                     // SAFETY: a queue entry, holding the alive reference.
-                    if unsafe { header::dequeue(t.0) } {
+                    if unsafe { header::dequeue_remote(t.0, true) } {
                         step(t.0);
                     }
                 }
@@ -124,7 +125,8 @@ fn step(ptr: NonNull<Header>) {
     // SAFETY: the caller holds the alive reference.
     let h = unsafe { ptr.as_ref() };
     // What the state word is for: a queue entry of a completed task is
-    // released by `dequeue`, never run (its alive reference would go twice).
+    // released by `dequeue_remote`, never run (its alive reference would go
+    // twice).
     assert!(!h.is_complete(), "a completed task was run");
     let waker = raw::waker_ref(ptr);
     let mut cx = Context::from_waker(&waker);

@@ -8,11 +8,10 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use super::error::{Panic, TaskError};
-use super::header::{HANDLE, Header, OBSERVED, Outcome, RETRIEVED, SCHEDULED, TaskPtr, VTable};
+use super::header::{HANDLE, Header, OBSERVED, Outcome, QUEUED, RETRIEVED, TaskPtr, VTable};
 use super::output::Reportable;
 use super::raw;
 use super::run::{poll_task, unseen_failure};
@@ -346,10 +345,7 @@ pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool, vtabl
     if eager && running_here {
         poll_task(core, ptr);
     } else {
-        // Nothing else can reach the state word yet (no waker exists): a
-        // plain load and store, not a read-modify-write.
-        let s = h.state.load(Ordering::Relaxed);
-        h.state.store(s | SCHEDULED, Ordering::Relaxed);
+        h.set_flag(QUEUED, true);
         core.queue.push(Runnable::Task(TaskPtr(ptr)));
     }
     Task {

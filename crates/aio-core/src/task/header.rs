@@ -4,9 +4,21 @@
 //! reference counting and state-word steps that need no waker.
 //!
 //! Threading rule: wakers may be cloned, woken and dropped on any thread, so
-//! they touch only `state`, `refs` and the immutable `shared`/`vtable`
-//! fields. Everything else — the stage, the scope, the `Local` cells — is
-//! touched only on the loop thread.
+//! they touch only `state` and the immutable `shared`/`vtable` fields —
+//! except on the loop's own thread while it runs, where a wake is a step of
+//! the loop and touches the `Local` flags instead. Everything else — the
+//! stage, the scope, the `Local` cells — is touched only on the loop thread.
+//!
+//! # Queue entries and the alive reference
+//!
+//! A task is in its loop's run queue at most twice: once queued by a wake
+//! on the loop's own thread ([`QUEUED`], a plain flag: no atomic step on
+//! the path every local wake and every step takes), once by a wake from
+//! another thread ([`SCHEDULED`], in the atomic state word, whose entry
+//! travels through the injection queue). Both entries are covered by the
+//! task's alive reference; of completion and the entries taken after it,
+//! the last releases it. A task in the queue twice may be polled once more
+//! than it was woken, which futures allow.
 
 use std::cell::Cell;
 use std::ptr::NonNull;
@@ -23,8 +35,9 @@ use crate::task::error::TaskError;
 // word, as tokio's and async-task's, so the header has room for the
 // registry slot).
 
-/// In a run queue (local or injected). While set, the task's `alive`
-/// reference is kept even after completion, so queue entries never dangle.
+/// Queued by a wake from another thread (an entry in the injection queue,
+/// or one the loop moved to its run queue). Cleared by the loop when it
+/// takes that entry; a wake that finds it set is taken with that entry.
 pub(crate) const SCHEDULED: u32 = 1;
 /// The future is gone (finished, cancelled or aborted).
 pub(crate) const COMPLETE: u32 = 2;
@@ -38,6 +51,8 @@ pub(crate) const POLLING: u8 = 4; // inside its own poll right now
 pub(crate) const ABORT: u8 = 8; // abort requested while polling
 pub(crate) const RETRIEVED: u8 = 16; // output taken
 pub(crate) const OBSERVED: u8 = 32; // its failure was seen (a copy read, `exception()`)
+pub(crate) const QUEUED: u8 = 64; // an entry in the loop's own run queue, from a wake on the loop thread
+pub(crate) const REMOTE_ENTRY: u8 = 128; // completed with a `SCHEDULED` entry still to be taken
 
 /// How a finished task ended, readable without the generic stage.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -251,28 +266,89 @@ pub(crate) unsafe fn release(ptr: NonNull<Header>) {
     }
 }
 
-/// The loop took the task's queue entry (to run it, or to drop it when
-/// the loop closes): clears `SCHEDULED`, so the next wake queues it again.
-/// Returns whether the task may run: `false` when it completed while
-/// queued, and the alive reference the entry held is released here.
+/// A wake on the loop's own thread while it runs: marks the task queued
+/// in the run queue. Returns whether the caller queues it: `false` when it
+/// already is, or is complete. Loop thread only; no atomic step.
+#[inline]
+pub(crate) fn mark_queued(h: &Header) -> bool {
+    // Only the loop thread sets `COMPLETE`: a relaxed load sees its own
+    // stores.
+    if h.flag(QUEUED) || h.state.load(Ordering::Relaxed) & COMPLETE != 0 {
+        return false;
+    }
+    h.set_flag(QUEUED, true);
+    true
+}
+
+/// A wake from another thread (or from the loop's thread while it is not
+/// running): sets `SCHEDULED`. Returns whether the caller sends the task
+/// to the loop: `false` when an entry is on its way already, or the task is
+/// complete. Always a read-modify-write, so the loop's taking of the entry
+/// synchronizes with every wake it absorbed.
+#[inline]
+pub(crate) fn mark_scheduled(h: &Header) -> bool {
+    h.state.fetch_or(SCHEDULED, Ordering::AcqRel) & (SCHEDULED | COMPLETE) == 0
+}
+
+/// The loop took the task's entry from its own run queue (to run it, or to
+/// drop it when the loop closes): clears `QUEUED`, so the next local wake
+/// queues it again. Returns whether the task may run: `false` when it
+/// completed while queued; then the alive reference is released here,
+/// unless a `SCHEDULED` entry is still to be taken.
 ///
 /// # Safety
-/// `ptr` comes from a queue entry, which holds the task's alive reference.
-pub(crate) unsafe fn dequeue(ptr: NonNull<Header>) -> bool {
+/// Loop thread; `ptr` comes from a `QUEUED` entry, which the task's alive
+/// reference covers.
+#[inline]
+pub(crate) unsafe fn dequeue_local(ptr: NonNull<Header>) -> bool {
+    // SAFETY: the entry's reference keeps the task live.
+    let h = unsafe { ptr.as_ref() };
+    h.set_flag(QUEUED, false);
+    if h.state.load(Ordering::Relaxed) & COMPLETE == 0 {
+        return true;
+    }
+    if !h.flag(REMOTE_ENTRY) {
+        // SAFETY: the alive reference, released once: by the last of
+        // completion and the entries it left behind.
+        unsafe { release(ptr) };
+    }
+    false
+}
+
+/// The loop took the task's `SCHEDULED` entry (to run it, or to drop it
+/// when the loop closes), or, once the loop is closed, any thread dropped
+/// it (`on_loop` false: no `QUEUED` entry is left by then). Clears
+/// `SCHEDULED`, so the next remote wake sends it again. Returns whether
+/// the task may run: `false` when it completed while queued; then the alive
+/// reference is released here, unless a `QUEUED` entry is still to be
+/// taken.
+///
+/// # Safety
+/// `ptr` comes from a `SCHEDULED` entry, which the task's alive reference
+/// covers; `on_loop` only on the loop thread.
+pub(crate) unsafe fn dequeue_remote(ptr: NonNull<Header>, on_loop: bool) -> bool {
     // SAFETY: the entry's reference keeps the task live.
     let h = unsafe { ptr.as_ref() };
     let prev = h.state.fetch_and(!SCHEDULED, Ordering::AcqRel);
-    if prev & COMPLETE != 0 {
-        // SAFETY: the entry's reference, released exactly once: here.
-        unsafe { release(ptr) };
-        return false;
+    if prev & COMPLETE == 0 {
+        return true;
     }
-    true
+    let local_entry = on_loop && {
+        h.set_flag(REMOTE_ENTRY, false);
+        h.flag(QUEUED)
+    };
+    if !local_entry {
+        // SAFETY: as in `dequeue_local`.
+        unsafe { release(ptr) };
+    }
+    false
 }
 
 /// Marks the task complete (loop thread), so wakes no longer queue it.
 /// Returns whether the caller now releases the alive reference: `false`
-/// while a queue entry holds it ([`dequeue`] releases it then).
+/// while a queue entry holds it (the last entry taken releases it then).
 pub(crate) fn set_complete(h: &Header) -> bool {
-    h.state.fetch_or(COMPLETE, Ordering::AcqRel) & SCHEDULED == 0
+    let remote_entry = h.state.fetch_or(COMPLETE, Ordering::AcqRel) & SCHEDULED != 0;
+    h.set_flag(REMOTE_ENTRY, remote_entry);
+    !remote_entry && !h.flag(QUEUED)
 }

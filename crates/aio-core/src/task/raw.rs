@@ -19,13 +19,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use super::cells::{self, CellCache};
-use super::header::{COMPLETE, Header, Local, PollOutcome, REF_ONE, SCHEDULED, TaskPtr, VTable, add_ref, release};
+use super::header::{Header, Local, PollOutcome, REF_ONE, TaskPtr, VTable, add_ref, release};
 use crate::cancel::scope::Scope;
 use crate::context::with_core;
 use crate::contextvars::vars::{ContextSlot, Snapshot};
 use crate::event_loop::core::Core;
 use crate::event_loop::shared::Shared;
-use crate::loom::sync::atomic::{AtomicU32, Ordering};
+use crate::loom::sync::atomic::AtomicU32;
 use crate::task::error::TaskError;
 use crate::task::output::Reportable;
 
@@ -311,21 +311,20 @@ pub(crate) fn waker_ref(ptr: NonNull<Header>) -> ManuallyDrop<Waker> {
 // --- the state word ------------------------------------------------------
 //
 // Wakes come from any thread; the loop takes queue entries and completes
-// tasks. `SCHEDULED` makes a task queued at most once, and keeps its alive
-// reference for the queue entry; `COMPLETE` makes later wakes no-ops. The
-// loom model `tests/loom_task.rs` runs these three functions.
+// tasks. `QUEUED` (a wake on the loop thread) and `SCHEDULED` (a wake from
+// elsewhere) each make a task queued at most once, and keep its alive
+// reference for the entry; `COMPLETE` makes later wakes no-ops (see
+// `header`'s docs). The loom model `tests/loom_task.rs` runs the remote
+// path: `schedule`, `dequeue_remote`, `set_complete`.
 
 /// Puts the task on its loop's run queue unless it is queued or complete.
 pub(crate) fn schedule(ptr: NonNull<Header>) {
     // SAFETY: callers hold a reference.
     let h = unsafe { ptr.as_ref() };
-    let prev = h.state.fetch_or(SCHEDULED, Ordering::AcqRel);
-    if prev & (SCHEDULED | COMPLETE) != 0 {
-        return;
-    }
     // The `alive` reference now also covers the queue entry.
     h.shared.schedule(TaskPtr(ptr));
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
