@@ -98,13 +98,18 @@ impl Core {
         }
     }
 
+    #[inline]
     pub(super) fn drain_injector(&self) {
         // Most turns find nothing sent: two loads, rather than a pop that
         // fences even on an empty queue. Something sent meanwhile is taken
         // next turn (a park looks again before it sleeps).
-        if !self.shared.has_remote() {
-            return;
+        if self.shared.has_remote() {
+            self.take_injected();
         }
+    }
+
+    #[inline(never)]
+    fn take_injected(&self) {
         while let Some(r) = self.shared.take_remote() {
             match r {
                 Remote::Wake(t) => self.queue.push(Runnable::Woken(t)),
