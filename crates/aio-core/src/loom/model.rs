@@ -10,11 +10,14 @@
 //! `header::dequeue_remote`, `header::set_complete`, `header::release`,
 //! `Shared::close` —
 //! and the other threads use the real [`LoopHandle`] and task wakers.
-//! Only the loop-thread bookkeeping in between (the run queue, the task
-//! registry, cancel scopes, done callbacks) is left out.
+//! The loop's own run queue is a plain queue of `QUEUED` entries
+//! ([`LoopModel::wake_local`], [`LoopModel::run_local`]). Only the
+//! loop-thread bookkeeping in between (the task registry, cancel scopes,
+//! done callbacks) is left out.
 //!
 //! Compiled only under `cfg(loom)`; not an API.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -32,6 +35,8 @@ pub struct LoopModel {
     shared: Arc<Shared>,
     driver: ParkDriver,
     next_id: u64,
+    /// The loop's own run queue: entries of wakes on the loop thread.
+    local: VecDeque<NonNull<Header>>,
 }
 
 impl Default for LoopModel {
@@ -49,6 +54,7 @@ impl LoopModel {
             shared,
             driver,
             next_id: 0,
+            local: VecDeque::new(),
         }
     }
 
@@ -90,9 +96,55 @@ impl LoopModel {
         n
     }
 
-    /// Closes the loop's thread-safe half as [`Loop::close`](crate::Loop::close)
-    /// ends: from now on senders drop what they send.
-    pub fn close(&self) {
+    /// Queues `task` in the loop's own run queue, as a wake on the loop
+    /// thread does (`QUEUED`, no atomic step). Returns `false` if it is
+    /// queued there already, or complete.
+    pub fn wake_local(&mut self, task: &TaskModel) -> bool {
+        // SAFETY: the handle reference keeps the header live.
+        let queued = header::mark_queued(unsafe { task.ptr.as_ref() });
+        if queued {
+            self.local.push_back(task.ptr);
+        }
+        queued
+    }
+
+    /// Takes the entries of the loop's own run queue, as a turn does:
+    /// steps the tasks that are not complete. Returns how many it took.
+    pub fn run_local(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(p) = self.local.pop_front() {
+            n += 1;
+            // SAFETY: a `QUEUED` entry on the loop thread, holding the alive
+            // reference.
+            if unsafe { header::dequeue_local(p) } {
+                step(p);
+            }
+        }
+        n
+    }
+
+    /// Completes `task` without stepping it, as aborting a queued task does
+    /// (its future dropped on the loop thread), whatever entries it has
+    /// queued: the alive reference goes now, or with the last of them.
+    pub fn abort(&mut self, task: &TaskModel) {
+        // SAFETY: the handle reference keeps the header live.
+        let h = unsafe { task.ptr.as_ref() };
+        // SAFETY: the model's loop thread; the task is not being polled.
+        unsafe { (h.vtable.drop_stage)(task.ptr) };
+        if header::set_complete(h) {
+            // SAFETY: the alive reference, released once.
+            unsafe { header::release(task.ptr) };
+        }
+    }
+
+    /// Closes the loop as [`Loop::close`](crate::Loop::close) ends: takes
+    /// what is left in its own queue, then closes the thread-safe half
+    /// (from now on senders drop what they send).
+    pub fn close(&mut self) {
+        while let Some(p) = self.local.pop_front() {
+            // SAFETY: as in `run_local`; every task is complete by now.
+            let _ = unsafe { header::dequeue_local(p) };
+        }
         self.shared.close();
     }
 
