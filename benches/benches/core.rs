@@ -1,5 +1,7 @@
 //! The loop's hot paths beside tokio (current-thread) and smol, in one run:
-//! spawn+join, timers, yield storm, call_soon, cross-thread wake, to_thread.
+//! spawn+join, timers, yield storm, call_soon, cross-thread wake, to_thread;
+//! spawn+join and the yield storm also beside the thread-per-core runtimes
+//! glommio and monoio (Linux).
 //!
 //! IDs are `<workload>/<runtime>`; throughput is per element (task, timer,
 //! yield, callback, round trip), so criterion prints the time per element.
@@ -13,6 +15,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
 
+#[cfg(target_os = "linux")]
+use common::tpc::{glommio_join, monoio_join, on_glommio, on_monoio};
 use common::{aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join, tokio_local_join};
 
 /// `n` tasks that return their index, joined and summed.
@@ -31,6 +35,15 @@ fn spawn_join(c: &mut Criterion) {
     on_smol(&mut g, "smol", &ex, || async {
         sum(smol_join(&ex, SPAWN_N, |i| async move { i }).await)
     });
+    #[cfg(target_os = "linux")]
+    {
+        on_glommio(&mut g, "glommio", &common::tpc::glommio(), || async move {
+            sum(glommio_join(SPAWN_N, |i| async move { i }).await)
+        });
+        on_monoio(&mut g, "monoio", &mut common::tpc::monoio(), || async move {
+            sum(monoio_join(SPAWN_N, |i| async move { i }).await)
+        });
+    }
     g.finish();
 }
 
@@ -193,6 +206,25 @@ fn yield_storm(c: &mut Criterion) {
             }
         })
     });
+    // glommio's `yield_now` is futures-lite's (wake, then pending once);
+    // monoio has none of its own: the same future.
+    #[cfg(target_os = "linux")]
+    {
+        on_glommio(&mut g, "glommio", &common::tpc::glommio(), || {
+            glommio_join(YIELD_TASKS, |_| async {
+                for _ in 0..YIELDS {
+                    glommio::executor().yield_now().await;
+                }
+            })
+        });
+        on_monoio(&mut g, "monoio", &mut common::tpc::monoio(), || {
+            monoio_join(YIELD_TASKS, |_| async {
+                for _ in 0..YIELDS {
+                    smol::future::yield_now().await;
+                }
+            })
+        });
+    }
     g.finish();
 }
 

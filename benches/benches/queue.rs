@@ -1,7 +1,10 @@
 //! aio-queue beside tokio's mpsc (current-thread runtime) and async-channel
 //! (on smol's local executor, and on tokio's current-thread runtime), in
 //! one run: ping-pong between two tasks, uncontended put/get, and MPMC
-//! throughput between two loops on two threads.
+//! throughput between two loops on two threads. On Linux the ping-pong
+//! also runs on the thread-per-core runtimes, with their single-thread
+//! channels: glommio's local channels, and on monoio local-sync's mpsc.
+//! `-bounded` rows use queues of capacity 1 on both sides.
 //!
 //! IDs are `<workload>/<runtime>`; throughput is per element (round trip,
 //! item), so criterion prints the time per element.
@@ -14,6 +17,8 @@ use std::thread;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
+#[cfg(target_os = "linux")]
+use common::tpc::{on_glommio, on_monoio};
 use common::{Group, aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -69,6 +74,19 @@ ends!(Put for tokio::sync::mpsc::Sender<u64>: |q, v| q.send(v).await.unwrap());
 ends!(Get for tokio::sync::mpsc::Receiver<u64>: |q| q.recv().await.unwrap());
 ends!(Put for async_channel::Sender<u64>: |q, v| q.send(v).await.unwrap());
 ends!(Get for async_channel::Receiver<u64>: |q| q.recv().await.unwrap());
+// glommio's sender is single-producer (not `Clone`): shared by `Rc`.
+#[cfg(target_os = "linux")]
+ends!(Put for std::rc::Rc<glommio::channels::local_channel::LocalSender<u64>>: |q, v| q.send(v).await.unwrap());
+#[cfg(target_os = "linux")]
+ends!(Get for glommio::channels::local_channel::LocalReceiver<u64>: |q| q.recv().await.unwrap());
+#[cfg(target_os = "linux")]
+ends!(Put for local_sync::mpsc::bounded::Tx<u64>: |q, v| q.send(v).await.unwrap());
+#[cfg(target_os = "linux")]
+ends!(Get for local_sync::mpsc::bounded::Rx<u64>: |q| q.recv().await.unwrap());
+#[cfg(target_os = "linux")]
+ends!(Put for local_sync::mpsc::unbounded::Tx<u64>: |q, v| q.send(v).unwrap());
+#[cfg(target_os = "linux")]
+ends!(Get for local_sync::mpsc::unbounded::Rx<u64>: |q| q.recv().await.unwrap());
 
 const PING_PONG_N: u64 = 10_000;
 
@@ -95,13 +113,19 @@ async fn echo((to, mut from): (impl Put, impl Get)) {
 fn ping_pong(c: &mut Criterion) {
     let mut g = group(c, "queue_ping_pong", PING_PONG_N, 100);
 
-    on_aio(&mut g, "aio", &aio::Runner::new(), || async {
-        let (a, b) = (Arc::new(aio::Queue::new()), Arc::new(aio::Queue::new()));
+    let runner = aio::Runner::new();
+    let aio_pair = |maxsize| async move {
+        let (a, b) = (
+            Arc::new(aio::Queue::with_maxsize(maxsize)),
+            Arc::new(aio::Queue::with_maxsize(maxsize)),
+        );
         let echo = aio::create_task(echo((b.clone(), a.clone())));
         let v = ping((a, b)).await;
         echo.await.unwrap();
         v
-    });
+    };
+    on_aio(&mut g, "aio", &runner, || aio_pair(0));
+    on_aio(&mut g, "aio-bounded", &runner, || aio_pair(1));
     let rt = tokio_ct();
     on_tokio(&mut g, "tokio-ct", &rt, || async {
         let ((ping_tx, ping_rx), (pong_tx, pong_rx)) = (unbounded_channel(), unbounded_channel());
@@ -132,7 +156,48 @@ fn ping_pong(c: &mut Criterion) {
         echo.await.unwrap();
         v
     });
+    #[cfg(target_os = "linux")]
+    tpc_ping_pong(&mut g);
     g.finish();
+}
+
+/// The ping-pong on glommio and monoio, with their single-thread channels.
+#[cfg(target_os = "linux")]
+fn tpc_ping_pong(g: &mut Group<'_>) {
+    use glommio::channels::local_channel::{LocalReceiver, LocalSender, new_bounded, new_unbounded};
+    use std::rc::Rc;
+
+    let ex = common::tpc::glommio();
+    let glommio_pair = |(ping_tx, ping_rx): (LocalSender<u64>, LocalReceiver<u64>),
+                        (pong_tx, pong_rx): (LocalSender<u64>, LocalReceiver<u64>)| async move {
+        let echo = glommio::spawn_local(echo((Rc::new(pong_tx), ping_rx)));
+        let v = ping((Rc::new(ping_tx), pong_rx)).await;
+        echo.await;
+        v
+    };
+    on_glommio(g, "glommio", &ex, || glommio_pair(new_unbounded(), new_unbounded()));
+    on_glommio(g, "glommio-bounded", &ex, || {
+        glommio_pair(new_bounded(1), new_bounded(1))
+    });
+    drop(ex);
+
+    let mut rt = common::tpc::monoio();
+    on_monoio(g, "monoio", &mut rt, || async {
+        use local_sync::mpsc::unbounded::channel;
+        let ((ping_tx, ping_rx), (pong_tx, pong_rx)) = (channel(), channel());
+        let echo = monoio::spawn(echo((pong_tx, ping_rx)));
+        let v = ping((ping_tx, pong_rx)).await;
+        echo.await;
+        v
+    });
+    on_monoio(g, "monoio-bounded", &mut rt, || async {
+        use local_sync::mpsc::bounded::channel;
+        let ((ping_tx, ping_rx), (pong_tx, pong_rx)) = (channel(1), channel(1));
+        let echo = monoio::spawn(echo((pong_tx, ping_rx)));
+        let v = ping((ping_tx, pong_rx)).await;
+        echo.await;
+        v
+    });
 }
 
 /// The paths that never wait: a put, then a get, on an empty queue.

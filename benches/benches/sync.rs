@@ -1,6 +1,10 @@
 //! aio-sync beside tokio's `sync` (current-thread runtime) and async-lock
 //! (on smol's local executor), in one run: uncontended and contended lock,
-//! contended semaphore, and an event fanned out to 10k waiters.
+//! contended semaphore, and an event fanned out to 10k waiters. On Linux
+//! the locks and the semaphore also run on the thread-per-core runtimes,
+//! with their single-thread semaphores (neither has a mutex; a semaphore
+//! of one permit is their lock): glommio's `sync::Semaphore`, and on
+//! monoio local-sync's (tokio's FIFO semaphore, without atomics).
 //!
 //! IDs are `<workload>/<runtime>`; throughput is per element (acquisition,
 //! waiter), so criterion prints the time per element.
@@ -16,6 +20,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 mod common;
 
+#[cfg(target_os = "linux")]
+use common::tpc::{glommio_join, monoio_join, on_glommio, on_monoio};
 use common::{aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join};
 
 const TASKS: u64 = 100;
@@ -44,6 +50,21 @@ fn lock_uncontended(c: &mut Criterion) {
             drop(black_box(lock.lock().await));
         }
     });
+    #[cfg(target_os = "linux")]
+    {
+        on_glommio(&mut g, "glommio", &common::tpc::glommio(), || async {
+            let lock = glommio::sync::Semaphore::new(1);
+            for _ in 0..UNCONTENDED_N {
+                drop(black_box(lock.acquire_permit(1).await.unwrap()));
+            }
+        });
+        on_monoio(&mut g, "monoio", &mut common::tpc::monoio(), || async {
+            let lock = local_sync::semaphore::Semaphore::new(1);
+            for _ in 0..UNCONTENDED_N {
+                drop(black_box(lock.acquire().await.unwrap()));
+            }
+        });
+    }
     g.finish();
 }
 
@@ -102,6 +123,43 @@ fn lock_contended(c: &mut Criterion) {
         .await;
         assert_eq!(*lock.lock().await, TASKS * ROUNDS);
     });
+    #[cfg(target_os = "linux")]
+    {
+        on_glommio(&mut g, "glommio", &common::tpc::glommio(), || async {
+            let lock = Rc::new(glommio::sync::Semaphore::new(1));
+            let counter = Rc::new(Cell::new(0u64));
+            glommio_join(TASKS, |_| {
+                let (lock, counter) = (lock.clone(), counter.clone());
+                async move {
+                    for _ in 0..ROUNDS {
+                        let _g = lock.acquire_permit(1).await.unwrap();
+                        let v = counter.get();
+                        glommio::executor().yield_now().await;
+                        counter.set(v + 1);
+                    }
+                }
+            })
+            .await;
+            assert_eq!(counter.get(), TASKS * ROUNDS);
+        });
+        on_monoio(&mut g, "monoio", &mut common::tpc::monoio(), || async {
+            let lock = Rc::new(local_sync::semaphore::Semaphore::new(1));
+            let counter = Rc::new(Cell::new(0u64));
+            monoio_join(TASKS, |_| {
+                let (lock, counter) = (lock.clone(), counter.clone());
+                async move {
+                    for _ in 0..ROUNDS {
+                        let _g = lock.acquire().await.unwrap();
+                        let v = counter.get();
+                        smol::future::yield_now().await;
+                        counter.set(v + 1);
+                    }
+                }
+            })
+            .await;
+            assert_eq!(counter.get(), TASKS * ROUNDS);
+        });
+    }
     g.finish();
 }
 
@@ -151,6 +209,35 @@ fn semaphore_contended(c: &mut Criterion) {
         })
         .await;
     });
+    #[cfg(target_os = "linux")]
+    {
+        on_glommio(&mut g, "glommio", &common::tpc::glommio(), || async {
+            let sem = Rc::new(glommio::sync::Semaphore::new(PERMITS as u64));
+            glommio_join(TASKS, |_| {
+                let sem = sem.clone();
+                async move {
+                    for _ in 0..ROUNDS {
+                        let _p = sem.acquire_permit(1).await.unwrap();
+                        glommio::executor().yield_now().await;
+                    }
+                }
+            })
+            .await;
+        });
+        on_monoio(&mut g, "monoio", &mut common::tpc::monoio(), || async {
+            let sem = Rc::new(local_sync::semaphore::Semaphore::new(PERMITS));
+            monoio_join(TASKS, |_| {
+                let sem = sem.clone();
+                async move {
+                    for _ in 0..ROUNDS {
+                        let _p = sem.acquire().await.unwrap();
+                        smol::future::yield_now().await;
+                    }
+                }
+            })
+            .await;
+        });
+    }
     g.finish();
 }
 

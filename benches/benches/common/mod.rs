@@ -1,6 +1,7 @@
 //! What the benches share: the runtimes measured beside aio and the
 //! spawn-then-join every many-task workload does on each (so a bench
-//! reads as its workload, not its scaffolding); for the request/response
+//! reads as its workload, not its scaffolding); on Linux, the
+//! thread-per-core runtimes glommio and monoio ([`tpc`]); for the request/response
 //! benches (`net_tls`, `net_http`), a server thread's CPU time, latency
 //! quantiles, medians and the summary line.
 #![allow(dead_code)]
@@ -109,6 +110,82 @@ where
     F: Future<Output = T> + 'a,
 {
     in_order((0..n).map(|i| ex.spawn(task(i))).collect(), |t| t).await
+}
+
+/// The thread-per-core runtimes (Linux, io_uring): glommio and monoio,
+/// each built once per bench group. Either may be unable to run here (no
+/// io_uring, too little locked memory for glommio's rings): its builder
+/// then says why on stderr and the group measures the other runtimes
+/// only; nothing is measured in its place.
+#[cfg(target_os = "linux")]
+pub mod tpc {
+    use std::future::Future;
+    use std::hint::black_box;
+
+    use super::{Group, in_order};
+
+    /// glommio's executor, or `None` (said why) when it cannot run here.
+    pub fn glommio() -> Option<glommio::LocalExecutor> {
+        match glommio::LocalExecutorBuilder::default().make() {
+            Ok(ex) => Some(ex),
+            Err(e) => {
+                eprintln!("glommio cannot run here, not measured: {e} (try `ulimit -l unlimited`)");
+                None
+            }
+        }
+    }
+
+    /// monoio's runtime: io_uring, falling back to epoll (its `legacy`
+    /// driver) where io_uring is not allowed. No timer: no workload using
+    /// monoio sleeps.
+    pub type Monoio = monoio::FusionRuntime<monoio::IoUringDriver, monoio::LegacyDriver>;
+
+    /// monoio's runtime, or `None` (said why) when it cannot run here.
+    pub fn monoio() -> Option<Monoio> {
+        match monoio::RuntimeBuilder::<monoio::FusionDriver>::new().build() {
+            Ok(rt) => Some(rt),
+            Err(e) => {
+                eprintln!("monoio cannot run here, not measured: {e}");
+                None
+            }
+        }
+    }
+
+    /// Benchmarks `name` on glommio's executor `ex` (if it runs here): each
+    /// iteration runs the future `body` makes to completion.
+    pub fn on_glommio<F: Future>(
+        g: &mut Group<'_>,
+        name: &str,
+        ex: &Option<glommio::LocalExecutor>,
+        body: impl Fn() -> F,
+    ) {
+        if let Some(ex) = ex {
+            g.bench_function(name, |b| b.iter(|| black_box(ex.run(body()))));
+        }
+    }
+
+    /// Benchmarks `name` on monoio's runtime `rt` (if it runs here).
+    pub fn on_monoio<F: Future>(g: &mut Group<'_>, name: &str, rt: &mut Option<Monoio>, body: impl Fn() -> F) {
+        if let Some(rt) = rt {
+            g.bench_function(name, |b| b.iter(|| black_box(rt.block_on(body()))));
+        }
+    }
+
+    /// [`aio_join`](super::aio_join) on glommio (`spawn_local`).
+    pub async fn glommio_join<T: 'static, F>(n: u64, mut task: impl FnMut(u64) -> F) -> Vec<T>
+    where
+        F: Future<Output = T> + 'static,
+    {
+        in_order((0..n).map(|i| glommio::spawn_local(task(i))).collect(), |t| t).await
+    }
+
+    /// [`aio_join`](super::aio_join) on monoio (`monoio::spawn`).
+    pub async fn monoio_join<T: 'static, F>(n: u64, mut task: impl FnMut(u64) -> F) -> Vec<T>
+    where
+        F: Future<Output = T> + 'static,
+    {
+        in_order((0..n).map(|i| monoio::spawn(task(i))).collect(), |t| t).await
+    }
 }
 
 /// A server thread: its address and kernel thread id (for CPU time).

@@ -100,7 +100,7 @@ fn two_senders_both_run() {
 #[test]
 fn a_send_racing_close_is_run_or_dropped_once() {
     loom::model(|| {
-        let lp = LoopModel::new();
+        let mut lp = LoopModel::new();
         let tally = Arc::new(Tally::default());
         let h = lp.handle();
         let t = tally.clone();

@@ -1,8 +1,9 @@
 //! loom model of a task's state word and waker across threads: wakers
 //! cloned, woken and dropped on other threads (reference count, `SCHEDULED`
-//! and the injection queue), the loop taking queue entries, stepping and
-//! completing the task (`dequeue`, `set_complete`), and the loop closing
-//! with entries still queued. Checked: a wake is never lost (the loop would
+//! and the injection queue), the loop taking queue entries of both kinds
+//! (its own `QUEUED` ones and injected ones), stepping and completing the
+//! task (`dequeue_local`, `dequeue_remote`, `set_complete`), and the loop
+//! closing with entries still queued. Checked: a wake is never lost (the loop would
 //! park forever: a deadlock for loom), a completed task is never run, the
 //! future is dropped once and on the loop thread, and every reference is
 //! released, whichever thread drops the last one.
@@ -92,6 +93,46 @@ fn spawn_loop(probe: Arc<Probe>, wakers: Vec<mpsc::Sender<Waker>>) -> thread::Jo
     })
 }
 
+/// A wake on the loop thread queued the task in the loop's own run queue
+/// (`QUEUED`) while another thread wakes it (`SCHEDULED`): whichever
+/// entry's step completes the task, the other may still be pending, and
+/// the alive reference goes once, with the last of the two (or at close,
+/// on whichever thread drops the injected one).
+#[test]
+fn local_and_remote_entries_share_the_alive_reference() {
+    loom::model(|| {
+        let probe = Arc::new(Probe::default());
+        let (tx, rx) = mpsc::channel();
+        let lp = {
+            let probe = probe.clone();
+            thread::spawn(move || {
+                let mut lp = LoopModel::new();
+                let task = lp.spawn(WaitFor::new(probe));
+                assert!(lp.wake_local(&task));
+                assert!(!lp.wake_local(&task), "queued twice locally");
+                tx.send(task.waker()).unwrap();
+                loop {
+                    lp.run_remote();
+                    lp.run_local();
+                    if task.is_complete() {
+                        break;
+                    }
+                    lp.park();
+                }
+                assert!(!lp.wake_local(&task), "a complete task was queued");
+                drop(task);
+                lp.close();
+                lp
+            })
+        };
+        let waker = rx.recv().unwrap();
+        probe.set.store(true, Ordering::Release);
+        waker.wake();
+        let lp = lp.join().unwrap();
+        check_end(&lp, &probe);
+    });
+}
+
 /// After every thread is done: nothing left queued, every reference
 /// released (each header holds one to the loop's shared half), the future
 /// dropped once, on the loop thread.
@@ -117,6 +158,52 @@ fn a_remote_wake_is_never_lost() {
         let lp = lp.join().unwrap();
         check_end(&lp, &probe);
     });
+}
+
+/// The task is aborted (completed without a step) while it waits in the
+/// loop's own run queue and another thread wakes it: with both entries
+/// pending at completion, the first one taken keeps the alive reference
+/// and the second (taken by the loop, or dropped at close on the waking
+/// thread) releases it; a wake after completion queues nothing. The loop
+/// takes its own entries first or the injected ones first (`local_first`).
+fn completed_while_queued_both_ways(local_first: bool) {
+    loom::model(move || {
+        let probe = Arc::new(Probe::default());
+        let (tx, rx) = mpsc::channel();
+        let lp = {
+            let probe = probe.clone();
+            thread::spawn(move || {
+                let mut lp = LoopModel::new();
+                let task = lp.spawn(WaitFor::new(probe));
+                assert!(lp.wake_local(&task));
+                tx.send(task.waker()).unwrap();
+                lp.abort(&task);
+                if local_first {
+                    lp.run_local();
+                    lp.run_remote();
+                } else {
+                    lp.run_remote();
+                    lp.run_local();
+                }
+                drop(task);
+                lp.close();
+                lp
+            })
+        };
+        rx.recv().unwrap().wake();
+        let lp = lp.join().unwrap();
+        check_end(&lp, &probe);
+    });
+}
+
+#[test]
+fn a_task_completed_while_queued_both_ways_is_released_once() {
+    completed_while_queued_both_ways(true);
+}
+
+#[test]
+fn the_same_with_the_injected_entry_taken_first() {
+    completed_while_queued_both_ways(false);
 }
 
 /// Two wakers on two threads, one waking early for nothing (wake by

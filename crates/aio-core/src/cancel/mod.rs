@@ -108,7 +108,7 @@ fn find(mut pick: impl FnMut(&Scope) -> bool) -> Option<*const Scope> {
             if pick(s) {
                 return Some(p);
             }
-            if s.boundary {
+            if s.is_boundary() {
                 break;
             }
             p = s.parent.get();
@@ -161,7 +161,7 @@ unsafe fn deliver_from(first: *const Scope, each: &mut dyn FnMut(*const Scope)) 
                 witness = Some(w);
             }
         }
-        if s.boundary {
+        if s.is_boundary() {
             break;
         }
         p = s.parent.get();
@@ -175,7 +175,7 @@ unsafe fn deliver_from(first: *const Scope, each: &mut dyn FnMut(*const Scope)) 
             s.mark_delivered(&witness);
             each(p);
         }
-        if s.boundary {
+        if s.is_boundary() {
             break;
         }
         p = s.parent.get();
@@ -205,7 +205,7 @@ pub(crate) fn restore(taken: Taken) {
     for scope in taken.0 {
         if find(|s| std::ptr::eq(s, scope)).is_some() {
             // SAFETY: found on the live chain.
-            unsafe { (*scope).pending.set(true) };
+            unsafe { (*scope).set_pending(true) };
         }
     }
 }

@@ -162,13 +162,20 @@ pub(crate) struct Scope {
     pub(super) witness: Cell<Weak<Delivery>>,
     /// asyncio's `cancelling()`: requests not yet taken back by `uncancel`.
     pub(super) requested: Cell<u32>,
-    /// How many deliveries were consumed (to tell whether a step saw one).
-    pub(super) delivered: Cell<u32>,
-    /// A delivery waits for the next leaf polled inside this scope.
-    pub(super) pending: Cell<bool>,
-    /// Leaves inside do not look past this scope.
-    pub(super) boundary: bool,
+    /// `delivered << 2 | BOUNDARY | PENDING`, one word so a scope is four
+    /// words (it sits in every task's header): how many deliveries were
+    /// consumed (to tell whether a step saw one; counted modulo 2³⁰),
+    /// whether leaves inside do not look past this scope, whether a
+    /// delivery waits for the next leaf polled inside it.
+    bits: Cell<u32>,
 }
+
+/// A delivery waits for the next leaf polled inside the scope.
+const PENDING: u32 = 1;
+/// Leaves inside do not look past the scope.
+const BOUNDARY: u32 = 2;
+/// One delivery, in [`Scope::bits`].
+const DELIVERY: u32 = 4;
 
 impl Scope {
     /// A scope that passes outer cancellations through (a task's root
@@ -189,16 +196,27 @@ impl Scope {
             msg: Cell::new(None),
             witness: Cell::new(Weak::new()),
             requested: Cell::new(0),
-            delivered: Cell::new(0),
-            pending: Cell::new(false),
-            boundary,
+            bits: Cell::new(if boundary { BOUNDARY } else { 0 }),
         }
+    }
+
+    /// Whether leaves inside do not look past this scope.
+    #[inline]
+    pub(crate) fn is_boundary(&self) -> bool {
+        self.bits.get() & BOUNDARY != 0
+    }
+
+    /// Marks a delivery waiting (or not) for the next leaf.
+    #[inline]
+    pub(crate) fn set_pending(&self, on: bool) {
+        let b = self.bits.get();
+        self.bits.set(if on { b | PENDING } else { b & !PENDING });
     }
 
     /// Records a cancel request: asyncio's `Task.cancel()`.
     pub(crate) fn cancel(&self, msg: Option<Arc<String>>) {
         self.requested.set(self.requested.get().saturating_add(1));
-        self.pending.set(true);
+        self.set_pending(true);
         if msg.is_some() {
             self.msg.set(msg);
         }
@@ -209,7 +227,7 @@ impl Scope {
         let n = self.requested.get().saturating_sub(1);
         self.requested.set(n);
         if n == 0 {
-            self.pending.set(false);
+            self.set_pending(false);
         }
         n
     }
@@ -219,13 +237,16 @@ impl Scope {
     }
 
     /// Whether a delivery is waiting for a leaf.
+    #[inline]
     pub(crate) fn is_pending(&self) -> bool {
-        self.pending.get()
+        self.bits.get() & PENDING != 0
     }
 
-    /// How many deliveries were consumed so far.
+    /// How many deliveries were consumed so far (modulo 2³⁰: compared for
+    /// equality around one step).
+    #[inline]
     pub(crate) fn deliveries(&self) -> u32 {
-        self.delivered.get()
+        self.bits.get() / DELIVERY
     }
 
     /// The cancellation this scope reports, keeping its message (not a
@@ -283,8 +304,7 @@ impl Scope {
     }
 
     pub(super) fn mark_delivered(&self, witness: &Arc<Delivery>) {
-        self.pending.set(false);
-        self.delivered.set(self.delivered.get().wrapping_add(1));
+        self.bits.set((self.bits.get() & !PENDING).wrapping_add(DELIVERY));
         self.witness.set(Arc::downgrade(witness));
     }
 
@@ -299,7 +319,7 @@ impl Scope {
     /// Drops the pending delivery without handing it to anyone (the hard
     /// path: the future that should have seen it is being dropped).
     pub(crate) fn clear_pending(&self) {
-        self.pending.set(false);
+        self.set_pending(false);
     }
 }
 

@@ -10,10 +10,12 @@ use std::time::Duration;
 use super::Loop;
 use super::core::Core;
 use super::queue::RunQueue;
+use super::registry::Registry;
 use super::shared::Shared;
 use crate::clock::Clock;
 use crate::driver::{Driver, ParkDriver};
 use crate::loom::sync::atomic::Ordering;
+use crate::task::cells::CellCache;
 use crate::timer::heap::{Fired, Timers};
 
 /// Configures a [`Loop`]: its driver, debug mode, eager tasks, thread pool
@@ -152,8 +154,8 @@ impl Builder {
             shared,
             queue: RunQueue::with_capacity(256),
             timers: RefCell::new(Timers::new()),
-            tasks: RefCell::new(Vec::new()),
-            live_tasks: Cell::new(0),
+            tasks: RefCell::new(Registry::default()),
+            cells: CellCache::default(),
             backend: driver.name(),
             driver: RefCell::new(driver),
             clock: Clock::new(self.paused_clock),

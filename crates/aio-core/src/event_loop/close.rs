@@ -7,9 +7,10 @@ use super::Loop;
 use super::core::Core;
 use super::exception::debug_warning;
 use super::queue::Runnable;
-use super::shared::unqueue;
+use super::registry::Registry;
 use crate::delay::delay_ns;
 use crate::task::TaskRef;
+use crate::task::header;
 
 impl Core {
     /// asyncio's close sequence: cancel what is pending, let it clean up
@@ -37,7 +38,7 @@ impl Core {
             }
             drop(pending);
             let deadline = self.clock.now().saturating_add(delay_ns(self.shutdown_timeout));
-            while self.live_tasks.get() > 0 && self.clock.now() < deadline {
+            while self.live_tasks() > 0 && self.clock.now() < deadline {
                 self.run_once(Some(deadline));
             }
             for t in self.all_tasks() {
@@ -53,7 +54,14 @@ impl Core {
             self.drain_injector();
             while let Some(r) = self.queue.pop() {
                 match r {
-                    Runnable::Task(t) => unqueue(t),
+                    // SAFETY: entries of their kind, on the loop thread.
+                    Runnable::Task(t) => {
+                        let _ = unsafe { header::dequeue_local(t.0) };
+                    }
+                    // SAFETY: as above.
+                    Runnable::Woken(t) => {
+                        let _ = unsafe { header::dequeue_remote(t.0, true) };
+                    }
                     Runnable::Call(cb) => cb.cancel(),
                 }
             }
@@ -68,13 +76,9 @@ impl Core {
         self.shared.close();
     }
 
-    /// Gives up the registry's references (loop close).
+    /// Empties the registry (loop close: every task is complete by now).
     pub(super) fn clear_registry(&self) {
-        let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
-        for t in tasks {
-            // SAFETY: the registry's reference, given up here.
-            unsafe { crate::task::header::release(t.0) };
-        }
+        *self.tasks.borrow_mut() = Registry::default();
     }
 }
 

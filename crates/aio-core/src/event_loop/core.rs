@@ -5,16 +5,19 @@
 
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::exception::{ExceptionContext, ExceptionHandler, default_exception_handler};
 use super::queue::{Callback, RunQueue, Runnable};
+use super::registry::Registry;
 use super::shared::Shared;
 use crate::clock::Clock;
 use crate::driver::Driver;
-use crate::task::header::TaskPtr;
+use crate::task::cells::CellCache;
+use crate::task::header::Header;
 use crate::thread::pool::ThreadPool;
 use crate::timer::heap::{Fired, Timers};
 
@@ -29,9 +32,10 @@ pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
     pub(crate) queue: RunQueue,
     pub(crate) timers: RefCell<Timers<Rc<dyn Callback>>>,
-    /// Every task not yet swept out, each with a reference.
-    pub(crate) tasks: RefCell<Vec<TaskPtr>>,
-    pub(super) live_tasks: Cell<usize>,
+    /// The tasks not complete yet.
+    pub(crate) tasks: RefCell<Registry>,
+    /// Free task cells, for the next tasks.
+    pub(crate) cells: CellCache,
     pub(super) driver: RefCell<Box<dyn Driver>>,
     pub(super) backend: &'static str,
     /// The real clock, or the paused (virtual) one of a test.
@@ -77,38 +81,21 @@ impl Core {
         id
     }
 
-    /// Adds a new task to the registry (which holds a reference to it).
-    ///
-    /// The registry only appends: completing a task does not touch it (a
-    /// write at a random slot per task was a tenth of a 100k-timer profile);
-    /// finished tasks are swept out, in allocation order, once they
-    /// outnumber the live ones.
-    pub(crate) fn register_task(&self, t: TaskPtr) {
-        crate::task::header::add_ref(t.header());
-        self.live_tasks.set(self.live_tasks.get() + 1);
-        let mut tasks = self.tasks.borrow_mut();
-        tasks.push(t);
-        if tasks.len() > 2 * self.live_tasks.get() + 1024 {
-            let mut done = Vec::new();
-            tasks.retain(|t| {
-                if t.header().is_complete() {
-                    done.push(t.0);
-                    false
-                } else {
-                    true
-                }
-            });
-            drop(tasks);
-            for p in done {
-                // SAFETY: the registry's reference, given up here.
-                unsafe { crate::task::header::release(p) };
-            }
-        }
+    /// Adds a new task to the registry of live tasks.
+    #[inline]
+    pub(crate) fn register_task(&self, h: &Header, ptr: NonNull<Header>) {
+        self.tasks.borrow_mut().insert(h, ptr);
     }
 
-    /// A task finished (its registry entry goes at the next sweep).
-    pub(crate) fn unregister_task(&self) {
-        self.live_tasks.set(self.live_tasks.get() - 1);
+    /// A task completed: it leaves the registry.
+    #[inline]
+    pub(crate) fn unregister_task(&self, h: &Header) {
+        self.tasks.borrow_mut().remove(h);
+    }
+
+    /// How many tasks are not complete.
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.tasks.borrow().len()
     }
 
     pub(crate) fn call_soon_rc(&self, cb: Rc<dyn Callback>) {

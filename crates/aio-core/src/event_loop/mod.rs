@@ -16,6 +16,7 @@ mod close;
 pub(crate) mod core;
 pub(crate) mod exception;
 pub(crate) mod queue;
+pub(crate) mod registry;
 pub(crate) mod shared;
 mod turn;
 mod wake;

@@ -16,7 +16,11 @@ pub(crate) trait Callback {
 }
 
 pub(crate) enum Runnable {
+    /// A task queued on the loop thread (`QUEUED`).
     Task(TaskPtr),
+    /// A task woken from another thread (`SCHEDULED`), moved here from the
+    /// injection queue.
+    Woken(TaskPtr),
     Call(Rc<dyn Callback>),
 }
 

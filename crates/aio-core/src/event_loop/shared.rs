@@ -152,11 +152,12 @@ impl Shared {
     }
 }
 
-/// A queue entry of a task dropped without running it (the loop closed):
-/// the entry covered the task's alive reference (see `schedule`), which
-/// goes once the task is complete — and by then only its header is
-/// freed, so any thread may do it.
-pub(super) fn unqueue(t: TaskPtr) {
-    // SAFETY: the queue entry holds the alive reference.
-    unsafe { header::dequeue(t.0) };
+/// An injected entry of a task dropped without running it (the loop
+/// closed): the entry covered the task's alive reference (see
+/// `task::header`), which goes once the task is complete — and by then only
+/// its header is freed, and no entry of the loop's own queue is left, so
+/// any thread may do it.
+fn unqueue(t: TaskPtr) {
+    // SAFETY: the queue entry holds the alive reference; `on_loop` false.
+    unsafe { header::dequeue_remote(t.0, false) };
 }

@@ -14,6 +14,7 @@ use super::shared::Remote;
 use crate::callback::CallbackCell;
 use crate::clock::real_now_ns;
 use crate::context::{CONTEXT, Restore};
+use crate::task::cells::IDLE_KEEP;
 use crate::task::header::{self, TaskPtr};
 use crate::task::{self, TaskRef};
 
@@ -37,6 +38,10 @@ impl Core {
     }
 
     pub(super) fn park(&self, timeout: Option<Duration>) {
+        if timeout != Some(Duration::ZERO) {
+            // Going idle: the free task cells of the last burst go back.
+            self.cells.trim(IDLE_KEEP);
+        }
         let res = self.shared.park(&mut **self.driver.borrow_mut(), timeout);
         if let Err(e) = res {
             self.report(ExceptionContext {
@@ -93,10 +98,21 @@ impl Core {
         }
     }
 
+    #[inline]
     pub(super) fn drain_injector(&self) {
+        // Most turns find nothing sent: two loads, rather than a pop that
+        // fences even on an empty queue. Something sent meanwhile is taken
+        // next turn (a park looks again before it sleeps).
+        if self.shared.has_remote() {
+            self.take_injected();
+        }
+    }
+
+    #[inline(never)]
+    fn take_injected(&self) {
         while let Some(r) = self.shared.take_remote() {
             match r {
-                Remote::Wake(t) => self.queue.push(Runnable::Task(t)),
+                Remote::Wake(t) => self.queue.push(Runnable::Woken(t)),
                 Remote::Call(f) => self.call_soon_rc(CallbackCell::rc(f)),
                 Remote::Cancel(t, msg) => {
                     TaskRef::from_owned(t.0).cancel_opt(msg);
@@ -139,7 +155,8 @@ impl Core {
             let Some(r) = self.queue.pop() else { break };
             let started = if debug { Some(Instant::now()) } else { None };
             let name = match r {
-                Runnable::Task(t) => self.run_task(t, debug),
+                Runnable::Task(t) => self.run_task(t, false, debug),
+                Runnable::Woken(t) => self.run_task(t, true, debug),
                 Runnable::Call(cb) => {
                     if catch_unwind(AssertUnwindSafe(|| cb.run())).is_err() {
                         self.report(ExceptionContext {
@@ -168,14 +185,22 @@ impl Core {
             .set(self.polls_since_io.get().saturating_add(n as u32));
     }
 
-    /// Runs a dequeued task. Returns its name in debug mode (for the
-    /// slow-step warning).
+    /// Runs a dequeued task (`woken`: its entry came from another
+    /// thread). Returns its name in debug mode (for the slow-step warning).
     #[inline]
-    pub(super) fn run_task(&self, t: TaskPtr, debug: bool) -> Option<String> {
+    pub(super) fn run_task(&self, t: TaskPtr, woken: bool, debug: bool) -> Option<String> {
         let ptr = t.0;
-        // SAFETY: a queue entry, holding the alive reference (released by
-        // `dequeue` if the task finished while queued).
-        if !unsafe { header::dequeue(ptr) } {
+        // SAFETY: a queue entry of its kind on the loop thread, holding the
+        // alive reference (released by the dequeue if the task finished
+        // while queued).
+        let run = unsafe {
+            if woken {
+                header::dequeue_remote(ptr, true)
+            } else {
+                header::dequeue_local(ptr)
+            }
+        };
+        if !run {
             return None;
         }
         let name = if debug {

@@ -7,13 +7,17 @@
 //! the loop thread's side is reduced to the steps that meet other threads:
 //! park, take what was sent, run a task step, complete a task, close. Each
 //! step calls what the loop calls — `Shared::park`, `Shared::take_remote`,
-//! `raw::dequeue`, `raw::set_complete`, `raw::release`, `Shared::close` —
+//! `header::dequeue_remote`, `header::set_complete`, `header::release`,
+//! `Shared::close` —
 //! and the other threads use the real [`LoopHandle`] and task wakers.
-//! Only the loop-thread bookkeeping in between (the run queue, the task
-//! registry, cancel scopes, done callbacks) is left out.
+//! The loop's own run queue is a plain queue of `QUEUED` entries
+//! ([`LoopModel::wake_local`], [`LoopModel::run_local`]). Only the
+//! loop-thread bookkeeping in between (the task registry, cancel scopes,
+//! done callbacks) is left out.
 //!
 //! Compiled only under `cfg(loom)`; not an API.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -31,6 +35,8 @@ pub struct LoopModel {
     shared: Arc<Shared>,
     driver: ParkDriver,
     next_id: u64,
+    /// The loop's own run queue: entries of wakes on the loop thread.
+    local: VecDeque<NonNull<Header>>,
 }
 
 impl Default for LoopModel {
@@ -48,6 +54,7 @@ impl LoopModel {
             shared,
             driver,
             next_id: 0,
+            local: VecDeque::new(),
         }
     }
 
@@ -76,7 +83,7 @@ impl LoopModel {
             match r {
                 Remote::Wake(t) => {
                     // SAFETY: a queue entry, holding the alive reference.
-                    if unsafe { header::dequeue(t.0) } {
+                    if unsafe { header::dequeue_remote(t.0, true) } {
                         step(t.0);
                     }
                 }
@@ -89,9 +96,55 @@ impl LoopModel {
         n
     }
 
-    /// Closes the loop's thread-safe half as [`Loop::close`](crate::Loop::close)
-    /// ends: from now on senders drop what they send.
-    pub fn close(&self) {
+    /// Queues `task` in the loop's own run queue, as a wake on the loop
+    /// thread does (`QUEUED`, no atomic step). Returns `false` if it is
+    /// queued there already, or complete.
+    pub fn wake_local(&mut self, task: &TaskModel) -> bool {
+        // SAFETY: the handle reference keeps the header live.
+        let queued = header::mark_queued(unsafe { task.ptr.as_ref() });
+        if queued {
+            self.local.push_back(task.ptr);
+        }
+        queued
+    }
+
+    /// Takes the entries of the loop's own run queue, as a turn does:
+    /// steps the tasks that are not complete. Returns how many it took.
+    pub fn run_local(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(p) = self.local.pop_front() {
+            n += 1;
+            // SAFETY: a `QUEUED` entry on the loop thread, holding the alive
+            // reference.
+            if unsafe { header::dequeue_local(p) } {
+                step(p);
+            }
+        }
+        n
+    }
+
+    /// Completes `task` without stepping it, as aborting a queued task does
+    /// (its future dropped on the loop thread), whatever entries it has
+    /// queued: the alive reference goes now, or with the last of them.
+    pub fn abort(&mut self, task: &TaskModel) {
+        // SAFETY: the handle reference keeps the header live.
+        let h = unsafe { task.ptr.as_ref() };
+        // SAFETY: the model's loop thread; the task is not being polled.
+        unsafe { (h.vtable.drop_stage)(task.ptr) };
+        if header::set_complete(h) {
+            // SAFETY: the alive reference, released once.
+            unsafe { header::release(task.ptr) };
+        }
+    }
+
+    /// Closes the loop as [`Loop::close`](crate::Loop::close) ends: takes
+    /// what is left in its own queue, then closes the thread-safe half
+    /// (from now on senders drop what they send).
+    pub fn close(&mut self) {
+        while let Some(p) = self.local.pop_front() {
+            // SAFETY: as in `run_local`; every task is complete by now.
+            let _ = unsafe { header::dequeue_local(p) };
+        }
         self.shared.close();
     }
 
@@ -112,7 +165,7 @@ impl LoopModel {
     /// keeps its alive reference until it completes.
     pub fn spawn<F: Future<Output = ()> + 'static>(&mut self, fut: F) -> TaskModel {
         self.next_id += 1;
-        let ptr = raw::allocate(fut, raw::vtable::<F>(), self.shared.clone(), self.next_id, None);
+        let ptr = raw::allocate(fut, raw::vtable::<F>(), self.shared.clone(), self.next_id, None, None);
         step(ptr);
         TaskModel { ptr }
     }
@@ -124,7 +177,8 @@ fn step(ptr: NonNull<Header>) {
     // SAFETY: the caller holds the alive reference.
     let h = unsafe { ptr.as_ref() };
     // What the state word is for: a queue entry of a completed task is
-    // released by `dequeue`, never run (its alive reference would go twice).
+    // released by `dequeue_remote`, never run (its alive reference would go
+    // twice).
     assert!(!h.is_complete(), "a completed task was run");
     let waker = raw::waker_ref(ptr);
     let mut cx = Context::from_waker(&waker);

@@ -8,11 +8,10 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use super::error::{Panic, TaskError};
-use super::header::{HANDLE, Header, OBSERVED, Outcome, RETRIEVED, SCHEDULED, TaskPtr, VTable};
+use super::header::{HANDLE, Header, OBSERVED, Outcome, QUEUED, RETRIEVED, TaskPtr, VTable};
 use super::output::Reportable;
 use super::raw;
 use super::run::{poll_task, unseen_failure};
@@ -151,7 +150,7 @@ impl<V, E> Task<Result<V, E>> {
             return None;
         }
         let h = self.raw.header();
-        if h.local.outcome.get() == Outcome::Cancelled {
+        if h.outcome() == Outcome::Cancelled {
             return Some(Err(TaskError::Cancelled(h.scope.error())));
         }
         // SAFETY: loop thread (`Task` is `!Send`); the task is complete;
@@ -338,15 +337,15 @@ pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool, vtabl
     if core.debug.get() {
         log_created(id);
     }
-    let ptr = raw::allocate(fut, vtable, core.shared.clone(), id, vars);
+    let ptr = raw::allocate(fut, vtable, core.shared.clone(), id, vars, Some(&core.cells));
     // SAFETY: freshly allocated; we hold the handle's reference.
     let h = unsafe { ptr.as_ref() };
     h.set_flag(HANDLE, true);
-    core.register_task(TaskPtr(ptr));
+    core.register_task(h, ptr);
     if eager && running_here {
         poll_task(core, ptr);
     } else {
-        h.state.fetch_or(SCHEDULED, Ordering::Relaxed);
+        h.set_flag(QUEUED, true);
         core.queue.push(Runnable::Task(TaskPtr(ptr)));
     }
     Task {

@@ -4,9 +4,21 @@
 //! reference counting and state-word steps that need no waker.
 //!
 //! Threading rule: wakers may be cloned, woken and dropped on any thread, so
-//! they touch only `state`, `refs` and the immutable `shared`/`vtable`
-//! fields. Everything else — the stage, the scope, the `Local` cells — is
-//! touched only on the loop thread.
+//! they touch only `state` and the immutable `shared`/`vtable` fields —
+//! except on the loop's own thread while it runs, where a wake is a step of
+//! the loop and touches the `Local` flags instead. Everything else — the
+//! stage, the scope, the `Local` cells — is touched only on the loop thread.
+//!
+//! # Queue entries and the alive reference
+//!
+//! A task is in its loop's run queue at most twice: once queued by a wake
+//! on the loop's own thread ([`QUEUED`], a plain flag: no atomic step on
+//! the path every local wake and every step takes), once by a wake from
+//! another thread ([`SCHEDULED`], in the atomic state word, whose entry
+//! travels through the injection queue). Both entries are covered by the
+//! task's alive reference; of completion and the entries taken after it,
+//! the last releases it. A task in the queue twice may be polled once more
+//! than it was woken, which futures allow.
 
 use std::cell::Cell;
 use std::ptr::NonNull;
@@ -19,11 +31,18 @@ use crate::event_loop::shared::Shared;
 use crate::loom::sync::atomic::{AtomicU32, Ordering, fence};
 use crate::task::error::TaskError;
 
-/// In a run queue (local or injected). While set, the task's `alive`
-/// reference is kept even after completion, so queue entries never dangle.
+// The state word: two flags and, above them, the reference count (one
+// word, as tokio's and async-task's, so the header has room for the
+// registry slot).
+
+/// Queued by a wake from another thread (an entry in the injection queue,
+/// or one the loop moved to its run queue). Cleared by the loop when it
+/// takes that entry; a wake that finds it set is taken with that entry.
 pub(crate) const SCHEDULED: u32 = 1;
 /// The future is gone (finished, cancelled or aborted).
 pub(crate) const COMPLETE: u32 = 2;
+/// One reference, in the state word.
+pub(crate) const REF_ONE: u32 = 4;
 
 // Flags in `Local::flags` (loop thread only).
 pub(crate) const HANDLE: u8 = 1; // a `Task<T>` handle exists
@@ -32,15 +51,22 @@ pub(crate) const POLLING: u8 = 4; // inside its own poll right now
 pub(crate) const ABORT: u8 = 8; // abort requested while polling
 pub(crate) const RETRIEVED: u8 = 16; // output taken
 pub(crate) const OBSERVED: u8 = 32; // its failure was seen (a copy read, `exception()`)
+pub(crate) const QUEUED: u8 = 64; // an entry in the loop's own run queue, from a wake on the loop thread
+pub(crate) const REMOTE_ENTRY: u8 = 128; // completed with a `SCHEDULED` entry still to be taken
 
 /// How a finished task ended, readable without the generic stage.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
 pub(crate) enum Outcome {
-    Running,
-    Ok,
-    Cancelled,
-    Panicked,
+    Running = 0,
+    Ok = 1,
+    Cancelled = 2,
+    Panicked = 3,
 }
+
+/// Where the outcome and the id sit in [`Local::word`].
+const OUTCOME_SHIFT: u32 = 8;
+const ID_SHIFT: u32 = 16;
 
 pub(crate) enum PollOutcome {
     Pending,
@@ -74,8 +100,13 @@ pub(crate) struct VTable {
 }
 
 pub(crate) struct Local {
-    pub(crate) flags: Cell<u8>,
-    pub(crate) outcome: Cell<Outcome>,
+    /// The task's id (asyncio's `Task-<id>`), its [`Outcome`] and its
+    /// flags, in one word: `id << 16 | outcome << 8 | flags`. One word
+    /// rather than three fields keeps the header at 96 bytes, so the task
+    /// cell of a small future stays within the allocator's smallest, cheapest
+    /// chunks (glibc's fast bins take up to 120 bytes). Ids are 48 bits:
+    /// at ten million tasks a second, they wrap after nine centuries.
+    pub(crate) word: Cell<u64>,
     pub(crate) join_waker: Cell<Option<Waker>>,
     /// Rarely used fields, boxed on first use to keep the header small
     /// (it is read at every wake; fewer cache lines per task matters when
@@ -92,6 +123,16 @@ pub(crate) struct Extras {
 }
 
 impl Local {
+    /// The loop-thread state of a new task numbered `id`: no flags,
+    /// running, no awaiter, no extras.
+    pub(crate) fn new(id: u64) -> Local {
+        Local {
+            word: Cell::new(id << ID_SHIFT),
+            join_waker: Cell::new(None),
+            extras: Cell::new(None),
+        }
+    }
+
     /// Runs `f` on the extras, creating them if needed.
     pub(crate) fn with_extras<R>(&self, f: impl FnOnce(&mut Extras) -> R) -> R {
         let mut e = self.extras.take().unwrap_or_default();
@@ -103,12 +144,14 @@ impl Local {
 
 #[repr(C)]
 pub(crate) struct Header {
+    /// `refs * REF_ONE | COMPLETE | SCHEDULED`.
     pub(crate) state: AtomicU32,
-    pub(crate) refs: AtomicU32,
+    /// Where the loop's registry of live tasks keeps this one (loop thread
+    /// only; meaningless once the task is complete).
+    pub(crate) slot: Cell<u32>,
     pub(crate) vtable: &'static VTable,
     /// The owning loop's thread-safe half (run queue for remote wakes).
     pub(crate) shared: Arc<Shared>,
-    pub(crate) id: u64,
     /// The task's root cancel scope (loop thread only).
     pub(crate) scope: Scope,
     /// The task's context variables: a copy of its creator's, shared until
@@ -119,8 +162,8 @@ pub(crate) struct Header {
     pub(crate) local: Local,
 }
 
-// SAFETY: the fields reachable from other threads (`state`, `refs`,
-// `vtable`, `shared`, `id`) are atomics or immutable `Sync` data; `scope`,
+// SAFETY: the fields reachable from other threads (`state`, `vtable`,
+// `shared`) are atomics or immutable `Sync` data; `slot`, `scope`,
 // `vars` and `local` are only accessed on the loop thread, which every accessor
 // guarantees (they are reached through `Task`/`TaskRef`, which are `!Send`,
 // or through the loop's own code). `Local` holds only `Send` data, so
@@ -139,18 +182,42 @@ impl Header {
         let s = e
             .as_ref()
             .and_then(|e| e.name.as_deref())
-            .map_or_else(|| format!("Task-{}", self.id), str::to_owned);
+            .map_or_else(|| format!("Task-{}", self.id()), str::to_owned);
         self.local.extras.set(e);
         s
     }
 
-    pub(crate) fn flag(&self, f: u8) -> bool {
-        self.local.flags.get() & f != 0
+    /// The task's number, counted per loop from 1 (loop thread only).
+    pub(crate) fn id(&self) -> u64 {
+        self.local.word.get() >> ID_SHIFT
     }
 
+    #[inline]
+    pub(crate) fn flag(&self, f: u8) -> bool {
+        self.local.word.get() & u64::from(f) != 0
+    }
+
+    #[inline]
     pub(crate) fn set_flag(&self, f: u8, on: bool) {
-        let v = self.local.flags.get();
-        self.local.flags.set(if on { v | f } else { v & !f });
+        let v = self.local.word.get();
+        let f = u64::from(f);
+        self.local.word.set(if on { v | f } else { v & !f });
+    }
+
+    /// How the task ended (`Running` until it has).
+    #[inline]
+    pub(crate) fn outcome(&self) -> Outcome {
+        match (self.local.word.get() >> OUTCOME_SHIFT) as u8 {
+            0 => Outcome::Running,
+            1 => Outcome::Ok,
+            2 => Outcome::Cancelled,
+            _ => Outcome::Panicked,
+        }
+    }
+
+    pub(crate) fn set_outcome(&self, o: Outcome) {
+        let v = self.local.word.get() & !(0xff << OUTCOME_SHIFT);
+        self.local.word.set(v | (o as u64) << OUTCOME_SHIFT);
     }
 
     pub(crate) fn is_complete(&self) -> bool {
@@ -178,7 +245,7 @@ impl TaskPtr {
 // --- reference counting -------------------------------------------------
 
 pub(crate) fn add_ref(h: &Header) {
-    let old = h.refs.fetch_add(1, Ordering::Relaxed);
+    let old = h.state.fetch_add(REF_ONE, Ordering::Relaxed);
     if old > i32::MAX as u32 {
         std::process::abort();
     }
@@ -191,7 +258,7 @@ pub(crate) fn add_ref(h: &Header) {
 pub(crate) unsafe fn release(ptr: NonNull<Header>) {
     // SAFETY: the caller owns a reference, so the header is live.
     let h = unsafe { ptr.as_ref() };
-    if h.refs.fetch_sub(1, Ordering::Release) == 1 {
+    if h.state.fetch_sub(REF_ONE, Ordering::Release) < 2 * REF_ONE {
         fence(Ordering::Acquire);
         let vt = h.vtable;
         // SAFETY: this was the last reference.
@@ -199,28 +266,89 @@ pub(crate) unsafe fn release(ptr: NonNull<Header>) {
     }
 }
 
-/// The loop took the task's queue entry (to run it, or to drop it when
-/// the loop closes): clears `SCHEDULED`, so the next wake queues it again.
-/// Returns whether the task may run: `false` when it completed while
-/// queued, and the alive reference the entry held is released here.
+/// A wake on the loop's own thread while it runs: marks the task queued
+/// in the run queue. Returns whether the caller queues it: `false` when it
+/// already is, or is complete. Loop thread only; no atomic step.
+#[inline]
+pub(crate) fn mark_queued(h: &Header) -> bool {
+    // Only the loop thread sets `COMPLETE`: a relaxed load sees its own
+    // stores.
+    if h.flag(QUEUED) || h.state.load(Ordering::Relaxed) & COMPLETE != 0 {
+        return false;
+    }
+    h.set_flag(QUEUED, true);
+    true
+}
+
+/// A wake from another thread (or from the loop's thread while it is not
+/// running): sets `SCHEDULED`. Returns whether the caller sends the task
+/// to the loop: `false` when an entry is on its way already, or the task is
+/// complete. Always a read-modify-write, so the loop's taking of the entry
+/// synchronizes with every wake it absorbed.
+#[inline]
+pub(crate) fn mark_scheduled(h: &Header) -> bool {
+    h.state.fetch_or(SCHEDULED, Ordering::AcqRel) & (SCHEDULED | COMPLETE) == 0
+}
+
+/// The loop took the task's entry from its own run queue (to run it, or to
+/// drop it when the loop closes): clears `QUEUED`, so the next local wake
+/// queues it again. Returns whether the task may run: `false` when it
+/// completed while queued; then the alive reference is released here,
+/// unless a `SCHEDULED` entry is still to be taken.
 ///
 /// # Safety
-/// `ptr` comes from a queue entry, which holds the task's alive reference.
-pub(crate) unsafe fn dequeue(ptr: NonNull<Header>) -> bool {
+/// Loop thread; `ptr` comes from a `QUEUED` entry, which the task's alive
+/// reference covers.
+#[inline]
+pub(crate) unsafe fn dequeue_local(ptr: NonNull<Header>) -> bool {
+    // SAFETY: the entry's reference keeps the task live.
+    let h = unsafe { ptr.as_ref() };
+    h.set_flag(QUEUED, false);
+    if h.state.load(Ordering::Relaxed) & COMPLETE == 0 {
+        return true;
+    }
+    if !h.flag(REMOTE_ENTRY) {
+        // SAFETY: the alive reference, released once: by the last of
+        // completion and the entries it left behind.
+        unsafe { release(ptr) };
+    }
+    false
+}
+
+/// The loop took the task's `SCHEDULED` entry (to run it, or to drop it
+/// when the loop closes), or, once the loop is closed, any thread dropped
+/// it (`on_loop` false: no `QUEUED` entry is left by then). Clears
+/// `SCHEDULED`, so the next remote wake sends it again. Returns whether
+/// the task may run: `false` when it completed while queued; then the alive
+/// reference is released here, unless a `QUEUED` entry is still to be
+/// taken.
+///
+/// # Safety
+/// `ptr` comes from a `SCHEDULED` entry, which the task's alive reference
+/// covers; `on_loop` only on the loop thread.
+pub(crate) unsafe fn dequeue_remote(ptr: NonNull<Header>, on_loop: bool) -> bool {
     // SAFETY: the entry's reference keeps the task live.
     let h = unsafe { ptr.as_ref() };
     let prev = h.state.fetch_and(!SCHEDULED, Ordering::AcqRel);
-    if prev & COMPLETE != 0 {
-        // SAFETY: the entry's reference, released exactly once: here.
-        unsafe { release(ptr) };
-        return false;
+    if prev & COMPLETE == 0 {
+        return true;
     }
-    true
+    let local_entry = on_loop && {
+        h.set_flag(REMOTE_ENTRY, false);
+        h.flag(QUEUED)
+    };
+    if !local_entry {
+        // SAFETY: as in `dequeue_local`.
+        unsafe { release(ptr) };
+    }
+    false
 }
 
 /// Marks the task complete (loop thread), so wakes no longer queue it.
 /// Returns whether the caller now releases the alive reference: `false`
-/// while a queue entry holds it ([`dequeue`] releases it then).
+/// while a queue entry holds it (the last entry taken releases it then).
 pub(crate) fn set_complete(h: &Header) -> bool {
-    h.state.fetch_or(COMPLETE, Ordering::AcqRel) & SCHEDULED == 0
+    let remote_entry = h.state.fetch_or(COMPLETE, Ordering::AcqRel) & SCHEDULED != 0;
+    h.set_flag(REMOTE_ENTRY, remote_entry);
+    !remote_entry && !h.flag(QUEUED)
 }

@@ -5,6 +5,7 @@
 //! [`current_task`] and [`all_tasks`] return; `Task<T>` derefs to it for the
 //! shared API (`cancel`, `done`, `name`, ...).
 
+pub(crate) mod cells;
 pub(crate) mod error;
 mod handle;
 pub(crate) mod header;
@@ -30,12 +31,9 @@ use header::Header;
 impl Core {
     /// Snapshot of the live tasks (asyncio's `all_tasks`).
     pub(crate) fn all_tasks(&self) -> Vec<TaskRef> {
-        self.tasks
-            .borrow()
-            .iter()
-            .filter(|t| !t.header().is_complete())
-            .map(|t| TaskRef::from_ptr(t.0))
-            .collect()
+        let mut all = Vec::new();
+        self.tasks.borrow().each(|p| all.push(TaskRef::from_ptr(p)));
+        all
     }
 }
 

@@ -8,6 +8,7 @@
 //! not be `Send`) are always dropped on the loop thread: by the time the
 //! last reference can be released elsewhere, the stage is `Consumed`.
 
+use std::alloc::Layout;
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -17,11 +18,14 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use super::header::{COMPLETE, Header, Local, Outcome, PollOutcome, SCHEDULED, TaskPtr, VTable, add_ref, release};
+use super::cells::{self, CellCache};
+use super::header::{Header, Local, PollOutcome, REF_ONE, TaskPtr, VTable, add_ref, release};
 use crate::cancel::scope::Scope;
+use crate::context::with_core;
 use crate::contextvars::vars::{ContextSlot, Snapshot};
+use crate::event_loop::core::Core;
 use crate::event_loop::shared::Shared;
-use crate::loom::sync::atomic::{AtomicU32, Ordering};
+use crate::loom::sync::atomic::AtomicU32;
 use crate::task::error::TaskError;
 use crate::task::output::Reportable;
 
@@ -37,7 +41,8 @@ struct TaskCell<F: Future> {
     stage: UnsafeCell<Stage<F>>,
 }
 
-/// Allocates a task for `fut`. The returned pointer carries two references:
+/// Allocates a task for `fut`, its cell from `cells` (its loop's cache of
+/// free cells) when given. The returned pointer carries two references:
 /// the task's `alive` reference and one for the caller's handle.
 #[inline]
 pub(crate) fn allocate<F: Future + 'static>(
@@ -46,36 +51,36 @@ pub(crate) fn allocate<F: Future + 'static>(
     shared: Arc<Shared>,
     id: u64,
     vars: Snapshot,
+    cells: Option<&CellCache>,
 ) -> NonNull<Header> {
+    let layout = Layout::new::<TaskCell<F>>();
+    let p = match cells {
+        Some(c) => c.take(layout),
+        None => cells::alloc_cell(layout),
+    }
+    .cast::<TaskCell<F>>()
+    .as_ptr();
     // Written in place, header and future apart: built whole on the stack
-    // and moved into the box, a cell past 128 bytes (the header and a small
-    // future) is copied with a call to `memcpy` for every task.
-    let mut cell = Box::<TaskCell<F>>::new_uninit();
-    let p = cell.as_mut_ptr();
-    // SAFETY: `p` points to the box's memory, valid for writes of a
-    // `TaskCell<F>`; each field is written once, so the box is fully
-    // initialised before `assume_init`.
-    let cell = unsafe {
+    // and moved, a cell past 128 bytes (the header and a small future) is
+    // copied with a call to `memcpy` for every task.
+    // SAFETY: `p` points to a free cell of `TaskCell<F>`'s size and
+    // alignment (or more), valid for writes; each field is written once, so
+    // the cell is fully initialised afterwards.
+    unsafe {
         (&raw mut (*p).header).write(Header {
-            state: AtomicU32::new(0),
-            refs: AtomicU32::new(2),
+            state: AtomicU32::new(2 * REF_ONE),
+            slot: Cell::new(0),
             vtable,
             shared,
-            id,
             scope: Scope::new(),
             vars: ContextSlot::new(vars),
-            local: Local {
-                flags: Cell::new(0),
-                outcome: Cell::new(Outcome::Running),
-                join_waker: Cell::new(None),
-                extras: Cell::new(None),
-            },
+            local: Local::new(id),
         });
         (&raw mut (*p).stage).write(UnsafeCell::new(Stage::Running(fut)));
-        cell.assume_init()
-    };
+    }
     // `TaskCell` is `repr(C)` with the header first.
-    NonNull::from(Box::leak(cell)).cast()
+    // SAFETY: `p` is non-null (a cell was allocated).
+    unsafe { NonNull::new_unchecked(p.cast()) }
 }
 
 /// The vtable of a task whose output type says nothing of failure.
@@ -248,10 +253,22 @@ unsafe fn drop_stage<F: Future>(ptr: NonNull<Header>) {
 /// # Safety
 /// `ptr` must be a `TaskCell<F>` whose last reference was just released.
 unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
-    // SAFETY: allocated by `allocate` as a `Box<TaskCell<F>>`; no other
-    // reference exists. The stage is `Consumed` (see module docs), so only
-    // `Send` data is dropped here.
-    drop(unsafe { Box::from_raw(ptr.cast::<TaskCell<F>>().as_ptr()) });
+    let cell = ptr.cast::<TaskCell<F>>();
+    // SAFETY: the cell is live until freed below.
+    let owner = unsafe { ptr.as_ref() }.shared.core_addr();
+    // SAFETY: allocated by `allocate`; no other reference exists. The
+    // stage is `Consumed` (see module docs), so only `Send` data is
+    // dropped here.
+    unsafe { std::ptr::drop_in_place(cell.as_ptr()) };
+    let layout = Layout::new::<TaskCell<F>>();
+    let mem = cell.cast::<u8>();
+    with_core(|core| match core {
+        // Its own loop runs on this thread: keep the cell for the next task.
+        // SAFETY: a cell `allocate` made for this layout, dropped above.
+        Some(c) if std::ptr::eq(c as *const Core as *const (), owner) => unsafe { c.cells.put(mem, layout) },
+        // SAFETY: as above.
+        _ => unsafe { cells::free_cell(mem, layout) },
+    });
 }
 
 // --- waker --------------------------------------------------------------
@@ -294,18 +311,34 @@ pub(crate) fn waker_ref(ptr: NonNull<Header>) -> ManuallyDrop<Waker> {
 // --- the state word ------------------------------------------------------
 //
 // Wakes come from any thread; the loop takes queue entries and completes
-// tasks. `SCHEDULED` makes a task queued at most once, and keeps its alive
-// reference for the queue entry; `COMPLETE` makes later wakes no-ops. The
-// loom model `tests/loom_task.rs` runs these three functions.
+// tasks. `QUEUED` (a wake on the loop thread) and `SCHEDULED` (a wake from
+// elsewhere) each make a task queued at most once, and keep its alive
+// reference for the entry; `COMPLETE` makes later wakes no-ops (see
+// `header`'s docs). The loom model `tests/loom_task.rs` runs the remote
+// path: `schedule`, `dequeue_remote`, `set_complete`.
 
 /// Puts the task on its loop's run queue unless it is queued or complete.
 pub(crate) fn schedule(ptr: NonNull<Header>) {
     // SAFETY: callers hold a reference.
     let h = unsafe { ptr.as_ref() };
-    let prev = h.state.fetch_or(SCHEDULED, Ordering::AcqRel);
-    if prev & (SCHEDULED | COMPLETE) != 0 {
-        return;
-    }
     // The `alive` reference now also covers the queue entry.
     h.shared.schedule(TaskPtr(ptr));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header stays at 96 bytes, so the cell of a small task (a future
+    /// and an output of up to two words) is at most 120 bytes: the largest
+    /// request glibc serves from its fast bins, its cheapest path.
+    #[test]
+    fn a_small_task_fits_the_fast_bins() {
+        fn cell_size<F: Future>(_: &F) -> usize {
+            size_of::<TaskCell<F>>()
+        }
+        let i = std::hint::black_box(5u64);
+        assert_eq!(size_of::<Header>(), 96);
+        assert!(cell_size(&async move { i }) <= 120);
+    }
 }

@@ -80,8 +80,8 @@ pub(super) fn finish(core: &Core, ptr: NonNull<Header>, outcome: Outcome, c: Opt
 pub(super) fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
     // SAFETY: alive reference held by the caller.
     let h = unsafe { ptr.as_ref() };
-    h.local.outcome.set(outcome);
-    core.unregister_task();
+    h.set_outcome(outcome);
+    core.unregister_task(h);
     let release_alive = header::set_complete(h);
 
     if let Some(mut extras) = h.local.extras.take() {
@@ -122,7 +122,7 @@ pub(super) fn unseen_failure(h: &Header, ptr: NonNull<Header>) -> Option<Excepti
     if h.flag(RETRIEVED) || h.flag(OBSERVED) {
         return None;
     }
-    let (panic, error) = match h.local.outcome.get() {
+    let (panic, error) = match h.outcome() {
         // SAFETY: loop thread; the task is complete, nothing else reads the stage.
         Outcome::Panicked => match unsafe { (h.vtable.take_error)(ptr) } {
             Some(TaskError::Panicked(p)) => (Some(p), None),

@@ -112,12 +112,12 @@ impl TaskRef {
 
     /// Whether the task ended cancelled.
     pub fn cancelled(&self) -> bool {
-        self.header().local.outcome.get() == Outcome::Cancelled
+        self.header().outcome() == Outcome::Cancelled
     }
 
     /// Whether the task ended with a panic.
     pub fn panicked(&self) -> bool {
-        self.header().local.outcome.get() == Outcome::Panicked
+        self.header().outcome() == Outcome::Panicked
     }
 
     /// The task's name; `Task-N` unless set.
@@ -133,7 +133,7 @@ impl TaskRef {
 
     /// A number unique among the tasks of the loop.
     pub fn id(&self) -> u64 {
-        self.header().id
+        self.header().id()
     }
 
     /// Runs `f` (on the loop, soon, as asyncio's `call_soon`) once the task
@@ -190,7 +190,7 @@ impl TaskRef {
             return None;
         }
         let h = self.header();
-        Some(match h.local.outcome.get() {
+        Some(match h.outcome() {
             Outcome::Cancelled => Err(h.scope.error()),
             Outcome::Panicked => {
                 // SAFETY: loop thread; the task is complete; the pointer is
@@ -271,7 +271,7 @@ impl Eq for TaskRef {}
 
 impl fmt::Debug for TaskRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.header().local.outcome.get() {
+        let state = match self.header().outcome() {
             Outcome::Running => "pending",
             Outcome::Ok => "finished",
             Outcome::Cancelled => "cancelled",
