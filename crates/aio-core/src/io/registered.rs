@@ -13,7 +13,11 @@ use crate::event_loop::Loop;
 /// A descriptor registered with the I/O driver of the loop that created
 /// it; deregistered and closed when dropped (even after that loop stopped
 /// running, so a reused descriptor number never meets a stale
-/// registration). Sockets and pipes are built on it.
+/// registration). Dropped while its loop runs, it is closed by the driver
+/// ([`IoDriver::close`](crate::driver::IoDriver::close): on io_uring a
+/// file closes in the ring with the turn's other work, by the time the
+/// loop next waits or stops running). Sockets, pipes and files are built
+/// on it.
 pub struct Registered {
     fd: Option<OwnedFd>,
     lp: Loop,
@@ -154,9 +158,18 @@ impl AsFd for Registered {
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        if let Some(fd) = self.fd.take() {
-            self.deregister(fd.as_raw_fd());
-            drop(fd);
+        let Some(fd) = self.fd.take() else { return };
+        // While the loop runs, the driver closes it (io_uring: in the
+        // ring, with the turn's other work); else at once, here.
+        if self.lp.is_running() {
+            if let Ok(mut d) = self.lp.core.driver_try_mut() {
+                if let Some(io) = d.io() {
+                    io.close(fd);
+                    return;
+                }
+            }
         }
+        self.deregister(fd.as_raw_fd());
+        drop(fd);
     }
 }
