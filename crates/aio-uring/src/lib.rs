@@ -37,6 +37,14 @@
 //! `IORING_FILE_INDEX_ALLOC`): `AsRawFd`, `into_std`, a child's inherited
 //! descriptor and `lseek` on a duplicate must keep working.
 //!
+//! **A send the socket takes at once goes at once.** A stream writer with
+//! nothing in flight sends with a plain non-blocking `send(2)`, as on
+//! aio-poll (and as tokio does), and only what the socket does not take
+//! goes through the ring: the reply of a request leaves during the step
+//! that wrote it, instead of a turn later with a task to collect the
+//! completion and another `io_uring_enter` (measured on one TLS or HTTP
+//! connection: two turns and a task spawn per request less).
+//!
 //! **Multishot receives** (asyncio streams' `RecvStream`) draw from a
 //! shared ring of provided buffers. One pauses once 64 KiB wait for its
 //! reader (the rest stays in the socket, under TCP flow control), and a
@@ -211,6 +219,10 @@ impl IoDriver for UringDriver {
 
     fn is_completion_based(&self) -> bool {
         true
+    }
+
+    fn try_op(&mut self, op: &RawOp) -> Option<io::Result<usize>> {
+        ops::send_now(op)
     }
 
     fn poll_recv_multi(

@@ -77,8 +77,13 @@ impl Registered {
 
     /// Runs a borrowed-buffer operation on a readiness driver: the system
     /// call runs now and, if it would block, the waker is registered.
-    /// Returns `None` on a completion driver, which needs memory owned by
-    /// the operation (use [`submit`](super::submit) with an owned buffer).
+    /// A completion driver needs memory owned by the operation (use
+    /// [`submit`](super::submit) with an owned buffer): there this
+    /// returns `None`, except for a send the driver can run at once
+    /// ([`IoDriver::try_op`](crate::driver::IoDriver::try_op): io_uring
+    /// sends what the socket takes now, as a readiness driver does, and
+    /// says `None` when it would block). The caller must have no send of
+    /// its own in flight on the descriptor, or the bytes could overtake it.
     ///
     /// This is what `futures-io`/tokio `AsyncRead`/`AsyncWrite` impls use;
     /// it does not observe cancellation (those traits have no way to report
@@ -114,7 +119,11 @@ impl Registered {
         let mut d = self.lp.core.driver_mut();
         let io = d.io()?;
         if io.is_completion_based() {
-            return None;
+            // Nothing is left with the kernel: the call runs now or not at all.
+            return match raw {
+                RawOp::Send { .. } => io.try_op(&raw).map(Poll::Ready),
+                _ => None,
+            };
         }
         // A readiness driver runs the call before returning and keeps no
         // pointer to the buffer, so borrowing it for this call is enough.
