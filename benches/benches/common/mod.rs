@@ -205,14 +205,49 @@ pub fn gettid() -> i32 {
 pub type Ready = std::sync::mpsc::Sender<Option<Running>>;
 
 /// Starts the server thread `name`, which runs `serve` and says on its
-/// [`Ready`] when it listens; waits for that.
+/// [`Ready`] when it listens; waits for that. With pinning on (see
+/// [`run_rounds`]) the thread runs on CPU 1.
 pub fn start_thread(name: &str, serve: impl FnOnce(Ready) + Send + 'static) -> Option<Running> {
     let (tx, rx) = std::sync::mpsc::channel();
+    let pinned = PINNED.load(std::sync::atomic::Ordering::Relaxed);
     std::thread::Builder::new()
         .name(name.into())
-        .spawn(move || serve(tx))
+        .spawn(move || {
+            if pinned {
+                pin(1);
+            }
+            serve(tx)
+        })
         .ok()?;
     rx.recv().ok().flatten()
+}
+
+/// Whether [`run_rounds`] pins the generator to CPU 0 and servers to CPU 1.
+static PINNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Pins the calling thread to `cpu`.
+pub fn pin(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes
+    // within it, and sched_setaffinity reads it for the calling thread.
+    let ok = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    };
+    if !ok {
+        eprintln!("cannot pin to CPU {cpu}: {}", std::io::Error::last_os_error());
+    }
+}
+
+/// How many times thread `tid` of this process has gone to sleep (its
+/// voluntary context switches).
+pub fn thread_sleeps(tid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Echoes what stream `$s` reads back to it until EOF or an error: the
@@ -363,17 +398,23 @@ pub struct Round {
     pub p99: Duration,
     /// Server CPU per request, µs.
     pub server_cpu: f64,
+    /// The server thread's sleeps per 1,000 requests.
+    pub server_sleeps: f64,
+    /// The generator's (the bench thread's) CPU per request, µs.
+    pub gen_cpu: f64,
 }
 
 impl Round {
     pub fn print(&self, group: &str, requests: u64) {
         eprintln!(
-            "{group}/{:<16} {:>8.1}k req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   server CPU {:>6.2} µs/request   ({requests} requests)",
+            "{group}/{:<16} {:>8.1}k req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   server CPU {:>6.2} µs/request   sleeps/1k {:>6.1}   generator CPU {:>6.2} µs/request   ({requests} requests)",
             format!("{}/{}", self.server, self.round),
             self.throughput / 1000.0,
             self.p50.as_secs_f64() * 1e6,
             self.p99.as_secs_f64() * 1e6,
             self.server_cpu,
+            self.server_sleeps,
+            self.gen_cpu,
         );
     }
 }
@@ -402,13 +443,15 @@ pub fn summarize(group: &str, rounds: &[Round], base: &str) {
             }
         };
         eprintln!(
-            "{group}/{s:<12} median of {}: {:>8.1}k req/s (x{} {base})   p99 {:>8.1} µs   server CPU {:>6.2} µs/request (x{} {base})",
+            "{group}/{s:<12} median of {}: {:>8.1}k req/s (x{} {base})   p99 {:>8.1} µs   server CPU {:>6.2} µs/request (x{} {base})   sleeps/1k {:>6.1}   generator CPU {:>6.2} µs/request",
             mine.len(),
             median(mine.iter().map(|r| r.throughput).collect()) / 1000.0,
             ratio(|r| r.throughput),
             median(mine.iter().map(|r| r.p99.as_secs_f64() * 1e6).collect()),
             median(mine.iter().map(|r| r.server_cpu).collect()),
             ratio(|r| r.server_cpu),
+            median(mine.iter().map(|r| r.server_sleeps).collect()),
+            median(mine.iter().map(|r| r.gen_cpu).collect()),
         );
     }
 }
@@ -447,7 +490,8 @@ pub trait Load {
 /// samples): each server of `all` (or those `<prefix>_SERVERS` names),
 /// started by `start`, loaded by the generator `load` makes for its
 /// address, `<prefix>_ROUNDS` times (1 by default) alternating; prints
-/// each round and the summary against tokio-ct.
+/// each round and the summary against tokio-ct. With `<prefix>_PIN` set
+/// the generator runs on CPU 0 and the servers on CPU 1.
 pub fn run_rounds<L: Load>(
     c: &mut criterion::Criterion,
     name: &str,
@@ -460,23 +504,31 @@ pub fn run_rounds<L: Load>(
     let mut g = group(c, name, per_iter, 10);
     let rounds = rounds(&format!("{prefix}_ROUNDS"));
     let servers = chosen(&format!("{prefix}_SERVERS"), all);
+    if std::env::var_os(format!("{prefix}_PIN")).is_some() {
+        PINNED.store(true, std::sync::atomic::Ordering::Relaxed);
+        pin(0);
+    }
+    let me = gettid();
     let mut done = Vec::new();
     for (round, server) in (1..=rounds).flat_map(|r| servers.iter().map(move |&s| (r, s))) {
         let Some(srv) = start(server) else { continue };
         let mut gen_ = load(srv.addr);
-        let cpu0 = thread_cpu(srv.tid);
+        let (cpu0, sleeps0, gen0) = (thread_cpu(srv.tid), thread_sleeps(srv.tid), thread_cpu(me));
         let (requests, elapsed) = measure(&mut g, BenchmarkId::new(server, round), per_iter, |n| gen_.run(n));
         if requests == 0 {
             continue; // filtered out
         }
         let cpu = thread_cpu(srv.tid).saturating_sub(cpu0);
+        let per_req = |d: Duration| d.as_nanos() as f64 / requests as f64 / 1000.0;
         let r = Round {
             server,
             round,
             throughput: requests as f64 / elapsed.as_secs_f64(),
             p50: quantile(gen_.latencies(), 500),
             p99: quantile(gen_.latencies(), 990),
-            server_cpu: cpu.as_nanos() as f64 / requests as f64 / 1000.0,
+            server_cpu: per_req(cpu),
+            server_sleeps: thread_sleeps(srv.tid).saturating_sub(sleeps0) as f64 * 1000.0 / requests as f64,
+            gen_cpu: per_req(thread_cpu(me).saturating_sub(gen0)),
         };
         r.print(name, requests);
         done.push(r);

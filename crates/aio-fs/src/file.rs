@@ -182,9 +182,11 @@ impl OpenOptions {
 /// [`write_all`](File::write_all) cancelled midway reports how much it
 /// wrote ([`PartialWrite`]).
 pub struct File {
+    /// Before `fd`: a dropped file gives up its operations in flight
+    /// before its descriptor closes.
+    io: TraitState,
     fd: Registered,
     path: Arc<Path>,
-    io: TraitState,
     /// Opened here without `O_NONBLOCK` (a FIFO may have been put into
     /// non-blocking mode for the readiness driver: see
     /// [`into_std`](File::into_std)).
@@ -264,9 +266,9 @@ impl File {
 
     fn from_owned(fd: OwnedFd, path: PathBuf) -> io::Result<File> {
         Ok(File {
+            io: TraitState::default(),
             fd: Registered::with_kind(fd, FdKind::File).map_err(|e| at(e, &path))?,
             path: path.into(),
-            io: TraitState::default(),
             blocking_mode: false,
         })
     }

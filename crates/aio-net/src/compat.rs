@@ -4,9 +4,10 @@
 //! On a readiness driver the trait's borrowed buffer is used directly (the
 //! call runs before `poll_read` returns). On a completion driver the kernel
 //! needs memory it owns, so reads go through an owned buffer kept here and
-//! writes through an owned copy: a write that returned `Pending` is already
-//! in flight and completes when the caller polls again (callers repeat the
-//! same write, as the trait's contract has them do).
+//! writes that the socket does not take at once through an owned copy: a
+//! write that returned `Pending` is already in flight and completes when
+//! the caller polls again (callers repeat the same write, as the trait's
+//! contract has them do).
 //!
 //! These impls do not observe aio's cancellation (the traits cannot report
 //! it); a task waiting only on them is dropped when cancelled.

@@ -131,6 +131,27 @@ pub(crate) fn entry(op: &RawOp, t: Target) -> Entry {
     }
 }
 
+/// Runs a send now, without the ring, if the socket takes some of it:
+/// `None` for any other operation, and when it would block or a signal
+/// interrupted it (the caller then submits it to the ring).
+pub(crate) fn send_now(op: &RawOp) -> Option<std::io::Result<usize>> {
+    let RawOp::Send { fd, buf, len, flags } = *op else {
+        return None;
+    };
+    // SAFETY: the caller's buffer is valid for `len` bytes for this call,
+    // which returns before anything else can touch it; MSG_DONTWAIT never
+    // blocks the loop.
+    let n = unsafe { libc::send(fd, buf.cast(), len, flags | NOSIGNAL | libc::MSG_DONTWAIT) };
+    if n >= 0 {
+        return Some(Ok(n as usize));
+    }
+    let e = std::io::Error::last_os_error();
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => None,
+        _ => Some(Err(e)),
+    }
+}
+
 /// The opcode an operation needs, for those the driver runs on a thread
 /// when the kernel lacks it (`None`: always supported, or never an SQE).
 pub(crate) fn file_opcode(op: &RawOp) -> Option<u8> {

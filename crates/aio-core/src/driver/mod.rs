@@ -16,7 +16,7 @@ pub use park::ParkDriver;
 
 use std::any::Any;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -101,6 +101,13 @@ pub trait Driver: 'static {
         None
     }
 
+    /// The loop stops running (`run_until_complete` returned, or it
+    /// closed): hand the kernel what is queued without waiting, so work
+    /// queued in the last turn (a file's close on io_uring) does not wait
+    /// for the next run. Default: nothing (a readiness driver queues
+    /// nothing).
+    fn flush(&mut self) {}
+
     /// Whether operations are in flight that complete by themselves, with
     /// no event from outside the process: file I/O, or a `shutdown` the
     /// kernel runs on its worker threads (io_uring). Waiting for a peer (a
@@ -137,6 +144,18 @@ pub trait IoDriver {
 
     /// Stops watching a descriptor (before it is closed).
     fn deregister(&mut self, fd: RawFd);
+
+    /// Deregisters `fd` and closes it, while its loop runs (a turn
+    /// follows, or [`Driver::flush`] when it stops). A completion driver
+    /// may close it in the kernel's queue, with the turn's other work;
+    /// the number stays taken until then, so no new descriptor can meet
+    /// a stale registration. Errors of the close are not reported (as
+    /// when a std `File` is dropped). Default: deregisters, then closes
+    /// at once.
+    fn close(&mut self, fd: OwnedFd) {
+        self.deregister(fd.as_raw_fd());
+        drop(fd);
+    }
 
     /// Runs or continues `op`. `token` is `None` until a completion driver
     /// puts the operation in flight, and it returns to `None` with the

@@ -247,5 +247,9 @@ impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
         self.core.running.set(false);
         self.core.stopping.set(false);
+        // What the last turn queued (a file's close) goes to the kernel now.
+        if let Ok(mut d) = self.core.driver_try_mut() {
+            d.flush();
+        }
     }
 }

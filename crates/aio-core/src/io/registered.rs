@@ -13,7 +13,11 @@ use crate::event_loop::Loop;
 /// A descriptor registered with the I/O driver of the loop that created
 /// it; deregistered and closed when dropped (even after that loop stopped
 /// running, so a reused descriptor number never meets a stale
-/// registration). Sockets and pipes are built on it.
+/// registration). Dropped while its loop runs, it is closed by the driver
+/// ([`IoDriver::close`](crate::driver::IoDriver::close): on io_uring a
+/// file closes in the ring with the turn's other work, by the time the
+/// loop next waits or stops running). Sockets, pipes and files are built
+/// on it.
 pub struct Registered {
     fd: Option<OwnedFd>,
     lp: Loop,
@@ -73,8 +77,13 @@ impl Registered {
 
     /// Runs a borrowed-buffer operation on a readiness driver: the system
     /// call runs now and, if it would block, the waker is registered.
-    /// Returns `None` on a completion driver, which needs memory owned by
-    /// the operation (use [`submit`](super::submit) with an owned buffer).
+    /// A completion driver needs memory owned by the operation (use
+    /// [`submit`](super::submit) with an owned buffer): there this
+    /// returns `None`, except for a send the driver can run at once
+    /// ([`IoDriver::try_op`](crate::driver::IoDriver::try_op): io_uring
+    /// sends what the socket takes now, as a readiness driver does, and
+    /// says `None` when it would block). The caller must have no send of
+    /// its own in flight on the descriptor, or the bytes could overtake it.
     ///
     /// This is what `futures-io`/tokio `AsyncRead`/`AsyncWrite` impls use;
     /// it does not observe cancellation (those traits have no way to report
@@ -110,7 +119,11 @@ impl Registered {
         let mut d = self.lp.core.driver_mut();
         let io = d.io()?;
         if io.is_completion_based() {
-            return None;
+            // Nothing is left with the kernel: the call runs now or not at all.
+            return match raw {
+                RawOp::Send { .. } => io.try_op(&raw).map(Poll::Ready),
+                _ => None,
+            };
         }
         // A readiness driver runs the call before returning and keeps no
         // pointer to the buffer, so borrowing it for this call is enough.
@@ -154,9 +167,18 @@ impl AsFd for Registered {
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        if let Some(fd) = self.fd.take() {
-            self.deregister(fd.as_raw_fd());
-            drop(fd);
+        let Some(fd) = self.fd.take() else { return };
+        // While the loop runs, the driver closes it (io_uring: in the
+        // ring, with the turn's other work); else at once, here.
+        if self.lp.is_running() {
+            if let Ok(mut d) = self.lp.core.driver_try_mut() {
+                if let Some(io) = d.io() {
+                    io.close(fd);
+                    return;
+                }
+            }
         }
+        self.deregister(fd.as_raw_fd());
+        drop(fd);
     }
 }

@@ -106,6 +106,12 @@ pub(crate) struct Timers<C> {
     buckets: Vec<Vec<Node<C>>>,
     /// Bit `i` set when bucket `i` is not empty.
     occupied: u128,
+    /// The earliest deadline in each bucket (`u64::MAX` when empty; it
+    /// may be a disarmed node's), so a turn with nothing due, and the
+    /// park's look at the next deadline, cost no scan of the bucket: a
+    /// server that arms and cancels a timeout per request keeps up to a
+    /// thousand disarmed nodes there until the sweep.
+    mins: [u64; BUCKETS],
     /// The last minimum taken out; every node's deadline is at least this.
     last: u64,
     /// Everything due at this time has fired.
@@ -125,6 +131,7 @@ impl<C> Timers<C> {
         Timers {
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
             occupied: 0,
+            mins: [u64::MAX; BUCKETS],
             last: 0,
             fired_to: 0,
             nodes: 0,
@@ -200,6 +207,7 @@ impl<C> Timers<C> {
         for (i, b) in self.buckets.iter_mut().enumerate() {
             b.retain(|n| !disarmed.contains(&n.seq));
             self.nodes += b.len();
+            self.mins[i] = b.iter().map(|n| n.deadline).min().unwrap_or(u64::MAX);
             if !b.is_empty() {
                 self.occupied |= 1 << i;
             }
@@ -218,7 +226,7 @@ impl<C> Timers<C> {
         if i == 0 {
             return Some(self.last);
         }
-        self.buckets[i].iter().map(|n| n.deadline).min()
+        Some(self.mins[i])
     }
 
     /// Fires every timer due at `now`, in deadline order.
@@ -229,20 +237,18 @@ impl<C> Timers<C> {
         self.fired_to = self.fired_to.max(now);
         while let Some(i) = self.first_bucket() {
             if i > 0 {
+                if self.mins[i] > now {
+                    break;
+                }
                 let (min, max) = self.buckets[i]
                     .iter()
                     .fold((u64::MAX, 0), |(lo, hi), n| (lo.min(n.deadline), hi.max(n.deadline)));
-                if min > now {
-                    break;
-                }
                 if max <= now {
                     // All due (a loop that fell behind): one sort beats
                     // moving every node down bucket by bucket. Every other
                     // bucket holds later deadlines that share `max`'s high
                     // bits, so `last = max` keeps them where they are.
-                    let mut due = std::mem::take(&mut self.buckets[i]);
-                    self.occupied &= !(1 << i);
-                    self.nodes -= due.len();
+                    let mut due = self.take_bucket(i);
                     due.sort_unstable_by_key(|n| (n.deadline, n.seq));
                     self.last = max;
                     self.fire_nodes(&mut due, out);
@@ -256,9 +262,7 @@ impl<C> Timers<C> {
                 continue;
             }
             // Bucket 0: every node is due at `last <= now`, in insertion order.
-            let mut due = std::mem::take(&mut self.buckets[0]);
-            self.occupied &= !1;
-            self.nodes -= due.len();
+            let mut due = self.take_bucket(0);
             self.fire_nodes(&mut due, out);
             if self.buckets[0].capacity() < due.capacity() {
                 self.buckets[0] = due;
@@ -304,6 +308,7 @@ impl<C> Timers<C> {
             }
         }
         self.occupied = 0;
+        self.mins = [u64::MAX; BUCKETS];
         self.nodes = 0;
         self.disarmed.clear();
         calls
@@ -317,9 +322,20 @@ impl<C> Timers<C> {
     #[inline]
     fn push(&mut self, n: Node<C>) {
         let i = self.bucket_of(n.deadline);
+        self.mins[i] = self.mins[i].min(n.deadline);
         self.buckets[i].push(n);
         self.occupied |= 1 << i;
         self.nodes += 1;
+    }
+
+    /// Takes every node out of bucket `i`.
+    #[inline]
+    fn take_bucket(&mut self, i: usize) -> Vec<Node<C>> {
+        let b = std::mem::take(&mut self.buckets[i]);
+        self.occupied &= !(1 << i);
+        self.mins[i] = u64::MAX;
+        self.nodes -= b.len();
+        b
     }
 
     #[inline]
@@ -330,9 +346,7 @@ impl<C> Timers<C> {
     /// Moves every node of bucket `i` to a lower bucket, relative to the new
     /// `last` (the bucket's minimum), keeping their order.
     fn redistribute(&mut self, i: usize) {
-        let mut b = std::mem::take(&mut self.buckets[i]);
-        self.occupied &= !(1 << i);
-        self.nodes -= b.len();
+        let mut b = self.take_bucket(i);
         for n in b.drain(..) {
             self.push(n);
         }
@@ -450,6 +464,42 @@ mod tests {
             out.calls.iter().for_each(|c| c.run());
         }
         assert_eq!(*log.borrow(), expect.iter().map(|e| e.1).collect::<Vec<_>>());
+    }
+
+    /// The next deadline as a scan of the buckets finds it (what the
+    /// cached minima stand for).
+    fn scanned_next<C>(t: &Timers<C>) -> Option<u64> {
+        if !t.overdue.is_empty() {
+            return Some(t.fired_to.saturating_add(1));
+        }
+        let i = t.first_bucket()?;
+        t.buckets[i].iter().map(|n| n.deadline).min()
+    }
+
+    #[test]
+    fn cached_minima_follow_arming_firing_and_sweeps() {
+        let mut t: Timers<Rc<dyn Callback>> = Timers::new();
+        let w = waker();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut keys = Vec::new();
+        let mut now = 0u64;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match x % 8 {
+                0..=3 => keys.push(t.insert_waker(now + x % 5_000, w.clone())),
+                4 | 5 if !keys.is_empty() => {
+                    let k = keys.swap_remove((x as usize / 8) % keys.len());
+                    t.remove(k);
+                }
+                _ => {
+                    now += x % 700;
+                    t.fire(now, &mut Fired::default());
+                }
+            }
+            assert_eq!(t.next_deadline(), scanned_next(&t));
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! How a [`StreamWriter`](super::StreamWriter)'s buffer reaches the
-//! kernel: a write is sent at once when the driver can (readiness) and
-//! buffered otherwise; one background task per writer sends the buffer,
+//! kernel: a write is sent at once when the socket takes it (on both
+//! drivers: io_uring runs a send with nothing in flight as a plain
+//! `send(2)`; a pipe's write waits for the ring there) and buffered
+//! otherwise; one background task per writer sends the buffer,
 //! then does what `write_eof` or `close` asked for. TLS records (an alert,
 //! a key update) that the session queues by itself go the same way.
 
@@ -15,9 +17,9 @@ use aio_core::io::{self as aio_io, Borrowed};
 use super::writer::{Inner, State};
 use super::{Kind, Transport};
 
-/// Sends `data` at once when the driver can (readiness) and buffers the
-/// rest. Returns whether a flush must start (the caller starts it once it
-/// has released the state).
+/// Sends `data` at once when the socket takes it and buffers the rest.
+/// Returns whether a flush must start (the caller starts it once it has
+/// released the state).
 pub(super) fn queue(inner: &Inner, st: &mut State, data: &[u8]) -> bool {
     let mut rest = data;
     if !st.flushing && st.pending.is_empty() {

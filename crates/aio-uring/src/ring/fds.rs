@@ -5,10 +5,11 @@
 //! receives go by. Deregistering empties the slot before the descriptor
 //! closes, and ends the socket's watch.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use aio_core::driver::FdKind;
 use aio_core::driver::kept::Kept;
+use aio_core::io::RawOp;
 
 use super::{Op, Ring, State};
 use crate::ops::Target;
@@ -90,6 +91,11 @@ impl Ring {
         self.fds[i].file = kind == FdKind::File;
         self.fds[i].generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        if kind == FdKind::File {
+            // No slot: see the crate docs (files cost no system call of
+            // their own).
+            return;
+        }
         if let Some(slot) = self.free_slots.pop() {
             match self.ring.submitter().register_files_update(slot, &[fd]) {
                 Ok(_) => self.fds[i].slot = slot,
@@ -132,6 +138,36 @@ impl Ring {
             }
         }
         self.cancel(k);
+    }
+}
+
+impl Ring {
+    /// Deregisters `fd` and closes it: a file in the ring (its result
+    /// ignored, as a dropped std `File` ignores it), anything else at once.
+    /// A socket's close stays synchronous: its peer sees the end of the
+    /// connection when the socket is dropped, even if the loop never waits
+    /// again.
+    pub(crate) fn close(&mut self, fd: OwnedFd) {
+        let raw = fd.as_raw_fd();
+        let file = hint(&self.fds, raw).is_some_and(|h| h.generation != 0 && h.file);
+        self.deregister(raw);
+        if !file {
+            return drop(fd);
+        }
+        let raw = fd.into_raw_fd();
+        let key = self.ops.insert(Op {
+            // The driver owns the descriptor now: the ring closes it, and
+            // the completion frees the slot.
+            state: State::Orphaned {
+                owner: Box::new(()),
+                keep: None,
+            },
+            raw: RawOp::Close { fd: raw },
+            busy: true,
+            seen: 0,
+        }) as u64;
+        self.self_completing += 1;
+        self.push(crate::ops::entry(&RawOp::Close { fd: raw }, Target::Fd(raw)).user_data(key));
     }
 }
 

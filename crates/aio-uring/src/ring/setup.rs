@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aio_core::driver::Blocking;
+use aio_core::io::RawOp;
 use io_uring::{IoUring, Probe, opcode, types};
 use slab::Slab;
 
@@ -98,7 +99,12 @@ impl Ring {
     fn cancel_all(&mut self) {
         let keys: Vec<u64> = self.ops.iter().map(|(k, _)| k as u64).collect();
         for k in keys {
-            let armed = match &mut self.ops[k as usize].state {
+            let op = &mut self.ops[k as usize];
+            if matches!(op.raw, RawOp::Close { fd: 0.. }) {
+                // A close must happen: wait for it, never cancel it.
+                continue;
+            }
+            let armed = match &mut op.state {
                 State::Multi(m) => {
                     m.orphaned = true;
                     m.armed

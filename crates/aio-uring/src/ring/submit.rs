@@ -52,6 +52,15 @@ impl Ring {
         }
     }
 
+    /// The loop stops running: hands the kernel what is queued (a file's
+    /// close), without waiting and without reaping.
+    pub(crate) fn flush(&mut self) {
+        self.drain_backlog();
+        if self.unsubmitted {
+            self.submit_now();
+        }
+    }
+
     /// Hands the queued entries to the kernel now.
     fn submit_now(&mut self) {
         loop {
