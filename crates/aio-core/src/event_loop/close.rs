@@ -54,12 +54,12 @@ impl Core {
             self.drain_injector();
             while let Some(r) = self.queue.pop() {
                 match r {
-                    // SAFETY: entries of their kind, on the loop thread.
                     Runnable::Task(t) => {
+                        // SAFETY: a `QUEUED` entry, taken on the loop thread.
                         let _ = unsafe { header::dequeue_local(t.0) };
                     }
-                    // SAFETY: as above.
                     Runnable::Woken(t) => {
+                        // SAFETY: a `SCHEDULED` entry, taken on the loop thread.
                         let _ = unsafe { header::dequeue_remote(t.0, true) };
                     }
                     Runnable::Call(cb) => cb.cancel(),
