@@ -103,7 +103,8 @@ pub use event_loop::builder::Builder;
 pub use event_loop::exception::{ExceptionContext, default_exception_handler};
 pub use event_loop::{Loop, get_running_loop, try_get_running_loop};
 pub use future::{CallbackId, Future, FutureError, FutureTake, FutureWait, InvalidStateError};
-pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
+pub use event_loop::metrics::LoopMetrics;
+pub use handle::{ConcurrentFuture, HeldConnection, Job, LoopClosed, LoopHandle};
 pub use runner::{Runner, run, run_on};
 
 /// `#[aio_core::main]` and `#[aio_core::test]`: aio-macros' attributes,

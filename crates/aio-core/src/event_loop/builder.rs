@@ -140,6 +140,21 @@ impl Builder {
         self
     }
 
+    /// A copy of the settings without the driver (a driver belongs to one
+    /// loop): what a pool of loops builds each of its loops from.
+    pub fn clone_settings(&self) -> Builder {
+        Builder {
+            driver: None,
+            paused_clock: self.paused_clock,
+            debug: self.debug,
+            eager_tasks: self.eager_tasks,
+            slow_callback: self.slow_callback,
+            max_threads: self.max_threads,
+            thread_keep_alive: self.thread_keep_alive,
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+
     /// Creates the loop.
     pub fn build(self) -> Loop {
         let driver = self.driver.unwrap_or_else(|| Box::new(ParkDriver::new()));
@@ -174,6 +189,8 @@ impl Builder {
             max_threads: self.max_threads.unwrap_or_else(|| (cpus + 4).min(32)),
             thread_keep_alive: self.thread_keep_alive,
             shutdown_timeout: self.shutdown_timeout,
+            stats: Default::default(),
+            idle: RefCell::new(None),
         });
         core.shared
             .core_addr
