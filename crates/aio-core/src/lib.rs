@@ -99,7 +99,7 @@ pub use combinator::{
     WaitError, as_completed, gather, gather_settled, shield, timeout, timeout_at, timeout_with, wait, wait_for,
 };
 pub use contextvars::{ContextVar, copy_context};
-pub use event_loop::builder::Builder;
+pub use event_loop::builder::{Builder, Settings};
 pub use event_loop::exception::{ExceptionContext, default_exception_handler};
 pub use event_loop::{Loop, get_running_loop, try_get_running_loop};
 pub use future::{CallbackId, Future, FutureError, FutureTake, FutureWait, InvalidStateError};
@@ -130,7 +130,7 @@ pub use task::{
     DoneCallbackId, JoinRef, Panic, Reportable, Task, TaskError, TaskFailure, TaskRef, all_tasks, create_eager_task,
     create_task, current_task,
 };
-pub use thread::{ToThread, ToThreadError, to_thread};
+pub use thread::{ToThread, ToThreadError, pin_current_thread, to_thread};
 pub use time::monotonic;
 pub use timer::{Sleep, YieldNow, sleep, sleep_until, yield_now};
 

@@ -57,7 +57,7 @@ mod server;
 
 pub use client::{Client, ClientError};
 pub use rt::{AioTimer, Io, LocalExecutor};
-pub use server::{BoxError, Builder, serve};
+pub use server::{BoxError, Builder, serve, serve_pool};
 
 /// The hyper this crate is built on.
 pub use hyper;

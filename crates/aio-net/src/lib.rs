@@ -60,6 +60,7 @@
 
 mod addr;
 mod compat;
+mod pool;
 mod process;
 pub mod signal;
 mod sock;
@@ -72,6 +73,7 @@ mod udp;
 mod unix;
 
 pub use addr::{ToSocketAddrs, lookup_host};
+pub use pool::{PoolServer, Spread, start_pool_server, start_server_pool};
 pub use process::{
     ChildWatcher, Command, CommunicateInput, DEVNULL, ExecArgs, PIPE, Process, STDOUT, Spawn, Stdio,
     create_subprocess_exec, create_subprocess_shell,

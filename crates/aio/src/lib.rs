@@ -77,10 +77,12 @@
 compile_error!("aio's `net` feature needs an I/O backend: enable `poll` (the default) or `uring`");
 
 mod backend;
+mod pool;
 
 pub use aio_core::*;
 pub use aio_macros::{main, test};
 pub use backend::{Backend, Builder, Runner, driver_for, new_event_loop, run, run_per_core};
+pub use pool::{LoopPool, PoolBuilder};
 
 /// What `#[aio::main]` and `#[aio::test]` expand to; not a public API.
 #[doc(hidden)]

@@ -16,6 +16,19 @@ use crate::driver::{Driver, ParkDriver};
 use crate::loom::sync::atomic::Ordering;
 use crate::timer::heap::{Fired, Timers};
 
+/// A [`Builder`]'s settings without its driver ([`Builder::settings`]):
+/// `Send` and `Clone`, to build loops alike on several threads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    paused_clock: bool,
+    debug: Option<bool>,
+    eager_tasks: bool,
+    slow_callback: Duration,
+    max_threads: Option<usize>,
+    thread_keep_alive: Duration,
+    shutdown_timeout: Duration,
+}
+
 /// Configures a [`Loop`]: its driver, debug mode, eager tasks, thread pool
 /// and shutdown timeout.
 ///
@@ -140,11 +153,11 @@ impl Builder {
         self
     }
 
-    /// A copy of the settings without the driver (a driver belongs to one
-    /// loop): what a pool of loops builds each of its loops from.
-    pub fn clone_settings(&self) -> Builder {
-        Builder {
-            driver: None,
+    /// The settings without the driver (a driver belongs to one loop), as
+    /// a `Send` value: what a pool of loops sends to each of its threads,
+    /// which makes its loop with [`Builder::from_settings`].
+    pub fn settings(&self) -> Settings {
+        Settings {
             paused_clock: self.paused_clock,
             debug: self.debug,
             eager_tasks: self.eager_tasks,
@@ -152,6 +165,29 @@ impl Builder {
             max_threads: self.max_threads,
             thread_keep_alive: self.thread_keep_alive,
             shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+
+    /// A builder with `settings` and no driver yet.
+    pub fn from_settings(settings: Settings) -> Builder {
+        let Settings {
+            paused_clock,
+            debug,
+            eager_tasks,
+            slow_callback,
+            max_threads,
+            thread_keep_alive,
+            shutdown_timeout,
+        } = settings;
+        Builder {
+            driver: None,
+            paused_clock,
+            debug,
+            eager_tasks,
+            slow_callback,
+            max_threads,
+            thread_keep_alive,
+            shutdown_timeout,
         }
     }
 
