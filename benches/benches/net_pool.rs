@@ -21,9 +21,12 @@
 //! server's tail comes from. After each load comes the side-by-side table
 //! (medians over the rounds).
 //!
-//! Servers: `aio-1`, `aio-2` (connections balanced by load, the pool's
-//! default), `aio-2-kernel` (connections left where the kernel's
-//! `SO_REUSEPORT` hash put them: what thread-per-core runtimes do),
+//! Servers: `aio-1`, `aio-2` (the pool's defaults: loops pinned to CPUs,
+//! connections balanced by load), and variants of `aio-2` that each
+//! remove one mechanism: `aio-2-kernel` (connections left where the
+//! kernel's `SO_REUSEPORT` hash put them, as thread-per-core runtimes
+//! do), `aio-2-single` (one listener whose loop hands every connection
+//! out), `aio-2-unpinned` (loops left to the scheduler); then
 //! `tokio-mt-1`, `tokio-mt-2`. `NET_POOL_SERVERS=aio-2,tokio-mt-2` picks
 //! them, `NET_POOL_ROUNDS=3` alternates them three times,
 //! `NET_POOL_BACKEND=poll|uring` picks aio's driver (default: io_uring
@@ -48,7 +51,15 @@ use common::{gettid, median, nanos_since, quantile};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const SERVERS: [&str; 5] = ["aio-1", "aio-2", "aio-2-kernel", "tokio-mt-1", "tokio-mt-2"];
+const SERVERS: [&str; 7] = [
+    "aio-1",
+    "aio-2",
+    "aio-2-kernel",
+    "aio-2-single",
+    "aio-2-unpinned",
+    "tokio-mt-1",
+    "tokio-mt-2",
+];
 const HELLO: &[u8] = b"Hello, World!";
 const HEAVY: &[u8] = b"Hello, heavy World!";
 /// How much costlier a heavy response is than a plain one.
@@ -117,6 +128,11 @@ impl Server {
     }
 }
 
+/// `NET_POOL_SLICE_US`: the loop threads' scheduler slice (experiment).
+fn slice() -> Option<Duration> {
+    std::env::var("NET_POOL_SLICE_US").ok().and_then(|v| v.parse().ok()).map(Duration::from_micros)
+}
+
 fn backend() -> aio::Backend {
     match std::env::var("NET_POOL_BACKEND").as_deref() {
         Ok("poll") => aio::Backend::Poll,
@@ -128,22 +144,29 @@ fn backend() -> aio::Backend {
 fn start(name: &str, port: u16) -> Option<Server> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     match name {
-        "aio-1" => aio_server(1, aio::Spread::Balanced, addr),
-        "aio-2" => aio_server(2, aio::Spread::Balanced, addr),
-        "aio-2-kernel" => aio_server(2, aio::Spread::Kernel, addr),
+        "aio-1" => aio_server(1, aio::Spread::Balanced, true, addr),
+        "aio-2" => aio_server(2, aio::Spread::Balanced, true, addr),
+        "aio-2-kernel" => aio_server(2, aio::Spread::Kernel, true, addr),
+        "aio-2-single" => aio_server(2, aio::Spread::Single, true, addr),
+        "aio-2-unpinned" => aio_server(2, aio::Spread::Balanced, false, addr),
         "tokio-mt-1" => Some(tokio_server(1, addr)),
         "tokio-mt-2" => Some(tokio_server(2, addr)),
         _ => panic!("no server {name}"),
     }
 }
 
-fn aio_server(loops: usize, spread: aio::Spread, addr: SocketAddr) -> Option<Server> {
+fn aio_server(loops: usize, spread: aio::Spread, pin: bool, addr: SocketAddr) -> Option<Server> {
     use aio::hyper::hyper::{Request, Response, body::Incoming, service::service_fn};
     use aio::hyper::{Bytes, Full};
-    let pool = match aio::LoopPool::builder(loops)
+    let pool = aio::LoopPool::builder(loops)
         .loop_builder(aio::Builder::new().backend(backend()))
         .spread(spread)
-        .build()
+        .pin_cpus(pin);
+    let pool = match slice() {
+        Some(s) => pool.thread_slice(s),
+        None => pool,
+    };
+    let pool = match pool.build()
     {
         Ok(p) => p,
         Err(e) => {
@@ -177,7 +200,12 @@ fn tokio_server(workers: usize, addr: SocketAddr) -> Server {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
-        .on_thread_start(move || t2.lock().unwrap().push(gettid()))
+        .on_thread_start(move || {
+            t2.lock().unwrap().push(gettid());
+            if let Some(s) = slice().filter(|_| std::env::var_os("NET_POOL_SLICE_TOKIO").is_some()) {
+                aio::set_current_thread_slice(s).unwrap();
+            }
+        })
         .build()
         .unwrap();
     let (tx, rx) = mpsc::channel();
@@ -456,7 +484,9 @@ fn load(c: &mut Criterion, name: &str, skewed: bool) {
         }
     }
     g.finish();
-    table(name, &rows, &servers);
+    if !rows.is_empty() {
+        table(name, &rows, &servers);
+    }
 }
 
 /// The side-by-side table of a load: medians over the rounds, and each
@@ -502,21 +532,47 @@ fn benches(c: &mut Criterion) {
     load(c, "skewed", true);
 }
 
-/// `NET_POOL_SERVE=<server>`: serves until killed, for wrk.
+/// The CPU time (ns) and the CPU it last ran on, of thread `tid`.
+fn cpu_of(tid: i32) -> (u64, i64) {
+    let run = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+    // `processor` is field 39, the 37th after the command.
+    let cpu = rest.split_whitespace().nth(36).and_then(|v| v.parse().ok()).unwrap_or(-1);
+    (run, cpu)
+}
+
+/// `NET_POOL_SERVE=<server>`: serves until killed, for wrk; every second
+/// prints, per server thread, its CPU use, its wait on a run queue (both
+/// as a share of the second) and the CPU it last ran on.
 fn serve_for_wrk(server: &str) {
     let port = env_usize("NET_POOL_PORT", 3000) as u16;
     let srv = start(server, port).expect("server");
     eprintln!("{server} serving on http://{} (threads {:?})", srv.addr, srv.tids);
-    let mut last = (run_delays(&srv.tids), Instant::now());
+    let sample = |tids: &[i32]| tids.iter().map(|&t| (cpu_of(t).0, run_delay(t))).collect::<Vec<_>>();
+    let mut last = (sample(&srv.tids), Instant::now());
     loop {
-        std::thread::sleep(Duration::from_secs(5));
-        let d = run_delays(&srv.tids);
-        eprintln!(
-            "connections served per loop {:?}; server threads waited on a run queue {:.1} % of the last interval",
-            srv.spread().unwrap_or_default(),
-            (d - last.0) as f64 / last.1.elapsed().as_nanos() as f64 * 100.0
-        );
-        last = (d, Instant::now());
+        std::thread::sleep(Duration::from_secs(1));
+        let now = sample(&srv.tids);
+        let dt = last.1.elapsed().as_nanos() as f64 / 100.0;
+        let per: Vec<String> = srv
+            .tids
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                format!(
+                    "ran {:.0}% queued {:.0}% on cpu {}",
+                    (now[i].0 - last.0[i].0) as f64 / dt,
+                    (now[i].1 - last.0[i].1) as f64 / dt,
+                    cpu_of(t).1
+                )
+            })
+            .collect();
+        eprintln!("connections per loop {:?}; threads: {}", srv.spread().unwrap_or_default(), per.join(" | "));
+        last = (now, Instant::now());
     }
 }
 

@@ -190,7 +190,9 @@ impl Inner {
 pub struct PoolBuilder {
     n: usize,
     builder: Builder,
-    pin: bool,
+    /// `None`: pin when there are CPUs enough.
+    pin: Option<bool>,
+    slice: Option<Duration>,
     #[cfg(feature = "net")]
     spread: aio_net::Spread,
 }
@@ -203,11 +205,29 @@ impl PoolBuilder {
         self
     }
 
-    /// Pins loop `i`'s thread to CPU `i` (modulo the CPUs there are).
-    /// Off by default: on a machine shared with other work, the scheduler
-    /// moving a loop to an idle core helps more than a warm cache.
+    /// Pins loop `i`'s thread to the `i`-th CPU this process may use
+    /// (modulo their number). By default loops are pinned when the pool
+    /// has no more loops than the process has CPUs: unpinned, the
+    /// scheduler sometimes puts two loops on one core while other work
+    /// holds the second (each loop then gets half a core and every
+    /// connection on both waits for it: the p99 of the pool's benchmark
+    /// went from about 3 ms to 8 ms whenever that happened), and a
+    /// thread-per-core loop cannot hand its connections to a sibling the
+    /// way a work-stealing runtime does. Pass `false` where the pool
+    /// shares its cores with work that may hold one of them for long.
     pub fn pin_cpus(mut self, on: bool) -> PoolBuilder {
-        self.pin = on;
+        self.pin = Some(on);
+        self
+    }
+
+    /// Asks the scheduler for time slices of `slice` for the loop threads
+    /// ([`set_current_thread_slice`](aio_core::set_current_thread_slice):
+    /// Linux 6.12 and later; ignored, with a debug log, where the kernel
+    /// has no such setting). On cores shared with other work, a loop with
+    /// a slice shorter than its neighbours' gets the CPU back sooner, so
+    /// its connections wait less behind them. Default: the kernel's.
+    pub fn thread_slice(mut self, slice: Duration) -> PoolBuilder {
+        self.slice = Some(slice);
         self
     }
 
@@ -231,14 +251,23 @@ impl PoolBuilder {
         let (tx, rx) = std::sync::mpsc::channel::<(usize, io::Result<LoopHandle>)>();
         let (go_tx, go_rx): (Vec<_>, Vec<_>) = (0..n).map(|_| std::sync::mpsc::channel::<Option<Arc<Inner>>>()).unzip();
         let mut threads = Vec::with_capacity(n);
-        let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let cpus = aio_core::allowed_cpus().unwrap_or_default();
+        let pin = !cpus.is_empty() && self.pin.unwrap_or(n <= cpus.len());
         for (i, go) in go_rx.into_iter().enumerate() {
             let builder = SendBuilder::new(&self.builder);
             let tx = tx.clone();
-            let pin = self.pin.then_some(i % cpus);
+            let pin = pin.then(|| cpus[i % cpus.len()]);
+            let slice = self.slice;
             let t = std::thread::Builder::new()
                 .name(format!("aio-loop-{i}"))
-                .spawn(move || loop_thread(i, builder, pin, tx, go));
+                .spawn(move || {
+                    if let Some(s) = slice {
+                        if let Err(e) = aio_core::set_current_thread_slice(s) {
+                            log::debug!("aio: loop {i} keeps the kernel's time slice: {e}");
+                        }
+                    }
+                    loop_thread(i, builder, pin, tx, go)
+                });
             match t {
                 Ok(t) => threads.push(t),
                 Err(e) => {
@@ -406,7 +435,8 @@ impl LoopPool {
         PoolBuilder {
             n,
             builder: Builder::new(),
-            pin: false,
+            pin: None,
+            slice: None,
             #[cfg(feature = "net")]
             spread: aio_net::Spread::default(),
         }
