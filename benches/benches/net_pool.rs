@@ -30,7 +30,15 @@
 //! `tokio-mt-1`, `tokio-mt-2`. `NET_POOL_SERVERS=aio-2,tokio-mt-2` picks
 //! them, `NET_POOL_ROUNDS=3` alternates them three times,
 //! `NET_POOL_BACKEND=poll|uring` picks aio's driver (default: io_uring
-//! where it runs).
+//! where it runs). `NET_POOL_OFFLOAD=1` has aio's service hand each
+//! `/heavy` computation to the pool (`PoolHandle::spawn`: the least busy
+//! loop runs it) instead of running it on the connection's loop.
+//!
+//! After each load the side-by-side table also gives, per aio server, the
+//! most connections one loop served as a multiple of its share (1.00 is
+//! an even spread), and each aio server's req/s and p99 over tokio-mt's
+//! with as many threads (the median of the per-round ratios, and their
+//! range).
 //!
 //! For wrk: `NET_POOL_SERVE=aio-2 NET_POOL_PORT=3000 cargo bench -p
 //! aio-benches --bench net_pool` serves on 127.0.0.1:3000 until killed
@@ -128,11 +136,6 @@ impl Server {
     }
 }
 
-/// `NET_POOL_SLICE_US`: the loop threads' scheduler slice (experiment).
-fn slice() -> Option<Duration> {
-    std::env::var("NET_POOL_SLICE_US").ok().and_then(|v| v.parse().ok()).map(Duration::from_micros)
-}
-
 fn backend() -> aio::Backend {
     match std::env::var("NET_POOL_BACKEND").as_deref() {
         Ok("poll") => aio::Backend::Poll,
@@ -158,30 +161,33 @@ fn start(name: &str, port: u16) -> Option<Server> {
 fn aio_server(loops: usize, spread: aio::Spread, pin: bool, addr: SocketAddr) -> Option<Server> {
     use aio::hyper::hyper::{Request, Response, body::Incoming, service::service_fn};
     use aio::hyper::{Bytes, Full};
+    let offload = std::env::var_os("NET_POOL_OFFLOAD").is_some();
     let pool = aio::LoopPool::builder(loops)
         .loop_builder(aio::Builder::new().backend(backend()))
         .spread(spread)
         .pin_cpus(pin);
-    let pool = match slice() {
-        Some(s) => pool.thread_slice(s),
-        None => pool,
-    };
-    let pool = match pool.build()
-    {
+    let pool = match pool.build() {
         Ok(p) => p,
         Err(e) => {
             eprintln!("aio pool unavailable: {e}");
             return None;
         }
     };
-    let tids = pool
-        .run(|_| async { gettid() })
-        .into_iter()
-        .collect::<Vec<_>>();
+    let tids = pool.run(|_| async { gettid() }).into_iter().collect::<Vec<_>>();
+    // `/heavy`'s work is movable: it goes to the least busy loop.
+    let spawner = offload.then(|| pool.handle());
     let server = pool
-        .serve(addr, || {
-            service_fn(|req: Request<Incoming>| async move {
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(respond(req.uri().path())))))
+        .serve(addr, move || {
+            let spawner = spawner.clone();
+            service_fn(move |req: Request<Incoming>| {
+                let spawner = spawner.clone();
+                async move {
+                    let body = match spawner {
+                        Some(p) if req.uri().path() == "/heavy" => p.spawn(async { respond("/heavy") }).await.unwrap(),
+                        _ => respond(req.uri().path()),
+                    };
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(body))))
+                }
             })
         })
         .unwrap();
@@ -200,12 +206,7 @@ fn tokio_server(workers: usize, addr: SocketAddr) -> Server {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
-        .on_thread_start(move || {
-            t2.lock().unwrap().push(gettid());
-            if let Some(s) = slice().filter(|_| std::env::var_os("NET_POOL_SLICE_TOKIO").is_some()) {
-                aio::set_current_thread_slice(s).unwrap();
-            }
-        })
+        .on_thread_start(move || t2.lock().unwrap().push(gettid()))
         .build()
         .unwrap();
     let (tx, rx) = mpsc::channel();
@@ -231,8 +232,11 @@ fn tokio_server(workers: usize, addr: SocketAddr) -> Server {
         }
     });
     let addr = rx.recv().unwrap();
-    // The workers have started by the time the listener is up; the
-    // blocking pool's threads (none here) would be counted too.
+    // Every worker says it started (the blocking pool has no thread yet).
+    let t0 = Instant::now();
+    while tids.lock().unwrap().len() < workers && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let tids = tids.lock().unwrap().clone();
     Server {
         addr,
@@ -334,7 +338,10 @@ impl GenThread {
         let (done_tx, done) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             let mut conns: Vec<Conn> = rt.block_on(async {
                 let mut v = Vec::new();
                 for heavy in conns {
@@ -436,6 +443,8 @@ struct Row {
     p99_plain: Duration,
     /// Run-queue wait of the server's threads, µs per request.
     queued_us: f64,
+    /// The most connections a loop served, over its share (aio only).
+    max_share: Option<f64>,
 }
 
 fn load(c: &mut Criterion, name: &str, skewed: bool) {
@@ -467,6 +476,10 @@ fn load(c: &mut Criterion, name: &str, skewed: bool) {
                 p99: quantile(&mut all, 990),
                 p99_plain: quantile(&mut gen_.plain, 990),
                 queued_us: delay as f64 / 1000.0 / requests as f64,
+                max_share: spread.as_ref().map(|s| {
+                    let total: u64 = s.iter().sum();
+                    *s.iter().max().unwrap_or(&0) as f64 * s.len() as f64 / total.max(1) as f64
+                }),
             };
             eprintln!(
                 "http_pool_{name}/{server}/{round}: {:>7.1}k req/s   p50 {:>7.0} µs   p99 {:>7.0} µs   p99 of plain {:>7.0} µs   \
@@ -490,33 +503,55 @@ fn load(c: &mut Criterion, name: &str, skewed: bool) {
 }
 
 /// The side-by-side table of a load: medians over the rounds, and each
-/// aio server's ratio to tokio-mt with as many threads.
+/// aio server's ratios to tokio-mt with as many threads, the median of
+/// the ratios within each round (rounds drift together on a shared
+/// machine).
 fn table(name: &str, rows: &[Row], servers: &[&'static str]) {
-    let med = |s: &str, f: fn(&Row) -> f64| median(rows.iter().filter(|r| r.server == s).map(f).collect());
-    eprintln!("\n{name} load, medians of {} round(s):", rows.len() / servers.len().max(1));
+    let med = |s: &str, f: &dyn Fn(&Row) -> f64| median(rows.iter().filter(|r| r.server == s).map(f).collect());
+    let rounds = rows.iter().filter(|r| r.server == rows[0].server).count();
+    eprintln!("\n{name} load, medians of {rounds} round(s):");
     eprintln!(
-        "| server | req/s | p50 | p99 | p99 of plain | threads queued µs/req | req/s vs tokio-mt | p99 vs tokio-mt |"
+        "| server | req/s | p50 | p99 | p99 of plain requests | most connections on a loop (× share) | server threads queued µs/req | req/s vs tokio-mt | p99 vs tokio-mt |"
     );
-    eprintln!("|---|---|---|---|---|---|---|---|");
+    eprintln!("|---|---|---|---|---|---|---|---|---|");
     for &s in servers {
-        if !rows.iter().any(|r| r.server == s) {
+        let mine: Vec<(usize, &Row)> = rows.iter().enumerate().filter(|(_, r)| r.server == s).collect();
+        if mine.is_empty() {
             continue;
         }
-        let peer = if s.starts_with("aio-1") { "tokio-mt-1" } else { "tokio-mt-2" };
+        let peer = if s == "aio-1" { "tokio-mt-1" } else { "tokio-mt-2" };
+        // The peer's row of the same round: rounds run the servers in order.
         let ratio = |f: fn(&Row) -> f64| {
-            if s.starts_with("tokio") || !rows.iter().any(|r| r.server == peer) {
+            if s.starts_with("tokio") {
+                return "-".to_string();
+            }
+            let per_round: Vec<f64> = mine
+                .iter()
+                .filter_map(|&(i, r)| {
+                    let round = rows[..i].iter().filter(|x| x.server == s).count();
+                    rows.iter().filter(|x| x.server == peer).nth(round).map(|p| f(r) / f(p))
+                })
+                .collect();
+            if per_round.is_empty() {
                 "-".to_string()
             } else {
-                format!("{:.2}", med(s, f) / med(peer, f))
+                let lo = per_round.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = per_round.iter().copied().fold(0.0, f64::max);
+                format!("{:.2} ({lo:.2}–{hi:.2})", median(per_round))
             }
         };
         eprintln!(
-            "| {s} | {:.1}k | {:.0} µs | {:.0} µs | {:.0} µs | {:.2} | {} | {} |",
-            med(s, |r| r.throughput) / 1000.0,
-            med(s, |r| r.p50.as_secs_f64() * 1e6),
-            med(s, |r| r.p99.as_secs_f64() * 1e6),
-            med(s, |r| r.p99_plain.as_secs_f64() * 1e6),
-            med(s, |r| r.queued_us),
+            "| {s} | {:.1}k | {:.0} µs | {:.0} µs | {:.0} µs | {} | {:.2} | {} | {} |",
+            med(s, &|r| r.throughput) / 1000.0,
+            med(s, &|r| r.p50.as_secs_f64() * 1e6),
+            med(s, &|r| r.p99.as_secs_f64() * 1e6),
+            med(s, &|r| r.p99_plain.as_secs_f64() * 1e6),
+            if s.starts_with("aio") {
+                format!("{:.2}", med(s, &|r| r.max_share.unwrap_or(f64::NAN)))
+            } else {
+                "-".to_string()
+            },
+            med(s, &|r| r.queued_us),
             ratio(|r| r.throughput),
             ratio(|r| r.p99.as_secs_f64()),
         );
@@ -541,7 +576,11 @@ fn cpu_of(tid: i32) -> (u64, i64) {
     let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
     let rest = stat.rsplit_once(')').map_or("", |r| r.1);
     // `processor` is field 39, the 37th after the command.
-    let cpu = rest.split_whitespace().nth(36).and_then(|v| v.parse().ok()).unwrap_or(-1);
+    let cpu = rest
+        .split_whitespace()
+        .nth(36)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1);
     (run, cpu)
 }
 
@@ -571,7 +610,11 @@ fn serve_for_wrk(server: &str) {
                 )
             })
             .collect();
-        eprintln!("connections per loop {:?}; threads: {}", srv.spread().unwrap_or_default(), per.join(" | "));
+        eprintln!(
+            "connections per loop {:?}; threads: {}",
+            srv.spread().unwrap_or_default(),
+            per.join(" | ")
+        );
         last = (now, Instant::now());
     }
 }

@@ -115,9 +115,7 @@ impl LoopHandle {
     /// .unwrap();
     /// ```
     pub fn metrics(&self) -> LoopMetrics {
-        self.shared
-            .gauges
-            .read(self.shared.is_parked(), self.shared.injected())
+        self.shared.gauges.read(self.shared.is_parked(), self.shared.injected())
     }
 
     /// Counts one connection in the loop's metrics until the guard is
@@ -226,13 +224,7 @@ impl Job {
                 task.cancel();
             }
         };
-        (
-            Job { run: Box::new(run) },
-            ConcurrentFuture {
-                slot,
-                delivered: None,
-            },
-        )
+        (Job { run: Box::new(run) }, ConcurrentFuture { slot, delivered: None })
     }
 
     /// Starts the job as a task on the loop running on this thread.

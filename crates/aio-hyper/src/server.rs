@@ -233,7 +233,12 @@ impl Builder {
 ///
 /// # Errors
 /// As [`Builder::serve_pool`].
-pub fn serve_pool<M, S, B>(loops: &[LoopHandle], addr: SocketAddr, spread: Spread, make_service: M) -> io::Result<PoolServer>
+pub fn serve_pool<M, S, B>(
+    loops: &[LoopHandle],
+    addr: SocketAddr,
+    spread: Spread,
+    make_service: M,
+) -> io::Result<PoolServer>
 where
     M: Fn() -> S + Send + Sync + 'static,
     S: Service<Request<Incoming>, Response = Response<B>> + 'static,

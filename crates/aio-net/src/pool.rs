@@ -191,7 +191,10 @@ where
     Fut::Output: HandlerOutput,
 {
     if loops.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "a pool server needs a loop"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a pool server needs a loop",
+        ));
     }
     let listeners = match spread {
         Spread::Single => bind(addr, 1, false)?,
@@ -238,7 +241,12 @@ where
 ///
 /// # Errors
 /// As [`start_pool_server`].
-pub fn start_server_pool<H, Fut>(loops: &[LoopHandle], addr: SocketAddr, spread: Spread, handler: H) -> io::Result<PoolServer>
+pub fn start_server_pool<H, Fut>(
+    loops: &[LoopHandle],
+    addr: SocketAddr,
+    spread: Spread,
+    handler: H,
+) -> io::Result<PoolServer>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
     Fut: Future + 'static,
@@ -251,6 +259,9 @@ where
 }
 
 /// What the slot task of a loop waits for.
+// Lives for one match on the stack; boxing the accepted stream would cost
+// an allocation per connection.
+#[allow(clippy::large_enum_variant)]
 enum Event {
     Accepted(io::Result<TcpStream>),
     Handed(Handed),

@@ -93,14 +93,15 @@ fn main() -> io::Result<()> {
         "balanced" => aio::Spread::Balanced,
         "kernel" => aio::Spread::Kernel,
         "single" => aio::Spread::Single,
-        other => return Err(io::Error::other(format!("--spread {other}: balanced, kernel or single"))),
+        other => {
+            return Err(io::Error::other(format!(
+                "--spread {other}: balanced, kernel or single"
+            )));
+        }
     };
     let addr = addr.unwrap_or_else(|| if check { "127.0.0.1:0" } else { "127.0.0.1:3000" }.to_string());
 
-    let pool = aio::LoopPool::builder(loops)
-        .pin_cpus(pin)
-        .spread(spread)
-        .build()?;
+    let pool = aio::LoopPool::builder(loops).pin_cpus(pin).spread(spread).build()?;
     let handles = Arc::new(pool.handles().to_vec());
     let server = pool.serve(addr.as_str(), move || {
         // Made on the loop that got the connection: `Rc` state is fine.

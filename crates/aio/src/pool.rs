@@ -85,6 +85,19 @@ impl Inner {
         m.ready + self.jobs[i].len() + usize::from(!m.parked)
     }
 
+    fn spawn<F>(self: &Arc<Self>, fut: F) -> ConcurrentFuture<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (job, result) = Job::new(fut);
+        if !self.stopping.load(Ordering::Acquire) {
+            let i = self.least_loaded();
+            self.place(i, job);
+        }
+        result
+    }
+
     fn least_loaded(&self) -> usize {
         let n = self.handles.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
@@ -174,6 +187,45 @@ impl Inner {
     }
 }
 
+/// A `Send + Sync` handle to a [`LoopPool`] ([`LoopPool::handle`]), for
+/// code on its loops (a service placing costly work on the least busy
+/// loop) or on other threads: movable work, the loops' handles and
+/// metrics. It does not keep the loops running: after the pool shut
+/// down, what it spawns resolves as cancelled.
+#[derive(Clone)]
+pub struct PoolHandle {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for PoolHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolHandle")
+            .field("loops", &self.inner.handles.len())
+            .finish()
+    }
+}
+
+impl PoolHandle {
+    /// [`LoopPool::spawn`].
+    pub fn spawn<F>(&self, fut: F) -> ConcurrentFuture<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.spawn(fut)
+    }
+
+    /// [`LoopPool::handles`].
+    pub fn handles(&self) -> &[LoopHandle] {
+        &self.inner.handles
+    }
+
+    /// [`LoopPool::metrics`].
+    pub fn metrics(&self) -> Vec<LoopMetrics> {
+        self.inner.handles.iter().map(LoopHandle::metrics).collect()
+    }
+}
+
 /// Configures a [`LoopPool`]: how many loops, how each is built, whether
 /// threads are pinned, how connections are spread.
 ///
@@ -192,7 +244,6 @@ pub struct PoolBuilder {
     builder: Builder,
     /// `None`: pin when there are CPUs enough.
     pin: Option<bool>,
-    slice: Option<Duration>,
     #[cfg(feature = "net")]
     spread: aio_net::Spread,
 }
@@ -217,17 +268,6 @@ impl PoolBuilder {
     /// shares its cores with work that may hold one of them for long.
     pub fn pin_cpus(mut self, on: bool) -> PoolBuilder {
         self.pin = Some(on);
-        self
-    }
-
-    /// Asks the scheduler for time slices of `slice` for the loop threads
-    /// ([`set_current_thread_slice`](aio_core::set_current_thread_slice):
-    /// Linux 6.12 and later; ignored, with a debug log, where the kernel
-    /// has no such setting). On cores shared with other work, a loop with
-    /// a slice shorter than its neighbours' gets the CPU back sooner, so
-    /// its connections wait less behind them. Default: the kernel's.
-    pub fn thread_slice(mut self, slice: Duration) -> PoolBuilder {
-        self.slice = Some(slice);
         self
     }
 
@@ -257,17 +297,9 @@ impl PoolBuilder {
             let builder = SendBuilder::new(&self.builder);
             let tx = tx.clone();
             let pin = pin.then(|| cpus[i % cpus.len()]);
-            let slice = self.slice;
             let t = std::thread::Builder::new()
                 .name(format!("aio-loop-{i}"))
-                .spawn(move || {
-                    if let Some(s) = slice {
-                        if let Err(e) = aio_core::set_current_thread_slice(s) {
-                            log::debug!("aio: loop {i} keeps the kernel's time slice: {e}");
-                        }
-                    }
-                    loop_thread(i, builder, pin, tx, go)
-                });
+                .spawn(move || loop_thread(i, builder, pin, tx, go));
             match t {
                 Ok(t) => threads.push(t),
                 Err(e) => {
@@ -436,7 +468,6 @@ impl LoopPool {
             n,
             builder: Builder::new(),
             pin: None,
-            slice: None,
             #[cfg(feature = "net")]
             spread: aio_net::Spread::default(),
         }
@@ -528,7 +559,12 @@ impl LoopPool {
                 }));
             });
             if sent.is_err() {
-                let _ = tx_closed.send((i, Err(TaskError::Cancelled(crate::Cancelled::with_message("the loop is closed")))));
+                let _ = tx_closed.send((
+                    i,
+                    Err(TaskError::Cancelled(crate::Cancelled::with_message(
+                        "the loop is closed",
+                    ))),
+                ));
             }
         }
         drop(tx);
@@ -570,12 +606,15 @@ impl LoopPool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (job, result) = Job::new(fut);
-        if !self.inner.stopping.load(Ordering::Acquire) {
-            let i = self.inner.least_loaded();
-            self.inner.place(i, job);
+        self.inner.spawn(fut)
+    }
+
+    /// A `Send + Sync` handle to the pool, for its loops' code and other
+    /// threads: [`spawn`](PoolHandle::spawn), handles and metrics.
+    pub fn handle(&self) -> PoolHandle {
+        PoolHandle {
+            inner: self.inner.clone(),
         }
-        result
     }
 
     /// Runs the `Send` future `fut` on loop `i` (it may not move):
@@ -604,7 +643,11 @@ impl LoopPool {
     /// `addr` does not resolve, binding fails, or the pool is shutting
     /// down.
     #[cfg(feature = "net")]
-    pub fn start_server<H, Fut>(&self, addr: impl std::net::ToSocketAddrs, handler: H) -> io::Result<aio_net::PoolServer>
+    pub fn start_server<H, Fut>(
+        &self,
+        addr: impl std::net::ToSocketAddrs,
+        handler: H,
+    ) -> io::Result<aio_net::PoolServer>
     where
         H: Fn(aio_net::StreamReader, aio_net::StreamWriter) -> Fut + Send + Sync + 'static,
         Fut: Future + 'static,
@@ -660,10 +703,7 @@ impl LoopPool {
     }
 
     #[cfg(feature = "net")]
-    fn add_server(
-        &self,
-        start: impl FnOnce() -> io::Result<aio_net::PoolServer>,
-    ) -> io::Result<aio_net::PoolServer> {
+    fn add_server(&self, start: impl FnOnce() -> io::Result<aio_net::PoolServer>) -> io::Result<aio_net::PoolServer> {
         let mut servers = self.inner.servers.lock().unwrap_or_else(|e| e.into_inner());
         if self.inner.stopping.load(Ordering::Acquire) {
             return Err(io::Error::other("the loop pool is shutting down"));

@@ -71,7 +71,11 @@ fn shutdown_drains_and_closes_every_loop(backend: Backend) {
                 assert_eq!(exchange(c, "still there\n"), "still there\n");
             }
             clients.clear(); // EOF: each handler ends
-            assert_eq!(shut.join().unwrap(), 0, "every connection finished within the grace period");
+            assert_eq!(
+                shut.join().unwrap(),
+                0,
+                "every connection finished within the grace period"
+            );
         });
         assert!(pool.handles().iter().all(aio::LoopHandle::is_closed));
         assert!(!server.is_serving());
@@ -87,7 +91,12 @@ fn shutdown_drains_and_closes_every_loop(backend: Backend) {
             std::thread::sleep(Duration::from_millis(10));
             after = aio_test::fd_count();
         }
-        assert!(after <= before, "{} descriptors before, {after} after: {}", before, aio_test::open_fds());
+        assert!(
+            after <= before,
+            "{} descriptors before, {after} after: {}",
+            before,
+            aio_test::open_fds()
+        );
     });
 }
 
@@ -118,7 +127,11 @@ fn shutdown_cancels_what_outlives_the_grace(backend: Backend) {
             .unwrap();
         let mut c = connect(server.local_addr());
         assert_eq!(exchange(&mut c, "hi\n"), "hi\n");
-        assert_eq!(pool.shutdown(Duration::from_millis(20)), 1, "one connection outlived the grace");
+        assert_eq!(
+            pool.shutdown(Duration::from_millis(20)),
+            1,
+            "one connection outlived the grace"
+        );
         assert_eq!(cancelled.load(Ordering::SeqCst), 1);
         let mut rest = Vec::new();
         assert_eq!(c.read_to_end(&mut rest).unwrap(), 0, "the connection was closed");
@@ -187,7 +200,11 @@ fn an_idle_loop_takes_queued_work_from_a_blocked_sibling() {
         // Loop 1 runs again and finds its queue, then loop 0's.
         release1.send(()).unwrap();
         for j in jobs {
-            assert_eq!(j.wait().unwrap(), tids[1], "loop 1 ran every job while loop 0 was blocked");
+            assert_eq!(
+                j.wait().unwrap(),
+                tids[1],
+                "loop 1 ran every job while loop 0 was blocked"
+            );
         }
         release0.send(()).unwrap();
         assert_eq!(w0.wait().unwrap(), tids[0], "a started task stays on its loop");
@@ -214,13 +231,16 @@ fn a_panicking_handler_does_not_take_the_pool_down(backend: Backend) {
             }
         });
         let server = pool
-            .start_server("127.0.0.1:0", |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
-                let line = r.readline().await?;
-                assert!(line != b"boom\n", "the handler panics");
-                w.write(&line);
-                w.drain().await?;
-                Ok::<_, aio::StreamError>(())
-            })
+            .start_server(
+                "127.0.0.1:0",
+                |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
+                    let line = r.readline().await?;
+                    assert!(line != b"boom\n", "the handler panics");
+                    w.write(&line);
+                    w.drain().await?;
+                    Ok::<_, aio::StreamError>(())
+                },
+            )
             .unwrap();
         let addr = server.local_addr();
         // Hold connections so that boom lands on both loops.

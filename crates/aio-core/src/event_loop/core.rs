@@ -9,8 +9,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::metrics::Stats;
 use super::exception::{ExceptionContext, ExceptionHandler, default_exception_handler};
+use super::metrics::Stats;
 use super::queue::{Callback, RunQueue, Runnable};
 use super::shared::Shared;
 use crate::clock::Clock;

@@ -112,7 +112,8 @@ impl Stats {
             let start = self.window_start.get();
             if now.saturating_sub(start) >= WINDOW_NS {
                 let frac = (busy - self.window_busy_start.get()) as f64 / (now - start) as f64;
-                g.last_window.store((frac.clamp(0.0, 1.0) as f32).to_bits(), Ordering::Relaxed);
+                g.last_window
+                    .store((frac.clamp(0.0, 1.0) as f32).to_bits(), Ordering::Relaxed);
                 self.window_start.set(now);
                 self.window_busy_start.set(busy);
                 g.window_busy_start.store(busy, Ordering::Relaxed);
@@ -144,7 +145,11 @@ impl Gauges {
         let in_window = busy.saturating_sub(self.window_busy_start.load(Ordering::Relaxed)) as f64;
         let busy = if start == 0 {
             // Never slept: busy since it started, if it runs at all.
-            if since == 0 && self.turns.load(Ordering::Relaxed) == 0 { 0.0 } else { 1.0 }
+            if since == 0 && self.turns.load(Ordering::Relaxed) == 0 {
+                0.0
+            } else {
+                1.0
+            }
         } else {
             let len = now.saturating_sub(start);
             if len >= WINDOW_NS {

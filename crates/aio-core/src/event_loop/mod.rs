@@ -34,11 +34,11 @@ use crate::contextvars::Context;
 use crate::delay::{IntoDeadline, IntoDelay, InvalidDelay};
 use crate::driver::Driver;
 use crate::handle::{HeldConnection, LoopHandle};
-use metrics::LoopMetrics;
 use crate::task::{self, Task, TaskError};
 use crate::timer::entry::Armed;
 use core::Core;
 use exception::{ExceptionContext, ExceptionHandler};
+use metrics::LoopMetrics;
 use queue::Callback;
 
 /// An event loop: asyncio's `AbstractEventLoop`.

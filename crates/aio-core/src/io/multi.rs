@@ -50,7 +50,11 @@ fn count(counted: &mut bool, in_flight: bool, core: &Core) {
     if *counted != in_flight {
         *counted = in_flight;
         let ops = &core.stats.ops;
-        ops.set(if in_flight { ops.get() + 1 } else { ops.get().saturating_sub(1) });
+        ops.set(if in_flight {
+            ops.get() + 1
+        } else {
+            ops.get().saturating_sub(1)
+        });
     }
 }
 

@@ -184,63 +184,6 @@ pub fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
     }
 }
 
-/// Asks the scheduler for time slices of `slice` for the calling thread
-/// (Linux 6.12 and later: `sched_setattr` with `sched_runtime` under the
-/// EEVDF scheduler, 100 µs to 100 ms). A thread with a shorter slice than
-/// its neighbours is picked sooner when it wakes and preempted sooner: a
-/// loop whose connections wait for it gets the CPU back sooner when the
-/// cores are shared with other work. The thread's policy stays
-/// `SCHED_OTHER` (no privilege needed).
-///
-/// # Errors
-/// The kernel has no such setting (`EINVAL` before 6.12), or not Linux.
-pub fn set_current_thread_slice(slice: std::time::Duration) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        /// `struct sched_attr` (include/uapi/linux/sched/types.h).
-        #[repr(C)]
-        #[derive(Default)]
-        struct SchedAttr {
-            size: u32,
-            policy: u32,
-            flags: u64,
-            nice: i32,
-            priority: u32,
-            runtime: u64,
-            deadline: u64,
-            period: u64,
-            util_min: u32,
-            util_max: u32,
-        }
-        let ns = u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX);
-        // SAFETY: getpriority has no memory preconditions; the thread's
-        // nice value is kept.
-        let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-        let attr = SchedAttr {
-            size: std::mem::size_of::<SchedAttr>() as u32,
-            policy: libc::SCHED_OTHER as u32,
-            nice,
-            runtime: ns,
-            ..SchedAttr::default()
-        };
-        // SAFETY: `attr` is a valid `sched_attr` of the size it declares;
-        // 0 is the calling thread.
-        let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = slice;
-        Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "scheduler slices are only settable on Linux",
-        ))
-    }
-}
-
 /// The CPUs the calling thread may run on (`sched_getaffinity`), in
 /// order: where a pool of loops pins its threads. Elsewhere than Linux,
 /// `0..available_parallelism`.
