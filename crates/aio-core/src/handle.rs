@@ -6,6 +6,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use parking_lot::{Condvar, Mutex};
 use pin_project_lite::pin_project;
 
 use crate::cancel::{self, Cancelled};
+use crate::event_loop::metrics::LoopMetrics;
 use crate::event_loop::shared::{Remote, Shared};
 use crate::task::header::TaskPtr;
 use crate::task::{TaskError, create_task};
@@ -77,6 +79,118 @@ impl LoopHandle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let (job, result) = Job::new(fut);
+        // Refused (the loop is closed): the job is dropped unstarted, which
+        // resolves `result` as cancelled.
+        let _ = self.call_soon_threadsafe(move || job.start());
+        result
+    }
+
+    /// Whether the loop was closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// Wakes the loop if it is parked (it will run one turn).
+    pub fn wake(&self) {
+        self.shared.wake();
+    }
+
+    /// The loop's load, read from any thread (tokio's `RuntimeMetrics`,
+    /// per loop): tasks alive, the ready queue, the busy fraction of the
+    /// last second, connections held, I/O operations in flight, whether it
+    /// sleeps. The loop publishes them once per turn (plain stores), so a
+    /// reading costs a few loads and never slows the loop.
+    ///
+    /// # Examples
+    /// ```
+    /// let lp = aio_core::Loop::new();
+    /// let h = lp.handle();
+    /// lp.run_until_complete(async {
+    ///     let _t = aio_core::create_task(std::future::pending::<()>());
+    ///     aio_core::sleep(0).await.unwrap();
+    ///     let m = std::thread::spawn(move || h.metrics()).join().unwrap();
+    ///     assert_eq!(m.tasks, 2); // this one and the pending one
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn metrics(&self) -> LoopMetrics {
+        self.shared.gauges.read(self.shared.is_parked(), self.shared.injected())
+    }
+
+    /// Counts one connection in the loop's metrics until the guard is
+    /// dropped (see [`Loop::hold_connection`](crate::Loop::hold_connection)).
+    pub fn hold_connection(&self) -> HeldConnection {
+        HeldConnection::new(self.shared.clone())
+    }
+
+    /// Whether `self` and `other` are handles to the same loop.
+    pub fn same_loop(&self, other: &LoopHandle) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+/// One connection counted in its loop's
+/// [`LoopMetrics::connections`] until dropped (from
+/// [`Loop::hold_connection`](crate::Loop::hold_connection)). `Send`: it
+/// may be dropped on any thread.
+pub struct HeldConnection {
+    shared: Arc<Shared>,
+}
+
+impl HeldConnection {
+    pub(crate) fn new(shared: Arc<Shared>) -> HeldConnection {
+        shared.gauges.connections.fetch_add(1, Ordering::Relaxed);
+        HeldConnection { shared }
+    }
+}
+
+impl Drop for HeldConnection {
+    fn drop(&mut self) {
+        self.shared.gauges.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for HeldConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeldConnection").finish_non_exhaustive()
+    }
+}
+
+/// A `Send` future packaged to become a task on whichever loop starts it,
+/// and the [`ConcurrentFuture`] of its result: what
+/// [`LoopHandle::run_coroutine_threadsafe`] sends, for code that decides
+/// later which loop runs it (a pool of loops places it on the least busy
+/// one, and an idle loop may take it from a busy sibling's queue before
+/// it starts). Dropped unstarted, its result resolves as cancelled.
+///
+/// # Examples
+/// ```
+/// let (job, result) = aio_core::Job::new(async { 6 * 7 });
+/// let lp = aio_core::Loop::new();
+/// let v = lp.run_until_complete(async move {
+///     job.start(); // a task on this loop
+///     result.await
+/// });
+/// assert_eq!(v.unwrap().unwrap(), 42);
+/// ```
+pub struct Job {
+    run: Box<dyn FnOnce() + Send>,
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job").finish_non_exhaustive()
+    }
+}
+
+impl Job {
+    /// Packages `fut`; nothing runs until [`start`](Job::start).
+    pub fn new<F>(fut: F) -> (Job, ConcurrentFuture<F::Output>)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let slot = Arc::new(CfSlot {
             state: Mutex::new(CfState {
                 result: None,
@@ -88,9 +202,9 @@ impl LoopHandle {
             cv: Condvar::new(),
         });
         let unrun = Unrun(Some(slot.clone()));
-        let shared = self.shared.clone();
-        let sent = self.call_soon_threadsafe(move || {
+        let run = move || {
             let mut unrun = unrun;
+            let shared = crate::context::expect_core(|core| core.shared.clone());
             let s2 = unrun.0.take().expect("taken only here");
             let task = create_task(Reporter {
                 fut,
@@ -109,23 +223,18 @@ impl LoopHandle {
             if cancel {
                 task.cancel();
             }
-        });
-        if sent.is_err() {
-            slot.finish(Err(TaskError::Cancelled(Cancelled::with_message(
-                "the event loop is closed",
-            ))));
-        }
-        ConcurrentFuture { slot, delivered: None }
+        };
+        (Job { run: Box::new(run) }, ConcurrentFuture { slot, delivered: None })
     }
 
-    /// Whether the loop was closed.
-    pub fn is_closed(&self) -> bool {
-        self.shared.is_closed()
-    }
-
-    /// Wakes the loop if it is parked (it will run one turn).
-    pub fn wake(&self) {
-        self.shared.wake();
+    /// Starts the job as a task on the loop running on this thread.
+    ///
+    /// # Panics
+    /// When no loop runs on this thread (the job's result then resolves as
+    /// cancelled).
+    #[track_caller]
+    pub fn start(self) {
+        (self.run)()
     }
 }
 

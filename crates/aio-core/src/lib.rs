@@ -43,11 +43,11 @@
 //!
 //! | layer | what | files |
 //! |---|---|---|
-//! | data | plain values, no thread-local | `clock.rs` (the loop clock), `delay.rs` (delays, deadlines), `cancel/scope.rs` ([`Cancelled`], a cancel scope), `contextvars/vars.rs` (a context's values), `task/error.rs`, `task/output.rs`, `timer/heap.rs` (the radix timer heap), `event_loop/exception.rs`, `io/{raw,ops,buf,file}.rs` (each I/O operation, once), `driver/` (the [`Driver`](driver::Driver) trait, the file-call threads, what dropped operations kept), `thread/pool.rs` |
+//! | data | plain values, no thread-local | `clock.rs` (the loop clock), `delay.rs` (delays, deadlines), `cancel/scope.rs` ([`Cancelled`], a cancel scope), `contextvars/vars.rs` (a context's values), `task/error.rs`, `task/output.rs`, `timer/heap.rs` (the radix timer heap), `event_loop/exception.rs`, `event_loop/metrics.rs` (a loop's load: the loop-thread counters and the atomics other threads read), `io/{raw,ops,buf,file}.rs` (each I/O operation, once), `driver/` (the [`Driver`](driver::Driver) trait, the file-call threads, what dropped operations kept), `thread/pool.rs` |
 //! | scheduling core | what a wake touches | `task/header.rs` (header, state word, reference count), `task/cells.rs` (a loop's free task cells), `event_loop/shared.rs` (the injection queue, the park handshake), `event_loop/queue.rs` (the ready queue), `event_loop/registry.rs` (the live tasks), `event_loop/core.rs` (the loop-thread state), `context.rs` (the thread-local: which loop, task, scope chain, context; `Restore` for changes that last a call), `event_loop/wake.rs` (where a wake goes), `task/raw.rs` (the waker and a task's vtable) |
 //! | reads the thread-local | leaves and their helpers | `cancel/mod.rs` (the cancellation rule: [`cancel::check`]), `contextvars/mod.rs`, `time/now.rs`, `callback.rs`, `timer/entry.rs` (the armed-timer entry every timer uses), `io/{future,registered,multi,calls}.rs` |
 //! | tasks | | `task/run.rs` (a step, completion), `task/task_ref.rs`, `task/handle.rs` ([`Task`], spawning), `task/mod.rs` |
-//! | the loop | a turn and its ends | `event_loop/turn.rs` (asyncio's `_run_once`), `event_loop/close.rs`, `event_loop/builder.rs`, `event_loop/mod.rs` ([`Loop`]), `handle.rs` ([`LoopHandle`]), `runner.rs`, `thread/mod.rs` ([`to_thread`]) |
+//! | the loop | a turn and its ends | `event_loop/turn.rs` (asyncio's `_run_once`), `event_loop/close.rs`, `event_loop/builder.rs`, `event_loop/mod.rs` ([`Loop`]), `handle.rs` ([`LoopHandle`], its [`metrics`](LoopHandle::metrics), [`Job`], [`HeldConnection`]), `runner.rs`, `thread/mod.rs` ([`to_thread`], pinning a thread to a CPU) |
 //! | futures and combinators | | `future.rs`, `timer/sleep.rs`, `combinator/` (gather, wait, as_completed, timeout, shield, TaskGroup), `time/mod.rs` |
 //!
 //! # Examples
@@ -99,11 +99,12 @@ pub use combinator::{
     WaitError, as_completed, gather, gather_settled, shield, timeout, timeout_at, timeout_with, wait, wait_for,
 };
 pub use contextvars::{ContextVar, copy_context};
-pub use event_loop::builder::Builder;
+pub use event_loop::builder::{Builder, Settings};
 pub use event_loop::exception::{ExceptionContext, default_exception_handler};
+pub use event_loop::metrics::LoopMetrics;
 pub use event_loop::{Loop, get_running_loop, try_get_running_loop};
 pub use future::{CallbackId, Future, FutureError, FutureTake, FutureWait, InvalidStateError};
-pub use handle::{ConcurrentFuture, LoopClosed, LoopHandle};
+pub use handle::{ConcurrentFuture, HeldConnection, Job, LoopClosed, LoopHandle};
 pub use runner::{Runner, run, run_on};
 
 /// `#[aio_core::main]` and `#[aio_core::test]`: aio-macros' attributes,
@@ -129,7 +130,7 @@ pub use task::{
     DoneCallbackId, JoinRef, Panic, Reportable, Task, TaskError, TaskFailure, TaskRef, all_tasks, create_eager_task,
     create_task, current_task,
 };
-pub use thread::{ToThread, ToThreadError, to_thread};
+pub use thread::{ToThread, ToThreadError, allowed_cpus, pin_current_thread, to_thread};
 pub use time::monotonic;
 pub use timer::{Sleep, YieldNow, sleep, sleep_until, yield_now};
 

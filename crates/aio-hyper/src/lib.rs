@@ -13,6 +13,8 @@
 //!   hyper's `Read`/`Write`, with the writer's flow control;
 //! - [`serve`] / [`Builder`]: HTTP/1.1 and HTTP/2 on a `TcpListener`, one
 //!   task per connection (and `serve_tls` with the `tls` feature);
+//! - [`serve_pool`]: the same over a pool of loops, each connection on
+//!   the loop that holds fewest (aio-net's `PoolServer`);
 //! - [`Client`]: a pooled HTTP/1.1 and HTTP/2 client, one pool per loop,
 //!   with a connection limit per host (requests wait in line), request,
 //!   connect and idle timeouts, and idempotent requests resent once when
@@ -57,7 +59,7 @@ mod server;
 
 pub use client::{Client, ClientError};
 pub use rt::{AioTimer, Io, LocalExecutor};
-pub use server::{BoxError, Builder, serve};
+pub use server::{BoxError, Builder, serve, serve_pool};
 
 /// The hyper this crate is built on.
 pub use hyper;

@@ -7,7 +7,10 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
-use aio_net::TcpListener;
+use std::net::SocketAddr;
+
+use aio_core::LoopHandle;
+use aio_net::{PoolServer, Spread, TcpListener};
 use hyper::body::{Body, Incoming};
 use hyper::service::Service;
 use hyper::{Request, Response};
@@ -140,8 +143,10 @@ impl Builder {
             backoff = Duration::from_millis(10);
             let builder = builder.clone();
             let service = service.clone();
+            let held = aio_core::get_running_loop().hold_connection();
             drop(aio_core::create_task(async move {
                 let r = builder.serve_connection(Io::tcp(stream), service).await;
+                drop(held);
                 report(r);
             }));
         }
@@ -185,6 +190,64 @@ impl Builder {
             }));
         }
     }
+}
+
+impl Builder {
+    /// Serves HTTP on `addr` over a pool of loops, with this builder's
+    /// settings: a [`PoolServer`] (see [`Spread`] for how connections
+    /// find a loop) whose connections are served by hyper on the loop
+    /// that got them, with a service `make_service()` made on that loop
+    /// for each connection (it need not be `Send`: `Rc` state is fine).
+    /// Returns at once; the server runs until closed
+    /// ([`PoolServer::close`]) or its loops close. The `aio` facade's
+    /// `LoopPool::serve_http` calls this on its loops.
+    ///
+    /// # Errors
+    /// Binding fails, or a loop is closed.
+    pub fn serve_pool<M, S, B>(
+        &self,
+        loops: &[LoopHandle],
+        addr: SocketAddr,
+        spread: Spread,
+        make_service: M,
+    ) -> io::Result<PoolServer>
+    where
+        M: Fn() -> S + Send + Sync + 'static,
+        S: Service<Request<Incoming>, Response = Response<B>> + 'static,
+        S::Future: 'static,
+        S::Error: Into<BoxError>,
+        B: Body + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let builder = self.clone();
+        aio_net::start_pool_server(loops, addr, spread, move |stream| {
+            let service = make_service();
+            let builder = builder.clone();
+            async move { report(builder.serve_connection(Io::tcp(stream), service).await) }
+        })
+    }
+}
+
+/// [`Builder::serve_pool`] with [`Builder::new`]'s settings: HTTP/1.1
+/// and HTTP/2 on `addr`, spread over `loops`.
+///
+/// # Errors
+/// As [`Builder::serve_pool`].
+pub fn serve_pool<M, S, B>(
+    loops: &[LoopHandle],
+    addr: SocketAddr,
+    spread: Spread,
+    make_service: M,
+) -> io::Result<PoolServer>
+where
+    M: Fn() -> S + Send + Sync + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + 'static,
+    S::Future: 'static,
+    S::Error: Into<BoxError>,
+    B: Body + 'static,
+    B::Error: Into<BoxError>,
+{
+    Builder::new().serve_pool(loops, addr, spread, make_service)
 }
 
 fn is_transient(e: &io::Error) -> bool {

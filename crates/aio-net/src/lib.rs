@@ -10,6 +10,10 @@
 //!   traits (tokio's with the `tokio-io` feature).
 //! - asyncio's streams: [`open_connection`], [`start_server`] ([`Server`]),
 //!   [`StreamReader`], [`StreamWriter`], and the Unix variants.
+//! - Servers over a pool of loops: [`start_server_pool`] and
+//!   [`start_pool_server`] ([`PoolServer`]) spread connections over
+//!   several loops by load ([`Spread`]); the `aio` facade's `LoopPool`
+//!   starts them.
 //! - TLS (the `tls` feature): `open_connection_tls`, `start_server_tls`,
 //!   `start_tls` and `start_tls_server` put rustls (on ring) between the
 //!   socket and the same `StreamReader`/`StreamWriter`; certificates are
@@ -60,6 +64,7 @@
 
 mod addr;
 mod compat;
+mod pool;
 mod process;
 pub mod signal;
 mod sock;
@@ -72,6 +77,7 @@ mod udp;
 mod unix;
 
 pub use addr::{ToSocketAddrs, lookup_host};
+pub use pool::{PoolServer, Spread, start_pool_server, start_server_pool};
 pub use process::{
     ChildWatcher, Command, CommunicateInput, DEVNULL, ExecArgs, PIPE, Process, STDOUT, Spawn, Stdio,
     create_subprocess_exec, create_subprocess_shell,

@@ -130,6 +130,38 @@ pub struct Builder {
     backend: Backend,
 }
 
+impl Clone for Builder {
+    fn clone(&self) -> Builder {
+        Builder {
+            core: aio_core::Builder::from_settings(self.core.settings()),
+            backend: self.backend,
+        }
+    }
+}
+
+/// A [`Builder`] as a `Send` value, to build loops alike on other threads.
+#[derive(Debug, Clone)]
+pub(crate) struct SendBuilder {
+    core: aio_core::Settings,
+    backend: Backend,
+}
+
+impl SendBuilder {
+    pub(crate) fn new(b: &Builder) -> SendBuilder {
+        SendBuilder {
+            core: b.core.settings(),
+            backend: b.backend,
+        }
+    }
+
+    pub(crate) fn builder(self) -> Builder {
+        Builder {
+            core: aio_core::Builder::from_settings(self.core),
+            backend: self.backend,
+        }
+    }
+}
+
 impl Builder {
     /// asyncio's defaults, the backend from `Auto`.
     pub fn new() -> Builder {
@@ -194,6 +226,17 @@ impl Builder {
     pub fn shutdown_timeout(mut self, d: Duration) -> Builder {
         self.core = self.core.shutdown_timeout(d);
         self
+    }
+
+    /// Starts a [`LoopPool`](crate::LoopPool) of `n` loops, each built
+    /// from a copy of this builder (see
+    /// [`LoopPool::builder`](crate::LoopPool::builder) for the pool's own
+    /// settings).
+    ///
+    /// # Errors
+    /// As [`PoolBuilder::build`](crate::PoolBuilder::build).
+    pub fn build_pool(self, n: usize) -> io::Result<crate::LoopPool> {
+        crate::LoopPool::builder(n).loop_builder(self).build()
     }
 
     /// Creates the loop.
@@ -315,13 +358,17 @@ impl Runner {
 
 /// Runs one loop per thread, thread-per-core: `n` threads, each running
 /// `make(i)` on its own loop (default backend) until it completes, and
-/// returns their outputs in order. There is no work stealing: tasks stay on
-/// the loop that created them. Listeners bound with `SO_REUSEPORT` (see
-/// `TcpSocket::set_reuseport`) let each loop accept its own connections.
+/// returns their outputs in order: a [`LoopPool`](crate::LoopPool) of `n`
+/// loops, [`run`](crate::LoopPool::run), then shut down (tasks still
+/// running are cancelled). Tasks stay on the loop that created them.
+/// Listeners bound with `SO_REUSEPORT` (see `TcpSocket::set_reuseport`)
+/// let each loop accept its own connections; a pool's
+/// [`start_server`](crate::LoopPool::start_server) also spreads them by
+/// load.
 ///
 /// # Panics
-/// If a thread cannot be spawned, or if a loop's future panics (the panic
-/// continues here once every thread has finished).
+/// If the loops cannot start, or if a loop's future panics (the panic
+/// continues here once every loop has finished).
 ///
 /// # Examples
 /// ```
@@ -331,25 +378,26 @@ impl Runner {
 /// });
 /// assert_eq!(ids.into_iter().collect::<Result<Vec<_>, _>>().unwrap(), [0, 10]);
 /// ```
+#[track_caller]
 pub fn run_per_core<M, F>(n: usize, make: M) -> Vec<F::Output>
 where
     M: Fn(usize) -> F + Send + Sync + 'static,
     F: Future + 'static,
     F::Output: Send + 'static,
 {
-    let make = std::sync::Arc::new(make);
-    let threads: Vec<_> = (0..n)
-        .map(|i| {
-            let make = make.clone();
-            std::thread::Builder::new()
-                .name(format!("aio-loop-{i}"))
-                .spawn(move || Runner::new().run(make(i)))
-                .expect("cannot spawn a loop thread")
-        })
-        .collect();
-    let results: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|p| std::panic::resume_unwind(p)))
-        .collect()
+    let pool = match crate::LoopPool::new(n) {
+        Ok(p) => p,
+        Err(e) => panic!("aio: cannot start the loops: {e}"),
+    };
+    let out = pool.try_run(make);
+    pool.shutdown(Duration::ZERO);
+    let mut values = Vec::with_capacity(out.len());
+    for r in out {
+        match r {
+            Ok(v) => values.push(v),
+            Err(TaskError::Panicked(p)) => p.resume(),
+            Err(e) => panic!("aio: a loop's future did not complete: {e}"),
+        }
+    }
+    values
 }

@@ -29,6 +29,7 @@
 //! | `await asyncio.open_connection(h, p, ssl=ctx)` | `aio::open_connection_tls(h, p, &tls).await?` (`tls` feature) |
 //! | `await writer.start_tls(ctx, server_hostname=h)` | `aio::start_tls(reader, writer, &tls, h).await?` (`tls` feature) |
 //! | `contextvars.ContextVar("v", default=0)` | `aio::ContextVar::new("v", 0)` |
+//! | (one process per core, or one loop per thread by hand) | `aio::LoopPool::new(n)`: `pool.start_server(addr, handler)`, `pool.spawn(f)`, `pool.shutdown(grace)` |
 //!
 //! # Features: which item comes from which
 //!
@@ -37,16 +38,16 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | (none) | — | [`run`], [`Runner`], [`Builder`], [`Backend`], [`Loop`], tasks ([`create_task`], [`Task`], [`TaskGroup`], [`gather`](fn@gather), [`wait`], [`as_completed`], [`shield`]), timers and timeouts ([`sleep`], [`timeout`], [`wait_for`]), [`Cancelled`], [`Future`], [`to_thread`], [`LoopHandle`], [`ContextVar`] and [`contextvars`], the test clock ([`time`]), [`#[aio::main]`](main) and [`#[aio::test]`](test) |
+//! | (none) | — | [`run`], [`Runner`], [`Builder`], [`Backend`], [`Loop`], [`LoopPool`] and [`PoolBuilder`] (loops on every core; their servers need `net`), [`run_per_core`], [`LoopMetrics`], tasks ([`create_task`], [`Task`], [`TaskGroup`], [`gather`](fn@gather), [`wait`], [`as_completed`], [`shield`]), timers and timeouts ([`sleep`], [`timeout`], [`wait_for`]), [`Cancelled`], [`Future`], [`to_thread`], [`LoopHandle`], [`ContextVar`] and [`contextvars`], the test clock ([`time`]), [`#[aio::main]`](main) and [`#[aio::test]`](test) |
 //! | `sync` | yes | `Lock`, `Event`, `Condition`, `Semaphore`, `BoundedSemaphore`, `Barrier` and their futures and errors (aio-sync) |
 //! | `queue` | yes | `Queue`, `PriorityQueue`, `LifoQueue` and their errors (aio-queue) |
-//! | `net` | yes | `TcpListener`, `TcpStream`, `TcpSocket`, `UdpSocket`, `UnixListener`, `UnixStream`, `UnixDatagram`; streams: `open_connection`, `start_server`, `StreamReader`, `StreamWriter`, `Server` (and the Unix variants); subprocesses: `create_subprocess_exec`, `create_subprocess_shell`, `Command`, `Process`, `PIPE`, `DEVNULL`, `STDOUT`; signals: `add_signal_handler`, `remove_signal_handler`, `ctrl_c`, the [`signal`](https://docs.rs/aio-net) module; `lookup_host` (aio-net). Needs `poll` or `uring` |
+//! | `net` | yes | `TcpListener`, `TcpStream`, `TcpSocket`, `UdpSocket`, `UnixListener`, `UnixStream`, `UnixDatagram`; streams: `open_connection`, `start_server`, `StreamReader`, `StreamWriter`, `Server` (and the Unix variants); servers over a pool of loops: `PoolServer`, `Spread`, `start_pool_server`, `start_server_pool`; subprocesses: `create_subprocess_exec`, `create_subprocess_shell`, `Command`, `Process`, `PIPE`, `DEVNULL`, `STDOUT`; signals: `add_signal_handler`, `remove_signal_handler`, `ctrl_c`, the [`signal`](https://docs.rs/aio-net) module; `lookup_host` (aio-net). Needs `poll` or `uring` |
 //! | `poll` | yes | the epoll/kqueue driver: [`Backend::Poll`], the default backend |
 //! | `uring` | no | the io_uring driver: [`Backend::Uring`], the default backend when the kernel allows it (poll otherwise) |
 //! | `tokio-io` | no | tokio's `AsyncRead`/`AsyncWrite` on aio's stream types (implies `net`), and on files with `fs` |
 //! | `fs` | no | files: [`fs`] (`File`, `OpenOptions`, `read_dir`, `read`, `write`, `copy`, `metadata`, ...; aio-fs) |
 //! | `tls` | no | TLS on the streams: `open_connection_tls`, `start_server_tls`, `start_tls`, `start_tls_server`, `TlsConnector`, `TlsAcceptor` (aio-net, rustls) |
-//! | `hyper` | no | hyper on aio: [`hyper`] (`serve`, `Client`, the executor and timer; aio-hyper) |
+//! | `hyper` | no | hyper on aio: [`hyper`] (`serve`, `serve_pool`, `Client`, the executor and timer; aio-hyper), [`LoopPool::serve`] |
 //!
 //! Built with neither `poll` nor `uring`, the default loop runs with no I/O
 //! driver ([`Backend::None`]): tasks, timers, sync and queues still work.
@@ -77,10 +78,12 @@
 compile_error!("aio's `net` feature needs an I/O backend: enable `poll` (the default) or `uring`");
 
 mod backend;
+mod pool;
 
 pub use aio_core::*;
 pub use aio_macros::{main, test};
 pub use backend::{Backend, Builder, Runner, driver_for, new_event_loop, run, run_per_core};
+pub use pool::{LoopPool, PoolBuilder, PoolHandle};
 
 /// What `#[aio::main]` and `#[aio::test]` expand to; not a public API.
 #[doc(hidden)]

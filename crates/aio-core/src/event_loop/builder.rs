@@ -18,6 +18,19 @@ use crate::loom::sync::atomic::Ordering;
 use crate::task::cells::CellCache;
 use crate::timer::heap::{Fired, Timers};
 
+/// A [`Builder`]'s settings without its driver ([`Builder::settings`]):
+/// `Send` and `Clone`, to build loops alike on several threads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    paused_clock: bool,
+    debug: Option<bool>,
+    eager_tasks: bool,
+    slow_callback: Duration,
+    max_threads: Option<usize>,
+    thread_keep_alive: Duration,
+    shutdown_timeout: Duration,
+}
+
 /// Configures a [`Loop`]: its driver, debug mode, eager tasks, thread pool
 /// and shutdown timeout.
 ///
@@ -142,6 +155,44 @@ impl Builder {
         self
     }
 
+    /// The settings without the driver (a driver belongs to one loop), as
+    /// a `Send` value: what a pool of loops sends to each of its threads,
+    /// which makes its loop with [`Builder::from_settings`].
+    pub fn settings(&self) -> Settings {
+        Settings {
+            paused_clock: self.paused_clock,
+            debug: self.debug,
+            eager_tasks: self.eager_tasks,
+            slow_callback: self.slow_callback,
+            max_threads: self.max_threads,
+            thread_keep_alive: self.thread_keep_alive,
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+
+    /// A builder with `settings` and no driver yet.
+    pub fn from_settings(settings: Settings) -> Builder {
+        let Settings {
+            paused_clock,
+            debug,
+            eager_tasks,
+            slow_callback,
+            max_threads,
+            thread_keep_alive,
+            shutdown_timeout,
+        } = settings;
+        Builder {
+            driver: None,
+            paused_clock,
+            debug,
+            eager_tasks,
+            slow_callback,
+            max_threads,
+            thread_keep_alive,
+            shutdown_timeout,
+        }
+    }
+
     /// Creates the loop.
     pub fn build(self) -> Loop {
         let driver = self.driver.unwrap_or_else(|| Box::new(ParkDriver::new()));
@@ -176,6 +227,8 @@ impl Builder {
             max_threads: self.max_threads.unwrap_or_else(|| (cpus + 4).min(32)),
             thread_keep_alive: self.thread_keep_alive,
             shutdown_timeout: self.shutdown_timeout,
+            stats: Default::default(),
+            idle: RefCell::new(None),
         });
         core.shared
             .core_addr

@@ -22,6 +22,8 @@ impl Core {
             return;
         }
         assert!(!self.running.get(), "cannot close a running event loop");
+        // Closing runs turns; nothing new is taken on meanwhile.
+        drop(self.idle.borrow_mut().take());
         {
             let _run = self.enter_run();
             let pending = self.all_tasks();

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::exception::{ExceptionContext, ExceptionHandler, default_exception_handler};
+use super::metrics::Stats;
 use super::queue::{Callback, RunQueue, Runnable};
 use super::registry::Registry;
 use super::shared::Shared;
@@ -59,6 +60,11 @@ pub(crate) struct Core {
     pub(super) max_threads: usize,
     pub(super) thread_keep_alive: Duration,
     pub(super) shutdown_timeout: Duration,
+    /// The load counters published to `shared.gauges`.
+    pub(crate) stats: Stats,
+    /// Called when the loop has nothing to run and is about to sleep
+    /// ([`Loop::on_idle`](crate::Loop::on_idle)).
+    pub(super) idle: RefCell<Option<Rc<dyn Fn()>>>,
 }
 
 impl Core {

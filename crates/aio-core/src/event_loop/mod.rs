@@ -15,6 +15,7 @@ pub(crate) mod builder;
 mod close;
 pub(crate) mod core;
 pub(crate) mod exception;
+pub(crate) mod metrics;
 pub(crate) mod queue;
 pub(crate) mod registry;
 pub(crate) mod shared;
@@ -33,11 +34,12 @@ use crate::context::CONTEXT;
 use crate::contextvars::Context;
 use crate::delay::{IntoDeadline, IntoDelay, InvalidDelay};
 use crate::driver::Driver;
-use crate::handle::LoopHandle;
+use crate::handle::{HeldConnection, LoopHandle};
 use crate::task::{self, Task, TaskError};
 use crate::timer::entry::Armed;
 use core::Core;
 use exception::{ExceptionContext, ExceptionHandler};
+use metrics::LoopMetrics;
 use queue::Callback;
 
 /// An event loop: asyncio's `AbstractEventLoop`.
@@ -320,6 +322,47 @@ impl Loop {
         LoopHandle {
             shared: self.core.shared.clone(),
         }
+    }
+
+    /// The loop's load: tasks, ready queue, busy fraction, connections,
+    /// operations in flight (the same reading as
+    /// [`LoopHandle::metrics`] from another thread).
+    pub fn metrics(&self) -> LoopMetrics {
+        self.handle().metrics()
+    }
+
+    /// Counts one connection in the loop's
+    /// [`metrics`](LoopMetrics::connections) until the returned guard is
+    /// dropped. aio-net's servers count each connection they serve;
+    /// other code that holds long-lived peers may count them too, so load
+    /// balancing sees them.
+    pub fn hold_connection(&self) -> HeldConnection {
+        HeldConnection::new(self.core.shared.clone())
+    }
+
+    /// Sets the function the loop calls whenever it has nothing ready to
+    /// run and is about to sleep in its driver (`None` removes it): work
+    /// it schedules (a task it creates) runs at once instead. A pool of
+    /// loops takes movable work from busier siblings there. Closing the
+    /// loop removes it. A panic in it is reported through the exception
+    /// handler.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let lp = aio_core::Loop::new();
+    /// let idle = Rc::new(Cell::new(0));
+    /// let seen = idle.clone();
+    /// lp.on_idle(Some(move || seen.set(seen.get() + 1)));
+    /// lp.run_until_complete(aio_core::sleep(0.001)).unwrap().unwrap();
+    /// assert!(idle.get() >= 1); // before it slept for the timer
+    /// lp.on_idle(None::<fn()>);
+    /// ```
+    pub fn on_idle(&self, hook: Option<impl Fn() + 'static>) {
+        let hook = hook.map(|h| Rc::new(h) as Rc<dyn Fn()>);
+        drop(self.core.idle.replace(hook));
     }
 
     /// Sets what happens to panics of tasks nobody awaits and of callbacks

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use concurrent_queue::ConcurrentQueue;
 
+use super::metrics::Gauges;
 use crate::driver::{Driver, Unpark};
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
 use crate::task::header::{self, TaskPtr, release};
@@ -43,6 +44,8 @@ pub(crate) struct Shared {
     /// on the loop's own thread from a remote one.
     pub(super) core_addr: AtomicUsize,
     closed: AtomicBool,
+    /// The loop's load, published for other threads ([`LoopHandle::metrics`](crate::LoopHandle::metrics)).
+    pub(crate) gauges: Gauges,
 }
 
 /// `Shared::core_addr` before the loop's core exists: neither a core's
@@ -59,6 +62,7 @@ impl Shared {
             unparker,
             core_addr: AtomicUsize::new(NO_CORE),
             closed: AtomicBool::new(false),
+            gauges: Gauges::default(),
         }
     }
 
@@ -144,6 +148,16 @@ impl Shared {
 
     pub(crate) fn wake(&self) {
         self.unparker.unpark();
+    }
+
+    /// Whether the loop sleeps in its driver.
+    pub(crate) fn is_parked(&self) -> bool {
+        self.park_state.load(Ordering::Relaxed) == PARKED
+    }
+
+    /// How many things other threads sent that the loop has not taken.
+    pub(crate) fn injected(&self) -> usize {
+        self.injector.len()
     }
 
     /// The address of the owning `Core`, for identity comparisons.

@@ -38,11 +38,17 @@ impl Core {
     }
 
     pub(super) fn park(&self, timeout: Option<Duration>) {
-        if timeout != Some(Duration::ZERO) {
+        // A sleep (not a look at the driver) ends the loop's busy time.
+        let sleeps = timeout != Some(Duration::ZERO);
+        if sleeps {
             // Going idle: the free task cells of the last burst go back.
             self.cells.trim(IDLE_KEEP);
+            self.stats.sleeping(&self.shared.gauges);
         }
         let res = self.shared.park(&mut **self.driver.borrow_mut(), timeout);
+        if sleeps {
+            self.stats.woke(&self.shared.gauges);
+        }
         if let Err(e) = res {
             self.report(ExceptionContext {
                 message: format!("the {} driver failed to park: {e}", self.backend),
@@ -123,7 +129,10 @@ impl Core {
 
     /// One turn of the loop. `limit` caps how long it may park.
     pub(super) fn run_once(&self, limit: Option<u64>) {
-        let ready = self.queue.len() != 0;
+        let mut ready = self.queue.len() != 0;
+        if !ready && !self.stopping.get() && self.run_idle_hook() {
+            ready = self.queue.len() != 0;
+        }
         if !ready || self.polls_since_io.get() >= IO_INTERVAL {
             if ready || self.stopping.get() {
                 self.park(Some(Duration::ZERO));
@@ -183,6 +192,26 @@ impl Core {
         }
         self.polls_since_io
             .set(self.polls_since_io.get().saturating_add(n as u32));
+        self.stats
+            .publish_turn(&self.shared.gauges, self.live_tasks(), self.queue.len());
+    }
+
+    /// Runs the idle hook ([`Loop::on_idle`](crate::Loop::on_idle)), if
+    /// any: the loop has nothing ready and would sleep. Returns whether
+    /// there was one.
+    fn run_idle_hook(&self) -> bool {
+        let Some(hook) = self.idle.borrow().clone() else {
+            return false;
+        };
+        if catch_unwind(AssertUnwindSafe(|| hook())).is_err() {
+            self.report(ExceptionContext {
+                message: "the idle hook panicked".into(),
+                task: None,
+                panic: None,
+                error: None,
+            });
+        }
+        true
     }
 
     /// Runs a dequeued task (`woken`: its entry came from another

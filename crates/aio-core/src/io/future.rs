@@ -49,6 +49,7 @@ pub fn submit<T: Operation>(op: T) -> OpFuture<T> {
         owner: None,
         cancel: None,
         observe: true,
+        counted: false,
         _local: PhantomData,
     }
 }
@@ -76,6 +77,8 @@ pub struct OpFuture<T: Operation> {
     cancel: Option<(Cancelled, Taken)>,
     /// Whether cancellation is observed (see [`submit_shielded`]).
     observe: bool,
+    /// Counted in the loop's operations in flight (its metrics).
+    counted: bool,
     _local: PhantomData<*const ()>,
 }
 
@@ -92,8 +95,20 @@ impl<T: Operation> Unpin for OpFuture<T> {}
 impl<T: Operation> OpFuture<T> {
     /// Ends the operation with `res` (its memory comes back with it).
     fn finish(&mut self, res: io::Result<usize>) -> Poll<T::Output> {
+        self.uncount();
         let op = self.op.take().expect("an operation completes once");
         Poll::Ready(op.complete(res))
+    }
+
+    /// No longer in flight: leaves the loop's count.
+    fn uncount(&mut self) {
+        if std::mem::replace(&mut self.counted, false) {
+            crate::context::with_core(|c| {
+                if let Some(c) = c {
+                    c.stats.ops.set(c.stats.ops.get().saturating_sub(1));
+                }
+            });
+        }
     }
 
     /// What a cancellation does before this poll reaches the driver:
@@ -157,6 +172,10 @@ impl<T: Operation> Future for OpFuture<T> {
             };
             match res {
                 Poll::Pending => {
+                    if !this.counted {
+                        this.counted = true;
+                        core.stats.ops.set(core.stats.ops.get() + 1);
+                    }
                     if this.token.is_some() && this.owner.is_none() {
                         this.owner = Some(Loop::from_core_ptr(core));
                     }
@@ -184,6 +203,7 @@ impl<T: Operation> Future for OpFuture<T> {
 
 impl<T: Operation> Drop for OpFuture<T> {
     fn drop(&mut self) {
+        self.uncount();
         let (Some(token), Some(lp)) = (self.token.take(), self.owner.take()) else {
             return;
         };

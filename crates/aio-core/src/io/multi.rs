@@ -18,6 +18,7 @@ use super::future::{OpFuture, no_io_driver, submit_shielded};
 use super::ops::{Accept, Recv};
 use crate::context::expect_core;
 use crate::event_loop::Loop;
+use crate::event_loop::core::Core;
 
 /// How much a one-shot fallback receive asks for at a time.
 const CHUNK: usize = 64 * 1024;
@@ -31,6 +32,43 @@ enum Mode<T: super::Operation> {
     Single(OpFuture<T>),
 }
 
+/// Records the driver's answer: armed with `token`, or not armed.
+fn rearm<T: super::Operation>(mode: &mut Mode<T>, token: Option<u64>, core: &Core) {
+    *mode = match token {
+        Some(t) => match std::mem::replace(mode, Mode::Idle) {
+            Mode::Multi(_, lp) => Mode::Multi(t, lp),
+            _ => Mode::Multi(t, Loop::from_core_ptr(core)),
+        },
+        None => Mode::Idle,
+    };
+}
+
+/// Counts the operation in the loop's operations in flight (its metrics)
+/// while it is armed on the driver or waited for: `counted` says whether
+/// it is counted now, `in_flight` whether it should be.
+fn count(counted: &mut bool, in_flight: bool, core: &Core) {
+    if *counted != in_flight {
+        *counted = in_flight;
+        let ops = &core.stats.ops;
+        ops.set(if in_flight {
+            ops.get() + 1
+        } else {
+            ops.get().saturating_sub(1)
+        });
+    }
+}
+
+/// A multishot operation dropped while counted leaves the count.
+fn uncount(counted: bool) {
+    if counted {
+        crate::context::with_core(|c| {
+            if let Some(c) = c {
+                c.stats.ops.set(c.stats.ops.get().saturating_sub(1));
+            }
+        });
+    }
+}
+
 /// The receive side of a socket, kept armed between reads.
 ///
 /// Not `Send`: it belongs to the loop that runs it.
@@ -38,6 +76,8 @@ pub struct RecvStream {
     fd: RawFd,
     mode: Mode<Recv<Vec<u8>>>,
     multi: bool,
+    /// Counted in the loop's operations in flight.
+    counted: bool,
     _local: PhantomData<*const ()>,
 }
 
@@ -56,6 +96,7 @@ impl RecvStream {
             fd,
             mode: Mode::Idle,
             multi: true,
+            counted: false,
             _local: PhantomData,
         }
     }
@@ -82,13 +123,8 @@ impl RecvStream {
                 };
                 let r = io.poll_recv_multi(self.fd, &mut token, cx.waker(), out, max)?;
                 drop(d);
-                self.mode = match token {
-                    Some(t) => match std::mem::replace(&mut self.mode, Mode::Idle) {
-                        Mode::Multi(_, lp) => Mode::Multi(t, lp),
-                        _ => Mode::Multi(t, Loop::from_core_ptr(core)),
-                    },
-                    None => Mode::Idle,
-                };
+                count(&mut self.counted, token.is_some() || r.is_pending(), core);
+                rearm(&mut self.mode, token, core);
                 Some(r)
             });
             match r {
@@ -119,6 +155,7 @@ impl RecvStream {
 
 impl Drop for RecvStream {
     fn drop(&mut self) {
+        uncount(self.counted);
         if let Mode::Multi(token, lp) = std::mem::replace(&mut self.mode, Mode::Idle) {
             if let Ok(mut d) = lp.core.driver_try_mut() {
                 if let Some(io) = d.io() {
@@ -136,6 +173,8 @@ pub struct AcceptStream {
     fd: RawFd,
     mode: Mode<Accept>,
     multi: bool,
+    /// Counted in the loop's operations in flight.
+    counted: bool,
     _local: PhantomData<*const ()>,
 }
 
@@ -154,6 +193,7 @@ impl AcceptStream {
             fd,
             mode: Mode::Idle,
             multi: true,
+            counted: false,
             _local: PhantomData,
         }
     }
@@ -182,13 +222,8 @@ impl AcceptStream {
                 };
                 let r = io.poll_accept_multi(self.fd, &mut token, cx.waker())?;
                 drop(d);
-                self.mode = match token {
-                    Some(t) => match std::mem::replace(&mut self.mode, Mode::Idle) {
-                        Mode::Multi(_, lp) => Mode::Multi(t, lp),
-                        _ => Mode::Multi(t, Loop::from_core_ptr(core)),
-                    },
-                    None => Mode::Idle,
-                };
+                count(&mut self.counted, token.is_some() || r.is_pending(), core);
+                rearm(&mut self.mode, token, core);
                 // SAFETY: the driver hands over a new descriptor it gives to
                 // nobody else.
                 Some(r.map(|r| r.map(|(fd, addr)| (unsafe { OwnedFd::from_raw_fd(fd) }, addr))))
@@ -212,6 +247,7 @@ impl AcceptStream {
 
 impl Drop for AcceptStream {
     fn drop(&mut self) {
+        uncount(self.counted);
         if let Mode::Multi(token, lp) = std::mem::replace(&mut self.mode, Mode::Idle) {
             if let Ok(mut d) = lp.core.driver_try_mut() {
                 if let Some(io) = d.io() {

@@ -149,3 +149,64 @@ impl<T> Future for ToThread<T> {
         }
     }
 }
+
+/// Pins the calling thread to CPU `cpu` (`sched_setaffinity`), as a pool
+/// of loops does for each of its threads when asked: a loop that stays on
+/// one core keeps its caches warm. Linux only; elsewhere an `Unsupported`
+/// error.
+///
+/// # Errors
+/// The CPU does not exist or is not allowed to this process.
+pub fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no such CPU"));
+        }
+        // SAFETY: an all-zero `cpu_set_t` is a valid empty set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `cpu` is below CPU_SETSIZE (checked above).
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+        // SAFETY: `set` is a valid set of the size passed; 0 is this thread.
+        let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = cpu;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "pinning threads to CPUs is only supported on Linux",
+        ))
+    }
+}
+
+/// The CPUs the calling thread may run on (`sched_getaffinity`), in
+/// order: where a pool of loops pins its threads. Elsewhere than Linux,
+/// `0..available_parallelism`.
+///
+/// # Errors
+/// The system call fails.
+pub fn allowed_cpus() -> std::io::Result<Vec<usize>> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: an all-zero `cpu_set_t` is a valid empty set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a valid, writable set of the size passed.
+        let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `set` was filled in above; CPU_ISSET reads it.
+        Ok((0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+            .collect())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Ok((0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect())
+    }
+}

@@ -108,7 +108,7 @@ impl Drop for Active {
     }
 }
 
-fn report(msg: String) {
+pub(crate) fn report(msg: String) {
     if let Some(lp) = aio_core::try_get_running_loop() {
         lp.call_exception_handler(ExceptionContext {
             message: msg,
@@ -150,9 +150,11 @@ where
                 backoff = Duration::from_millis(10);
                 inner.active.set(inner.active.get() + 1);
                 let active = Active(inner.clone());
+                let held = get_running_loop().hold_connection();
                 let fut = handler(s.into_transport());
                 drop(create_task(async move {
                     let _active = active;
+                    let _held = held;
                     let failure = failure(&fut.await);
                     // As asyncio: a handler ended by cancellation (the
                     // server or the loop closing) is not an error to report.
