@@ -69,7 +69,7 @@ impl std::error::Error for TryAcquireError {}
 /// queues.
 ///
 /// Permits are counted in one atomic word together with two flags; the
-/// waiter list sits behind a `parking_lot` mutex that only the contended
+/// waiter list sits behind a short spin lock that only the contended
 /// paths take.
 ///
 /// # Examples
