@@ -23,8 +23,14 @@ use crate::list::{List, Outcome, wake_all};
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
-/// The waiter list is not empty. While it is set, no permits are free:
-/// a release hands its permit to the first waiter instead.
+/// The waiter list may be non-empty: set by the first waiter to queue, and
+/// cleared only by a release that finds the list empty (which then adds
+/// its permit to the pool in the same step). While it is set, no permits
+/// are free, and every release goes through the list lock to hand its
+/// permit to the first waiter. Leaving it set when the last waiter is
+/// handed a permit saves two atomic steps in the common alternation of
+/// "one waits, the other releases" (a queue's getter and its putter): the
+/// release does not clear it, the next waiter does not set it again.
 const WAITERS: usize = 1;
 /// Closed: waiters fail once the permits run out.
 const CLOSED: usize = 2;
@@ -221,23 +227,26 @@ impl RawSemaphore {
     /// returned waker after releasing it.
     fn release_locked(&self, list: &mut List, bound: usize) -> (bool, Option<Waker>) {
         if let Some(w) = list.pop(Outcome::Granted) {
-            if list.is_empty() {
-                self.state.fetch_and(!WAITERS, Ordering::Release);
-            }
+            // `WAITERS` stays set even if the list is now empty (see its
+            // docs): the next release clears it.
             return (true, Some(w));
         }
-        // No waiters, so `WAITERS` is clear and only the lock-free paths
-        // race with us.
+        // No waiters: clear a `WAITERS` left set and add the permit, in
+        // one step. While `WAITERS` is set nothing but `close` changes the
+        // word (no permits are free, the lock-free paths stand aside);
+        // while it is clear only the lock-free paths race with us.
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            if s / ONE >= bound.min(MAX_PERMITS) {
+            let fits = s / ONE < bound.min(MAX_PERMITS);
+            let next = (s & !WAITERS) + if fits { ONE } else { 0 };
+            if next == s {
                 return (false, None);
             }
             match self
                 .state
-                .compare_exchange_weak(s, s + ONE, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange_weak(s, next, Ordering::Release, Ordering::Relaxed)
             {
-                Ok(_) => return (true, None),
+                Ok(_) => return (fits, None),
                 Err(actual) => s = actual,
             }
         }
@@ -251,7 +260,8 @@ impl RawSemaphore {
 
     /// Whether tasks are waiting for a permit.
     pub fn has_waiters(&self) -> bool {
-        self.state.load(Ordering::Acquire) & WAITERS != 0
+        // `WAITERS` may outlive the last waiter; the list says for sure.
+        self.state.load(Ordering::Acquire) & WAITERS != 0 && !self.waiters.lock().is_empty()
     }
 
     /// Closes the semaphore: every waiter fails with [`Closed`], and so do
@@ -350,16 +360,22 @@ impl AcquireSlot {
     }
 
     /// [`RawAcquire::cancel`].
+    #[inline]
     pub(crate) fn cancel(&mut self, sem: &RawSemaphore) {
-        let Some(key) = self.key.take() else { return };
+        // Every acquire that completes drops through here: keep that check
+        // inline and the rest out of line.
+        if let Some(key) = self.key.take() {
+            Self::leave(sem, key);
+        }
+    }
+
+    #[cold]
+    fn leave(sem: &RawSemaphore, key: usize) {
         let mut list = sem.waiters.lock();
         let waker = match list.remove(key) {
-            None => {
-                if list.is_empty() {
-                    sem.state.fetch_and(!WAITERS, Ordering::Release);
-                }
-                None
-            }
+            // Left the queue; a `WAITERS` it leaves set with the list
+            // empty is cleared by the next release.
+            None => None,
             Some(Outcome::Granted) => sem.release_locked(&mut list, usize::MAX).1,
             Some(Outcome::Closed) => None,
         };
