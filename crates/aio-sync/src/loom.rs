@@ -11,14 +11,14 @@ pub(crate) mod sync {
     pub(crate) use super::spin_lock::Mutex;
 
     pub(crate) mod atomic {
-        pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+        pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
     }
 }
 
 #[cfg(loom)]
 pub(crate) mod sync {
     pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+        pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
     }
 
     /// parking_lot's `Mutex` interface on loom's mutex (which returns a
