@@ -1,9 +1,10 @@
 //! loom models of the waiter lists across threads: `RawSemaphore`'s
 //! permit word and FIFO hand-off (what `Lock` and `Semaphore` are), a
 //! waiter that gives up after it was handed a permit, a close after a
-//! release, `Notify` (what `Event` is) and `Condition`'s own list. Each thread drives its futures
-//! with loom's `block_on`, whose waker parks the thread: a lost wake-up
-//! leaves it parked for good, which loom reports as a deadlock.
+//! release, `Notify` (what `Event` is) and `Condition`'s own list. Each
+//! thread drives its futures with loom's `block_on`, whose waker parks the
+//! thread: a lost wake-up leaves it parked for good, which loom reports as
+//! a deadlock.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p aio-sync --test loom_waiters --release`.
 #![cfg(loom)]
