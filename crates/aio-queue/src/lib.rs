@@ -29,8 +29,8 @@
 //!   that are not, such as `Rc`s or task handles, work within one loop): tasks
 //!   on different loops can share one, plain threads can use the
 //!   `*_nowait` methods, and the futures run under any executor. The FIFO
-//!   queue stores items in a lock-free `concurrent-queue`, and its
-//!   uncontended `put`/`get` are a push or pop plus one atomic operation;
+//!   queue stores items in a ring buffer under a short spin lock; an
+//!   uncontended `put`/`get` is a push or pop plus one atomic operation;
 //!   waiting uses aio-sync's fair semaphores.
 //!
 //! Errors give values back: a failed `put_nowait` returns the item, and

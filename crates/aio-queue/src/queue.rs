@@ -133,8 +133,8 @@ macro_rules! queue_api {
 ///
 /// `maxsize` 0 (the default of [`new`](Queue::new)) is unbounded;
 /// otherwise `put` waits while the queue is full. Items are stored in a
-/// lock-free `concurrent-queue`; uncontended `put_nowait`/`get_nowait`
-/// take no lock.
+/// ring buffer under a short spin lock (one atomic step per push or pop,
+/// fewer than a lock-free queue takes).
 ///
 /// Beyond asyncio: the queue is `Send + Sync` when `T: Send`, and then
 /// works between loops on different threads and from plain threads (items

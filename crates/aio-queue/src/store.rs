@@ -11,22 +11,25 @@
 //! `Send + Sync` exactly when `T: Send`.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
-use concurrent_queue::ConcurrentQueue;
 use parking_lot::Mutex;
 
 /// The most a FIFO store allocates before it holds any item: a bounded
 /// queue whose slots fit keeps them in a ring allocated up front; a
-/// larger one grows with its items instead.
+/// larger one grows with its items instead. A FIFO that drains after a
+/// burst gives back what it holds beyond this.
 pub(crate) const RING_BYTES: usize = 64 << 10;
 
-// One store per queue, inline: boxing the (cache-padded) FIFO would add
-// an indirection to the hot path to save memory nobody misses.
-#[allow(clippy::large_enum_variant)]
+/// One store per queue kind.
 pub(crate) enum Store<T> {
-    /// First in, first out: a lock-free `concurrent-queue`.
-    Fifo(ConcurrentQueue<T>),
+    /// First in, first out: a ring buffer under a spin lock. A lock-free
+    /// queue (concurrent-queue, which aio used before) costs more atomic
+    /// read-modify-writes per push and pop — three or four for its
+    /// unbounded queue, plus a block allocation every 31 items; one and
+    /// a fence for its ring — than this lock's one, whose critical
+    /// section is a copy in and out of the ring.
+    Fifo(SpinLock<VecDeque<T>>),
     /// Smallest first: a binary heap under a lock.
     Heap(Heap<T>),
     /// Last in, first out: a vector under a lock.
@@ -39,27 +42,36 @@ pub(crate) struct Heap<T> {
     pop: fn(&mut BinaryHeap<Reverse<T>>) -> Option<T>,
 }
 
+/// How many items a FIFO ring keeps room for when it drains (what
+/// [`RING_BYTES`] holds, at least 16).
+const fn kept_capacity<T>() -> usize {
+    let n = match RING_BYTES.checked_div(std::mem::size_of::<T>()) {
+        Some(n) => n,
+        None => usize::MAX,
+    };
+    if n < 16 { 16 } else { n }
+}
+
 impl<T> Store<T> {
-    /// A preallocated ring when its slots take at most [`RING_BYTES`]
-    /// (the fastest store: no allocation per item), else an unbounded
-    /// queue of linked blocks allocated as items arrive. `Base`'s `space`
+    /// A ring allocated up front when `maxsize` items take at most
+    /// [`RING_BYTES`] (no allocation per item), else one that grows with
+    /// its items and shrinks back when drained. `Base`'s `space`
     /// semaphore enforces `maxsize` either way; a ring for any maxsize
     /// would cost 153 MiB for an empty queue of maxsize 10 million, and
     /// an abort or a panic for larger ones.
     pub(crate) fn fifo(maxsize: usize) -> Store<T> {
-        // concurrent-queue's ring slot: a stamp beside the value.
-        let slot = std::mem::size_of::<(usize, T)>();
-        Store::Fifo(if maxsize != 0 && maxsize <= RING_BYTES / slot {
-            ConcurrentQueue::bounded(maxsize)
+        let ring = if maxsize != 0 && maxsize <= kept_capacity::<T>() && std::mem::size_of::<T>() != 0 {
+            VecDeque::with_capacity(maxsize)
         } else {
-            ConcurrentQueue::unbounded()
-        })
+            VecDeque::new()
+        };
+        Store::Fifo(SpinLock::new(ring))
     }
 
     /// An unbounded FIFO store (what [`fifo`](Store::fifo) makes for
     /// `maxsize` 0), in a constant.
     pub(crate) const fn fifo_unbounded() -> Store<T> {
-        Store::Fifo(ConcurrentQueue::unbounded())
+        Store::Fifo(SpinLock::new(VecDeque::new()))
     }
 
     pub(crate) const fn heap() -> Store<T>
@@ -80,11 +92,7 @@ impl<T> Store<T> {
     #[inline]
     pub(crate) fn push(&self, item: T) {
         match self {
-            Store::Fifo(q) => {
-                if q.push(item).is_err() {
-                    unreachable!("a queue store is unbounded and never closed");
-                }
-            }
+            Store::Fifo(d) => d.lock().push_back(item),
             Store::Heap(h) => (h.push)(&mut h.heap.lock(), item),
             Store::Stack(v) => v.lock().push(item),
         }
@@ -93,7 +101,16 @@ impl<T> Store<T> {
     #[inline]
     pub(crate) fn pop(&self) -> Option<T> {
         match self {
-            Store::Fifo(q) => q.pop().ok(),
+            Store::Fifo(d) => {
+                let mut d = d.lock();
+                let item = d.pop_front();
+                if d.is_empty() && d.capacity() > kept_capacity::<T>() {
+                    // Drained after a burst: memory follows the items
+                    // held, as the module docs promise.
+                    d.shrink_to(kept_capacity::<T>());
+                }
+                item
+            }
             Store::Heap(h) => (h.pop)(&mut h.heap.lock()),
             Store::Stack(v) => v.lock().pop(),
         }
@@ -101,9 +118,80 @@ impl<T> Store<T> {
 
     pub(crate) fn len(&self) -> usize {
         match self {
-            Store::Fifo(q) => q.len(),
+            Store::Fifo(d) => d.lock().len(),
             Store::Heap(h) => h.heap.lock().len(),
             Store::Stack(v) => v.lock().len(),
         }
+    }
+}
+
+/// A spin lock for the FIFO: each critical section is one push
+/// or pop of a ring buffer (an occasional reallocation when it grows), so
+/// a waiting thread spins a little, then yields its time slice in case the
+/// holder was preempted. Its release is a plain store, where a
+/// parking_lot mutex's is another atomic read-modify-write.
+pub(crate) struct SpinLock<T>(spin::mutex::SpinMutex<T>);
+
+impl<T> SpinLock<T> {
+    const fn new(value: T) -> SpinLock<T> {
+        SpinLock(spin::mutex::SpinMutex::new(value))
+    }
+
+    #[inline]
+    fn lock(&self) -> spin::mutex::SpinMutexGuard<'_, T> {
+        match self.0.try_lock() {
+            Some(guard) => guard,
+            None => self.lock_contended(),
+        }
+    }
+
+    #[cold]
+    fn lock_contended(&self) -> spin::mutex::SpinMutexGuard<'_, T> {
+        let mut round = 0u32;
+        loop {
+            while self.0.is_locked() {
+                if round < 6 {
+                    for _ in 0..1u32 << round {
+                        std::hint::spin_loop();
+                    }
+                    round += 1;
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            if let Some(guard) = self.0.try_lock() {
+                return guard;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capacity<T>(s: &Store<T>) -> usize {
+        match s {
+            Store::Fifo(d) => d.lock().capacity(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn a_fifo_preallocates_small_rings_and_gives_a_burst_back() {
+        let small: Store<u64> = Store::fifo(8);
+        assert!(capacity(&small) >= 8);
+        let huge: Store<u64> = Store::fifo(10_000_000);
+        assert_eq!(capacity(&huge), 0);
+
+        let s: Store<u64> = Store::fifo_unbounded();
+        for i in 0..100_000 {
+            s.push(i);
+        }
+        for i in 0..100_000 {
+            assert_eq!(s.pop(), Some(i));
+        }
+        assert_eq!(s.pop(), None);
+        assert!(capacity(&s) <= kept_capacity::<u64>());
     }
 }

@@ -31,7 +31,7 @@
 //!   loops (threads) can share a primitive, and the futures work under any
 //!   executor, since they rely only on wakers (outside an aio task the
 //!   cancellation check is a no-op). Uncontended paths are a single atomic
-//!   operation; the waiter lists sit behind a `parking_lot` mutex taken
+//!   operation; the waiter lists sit behind a short spin lock taken
 //!   only when someone waits.
 //!
 //! Guards borrow their primitive; share a primitive between tasks with a

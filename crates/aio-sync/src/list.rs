@@ -7,6 +7,12 @@
 //! is how a cancelled waiter passes on what it was handed. Slots are reused,
 //! so a warm list allocates nothing per wait; removal is O(1); no unsafe.
 //!
+//! Every waiter also gets a ticket, numbered in arrival order: a
+//! semaphore hands permits out in ticket order, so it can publish "every
+//! ticket up to N was served" in one atomic word, and its waiters learn
+//! their outcome from that word without taking the lock (see
+//! [`List::pop_served`]).
+//!
 //! The list is always used under a lock owned by the primitive.
 
 use std::task::Waker;
@@ -23,8 +29,15 @@ pub(crate) enum Outcome {
 }
 
 enum Slot {
-    Free { next: u32 },
-    Waiting { waker: Waker, prev: u32, next: u32 },
+    Free {
+        next: u32,
+    },
+    Waiting {
+        waker: Waker,
+        prev: u32,
+        next: u32,
+        ticket: u64,
+    },
     Notified(Outcome),
 }
 
@@ -34,6 +47,8 @@ pub(crate) struct List {
     head: u32,
     tail: u32,
     len: usize,
+    /// The ticket of the next waiter to queue.
+    next_ticket: u64,
 }
 
 impl List {
@@ -44,6 +59,7 @@ impl List {
             head: NIL,
             tail: NIL,
             len: 0,
+            next_ticket: 1,
         }
     }
 
@@ -60,10 +76,19 @@ impl List {
 
     /// Links a new waiter at the back; returns its slot key.
     pub(crate) fn push(&mut self, waker: Waker) -> usize {
+        self.push_ticketed(waker).0
+    }
+
+    /// Links a new waiter at the back; returns its slot key and its
+    /// ticket (1 for the first waiter, counting up by one per waiter).
+    pub(crate) fn push_ticketed(&mut self, waker: Waker) -> (usize, u64) {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
         let slot = Slot::Waiting {
             waker,
             prev: self.tail,
             next: NIL,
+            ticket,
         };
         let key = if self.free != NIL {
             let k = self.free;
@@ -88,7 +113,45 @@ impl List {
         }
         self.tail = key;
         self.len += 1;
-        key as usize
+        (key as usize, ticket)
+    }
+
+    /// Unlinks the first waiter and frees its slot at once; returns its
+    /// waker and its ticket. The waiter does not come back to the slot: it
+    /// learns it was served from the ticket, which its primitive publishes
+    /// (tickets are served in order, so "served up to this ticket" says it
+    /// all).
+    pub(crate) fn pop_served(&mut self) -> Option<(Waker, u64)> {
+        if self.head == NIL {
+            return None;
+        }
+        let key = self.head;
+        let old = std::mem::replace(&mut self.slots[key as usize], Slot::Free { next: self.free });
+        match old {
+            Slot::Waiting {
+                waker, next, ticket, ..
+            } => {
+                self.free = key;
+                self.head = next;
+                if next == NIL {
+                    self.tail = NIL;
+                } else {
+                    self.set_prev(next, NIL);
+                }
+                self.len -= 1;
+                Some((waker, ticket))
+            }
+            _ => unreachable!("a linked slot is not waiting"),
+        }
+    }
+
+    /// The waker of the waiter with `ticket` in slot `key`, if it is still
+    /// waiting there (not served: its slot may have been reused since).
+    pub(crate) fn waiting_waker(&mut self, key: usize, ticket: u64) -> Option<&mut Waker> {
+        match self.slots.get_mut(key) {
+            Some(Slot::Waiting { waker, ticket: t, .. }) if *t == ticket => Some(waker),
+            _ => None,
+        }
     }
 
     /// Unlinks the first waiter, records `outcome` in its slot and returns

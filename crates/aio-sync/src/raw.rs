@@ -21,10 +21,16 @@ use std::task::{Context, Poll, Waker};
 
 use crate::list::{List, Outcome, wake_all};
 use crate::loom::sync::Mutex;
-use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 
-/// The waiter list is not empty. While it is set, no permits are free:
-/// a release hands its permit to the first waiter instead.
+/// The waiter list may be non-empty: set by the first waiter to queue, and
+/// cleared only by a release that finds the list empty (which then adds
+/// its permit to the pool in the same step). While it is set, no permits
+/// are free, and every release goes through the list lock to hand its
+/// permit to the first waiter. Leaving it set when the last waiter is
+/// handed a permit saves two atomic steps in the common alternation of
+/// "one waits, the other releases" (a queue's getter and its putter): the
+/// release does not clear it, the next waiter does not set it again.
 const WAITERS: usize = 1;
 /// Closed: waiters fail once the permits run out.
 const CLOSED: usize = 2;
@@ -69,7 +75,7 @@ impl std::error::Error for TryAcquireError {}
 /// queues.
 ///
 /// Permits are counted in one atomic word together with two flags; the
-/// waiter list sits behind a `parking_lot` mutex that only the contended
+/// waiter list sits behind a short spin lock that only the contended
 /// paths take.
 ///
 /// # Examples
@@ -85,6 +91,15 @@ impl std::error::Error for TryAcquireError {}
 /// ```
 pub struct RawSemaphore {
     state: AtomicUsize,
+    /// The ticket of the last waiter served (handed a permit, or failed by
+    /// `close`). Waiters are served in ticket order, so a waiter whose
+    /// ticket is at most this was served: it reads its outcome here,
+    /// without the list lock. Written under the lock.
+    served: AtomicU64,
+    /// The value of `served` when the semaphore was closed (`u64::MAX`
+    /// while open): the waiters served after it were failed, not handed a
+    /// permit. Written under the lock, before `served`.
+    closed_after: AtomicU64,
     waiters: Mutex<List>,
 }
 
@@ -109,6 +124,8 @@ impl RawSemaphore {
         assert!(permits <= MAX_PERMITS, "too many permits for a semaphore");
         RawSemaphore {
             state: AtomicUsize::new(permits * ONE),
+            served: AtomicU64::new(0),
+            closed_after: AtomicU64::new(u64::MAX),
             waiters: Mutex::new(List::new()),
         }
     }
@@ -119,6 +136,8 @@ impl RawSemaphore {
         assert!(permits <= MAX_PERMITS, "too many permits for a semaphore");
         RawSemaphore {
             state: AtomicUsize::new(permits * ONE),
+            served: AtomicU64::new(0),
+            closed_after: AtomicU64::new(u64::MAX),
             waiters: Mutex::new(List::new()),
         }
     }
@@ -220,24 +239,30 @@ impl RawSemaphore {
     /// stays within `bound`). The caller holds the waiter lock and wakes the
     /// returned waker after releasing it.
     fn release_locked(&self, list: &mut List, bound: usize) -> (bool, Option<Waker>) {
-        if let Some(w) = list.pop(Outcome::Granted) {
-            if list.is_empty() {
-                self.state.fetch_and(!WAITERS, Ordering::Release);
-            }
+        if let Some((w, ticket)) = list.pop_served() {
+            // Publishes the hand-off (and, with it, whatever the releaser
+            // wrote before releasing) to the waiter's lock-free check.
+            self.served.store(ticket, Ordering::Release);
+            // `WAITERS` stays set even if the list is now empty (see its
+            // docs): the next release clears it.
             return (true, Some(w));
         }
-        // No waiters, so `WAITERS` is clear and only the lock-free paths
-        // race with us.
+        // No waiters: clear a `WAITERS` left set and add the permit, in
+        // one step. While `WAITERS` is set nothing but `close` changes the
+        // word (no permits are free, the lock-free paths stand aside);
+        // while it is clear only the lock-free paths race with us.
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            if s / ONE >= bound.min(MAX_PERMITS) {
+            let fits = s / ONE < bound.min(MAX_PERMITS);
+            let next = (s & !WAITERS) + if fits { ONE } else { 0 };
+            if next == s {
                 return (false, None);
             }
             match self
                 .state
-                .compare_exchange_weak(s, s + ONE, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange_weak(s, next, Ordering::Release, Ordering::Relaxed)
             {
-                Ok(_) => return (true, None),
+                Ok(_) => return (fits, None),
                 Err(actual) => s = actual,
             }
         }
@@ -251,7 +276,8 @@ impl RawSemaphore {
 
     /// Whether tasks are waiting for a permit.
     pub fn has_waiters(&self) -> bool {
-        self.state.load(Ordering::Acquire) & WAITERS != 0
+        // `WAITERS` may outlive the last waiter; the list says for sure.
+        self.state.load(Ordering::Acquire) & WAITERS != 0 && !self.waiters.lock().is_empty()
     }
 
     /// Closes the semaphore: every waiter fails with [`Closed`], and so do
@@ -261,10 +287,38 @@ impl RawSemaphore {
         let mut wakers = Vec::new();
         {
             let mut list = self.waiters.lock();
-            list.pop_all(Outcome::Closed, &mut wakers);
+            // Under the lock, so the first close to get here marks where
+            // hand-offs end and failures begin (no waiter queues once
+            // `CLOSED` is set, and only the lock holder serves).
+            if self.closed_after.load(Ordering::Relaxed) == u64::MAX {
+                let served = self.served.load(Ordering::Relaxed);
+                self.closed_after.store(served, Ordering::Relaxed);
+            }
+            let mut last = None;
+            while let Some((w, ticket)) = list.pop_served() {
+                wakers.push(w);
+                last = Some(ticket);
+            }
+            if let Some(ticket) = last {
+                self.served.store(ticket, Ordering::Release);
+            }
             self.state.fetch_and(!WAITERS, Ordering::Release);
         }
         wake_all(&mut wakers);
+    }
+
+    /// The outcome of the waiter holding `ticket`, if it was served.
+    #[inline]
+    fn served(&self, ticket: u64) -> Option<Result<(), Closed>> {
+        if ticket > self.served.load(Ordering::Acquire) {
+            return None;
+        }
+        // `closed_after` was written before the `served` we just read.
+        Some(if ticket > self.closed_after.load(Ordering::Relaxed) {
+            Err(Closed)
+        } else {
+            Ok(())
+        })
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -335,81 +389,129 @@ impl Drop for RawAcquire<'_> {
 /// semaphore so that futures holding it by `Arc` (the owned acquires) share
 /// [`RawAcquire`]'s logic. Every call must pass the same semaphore, and
 /// its owner must call [`cancel`](AcquireSlot::cancel) when dropped.
+///
+/// A queued waiter holds its slot key and its ticket. Once served, its slot
+/// is already free (the server freed it): the waiter learns its outcome
+/// from [`RawSemaphore::served`], without the list lock, and a poll with
+/// the same waker as before, while not served, takes no lock either.
 #[derive(Debug, Default)]
 pub(crate) struct AcquireSlot {
-    key: Option<usize>,
+    key: usize,
+    /// 0 while not queued.
+    ticket: u64,
+    /// The waker the list holds for us, as [`Waker::will_wake`] compares
+    /// them (data and vtable addresses).
+    waker: (usize, usize),
+}
+
+/// What [`Waker::will_wake`] compares, kept as plain numbers.
+#[inline]
+fn waker_id(w: &Waker) -> (usize, usize) {
+    (w.data() as usize, std::ptr::from_ref(w.vtable()) as usize)
 }
 
 impl AcquireSlot {
     pub(crate) const fn new() -> AcquireSlot {
-        AcquireSlot { key: None }
+        AcquireSlot {
+            key: 0,
+            ticket: 0,
+            waker: (0, 0),
+        }
     }
 
     pub(crate) fn is_queued(&self) -> bool {
-        self.key.is_some()
+        self.ticket != 0
     }
 
     /// [`RawAcquire::cancel`].
+    #[inline]
     pub(crate) fn cancel(&mut self, sem: &RawSemaphore) {
-        let Some(key) = self.key.take() else { return };
-        let mut list = sem.waiters.lock();
-        let waker = match list.remove(key) {
+        // Every acquire that completes drops through here: keep that check
+        // inline and the rest out of line.
+        if self.ticket != 0 {
+            let ticket = std::mem::take(&mut self.ticket);
+            Self::leave(sem, self.key, ticket);
+        }
+    }
+
+    #[cold]
+    fn leave(sem: &RawSemaphore, key: usize, ticket: u64) {
+        let outcome = match sem.served(ticket) {
+            Some(outcome) => outcome,
             None => {
-                if list.is_empty() {
-                    sem.state.fetch_and(!WAITERS, Ordering::Release);
+                let mut list = sem.waiters.lock();
+                if list.waiting_waker(key, ticket).is_some() {
+                    // Still queued: leave. A `WAITERS` left set with the
+                    // list empty is cleared by the next release.
+                    list.remove(key);
+                    return;
                 }
-                None
+                drop(list);
+                // Served between the check and the lock; the server wrote
+                // `served` under the lock we just took.
+                sem.served(ticket).expect("a waiter gone from the list was served")
             }
-            Some(Outcome::Granted) => sem.release_locked(&mut list, usize::MAX).1,
-            Some(Outcome::Closed) => None,
         };
-        drop(list);
-        if let Some(w) = waker {
-            w.wake();
+        if outcome.is_ok() {
+            // Handed a permit it will not use: pass it on.
+            sem.release();
         }
     }
 
     /// [`RawAcquire::poll_acquire`].
     pub(crate) fn poll_acquire(&mut self, sem: &RawSemaphore, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
-        match self.key {
-            None => {
-                match sem.try_acquire() {
-                    Ok(()) => return Poll::Ready(Ok(())),
-                    Err(TryAcquireError::Closed) => return Poll::Ready(Err(Closed)),
-                    Err(TryAcquireError::NoPermits) => {}
-                }
-                let mut list = sem.waiters.lock();
-                let mut s = sem.state.load(Ordering::Relaxed);
-                loop {
-                    let (next, order) = if s >= ONE {
-                        (s - ONE, Ordering::Acquire)
-                    } else if s & CLOSED != 0 {
-                        return Poll::Ready(Err(Closed));
-                    } else if s & WAITERS == 0 {
-                        (s | WAITERS, Ordering::Relaxed)
-                    } else {
-                        break;
-                    };
-                    match sem.state.compare_exchange_weak(s, next, order, Ordering::Relaxed) {
-                        Ok(_) if s >= ONE => return Poll::Ready(Ok(())),
-                        Ok(_) => break,
-                        Err(actual) => s = actual,
-                    }
-                }
-                self.key = Some(list.push(cx.waker().clone()));
-                Poll::Pending
-            }
-            Some(key) => {
-                let mut list = sem.waiters.lock();
-                match list.poll(key, cx.waker()) {
-                    None => Poll::Pending,
-                    Some(o) => {
-                        self.key = None;
-                        Poll::Ready(if o == Outcome::Granted { Ok(()) } else { Err(Closed) })
-                    }
-                }
+        if self.ticket != 0 {
+            return self.poll_queued(sem, cx);
+        }
+        match sem.try_acquire() {
+            Ok(()) => return Poll::Ready(Ok(())),
+            Err(TryAcquireError::Closed) => return Poll::Ready(Err(Closed)),
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        let mut list = sem.waiters.lock();
+        let mut s = sem.state.load(Ordering::Relaxed);
+        loop {
+            let (next, order) = if s >= ONE {
+                (s - ONE, Ordering::Acquire)
+            } else if s & CLOSED != 0 {
+                return Poll::Ready(Err(Closed));
+            } else if s & WAITERS == 0 {
+                (s | WAITERS, Ordering::Relaxed)
+            } else {
+                break;
+            };
+            match sem.state.compare_exchange_weak(s, next, order, Ordering::Relaxed) {
+                Ok(_) if s >= ONE => return Poll::Ready(Ok(())),
+                Ok(_) => break,
+                Err(actual) => s = actual,
             }
         }
+        (self.key, self.ticket) = list.push_ticketed(cx.waker().clone());
+        self.waker = waker_id(cx.waker());
+        Poll::Pending
+    }
+
+    #[inline]
+    fn poll_queued(&mut self, sem: &RawSemaphore, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
+        if let Some(outcome) = sem.served(self.ticket) {
+            self.ticket = 0;
+            return Poll::Ready(outcome);
+        }
+        let id = waker_id(cx.waker());
+        if id == self.waker {
+            return Poll::Pending;
+        }
+        let mut list = sem.waiters.lock();
+        if let Some(w) = list.waiting_waker(self.key, self.ticket) {
+            w.clone_from(cx.waker());
+            self.waker = id;
+            return Poll::Pending;
+        }
+        drop(list);
+        // Served since the check above.
+        let outcome = sem.served(self.ticket).expect("a waiter gone from the list was served");
+        self.ticket = 0;
+        Poll::Ready(outcome)
     }
 }
 

@@ -1,9 +1,10 @@
 //! loom models of the waiter lists across threads: `RawSemaphore`'s
 //! permit word and FIFO hand-off (what `Lock` and `Semaphore` are), a
-//! waiter that gives up after it was handed a permit, `Notify` (what
-//! `Event` is) and `Condition`'s own list. Each thread drives its futures
-//! with loom's `block_on`, whose waker parks the thread: a lost wake-up
-//! leaves it parked for good, which loom reports as a deadlock.
+//! waiter that gives up after it was handed a permit, a close after a
+//! release, `Notify` (what `Event` is) and `Condition`'s own list. Each
+//! thread drives its futures with loom's `block_on`, whose waker parks the
+//! thread: a lost wake-up leaves it parked for good, which loom reports as
+//! a deadlock.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p aio-sync --test loom_waiters --release`.
 #![cfg(loom)]
@@ -75,6 +76,27 @@ fn a_permit_handed_to_a_waiter_that_gives_up_passes_on() {
         releaser.join().unwrap();
         assert_eq!(sem.available_permits(), 1);
         assert!(!sem.has_waiters());
+    });
+}
+
+/// A release and then a close on one thread, a waiter on another: the
+/// permit released before the close reaches the waiter whenever it
+/// queued (a waiter learns its outcome from the served-ticket word, and
+/// the close marks where hand-offs end), and nothing is left over.
+#[test]
+fn a_permit_released_before_close_still_reaches_its_waiter() {
+    loom::model(|| {
+        let sem = Arc::new(RawSemaphore::new(0));
+        let waiter = {
+            let sem = sem.clone();
+            thread::spawn(move || block_on(sem.acquire()))
+        };
+        sem.release();
+        sem.close();
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+        assert_eq!(sem.available_permits(), 0);
+        assert!(!sem.has_waiters());
+        assert!(sem.try_acquire().is_err());
     });
 }
 
