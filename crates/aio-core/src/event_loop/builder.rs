@@ -207,6 +207,7 @@ impl Builder {
             timers: RefCell::new(Timers::new()),
             tasks: RefCell::new(Registry::default()),
             cells: CellCache::default(),
+            banked_refs: Cell::new(0),
             backend: driver.name(),
             driver: RefCell::new(driver),
             clock: Clock::new(self.paused_clock),

@@ -37,6 +37,9 @@ pub(crate) struct Core {
     pub(crate) tasks: RefCell<Registry>,
     /// Free task cells, for the next tasks.
     pub(crate) cells: CellCache,
+    /// References to `shared` that tasks freed on this thread gave back,
+    /// for the next tasks (see [`shared_ref`](Core::shared_ref)).
+    pub(super) banked_refs: Cell<usize>,
     pub(super) driver: RefCell<Box<dyn Driver>>,
     pub(super) backend: &'static str,
     /// The real clock, or the paused (virtual) one of a test.
@@ -67,6 +70,17 @@ pub(crate) struct Core {
     pub(super) idle: RefCell<Option<Rc<dyn Fn()>>>,
 }
 
+impl Drop for Core {
+    fn drop(&mut self) {
+        // The banked references are strong counts without an `Arc`.
+        for _ in 0..self.banked_refs.get() {
+            // SAFETY: each is a count `bank_shared_ref` kept; `self.shared`
+            // still holds one more, so the count stays above zero.
+            unsafe { Arc::decrement_strong_count(Arc::as_ptr(&self.shared)) };
+        }
+    }
+}
+
 impl Core {
     /// The loop clock of the current turn, in nanoseconds: read at most
     /// once per turn, when a timer first needs it. Timers started during a
@@ -79,6 +93,32 @@ impl Core {
             self.now_fresh.set(true);
         }
         self.now.get()
+    }
+
+    /// A reference to the loop's `Shared` for a new task (its wakers reach
+    /// the loop through it from any thread). It comes from the bank that
+    /// tasks freed on the loop's thread fill, so a task made and freed on
+    /// its loop costs no atomic increment or decrement of the count (~7 ns
+    /// of a ~100 ns spawn and join); the bank is empty only when more
+    /// tasks are alive than ever before.
+    #[inline]
+    pub(crate) fn shared_ref(&self) -> Arc<Shared> {
+        let n = self.banked_refs.get();
+        if n == 0 {
+            return self.shared.clone();
+        }
+        self.banked_refs.set(n - 1);
+        // SAFETY: a banked reference is a strong count that
+        // `bank_shared_ref` kept without an `Arc`; this takes it back out.
+        unsafe { Arc::from_raw(Arc::as_ptr(&self.shared)) }
+    }
+
+    /// Takes back the reference of a task freed on the loop's thread.
+    #[inline]
+    pub(crate) fn bank_shared_ref(&self, r: Arc<Shared>) {
+        debug_assert!(Arc::ptr_eq(&r, &self.shared));
+        std::mem::forget(r);
+        self.banked_refs.set(self.banked_refs.get() + 1);
     }
 
     pub(crate) fn next_task_id(&self) -> u64 {

@@ -337,7 +337,7 @@ pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool, vtabl
     if core.debug.get() {
         log_created(id);
     }
-    let ptr = raw::allocate(fut, vtable, core.shared.clone(), id, vars, Some(&core.cells));
+    let ptr = raw::allocate(fut, vtable, core.shared_ref(), id, vars, Some(&core.cells));
     // SAFETY: freshly allocated; we hold the handle's reference.
     let h = unsafe { ptr.as_ref() };
     h.set_flag(HANDLE, true);

@@ -142,6 +142,8 @@ impl Local {
     }
 }
 
+/// A field added here is also dropped by `raw::header_drop_but_shared`
+/// (a task freed on its loop's thread gives `shared` back to the loop).
 #[repr(C)]
 pub(crate) struct Header {
     /// `refs * REF_ONE | COMPLETE | SCHEDULED`.

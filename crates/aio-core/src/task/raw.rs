@@ -253,22 +253,56 @@ unsafe fn drop_stage<F: Future>(ptr: NonNull<Header>) {
 /// # Safety
 /// `ptr` must be a `TaskCell<F>` whose last reference was just released.
 unsafe fn dealloc<F: Future>(ptr: NonNull<Header>) {
-    let cell = ptr.cast::<TaskCell<F>>();
+    let cell = ptr.cast::<TaskCell<F>>().as_ptr();
     // SAFETY: the cell is live until freed below.
     let owner = unsafe { ptr.as_ref() }.shared.core_addr();
     // SAFETY: allocated by `allocate`; no other reference exists. The
     // stage is `Consumed` (see module docs), so only `Send` data is
-    // dropped here.
-    unsafe { std::ptr::drop_in_place(cell.as_ptr()) };
+    // dropped here. `shared` is left for below.
+    unsafe {
+        header_drop_but_shared(&raw mut (*cell).header);
+        std::ptr::drop_in_place(&raw mut (*cell).stage);
+    }
     let layout = Layout::new::<TaskCell<F>>();
-    let mem = cell.cast::<u8>();
+    // SAFETY: `cell` is non-null.
+    let mem = unsafe { NonNull::new_unchecked(cell.cast::<u8>()) };
     with_core(|core| match core {
-        // Its own loop runs on this thread: keep the cell for the next task.
-        // SAFETY: a cell `allocate` made for this layout, dropped above.
-        Some(c) if std::ptr::eq(c as *const Core as *const (), owner) => unsafe { c.cells.put(mem, layout) },
-        // SAFETY: as above.
-        _ => unsafe { cells::free_cell(mem, layout) },
+        // Its own loop runs on this thread: its reference to the loop goes
+        // back to the loop's bank and the cell to its cache, for the next
+        // task.
+        Some(c) if std::ptr::eq(c as *const Core as *const (), owner) => {
+            // SAFETY: `shared` is live and read once (not dropped above).
+            c.bank_shared_ref(unsafe { std::ptr::read(&raw const (*cell).header.shared) });
+            // SAFETY: a cell `allocate` made for this layout, all of it
+            // dropped or moved out.
+            unsafe { c.cells.put(mem, layout) }
+        }
+        // SAFETY: as above; `shared` is dropped now, then the cell freed.
+        _ => unsafe {
+            std::ptr::drop_in_place(&raw mut (*cell).header.shared);
+            cells::free_cell(mem, layout)
+        },
     });
+}
+
+/// Drops every field of the header at `h` but `shared` (which goes back
+/// to its loop's bank of references when the task is freed on the loop's
+/// thread).
+///
+/// # Safety
+/// `h` is a live header that nothing else uses; its fields other than
+/// `shared` are not used again.
+unsafe fn header_drop_but_shared(h: *mut Header) {
+    // Every field but `shared`: a field added to `Header` is added here.
+    // SAFETY: the caller's promise; each field is dropped once.
+    unsafe {
+        std::ptr::drop_in_place(&raw mut (*h).state);
+        std::ptr::drop_in_place(&raw mut (*h).slot);
+        std::ptr::drop_in_place(&raw mut (*h).vtable);
+        std::ptr::drop_in_place(&raw mut (*h).scope);
+        std::ptr::drop_in_place(&raw mut (*h).vars);
+        std::ptr::drop_in_place(&raw mut (*h).local);
+    }
 }
 
 // --- waker --------------------------------------------------------------
