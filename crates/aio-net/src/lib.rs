@@ -9,7 +9,11 @@
 //!   methods (`read(buf)` gives the buffer back) and the `futures-io`
 //!   traits (tokio's with the `tokio-io` feature).
 //! - asyncio's streams: [`open_connection`], [`start_server`] ([`Server`]),
-//!   [`StreamReader`], [`StreamWriter`], and the Unix variants.
+//!   [`StreamReader`], [`StreamWriter`], and the Unix variants; a reader
+//!   and a writer join into one [`Duplex`] stream (futures-io's and
+//!   tokio's traits) for crates that take a stream, TLS included.
+//! - [`TcpStream::split`] and [`TcpStream::into_split`]: halves that read
+//!   and write independently, as tokio's.
 //! - TLS (the `tls` feature): `open_connection_tls`, `start_server_tls`,
 //!   `start_tls` and `start_tls_server` put rustls (on ring) between the
 //!   socket and the same `StreamReader`/`StreamWriter`; certificates are
@@ -60,9 +64,11 @@
 
 mod addr;
 mod compat;
+mod duplex;
 mod process;
 pub mod signal;
 mod sock;
+mod split;
 mod stream;
 mod sys;
 mod tcp;
@@ -87,6 +93,8 @@ pub use stream::{
     HandlerOutput, Server, StreamError, StreamReader, StreamWriter, open_connection, open_unix_connection,
     start_server, start_unix_server,
 };
+pub use duplex::Duplex;
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use tcp::{TcpListener, TcpSocket, TcpStream};
 #[cfg(feature = "tls")]
 pub use tls::{
