@@ -68,7 +68,12 @@ fn poll_try(
     }
 }
 
-pub(crate) fn poll_read(fd: &Registered, side: &mut Side, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<io::Result<usize>> {
+pub(crate) fn poll_read(
+    fd: &Registered,
+    side: &mut Side,
+    cx: &mut Context<'_>,
+    out: &mut [u8],
+) -> Poll<io::Result<usize>> {
     if out.is_empty() {
         return Poll::Ready(Ok(0));
     }
@@ -78,7 +83,12 @@ pub(crate) fn poll_read(fd: &Registered, side: &mut Side, cx: &mut Context<'_>, 
     poll_try(fd, side, cx, Interest::Readable, || (&*sref(fd)).read(out))
 }
 
-pub(crate) fn poll_write(fd: &Registered, side: &mut Side, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+pub(crate) fn poll_write(
+    fd: &Registered,
+    side: &mut Side,
+    cx: &mut Context<'_>,
+    data: &[u8],
+) -> Poll<io::Result<usize>> {
     if data.is_empty() {
         return Poll::Ready(Ok(0));
     }
@@ -136,7 +146,11 @@ macro_rules! impl_async_read {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut tokio::io::ReadBuf<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                let n = std::task::ready!(futures_io::AsyncRead::poll_read(self, cx, buf.initialize_unfilled()))?;
+                let n = std::task::ready!(futures_io::AsyncRead::poll_read(
+                    self,
+                    cx,
+                    buf.initialize_unfilled()
+                ))?;
                 buf.advance(n);
                 std::task::Poll::Ready(Ok(()))
             }

@@ -232,11 +232,7 @@ impl tokio::io::AsyncWrite for StreamWriter {
 
 #[cfg(feature = "tokio-io")]
 impl tokio::io::AsyncRead for Duplex {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
         tokio::io::AsyncRead::poll_read(Pin::new(&mut self.get_mut().reader), cx, buf)
     }
 }

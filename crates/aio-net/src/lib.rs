@@ -78,6 +78,7 @@ mod udp;
 mod unix;
 
 pub use addr::{ToSocketAddrs, lookup_host};
+pub use duplex::Duplex;
 pub use process::{
     ChildWatcher, Command, CommunicateInput, DEVNULL, ExecArgs, PIPE, Process, STDOUT, Spawn, Stdio,
     create_subprocess_exec, create_subprocess_shell,
@@ -89,12 +90,11 @@ pub use rustls;
 pub use signal::{
     LoopSignalExt, SignalError, WaitSignal, add_signal_handler, ctrl_c, remove_signal_handler, wait_signal,
 };
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use stream::{
     HandlerOutput, Server, StreamError, StreamReader, StreamWriter, open_connection, open_unix_connection,
     start_server, start_unix_server,
 };
-pub use duplex::Duplex;
-pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use tcp::{TcpListener, TcpSocket, TcpStream};
 #[cfg(feature = "tls")]
 pub use tls::{

@@ -56,6 +56,10 @@ pub struct OwnedWriteHalf {
 
 /// [`reunite`](OwnedReadHalf::reunite) was given halves of two different
 /// streams: both come back.
+///
+/// It is large (two halves with their read and write state); `reunite`
+/// returns it unboxed anyway, as tokio's does, since it only happens on
+/// a mistake and the halves are given back as they were.
 pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
 
 impl TcpStream {
@@ -123,6 +127,7 @@ impl OwnedReadHalf {
 
     /// The stream again, from its two halves; [`ReuniteError`] if `w` is
     /// the half of another stream.
+    #[expect(clippy::result_large_err, reason = "tokio's signature; see ReuniteError")]
     pub fn reunite(self, w: OwnedWriteHalf) -> Result<TcpStream, ReuniteError> {
         reunite(self, w)
     }
@@ -133,6 +138,7 @@ impl OwnedWriteHalf {
 
     /// The stream again, from its two halves; [`ReuniteError`] if `r` is
     /// the half of another stream.
+    #[expect(clippy::result_large_err, reason = "tokio's signature; see ReuniteError")]
     pub fn reunite(self, r: OwnedReadHalf) -> Result<TcpStream, ReuniteError> {
         reunite(r, self)
     }
@@ -143,6 +149,7 @@ impl OwnedWriteHalf {
     }
 }
 
+#[expect(clippy::result_large_err, reason = "tokio's signature; see ReuniteError")]
 fn reunite(r: OwnedReadHalf, mut w: OwnedWriteHalf) -> Result<TcpStream, ReuniteError> {
     if !Rc::ptr_eq(&r.fd, &w.fd) {
         return Err(ReuniteError(r, w));

@@ -167,7 +167,11 @@ async fn socket_adapters_edges() -> io::Result<()> {
 
     // A read that waited, then was dropped, takes nothing with it.
     let mut buf = [0u8; 16];
-    assert!(timeout(Duration::from_millis(20), AsyncReadExt::read(&mut a, &mut buf)).await.is_err());
+    assert!(
+        timeout(Duration::from_millis(20), AsyncReadExt::read(&mut a, &mut buf))
+            .await
+            .is_err()
+    );
     AsyncWriteExt::write_all(&mut b, b"after").await?;
     let n = AsyncReadExt::read(&mut a, &mut buf).await?;
     assert_eq!(&buf[..n], b"after");
@@ -180,9 +184,4 @@ async fn socket_adapters_edges() -> io::Result<()> {
     Ok(())
 }
 
-backend_tests!(
-    duplex_plain,
-    split_borrowed,
-    split_owned,
-    socket_adapters_edges,
-);
+backend_tests!(duplex_plain, split_borrowed, split_owned, socket_adapters_edges);

@@ -107,7 +107,6 @@ async fn duplex_tls() -> io::Result<()> {
     Ok(())
 }
 
-
 backend_tests!(
     duplex_tokio_traits,
     #[cfg(feature = "tls")]

@@ -8,7 +8,7 @@
 //! `tokio::spawn` or `tokio::time::sleep`, which panic outside a tokio
 //! runtime (`there is no reactor running, must be called from the context
 //! of a Tokio 1.x runtime`). reqwest, sqlx's pool, redis's connections and
-//! anything built on `tokio::time` are of this kind. [`tokio`] runs such a
+//! anything built on `tokio::time` are of this kind. [`tokio()`] runs such a
 //! future from an aio task:
 //!
 //! ```no_run
@@ -68,7 +68,7 @@ pub fn tokio<F: Future>(fut: F) -> Compat<F> {
     Compat::new(fut)
 }
 
-/// The handle of the runtime [`tokio`] runs futures on (the shared side
+/// The handle of the runtime [`tokio()`] runs futures on (the shared side
 /// runtime, started if it was not): to `spawn` a `Send` future there, or
 /// to give a crate that asks for a handle.
 ///
