@@ -13,6 +13,7 @@ use hyper::service::Service;
 use hyper::{Request, Response};
 use hyper_util::server::conn::auto;
 
+use crate::conn_info::{ConnInfo, WithConnInfo};
 use crate::rt::{AioTimer, Io, LocalExecutor};
 
 /// hyper's boxed error, as its services return.
@@ -26,7 +27,7 @@ pub type BoxError = Box<dyn StdError + Send + Sync>;
 /// timer: here it has one).
 #[derive(Clone)]
 pub struct Builder {
-    inner: auto::Builder<LocalExecutor>,
+    pub(crate) inner: auto::Builder<LocalExecutor>,
 }
 
 impl fmt::Debug for Builder {
@@ -106,8 +107,10 @@ impl Builder {
     }
 
     /// Accepts connections on `listener` and serves each in its own task,
-    /// with a clone of `service`. Runs until cancelled; connections in
-    /// progress then go on (as asyncio's `Server.close`).
+    /// with a clone of `service`; each request carries its connection's
+    /// [`ConnInfo`] in its extensions. Runs until cancelled; connections in
+    /// progress then go on (as asyncio's `Server.close`); see
+    /// [`serve_graceful`](Builder::serve_graceful) to end them too.
     ///
     /// # Errors
     /// An accept error other than a resource limit (which is retried
@@ -127,8 +130,8 @@ impl Builder {
         let builder = Rc::new(self.clone());
         let mut backoff = Duration::from_millis(10);
         loop {
-            let stream = match listener.accept().await {
-                Ok((s, _)) => s,
+            let (stream, peer) = match listener.accept().await {
+                Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
                 Err(e) if is_transient(&e) => {
                     aio_core::sleep(backoff).await?;
@@ -139,7 +142,7 @@ impl Builder {
             };
             backoff = Duration::from_millis(10);
             let builder = builder.clone();
-            let service = service.clone();
+            let service = WithConnInfo::new(service.clone(), ConnInfo::new(peer, stream.local_addr().ok()));
             drop(aio_core::create_task(async move {
                 let r = builder.serve_connection(Io::tcp(stream), service).await;
                 report(r);
@@ -166,8 +169,8 @@ impl Builder {
     {
         let builder = Rc::new(self.clone());
         loop {
-            let stream = match listener.accept().await {
-                Ok((s, _)) => s,
+            let (stream, peer) = match listener.accept().await {
+                Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
                 Err(e) if is_transient(&e) => {
                     aio_core::sleep(0.01).await?;
@@ -179,7 +182,11 @@ impl Builder {
             drop(aio_core::create_task(async move {
                 let (r, w) = stream.into_streams();
                 match aio_net::start_tls_server(r, w, &tls).await {
-                    Ok((r, w)) => report(builder.serve_connection(Io::new(r, w), service).await),
+                    Ok((r, w)) => {
+                        let info = ConnInfo::new(peer, w.local_addr().ok()).with_tls(w.tls_info());
+                        let service = WithConnInfo::new(service, info);
+                        report(builder.serve_connection(Io::new(r, w), service).await)
+                    }
                     Err(e) => report(Err(e.into())),
                 }
             }));
@@ -187,7 +194,7 @@ impl Builder {
     }
 }
 
-fn is_transient(e: &io::Error) -> bool {
+pub(crate) fn is_transient(e: &io::Error) -> bool {
     // Out of descriptors or memory: back off; the peer gave up: go on.
     matches!(
         e.raw_os_error(),
@@ -198,7 +205,7 @@ fn is_transient(e: &io::Error) -> bool {
 /// A connection's failure is the client's business (a reset, a bad
 /// request); as asyncio does for a failed handshake, only debug mode
 /// reports it.
-fn report(r: Result<(), BoxError>) {
+pub(crate) fn report(r: Result<(), BoxError>) {
     if let Err(e) = r {
         if let Some(lp) = aio_core::try_get_running_loop().filter(|lp| lp.get_debug()) {
             lp.call_exception_handler(aio_core::ExceptionContext {
