@@ -201,7 +201,8 @@ impl EchoClient {
     /// Calls `Say`.
     ///
     /// # Errors
-    /// The call's status: `Unavailable` when the server cannot be reached.
+    /// The call's status; when the server cannot be reached, `Unknown`
+    /// with the connect error (tonic's code for a transport's error).
     ///
     /// # Cancellation
     /// Dropping the future abandons the call (HTTP/2 resets the stream).

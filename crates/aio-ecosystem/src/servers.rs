@@ -47,7 +47,10 @@ fn find_binary(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
         .cloned()
         .chain(std::env::split_paths(&path))
         .map(|d| d.join(name))
-        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// A port that was free a moment ago on 127.0.0.1 (the OS picks it).
