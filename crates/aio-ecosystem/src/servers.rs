@@ -204,12 +204,14 @@ impl Postgres {
             .current_dir(&dir)
             .output()
             .expect("run initdb");
-        assert!(
-            out.status.success(),
-            "initdb failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if !out.status.success() {
+            let _ = fs::remove_dir_all(&dir);
+            panic!(
+                "initdb failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         if let Some(tls) = &tls {
             fs::write(data.join("server.crt"), &tls.cert_pem).unwrap();
             fs::write(data.join("server.key"), &tls.key_pem).unwrap();

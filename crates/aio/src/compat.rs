@@ -29,9 +29,9 @@
 //!
 //! What it costs: each wake-up crosses threads (the side thread's reactor
 //! wakes the loop), where an aio socket's readiness is seen by the loop
-//! itself. The `eco_compat` bench measures a TCP echo round trip on tokio's
-//! socket this way beside aio's own socket and tokio alone; the ecosystem
-//! guide gives the numbers. Use it for what has no other door, not for
+//! itself. aio-ecosystem's `compat_cost` example measures a TCP echo
+//! round trip on tokio's socket this way beside aio's own socket and tokio
+//! alone; the ecosystem guide gives the numbers. Use it for what has no other door, not for
 //! bytes an aio stream could carry.
 //!
 //! If the thread already runs a tokio runtime (a loop started inside
