@@ -158,8 +158,9 @@ impl tonic::server::ServerStreamingService<EchoRequest> for Count {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct EchoServer;
 
-/// The future of [`EchoServer`]'s responses.
-pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<http::Response<tonic::body::Body>, Infallible>>>>;
+/// The future of [`EchoServer`]'s responses (`Send`, so tokio's
+/// executors can serve it too, as the benches do).
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<http::Response<tonic::body::Body>, Infallible>> + Send>>;
 
 impl tower_service::Service<http::Request<Incoming>> for EchoServer {
     type Response = http::Response<tonic::body::Body>;
