@@ -14,9 +14,17 @@
 //! ```no_run
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! // Inside an aio task: tokio::time works, on the side runtime's timer.
-//! aio::compat::tokio(tokio::time::sleep(std::time::Duration::from_millis(10))).await;
+//! aio::compat::tokio(async { tokio::time::sleep(std::time::Duration::from_millis(10)).await }).await;
 //! # Ok(()) }
 //! ```
+//!
+//! Make the future *inside* the wrapper, in an `async` block: only what
+//! runs while the wrapper is polled sees the side runtime, and some calls
+//! look for tokio as soon as they are made (`tokio::time::sleep(d)` itself
+//! panics outside a runtime, before anything awaits it;
+//! `compat::tokio(tokio::time::sleep(d))` is that mistake). An `async fn`'s
+//! future (`pool.close()`, `client.get(url).send()`) does nothing until
+//! polled and may be passed directly.
 //!
 //! How it works: one tokio runtime, current-thread, runs on a thread of
 //! its own, started at the first use and shared by every loop of the
@@ -48,7 +56,8 @@ pub use async_compat::{Compat, CompatExt};
 /// Runs `fut` in the context of the shared tokio side runtime: its calls to
 /// tokio's reactor, timers and `tokio::spawn` work from an aio task.
 /// Equivalent to [`Compat::new`]`(fut)` (and `fut.compat()` with
-/// [`CompatExt`]).
+/// [`CompatExt`]). Make `fut` inside the call (`tokio(async { ... })`):
+/// see [the module docs](self) for why.
 ///
 /// # Cancellation
 /// Not an aio await point: a cancelled aio task waiting here is dropped,
@@ -60,9 +69,9 @@ pub use async_compat::{Compat, CompatExt};
 /// ```
 /// # aio::run(async {
 /// let t = std::time::Instant::now();
-/// aio::compat::tokio(tokio::time::sleep(std::time::Duration::from_millis(5))).await;
+/// aio::compat::tokio(async { tokio::time::sleep(std::time::Duration::from_millis(5)).await }).await;
 /// assert!(t.elapsed() >= std::time::Duration::from_millis(5));
-/// # }).unwrap();
+/// # });
 /// ```
 pub fn tokio<F: Future>(fut: F) -> Compat<F> {
     Compat::new(fut)
