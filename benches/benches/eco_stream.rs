@@ -8,9 +8,11 @@
 //! - `websocket_echo/<runtime>`: tokio-tungstenite, 64-byte text messages
 //!   echoed one at a time (`client_async`/`accept_async`);
 //! - `tonic_unary/<runtime>`: aio-ecosystem's hand-written `aio.Echo`
-//!   service, 16 tasks of 16 unary calls on one HTTP/2 connection; served
-//!   by `aio::hyper::serve` and called through `aio::hyper::Client` on
-//!   aio, hyper-util's server and hyper's HTTP/2 client on tokio.
+//!   service, 16 tasks of 16 unary calls on one HTTP/2 connection: served
+//!   by `aio::hyper::serve` on aio and hyper-util's server on tokio, called
+//!   by tonic's client over hyper's bare HTTP/2 connection on both;
+//! - `tonic_unary_client/<aio backend>`: the same calls through
+//!   `aio::hyper::Client` (aio-ecosystem's `EchoClient`).
 //!
 //! Throughput is operations per second. Setup (connections, handshakes)
 //! happens before each sample's clock starts.
@@ -245,16 +247,34 @@ fn tonic_unary(c: &mut Criterion) {
             let addr = l.local_addr().unwrap();
             let server =
                 aio::create_task(async move { aio::hyper::serve(&l, TowerToHyperService::new(EchoServer)).await });
-            let client = EchoClient::new(addr);
-            client.clone().say("warm").await.unwrap();
+            // hyper's bare HTTP/2 connection, as on tokio's side below
+            // (`tonic_unary_client` measures aio::hyper::Client).
+            let s = aio::TcpStream::connect(addr).await.unwrap();
+            s.set_nodelay(true).unwrap();
+            let (send, conn) = hyper::client::conn::http2::Builder::new(aio::hyper::LocalExecutor)
+                .timer(aio::hyper::AioTimer)
+                .handshake(aio::hyper::Io::tcp(s))
+                .await
+                .unwrap();
+            aio::create_task(conn);
+            let origin: http::Uri = format!("http://{addr}").parse().unwrap();
+            let grpc = tonic::client::Grpc::with_origin(H2(send), origin);
             let t = Instant::now();
             for _ in 0..iters {
                 let tasks: Vec<_> = (0..GRPC_TASKS)
                     .map(|_| {
-                        let mut client = client.clone();
+                        let mut grpc = grpc.clone();
                         aio::create_task(async move {
                             for _ in 0..GRPC_CALLS {
-                                assert_eq!(client.say("hi").await.unwrap().message, "HI");
+                                grpc.ready().await.unwrap();
+                                let req = tonic::Request::new(EchoRequest {
+                                    message: "hi".into(),
+                                    count: 0,
+                                });
+                                let codec = ProstCodec::<EchoRequest, EchoReply>::default();
+                                let path = http::uri::PathAndQuery::from_static(SAY);
+                                let reply = grpc.unary(req, path, codec).await.unwrap().into_inner();
+                                assert_eq!(reply.message, "HI");
                             }
                         })
                     })
@@ -321,5 +341,49 @@ fn tonic_unary(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, postgres, websocket, tonic_unary);
+/// The same calls through `aio::hyper::Client` (its pool, a boxed future
+/// per request): what a user of `EchoClient` gets, beside the bare
+/// connection above.
+fn tonic_unary_client(c: &mut Criterion) {
+    let mut g = group(c, "tonic_unary_client", GRPC_TASKS * GRPC_CALLS, 10);
+    for rt in ["aio-poll", "aio-uring"] {
+        let Some(runner) = aio_runner(rt) else { continue };
+        g.bench_function(rt, |b| {
+            b.iter_custom(|iters| {
+                runner.run(async move {
+                    let l = aio::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    let addr = l.local_addr().unwrap();
+                    let server =
+                        aio::create_task(
+                            async move { aio::hyper::serve(&l, TowerToHyperService::new(EchoServer)).await },
+                        );
+                    let client = EchoClient::new(addr);
+                    client.clone().say("warm").await.unwrap();
+                    let t = Instant::now();
+                    for _ in 0..iters {
+                        let tasks: Vec<_> = (0..GRPC_TASKS)
+                            .map(|_| {
+                                let mut client = client.clone();
+                                aio::create_task(async move {
+                                    for _ in 0..GRPC_CALLS {
+                                        assert_eq!(client.say("hi").await.unwrap().message, "HI");
+                                    }
+                                })
+                            })
+                            .collect();
+                        for t in tasks {
+                            t.await.unwrap();
+                        }
+                    }
+                    let took = t.elapsed();
+                    server.cancel();
+                    took
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, postgres, websocket, tonic_unary, tonic_unary_client);
 criterion_main!(benches);
