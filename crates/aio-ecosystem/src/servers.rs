@@ -58,11 +58,17 @@ fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// A fresh, empty directory under the system's temporary directory.
+/// A fresh, empty directory under `/tmp` (or `$TMPDIR` where there is no
+/// `/tmp`): `/tmp` is open to the user PostgreSQL runs as when we are
+/// root, and short enough for a Unix socket's path, which `$TMPDIR` need
+/// not be.
 fn temp_dir(kind: &str) -> io::Result<PathBuf> {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("aio-eco-{kind}-{}-{n}", std::process::id()));
+    let base = Some(PathBuf::from("/tmp"))
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = base.join(format!("aio-eco-{kind}-{}-{n}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir)?;
     Ok(dir)
@@ -250,7 +256,15 @@ impl Postgres {
             .args(["-p", &self.port.to_string(), "-c", "listen_addresses=127.0.0.1"])
             .arg("-k")
             .arg(&self.dir)
-            .args(["-c", "fsync=off", "-c", "max_connections=100"])
+            // Small: a test run starts several clusters at once.
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=40",
+                "-c",
+                "shared_buffers=16MB",
+            ])
             .stdin(Stdio::null())
             .stdout(logf.try_clone().map_err(|e| e.to_string())?)
             .stderr(logf);
