@@ -12,7 +12,12 @@
 //! - [`Io`]: asyncio's `StreamReader`/`StreamWriter` (plain or TLS) as
 //!   hyper's `Read`/`Write`, with the writer's flow control;
 //! - [`serve`] / [`Builder`]: HTTP/1.1 and HTTP/2 on a `TcpListener`, one
-//!   task per connection (and `serve_tls` with the `tls` feature);
+//!   task per connection (and `serve_tls` with the `tls` feature); each
+//!   request carries its connection's [`ConnInfo`] (the peer's address,
+//!   TLS details); [`GracefulShutdown`] with
+//!   [`Builder::serve_graceful`] stops a server without cutting requests
+//!   off; tower services (tonic's servers) are served through
+//!   [`TowerToHyperService`];
 //! - [`serve_pool`]: the same over a pool of loops, each connection on
 //!   the loop that holds fewest (aio-net's `PoolServer`);
 //! - [`Client`]: a pooled HTTP/1.1 and HTTP/2 client, one pool per loop,
@@ -21,7 +26,8 @@
 //!   a reused connection dies under them. hyper-util's pooled client
 //!   cannot run here: it requires `Send` connections, executors and
 //!   connectors, to share one pool across threads. See
-//!   [`Client`] for the pool's rules.
+//!   [`Client`] for the pool's rules. It is a `tower::Service`
+//!   ([`TowerService`]), so tonic's clients and tower middleware run on it.
 //!
 //! # Examples
 //!
@@ -54,15 +60,34 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod conn_info;
+mod graceful;
 mod rt;
 mod server;
+mod tower;
 
 pub use client::{Client, ClientError};
+pub use conn_info::ConnInfo;
+pub use graceful::GracefulShutdown;
 pub use rt::{AioTimer, Io, LocalExecutor};
 pub use server::{BoxError, Builder, serve, serve_pool};
+pub use tower::ResponseFuture;
 
 /// The hyper this crate is built on.
 pub use hyper;
+
+/// The `http` types (`Request`, `Response`, `Uri`, `HeaderMap`, ...) hyper
+/// uses, as `aio::hyper::http`.
+pub use hyper::http;
+
+/// tower's `Service` trait, which [`Client`] implements (tonic, tower
+/// middleware and other HTTP crates take a `tower::Service`).
+pub use tower_service::Service as TowerService;
+
+/// Serves a tower service (tonic's generated servers, axum routers, tower
+/// stacks) with [`serve`]: `serve(&listener, TowerToHyperService::new(svc))`
+/// (hyper-util's adapter).
+pub use hyper_util::service::TowerToHyperService;
 
 /// Bodies and their helpers, from http-body-util and bytes.
 pub use bytes::Bytes;

@@ -16,6 +16,7 @@ use hyper::service::Service;
 use hyper::{Request, Response};
 use hyper_util::server::conn::auto;
 
+use crate::conn_info::{ConnInfo, WithConnInfo};
 use crate::rt::{AioTimer, Io, LocalExecutor};
 
 /// hyper's boxed error, as its services return.
@@ -29,7 +30,7 @@ pub type BoxError = Box<dyn StdError + Send + Sync>;
 /// timer: here it has one).
 #[derive(Clone)]
 pub struct Builder {
-    inner: auto::Builder<LocalExecutor>,
+    pub(crate) inner: auto::Builder<LocalExecutor>,
 }
 
 impl fmt::Debug for Builder {
@@ -109,8 +110,10 @@ impl Builder {
     }
 
     /// Accepts connections on `listener` and serves each in its own task,
-    /// with a clone of `service`. Runs until cancelled; connections in
-    /// progress then go on (as asyncio's `Server.close`).
+    /// with a clone of `service`; each request carries its connection's
+    /// [`ConnInfo`] in its extensions. Runs until cancelled; connections in
+    /// progress then go on (as asyncio's `Server.close`); see
+    /// [`serve_graceful`](Builder::serve_graceful) to end them too.
     ///
     /// # Errors
     /// An accept error other than a resource limit (which is retried
@@ -130,8 +133,8 @@ impl Builder {
         let builder = Rc::new(self.clone());
         let mut backoff = Duration::from_millis(10);
         loop {
-            let stream = match listener.accept().await {
-                Ok((s, _)) => s,
+            let (stream, peer) = match listener.accept().await {
+                Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
                 Err(e) if is_transient(&e) => {
                     aio_core::sleep(backoff).await?;
@@ -142,7 +145,7 @@ impl Builder {
             };
             backoff = Duration::from_millis(10);
             let builder = builder.clone();
-            let service = service.clone();
+            let service = WithConnInfo::new(service.clone(), ConnInfo::new(peer, stream.local_addr().ok()));
             let held = aio_core::get_running_loop().hold_connection();
             drop(aio_core::create_task(async move {
                 let r = builder.serve_connection(Io::tcp(stream), service).await;
@@ -171,8 +174,8 @@ impl Builder {
     {
         let builder = Rc::new(self.clone());
         loop {
-            let stream = match listener.accept().await {
-                Ok((s, _)) => s,
+            let (stream, peer) = match listener.accept().await {
+                Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
                 Err(e) if is_transient(&e) => {
                     aio_core::sleep(0.01).await?;
@@ -184,7 +187,11 @@ impl Builder {
             drop(aio_core::create_task(async move {
                 let (r, w) = stream.into_streams();
                 match aio_net::start_tls_server(r, w, &tls).await {
-                    Ok((r, w)) => report(builder.serve_connection(Io::new(r, w), service).await),
+                    Ok((r, w)) => {
+                        let info = ConnInfo::new(peer, w.local_addr().ok()).with_tls(w.tls_info());
+                        let service = WithConnInfo::new(service, info);
+                        report(builder.serve_connection(Io::new(r, w), service).await)
+                    }
                     Err(e) => report(Err(e.into())),
                 }
             }));
@@ -221,9 +228,19 @@ impl Builder {
     {
         let builder = self.clone();
         aio_net::start_pool_server(loops, addr, spread, move |stream| {
+            // As `serve`, each request carries its connection's addresses;
+            // a peer already gone by now has nothing left to serve.
+            let info = stream
+                .peer_addr()
+                .ok()
+                .map(|peer| ConnInfo::new(peer, stream.local_addr().ok()));
             let service = make_service();
             let builder = builder.clone();
-            async move { report(builder.serve_connection(Io::tcp(stream), service).await) }
+            async move {
+                let Some(info) = info else { return };
+                let service = WithConnInfo::new(service, info);
+                report(builder.serve_connection(Io::tcp(stream), service).await)
+            }
         })
     }
 }
@@ -250,7 +267,7 @@ where
     Builder::new().serve_pool(loops, addr, spread, make_service)
 }
 
-fn is_transient(e: &io::Error) -> bool {
+pub(crate) fn is_transient(e: &io::Error) -> bool {
     // Out of descriptors or memory: back off; the peer gave up: go on.
     matches!(
         e.raw_os_error(),
@@ -261,7 +278,7 @@ fn is_transient(e: &io::Error) -> bool {
 /// A connection's failure is the client's business (a reset, a bad
 /// request); as asyncio does for a failed handshake, only debug mode
 /// reports it.
-fn report(r: Result<(), BoxError>) {
+pub(crate) fn report(r: Result<(), BoxError>) {
     if let Err(e) = r {
         if let Some(lp) = aio_core::try_get_running_loop().filter(|lp| lp.get_debug()) {
             lp.call_exception_handler(aio_core::ExceptionContext {

@@ -1,117 +1,113 @@
 //! `futures-io` (and, with the `tokio-io` feature, tokio) `AsyncRead` /
-//! `AsyncWrite` for the stream types.
+//! `AsyncWrite` for the stream sockets, and the state their split halves
+//! carry.
 //!
 //! On a readiness driver the trait's borrowed buffer is used directly (the
-//! call runs before `poll_read` returns). On a completion driver the kernel
-//! needs memory it owns, so reads go through an owned buffer kept here and
-//! writes that the socket does not take at once through an owned copy: a
-//! write that returned `Pending` is already in flight and completes when
-//! the caller polls again (callers repeat the same write, as the trait's
-//! contract has them do).
+//! call runs before `poll_read` returns). On a completion driver the
+//! kernel would need memory it owns for a receive or a send in flight, so
+//! these impls do not put one in flight: they try the system call at once
+//! on the caller's buffer (the socket is non-blocking) and, when it would
+//! block, wait for readiness with an io_uring poll, then try again. That
+//! is readiness on a completion ring: no owned buffer per stream, no copy,
+//! and no loop turn when the data is already there (a turn per call made
+//! the adapters 25–30% slower than on the readiness backend). Nothing is
+//! ever in flight but a poll, so a dropped or cancelled call loses no
+//! byte, and the read and write sides are independent (split halves each
+//! keep their own).
 //!
 //! These impls do not observe aio's cancellation (the traits cannot report
 //! it); a task waiting only on them is dropped when cancelled.
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use aio_core::io::{self as aio_io, Borrowed, OpFuture, Registered};
+use aio_core::io::{self as aio_io, Borrowed, Interest, OpFuture, PollReady, Registered};
 
-const READ_CHUNK: usize = 64 * 1024;
+use crate::sock::sref;
 
-/// Per-stream state of the completion path.
+/// One direction's state on a completion driver: the readiness poll in
+/// flight, if the last try would have blocked.
+#[derive(Default)]
+pub(crate) struct Side {
+    ready: Option<OpFuture<PollReady>>,
+}
+
+/// Both directions of a stream socket.
 #[derive(Default)]
 pub(crate) struct Compat {
-    read: Option<OpFuture<aio_io::Recv<Vec<u8>>>>,
-    rbuf: Vec<u8>,
-    rpos: usize,
-    write: Option<OpFuture<aio_io::Send<Vec<u8>>>>,
-    shutdown: Option<OpFuture<aio_io::Shutdown>>,
+    pub(crate) read: Side,
+    pub(crate) write: Side,
+}
+
+/// Runs `call` now; while it would block, waits for `interest` with a poll
+/// on the ring and runs it again.
+fn poll_try(
+    fd: &Registered,
+    side: &mut Side,
+    cx: &mut Context<'_>,
+    interest: Interest,
+    mut call: impl FnMut() -> io::Result<usize>,
+) -> Poll<io::Result<usize>> {
+    loop {
+        if let Some(op) = side.ready.as_mut() {
+            let res = ready!(Pin::new(op).poll(cx));
+            side.ready = None;
+            // A failed poll (the socket's error) is what the call reports.
+            drop(res);
+        }
+        match call() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                side.ready = Some(aio_io::submit_shielded(PollReady::new(fd.as_raw_fd(), interest)));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return Poll::Ready(other),
+        }
+    }
 }
 
 pub(crate) fn poll_read(
     fd: &Registered,
-    c: &mut Compat,
+    side: &mut Side,
     cx: &mut Context<'_>,
     out: &mut [u8],
 ) -> Poll<io::Result<usize>> {
-    if c.rpos < c.rbuf.len() {
-        let n = out.len().min(c.rbuf.len() - c.rpos);
-        out[..n].copy_from_slice(&c.rbuf[c.rpos..c.rpos + n]);
-        c.rpos += n;
-        return Poll::Ready(Ok(n));
-    }
     if out.is_empty() {
         return Poll::Ready(Ok(0));
     }
     if let Some(p) = fd.poll_borrowed(Borrowed::Recv(out), cx) {
         return p;
     }
-    let op = c.read.get_or_insert_with(|| {
-        let mut b = std::mem::take(&mut c.rbuf);
-        b.clear();
-        b.reserve(READ_CHUNK);
-        aio_io::submit_shielded(aio_io::Recv::new(fd.as_raw_fd(), b, 0))
-    });
-    let (res, buf) = ready!(Pin::new(op).poll(cx));
-    c.read = None;
-    c.rbuf = buf;
-    c.rpos = 0;
-    let got = res?;
-    let n = out.len().min(got);
-    out[..n].copy_from_slice(&c.rbuf[..n]);
-    c.rpos = n;
-    Poll::Ready(Ok(n))
+    poll_try(fd, side, cx, Interest::Readable, || (&*sref(fd)).read(out))
 }
 
 pub(crate) fn poll_write(
     fd: &Registered,
-    c: &mut Compat,
+    side: &mut Side,
     cx: &mut Context<'_>,
     data: &[u8],
 ) -> Poll<io::Result<usize>> {
-    if c.write.is_none() {
-        if let Some(p) = fd.poll_borrowed(Borrowed::Send(data), cx) {
-            return p;
-        }
-        if data.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        c.write = Some(aio_io::submit_shielded(aio_io::Send::new(
-            fd.as_raw_fd(),
-            data.to_vec(),
-            0,
-            0,
-        )));
+    if data.is_empty() {
+        return Poll::Ready(Ok(0));
     }
-    let op = c.write.as_mut().expect("set above");
-    let (res, _buf) = ready!(Pin::new(op).poll(cx));
-    c.write = None;
-    Poll::Ready(res)
+    if let Some(p) = fd.poll_borrowed(Borrowed::Send(data), cx) {
+        return p;
+    }
+    // socket2's send passes MSG_NOSIGNAL: a closed peer is EPIPE, not a signal.
+    poll_try(fd, side, cx, Interest::Writable, || (&*sref(fd)).write(data))
 }
 
-pub(crate) fn poll_flush(c: &mut Compat, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-    // Data is handed to the kernel by `poll_write`; only a write still in
-    // flight needs finishing.
-    if let Some(op) = c.write.as_mut() {
-        let (res, _) = ready!(Pin::new(op).poll(cx));
-        c.write = None;
-        res?;
-    }
+/// Data is handed to the kernel by `poll_write`: nothing to flush.
+pub(crate) fn poll_flush() -> Poll<io::Result<()>> {
     Poll::Ready(Ok(()))
 }
 
-pub(crate) fn poll_shutdown(fd: &Registered, c: &mut Compat, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-    ready!(poll_flush(c, cx))?;
-    let op = c
-        .shutdown
-        .get_or_insert_with(|| aio_io::submit_shielded(aio_io::Shutdown::new(fd.as_raw_fd(), Shutdown::Write)));
-    let res = ready!(Pin::new(op).poll(cx));
-    c.shutdown = None;
-    Poll::Ready(match res {
+/// Shuts the sending side down (the peer reads EOF); reading goes on. A
+/// socket the peer already disconnected counts as shut down.
+pub(crate) fn poll_shutdown(fd: &Registered) -> Poll<io::Result<()>> {
+    Poll::Ready(match sref(fd).shutdown(Shutdown::Write) {
         Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
         other => other,
     })
@@ -121,38 +117,25 @@ pub(crate) fn poll_shutdown(fd: &Registered, c: &mut Compat, cx: &mut Context<'_
 /// type with `fd: Registered` and `compat: Compat` fields.
 macro_rules! impl_async_io {
     ($t:ty) => {
+        crate::compat::impl_async_read!($t, |this| (&this.fd, &mut this.compat.read));
+        crate::compat::impl_async_write!($t, |this| (&this.fd, &mut this.compat.write));
+    };
+}
+pub(crate) use impl_async_io;
+
+/// `AsyncRead` (futures-io's, and tokio's with `tokio-io`) for `$t`, whose
+/// `|this| (fd, side)` gives the socket and the read side's state.
+macro_rules! impl_async_read {
+    ($t:ty, |$this:ident| $parts:expr) => {
         impl futures_io::AsyncRead for $t {
             fn poll_read(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                let this = self.get_mut();
-                crate::compat::poll_read(&this.fd, &mut this.compat, cx, buf)
-            }
-        }
-
-        impl futures_io::AsyncWrite for $t {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                let this = self.get_mut();
-                crate::compat::poll_write(&this.fd, &mut this.compat, cx, buf)
-            }
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                crate::compat::poll_flush(&mut self.get_mut().compat, cx)
-            }
-            fn poll_close(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                let this = self.get_mut();
-                crate::compat::poll_shutdown(&this.fd, &mut this.compat, cx)
+                let $this = self.get_mut();
+                let (fd, side) = $parts;
+                crate::compat::poll_read(fd, side, cx, buf)
             }
         }
 
@@ -163,15 +146,47 @@ macro_rules! impl_async_io {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut tokio::io::ReadBuf<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                let this = self.get_mut();
-                let n = std::task::ready!(crate::compat::poll_read(
-                    &this.fd,
-                    &mut this.compat,
+                let n = std::task::ready!(futures_io::AsyncRead::poll_read(
+                    self,
                     cx,
                     buf.initialize_unfilled()
                 ))?;
                 buf.advance(n);
                 std::task::Poll::Ready(Ok(()))
+            }
+        }
+    };
+}
+pub(crate) use impl_async_read;
+
+/// `AsyncWrite` (futures-io's, and tokio's with `tokio-io`) for `$t`, whose
+/// `|this| (fd, side)` gives the socket and the write side's state.
+/// Closing (`poll_close`, `poll_shutdown`) shuts the sending side down.
+macro_rules! impl_async_write {
+    ($t:ty, |$this:ident| $parts:expr) => {
+        impl futures_io::AsyncWrite for $t {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                let $this = self.get_mut();
+                let (fd, side) = $parts;
+                crate::compat::poll_write(fd, side, cx, buf)
+            }
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                crate::compat::poll_flush()
+            }
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                let $this = self.get_mut();
+                let (fd, _) = $parts;
+                crate::compat::poll_shutdown(fd)
             }
         }
 
@@ -182,23 +197,21 @@ macro_rules! impl_async_io {
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                let this = self.get_mut();
-                crate::compat::poll_write(&this.fd, &mut this.compat, cx, buf)
+                futures_io::AsyncWrite::poll_write(self, cx, buf)
             }
             fn poll_flush(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                crate::compat::poll_flush(&mut self.get_mut().compat, cx)
+                futures_io::AsyncWrite::poll_flush(self, cx)
             }
             fn poll_shutdown(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                let this = self.get_mut();
-                crate::compat::poll_shutdown(&this.fd, &mut this.compat, cx)
+                futures_io::AsyncWrite::poll_close(self, cx)
             }
         }
     };
 }
-pub(crate) use impl_async_io;
+pub(crate) use impl_async_write;

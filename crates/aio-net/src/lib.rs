@@ -14,6 +14,11 @@
 //!   [`start_pool_server`] ([`PoolServer`]) spread connections over
 //!   several loops by load ([`Spread`]); the `aio` facade's `LoopPool`
 //!   starts them.
+//!   [`StreamReader`], [`StreamWriter`], and the Unix variants; a reader
+//!   and a writer join into one [`Duplex`] stream (futures-io's and
+//!   tokio's traits) for crates that take a stream, TLS included.
+//! - [`TcpStream::split`] and [`TcpStream::into_split`]: halves that read
+//!   and write independently, as tokio's.
 //! - TLS (the `tls` feature): `open_connection_tls`, `start_server_tls`,
 //!   `start_tls` and `start_tls_server` put rustls (on ring) between the
 //!   socket and the same `StreamReader`/`StreamWriter`; certificates are
@@ -64,10 +69,12 @@
 
 mod addr;
 mod compat;
+mod duplex;
 mod pool;
 mod process;
 pub mod signal;
 mod sock;
+mod split;
 mod stream;
 mod sys;
 mod tcp;
@@ -77,6 +84,7 @@ mod udp;
 mod unix;
 
 pub use addr::{ToSocketAddrs, lookup_host};
+pub use duplex::Duplex;
 pub use pool::{PoolServer, Spread, start_pool_server, start_server_pool};
 pub use process::{
     ChildWatcher, Command, CommunicateInput, DEVNULL, ExecArgs, PIPE, Process, STDOUT, Spawn, Stdio,
@@ -89,6 +97,7 @@ pub use rustls;
 pub use signal::{
     LoopSignalExt, SignalError, WaitSignal, add_signal_handler, ctrl_c, remove_signal_handler, wait_signal,
 };
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use stream::{
     HandlerOutput, Server, StreamError, StreamReader, StreamWriter, open_connection, open_unix_connection,
     start_server, start_unix_server,

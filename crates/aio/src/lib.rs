@@ -47,7 +47,13 @@
 //! | `tokio-io` | no | tokio's `AsyncRead`/`AsyncWrite` on aio's stream types (implies `net`), and on files with `fs` |
 //! | `fs` | no | files: [`fs`] (`File`, `OpenOptions`, `read_dir`, `read`, `write`, `copy`, `metadata`, ...; aio-fs) |
 //! | `tls` | no | TLS on the streams: `open_connection_tls`, `start_server_tls`, `start_tls`, `start_tls_server`, `TlsConnector`, `TlsAcceptor` (aio-net, rustls) |
-//! | `hyper` | no | hyper on aio: [`hyper`] (`serve`, `serve_pool`, `Client`, the executor and timer; aio-hyper), [`LoopPool::serve`] |
+//! | `hyper` | no | hyper on aio: [`hyper`] (`serve`, `serve_pool`, `Client` as a `tower::Service`, `http`, `TowerToHyperService`, `ConnInfo`, `GracefulShutdown`, the executor and timer; aio-hyper), [`LoopPool::serve`] |
+//! | `compat` | no | `compat`: crates that need tokio's reactor or timers (reqwest, sqlx, redis, `tokio::time`) inside aio tasks, on a tokio runtime started on a side thread at first use (async-compat) |
+//! | `tracing` | no | a task carries the `tracing` span current when it was created, as it carries context variables |
+//!
+//! How popular crates (tokio-postgres, tonic, tungstenite, redis, reqwest,
+//! sqlx, tracing) run on aio, and why aio's sockets are not `Send`: the
+//! ecosystem guide (`docs/ecosystem.md` in the repository).
 //!
 //! Built with neither `poll` nor `uring`, the default loop runs with no I/O
 //! driver ([`Backend::None`]): tasks, timers, sync and queues still work.
@@ -105,6 +111,13 @@ pub use aio_net::*;
 pub use aio_fs as fs;
 
 /// hyper on aio (the `hyper` feature): [`serve`](aio_hyper::serve),
-/// [`Client`](aio_hyper::Client), the executor, timer and I/O adapter.
+/// [`Client`](aio_hyper::Client) (a `tower::Service`), the executor, timer
+/// and I/O adapter, the `http` types, tower's adapter
+/// ([`TowerToHyperService`](aio_hyper::TowerToHyperService)), the peer's
+/// [`ConnInfo`](aio_hyper::ConnInfo) and a
+/// [`GracefulShutdown`](aio_hyper::GracefulShutdown).
 #[cfg(feature = "hyper")]
 pub use aio_hyper as hyper;
+
+#[cfg(feature = "compat")]
+pub mod compat;

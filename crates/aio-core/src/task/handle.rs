@@ -310,9 +310,21 @@ impl<T> fmt::Debug for Task<T> {
 
 /// Creates a task on `core` that reports its failure if it ends detached
 /// (asyncio's "Task exception was never retrieved"); `eager` runs its first
-/// step now.
+/// step now. With the `tracing` feature the task carries the span current
+/// now, entered around each step (and while its future is dropped).
 #[inline]
 pub(crate) fn spawn_reporting<F>(core: &Core, fut: F, eager: bool) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: Reportable,
+{
+    #[cfg(feature = "tracing")]
+    let fut = tracing::Instrument::instrument(fut, tracing::Span::current());
+    spawn_reporting_typed(core, fut, eager)
+}
+
+#[inline]
+fn spawn_reporting_typed<F>(core: &Core, fut: F, eager: bool) -> Task<F::Output>
 where
     F: Future + 'static,
     F::Output: Reportable,

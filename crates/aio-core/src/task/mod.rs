@@ -52,6 +52,11 @@ impl Core {
 /// `Debug` error and the standard types are; for a type of your own,
 /// `impl TaskOutput for MyType {}`.
 ///
+/// With the `tracing` feature, the task also carries the `tracing` span
+/// that is current here (`tracing::Span::current()`), entered around each
+/// of its steps, as `fut.instrument(Span::current())` would: its events
+/// and child spans are recorded under its creator's span.
+///
 /// # Panics
 /// When no aio loop runs on this thread.
 #[track_caller]

@@ -580,6 +580,27 @@ impl StreamWriter {
     }
 }
 
+impl StreamWriter {
+    /// [`write_eof`](StreamWriter::write_eof), then waits until what was
+    /// written before it is sent and the sending side shut down: the
+    /// half-close that `Duplex` gives as `poll_close`/`poll_shutdown`.
+    pub(crate) fn poll_write_eof(&self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        self.write_eof();
+        let mut st = self.checked_state();
+        if let Some(e) = st.error() {
+            return Poll::Ready(match e.kind() {
+                io::ErrorKind::NotConnected => Ok(()),
+                _ => Err(e),
+            });
+        }
+        if st.closed || !st.flushing {
+            return Poll::Ready(Ok(()));
+        }
+        st.wait(cx);
+        Poll::Pending
+    }
+}
+
 /// `futures-io`'s `AsyncWrite` with asyncio's flow control: `poll_write`
 /// takes everything (as [`write`](StreamWriter::write)) unless the buffer
 /// is above the high-water mark, where it waits as [`drain`](StreamWriter::drain)
