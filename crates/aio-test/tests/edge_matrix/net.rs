@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aio_core::{create_task, timeout};
 use aio_net::{
-    OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream,
+    Duplex, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream, UdpSocket, UnixDatagram, UnixListener, UnixStream,
 };
 use aio_test::{Dir, payload};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
@@ -118,16 +118,16 @@ impl SplitTcp {
     }
 }
 
-/// A half lent out of its slot for one call; it goes back when the call
-/// ends, or is dropped mid-flight.
-struct Lent<T: 'static> {
-    owner: Rc<SplitTcp>,
-    slot: fn(&SplitTcp) -> &RefCell<Option<T>>,
+/// A stream (or half) lent out of its slot for one call; it goes back when
+/// the call ends, or is dropped mid-flight.
+struct Lent<O: 'static, T: 'static> {
+    owner: Rc<O>,
+    slot: fn(&O) -> &RefCell<Option<T>>,
     half: Option<T>,
 }
 
-impl<T: 'static> Lent<T> {
-    fn take(owner: &Rc<SplitTcp>, slot: fn(&SplitTcp) -> &RefCell<Option<T>>) -> io::Result<Lent<T>> {
+impl<O: 'static, T: 'static> Lent<O, T> {
+    fn take(owner: &Rc<O>, slot: fn(&O) -> &RefCell<Option<T>>) -> io::Result<Lent<O, T>> {
         let half = slot(owner).borrow_mut().take();
         match half {
             Some(h) => Ok(Lent {
@@ -143,7 +143,7 @@ impl<T: 'static> Lent<T> {
     }
 }
 
-impl<T: 'static> Drop for Lent<T> {
+impl<O: 'static, T: 'static> Drop for Lent<O, T> {
     fn drop(&mut self) {
         *(self.slot)(&self.owner).borrow_mut() = self.half.take();
     }
@@ -191,6 +191,67 @@ impl StreamKind for SplitTcp {
     fn linger_zero(s: &Self) -> io::Result<()> {
         // SAFETY: `s.fd` is the socket both halves share, open while `s`
         // is; the borrow lasts this call.
+        let fd = unsafe { BorrowedFd::borrow_raw(s.fd) };
+        socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO))
+    }
+}
+
+/// A TCP stream as an [`aio_net::Duplex`] (asyncio's reader and writer
+/// joined into one stream, what a TLS connection is handed to crates as),
+/// read and written through the futures-io traits: reads come from the
+/// reader's buffer, writes go through the writer's flow control.
+pub struct DuplexTcp {
+    d: RefCell<Option<Duplex>>,
+    fd: RawFd,
+}
+
+impl StreamKind for DuplexTcp {
+    const NO_ROOM_IS_INVALID: bool = false;
+    fn pair() -> Local<'static, io::Result<(Self, Self)>> {
+        Box::pin(async {
+            let (c, s) = <TcpStream as StreamKind>::pair().await?;
+            let duplex = |t: TcpStream| DuplexTcp {
+                fd: t.as_raw_fd(),
+                d: RefCell::new(Some(Duplex::from(t))),
+            };
+            Ok((duplex(c), duplex(s)))
+        })
+    }
+    fn read(s: &Rc<Self>, mut buf: Vec<u8>) -> Local<'static, (io::Result<usize>, Vec<u8>)> {
+        let s = s.clone();
+        Box::pin(async move {
+            let mut d = match Lent::take(&s, |s| &s.d) {
+                Ok(d) => d,
+                Err(e) => return (Err(e), buf),
+            };
+            buf.resize(buf.capacity(), 0);
+            let res = d.half().read(&mut buf).await;
+            buf.truncate(*res.as_ref().unwrap_or(&0));
+            (res, buf)
+        })
+    }
+    fn write_all(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, io::Result<()>> {
+        let s = s.clone();
+        Box::pin(async move {
+            let mut d = Lent::take(&s, |s| &s.d)?;
+            d.half().write_all(&buf).await?;
+            d.half().flush().await
+        })
+    }
+    fn shutdown_write(s: &Self) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let mut d =
+                s.d.borrow_mut()
+                    .take()
+                    .ok_or_else(|| io::Error::other("the stream is busy"))?;
+            let r = d.close().await;
+            *s.d.borrow_mut() = Some(d);
+            r
+        })
+    }
+    fn linger_zero(s: &Self) -> io::Result<()> {
+        // SAFETY: `s.fd` is the socket the duplex holds, open while `s` is;
+        // the borrow lasts this call.
         let fd = unsafe { BorrowedFd::borrow_raw(s.fd) };
         socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO))
     }
