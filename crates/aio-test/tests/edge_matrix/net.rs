@@ -149,6 +149,62 @@ impl<O: 'static, T: 'static> Drop for Lent<O, T> {
     }
 }
 
+/// A read through the futures-io trait on the stream in `slot` of `owner`,
+/// lent for the call.
+fn trait_read<O: 'static, T: futures_util::AsyncRead + Unpin + 'static>(
+    owner: &Rc<O>,
+    slot: fn(&O) -> &RefCell<Option<T>>,
+    mut buf: Vec<u8>,
+) -> Local<'static, (io::Result<usize>, Vec<u8>)> {
+    let owner = owner.clone();
+    Box::pin(async move {
+        let mut s = match Lent::take(&owner, slot) {
+            Ok(s) => s,
+            Err(e) => return (Err(e), buf),
+        };
+        buf.resize(buf.capacity(), 0);
+        let res = s.half().read(&mut buf).await;
+        buf.truncate(*res.as_ref().unwrap_or(&0));
+        (res, buf)
+    })
+}
+
+/// `write_all` then `flush` through the futures-io trait on the stream in
+/// `slot` of `owner`, lent for the call.
+fn trait_write_all<O: 'static, T: futures_util::AsyncWrite + Unpin + 'static>(
+    owner: &Rc<O>,
+    slot: fn(&O) -> &RefCell<Option<T>>,
+    buf: Vec<u8>,
+) -> Local<'static, io::Result<()>> {
+    let owner = owner.clone();
+    Box::pin(async move {
+        let mut s = Lent::take(&owner, slot)?;
+        s.half().write_all(&buf).await?;
+        s.half().flush().await
+    })
+}
+
+/// Closes (shuts the sending side of) the stream in `slot`.
+fn trait_close<T: futures_util::AsyncWrite + Unpin>(slot: &RefCell<Option<T>>) -> Local<'_, io::Result<()>> {
+    Box::pin(async move {
+        let mut w = slot
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| io::Error::other("the stream is busy"))?;
+        let r = w.close().await;
+        *slot.borrow_mut() = Some(w);
+        r
+    })
+}
+
+/// Resets on close: `SO_LINGER` 0 on the socket `fd`.
+fn linger_zero_fd(fd: RawFd) -> io::Result<()> {
+    // SAFETY: the caller's stream holds `fd` open for this call, which the
+    // borrow does not outlast.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO))
+}
+
 impl StreamKind for SplitTcp {
     const NO_ROOM_IS_INVALID: bool = false;
     fn pair() -> Local<'static, io::Result<(Self, Self)>> {
@@ -157,42 +213,17 @@ impl StreamKind for SplitTcp {
             Ok((SplitTcp::new(c), SplitTcp::new(s)))
         })
     }
-    fn read(s: &Rc<Self>, mut buf: Vec<u8>) -> Local<'static, (io::Result<usize>, Vec<u8>)> {
-        let s = s.clone();
-        Box::pin(async move {
-            let mut r = match Lent::take(&s, |s| &s.r) {
-                Ok(r) => r,
-                Err(e) => return (Err(e), buf),
-            };
-            buf.resize(buf.capacity(), 0);
-            let res = r.half().read(&mut buf).await;
-            buf.truncate(*res.as_ref().unwrap_or(&0));
-            (res, buf)
-        })
+    fn read(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, (io::Result<usize>, Vec<u8>)> {
+        trait_read(s, |s| &s.r, buf)
     }
     fn write_all(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, io::Result<()>> {
-        let s = s.clone();
-        Box::pin(async move {
-            let mut w = Lent::take(&s, |s| &s.w)?;
-            w.half().write_all(&buf).await
-        })
+        trait_write_all(s, |s| &s.w, buf)
     }
     fn shutdown_write(s: &Self) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            let mut w =
-                s.w.borrow_mut()
-                    .take()
-                    .ok_or_else(|| io::Error::other("the write half is busy"))?;
-            let r = w.close().await;
-            *s.w.borrow_mut() = Some(w);
-            r
-        })
+        trait_close(&s.w)
     }
     fn linger_zero(s: &Self) -> io::Result<()> {
-        // SAFETY: `s.fd` is the socket both halves share, open while `s`
-        // is; the borrow lasts this call.
-        let fd = unsafe { BorrowedFd::borrow_raw(s.fd) };
-        socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO))
+        linger_zero_fd(s.fd)
     }
 }
 
@@ -217,43 +248,17 @@ impl StreamKind for DuplexTcp {
             Ok((duplex(c), duplex(s)))
         })
     }
-    fn read(s: &Rc<Self>, mut buf: Vec<u8>) -> Local<'static, (io::Result<usize>, Vec<u8>)> {
-        let s = s.clone();
-        Box::pin(async move {
-            let mut d = match Lent::take(&s, |s| &s.d) {
-                Ok(d) => d,
-                Err(e) => return (Err(e), buf),
-            };
-            buf.resize(buf.capacity(), 0);
-            let res = d.half().read(&mut buf).await;
-            buf.truncate(*res.as_ref().unwrap_or(&0));
-            (res, buf)
-        })
+    fn read(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, (io::Result<usize>, Vec<u8>)> {
+        trait_read(s, |s| &s.d, buf)
     }
     fn write_all(s: &Rc<Self>, buf: Vec<u8>) -> Local<'static, io::Result<()>> {
-        let s = s.clone();
-        Box::pin(async move {
-            let mut d = Lent::take(&s, |s| &s.d)?;
-            d.half().write_all(&buf).await?;
-            d.half().flush().await
-        })
+        trait_write_all(s, |s| &s.d, buf)
     }
     fn shutdown_write(s: &Self) -> Local<'_, io::Result<()>> {
-        Box::pin(async move {
-            let mut d =
-                s.d.borrow_mut()
-                    .take()
-                    .ok_or_else(|| io::Error::other("the stream is busy"))?;
-            let r = d.close().await;
-            *s.d.borrow_mut() = Some(d);
-            r
-        })
+        trait_close(&s.d)
     }
     fn linger_zero(s: &Self) -> io::Result<()> {
-        // SAFETY: `s.fd` is the socket the duplex holds, open while `s` is;
-        // the borrow lasts this call.
-        let fd = unsafe { BorrowedFd::borrow_raw(s.fd) };
-        socket2::SockRef::from(&fd).set_linger(Some(Duration::ZERO))
+        linger_zero_fd(s.fd)
     }
 }
 
