@@ -38,13 +38,7 @@ pub struct Settings {
 /// the `aio` facade's `Builder` picks the I/O backend.
 pub struct Builder {
     pub(super) driver: Option<Box<dyn Driver>>,
-    paused_clock: bool,
-    debug: Option<bool>,
-    eager_tasks: bool,
-    slow_callback: Duration,
-    max_threads: Option<usize>,
-    thread_keep_alive: Duration,
-    shutdown_timeout: Duration,
+    settings: Settings,
 }
 
 impl Default for Builder {
@@ -57,9 +51,9 @@ impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("driver", &self.driver.as_ref().map(|d| d.name()))
-            .field("debug", &self.debug)
-            .field("eager_tasks", &self.eager_tasks)
-            .field("paused_clock", &self.paused_clock)
+            .field("debug", &self.settings.debug)
+            .field("eager_tasks", &self.settings.eager_tasks)
+            .field("paused_clock", &self.settings.paused_clock)
             .finish_non_exhaustive()
     }
 }
@@ -69,13 +63,15 @@ impl Builder {
     pub fn new() -> Builder {
         Builder {
             driver: None,
-            paused_clock: false,
-            debug: None,
-            eager_tasks: false,
-            slow_callback: Duration::from_millis(100),
-            max_threads: None,
-            thread_keep_alive: Duration::from_secs(10),
-            shutdown_timeout: Duration::from_secs(30),
+            settings: Settings {
+                paused_clock: false,
+                debug: None,
+                eager_tasks: false,
+                slow_callback: Duration::from_millis(100),
+                max_threads: None,
+                thread_keep_alive: Duration::from_secs(10),
+                shutdown_timeout: Duration::from_secs(30),
+            },
         }
     }
 
@@ -97,13 +93,13 @@ impl Builder {
     /// `log` records at `warn`, or on stderr when no logger takes them),
     /// and logs each task's creation and cancellation at `debug`.
     pub fn debug(mut self, on: bool) -> Builder {
-        self.debug = Some(on);
+        self.settings.debug = Some(on);
         self
     }
 
     /// The threshold of the slow-step warning (default 100 ms).
     pub fn slow_callback_duration(mut self, d: Duration) -> Builder {
-        self.slow_callback = d;
+        self.settings.slow_callback = d;
         self
     }
 
@@ -111,7 +107,7 @@ impl Builder {
     /// first step at once, so a task that finishes without waiting never
     /// touches the ready queue.
     pub fn eager_tasks(mut self, on: bool) -> Builder {
-        self.eager_tasks = on;
+        self.settings.eager_tasks = on;
         self
     }
 
@@ -130,28 +126,28 @@ impl Builder {
     /// assert!(t0.elapsed().as_secs() < 60); // an hour of loop time, at once
     /// ```
     pub fn paused_clock(mut self) -> Builder {
-        self.paused_clock = true;
+        self.settings.paused_clock = true;
         self
     }
 
     /// Upper bound of `to_thread`'s pool (default: asyncio's
     /// `min(32, cpus + 4)`).
     pub fn max_threads(mut self, n: usize) -> Builder {
-        self.max_threads = Some(n.max(1));
+        self.settings.max_threads = Some(n.max(1));
         self
     }
 
     /// How long an idle pool thread waits for work before exiting
     /// (default 10 s).
     pub fn thread_keep_alive(mut self, d: Duration) -> Builder {
-        self.thread_keep_alive = d;
+        self.settings.thread_keep_alive = d;
         self
     }
 
     /// How long closing the loop lets cancelled tasks (and pool threads)
     /// finish before it drops them (default 30 s).
     pub fn shutdown_timeout(mut self, d: Duration) -> Builder {
-        self.shutdown_timeout = d;
+        self.settings.shutdown_timeout = d;
         self
     }
 
@@ -159,44 +155,19 @@ impl Builder {
     /// a `Send` value: what a pool of loops sends to each of its threads,
     /// which makes its loop with [`Builder::from_settings`].
     pub fn settings(&self) -> Settings {
-        Settings {
-            paused_clock: self.paused_clock,
-            debug: self.debug,
-            eager_tasks: self.eager_tasks,
-            slow_callback: self.slow_callback,
-            max_threads: self.max_threads,
-            thread_keep_alive: self.thread_keep_alive,
-            shutdown_timeout: self.shutdown_timeout,
-        }
+        self.settings.clone()
     }
 
     /// A builder with `settings` and no driver yet.
     pub fn from_settings(settings: Settings) -> Builder {
-        let Settings {
-            paused_clock,
-            debug,
-            eager_tasks,
-            slow_callback,
-            max_threads,
-            thread_keep_alive,
-            shutdown_timeout,
-        } = settings;
-        Builder {
-            driver: None,
-            paused_clock,
-            debug,
-            eager_tasks,
-            slow_callback,
-            max_threads,
-            thread_keep_alive,
-            shutdown_timeout,
-        }
+        Builder { driver: None, settings }
     }
 
     /// Creates the loop.
     pub fn build(self) -> Loop {
         let driver = self.driver.unwrap_or_else(|| Box::new(ParkDriver::new()));
         let debug = self
+            .settings
             .debug
             .unwrap_or_else(|| std::env::var("AIO_DEBUG").is_ok_and(|v| !v.is_empty() && v != "0"));
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -210,7 +181,7 @@ impl Builder {
             banked_refs: Cell::new(0),
             backend: driver.name(),
             driver: RefCell::new(driver),
-            clock: Clock::new(self.paused_clock),
+            clock: Clock::new(self.settings.paused_clock),
             now: Cell::new(0),
             now_fresh: Cell::new(false),
             next_task_id: Cell::new(0),
@@ -220,14 +191,14 @@ impl Builder {
             running: Cell::new(false),
             closed: Cell::new(false),
             debug: Cell::new(debug),
-            slow_callback: Cell::new(self.slow_callback),
-            eager_tasks: Cell::new(self.eager_tasks),
+            slow_callback: Cell::new(self.settings.slow_callback),
+            eager_tasks: Cell::new(self.settings.eager_tasks),
             handler: RefCell::new(None),
             owners: Cell::new(1),
             pool: RefCell::new(None),
-            max_threads: self.max_threads.unwrap_or_else(|| (cpus + 4).min(32)),
-            thread_keep_alive: self.thread_keep_alive,
-            shutdown_timeout: self.shutdown_timeout,
+            max_threads: self.settings.max_threads.unwrap_or_else(|| (cpus + 4).min(32)),
+            thread_keep_alive: self.settings.thread_keep_alive,
+            shutdown_timeout: self.settings.shutdown_timeout,
             stats: Default::default(),
             idle: RefCell::new(None),
         });
