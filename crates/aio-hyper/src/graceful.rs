@@ -9,7 +9,6 @@ use std::io;
 use std::pin::pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use aio_core::Cancelled;
 use aio_net::TcpListener;
@@ -19,7 +18,7 @@ use hyper::{Request, Response};
 
 use crate::conn_info::{ConnInfo, WithConnInfo};
 use crate::rt::Io;
-use crate::server::{BoxError, Builder, is_transient, report};
+use crate::server::{Backoff, BoxError, Builder, report};
 
 /// Stops a server without cutting requests off: what tonic's
 /// `serve_with_shutdown` and hyper-util's `GracefulShutdown` do, for
@@ -210,11 +209,11 @@ impl Builder {
         B::Error: Into<BoxError>,
     {
         let builder = Rc::new(self.clone());
-        let mut backoff = Duration::from_millis(10);
+        let mut backoff = Backoff::default();
         let watch = shutdown.watch();
         loop {
             let accepted = {
-                let mut accept = pin!(listener.accept());
+                let mut accept = pin!(backoff.accept(listener));
                 poll_fn(|cx| {
                     if shutdown.is_shutting_down() {
                         return Poll::Ready(None);
@@ -224,18 +223,8 @@ impl Builder {
                 })
                 .await
             };
-            let (stream, peer) = match accepted {
-                None => return Ok(()),
-                Some(Ok(s)) => s,
-                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
-                Some(Err(e)) if is_transient(&e) => {
-                    aio_core::sleep(backoff).await?;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
-                Some(Err(e)) => return Err(e),
-            };
-            backoff = Duration::from_millis(10);
+            let Some(accepted) = accepted else { return Ok(()) };
+            let (stream, peer) = accepted?;
             let info = ConnInfo::new(peer, stream.local_addr().ok());
             let service = WithConnInfo::new(service.clone(), info);
             let tracked = shutdown.track();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use std::net::SocketAddr;
 
 use aio_core::LoopHandle;
-use aio_net::{PoolServer, Spread, TcpListener};
+use aio_net::{PoolServer, Spread, TcpListener, TcpStream};
 use hyper::body::{Body, Incoming};
 use hyper::service::Service;
 use hyper::{Request, Response};
@@ -131,19 +131,9 @@ impl Builder {
         B::Error: Into<BoxError>,
     {
         let builder = Rc::new(self.clone());
-        let mut backoff = Duration::from_millis(10);
+        let mut backoff = Backoff::default();
         loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(s) => s,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
-                Err(e) if is_transient(&e) => {
-                    aio_core::sleep(backoff).await?;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            backoff = Duration::from_millis(10);
+            let (stream, peer) = backoff.accept(listener).await?;
             let builder = builder.clone();
             let service = WithConnInfo::new(service.clone(), ConnInfo::new(peer, stream.local_addr().ok()));
             let held = aio_core::get_running_loop().hold_connection();
@@ -173,16 +163,9 @@ impl Builder {
         B::Error: Into<BoxError>,
     {
         let builder = Rc::new(self.clone());
+        let mut backoff = Backoff::default();
         loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(s) => s,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
-                Err(e) if is_transient(&e) => {
-                    aio_core::sleep(0.01).await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            let (stream, peer) = backoff.accept(listener).await?;
             let (builder, service, tls) = (builder.clone(), service.clone(), tls.clone());
             drop(aio_core::create_task(async move {
                 let (r, w) = stream.into_streams();
@@ -267,7 +250,37 @@ where
     Builder::new().serve_pool(loops, addr, spread, make_service)
 }
 
-pub(crate) fn is_transient(e: &io::Error) -> bool {
+/// Accepts with a pause after a resource-limit error (out of descriptors
+/// or memory), doubling up to 1 s while it lasts, as `start_server` does.
+pub(crate) struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff(Duration::from_millis(10))
+    }
+}
+
+impl Backoff {
+    /// The next connection; `Err` for an accept error that is not a
+    /// resource limit, or `Interrupted` when cancelled.
+    pub(crate) async fn accept(&mut self, listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        loop {
+            match listener.accept().await {
+                Ok(s) => {
+                    self.0 = Duration::from_millis(10);
+                    return Ok(s);
+                }
+                Err(e) if e.kind() != io::ErrorKind::Interrupted && is_transient(&e) => {
+                    aio_core::sleep(self.0).await?;
+                    self.0 = (self.0 * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
     // Out of descriptors or memory: back off; the peer gave up: go on.
     matches!(
         e.raw_os_error(),
