@@ -7,10 +7,15 @@
 //! kernel would need memory it owns for a receive or a send in flight, so
 //! these impls do not put one in flight: they try the system call at once
 //! on the caller's buffer (the socket is non-blocking) and, when it would
-//! block, wait for readiness with an io_uring poll, then try again. That
-//! is readiness on a completion ring: no owned buffer per stream, no copy,
-//! and no loop turn when the data is already there (a turn per call made
-//! the adapters 25–30% slower than on the readiness backend). Nothing is
+//! block, wait for readiness, then try again: a read waits for the
+//! socket's watch (a multishot poll the driver keeps armed, as epoll keeps
+//! a registration; no request per wait), a write for a one-shot poll. A
+//! read after a short one waits first, as on epoll, instead of trying a
+//! call that would say `EAGAIN`. That is readiness on a completion ring:
+//! no owned buffer per stream, no copy, and no loop turn when the data is
+//! already there (a turn per call made the adapters 25–30% slower than on
+//! the readiness backend; a one-shot poll and a failed try per wait,
+//! 10%). Nothing is
 //! ever in flight but a poll, so a dropped or cancelled call loses no
 //! byte, and the read and write sides are independent (split halves each
 //! keep their own).
@@ -28,11 +33,20 @@ use aio_core::io::{self as aio_io, Borrowed, Interest, OpFuture, PollReady, Regi
 
 use crate::sock::sref;
 
-/// One direction's state on a completion driver: the readiness poll in
-/// flight, if the last try would have blocked.
+/// One direction's state on a completion driver: what the last try that
+/// found the socket empty waits for.
 #[derive(Default)]
 pub(crate) struct Side {
+    /// The one-shot readiness poll in flight.
     ready: Option<OpFuture<PollReady>>,
+    /// The read side waits for the socket's watch (a readiness poll the
+    /// driver keeps armed, see `IoDriver::watch_readable`) to count an
+    /// event past this one: no request per wait, as on epoll. Set by a
+    /// read that would block, and by a short read (the socket's queue ran
+    /// dry then), so the next read does not try a call that would most
+    /// likely fail with `EAGAIN`; if data came meanwhile, the watch has
+    /// counted it already and the read goes ahead.
+    seen: Option<u32>,
 }
 
 /// Both directions of a stream socket.
@@ -42,8 +56,8 @@ pub(crate) struct Compat {
     pub(crate) write: Side,
 }
 
-/// Runs `call` now; while it would block, waits for `interest` with a poll
-/// on the ring and runs it again.
+/// Runs `call` now; while it would block, waits for `interest` (with the
+/// socket's watch, or with a poll on the ring) and runs it again.
 fn poll_try(
     fd: &Registered,
     side: &mut Side,
@@ -52,6 +66,10 @@ fn poll_try(
     mut call: impl FnMut() -> io::Result<usize>,
 ) -> Poll<io::Result<usize>> {
     loop {
+        if let Some(seen) = side.seen {
+            ready!(fd.poll_readable(seen, cx));
+            side.seen = None;
+        }
         if let Some(op) = side.ready.as_mut() {
             let res = ready!(Pin::new(op).poll(cx));
             side.ready = None;
@@ -60,7 +78,13 @@ fn poll_try(
         }
         match call() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                side.ready = Some(aio_io::submit_shielded(PollReady::new(fd.as_raw_fd(), interest)));
+                side.seen = match interest {
+                    Interest::Readable => fd.watch_readable(),
+                    _ => None,
+                };
+                if side.seen.is_none() {
+                    side.ready = Some(aio_io::submit_shielded(PollReady::new(fd.as_raw_fd(), interest)));
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             other => return Poll::Ready(other),
@@ -80,7 +104,14 @@ pub(crate) fn poll_read(
     if let Some(p) = fd.poll_borrowed(Borrowed::Recv(out), cx) {
         return p;
     }
-    poll_try(fd, side, cx, Interest::Readable, || (&*sref(fd)).read(out))
+    let want = out.len();
+    let res = poll_try(fd, side, cx, Interest::Readable, || (&*sref(fd)).read(out));
+    // A stream socket's read is short only when its queue ran dry (and
+    // `Ok(0)` is end of stream, after which nothing is waited for).
+    if matches!(res, Poll::Ready(Ok(n)) if n > 0 && n < want) {
+        side.seen = fd.watch_readable();
+    }
+    res
 }
 
 pub(crate) fn poll_write(

@@ -76,6 +76,91 @@ async fn stream_writer_async_write() -> io::Result<()> {
     Ok(())
 }
 
+/// A connected pair of TCP streams.
+async fn tcp_pair() -> io::Result<(TcpStream, TcpStream)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let client = TcpStream::connect(listener.local_addr()?).await?;
+    let (server, _) = listener.accept().await?;
+    Ok((client, server))
+}
+
+/// Polls `fut` once: its first answer.
+async fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx))).await
+}
+
+/// Lets the loop wait once (and reap what the kernel reported); the
+/// outcomes checked do not depend on how long.
+async fn tick() {
+    aio_core::sleep(std::time::Duration::from_millis(1))
+        .await
+        .expect("a valid delay");
+}
+
+/// Fails a read that hangs instead of waiting forever.
+async fn bounded<T>(f: impl std::future::Future<Output = io::Result<T>>) -> io::Result<T> {
+    aio_core::wait_for(f, std::time::Duration::from_secs(20))
+        .await
+        .map_err(|_| io::Error::other("the read hung"))?
+}
+
+/// The trait read after one that came back short (the socket's queue ran
+/// dry) waits for readiness without trying the call first (on io_uring,
+/// for the socket's armed watch). Data that comes, and is seen by the
+/// loop, between the short read and the next one is not missed; nor is
+/// data that comes while it waits, nor the peer's end of stream.
+async fn trait_read_after_short_read_misses_nothing() -> io::Result<()> {
+    let (mut a, mut b) = tcp_pair().await?;
+    let mut buf = [0u8; 1024];
+    AsyncWriteExt::write_all(&mut a, b"short").await?;
+    assert_eq!(bounded(AsyncReadExt::read(&mut b, &mut buf)).await?, 5);
+    // More data, and a wait of the loop (which reaps the watch's event)
+    // before the next read asks.
+    AsyncWriteExt::write_all(&mut a, b"between").await?;
+    tick().await;
+    assert_eq!(bounded(AsyncReadExt::read(&mut b, &mut buf)).await?, 7);
+    assert_eq!(&buf[..7], b"between");
+    // A read that waits, then data.
+    let writer = create_task(async move {
+        tick().await;
+        AsyncWriteExt::write_all(&mut a, b"later").await?;
+        tick().await;
+        AsyncWriteExt::close(&mut a).await?;
+        Ok::<_, io::Error>(a)
+    });
+    assert_eq!(bounded(AsyncReadExt::read(&mut b, &mut buf)).await?, 5);
+    assert_eq!(&buf[..5], b"later");
+    // Waiting when the peer shuts its side: end of stream.
+    assert_eq!(bounded(AsyncReadExt::read(&mut b, &mut buf)).await?, 0);
+    assert_eq!(bounded(AsyncReadExt::read(&mut b, &mut buf)).await?, 0);
+    drop(writer.await.map_err(|e| io::Error::other(e.to_string()))??);
+    Ok(())
+}
+
+/// A trait read dropped while it waits loses nothing: the next read gets
+/// what came meanwhile. A peer's reset ends a waiting read with an error.
+async fn trait_read_dropped_while_waiting_then_reset() -> io::Result<()> {
+    let (mut a, mut b) = tcp_pair().await?;
+    let mut buf = [0u8; 64];
+    {
+        let mut read = AsyncReadExt::read(&mut b, &mut buf);
+        assert!(poll_once(&mut read).await.is_pending());
+    }
+    AsyncWriteExt::write_all(&mut a, b"kept").await?;
+    assert_eq!(bounded(AsyncReadExt::read(&mut b, &mut buf)).await?, 4);
+    assert_eq!(&buf[..4], b"kept");
+    let resetter = create_task(async move {
+        tick().await;
+        a.set_linger(Some(std::time::Duration::ZERO))?;
+        drop(a);
+        Ok::<_, io::Error>(())
+    });
+    let err = bounded(AsyncReadExt::read(&mut b, &mut buf)).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+    resetter.await.map_err(|e| io::Error::other(e.to_string()))??;
+    Ok(())
+}
+
 #[cfg(feature = "tokio-io")]
 async fn hyper_http1_server() -> io::Result<()> {
     use http_body_util::Full;
@@ -114,6 +199,8 @@ async fn hyper_http1_server() -> io::Result<()> {
 backend_tests!(
     futures_io_traits,
     stream_writer_async_write,
+    trait_read_after_short_read_misses_nothing,
+    trait_read_dropped_while_waiting_then_reset,
     #[cfg(feature = "tokio-io")]
     hyper_http1_server,
 );

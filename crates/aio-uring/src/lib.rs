@@ -213,6 +213,14 @@ impl IoDriver for UringDriver {
         self.ring.cancel(token);
     }
 
+    fn watch_readable(&mut self, fd: RawFd) -> Option<u32> {
+        self.ring.watch_readable(fd)
+    }
+
+    fn poll_readable(&mut self, fd: RawFd, seen: u32, waker: &Waker) -> Poll<()> {
+        self.ring.poll_readable(fd, seen, waker)
+    }
+
     fn forget_op(&mut self, token: u64, owner: Box<dyn Any>) {
         self.ring.forget(token, owner);
     }

@@ -218,6 +218,30 @@ pub trait IoDriver {
         None
     }
 
+    /// Starts (or goes on) watching stream socket `fd` for data with a
+    /// readiness watch that stays armed (io_uring's multishot poll, like an
+    /// epoll registration), and returns how many events the watch has
+    /// reported so far, for [`poll_readable`](IoDriver::poll_readable).
+    /// Called right after a read found the socket empty (it would block, or
+    /// it was short), before the loop next waits: an event counted later is
+    /// data that came after that read. `None` when the driver has no such
+    /// watch for `fd` (the caller waits with a one-shot
+    /// [`PollReady`](crate::io::PollReady)) or the socket reported its end
+    /// (a read returns at once). Default: `None`.
+    fn watch_readable(&mut self, fd: RawFd) -> Option<u32> {
+        let _ = fd;
+        None
+    }
+
+    /// Whether socket `fd`'s watch reported an event since it counted
+    /// `seen` (`Ready`: read again); else `waker` is woken at its next
+    /// event. Nothing is in flight for the caller: dropping it needs no
+    /// call. Default: `Ready`.
+    fn poll_readable(&mut self, fd: RawFd, seen: u32, waker: &Waker) -> Poll<()> {
+        let _ = (fd, seen, waker);
+        Poll::Ready(())
+    }
+
     /// An accept that stays armed (io_uring's multishot accept): the next
     /// connection accepted on listening socket `fd` (non-blocking,
     /// close-on-exec), with the peer's address if the accept reported it.

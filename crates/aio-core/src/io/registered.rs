@@ -130,6 +130,24 @@ impl Registered {
         Some(io.poll_op(&raw, &mut None, cx.waker()))
     }
 
+    /// Starts watching this stream socket for data after a read found it
+    /// empty; see [`IoDriver::watch_readable`](crate::driver::IoDriver::watch_readable).
+    /// `None`: no watch (wait with a [`PollReady`](super::PollReady)).
+    pub fn watch_readable(&self) -> Option<u32> {
+        let fd = self.as_raw_fd();
+        self.lp.core.driver_mut().io()?.watch_readable(fd)
+    }
+
+    /// `Ready` once the watch reported an event after it counted `seen`
+    /// (see [`IoDriver::poll_readable`](crate::driver::IoDriver::poll_readable)).
+    pub fn poll_readable(&self, seen: u32, cx: &mut Context<'_>) -> Poll<()> {
+        let fd = self.as_raw_fd();
+        match self.lp.core.driver_mut().io() {
+            Some(io) => io.poll_readable(fd, seen, cx.waker()),
+            None => Poll::Ready(()),
+        }
+    }
+
     /// Whether the loop's driver is completion-based.
     pub fn is_completion_based(&self) -> bool {
         self.lp

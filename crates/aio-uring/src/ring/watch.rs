@@ -7,7 +7,7 @@
 //! leave the socket unmarked, so no data arrives unnoticed.
 
 use std::os::fd::RawFd;
-use std::task::Waker;
+use std::task::{Poll, Waker};
 
 use aio_core::io::RawOp;
 use io_uring::{opcode, types};
@@ -31,33 +31,73 @@ impl Ring {
     }
 
     /// Makes `waker` wait for socket `i`'s next watch event, arming the
-    /// watch (a multishot poll that stays armed for the socket's life) if
-    /// needed. Waiters are woken in the order they came.
+    /// watch if needed. Waiters are woken in the order they came.
     #[inline]
     pub(super) fn wait_for_data(&mut self, i: usize, waker: &Waker) {
-        let watch = self.fds[i].watch;
+        let key = self.watch(i);
         if let Some(Op {
             state: State::Watch { waiters, .. },
             ..
-        }) = self.ops.get_mut(watch as usize)
+        }) = self.ops.get_mut(key)
         {
             add_waiter(waiters, waker);
-        } else {
-            let fd = i as RawFd;
-            let w = self.ops.insert(Op {
-                state: State::Watch {
-                    fd,
-                    live: true,
-                    waiters: vec![waker.clone()],
-                },
-                raw: RawOp::Close { fd: -1 },
-                seen: 0,
-                busy: false,
-            }) as u64;
-            self.fds[i].watch = w as u32;
-            let mask = (libc::POLLIN | libc::POLLRDHUP) as u32;
-            self.push(on!(target(&self.fds, fd), f => opcode::PollAdd::new(f, mask).multi(true).build()).user_data(w));
         }
+    }
+
+    /// The key of socket `i`'s watch (a multishot poll that stays armed for
+    /// the socket's life), armed now if it was not.
+    fn watch(&mut self, i: usize) -> usize {
+        let watch = self.fds[i].watch as usize;
+        if let Some(Op {
+            state: State::Watch { .. },
+            ..
+        }) = self.ops.get(watch)
+        {
+            return watch;
+        }
+        let fd = i as RawFd;
+        let w = self.ops.insert(Op {
+            state: State::Watch {
+                fd,
+                live: true,
+                waiters: Vec::new(),
+            },
+            raw: RawOp::Close { fd: -1 },
+            seen: 0,
+            busy: false,
+        });
+        self.fds[i].watch = w as u32;
+        let mask = (libc::POLLIN | libc::POLLRDHUP) as u32;
+        self.push(
+            on!(target(&self.fds, fd), f => opcode::PollAdd::new(f, mask).multi(true).build()).user_data(w as u64),
+        );
+        w
+    }
+
+    /// See `IoDriver::watch_readable`: the events socket `fd`'s watch has
+    /// counted, arming it if needed; `None` for what has no watch (not a
+    /// stream socket, no multishot poll, or its end already seen).
+    pub(crate) fn watch_readable(&mut self, fd: RawFd) -> Option<u32> {
+        let h = hint(&self.fds, fd)?;
+        if !(self.multishot && h.stream && !h.closed && h.generation != 0) {
+            return None;
+        }
+        let events = h.events;
+        self.watch(fd as usize);
+        Some(events)
+    }
+
+    /// See `IoDriver::poll_readable`: `Ready` once socket `fd`'s watch
+    /// counted an event after `seen`, ended, or the socket is gone.
+    pub(crate) fn poll_readable(&mut self, fd: RawFd, seen: u32, waker: &Waker) -> Poll<()> {
+        let Some(h) = hint(&self.fds, fd) else {
+            return Poll::Ready(());
+        };
+        if h.events != seen || h.closed || h.watch == NONE || h.generation == 0 {
+            return Poll::Ready(());
+        }
+        self.wait_for_data(fd as usize, waker);
+        Poll::Pending
     }
 }
 
