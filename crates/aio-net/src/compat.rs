@@ -126,6 +126,15 @@ pub(crate) fn poll_write(
     if let Some(p) = fd.poll_borrowed(Borrowed::Send(data), cx) {
         return p;
     }
+    // A completion driver just tried the send (`IoDriver::try_op`) and it
+    // would block: wait before trying again, rather than a second call
+    // that would say `EAGAIN` too.
+    if side.ready.is_none() {
+        side.ready = Some(aio_io::submit_shielded(PollReady::new(
+            fd.as_raw_fd(),
+            Interest::Writable,
+        )));
+    }
     // socket2's send passes MSG_NOSIGNAL: a closed peer is EPIPE, not a signal.
     poll_try(fd, side, cx, Interest::Writable, || (&*sref(fd)).write(data))
 }
