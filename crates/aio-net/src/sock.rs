@@ -4,9 +4,10 @@
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::task::{Context, Poll, Waker};
 
 use aio_core::driver::FdKind;
-use aio_core::io::{self as aio_io, BufResult, IoBuf, IoBufMut, Registered};
+use aio_core::io::{self as aio_io, Borrowed, BufResult, IoBuf, IoBufMut, Registered};
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
 /// A new non-blocking, close-on-exec socket.
@@ -61,9 +62,31 @@ pub(crate) async fn send<B: IoBuf>(s: &Registered, buf: B) -> BufResult<usize, B
 }
 
 /// Sends all of `buf`, however many calls it takes.
-pub(crate) async fn send_all<B: IoBuf>(s: &Registered, mut buf: B) -> BufResult<(), B> {
+pub(crate) async fn send_all<B: IoBuf>(s: &Registered, buf: B) -> BufResult<(), B> {
+    send_all_from(s, buf, 0).await
+}
+
+/// [`send_all`], first as a plain non-blocking `send(2)` on io_uring too
+/// ([`Registered::poll_borrowed`]): the bytes leave now instead of at the
+/// loop's next submission, which may come only after other tasks' work (a
+/// server's next handshake). The caller must have no other send in flight
+/// on `s`, or these bytes could overtake it.
+pub(crate) async fn send_all_now(s: &Registered, buf: Vec<u8>) -> io::Result<()> {
+    let mut cx = Context::from_waker(Waker::noop());
+    let sent = match s.poll_borrowed(Borrowed::Send(&buf), &mut cx) {
+        Some(Poll::Ready(Ok(n))) => n,
+        Some(Poll::Ready(Err(e))) => return Err(e),
+        Some(Poll::Pending) | None => 0,
+    };
+    if sent == buf.len() {
+        return Ok(());
+    }
+    send_all_from(s, buf, sent).await.0
+}
+
+/// Sends `buf` from byte `sent` on.
+async fn send_all_from<B: IoBuf>(s: &Registered, mut buf: B, mut sent: usize) -> BufResult<(), B> {
     let total = buf.bytes_init();
-    let mut sent = 0;
     while sent < total {
         let (res, b) = aio_io::submit(aio_io::Send::new(s.as_raw_fd(), buf, sent, 0)).await;
         buf = b;

@@ -261,8 +261,7 @@ impl Handshake {
             if conn.wants_write() {
                 let mut out = Vec::new();
                 drain_output(conn, &mut out);
-                let (res, _) = crate::sock::send_all(&t.fd, out).await;
-                res?;
+                crate::sock::send_all_now(&t.fd, out).await?;
                 continue;
             }
             if !conn.is_handshaking() {
@@ -297,7 +296,7 @@ impl Handshake {
                 let mut out = Vec::new();
                 drain_output(conn, &mut out);
                 if !out.is_empty() {
-                    let _ = crate::sock::send_all(&t.fd, out).await;
+                    let _ = crate::sock::send_all_now(&t.fd, out).await;
                 }
                 // A TLS record starts with a content type of 20 to 24.
                 let hint = self
