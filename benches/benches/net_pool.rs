@@ -26,7 +26,9 @@
 //! remove one mechanism: `aio-2-kernel` (connections left where the
 //! kernel's `SO_REUSEPORT` hash put them, as thread-per-core runtimes
 //! do), `aio-2-single` (one listener whose loop hands every connection
-//! out), `aio-2-unpinned` (loops left to the scheduler); then
+//! out), `aio-2-unpinned` (loops left to the scheduler),
+//! `aio-2-longslice` (loop threads keep the scheduler's default time
+//! slice instead of asking for the shortest); then
 //! `tokio-mt-1`, `tokio-mt-2`. `NET_POOL_SERVERS=aio-2,tokio-mt-2` picks
 //! them, `NET_POOL_ROUNDS=3` alternates them three times,
 //! `NET_POOL_BACKEND=poll|uring` picks aio's driver (default: io_uring
@@ -59,12 +61,13 @@ use common::{gettid, median, nanos_since, quantile};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const SERVERS: [&str; 7] = [
+const SERVERS: [&str; 8] = [
     "aio-1",
     "aio-2",
     "aio-2-kernel",
     "aio-2-single",
     "aio-2-unpinned",
+    "aio-2-longslice",
     "tokio-mt-1",
     "tokio-mt-2",
 ];
@@ -147,18 +150,19 @@ fn backend() -> aio::Backend {
 fn start(name: &str, port: u16) -> Option<Server> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     match name {
-        "aio-1" => aio_server(1, aio::Spread::Balanced, true, addr),
-        "aio-2" => aio_server(2, aio::Spread::Balanced, true, addr),
-        "aio-2-kernel" => aio_server(2, aio::Spread::Kernel, true, addr),
-        "aio-2-single" => aio_server(2, aio::Spread::Single, true, addr),
-        "aio-2-unpinned" => aio_server(2, aio::Spread::Balanced, false, addr),
+        "aio-1" => aio_server(1, aio::Spread::Balanced, true, true, addr),
+        "aio-2" => aio_server(2, aio::Spread::Balanced, true, true, addr),
+        "aio-2-kernel" => aio_server(2, aio::Spread::Kernel, true, true, addr),
+        "aio-2-single" => aio_server(2, aio::Spread::Single, true, true, addr),
+        "aio-2-unpinned" => aio_server(2, aio::Spread::Balanced, false, true, addr),
+        "aio-2-longslice" => aio_server(2, aio::Spread::Balanced, true, false, addr),
         "tokio-mt-1" => Some(tokio_server(1, addr)),
         "tokio-mt-2" => Some(tokio_server(2, addr)),
         _ => panic!("no server {name}"),
     }
 }
 
-fn aio_server(loops: usize, spread: aio::Spread, pin: bool, addr: SocketAddr) -> Option<Server> {
+fn aio_server(loops: usize, spread: aio::Spread, pin: bool, short_slice: bool, addr: SocketAddr) -> Option<Server> {
     use aio::hyper::hyper::{Request, Response, body::Incoming, service::service_fn};
     use aio::hyper::{Bytes, Full};
     let offload = std::env::var_os("NET_POOL_OFFLOAD").is_some();
@@ -166,6 +170,7 @@ fn aio_server(loops: usize, spread: aio::Spread, pin: bool, addr: SocketAddr) ->
         .loop_builder(aio::Builder::new().backend(backend()))
         .spread(spread)
         .pin_cpus(pin);
+    let pool = if short_slice { pool } else { pool.scheduler_slice(None) };
     let pool = match pool.build() {
         Ok(p) => p,
         Err(e) => {
@@ -248,14 +253,54 @@ fn tokio_server(workers: usize, addr: SocketAddr) -> Server {
 /// Nanoseconds the thread `tid` of this process waited on a run queue
 /// while runnable (the second field of its schedstat).
 fn run_delay(tid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
+    sched(tid).delay
 }
 
-fn run_delays(tids: &[i32]) -> u64 {
-    tids.iter().map(|&t| run_delay(t)).sum()
+/// What the scheduler did to a thread: run-queue wait, waits, and how
+/// often it was taken off the CPU while runnable.
+#[derive(Clone, Copy, Default)]
+struct Sched {
+    /// Nanoseconds waited on a run queue while runnable.
+    delay: u64,
+    /// Times it waited on a run queue (schedstat's timeslices).
+    waits: u64,
+    /// Times it was preempted (`nonvoluntary_ctxt_switches`).
+    preempted: u64,
+}
+
+impl Sched {
+    fn since(self, before: Sched) -> Sched {
+        Sched {
+            delay: self.delay.saturating_sub(before.delay),
+            waits: self.waits.saturating_sub(before.waits),
+            preempted: self.preempted.saturating_sub(before.preempted),
+        }
+    }
+}
+
+fn sched(tid: i32) -> Sched {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).unwrap_or_default();
+    let mut f = stat.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+    let (_, delay, waits) = (f.next(), f.next().unwrap_or(0), f.next().unwrap_or(0));
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap_or_default();
+    let preempted = status
+        .lines()
+        .find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Sched {
+        delay,
+        waits,
+        preempted,
+    }
+}
+
+fn scheds(tids: &[i32]) -> Sched {
+    tids.iter().map(|&t| sched(t)).fold(Sched::default(), |a, b| Sched {
+        delay: a.delay + b.delay,
+        waits: a.waits + b.waits,
+        preempted: a.preempted + b.preempted,
+    })
 }
 
 // ---------------------------------------------------------------------
@@ -443,6 +488,10 @@ struct Row {
     p99_plain: Duration,
     /// Run-queue wait of the server's threads, µs per request.
     queued_us: f64,
+    /// Times a server thread was preempted, per 1000 requests.
+    preempted_per_k: f64,
+    /// The mean run-queue wait of a server thread once runnable, µs.
+    wait_us: f64,
     /// The most connections a loop served, over its share (aio only).
     max_share: Option<f64>,
 }
@@ -459,14 +508,15 @@ fn load(c: &mut Criterion, name: &str, skewed: bool) {
         for &server in &servers {
             let Some(srv) = start(server, 0) else { continue };
             let mut gen_ = Generator::new(srv.addr, conns, gen_threads, skewed);
-            let delay0 = run_delays(&srv.tids);
+            let sched0 = scheds(&srv.tids);
             let (requests, elapsed) =
                 common::measure(&mut g, BenchmarkId::new(server, round), per_iter, |n| gen_.run(n));
             if requests == 0 {
                 srv.stop();
                 continue; // filtered out
             }
-            let delay = run_delays(&srv.tids).saturating_sub(delay0);
+            let sched = scheds(&srv.tids).since(sched0);
+            let delay = sched.delay;
             let spread = srv.spread();
             let mut all: Vec<u32> = gen_.plain.iter().chain(&gen_.heavy).copied().collect();
             let row = Row {
@@ -476,6 +526,8 @@ fn load(c: &mut Criterion, name: &str, skewed: bool) {
                 p99: quantile(&mut all, 990),
                 p99_plain: quantile(&mut gen_.plain, 990),
                 queued_us: delay as f64 / 1000.0 / requests as f64,
+                preempted_per_k: sched.preempted as f64 * 1000.0 / requests as f64,
+                wait_us: delay as f64 / 1000.0 / sched.waits.max(1) as f64,
                 max_share: spread.as_ref().map(|s| {
                     let total: u64 = s.iter().sum();
                     *s.iter().max().unwrap_or(&0) as f64 * s.len() as f64 / total.max(1) as f64
@@ -483,12 +535,14 @@ fn load(c: &mut Criterion, name: &str, skewed: bool) {
             };
             eprintln!(
                 "http_pool_{name}/{server}/{round}: {:>7.1}k req/s   p50 {:>7.0} µs   p99 {:>7.0} µs   p99 of plain {:>7.0} µs   \
-                 server threads queued {:>5.2} µs/request{}",
+                 server threads queued {:>5.2} µs/request, preempted {:>5.1}/1k requests, {:>6.1} µs a wait{}",
                 row.throughput / 1000.0,
                 row.p50.as_secs_f64() * 1e6,
                 row.p99.as_secs_f64() * 1e6,
                 row.p99_plain.as_secs_f64() * 1e6,
                 row.queued_us,
+                row.preempted_per_k,
+                row.wait_us,
                 spread.map_or(String::new(), |s| format!("   connections per loop {s:?}")),
             );
             rows.push(row);
@@ -511,9 +565,9 @@ fn table(name: &str, rows: &[Row], servers: &[&'static str]) {
     let rounds = rows.iter().filter(|r| r.server == rows[0].server).count();
     eprintln!("\n{name} load, medians of {rounds} round(s):");
     eprintln!(
-        "| server | req/s | p50 | p99 | p99 of plain requests | most connections on a loop (× share) | server threads queued µs/req | req/s vs tokio-mt | p99 vs tokio-mt |"
+        "| server | req/s | p50 | p99 | p99 of plain requests | most connections on a loop (× share) | server threads queued µs/req | preempted /1k req | µs a wait | req/s vs tokio-mt | p99 vs tokio-mt |"
     );
-    eprintln!("|---|---|---|---|---|---|---|---|---|");
+    eprintln!("|---|---|---|---|---|---|---|---|---|---|---|");
     for &s in servers {
         let mine: Vec<(usize, &Row)> = rows.iter().enumerate().filter(|(_, r)| r.server == s).collect();
         if mine.is_empty() {
@@ -541,7 +595,7 @@ fn table(name: &str, rows: &[Row], servers: &[&'static str]) {
             }
         };
         eprintln!(
-            "| {s} | {:.1}k | {:.0} µs | {:.0} µs | {:.0} µs | {} | {:.2} | {} | {} |",
+            "| {s} | {:.1}k | {:.0} µs | {:.0} µs | {:.0} µs | {} | {:.2} | {:.1} | {:.1} | {} | {} |",
             med(s, &|r| r.throughput) / 1000.0,
             med(s, &|r| r.p50.as_secs_f64() * 1e6),
             med(s, &|r| r.p99.as_secs_f64() * 1e6),
@@ -552,6 +606,8 @@ fn table(name: &str, rows: &[Row], servers: &[&'static str]) {
                 "-".to_string()
             },
             med(s, &|r| r.queued_us),
+            med(s, &|r| r.preempted_per_k),
+            med(s, &|r| r.wait_us),
             ratio(|r| r.throughput),
             ratio(|r| r.p99.as_secs_f64()),
         );

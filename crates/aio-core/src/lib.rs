@@ -130,7 +130,7 @@ pub use task::{
     DoneCallbackId, JoinRef, Panic, Reportable, Task, TaskError, TaskFailure, TaskRef, all_tasks, create_eager_task,
     create_task, current_task,
 };
-pub use thread::{ToThread, ToThreadError, allowed_cpus, pin_current_thread, to_thread};
+pub use thread::{ToThread, ToThreadError, allowed_cpus, pin_current_thread, set_scheduler_slice, to_thread};
 pub use time::monotonic;
 pub use timer::{Sleep, YieldNow, sleep, sleep_until, yield_now};
 

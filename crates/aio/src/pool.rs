@@ -226,6 +226,10 @@ impl PoolHandle {
     }
 }
 
+/// The scheduler slice a pool's loop threads ask for by default
+/// ([`PoolBuilder::scheduler_slice`]).
+const DEFAULT_SLICE: Duration = Duration::from_micros(100);
+
 /// Configures a [`LoopPool`]: how many loops, how each is built, whether
 /// threads are pinned, how connections are spread.
 ///
@@ -244,6 +248,8 @@ pub struct PoolBuilder {
     builder: Builder,
     /// `None`: pin when there are CPUs enough.
     pin: Option<bool>,
+    /// The scheduler slice each loop thread asks for.
+    slice: Option<Duration>,
     #[cfg(feature = "net")]
     spread: aio_net::Spread,
 }
@@ -271,6 +277,23 @@ impl PoolBuilder {
         self
     }
 
+    /// The time slice each loop thread asks of the scheduler
+    /// ([`aio::set_scheduler_slice`](crate::set_scheduler_slice); Linux
+    /// 6.12 and later, elsewhere nothing changes): by default 0.1 ms, the
+    /// shortest the kernel grants, against its default of 0.7–3 ms. A
+    /// thread with a short slice is put back on its CPU sooner when it
+    /// wakes, ahead of threads that ran longer, with no larger share of
+    /// the CPU. On cores shared with other busy threads a loop otherwise
+    /// waits out their slices while its connections wait for it: in the
+    /// pool's benchmark on two cores shared with the load generator, the
+    /// short slice took the p99 from 1.17× to 0.94–1.00× tokio's
+    /// work-stealing runtime's under uniform load and from 1.20× to 1.08×
+    /// under skewed load. `None` keeps the scheduler's default.
+    pub fn scheduler_slice(mut self, slice: Option<Duration>) -> PoolBuilder {
+        self.slice = slice;
+        self
+    }
+
     /// How the pool's servers spread connections (default
     /// [`Spread::Balanced`](aio_net::Spread::Balanced)); the `net` feature.
     #[cfg(feature = "net")]
@@ -293,13 +316,14 @@ impl PoolBuilder {
         let mut threads = Vec::with_capacity(n);
         let cpus = aio_core::allowed_cpus().unwrap_or_default();
         let pin = !cpus.is_empty() && self.pin.unwrap_or(n <= cpus.len());
+        let slice = self.slice;
         for (i, go) in go_rx.into_iter().enumerate() {
             let builder = SendBuilder::new(&self.builder);
             let tx = tx.clone();
             let pin = pin.then(|| cpus[i % cpus.len()]);
             let t = std::thread::Builder::new()
                 .name(format!("aio-loop-{i}"))
-                .spawn(move || loop_thread(i, builder, pin, tx, go));
+                .spawn(move || loop_thread(i, builder, pin, slice, tx, go));
             match t {
                 Ok(t) => threads.push(t),
                 Err(e) => {
@@ -360,12 +384,18 @@ fn loop_thread(
     i: usize,
     builder: SendBuilder,
     pin: Option<usize>,
+    slice: Option<Duration>,
     tx: std::sync::mpsc::Sender<(usize, io::Result<LoopHandle>)>,
     go: std::sync::mpsc::Receiver<Option<Arc<Inner>>>,
 ) {
     if let Some(cpu) = pin {
         if let Err(e) = aio_core::pin_current_thread(cpu) {
             log::warn!("aio: cannot pin loop {i} to CPU {cpu}: {e}");
+        }
+    }
+    if let Some(slice) = slice {
+        if let Err(e) = aio_core::set_scheduler_slice(slice) {
+            log::debug!("aio: loop {i} keeps the scheduler's default slice: {e}");
         }
     }
     let lp = match builder.builder().build() {
@@ -468,6 +498,7 @@ impl LoopPool {
             n,
             builder: Builder::new(),
             pin: None,
+            slice: Some(DEFAULT_SLICE),
             #[cfg(feature = "net")]
             spread: aio_net::Spread::default(),
         }
