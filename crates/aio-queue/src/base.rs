@@ -262,8 +262,7 @@ impl<T> Future for QueuePut<'_, T> {
         let base = this.base;
         if let Err(c) = cancel::check() {
             this.acq.cancel();
-            this.item = None;
-            return Poll::Ready(Err(PutError::Cancelled(c)));
+            return Poll::Ready(Err(PutError::Cancelled(c, this.take_item())));
         }
         if base.is_shut_down() {
             this.acq.cancel();

@@ -82,17 +82,18 @@ pub enum PutError<T> {
     /// The queue was shut down before the item could be put (asyncio's
     /// `QueueShutDown`); the item comes back.
     ShutDown(T),
-    /// The task was cancelled while it waited for room; the item was
-    /// dropped with the future.
-    Cancelled(Cancelled),
+    /// The task was cancelled while it waited for room; the item comes
+    /// back, not put (asyncio's caller still holds what it tried to put;
+    /// here the future owned it). Only a future that is dropped drops its
+    /// item.
+    Cancelled(Cancelled, T),
 }
 
 impl<T> PutError<T> {
-    /// The item, if the queue was shut down.
-    pub fn into_inner(self) -> Option<T> {
+    /// The item that was not put.
+    pub fn into_inner(self) -> T {
         match self {
-            PutError::ShutDown(t) => Some(t),
-            PutError::Cancelled(_) => None,
+            PutError::ShutDown(t) | PutError::Cancelled(_, t) => t,
         }
     }
 
@@ -103,13 +104,7 @@ impl<T> PutError<T> {
 
     /// Whether the task was cancelled.
     pub fn is_cancelled(&self) -> bool {
-        matches!(self, PutError::Cancelled(_))
-    }
-}
-
-impl<T> From<Cancelled> for PutError<T> {
-    fn from(c: Cancelled) -> PutError<T> {
-        PutError::Cancelled(c)
+        matches!(self, PutError::Cancelled(..))
     }
 }
 
@@ -117,7 +112,7 @@ impl<T> fmt::Debug for PutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PutError::ShutDown(_) => f.write_str("ShutDown(..)"),
-            PutError::Cancelled(c) => f.debug_tuple("Cancelled").field(c).finish(),
+            PutError::Cancelled(c, _) => f.debug_tuple("Cancelled").field(c).finish_non_exhaustive(),
         }
     }
 }
@@ -126,7 +121,7 @@ impl<T> fmt::Display for PutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PutError::ShutDown(_) => f.write_str("the queue is shut down"),
-            PutError::Cancelled(c) => fmt::Display::fmt(c, f),
+            PutError::Cancelled(c, _) => fmt::Display::fmt(c, f),
         }
     }
 }

@@ -37,11 +37,11 @@ macro_rules! queue_api {
             ///
             /// # Cancellation
             /// If the task is cancelled while it waits for room, the future
-            /// returns `Err(PutError::Cancelled)` and the item is dropped
-            /// with it, not put. A free slot that had already been handed
-            /// to it passes to the next waiting putter (or back to the
+            /// returns `Err(PutError::Cancelled(c, item))`: the item comes
+            /// back, not put. A free slot that had already been handed to
+            /// it passes to the next waiting putter (or back to the
             /// queue): no capacity is lost. Dropping the future does the
-            /// same.
+            /// same, and drops the item with it.
             pub fn put(&self, item: T) -> QueuePut<'_, T> {
                 self.base.put(&self.store, item)
             }

@@ -99,6 +99,27 @@ fn put_cancelled_while_waiting_does_not_put() {
     });
 }
 
+/// A put cancelled while it waits gives its item back in the error: a
+/// task that handles the cancellation keeps what it tried to put.
+#[test]
+fn a_cancelled_put_hands_its_item_back() {
+    run(async {
+        let q = Arc::new(Queue::with_maxsize(1));
+        q.put_nowait(String::from("first")).unwrap();
+        let a = spawn_on(&q, |q| async move {
+            match q.put(String::from("kept")).await {
+                Err(PutError::Cancelled(_, item)) => item,
+                other => panic!("the put was not cancelled: {other:?}"),
+            }
+        });
+        settle(1).await;
+        a.cancel();
+        assert_eq!(a.await.unwrap(), "kept");
+        assert_eq!(q.get_nowait().as_deref(), Ok("first"));
+        assert!(q.empty());
+    });
+}
+
 #[test]
 fn put_cancelled_after_the_slot_was_handed_passes_it_on() {
     run(async {

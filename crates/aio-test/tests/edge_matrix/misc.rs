@@ -272,7 +272,12 @@ impl Case for QueuePut {
         Box::pin(async move {
             let put = match got {
                 Some(Ok(())) => true,
-                Some(Err(PutError::Cancelled(_))) | None => false,
+                // A cancelled put hands its item back.
+                Some(Err(PutError::Cancelled(_, item))) => {
+                    ensure(item == 2, || format!("a cancelled put gave back {item}"))?;
+                    false
+                }
+                None => false,
                 Some(Err(e)) => return Err(err(e)),
             };
             let left = fx.q.get_nowait().ok();
