@@ -4,10 +4,9 @@
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::task::{Context, Poll, Waker};
 
 use aio_core::driver::FdKind;
-use aio_core::io::{self as aio_io, Borrowed, BufResult, IoBuf, IoBufMut, Registered};
+use aio_core::io::{self as aio_io, BufResult, IoBuf, IoBufMut, Registered};
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
 /// A new non-blocking, close-on-exec socket.
@@ -71,7 +70,10 @@ pub(crate) async fn send_all<B: IoBuf>(s: &Registered, buf: B) -> BufResult<(), 
 /// loop's next submission, which may come only after other tasks' work (a
 /// server's next handshake). The caller must have no other send in flight
 /// on `s`, or these bytes could overtake it.
+#[cfg(feature = "tls")]
 pub(crate) async fn send_all_now(s: &Registered, buf: Vec<u8>) -> io::Result<()> {
+    use aio_core::io::Borrowed;
+    use std::task::{Context, Poll, Waker};
     let mut cx = Context::from_waker(Waker::noop());
     let sent = match s.poll_borrowed(Borrowed::Send(&buf), &mut cx) {
         Some(Poll::Ready(Ok(n))) => n,
