@@ -229,9 +229,11 @@ impl Builder {
             let service = WithConnInfo::new(service.clone(), info);
             let tracked = shutdown.track();
             let builder = builder.clone();
+            // Counted in the loop's metrics (`connections`) while it lives.
+            let held = aio_core::get_running_loop().hold_connection();
             drop(aio_core::create_task(async move {
                 let r = serve_until_shutdown(&builder, Io::tcp(stream), service, &tracked.owner).await;
-                drop(tracked);
+                drop((tracked, held));
                 report(r);
             }));
         }

@@ -167,6 +167,8 @@ impl Builder {
         loop {
             let (stream, peer) = backoff.accept(listener).await?;
             let (builder, service, tls) = (builder.clone(), service.clone(), tls.clone());
+            // Counted in the loop's metrics (`connections`) while it lives.
+            let held = aio_core::get_running_loop().hold_connection();
             drop(aio_core::create_task(async move {
                 let (r, w) = stream.into_streams();
                 match aio_net::start_tls_server(r, w, &tls).await {
@@ -177,6 +179,7 @@ impl Builder {
                     }
                     Err(e) => report(Err(e.into())),
                 }
+                drop(held);
             }));
         }
     }

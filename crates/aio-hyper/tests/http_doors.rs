@@ -141,6 +141,8 @@ async fn graceful(client: Client<Body>) -> TestResult {
     };
     entered.wait().await?;
     assert_eq!(shutdown.connections(), 1);
+    // The loop's metrics count it too (what a pool's balancing reads).
+    assert_eq!(aio_core::get_running_loop().metrics().connections, 1);
     shutdown.shutdown();
     server.await??;
     assert!(!shutdown.wait_now());
@@ -148,6 +150,10 @@ async fn graceful(client: Client<Body>) -> TestResult {
     assert_eq!(slow.await??, "done");
     shutdown.wait().await?;
     assert_eq!(shutdown.connections(), 0);
+    aio_test::until("the loop's connection count drops", || {
+        aio_core::get_running_loop().metrics().connections == 0
+    })
+    .await?;
     // Nobody accepts any more.
     let late = Client::<Body>::new().get(format!("http://{addr}/").parse()?).await;
     assert!(late.is_err());
@@ -179,6 +185,8 @@ async fn tls_conn_info() -> TestResult {
     let svc = service_fn(|req: Request<Incoming>| async move {
         let info = req.extensions().get::<ConnInfo>().cloned().expect("ConnInfo");
         let tls = info.tls.expect("a TLS connection");
+        // The connection is counted in the loop's metrics.
+        assert_eq!(aio_core::get_running_loop().metrics().connections, 1);
         let text = format!(
             "{} {}",
             String::from_utf8_lossy(tls.alpn_protocol.as_deref().unwrap_or_default()),
