@@ -190,7 +190,10 @@ pub fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
 /// than the others on its CPU is run sooner when it wakes (EEVDF picks the
 /// earliest virtual deadline), without a larger share of the CPU. What a
 /// loop that serves requests wants on cores it shares with other busy
-/// threads. An error where the kernel has no such setting.
+/// threads. The thread keeps its policy and nice value; a real-time or
+/// idle thread is left alone (an `Unsupported` error), as is everything
+/// elsewhere than Linux. Kernels before 6.12 accept the call and keep
+/// their own slice.
 pub fn set_scheduler_slice(slice: std::time::Duration) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     {
@@ -206,11 +209,21 @@ pub fn set_scheduler_slice(slice: std::time::Duration) -> std::io::Result<()> {
             deadline: u64,
             period: u64,
         }
-        // SAFETY: no arguments; reads the calling thread's nice value.
+        // SAFETY: pid 0 is the calling thread; no memory is passed.
+        let policy = unsafe { libc::sched_getscheduler(0) };
+        if policy != libc::SCHED_OTHER && policy != libc::SCHED_BATCH {
+            // A real-time or idle thread keeps what it was given.
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "a scheduler slice is set only for normal (SCHED_OTHER, SCHED_BATCH) threads",
+            ));
+        }
+        // SAFETY: no memory is passed; reads the calling thread's nice
+        // value (on Linux, PRIO_PROCESS 0 is the calling thread).
         let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
         let attr = SchedAttr {
             size: std::mem::size_of::<SchedAttr>() as u32,
-            policy: libc::SCHED_OTHER as u32,
+            policy: policy as u32,
             flags: 0,
             nice,
             priority: 0,
@@ -302,6 +315,22 @@ mod tests {
             if has_custom_slices() {
                 assert_eq!(slice_ns(), Some(100_000));
             }
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn an_idle_thread_keeps_its_policy() {
+        std::thread::spawn(|| {
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: `param` is valid for the call; pid 0 is this thread,
+            // which may always lower itself to SCHED_IDLE.
+            assert_eq!(unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) }, 0);
+            let e = super::set_scheduler_slice(Duration::from_micros(100)).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
+            // SAFETY: pid 0 is this thread; no memory is passed.
+            assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_IDLE);
         })
         .join()
         .unwrap();
