@@ -11,24 +11,7 @@ use aio_hyper::hyper::service::service_fn;
 use aio_hyper::hyper::{Request, Response};
 use aio_hyper::{BodyExt, Bytes, Client, Empty, Full, serve};
 use aio_net::{PIPE, TcpListener, create_subprocess_exec};
-use aio_test::{Dir, TestResult, backend_tests};
-
-/// Whether `program` runs here; a missing one fails under
-/// `AIO_REQUIRE_PEERS=1`.
-fn have(program: &str) -> bool {
-    let ok = std::process::Command::new(program)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("AIO_REQUIRE_PEERS").is_none(),
-            "{program} is required (AIO_REQUIRE_PEERS is set) but does not run"
-        );
-        eprintln!("skipped: no {program}");
-    }
-    ok
-}
+use aio_test::{Dir, TestResult, backend_tests, have_peer};
 
 /// Runs `program args`, returns its standard output; a failure (with its
 /// standard error) is the test's.
@@ -50,7 +33,7 @@ async fn output(program: &str, args: &[&str]) -> Result<String, Box<dyn std::err
 /// reuses it: one connect), HTTP/2 with prior knowledge, and an upload of
 /// 1 MiB whose size the service reports.
 async fn curl_against_serve() -> TestResult {
-    if !have("curl") {
+    if !have_peer("curl") {
         return Ok(());
     }
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -120,7 +103,7 @@ print("served", n, flush=True)
 /// is sent again on a new one), and the client opens no more connections
 /// than the server accepted.
 async fn client_against_a_server_that_closes_idle_connections() -> TestResult {
-    if !have("python3") {
+    if !have_peer("python3") {
         return Ok(());
     }
     const REQUESTS: usize = 5;

@@ -7,24 +7,7 @@
 use std::io;
 
 use aio_net::{PIPE, TlsAcceptor, TlsConnector, create_subprocess_exec, open_connection_tls, start_server_tls};
-use aio_test::{Dir, backend_tests};
-
-/// Whether `python3` runs here; a missing one fails under
-/// `AIO_REQUIRE_PEERS=1`.
-fn have_python() -> bool {
-    let ok = std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("AIO_REQUIRE_PEERS").is_none(),
-            "python3 is required (AIO_REQUIRE_PEERS is set) but does not run"
-        );
-        eprintln!("skipped: no python3");
-    }
-    ok
-}
+use aio_test::{Dir, backend_tests, have_peer};
 
 /// A self-signed certificate for `localhost`: its PEM files in `dir`
 /// (for Python) and the PEM texts.
@@ -61,7 +44,7 @@ asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
 /// aio's TLS server (asyncio's `start_server` with `ssl=`), echoing
 /// lines and then one length-prefixed block, served to CPython's client.
 async fn python_ssl_client_against_aio_tls_server() -> io::Result<()> {
-    if !have_python() {
+    if !have_peer("python3") {
         return Ok(());
     }
     let dir = Dir::new("py-client");
@@ -135,7 +118,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 /// server: lines both ways, then aio's end of stream and the server's
 /// clean close, read as end of stream.
 async fn aio_tls_client_against_python_ssl_server() -> io::Result<()> {
-    if !have_python() {
+    if !have_peer("python3") {
         return Ok(());
     }
     let dir = Dir::new("py-server");

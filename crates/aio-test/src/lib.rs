@@ -176,6 +176,25 @@ macro_rules! backend_tests {
     };
 }
 
+/// Whether `program` (a peer that is not aio: `python3`, `curl`) runs
+/// here (`program --version` succeeds). A test that needs it and finds it
+/// missing says so and passes, unless `AIO_REQUIRE_PEERS` is set (as
+/// `.ci/run` sets it), where this panics.
+pub fn have_peer(program: &str) -> bool {
+    let ok = std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("AIO_REQUIRE_PEERS").is_none(),
+            "{program} is required (AIO_REQUIRE_PEERS is set) but does not run"
+        );
+        eprintln!("skipped: no {program}");
+    }
+    ok
+}
+
 /// Holds every other holder off: tests that count the process's
 /// descriptors take it for their whole run, so that no test of the same
 /// binary opens or closes descriptors meanwhile.
