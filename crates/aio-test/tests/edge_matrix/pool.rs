@@ -1,0 +1,116 @@
+//! `LoopPool::spawn`: a `Send` job placed on a pool of loops, awaited from
+//! this loop (a `ConcurrentFuture`), ended every way.
+
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aio::{LoopPool, TaskError};
+use aio_core::Cancelled;
+use aio_sync::Event;
+
+use crate::harness::{Case, Ending, Endings, Local, ensure, ready};
+
+pub struct PoolFx {
+    pool: LoopPool,
+    /// Opened by `feed`: the job finishes.
+    gate: Arc<Event>,
+    /// Times the job started, finished, and was cancelled at the gate.
+    started: Arc<AtomicUsize>,
+    finished: Arc<AtomicUsize>,
+    cancelled: Arc<AtomicUsize>,
+}
+
+impl Drop for PoolFx {
+    fn drop(&mut self) {
+        self.pool.shutdown(Duration::ZERO);
+    }
+}
+
+/// A job that waits for the gate; `Err` when it was cancelled there.
+pub struct PoolSpawn;
+
+impl Case for PoolSpawn {
+    type Fx = PoolFx;
+    type Out = Result<Result<u32, Cancelled>, TaskError>;
+    const NAME: &'static str = "pool spawn";
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::PeerCloses);
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            let pool = aio::LoopPool::builder(1)
+                .loop_builder(aio::Builder::new().backend(aio::Backend::None))
+                .build()?;
+            Ok(PoolFx {
+                pool,
+                gate: Arc::new(Event::new()),
+                started: Arc::new(AtomicUsize::new(0)),
+                finished: Arc::new(AtomicUsize::new(0)),
+                cancelled: Arc::new(AtomicUsize::new(0)),
+            })
+        })
+    }
+
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let (gate, started) = (fx.gate.clone(), fx.started.clone());
+        let (finished, cancelled) = (fx.finished.clone(), fx.cancelled.clone());
+        let job = fx.pool.spawn(async move {
+            started.fetch_add(1, Ordering::SeqCst);
+            if let Err(c) = gate.wait().await {
+                cancelled.fetch_add(1, Ordering::SeqCst);
+                return Err(c);
+            }
+            finished.fetch_add(1, Ordering::SeqCst);
+            Ok::<u32, Cancelled>(7)
+        });
+        Box::pin(job)
+    }
+
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        fx.gate.set();
+        ready(Ok(()))
+    }
+
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let finished = || fx.finished.load(Ordering::SeqCst);
+            match got {
+                // It ran once and its result came back.
+                Some(Ok(Ok(7))) => ensure(finished() == 1, || format!("finished {} times", finished()))?,
+                // Cancelled (the awaiting task was): it never finished.
+                Some(Ok(Err(_))) | Some(Err(TaskError::Cancelled(_))) => {
+                    ensure(finished() == 0, || "a cancelled job finished".into())?
+                }
+                Some(other) => return Err(io::Error::other(format!("the job ended with {other:?}"))),
+                // Dropped, the job goes on detached and finishes; timed
+                // out, it was cancelled first (asyncio's `wait_for` of a
+                // wrapped future cancels it). Either way it ends, once.
+                None => {
+                    let ended = || finished() + fx.cancelled.load(Ordering::SeqCst);
+                    aio_test::until("the job ends", || ended() >= 1).await?;
+                    ensure(ended() == 1, || format!("the job ended {} times", ended()))?
+                }
+            }
+            let started = fx.started.load(Ordering::SeqCst);
+            ensure(started <= 1, || format!("the job started {started} times"))?;
+            // The pool still runs jobs.
+            let again = fx.pool.spawn(async { 8 }).await;
+            ensure(matches!(again, Ok(8)), || format!("the next job: {again:?}"))
+        })
+    }
+
+    fn peer_end(fx: &Rc<Self::Fx>, _reset: bool) -> Local<'_, io::Result<()>> {
+        // The pool shuts down with no grace while the job waits.
+        fx.pool.shutdown(Duration::ZERO);
+        ready(Ok(()))
+    }
+
+    fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
+        match out {
+            Ok(Err(_)) | Err(TaskError::Cancelled(_)) => Ok(()),
+            other => Err(io::Error::other(format!("a job of a pool shut down: {other:?}"))),
+        }
+    }
+}
