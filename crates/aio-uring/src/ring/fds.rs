@@ -165,6 +165,7 @@ impl Ring {
             raw: RawOp::Close { fd: raw },
             busy: true,
             seen: 0,
+            cancelled: false,
         }) as u64;
         self.self_completing += 1;
         self.push(crate::ops::entry(&RawOp::Close { fd: raw }, Target::Fd(raw)).user_data(key));

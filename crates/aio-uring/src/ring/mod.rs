@@ -74,6 +74,10 @@ struct Op {
     busy: bool,
     /// For a receive: its socket's watch events when it was submitted.
     seen: u32,
+    /// Its future asked to cancel it: a completion that says "try again"
+    /// (`EAGAIN`: nothing was done) ends it as cancelled instead of arming
+    /// a readiness poll the cancel already missed.
+    cancelled: bool,
 }
 
 /// The ring and everything the driver keeps for what is in flight on it.
@@ -180,6 +184,7 @@ impl Ring {
             raw: *raw,
             seen,
             busy,
+            cancelled: false,
         }) as u64;
         *token = Some(key);
         if busy {
@@ -200,6 +205,9 @@ impl Ring {
         if Blocking::owns(key) {
             self.blocking.cancel(key);
             return;
+        }
+        if let Some(op) = self.ops.get_mut(key as usize) {
+            op.cancelled = true;
         }
         self.push(opcode::AsyncCancel::new(key).build().user_data(CANCEL));
     }

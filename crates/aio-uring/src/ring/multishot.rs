@@ -235,6 +235,7 @@ impl Ring {
                     raw: RawOp::Close { fd: -1 },
                     seen: 0,
                     busy: false,
+                    cancelled: false,
                 }) as u64;
                 *token = Some(k);
                 k

@@ -112,6 +112,13 @@ impl Reaping<'_> {
     #[inline]
     fn one_shot(&mut self, op: &mut Op, key: u64, res: i32) -> bool {
         match std::mem::replace(&mut op.state, State::Done(res)) {
+            State::Waiting(w) if ops::is_retry(&op.raw, res) && op.cancelled => {
+                // Nothing was done, and its future asked to cancel it
+                // (the cancel met it in the kernel and missed).
+                op.state = State::Done(-libc::ECANCELED);
+                self.left_kernel(op);
+                wake(w);
+            }
             State::Waiting(w) if ops::is_retry(&op.raw, res) => match op.raw.interest() {
                 Some(interest) => {
                     op.state = State::Polling(w);
@@ -130,7 +137,11 @@ impl Reaping<'_> {
             }
             State::Polling(w) => {
                 if res < 0 && res != -libc::EAGAIN {
-                    // The poll itself failed: report that.
+                    // The poll itself failed (or was cancelled): report that.
+                    wake(w);
+                } else if op.cancelled {
+                    // Ready, but its future asked to cancel it meanwhile.
+                    op.state = State::Done(-libc::ECANCELED);
                     wake(w);
                 } else {
                     op.state = State::Waiting(w);

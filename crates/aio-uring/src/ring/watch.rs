@@ -65,6 +65,7 @@ impl Ring {
             raw: RawOp::Close { fd: -1 },
             seen: 0,
             busy: false,
+            cancelled: false,
         });
         self.fds[i].watch = w as u32;
         let mask = (libc::POLLIN | libc::POLLRDHUP) as u32;
