@@ -1,5 +1,7 @@
-//! `LoopPool::spawn`: a `Send` job placed on a pool of loops, awaited from
-//! this loop (a `ConcurrentFuture`), ended every way.
+//! A pool of loops: `LoopPool::spawn` (a `Send` job placed on the pool,
+//! awaited from this loop as a `ConcurrentFuture`) and a request to a
+//! pool's server (a connection accepted by one loop and handed to the
+//! loop that holds fewer), each ended every way.
 
 use std::io;
 use std::rc::Rc;
@@ -111,6 +113,126 @@ impl Case for PoolSpawn {
         match out {
             Ok(Err(_)) | Err(TaskError::Cancelled(_)) => Ok(()),
             other => Err(io::Error::other(format!("a job of a pool shut down: {other:?}"))),
+        }
+    }
+}
+
+pub struct PoolServerFx {
+    pool: LoopPool,
+    server: aio_net::PoolServer,
+    /// Opened by `feed`: the handler answers.
+    gate: Arc<Event>,
+    /// Connections whose handler ended (answered or met end of stream).
+    ended: Arc<AtomicUsize>,
+}
+
+impl Drop for PoolServerFx {
+    fn drop(&mut self) {
+        self.server.close();
+        self.pool.shutdown(Duration::ZERO);
+    }
+}
+
+/// A line to a pool's server (two loops: the connection may be handed to
+/// the sibling that holds fewer) and its echo, which the handler sends once
+/// the gate opens.
+pub struct PoolConnection;
+
+/// Sends a line on a new connection and reads the echo.
+async fn exchange(addr: std::net::SocketAddr) -> io::Result<Vec<u8>> {
+    let (mut r, w) = aio_net::open_connection(&addr.ip().to_string(), addr.port()).await?;
+    w.write(b"ping\n");
+    w.drain().await?;
+    let line = r.readline().await?;
+    w.close();
+    Ok(line)
+}
+
+impl Case for PoolConnection {
+    type Fx = PoolServerFx;
+    type Out = io::Result<Vec<u8>>;
+    const NAME: &'static str = "pool server connection";
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::PeerCloses);
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            // The pool's loops run the row's backend too.
+            let backend = match aio_core::get_running_loop().backend() {
+                "uring" => aio::Backend::Uring,
+                _ => aio::Backend::Poll,
+            };
+            let pool = aio::LoopPool::builder(2)
+                .loop_builder(aio::Builder::new().backend(backend))
+                .build()?;
+            let gate = Arc::new(Event::new());
+            let ended = Arc::new(AtomicUsize::new(0));
+            let (g, e) = (gate.clone(), ended.clone());
+            let server = pool.start_server(
+                "127.0.0.1:0",
+                move |mut r: aio_net::StreamReader, w: aio_net::StreamWriter| {
+                    let (gate, ended) = (g.clone(), e.clone());
+                    async move {
+                        let line = r.readline().await;
+                        if let Ok(line) = line {
+                            if !line.is_empty() && gate.wait().await.is_ok() {
+                                w.write(&line);
+                                let _ = w.drain().await;
+                            }
+                        }
+                        w.close();
+                        ended.fetch_add(1, Ordering::SeqCst);
+                    }
+                },
+            )?;
+            Ok(PoolServerFx {
+                pool,
+                server,
+                gate,
+                ended,
+            })
+        })
+    }
+
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        Box::pin(exchange(fx.server.local_addr()))
+    }
+
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        fx.gate.set();
+        ready(Ok(()))
+    }
+
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            match got {
+                Some(Ok(line)) => ensure(line == b"ping\n", || format!("the echo was {line:?}"))?,
+                Some(Err(e)) if crate::harness::is_cancel(&e) => {}
+                Some(Err(e)) => return Err(e),
+                None => {}
+            }
+            // Whatever happened to the first, the server answers the next
+            // connection, and every handler ends (a client gone mid-way is
+            // end of stream to it).
+            let line = exchange(fx.server.local_addr()).await?;
+            ensure(line == b"ping\n", || format!("the next echo was {line:?}"))?;
+            aio_test::until("every handler ends", || fx.server.connections() == 0).await?;
+            let ended = fx.ended.load(Ordering::SeqCst);
+            ensure((1..=2).contains(&ended), || format!("{ended} handlers ended"))
+        })
+    }
+
+    fn peer_end(fx: &Rc<Self::Fx>, _reset: bool) -> Local<'_, io::Result<()>> {
+        // The pool shuts down with no grace while the handler waits: the
+        // client meets the end of the connection.
+        fx.pool.shutdown(Duration::ZERO);
+        ready(Ok(()))
+    }
+
+    fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
+        match out {
+            Ok(line) if line.is_empty() => Ok(()),
+            Err(_) => Ok(()),
+            Ok(line) => Err(io::Error::other(format!("an answer from a pool shut down: {line:?}"))),
         }
     }
 }
