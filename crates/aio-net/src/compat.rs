@@ -77,18 +77,22 @@ fn poll_try(
             drop(res);
         }
         match call() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                side.seen = match interest {
-                    Interest::Readable => fd.watch_readable(),
-                    _ => None,
-                };
-                if side.seen.is_none() {
-                    side.ready = Some(aio_io::submit_shielded(PollReady::new(fd.as_raw_fd(), interest)));
-                }
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_for(fd, side, interest),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             other => return Poll::Ready(other),
         }
+    }
+}
+
+/// A call on `fd` would block: `side` waits for `interest`, a read on the
+/// socket's watch when the driver keeps one, else on a one-shot poll.
+fn wait_for(fd: &Registered, side: &mut Side, interest: Interest) {
+    side.seen = match interest {
+        Interest::Readable => fd.watch_readable(),
+        _ => None,
+    };
+    if side.seen.is_none() && side.ready.is_none() {
+        side.ready = Some(aio_io::submit_shielded(PollReady::new(fd.as_raw_fd(), interest)));
     }
 }
 
@@ -129,12 +133,7 @@ pub(crate) fn poll_write(
     // A completion driver just tried the send (`IoDriver::try_op`) and it
     // would block: wait before trying again, rather than a second call
     // that would say `EAGAIN` too.
-    if side.ready.is_none() {
-        side.ready = Some(aio_io::submit_shielded(PollReady::new(
-            fd.as_raw_fd(),
-            Interest::Writable,
-        )));
-    }
+    wait_for(fd, side, Interest::Writable);
     // socket2's send passes MSG_NOSIGNAL: a closed peer is EPIPE, not a signal.
     poll_try(fd, side, cx, Interest::Writable, || (&*sref(fd)).write(data))
 }

@@ -4,9 +4,10 @@
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::task::{Context, Poll, Waker};
 
 use aio_core::driver::FdKind;
-use aio_core::io::{self as aio_io, BufResult, IoBuf, IoBufMut, Registered};
+use aio_core::io::{self as aio_io, Borrowed, BufResult, IoBuf, IoBufMut, Registered};
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
 /// A new non-blocking, close-on-exec socket.
@@ -65,21 +66,27 @@ pub(crate) async fn send_all<B: IoBuf>(s: &Registered, buf: B) -> BufResult<(), 
     send_all_from(s, buf, 0).await
 }
 
-/// [`send_all`], first as a plain non-blocking `send(2)` on io_uring too
-/// ([`Registered::poll_borrowed`]): the bytes leave now instead of at the
-/// loop's next submission, which may come only after other tasks' work (a
-/// server's next handshake). The caller must have no other send in flight
-/// on `s`, or these bytes could overtake it.
+/// Runs a borrowed send (or a pipe's write) at once if the descriptor
+/// takes some of it, on either driver (io_uring runs a send as a plain
+/// non-blocking `send(2)`, see `IoDriver::try_op`): the bytes taken, 0
+/// when it would block (or the driver cannot run it directly). The caller
+/// must have no send of its own in flight on `fd`, or these bytes could
+/// overtake it.
+pub(crate) fn send_now(fd: &Registered, op: Borrowed<'_>) -> io::Result<usize> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match fd.poll_borrowed(op, &mut cx) {
+        Some(Poll::Ready(r)) => r,
+        Some(Poll::Pending) | None => Ok(0),
+    }
+}
+
+/// [`send_all`], first as [`send_now`]: the bytes leave now instead of at
+/// the loop's next submission on io_uring, which may come only after other
+/// tasks' work (a server's next handshake). As for `send_now`, the caller
+/// has no other send in flight on `s`.
 #[cfg(feature = "tls")]
 pub(crate) async fn send_all_now(s: &Registered, buf: Vec<u8>) -> io::Result<()> {
-    use aio_core::io::Borrowed;
-    use std::task::{Context, Poll, Waker};
-    let mut cx = Context::from_waker(Waker::noop());
-    let sent = match s.poll_borrowed(Borrowed::Send(&buf), &mut cx) {
-        Some(Poll::Ready(Ok(n))) => n,
-        Some(Poll::Ready(Err(e))) => return Err(e),
-        Some(Poll::Pending) | None => 0,
-    };
+    let sent = send_now(s, Borrowed::Send(&buf))?;
     if sent == buf.len() {
         return Ok(());
     }

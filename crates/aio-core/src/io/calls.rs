@@ -34,8 +34,9 @@ pub fn deregister(fd: RawFd) {
 }
 
 /// Runs `op` once without waiting when the running loop's driver can (a
-/// readiness driver): `None` when it would block, when the driver is
-/// completion-based, or when no loop runs.
+/// readiness driver; io_uring runs a send this way, see
+/// [`IoDriver::try_op`](crate::driver::IoDriver::try_op)): `None` when it
+/// would block, when the driver cannot, or when no loop runs.
 pub fn try_op<T: Operation>(op: &mut T) -> Option<io::Result<usize>> {
     with_core(|core| {
         let core = core?;

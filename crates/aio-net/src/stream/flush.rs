@@ -10,7 +10,6 @@ use std::io;
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 
 use aio_core::io::{self as aio_io, Borrowed};
 
@@ -28,14 +27,12 @@ pub(super) fn queue(inner: &Inner, st: &mut State, data: &[u8]) -> bool {
                 Kind::Pipe => Borrowed::Write(data),
                 _ => Borrowed::Send(data),
             };
-            let mut cx = Context::from_waker(Waker::noop());
-            match t.fd.poll_borrowed(op, &mut cx) {
-                Some(Poll::Ready(Ok(n))) => rest = &data[n..],
-                Some(Poll::Ready(Err(e))) => {
+            match crate::sock::send_now(&t.fd, op) {
+                Ok(n) => rest = &data[n..],
+                Err(e) => {
                     st.fail(&e);
                     return false;
                 }
-                Some(Poll::Pending) | None => {}
             }
         }
     }
