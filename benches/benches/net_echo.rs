@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     Ready, Running, aio_echo, announce, echo_until_eof, gettid, measure, median, nanos_since, on_aio_loop, on_local,
-    rounds, serve_announced, start_thread, tokio_ct,
+    rounds, serve_announced, start_thread, thread_sleeps, tokio_ct,
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -144,17 +144,6 @@ impl Usage {
             sleeps: self.sleeps.saturating_sub(before.sleeps),
         }
     }
-}
-
-/// How many times a thread of this process has gone to sleep (its
-/// voluntary context switches).
-fn thread_sleeps(tid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// With `NET_ECHO_PIN` set, pins the calling thread to `cpu`.

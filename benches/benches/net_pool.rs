@@ -57,7 +57,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use common::{gettid, median, nanos_since, quantile};
+use common::{gettid, median, nanos_since, quantile, schedstat, status_counter};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -250,12 +250,6 @@ fn tokio_server(workers: usize, addr: SocketAddr) -> Server {
     }
 }
 
-/// Nanoseconds the thread `tid` of this process waited on a run queue
-/// while runnable (the second field of its schedstat).
-fn run_delay(tid: i32) -> u64 {
-    sched(tid).delay
-}
-
 /// What the scheduler did to a thread: run-queue wait, waits, and how
 /// often it was taken off the CPU while runnable.
 #[derive(Clone, Copy, Default)]
@@ -279,19 +273,11 @@ impl Sched {
 }
 
 fn sched(tid: i32) -> Sched {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).unwrap_or_default();
-    let mut f = stat.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
-    let (_, delay, waits) = (f.next(), f.next().unwrap_or(0), f.next().unwrap_or(0));
-    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap_or_default();
-    let preempted = status
-        .lines()
-        .find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
+    let [_, delay, waits] = schedstat(tid).unwrap_or_default();
     Sched {
         delay,
         waits,
-        preempted,
+        preempted: status_counter(tid, "nonvoluntary_ctxt_switches"),
     }
 }
 
@@ -625,10 +611,7 @@ fn benches(c: &mut Criterion) {
 
 /// The CPU time (ns) and the CPU it last ran on, of thread `tid`.
 fn cpu_of(tid: i32) -> (u64, i64) {
-    let run = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(0);
+    let [run, ..] = schedstat(tid).unwrap_or_default();
     let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
     let rest = stat.rsplit_once(')').map_or("", |r| r.1);
     // `processor` is field 39, the 37th after the command.
@@ -647,7 +630,7 @@ fn serve_for_wrk(server: &str) {
     let port = env_usize("NET_POOL_PORT", 3000) as u16;
     let srv = start(server, port).expect("server");
     eprintln!("{server} serving on http://{} (threads {:?})", srv.addr, srv.tids);
-    let sample = |tids: &[i32]| tids.iter().map(|&t| (cpu_of(t).0, run_delay(t))).collect::<Vec<_>>();
+    let sample = |tids: &[i32]| tids.iter().map(|&t| (cpu_of(t).0, sched(t).delay)).collect::<Vec<_>>();
     let mut last = (sample(&srv.tids), Instant::now());
     loop {
         std::thread::sleep(Duration::from_secs(1));

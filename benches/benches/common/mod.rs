@@ -242,12 +242,28 @@ pub fn pin(cpu: usize) {
 /// How many times thread `tid` of this process has gone to sleep (its
 /// voluntary context switches).
 pub fn thread_sleeps(tid: i32) -> u64 {
+    status_counter(tid, "voluntary_ctxt_switches")
+}
+
+/// The counter `name` of `/proc/self/task/<tid>/status`
+/// (`voluntary_ctxt_switches`, `nonvoluntary_ctxt_switches`, ...); 0 when
+/// it is missing.
+pub fn status_counter(tid: i32, name: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Thread `tid`'s `/proc/self/task/<tid>/schedstat`: nanoseconds on a
+/// CPU, nanoseconds waited on a run queue while runnable, and how many
+/// times it waited; `None` where the kernel has no schedstat.
+pub fn schedstat(tid: i32) -> Option<[u64; 3]> {
+    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let mut f = s.split_whitespace().map(|v| v.parse::<u64>().ok());
+    Some([f.next()??, f.next()??, f.next()??])
 }
 
 /// Echoes what stream `$s` reads back to it until EOF or an error: the
@@ -323,8 +339,7 @@ pub fn on_aio_loop<F: Future<Output = std::io::Result<()>> + 'static>(
 /// nanoseconds from `/proc/.../schedstat`, or in clock ticks from
 /// `/proc/.../stat` where there is no schedstat.
 pub fn thread_cpu(tid: i32) -> Duration {
-    let sched = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).unwrap_or_default();
-    if let Some(ns) = sched.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
+    if let Some([ns, ..]) = schedstat(tid) {
         return Duration::from_nanos(ns);
     }
     let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
