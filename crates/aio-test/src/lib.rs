@@ -195,6 +195,26 @@ pub fn have_peer(program: &str) -> bool {
     ok
 }
 
+/// The calling thread's scheduler time slice in nanoseconds, as the
+/// kernel shows it (`se.slice` in `/proc/thread-self/sched`); `None` where
+/// it does not.
+pub fn scheduler_slice_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/sched").ok()?;
+    let line = s.lines().find(|l| l.starts_with("se.slice"))?;
+    line.split(':').nth(1)?.trim().parse().ok()
+}
+
+/// Whether the kernel gives normal threads the slice they ask for
+/// (`sched_setattr`'s `sched_runtime`, Linux 6.12 and later).
+pub fn has_custom_slices() -> bool {
+    let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut v = r
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 12)
+}
+
 /// Holds every other holder off: tests that count the process's
 /// descriptors take it for their whole run, so that no test of the same
 /// binary opens or closes descriptors meanwhile.

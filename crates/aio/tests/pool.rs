@@ -164,46 +164,6 @@ fn a_send_task_placed_on_the_pool_runs_exactly_once() {
     });
 }
 
-/// The loop threads ask for the scheduler's shortest slice (0.1 ms) by
-/// default, and keep the kernel's own with `scheduler_slice(None)`
-/// (shown where the kernel has custom slices, 6.12 and later).
-#[test]
-fn loop_threads_ask_for_a_short_scheduler_slice() {
-    fn slices(pool: &aio::LoopPool) -> Vec<Option<u64>> {
-        pool.run(|_| async {
-            let s = std::fs::read_to_string("/proc/thread-self/sched").unwrap_or_default();
-            s.lines()
-                .find(|l| l.starts_with("se.slice"))
-                .and_then(|l| l.split(':').nth(1))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        })
-    }
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut v = release
-        .trim()
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|n| n.parse::<u32>().unwrap_or(0));
-    if (v.next().unwrap_or(0), v.next().unwrap_or(0)) < (6, 12) {
-        eprintln!("skipped: no custom scheduler slices before Linux 6.12");
-        return;
-    }
-    within(60, || {
-        let pool = aio::LoopPool::builder(2)
-            .loop_builder(aio::Builder::new().backend(aio::Backend::None))
-            .build()
-            .unwrap();
-        assert_eq!(slices(&pool), [Some(100_000), Some(100_000)]);
-        pool.shutdown(Duration::ZERO);
-        let pool = aio::LoopPool::builder(2)
-            .loop_builder(aio::Builder::new().backend(aio::Backend::None))
-            .scheduler_slice(None)
-            .build()
-            .unwrap();
-        assert!(slices(&pool).iter().all(|s| *s != Some(100_000)), "{:?}", slices(&pool));
-        pool.shutdown(Duration::ZERO);
-    });
-}
-
 /// Work queued on a loop that cannot run (blocked) is taken by its idle
 /// sibling; the blocked loop's own tasks never move.
 #[test]
