@@ -13,6 +13,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
+use aio_sync::raw::SpinLock;
 use parking_lot::Mutex;
 
 /// The most a FIFO store allocates before it holds any item: a bounded
@@ -121,47 +122,6 @@ impl<T> Store<T> {
             Store::Fifo(d) => d.lock().len(),
             Store::Heap(h) => h.heap.lock().len(),
             Store::Stack(v) => v.lock().len(),
-        }
-    }
-}
-
-/// A spin lock for the FIFO: each critical section is one push
-/// or pop of a ring buffer (an occasional reallocation when it grows), so
-/// a waiting thread spins a little, then yields its time slice in case the
-/// holder was preempted. Its release is a plain store, where a
-/// parking_lot mutex's is another atomic read-modify-write.
-pub(crate) struct SpinLock<T>(spin::mutex::SpinMutex<T>);
-
-impl<T> SpinLock<T> {
-    const fn new(value: T) -> SpinLock<T> {
-        SpinLock(spin::mutex::SpinMutex::new(value))
-    }
-
-    #[inline]
-    fn lock(&self) -> spin::mutex::SpinMutexGuard<'_, T> {
-        match self.0.try_lock() {
-            Some(guard) => guard,
-            None => self.lock_contended(),
-        }
-    }
-
-    #[cold]
-    fn lock_contended(&self) -> spin::mutex::SpinMutexGuard<'_, T> {
-        let mut round = 0u32;
-        loop {
-            while self.0.is_locked() {
-                if round < 6 {
-                    for _ in 0..1u32 << round {
-                        std::hint::spin_loop();
-                    }
-                    round += 1;
-                } else {
-                    std::thread::yield_now();
-                }
-            }
-            if let Some(guard) = self.0.try_lock() {
-                return guard;
-            }
         }
     }
 }

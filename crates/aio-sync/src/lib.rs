@@ -86,6 +86,7 @@ mod lock;
 mod loom;
 pub mod raw;
 mod semaphore;
+mod spin;
 
 pub use barrier::{Barrier, BarrierError, BarrierWait, ZeroPartiesError};
 pub use condition::{Condition, ConditionWait, NotifyError, Truthy};

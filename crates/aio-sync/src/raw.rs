@@ -6,6 +6,8 @@
 //!   ahead of it; a waiter that gives up after it was handed a permit passes
 //!   it on. The uncontended paths are one atomic compare-and-swap. It can be
 //!   closed, which fails every waiter once the permits run out.
+//! - [`SpinLock`]: the short lock under the waiter lists (and aio-queue's
+//!   FIFO store).
 //! - [`Notify`]: a list of waiters that [`Notify::notify_all`] wakes
 //!   together, registered under a condition checked atomically with the
 //!   registration, so a wake-up is never missed.
@@ -18,6 +20,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+
+pub use crate::spin::SpinLock;
 
 use crate::list::{List, Outcome, wake_all};
 use crate::loom::sync::Mutex;
