@@ -40,7 +40,10 @@ impl<T> SpinLock<T> {
 
     /// Takes the lock, spinning (then yielding) while another thread holds
     /// it; released when the guard drops.
-    #[inline]
+    // `always`: called from another crate (aio-queue's store), a plain
+    // `inline` was not followed, and the call made a queue round trip 20%
+    // slower (`prof cmp queue`: 215 against 177 ns).
+    #[inline(always)]
     pub fn lock(&self) -> impl DerefMut<Target = T> + '_ {
         match self.0.try_lock() {
             Some(guard) => guard,
