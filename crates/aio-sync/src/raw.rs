@@ -5,7 +5,9 @@
 //!   gives the permit straight to the first waiter, so nobody can barge in
 //!   ahead of it; a waiter that gives up after it was handed a permit passes
 //!   it on. The uncontended paths are one atomic compare-and-swap. It can be
-//!   closed, which fails every waiter once the permits run out.
+//!   closed, which fails every waiter once the permits run out. A
+//!   [strict](RawSemaphore::new_strict) one (asyncio's `Semaphore`) also
+//!   counts a served waiter as waiting until it takes its permit.
 //! - [`SpinLock`]: the short lock under the waiter lists (and aio-queue's
 //!   FIFO store).
 //! - [`Notify`]: a list of waiters that [`Notify::notify_all`] wakes
@@ -29,9 +31,13 @@ use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fe
 
 /// The waiter list may be non-empty: set by the first waiter to queue, and
 /// cleared only by a release that finds the list empty (which then adds
-/// its permit to the pool in the same step). While it is set, no permits
-/// are free, and every release goes through the list lock to hand its
-/// permit to the first waiter. Leaving it set when the last waiter is
+/// its permit to the pool in the same step). While it is set, acquires
+/// queue, and every release goes through the list lock to hand its permit
+/// to the first waiter. No permits are free while it is set — except in a
+/// [strict](RawSemaphore::new_strict) semaphore whose served waiters have
+/// not all taken their permits yet: there later acquires queue behind
+/// them, and the last of them to take its permit serves the queue from
+/// the free permits. Leaving it set when the last waiter is
 /// handed a permit saves two atomic steps in the common alternation of
 /// "one waits, the other releases" (a queue's getter and its putter): the
 /// release does not clear it, the next waiter does not set it again.
@@ -104,6 +110,11 @@ pub struct RawSemaphore {
     /// while open): the waiters served after it were failed, not handed a
     /// permit. Written under the lock, before `served`.
     closed_after: AtomicU64,
+    /// Strict semaphores only: waiters handed a permit that have not taken
+    /// it yet (asyncio counts them as waiting until they run). Read and
+    /// written under the waiter lock only.
+    unclaimed: AtomicUsize,
+    strict: bool,
     waiters: Mutex<List>,
 }
 
@@ -125,11 +136,31 @@ impl RawSemaphore {
     /// If `permits` exceeds [`MAX_PERMITS`].
     #[cfg(not(loom))]
     pub const fn new(permits: usize) -> RawSemaphore {
+        RawSemaphore::build(permits, false)
+    }
+
+    /// A semaphore holding `permits` permits that counts a waiter handed a
+    /// permit as waiting until it takes it, as asyncio's `Semaphore` does:
+    /// an acquire made meanwhile queues behind it even if another permit
+    /// is free (CPython's `test_acquire_fifo_order_2`). Costs one atomic
+    /// step per permit taken after a wait.
+    ///
+    /// # Panics
+    /// If `permits` exceeds [`MAX_PERMITS`].
+    #[cfg(not(loom))]
+    pub const fn new_strict(permits: usize) -> RawSemaphore {
+        RawSemaphore::build(permits, true)
+    }
+
+    #[cfg(not(loom))]
+    const fn build(permits: usize, strict: bool) -> RawSemaphore {
         assert!(permits <= MAX_PERMITS, "too many permits for a semaphore");
         RawSemaphore {
             state: AtomicUsize::new(permits * ONE),
             served: AtomicU64::new(0),
             closed_after: AtomicU64::new(u64::MAX),
+            unclaimed: AtomicUsize::new(0),
+            strict,
             waiters: Mutex::new(List::new()),
         }
     }
@@ -137,21 +168,37 @@ impl RawSemaphore {
     /// A semaphore holding `permits` permits (not `const` under loom).
     #[cfg(loom)]
     pub fn new(permits: usize) -> RawSemaphore {
+        RawSemaphore::build(permits, false)
+    }
+
+    /// [`new_strict`](RawSemaphore::new_strict) (not `const` under loom).
+    #[cfg(loom)]
+    pub fn new_strict(permits: usize) -> RawSemaphore {
+        RawSemaphore::build(permits, true)
+    }
+
+    #[cfg(loom)]
+    fn build(permits: usize, strict: bool) -> RawSemaphore {
         assert!(permits <= MAX_PERMITS, "too many permits for a semaphore");
         RawSemaphore {
             state: AtomicUsize::new(permits * ONE),
             served: AtomicU64::new(0),
             closed_after: AtomicU64::new(u64::MAX),
+            unclaimed: AtomicUsize::new(0),
+            strict,
             waiters: Mutex::new(List::new()),
         }
     }
 
-    /// Takes a permit if one is free. Never takes one promised to a waiter.
+    /// Takes a permit if one is free and nobody is queued for one. Never
+    /// takes one promised to a waiter.
     #[inline]
     pub fn try_acquire(&self) -> Result<(), TryAcquireError> {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            if s < ONE {
+            // `WAITERS` with permits free: a strict semaphore's queue
+            // waits for its served waiters to run.
+            if s < ONE || s & WAITERS != 0 {
                 return Err(if s & CLOSED != 0 {
                     TryAcquireError::Closed
                 } else {
@@ -239,11 +286,66 @@ impl RawSemaphore {
         ok
     }
 
+    /// Strict semaphores, with permits free while waiters queue (behind
+    /// served waiters that had not run): hands free permits to queued
+    /// waiters, as asyncio's acquire does when a waiter resumes or gives up
+    /// ("wake up as many as are allowed"); clears `WAITERS` once nobody
+    /// queues and no served waiter is left to run. The caller holds the
+    /// waiter lock and wakes `wakers` after releasing it.
+    fn serve_from_pool(&self, list: &mut List, wakers: &mut Vec<Waker>) {
+        let mut s = self.state.load(Ordering::Relaxed);
+        while s >= ONE && s & WAITERS != 0 {
+            match list.pop_served() {
+                Some((w, ticket)) => {
+                    // While `WAITERS` is set only the lock holder takes
+                    // permits (the lock-free acquires stand aside).
+                    s = self.state.fetch_sub(ONE, Ordering::AcqRel) - ONE;
+                    self.unclaimed.fetch_add(1, Ordering::Relaxed);
+                    self.served.store(ticket, Ordering::Release);
+                    wakers.push(w);
+                }
+                None => {
+                    if self.unclaimed.load(Ordering::Relaxed) != 0 {
+                        // Served waiters still to run hold the queue.
+                        return;
+                    }
+                    match self
+                        .state
+                        .compare_exchange(s, s & !WAITERS, Ordering::AcqRel, Ordering::Relaxed)
+                    {
+                        Ok(_) => return,
+                        Err(actual) => s = actual,
+                    }
+                }
+            }
+        }
+    }
+
+    /// A strict semaphore's served waiter took its permit, or gave it up
+    /// (then passed on): it stops holding the queue, and the waiters that
+    /// queued behind it while permits were free get them. Under the waiter
+    /// lock, as every look at `unclaimed` is: an acquire deciding whether
+    /// to queue and a claim deciding whether to serve it must see each
+    /// other.
+    fn claimed(&self) {
+        if self.strict {
+            let mut wakers = Vec::new();
+            let mut list = self.waiters.lock();
+            self.unclaimed.fetch_sub(1, Ordering::Relaxed);
+            self.serve_from_pool(&mut list, &mut wakers);
+            drop(list);
+            wake_all(&mut wakers);
+        }
+    }
+
     /// Hands a permit to the first waiter, or adds it to the pool (if that
     /// stays within `bound`). The caller holds the waiter lock and wakes the
     /// returned waker after releasing it.
     fn release_locked(&self, list: &mut List, bound: usize) -> (bool, Option<Waker>) {
         if let Some((w, ticket)) = list.pop_served() {
+            if self.strict {
+                self.unclaimed.fetch_add(1, Ordering::Relaxed);
+            }
             // Publishes the hand-off (and, with it, whatever the releaser
             // wrote before releasing) to the waiter's lock-free check.
             self.served.store(ticket, Ordering::Release);
@@ -255,10 +357,17 @@ impl RawSemaphore {
         // one step. While `WAITERS` is set nothing but `close` changes the
         // word (no permits are free, the lock-free paths stand aside);
         // while it is clear only the lock-free paths race with us.
+        // A strict semaphore keeps `WAITERS` while served waiters have not
+        // run (the caller then looks again, after adding the permit).
+        let keep = if self.strict && self.unclaimed.load(Ordering::Relaxed) != 0 {
+            WAITERS
+        } else {
+            0
+        };
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             let fits = s / ONE < bound.min(MAX_PERMITS);
-            let next = (s & !WAITERS) + if fits { ONE } else { 0 };
+            let next = (s & !WAITERS | s & keep) + if fits { ONE } else { 0 };
             if next == s {
                 return (false, None);
             }
@@ -276,6 +385,14 @@ impl RawSemaphore {
     /// that have not run yet).
     pub fn available_permits(&self) -> usize {
         self.state.load(Ordering::Acquire) / ONE
+    }
+
+    /// Whether an acquire now would wait: no permit is free, or waiters
+    /// are queued (in a [strict](RawSemaphore::new_strict) semaphore, or
+    /// served waiters that have not run yet hold the queue).
+    pub fn would_wait(&self) -> bool {
+        let s = self.state.load(Ordering::Acquire);
+        s < ONE || s & WAITERS != 0
     }
 
     /// Whether tasks are waiting for a permit.
@@ -448,6 +565,14 @@ impl AcquireSlot {
                     // Still queued: leave. A `WAITERS` left set with the
                     // list empty is cleared by the next release.
                     list.remove(key);
+                    if sem.strict {
+                        // Behind served waiters with permits free: those
+                        // queued after us may be served now.
+                        let mut wakers = Vec::new();
+                        sem.serve_from_pool(&mut list, &mut wakers);
+                        drop(list);
+                        wake_all(&mut wakers);
+                    }
                     return;
                 }
                 drop(list);
@@ -458,6 +583,7 @@ impl AcquireSlot {
         };
         if outcome.is_ok() {
             // Handed a permit it will not use: pass it on.
+            sem.claimed();
             sem.release();
         }
     }
@@ -475,8 +601,16 @@ impl AcquireSlot {
         let mut list = sem.waiters.lock();
         let mut s = sem.state.load(Ordering::Relaxed);
         loop {
-            let (next, order) = if s >= ONE {
+            let (next, order) = if s >= ONE && s & WAITERS == 0 {
                 (s - ONE, Ordering::Acquire)
+            } else if s >= ONE {
+                // A strict semaphore with permits free: queue behind its
+                // served waiters, unless none is left to run (then nobody
+                // waits: take a permit, and let acquires go lock-free again).
+                if !list.is_empty() || sem.unclaimed.load(Ordering::Relaxed) != 0 {
+                    break;
+                }
+                ((s - ONE) & !WAITERS, Ordering::Acquire)
             } else if s & CLOSED != 0 {
                 return Poll::Ready(Err(Closed));
             } else if s & WAITERS == 0 {
@@ -499,6 +633,9 @@ impl AcquireSlot {
     fn poll_queued(&mut self, sem: &RawSemaphore, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
         if let Some(outcome) = sem.served(self.ticket) {
             self.ticket = 0;
+            if outcome.is_ok() {
+                sem.claimed();
+            }
             return Poll::Ready(outcome);
         }
         let id = waker_id(cx.waker());
@@ -515,6 +652,9 @@ impl AcquireSlot {
         // Served since the check above.
         let outcome = sem.served(self.ticket).expect("a waiter gone from the list was served");
         self.ticket = 0;
+        if outcome.is_ok() {
+            sem.claimed();
+        }
         Poll::Ready(outcome)
     }
 }

@@ -34,8 +34,12 @@ impl std::error::Error for ReleaseError {}
 ///
 /// Waiters are served in arrival order, across threads and loops too: a
 /// release hands its permit straight to the first waiter, whose task then
-/// runs after the tasks already ready — asyncio's order exactly. An
-/// uncontended acquire or release is one atomic compare-and-swap.
+/// runs after the tasks already ready — asyncio's order exactly. As in
+/// asyncio, a waiter handed a permit still counts as waiting until its
+/// task runs: an acquire made meanwhile waits behind it even if another
+/// permit is free (and [`locked`](Semaphore::locked) is true), and gets
+/// that permit when the waiter runs. An uncontended acquire or release is
+/// one atomic compare-and-swap.
 ///
 /// # Examples
 /// ```
@@ -76,7 +80,7 @@ impl Semaphore {
     #[cfg(not(loom))]
     pub const fn new(value: usize) -> Semaphore {
         Semaphore {
-            sem: RawSemaphore::new(value),
+            sem: RawSemaphore::new_strict(value),
         }
     }
 
@@ -84,7 +88,7 @@ impl Semaphore {
     #[cfg(loom)]
     pub fn new(value: usize) -> Semaphore {
         Semaphore {
-            sem: RawSemaphore::new(value),
+            sem: RawSemaphore::new_strict(value),
         }
     }
 
@@ -133,9 +137,10 @@ impl Semaphore {
         self.sem.release();
     }
 
-    /// Whether an acquire would wait: no permit is free.
+    /// Whether an acquire would wait: no permit is free, or tasks wait
+    /// (asyncio's `locked()`).
     pub fn locked(&self) -> bool {
-        self.sem.available_permits() == 0
+        self.sem.would_wait()
     }
 
     /// The number of free permits (asyncio's `_value`).
@@ -183,7 +188,7 @@ impl BoundedSemaphore {
     #[cfg(not(loom))]
     pub const fn new(value: usize) -> BoundedSemaphore {
         BoundedSemaphore {
-            sem: RawSemaphore::new(value),
+            sem: RawSemaphore::new_strict(value),
             bound: value,
         }
     }
@@ -193,7 +198,7 @@ impl BoundedSemaphore {
     #[cfg(loom)]
     pub fn new(value: usize) -> BoundedSemaphore {
         BoundedSemaphore {
-            sem: RawSemaphore::new(value),
+            sem: RawSemaphore::new_strict(value),
             bound: value,
         }
     }
@@ -229,7 +234,7 @@ impl BoundedSemaphore {
 
     /// Whether an acquire would wait.
     pub fn locked(&self) -> bool {
-        self.sem.available_permits() == 0
+        self.sem.would_wait()
     }
 
     /// The number of free permits.

@@ -1,7 +1,8 @@
 //! loom models of the waiter lists across threads: `RawSemaphore`'s
 //! permit word and FIFO hand-off (what `Lock` and `Semaphore` are), a
 //! waiter that gives up after it was handed a permit, a close after a
-//! release, `Notify` (what `Event` is) and `Condition`'s own list. Each
+//! release, a strict semaphore's queue behind a served waiter, `Notify`
+//! (what `Event` is) and `Condition`'s own list. Each
 //! thread drives its futures with loom's `block_on`, whose waker parks the
 //! thread: a lost wake-up leaves it parked for good, which loom reports as
 //! a deadlock.
@@ -97,6 +98,32 @@ fn a_permit_released_before_close_still_reaches_its_waiter() {
         assert_eq!(sem.available_permits(), 0);
         assert!(!sem.has_waiters());
         assert!(sem.try_acquire().is_err());
+    });
+}
+
+/// A strict semaphore (asyncio's `Semaphore`): a waiter served but not
+/// yet run holds the queue, so a second waiter may queue while a permit
+/// is free; the served one must serve it when it runs (nobody releases
+/// again here to rescue it). Two waiters on two threads, two releases on
+/// a third, in every order: both get a permit and nothing is left waiting.
+#[test]
+fn a_strict_semaphore_serves_a_waiter_queued_behind_a_served_one() {
+    loom::model(|| {
+        let sem = Arc::new(RawSemaphore::new_strict(0));
+        let waiter = |sem: Arc<RawSemaphore>| move || block_on(sem.acquire()).unwrap();
+        let a = thread::spawn(waiter(sem.clone()));
+        let b = thread::spawn(waiter(sem.clone()));
+        sem.release();
+        sem.release();
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(sem.available_permits(), 0);
+        assert!(!sem.has_waiters());
+        // Both permits taken, nobody waiting: the next release frees one
+        // for a lock-free acquire.
+        sem.release();
+        assert!(!sem.would_wait());
+        assert!(sem.try_acquire().is_ok());
     });
 }
 

@@ -175,3 +175,39 @@ fn many_releases_hand_off_in_order() {
     let ready: Vec<bool> = polled.iter().map(Poll::is_ready).collect();
     assert_eq!(ready, [true, true, false]);
 }
+
+/// CPython's `test_acquire_fifo_order_2`: a waiter handed a permit counts
+/// as waiting until it runs, so a task that releases and acquires again
+/// meanwhile queues behind it, even though a permit is free.
+#[test]
+fn a_served_waiter_that_has_not_run_keeps_later_acquires_waiting() {
+    run(async {
+        let sem = Rc::new(Semaphore::new(1));
+        let result = Rc::new(RefCell::new(Vec::new()));
+        let (s, r) = (sem.clone(), result.clone());
+        let c1 = create_task(async move {
+            s.acquire().await.unwrap().forget();
+            r.borrow_mut().push(1);
+        });
+        let (s, r) = (sem.clone(), result.clone());
+        let c2 = create_task(async move {
+            s.acquire().await.unwrap().forget();
+            r.borrow_mut().push(2);
+            s.release();
+            s.acquire().await.unwrap().forget();
+            r.borrow_mut().push(4);
+        });
+        let (s, r) = (sem.clone(), result.clone());
+        let c3 = create_task(async move {
+            s.acquire().await.unwrap().forget();
+            r.borrow_mut().push(3);
+        });
+        settle(1).await;
+        sem.release();
+        sem.release();
+        for t in [c1, c2, c3] {
+            t.await.unwrap();
+        }
+        assert_eq!(*result.borrow(), [1, 2, 3, 4]);
+    });
+}

@@ -14,7 +14,8 @@
 //! - **Tasks**: [`spawn_on`] and [`waiting_on`] (a waiter on a shared
 //!   lock, queue, event), [`assert_cancelled`], [`settle`], [`until`].
 //! - **Data and places**: [`payload`], [`Dir`], [`raise_nofile`],
-//!   [`TestResult`] (for tests whose errors are of many kinds).
+//!   [`TestResult`] (for tests whose errors are of many kinds), [`Rng`]
+//!   (the same random choices for the same seed).
 //! - **Children**: [`is_unreaped_child`], [`assert_reaped`],
 //!   [`wait_reaped`] (no zombie left behind), from `/proc`.
 //!
@@ -494,5 +495,36 @@ pub fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'stat
             Ok(()) => unreachable!("a thread that returned sent its result"),
         },
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {secs} s: hang"),
+    }
+}
+
+/// A xorshift generator for randomized tests: the same choices for the
+/// same seed, and no dependency.
+///
+/// ```
+/// let mut a = aio_test::Rng::new(7);
+/// let mut b = aio_test::Rng::new(7);
+/// assert_eq!(a.below(100), b.below(100));
+/// assert!(a.below(3) < 3);
+/// ```
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed` (any value, 0 too).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.bits() % n as u64) as usize
+    }
+
+    /// The next 64 random bits.
+    pub fn bits(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
     }
 }

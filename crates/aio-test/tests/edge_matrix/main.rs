@@ -99,18 +99,6 @@ fn every_row_is_in_both_lists() {
     eprintln!("edge matrix: {} rows, {cells} cells per backend", rows().len());
 }
 
-/// A xorshift generator: the same cells for the same seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
-
 /// `AIO_MATRIX_RANDOM=n`: `n` cells per backend, each a random row and a
 /// random one of its endings, from a fixed seed (`AIO_MATRIX_SEED`).
 fn random(b: Backend) {
@@ -127,7 +115,7 @@ fn random(b: Backend) {
         .unwrap_or(1);
     let _one = aio_test::serial();
     let rows = rows();
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = aio_test::Rng::new(seed);
     for i in 0..n {
         let r = &rows[rng.below(rows.len())];
         let ending = r.endings[rng.below(r.endings.len())];
