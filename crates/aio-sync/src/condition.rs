@@ -460,6 +460,7 @@ impl Future for ConditionWait<'_, '_> {
                             debug_assert!(r.is_ok(), "a lock is never closed");
                             this.reacquire = None;
                             this.guard.held = true;
+                            cond.lock.took();
                             this.phase = Phase::Done;
                             return Poll::Ready(match this.err.take() {
                                 Some(c) => Err(c),

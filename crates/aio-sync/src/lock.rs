@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use aio_core::Cancelled;
 use aio_core::cancel;
 
+use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::raw::{AcquireSlot, RawAcquire, RawSemaphore};
 
 /// The error of [`Lock::release`] on a lock that is not locked: asyncio's
@@ -66,6 +67,12 @@ impl std::error::Error for LockReleaseError {}
 /// ```
 pub struct Lock {
     pub(crate) sem: RawSemaphore,
+    /// Held by a task that has run with it: set by every acquire as it
+    /// returns, cleared by every unlock before it hands the lock on. While
+    /// the lock is handed to a waiter that has not run, it is clear, as
+    /// asyncio's `_locked` is: `locked()` is false and a stray `release()`
+    /// fails instead of letting a second task in.
+    taken: AtomicBool,
 }
 
 impl Default for Lock {
@@ -90,6 +97,7 @@ impl Lock {
     pub const fn new() -> Lock {
         Lock {
             sem: RawSemaphore::new(1),
+            taken: AtomicBool::new(false),
         }
     }
 
@@ -98,6 +106,7 @@ impl Lock {
     pub fn new() -> Lock {
         Lock {
             sem: RawSemaphore::new(1),
+            taken: AtomicBool::new(false),
         }
     }
 
@@ -181,9 +190,12 @@ impl Lock {
     /// [`try_acquire`](Lock::try_acquire) returning an
     /// [`OwnedLockGuard`].
     pub fn try_acquire_owned(self: &Arc<Self>) -> Option<OwnedLockGuard> {
-        self.sem.try_acquire().ok().map(|()| OwnedLockGuard {
-            lock: self.clone(),
-            held: true,
+        self.sem.try_acquire().ok().map(|()| {
+            self.took();
+            OwnedLockGuard {
+                lock: self.clone(),
+                held: true,
+            }
         })
     }
 
@@ -213,13 +225,29 @@ impl Lock {
     /// # }).unwrap();
     /// ```
     pub fn release(&self) -> Result<(), LockReleaseError> {
-        if self.unlock() { Ok(()) } else { Err(LockReleaseError) }
+        // Not held (free, or handed to a waiter that has not run): asyncio's
+        // "Lock is not acquired".
+        if !self.taken.swap(false, Ordering::AcqRel) {
+            return Err(LockReleaseError);
+        }
+        if self.sem.release_bounded(1) {
+            Ok(())
+        } else {
+            Err(LockReleaseError)
+        }
     }
 
-    /// Whether the lock is held (or handed to a waiter that has not run
-    /// yet).
+    /// Whether a task holds the lock. As asyncio's, false while the lock is
+    /// handed to a waiter that has not run yet (an acquire still waits
+    /// then: the lock is that waiter's).
     pub fn locked(&self) -> bool {
-        self.sem.available_permits() == 0
+        self.taken.load(Ordering::Acquire)
+    }
+
+    /// An acquire returns: the lock is held.
+    #[inline]
+    pub(crate) fn took(&self) {
+        self.taken.store(true, Ordering::Release);
     }
 
     /// The one way the lock is given up, by guards, by `release` and by
@@ -227,6 +255,8 @@ impl Lock {
     /// changing nothing, if the lock was not locked (bounded, so a stray
     /// release can never make it free twice).
     pub(crate) fn unlock(&self) -> bool {
+        // Cleared first: the waiter it goes to sets it again.
+        self.taken.store(false, Ordering::Release);
         self.sem.release_bounded(1)
     }
 }
@@ -274,6 +304,7 @@ pub struct LockGuard<'a> {
 
 impl<'a> LockGuard<'a> {
     fn new(lock: &'a Lock) -> LockGuard<'a> {
+        lock.took();
         LockGuard { lock, held: true }
     }
 
@@ -341,10 +372,11 @@ impl Future for LockAcquireOwned {
         }
         match this.slot.poll_acquire(&lock.sem, cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(OwnedLockGuard {
-                lock: this.lock.take().expect("checked above"),
-                held: true,
-            })),
+            Poll::Ready(Ok(())) => {
+                let lock = this.lock.take().expect("checked above");
+                lock.took();
+                Poll::Ready(Ok(OwnedLockGuard { lock, held: true }))
+            }
             Poll::Ready(Err(_)) => unreachable!("a lock is never closed"),
         }
     }

@@ -98,7 +98,10 @@ fn two_dropped_waiters<W: Future>(lock: &Lock, held: impl FnOnce(), first: W, se
     assert!(poll_once(third.as_mut()).is_pending());
     drop(first); // before the hand-off: simply leaves
     held();
-    assert!(lock.locked()); // handed to `second`
+    // Handed to `second`, which has not run: asyncio's lock is not
+    // "locked" then, but it is `second`'s: nobody else gets it.
+    assert!(!lock.locked());
+    assert!(lock.try_acquire().is_none());
     drop(second); // passes it to `third`
     let g3 = match poll_once(third.as_mut()) {
         Poll::Ready(g) => g.unwrap(),
@@ -159,9 +162,12 @@ fn a_release_cannot_be_stolen_by_a_newcomer() {
         let g = lock.acquire().await.unwrap();
         let waiter = waiting_on(&lock, |l2| async move { l2.acquire().await.map(drop) }).await;
         drop(g);
-        // Handed to the waiter, which has not run yet: still locked.
-        assert!(lock.locked());
+        // Handed to the waiter, which has not run yet: not held (asyncio's
+        // `locked()` is false), yet a newcomer cannot take it, and a stray
+        // release fails instead of letting a second task in.
+        assert!(!lock.locked());
         assert!(lock.try_acquire().is_none());
+        assert_eq!(lock.release(), Err(aio_sync::LockReleaseError));
         waiter.await.unwrap().unwrap();
         assert!(!lock.locked());
     });
@@ -287,8 +293,9 @@ fn release_hands_the_lock_to_the_first_waiter_in_order() {
             .collect();
         settle(1).await;
         lock.release().unwrap();
-        // Handed to waiter 0, which has not run yet: a newcomer cannot take it.
-        assert!(lock.locked());
+        // Handed to waiter 0, which has not run yet: a newcomer cannot take
+        // it, and it is not "locked" until waiter 0 runs (asyncio's rule).
+        assert!(!lock.locked());
         assert!(lock.try_acquire().is_none());
         for t in tasks {
             t.await.unwrap().unwrap();

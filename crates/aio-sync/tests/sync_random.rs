@@ -134,35 +134,52 @@ impl Model {
     }
 }
 
-/// What a primitive says of its free permits (asyncio's `_value`), to
-/// compare with the model's after every step.
-trait Free {
+/// What a primitive says of itself, to compare with the model after every
+/// step: its free permits (asyncio's `_value`), and `locked()`.
+trait Observed {
     fn free(&self) -> Option<usize>;
+    fn is_locked(&self) -> bool;
+    /// asyncio's `locked()` in the model's terms.
+    fn locked_in(model: &Model) -> bool;
 }
 
-impl Free for Semaphore {
+impl Observed for Semaphore {
     fn free(&self) -> Option<usize> {
         Some(self.value())
     }
+    fn is_locked(&self) -> bool {
+        self.locked()
+    }
+    /// No permit free, or tasks wait (served ones that have not run too).
+    fn locked_in(m: &Model) -> bool {
+        m.free == 0 || !m.queue.is_empty() || !m.owed.is_empty()
+    }
 }
 
-impl Free for Lock {
-    /// asyncio's `Lock` has no count (and `locked()` is false while the
-    /// lock is handed to a waiter that has not run, where aio's is true).
+impl Observed for Lock {
+    /// asyncio's `Lock` has no count.
     fn free(&self) -> Option<usize> {
         None
+    }
+    fn is_locked(&self) -> bool {
+        self.locked()
+    }
+    /// A task holds it (not while it is handed to one that has not run).
+    fn locked_in(m: &Model) -> bool {
+        !m.holders.is_empty()
     }
 }
 
 impl Model {
-    fn check(&self, prim: &impl Free) {
+    fn check<P: Observed>(&self, prim: &P) {
+        let what = format!(
+            "seed {}: queue {:?}, owed {:?}, holders {:?}",
+            self.seed, self.queue, self.owed, self.holders
+        );
         if let Some(free) = prim.free() {
-            assert_eq!(
-                free, self.free,
-                "seed {}: free permits (queue {:?}, owed {:?})",
-                self.seed, self.queue, self.owed
-            );
+            assert_eq!(free, self.free, "{what}: free permits");
         }
+        assert_eq!(prim.is_locked(), P::locked_in(self), "{what}: locked()");
     }
 }
 
