@@ -322,7 +322,7 @@ fn semaphore_test_acquire_no_hang() {
         *t2_slot.borrow_mut() = Some(t2.to_ref());
         t1.await.unwrap().unwrap();
         assert!(t2.await.is_err());
-        aio_core::wait_for(sem.acquire(), 1.0).await.unwrap().unwrap();
+        let _permit = aio_core::wait_for(sem.acquire(), 1.0).await.unwrap().unwrap();
     });
 }
 
