@@ -33,7 +33,7 @@ use pin_project_lite::pin_project;
 use crate::cancel::{self, Cancelled, Scope};
 use crate::clock::ns_to_secs;
 use crate::context::expect_core;
-use crate::delay::{IntoDeadline, IntoDelay, InvalidDelay, delay_ns};
+use crate::delay::{IntoDeadline, IntoDelay, InvalidDelay, SignedDelay};
 use crate::time::now::{now_ns, timer_base};
 use crate::timer::entry::TimerWait;
 
@@ -180,11 +180,16 @@ impl When {
             .map_or(When::Invalid, |ns| When::At(ns, secs))
     }
 
-    /// `delay` from now (the clock read now, not the loop's cached one).
+    /// `delay` from now (the clock read now, not the loop's cached one). A
+    /// negative delay is a deadline in the past, as asyncio's
+    /// `loop.time() + delay` (it expires at once, and `when()` says when).
     fn after(delay: impl IntoDelay) -> When {
-        delay.into_delay().map_or(When::Invalid, |d| match timer_base() {
-            Some(now) => When::At(now.saturating_add(delay_ns(d)), None),
-            None => When::Delay(delay_ns(d)),
+        delay.into_signed_delay().map_or(When::Invalid, |d| match timer_base() {
+            Some(now) => When::At(d.from(now), None),
+            None => When::Delay(match d {
+                SignedDelay::Ahead(ns) => ns,
+                SignedDelay::Back(_) => 0,
+            }),
         })
     }
 
