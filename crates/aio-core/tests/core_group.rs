@@ -276,3 +276,36 @@ fn a_panic_in_a_gathered_future_propagates_to_the_task() {
     });
     assert!(r.unwrap_err().is_panic());
 }
+
+/// asyncio's `gather` leaves the other children running after the first
+/// error; aio's children live inside the gather, so it cancels them (and
+/// a gathered task handle cancels its task) before returning the error,
+/// as the README's table says.
+#[test]
+fn gather_cancels_the_other_children_even_task_handles() {
+    run(async {
+        let slow = create_task(async { sleep(10).await });
+        let awaits_slow = async {
+            match (&slow).await {
+                Ok(r) => r.map_err(E::from),
+                Err(aio_core::TaskError::Cancelled(c)) => Err(E::Cancelled(c)),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let fails = async {
+            sleep(0.01).await?;
+            Err::<(), _>(E::Boom("first"))
+        };
+        let r = gather_two(awaits_slow, fails).await;
+        assert!(matches!(r, Err(E::Boom("first"))));
+        yield_now().await.unwrap();
+        assert!(slow.cancelled(), "the gathered task was cancelled");
+    });
+}
+
+async fn gather_two(
+    a: impl std::future::Future<Output = Result<(), E>>,
+    b: impl std::future::Future<Output = Result<(), E>>,
+) -> Result<((), ()), E> {
+    aio_core::gather!(a, b).await
+}
