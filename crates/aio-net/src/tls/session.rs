@@ -122,6 +122,15 @@ pub(crate) struct ReadSide {
     socket_eof: bool,
     eof_fed: bool,
     error: Option<rustls::Error>,
+    /// Ciphertext (or the end of it) was fed to rustls since it last
+    /// processed its records: only then is `process_new_packets` called,
+    /// rather than on every read (each call parses the buffered record
+    /// headers again).
+    unprocessed: bool,
+    /// Decrypted bytes not yet read, as of the last processing.
+    plain: usize,
+    /// The peer's close_notify was processed.
+    closed: bool,
 }
 
 impl ReadSide {
@@ -163,34 +172,45 @@ impl ReadSide {
         }
         let mut conn = self.s.conn.borrow_mut();
         loop {
-            let state = match conn.process_new_packets() {
-                Ok(st) => st,
-                Err(e) => {
-                    self.error = Some(e.clone());
-                    return Err(TlsError::io(&self.s.peer, e, false, None));
-                }
-            };
-            let avail = state.plaintext_bytes_to_read();
-            if avail > 0 {
-                let k = avail.min(max.max(1));
+            if self.unprocessed {
+                let state = match conn.process_new_packets() {
+                    Ok(st) => st,
+                    Err(e) => {
+                        self.error = Some(e.clone());
+                        return Err(TlsError::io(&self.s.peer, e, false, None));
+                    }
+                };
+                self.unprocessed = false;
+                self.plain = state.plaintext_bytes_to_read();
+                self.closed = state.peer_has_closed();
+            }
+            if self.plain > 0 {
+                let k = self.plain.min(max.max(1));
                 let start = out.len();
                 out.resize(start + k, 0);
                 let n = conn.reader().read(&mut out[start..]).unwrap_or(0);
                 out.truncate(start + n);
-                return Ok(Step::Data(n));
+                // What rustls holds can only be less than counted (never
+                // more without new ciphertext): a short read ends the count.
+                self.plain = if n == k { self.plain - n } else { 0 };
+                if n > 0 {
+                    return Ok(Step::Data(n));
+                }
             }
-            if state.peer_has_closed() {
+            if self.closed {
                 return Ok(Step::Eof);
             }
             if self.pos < self.cipher.len() {
                 let n = conn.read_tls(&mut &self.cipher[self.pos..])?;
                 self.pos += n;
+                self.unprocessed = true;
                 continue;
             }
             if self.socket_eof {
                 if !self.eof_fed {
                     self.eof_fed = true;
                     conn.read_tls(&mut &[][..])?;
+                    self.unprocessed = true;
                     continue;
                 }
                 // The socket closed without close_notify. asyncio (and
@@ -239,6 +259,11 @@ pub(crate) async fn establish(
         socket_eof: false,
         eof_fed: false,
         error: None,
+        // Records the handshake left (data sent with its last flight) are
+        // processed on the first read.
+        unprocessed: true,
+        plain: 0,
+        closed: false,
     };
     let reader = StreamReader::with_tls(t.clone(), recv, rs);
     let writer = StreamWriter::with_tls(t, s);
