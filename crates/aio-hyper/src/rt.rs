@@ -149,7 +149,12 @@ impl Future for TimerSleep {
         let Some(deadline) = this.deadline else {
             return Poll::Pending;
         };
-        if this.shared.fired.load(Ordering::Acquire) || Instant::now() >= deadline {
+        if this.shared.fired.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        // Once armed, the timer says when: no clock read per poll (hyper
+        // polls its header-read sleep with every read of a request).
+        if this.armed.is_none() && Instant::now() >= deadline {
             return Poll::Ready(());
         }
         {
