@@ -49,6 +49,10 @@ pub(crate) struct List {
     len: usize,
     /// The ticket of the next waiter to queue.
     next_ticket: u64,
+    /// Waiters served (popped by [`pop_served`](List::pop_served)) that
+    /// have not taken their permit yet. Kept by strict semaphores only
+    /// (`RawSemaphore::new_strict`), which count such a waiter as waiting.
+    pub(crate) unclaimed: usize,
 }
 
 impl List {
@@ -60,6 +64,7 @@ impl List {
             tail: NIL,
             len: 0,
             next_ticket: 1,
+            unclaimed: 0,
         }
     }
 

@@ -20,6 +20,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::ops::DerefMut;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -36,11 +37,12 @@ use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fe
 /// to the first waiter. No permits are free while it is set — except in a
 /// [strict](RawSemaphore::new_strict) semaphore whose served waiters have
 /// not all taken their permits yet: there later acquires queue behind
-/// them, and the last of them to take its permit serves the queue from
-/// the free permits. Leaving it set when the last waiter is
-/// handed a permit saves two atomic steps in the common alternation of
-/// "one waits, the other releases" (a queue's getter and its putter): the
-/// release does not clear it, the next waiter does not set it again.
+/// them, and each served waiter, as it takes its permit (or gives it up),
+/// hands the free permits to those queued. Leaving it set when the last
+/// waiter is handed a permit saves two atomic steps in the common
+/// alternation of "one waits, the other releases" (a queue's getter and
+/// its putter): the release does not clear it, the next waiter does not
+/// set it again.
 const WAITERS: usize = 1;
 /// Closed: waiters fail once the permits run out.
 const CLOSED: usize = 2;
@@ -110,10 +112,8 @@ pub struct RawSemaphore {
     /// while open): the waiters served after it were failed, not handed a
     /// permit. Written under the lock, before `served`.
     closed_after: AtomicU64,
-    /// Strict semaphores only: waiters handed a permit that have not taken
-    /// it yet (asyncio counts them as waiting until they run). Read and
-    /// written under the waiter lock only.
-    unclaimed: AtomicUsize,
+    /// Counts the served waiters that have not taken their permit
+    /// (`List::unclaimed`): asyncio's `Semaphore`, not `Lock` or queues.
     strict: bool,
     waiters: Mutex<List>,
 }
@@ -142,8 +142,8 @@ impl RawSemaphore {
     /// A semaphore holding `permits` permits that counts a waiter handed a
     /// permit as waiting until it takes it, as asyncio's `Semaphore` does:
     /// an acquire made meanwhile queues behind it even if another permit
-    /// is free (CPython's `test_acquire_fifo_order_2`). Costs one atomic
-    /// step per permit taken after a wait.
+    /// is free (CPython's `test_acquire_fifo_order_2`). Costs one more
+    /// turn of the waiter lock per permit taken after a wait.
     ///
     /// # Panics
     /// If `permits` exceeds [`MAX_PERMITS`].
@@ -159,7 +159,6 @@ impl RawSemaphore {
             state: AtomicUsize::new(permits * ONE),
             served: AtomicU64::new(0),
             closed_after: AtomicU64::new(u64::MAX),
-            unclaimed: AtomicUsize::new(0),
             strict,
             waiters: Mutex::new(List::new()),
         }
@@ -184,7 +183,6 @@ impl RawSemaphore {
             state: AtomicUsize::new(permits * ONE),
             served: AtomicU64::new(0),
             closed_after: AtomicU64::new(u64::MAX),
-            unclaimed: AtomicUsize::new(0),
             strict,
             waiters: Mutex::new(List::new()),
         }
@@ -286,13 +284,25 @@ impl RawSemaphore {
         ok
     }
 
+    /// Hands a popped waiter its permit: publishes the hand-off (and,
+    /// with it, whatever the releaser wrote before releasing) to the
+    /// waiter's lock-free check; a strict semaphore counts it unclaimed.
+    /// Under the waiter lock.
+    fn hand_off(&self, list: &mut List, ticket: u64) {
+        if self.strict {
+            list.unclaimed += 1;
+        }
+        self.served.store(ticket, Ordering::Release);
+    }
+
     /// Strict semaphores, with permits free while waiters queue (behind
     /// served waiters that had not run): hands free permits to queued
     /// waiters, as asyncio's acquire does when a waiter resumes or gives up
     /// ("wake up as many as are allowed"); clears `WAITERS` once nobody
-    /// queues and no served waiter is left to run. The caller holds the
-    /// waiter lock and wakes `wakers` after releasing it.
-    fn serve_from_pool(&self, list: &mut List, wakers: &mut Vec<Waker>) {
+    /// queues and no served waiter is left to run. Takes the held waiter
+    /// lock and wakes the served ones after releasing it.
+    fn serve_from_pool(&self, mut list: impl DerefMut<Target = List>) {
+        let mut wakers = Vec::new();
         let mut s = self.state.load(Ordering::Relaxed);
         while s >= ONE && s & WAITERS != 0 {
             match list.pop_served() {
@@ -300,41 +310,34 @@ impl RawSemaphore {
                     // While `WAITERS` is set only the lock holder takes
                     // permits (the lock-free acquires stand aside).
                     s = self.state.fetch_sub(ONE, Ordering::AcqRel) - ONE;
-                    self.unclaimed.fetch_add(1, Ordering::Relaxed);
-                    self.served.store(ticket, Ordering::Release);
+                    self.hand_off(&mut list, ticket);
                     wakers.push(w);
                 }
-                None => {
-                    if self.unclaimed.load(Ordering::Relaxed) != 0 {
-                        // Served waiters still to run hold the queue.
-                        return;
-                    }
-                    match self
-                        .state
-                        .compare_exchange(s, s & !WAITERS, Ordering::AcqRel, Ordering::Relaxed)
-                    {
-                        Ok(_) => return,
-                        Err(actual) => s = actual,
-                    }
-                }
+                // Served waiters still to run hold the queue.
+                None if list.unclaimed != 0 => break,
+                None => match self
+                    .state
+                    .compare_exchange(s, s & !WAITERS, Ordering::AcqRel, Ordering::Relaxed)
+                {
+                    Ok(_) => break,
+                    Err(actual) => s = actual,
+                },
             }
         }
+        drop(list);
+        wake_all(&mut wakers);
     }
 
     /// A strict semaphore's served waiter took its permit, or gave it up
     /// (then passed on): it stops holding the queue, and the waiters that
-    /// queued behind it while permits were free get them. Under the waiter
-    /// lock, as every look at `unclaimed` is: an acquire deciding whether
-    /// to queue and a claim deciding whether to serve it must see each
-    /// other.
+    /// queued behind it while permits were free get them. The count is
+    /// the waiter list's, under its lock: an acquire deciding whether to
+    /// queue and a claim deciding whether to serve it see each other.
     fn claimed(&self) {
         if self.strict {
-            let mut wakers = Vec::new();
             let mut list = self.waiters.lock();
-            self.unclaimed.fetch_sub(1, Ordering::Relaxed);
-            self.serve_from_pool(&mut list, &mut wakers);
-            drop(list);
-            wake_all(&mut wakers);
+            list.unclaimed -= 1;
+            self.serve_from_pool(list);
         }
     }
 
@@ -343,12 +346,7 @@ impl RawSemaphore {
     /// returned waker after releasing it.
     fn release_locked(&self, list: &mut List, bound: usize) -> (bool, Option<Waker>) {
         if let Some((w, ticket)) = list.pop_served() {
-            if self.strict {
-                self.unclaimed.fetch_add(1, Ordering::Relaxed);
-            }
-            // Publishes the hand-off (and, with it, whatever the releaser
-            // wrote before releasing) to the waiter's lock-free check.
-            self.served.store(ticket, Ordering::Release);
+            self.hand_off(list, ticket);
             // `WAITERS` stays set even if the list is now empty (see its
             // docs): the next release clears it.
             return (true, Some(w));
@@ -359,11 +357,7 @@ impl RawSemaphore {
         // while it is clear only the lock-free paths race with us.
         // A strict semaphore keeps `WAITERS` while served waiters have not
         // run (the caller then looks again, after adding the permit).
-        let keep = if self.strict && self.unclaimed.load(Ordering::Relaxed) != 0 {
-            WAITERS
-        } else {
-            0
-        };
+        let keep = if list.unclaimed != 0 { WAITERS } else { 0 };
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             let fits = s / ONE < bound.min(MAX_PERMITS);
@@ -568,10 +562,7 @@ impl AcquireSlot {
                     if sem.strict {
                         // Behind served waiters with permits free: those
                         // queued after us may be served now.
-                        let mut wakers = Vec::new();
-                        sem.serve_from_pool(&mut list, &mut wakers);
-                        drop(list);
-                        wake_all(&mut wakers);
+                        sem.serve_from_pool(list);
                     }
                     return;
                 }
@@ -607,7 +598,7 @@ impl AcquireSlot {
                 // A strict semaphore with permits free: queue behind its
                 // served waiters, unless none is left to run (then nobody
                 // waits: take a permit, and let acquires go lock-free again).
-                if !list.is_empty() || sem.unclaimed.load(Ordering::Relaxed) != 0 {
+                if !list.is_empty() || list.unclaimed != 0 {
                     break;
                 }
                 ((s - ONE) & !WAITERS, Ordering::Acquire)
