@@ -91,32 +91,22 @@ impl From<ClientError> for io::Error {
             ClientError::ConnectTimeout(_) | ClientError::Timeout(_) => io::Error::new(io::ErrorKind::TimedOut, e),
             ClientError::Http(ref h) => {
                 // hyper's message alone ("connection error") hides the
-                // cause: keep the kind of the I/O error under it (a reset
-                // stays `ConnectionReset`) and spell out the whole chain.
-                let kind = io_cause(h).map_or(io::ErrorKind::Other, io::Error::kind);
+                // cause: spell out the whole chain, and keep the kind of
+                // the first I/O error in it (a reset stays
+                // `ConnectionReset`).
+                let mut kind = None;
                 let mut msg = e.to_string();
                 let mut cause = h.source();
                 while let Some(c) = cause {
+                    kind = kind.or_else(|| c.downcast_ref::<io::Error>().map(io::Error::kind));
                     msg.push_str(": ");
                     msg.push_str(&c.to_string());
                     cause = c.source();
                 }
-                io::Error::new(kind, msg)
+                io::Error::new(kind.unwrap_or(io::ErrorKind::Other), msg)
             }
         }
     }
-}
-
-/// The first I/O error in `e`'s chain of causes.
-fn io_cause(e: &hyper::Error) -> Option<&io::Error> {
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        if let Some(io) = c.downcast_ref::<io::Error>() {
-            return Some(io);
-        }
-        cause = c.source();
-    }
-    None
 }
 
 impl ClientError {
