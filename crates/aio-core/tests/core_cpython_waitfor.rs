@@ -95,18 +95,25 @@ fn test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started() {
     });
 }
 
+/// CPython's `foo()`: a task that sleeps `secs`, with a flag that is set
+/// while it runs (`foo_running`).
+fn foo(secs: f64) -> (Rc<Cell<bool>>, aio_core::Task<Result<&'static str, Cancelled>>) {
+    let running = Rc::new(Cell::new(false));
+    let r = running.clone();
+    let fut = create_task(async move {
+        r.set(true);
+        let out = sleep(secs).await;
+        r.set(false);
+        out.map(|()| "done")
+    });
+    (running, fut)
+}
+
 #[test]
 fn test_wait_for_timeout_less_then_0_or_0() {
     for timeout in [0.0, -1.0] {
         paused(async move {
-            let running = Rc::new(Cell::new(false));
-            let r = running.clone();
-            let fut = create_task(async move {
-                r.set(true);
-                let out = sleep(10).await;
-                r.set(false);
-                out.map(|()| "done")
-            });
+            let (running, fut) = foo(10.0);
             yield_now().await.unwrap(); // await started
             assert!(running.get());
             assert_eq!(wait_for(&fut, timeout).await.map(drop), Err(TimeoutError));
@@ -121,14 +128,7 @@ fn test_wait_for_timeout_less_then_0_or_0() {
 #[test]
 fn test_wait_for() {
     paused(async {
-        let running = Rc::new(Cell::new(false));
-        let r = running.clone();
-        let fut = create_task(async move {
-            r.set(true);
-            let out = sleep(3600).await;
-            r.set(false);
-            out.map(|()| "done")
-        });
+        let (running, fut) = foo(3600.0);
         assert_eq!(wait_for(&fut, 0.1).await.map(drop), Err(TimeoutError));
         assert!(fut.done());
         assert!(fut.cancelled());
