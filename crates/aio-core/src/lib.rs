@@ -95,8 +95,9 @@ pub use callback::{Handle, TimerHandle};
 pub use cancel::{Cancelled, checkpoint, uncancel};
 pub use combinator::{
     ALL_COMPLETED, AsCompleted, AsCompletedTimeout, FIRST_COMPLETED, FIRST_EXCEPTION, Failure, GroupRun, GroupTask,
-    Join, ReturnWhen, Shield, TaskGroup, TaskGroupError, TaskOutput, Timeout, TimeoutError, TimeoutHandle, Wait,
-    WaitError, as_completed, gather, gather_settled, shield, timeout, timeout_at, timeout_with, wait, wait_for,
+    Join, RescheduleError, ReturnWhen, Shield, TaskGroup, TaskGroupError, TaskOutput, Timeout, TimeoutError,
+    TimeoutHandle, Wait, WaitError, as_completed, gather, gather_settled, shield, timeout, timeout_at, timeout_with,
+    wait, wait_for,
 };
 pub use contextvars::{ContextVar, copy_context};
 pub use event_loop::builder::{Builder, Settings};

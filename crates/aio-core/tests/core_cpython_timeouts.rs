@@ -3,16 +3,18 @@
 //! `timeout_with(Some(d), |cm| ...)`, with a clone of `cm` kept to ask
 //! `expired()` and `when()` afterwards. The exception-chaining tests
 //! (`__cause__`/`__context__`) have no Rust counterpart beyond the cause
-//! that `core_timeout.rs` checks, and `reschedule` after the end is
-//! ignored rather than an error; the rest is here, assertion for
-//! assertion.
+//! that `core_timeout.rs` checks; `timeout_with` has no unentered state
+//! (its handle exists only inside the running timeout), so
+//! `test_timeout_not_entered` has no counterpart either. The rest is here,
+//! assertion for assertion: asyncio's `RuntimeError` of a `reschedule`
+//! after the deadline or the end is [`RescheduleError`].
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use aio_core::{
-    Cancelled, TimeoutError, TimeoutHandle, create_task, current_task, get_running_loop, run, sleep, timeout,
-    timeout_with,
+    Cancelled, RescheduleError, TimeoutError, TimeoutHandle, create_task, current_task, get_running_loop, run, sleep,
+    timeout, timeout_with,
 };
 
 /// Runs `body` under `timeout(delay) as cm`; returns the result and `cm`.
@@ -49,7 +51,7 @@ fn test_timeout_at_basic() {
     run(async {
         let deadline = now() + 0.01;
         let (r, cm) = with_timeout(None, move |cm| {
-            cm.reschedule(Some(deadline));
+            cm.reschedule(Some(deadline)).unwrap();
             sleep(10)
         })
         .await;
@@ -69,10 +71,10 @@ fn test_nested_timeouts() {
         let inner_cm: Rc<RefCell<Option<TimeoutHandle>>> = Rc::default();
         let (c, slot) = (cancelled.clone(), inner_cm.clone());
         let (r, cm1) = with_timeout(None, move |cm1| {
-            cm1.reschedule(Some(deadline));
+            cm1.reschedule(Some(deadline)).unwrap();
             async move {
                 let (r, cm2) = with_timeout(None, move |cm2| {
-                    cm2.reschedule(Some(deadline));
+                    cm2.reschedule(Some(deadline)).unwrap();
                     sleep(10)
                 })
                 .await;
@@ -250,7 +252,7 @@ fn test_reschedule() {
         let s = slot.clone();
         let task = create_task(async move {
             timeout_with(None::<f64>, move |cm| {
-                cm.reschedule(Some(deadline1));
+                cm.reschedule(Some(deadline1)).unwrap();
                 *s.borrow_mut() = Some(cm);
                 sleep(50)
             })
@@ -259,13 +261,92 @@ fn test_reschedule() {
         sleep(0).await.unwrap();
         let cm = slot.borrow_mut().take().unwrap();
         assert_eq!(cm.when(), Some(deadline1));
-        cm.reschedule(Some(deadline2));
+        cm.reschedule(Some(deadline2)).unwrap();
         assert_eq!(cm.when(), Some(deadline2));
-        cm.reschedule(None::<f64>);
+        cm.reschedule(None::<f64>).unwrap();
         assert_eq!(cm.when(), None);
         task.cancel();
         assert!(task.await.is_err());
         assert!(!cm.expired());
+    });
+}
+
+#[test]
+fn test_timeout_finished() {
+    run(async {
+        let (r, cm) = with_timeout(Some(0.01), |_| async {}).await;
+        assert_eq!(r, Ok(()));
+        let e = cm.reschedule(Some(now() + 0.02)).unwrap_err();
+        assert_eq!(e, RescheduleError::Finished);
+        assert!(e.to_string().contains("finished"), "{e}");
+    });
+}
+
+#[test]
+fn test_timeout_expired() {
+    run(async {
+        let (r, cm) = with_timeout(Some(0.01), |_| sleep(1)).await;
+        assert_eq!(r, Err(TimeoutError));
+        let e = cm.reschedule(Some(now() + 0.02)).unwrap_err();
+        assert_eq!(e, RescheduleError::Expired);
+        assert!(e.to_string().contains("expired"), "{e}");
+    });
+}
+
+#[test]
+fn test_timeout_expiring() {
+    run(async {
+        let (r, cm) = with_timeout(Some(0.01), |cm| async move {
+            assert!(sleep(1).await.is_err(), "the sleep was cancelled");
+            let e = cm.reschedule(Some(now() + 0.02)).unwrap_err();
+            assert_eq!(e, RescheduleError::Expiring);
+            assert!(e.to_string().contains("expiring"), "{e}");
+        })
+        .await;
+        // The block handled its cancellation: it ends normally, expired.
+        assert_eq!(r, Ok(()));
+        assert!(cm.expired());
+        assert_eq!(cm.reschedule(None::<f64>), Err(RescheduleError::Expired));
+    });
+}
+
+/// A deadline moved through the future itself (`Timeout::reschedule`)
+/// follows the same rule, and so does a handle whose timeout was dropped
+/// before it finished.
+#[test]
+fn reschedule_of_an_expired_or_dropped_timeout_is_an_error() {
+    run(async {
+        let mut t = std::pin::pin!(timeout(0.01, async {
+            let _ = sleep(1).await;
+            sleep(0).await
+        }));
+        assert!(t.as_mut().reschedule(Some(now() + 0.01)).is_ok());
+        std::future::poll_fn(|cx| {
+            assert!(t.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        sleep(0.05).await.unwrap();
+        // The deadline fires at the next poll, which the body survives
+        // (it handles the cancellation and waits once more).
+        std::future::poll_fn(|cx| {
+            assert!(t.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        assert!(t.expired());
+        assert_eq!(t.as_mut().reschedule(None::<f64>), Err(RescheduleError::Expiring));
+        assert_eq!(t.as_mut().await, Ok(Ok(())));
+        assert_eq!(t.as_mut().reschedule(None::<f64>), Err(RescheduleError::Expired));
+
+        let slot: Rc<RefCell<Option<TimeoutHandle>>> = Rc::default();
+        let s = slot.clone();
+        drop(timeout_with(Some(10.0), move |cm| {
+            *s.borrow_mut() = Some(cm);
+            sleep(10)
+        }));
+        let cm = slot.borrow_mut().take().unwrap();
+        assert_eq!(cm.reschedule(None::<f64>), Err(RescheduleError::Finished));
     });
 }
 

@@ -95,7 +95,7 @@ fn rescheduling_to_nan_cancels_the_body_and_reports_it() {
         let cleaned = Rc::new(Cell::new(false));
         let c2 = cleaned.clone();
         let r = timeout_with(Some(10.0), |cm| async move {
-            cm.reschedule(Some(f64::NAN));
+            cm.reschedule(Some(f64::NAN)).unwrap();
             assert!(cm.when().is_some_and(f64::is_nan));
             let r = sleep(10).await;
             c2.set(true);

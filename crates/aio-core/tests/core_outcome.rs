@@ -250,13 +250,13 @@ fn when_is_exactly_the_deadline_that_was_set() {
         let t = 12345.678901234567_f64;
         let mut f = std::pin::pin!(timeout_at(t, async { 1 }));
         assert_eq!(f.when(), Some(t));
-        f.as_mut().reschedule(Some(t + 0.1));
+        f.as_mut().reschedule(Some(t + 0.1)).unwrap();
         assert_eq!(f.when(), Some(t + 0.1));
         let r = timeout_with(None::<f64>, |cm| async move {
             assert_eq!(cm.when(), None);
-            cm.reschedule(Some(t));
+            cm.reschedule(Some(t)).unwrap();
             assert_eq!(cm.when(), Some(t));
-            cm.reschedule(None::<f64>);
+            cm.reschedule(None::<f64>).unwrap();
             cm.when()
         })
         .await;

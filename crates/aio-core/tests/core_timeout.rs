@@ -147,7 +147,7 @@ fn reschedule_moves_the_deadline() {
     let r = run(async {
         timeout_with(Some(10.0), |cm| async move {
             let now = aio_core::get_running_loop().time();
-            cm.reschedule(Some(now + 0.01));
+            cm.reschedule(Some(now + 0.01)).unwrap();
             sleep(5).await
         })
         .await
@@ -156,7 +156,7 @@ fn reschedule_moves_the_deadline() {
 
     let r = run(async {
         timeout_with(Some(0.01), |cm| async move {
-            cm.reschedule(None::<f64>);
+            cm.reschedule(None::<f64>).unwrap();
             sleep(0.03).await?;
             Ok::<_, Cancelled>(cm.expired())
         })

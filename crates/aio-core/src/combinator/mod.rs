@@ -16,5 +16,5 @@ pub use gather::{Join, gather, gather_settled};
 pub use gather::{Kids, MaybeDone, TupleFailFast, TupleSettled, VecFailFast, VecSettled, maybe_done};
 pub use group::{Failure, GroupRun, GroupTask, TaskGroup, TaskGroupError};
 pub use shield::{Shield, shield};
-pub use timeout::{Timeout, TimeoutError, TimeoutHandle, timeout, timeout_at, timeout_with, wait_for};
+pub use timeout::{RescheduleError, Timeout, TimeoutError, TimeoutHandle, timeout, timeout_at, timeout_with, wait_for};
 pub use wait::{ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ReturnWhen, TaskOutput, Wait, WaitError, wait};

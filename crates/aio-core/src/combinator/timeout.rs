@@ -204,11 +204,66 @@ impl When {
     }
 }
 
+/// Why a timeout's deadline could not be moved: asyncio's
+/// `RuntimeError("Cannot change state of expiring Timeout")`, raised by
+/// `reschedule` once the timeout is no longer active.
+///
+/// # Examples
+/// ```
+/// # aio_core::run(async {
+/// let mut kept = None;
+/// let r = aio_core::timeout_with(Some(0.0), |cm| {
+///     kept = Some(cm.clone());
+///     aio_core::sleep(10)
+/// })
+/// .await;
+/// assert_eq!(r, Err(aio_core::TimeoutError));
+/// let cm = kept.unwrap();
+/// assert_eq!(cm.reschedule(None::<f64>), Err(aio_core::RescheduleError::Expired));
+/// # });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RescheduleError {
+    /// The deadline passed: the body was cancelled and has not finished
+    /// yet (asyncio's "expiring" state).
+    Expiring,
+    /// The timeout expired and is over.
+    Expired,
+    /// The timeout is over without expiring (asyncio's "finished").
+    Finished,
+}
+
+impl fmt::Display for RescheduleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self {
+            RescheduleError::Expiring => "expiring",
+            RescheduleError::Expired => "expired",
+            RescheduleError::Finished => "finished",
+        };
+        write!(f, "Cannot change state of {state} Timeout")
+    }
+}
+
+impl std::error::Error for RescheduleError {}
+
+/// Where a timeout is, for [`RescheduleError`]: `Ok` while its deadline
+/// may still move.
+fn reschedulable(expired: bool, ended: bool) -> Result<(), RescheduleError> {
+    match (expired, ended) {
+        (false, false) => Ok(()),
+        (true, false) => Err(RescheduleError::Expiring),
+        (true, true) => Err(RescheduleError::Expired),
+        (false, true) => Err(RescheduleError::Finished),
+    }
+}
+
 /// State shared with a [`TimeoutHandle`].
 struct SharedState {
     when: When,
     changed: bool,
     expired: bool,
+    /// The timeout returned its result or was dropped.
+    ended: bool,
     waker: Option<Waker>,
 }
 
@@ -232,17 +287,21 @@ impl fmt::Debug for TimeoutHandle {
 
 impl TimeoutHandle {
     /// Moves the deadline to `when` (seconds on the loop clock or an
-    /// `Instant`), or removes it with `None`. Ignored once expired.
-    pub fn reschedule(&self, when: Option<impl IntoDeadline>) {
+    /// `Instant`), or removes it with `None`.
+    ///
+    /// # Errors
+    /// Once the deadline passed (the body is being cancelled, or the
+    /// timeout is over) or the timeout ended, as asyncio's `reschedule`
+    /// raises `RuntimeError`: the deadline stays as it was.
+    pub fn reschedule(&self, when: Option<impl IntoDeadline>) -> Result<(), RescheduleError> {
         let mut sh = self.shared.lock();
-        if sh.expired {
-            return;
-        }
+        reschedulable(sh.expired, sh.ended)?;
         sh.when = when.map_or(When::Never, When::at);
         sh.changed = true;
         if let Some(w) = &sh.waker {
             w.wake_by_ref();
         }
+        Ok(())
     }
 
     /// The current deadline in seconds on the loop clock, if any: exactly
@@ -364,6 +423,7 @@ where
         when,
         changed: false,
         expired: false,
+        ended: false,
         waker: None,
     }));
     let fut = body(TimeoutHandle { shared: shared.clone() });
@@ -372,13 +432,18 @@ where
 
 impl<F> Timeout<F> {
     /// Moves the deadline (or removes it with `None`) before or between
-    /// polls. Ignored once expired.
-    pub fn reschedule(self: Pin<&mut Self>, when: Option<impl IntoDeadline>) {
-        let lim = self.project().limit;
-        if !lim.expired {
-            lim.when = when.map_or(When::Never, When::at);
-            lim.disarm();
-        }
+    /// polls.
+    ///
+    /// # Errors
+    /// Once the deadline passed or the timeout returned its result (see
+    /// [`TimeoutHandle::reschedule`]); the deadline stays as it was.
+    pub fn reschedule(self: Pin<&mut Self>, when: Option<impl IntoDeadline>) -> Result<(), RescheduleError> {
+        let this = self.project();
+        let lim = this.limit;
+        reschedulable(lim.expired, this.fut.is_none())?;
+        lim.when = when.map_or(When::Never, When::at);
+        lim.disarm();
+        Ok(())
     }
 
     /// Whether the deadline passed and the inner future was cancelled.
@@ -389,6 +454,16 @@ impl<F> Timeout<F> {
     /// The deadline in seconds on the loop clock, if any.
     pub fn when(&self) -> Option<f64> {
         self.limit.when.secs()
+    }
+}
+
+/// A timeout dropped before it finished is over too: its handles can no
+/// longer move a deadline nobody waits for.
+impl Drop for Limit {
+    fn drop(&mut self) {
+        if let Some(sh) = &self.shared {
+            sh.lock().ended = true;
+        }
     }
 }
 
@@ -412,6 +487,14 @@ impl Limit {
 
     fn disarm(&mut self) {
         self.timer.disarm();
+    }
+
+    /// The timeout returned its result: its deadline can no longer move.
+    fn end(&mut self) {
+        self.disarm();
+        if let Some(sh) = &self.shared {
+            sh.lock().ended = true;
+        }
     }
 
     /// Resolves the deadline, fires it if due, keeps the timer armed.
@@ -488,6 +571,7 @@ impl<F: Future> Future for Timeout<F> {
         if lim.invalid && !lim.started && this.fut.is_some() {
             // A NaN delay from the start: `fut` never runs.
             this.fut.set(None);
+            lim.end();
             return Poll::Ready(Err(lim.error(Cancelled::new())));
         }
         lim.started = true;
@@ -506,7 +590,7 @@ impl<F: Future> Future for Timeout<F> {
                 // The inner future's own state goes first: only its output
                 // can still hold the cancellation.
                 this.fut.set(None);
-                lim.disarm();
+                lim.end();
                 if lim.scope.is_pending() {
                     // It finished without seeing the cancellation (or an
                     // I/O operation that completed first gave its result
@@ -530,7 +614,7 @@ impl<F: Future> Future for Timeout<F> {
                     // The inner future did not react to the cancellation.
                     scope.clear_pending();
                     this.fut.set(None);
-                    lim.disarm();
+                    lim.end();
                     Poll::Ready(Err(lim.error(lim.scope.error())))
                 } else {
                     Poll::Pending
