@@ -268,6 +268,49 @@ async fn abort_closes_a_pipe_at_once() -> io::Result<()> {
     Ok(())
 }
 
+/// asyncio's abortive close, `SO_LINGER` 0 on the writer's socket then
+/// `abort()`: the peer gets a reset (not EOF, which would pass for a
+/// complete answer), while our own reader reads EOF at once. The option
+/// needs a socket: a pipe says `Unsupported`, an aborted writer
+/// `NotConnected`.
+async fn abort_with_linger_zero_resets_the_peer() -> io::Result<()> {
+    let server = local_server(|mut r: StreamReader, w: StreamWriter| async move {
+        assert_eq!(r.readline().await?, b"hello\n");
+        w.write(b"never sent: the abort discards it\n");
+        w.set_linger(Some(std::time::Duration::ZERO))?;
+        w.abort();
+        assert_eq!(r.read(-1).await?, b"", "the aborting side reads EOF");
+        assert_eq!(
+            w.set_linger(None).unwrap_err().kind(),
+            io::ErrorKind::NotConnected,
+            "an aborted writer has no socket"
+        );
+        Ok::<_, StreamError>(())
+    })
+    .await?;
+    let port = server.sockets()[0].port();
+    let (mut r, w) = open_connection("127.0.0.1", port).await?;
+    w.write(b"hello\n");
+    w.drain().await?;
+    let e = io::Error::from(
+        r.read(-1)
+            .await
+            .expect_err("the peer reset the connection, yet we read EOF"),
+    );
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
+    assert_eq!(w.drain().await.unwrap_err().kind(), io::ErrorKind::ConnectionReset);
+    server.close();
+    server.wait_closed().await?;
+
+    let mut p = create_subprocess_exec("cat", ["-"]).stdin(PIPE).await?;
+    let stdin = p.stdin.take().expect("stdin is a pipe");
+    let e = stdin.set_linger(Some(std::time::Duration::ZERO)).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::Unsupported, "{e}");
+    stdin.close();
+    assert_eq!(p.wait().await?, 0);
+    Ok(())
+}
+
 /// test_streams' `test_drain_raises`: the peer accepts and closes at once;
 /// a client that writes and drains in a loop must get an error, not spin
 /// forever with its data vanishing.
@@ -413,6 +456,7 @@ backend_tests!(
     write_after_write_eof_is_an_error,
     abort_closes_at_once,
     abort_closes_a_pipe_at_once,
+    abort_with_linger_zero_resets_the_peer,
     drain_raises_when_the_peer_is_gone,
     a_reset_seen_by_the_reader_fails_the_writer,
     drains_cut_short_then_abort;

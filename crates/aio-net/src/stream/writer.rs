@@ -8,6 +8,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 #[cfg(feature = "tls")]
 use super::flush::{close_notify, send_tls_output};
@@ -488,7 +489,12 @@ impl StreamWriter {
     /// is dropped, and the socket is shut down in both directions now: the
     /// peer receives what the kernel already had, then EOF (as after
     /// asyncio's abort, which closes the socket without lingering), and
-    /// our reader reads EOF. A pipe's end is closed. Afterwards `drain`
+    /// our reader reads EOF. After [`set_linger`](StreamWriter::set_linger)
+    /// with `Some(Duration::ZERO)` the connection is reset instead, as
+    /// asyncio's abort of a socket set so: only the receiving side shuts
+    /// down now (our reader reads EOF, the peer is sent nothing), and the
+    /// peer gets the reset when the descriptor closes, once the reader is
+    /// dropped too. A pipe's end is closed. Afterwards `drain`
     /// returns `ConnectionReset` ("Connection lost"), `wait_closed`
     /// returns `Ok`, `is_closing` is true and writes are dropped. The
     /// descriptor itself closes when the reader (which shares it) is
@@ -519,8 +525,12 @@ impl StreamWriter {
         if let Some(t) = t {
             if t.kind != Kind::Pipe {
                 // The reader shares the socket: shut it down for both now
-                // rather than wait for the last handle to close it.
-                let _ = sref(&t.fd).shutdown(Shutdown::Both);
+                // rather than wait for the last handle to close it. A
+                // socket set to reset keeps its sending side, which would
+                // otherwise say a clean goodbye (FIN) before the reset.
+                let sock = sref(&t.fd);
+                let resets = sock.linger().ok().flatten() == Some(Duration::ZERO);
+                let _ = sock.shutdown(if resets { Shutdown::Read } else { Shutdown::Both });
             }
         }
     }
@@ -559,6 +569,22 @@ impl StreamWriter {
             Poll::Pending
         })
         .await
+    }
+
+    /// Sets `SO_LINGER` on the connection's socket, the `setsockopt` on
+    /// asyncio's `writer.get_extra_info('socket')`: `Some(Duration::ZERO)`
+    /// makes closing the connection (and [`abort`](StreamWriter::abort))
+    /// reset it instead of ending it with EOF.
+    ///
+    /// # Errors
+    /// `NotConnected` once the writer was aborted; `Unsupported` on a
+    /// pipe, which has no such option; the OS error otherwise.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        let t = self.transport().ok_or_else(closed)?;
+        if t.kind == Kind::Pipe {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "a pipe has no SO_LINGER"));
+        }
+        sref(&t.fd).set_linger(linger)
     }
 
     /// The peer's address (TCP).

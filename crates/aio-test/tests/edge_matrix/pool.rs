@@ -6,7 +6,7 @@
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aio::{LoopPool, TaskError};
@@ -124,6 +124,10 @@ pub struct PoolServerFx {
     gate: Arc<Event>,
     /// Connections whose handler ended (answered or met end of stream).
     ended: Arc<AtomicUsize>,
+    /// Set by the peer-reset column: the handler, once the gate opens,
+    /// resets its connection (`SO_LINGER` 0, then `abort`) instead of
+    /// answering.
+    reset: Arc<AtomicBool>,
 }
 
 impl Drop for PoolServerFx {
@@ -152,7 +156,7 @@ impl Case for PoolConnection {
     type Fx = PoolServerFx;
     type Out = io::Result<Vec<u8>>;
     const NAME: &'static str = "pool server connection";
-    const ENDINGS: Endings = Endings::WAITING.and(Ending::PeerCloses);
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::PeerCloses).and(Ending::PeerResets);
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
@@ -166,17 +170,24 @@ impl Case for PoolConnection {
                 .build()?;
             let gate = Arc::new(Event::new());
             let ended = Arc::new(AtomicUsize::new(0));
-            let (g, e) = (gate.clone(), ended.clone());
+            let reset = Arc::new(AtomicBool::new(false));
+            let (g, e, rs) = (gate.clone(), ended.clone(), reset.clone());
             let server = pool.start_server(
                 "127.0.0.1:0",
                 move |mut r: aio_net::StreamReader, w: aio_net::StreamWriter| {
-                    let (gate, ended) = (g.clone(), e.clone());
+                    let (gate, ended, reset) = (g.clone(), e.clone(), rs.clone());
                     async move {
                         let line = r.readline().await;
                         if let Ok(line) = line {
                             if !line.is_empty() && gate.wait().await.is_ok() {
-                                w.write(&line);
-                                let _ = w.drain().await;
+                                if reset.load(Ordering::SeqCst) && w.set_linger(Some(Duration::ZERO)).is_ok() {
+                                    // The reset goes out as the handler
+                                    // drops the connection.
+                                    w.abort();
+                                } else {
+                                    w.write(&line);
+                                    let _ = w.drain().await;
+                                }
                             }
                         }
                         w.close();
@@ -189,6 +200,7 @@ impl Case for PoolConnection {
                 server,
                 gate,
                 ended,
+                reset,
             })
         })
     }
@@ -221,14 +233,30 @@ impl Case for PoolConnection {
         })
     }
 
-    fn peer_end(fx: &Rc<Self::Fx>, _reset: bool) -> Local<'_, io::Result<()>> {
-        // The pool shuts down with no grace while the handler waits: the
-        // client meets the end of the connection.
-        fx.pool.shutdown(Duration::ZERO);
+    fn peer_end(fx: &Rc<Self::Fx>, reset: bool) -> Local<'_, io::Result<()>> {
+        if reset {
+            // The handler, let go, resets the connection it read the
+            // request from.
+            fx.reset.store(true, Ordering::SeqCst);
+            fx.gate.set();
+        } else {
+            // The pool shuts down with no grace while the handler waits:
+            // the client meets the end of the connection.
+            fx.pool.shutdown(Duration::ZERO);
+        }
         ready(Ok(()))
     }
 
-    fn check_peer_end(out: Self::Out, _reset: bool) -> io::Result<()> {
+    fn check_peer_end(out: Self::Out, reset: bool) -> io::Result<()> {
+        if reset {
+            // The read fails, saying why: a reset is not an empty answer.
+            return match out {
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Ok(()),
+                other => Err(io::Error::other(format!(
+                    "a connection reset by the pool's handler gave {other:?}"
+                ))),
+            };
+        }
         match out {
             Ok(line) if line.is_empty() => Ok(()),
             Err(_) => Ok(()),
