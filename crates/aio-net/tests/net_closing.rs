@@ -311,6 +311,51 @@ async fn abort_with_linger_zero_resets_the_peer() -> io::Result<()> {
     Ok(())
 }
 
+/// CPython's asyncio client: sends a line, then reads; prints how the read
+/// ended.
+const PY_RESET_CLIENT: &str = r#"
+import asyncio, sys
+async def main(port):
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    w.write(b"hello\n")
+    await w.drain()
+    try:
+        data = await r.read()
+        print("read", data)
+    except ConnectionResetError:
+        print("reset")
+    w.close()
+asyncio.run(main(int(sys.argv[1])))
+"#;
+
+/// The same abortive close seen by a peer that is not aio: CPython's
+/// asyncio client gets `ConnectionResetError`, not an empty read.
+async fn a_python_client_sees_the_linger_zero_reset() -> io::Result<()> {
+    if !aio_test::have_peer("python3") {
+        return Ok(());
+    }
+    let server = local_server(|mut r: StreamReader, w: StreamWriter| async move {
+        assert_eq!(r.readline().await?, b"hello\n");
+        w.set_linger(Some(std::time::Duration::ZERO))?;
+        w.abort();
+        Ok::<_, StreamError>(())
+    })
+    .await?;
+    let port = server.sockets()[0].port();
+    let out = create_subprocess_exec("python3", ["-c", PY_RESET_CLIENT, &port.to_string()])
+        .stdout(PIPE)
+        .stderr(PIPE)
+        .await?
+        .communicate(None)
+        .await?;
+    let (stdout, stderr) = (out.0.unwrap_or_default(), out.1.unwrap_or_default());
+    let (stdout, stderr) = (String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
+    assert_eq!(stdout, "reset\n", "python said: {stderr}");
+    server.close();
+    server.wait_closed().await?;
+    Ok(())
+}
+
 /// test_streams' `test_drain_raises`: the peer accepts and closes at once;
 /// a client that writes and drains in a loop must get an error, not spin
 /// forever with its data vanishing.
@@ -457,6 +502,7 @@ backend_tests!(
     abort_closes_at_once,
     abort_closes_a_pipe_at_once,
     abort_with_linger_zero_resets_the_peer,
+    a_python_client_sees_the_linger_zero_reset,
     drain_raises_when_the_peer_is_gone,
     a_reset_seen_by_the_reader_fails_the_writer,
     drains_cut_short_then_abort;
