@@ -131,10 +131,9 @@ impl LoopModel {
         let h = unsafe { task.ptr.as_ref() };
         // SAFETY: the model's loop thread; the task is not being polled.
         unsafe { (h.vtable.drop_stage)(task.ptr) };
-        if header::set_complete(h) {
-            // SAFETY: the alive reference, released once.
-            unsafe { header::release(task.ptr) };
-        }
+        // SAFETY: the alive reference, released once (the handle's keeps
+        // the header live).
+        unsafe { header::complete_and_release(task.ptr) };
     }
 
     /// Closes the loop as [`Loop::close`](crate::Loop::close) ends: takes
@@ -186,15 +185,13 @@ fn step(ptr: NonNull<Header>) {
     match unsafe { (h.vtable.poll)(ptr, &mut cx) } {
         PollOutcome::Pending => {}
         PollOutcome::Ready | PollOutcome::Panicked => {
-            let release_alive = header::set_complete(h);
             // The output nobody reads goes on the loop thread, as a
-            // detached task's does.
-            // SAFETY: loop thread; the task is complete.
+            // detached task's does, before the completion's last step.
+            // SAFETY: loop thread; the future is done.
             unsafe { (h.vtable.drop_stage)(ptr) };
-            if release_alive {
-                // SAFETY: the alive reference, released once.
-                unsafe { header::release(ptr) };
-            }
+            // SAFETY: the alive reference, released once; `h` is not used
+            // after.
+            unsafe { header::complete_and_release(ptr) };
         }
     }
 }

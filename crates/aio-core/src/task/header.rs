@@ -222,6 +222,7 @@ impl Header {
         self.local.word.set(v | (o as u64) << OUTCOME_SHIFT);
     }
 
+    #[cfg(loom)]
     pub(crate) fn is_complete(&self) -> bool {
         self.state.load(Ordering::Acquire) & COMPLETE != 0
     }
@@ -346,11 +347,45 @@ pub(crate) unsafe fn dequeue_remote(ptr: NonNull<Header>, on_loop: bool) -> bool
     false
 }
 
-/// Marks the task complete (loop thread), so wakes no longer queue it.
-/// Returns whether the caller now releases the alive reference: `false`
-/// while a queue entry holds it (the last entry taken releases it then).
-pub(crate) fn set_complete(h: &Header) -> bool {
-    let remote_entry = h.state.fetch_or(COMPLETE, Ordering::AcqRel) & SCHEDULED != 0;
-    h.set_flag(REMOTE_ENTRY, remote_entry);
-    !remote_entry && !h.flag(QUEUED)
+/// Marks the task complete (loop thread), so wakes no longer queue it,
+/// and releases its alive reference unless a queue entry holds it (the
+/// last entry taken releases it then): the end of a completion, in one
+/// atomic step where marking and releasing apart took two (the step every
+/// task takes once).
+///
+/// # Safety
+/// Loop thread; the caller holds the alive reference and does not touch
+/// the task afterwards (another thread may free it as soon as the alive
+/// reference is gone).
+pub(crate) unsafe fn complete_and_release(ptr: NonNull<Header>) {
+    // SAFETY: the alive reference keeps the header live until the step below.
+    let h = unsafe { ptr.as_ref() };
+    let queued = h.flag(QUEUED);
+    let mut s = h.state.load(Ordering::Relaxed);
+    loop {
+        let remote_entry = s & SCHEDULED != 0;
+        let keep = queued || remote_entry;
+        let next = (s | COMPLETE) - if keep { 0 } else { REF_ONE };
+        match h
+            .state
+            .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            Ok(_) if keep => {
+                // An entry holds the alive reference: the task is live.
+                h.set_flag(REMOTE_ENTRY, remote_entry);
+                return;
+            }
+            Ok(_) => {
+                if next < REF_ONE {
+                    // That was the last reference (acquired: every other
+                    // release happened before).
+                    let vt = h.vtable;
+                    // SAFETY: no reference is left.
+                    unsafe { (vt.dealloc)(ptr) };
+                }
+                return;
+            }
+            Err(actual) => s = actual,
+        }
+    }
 }

@@ -77,12 +77,18 @@ pub(super) fn finish(core: &Core, ptr: NonNull<Header>, outcome: Outcome, c: Opt
 
 /// Marks a task complete: unregisters it, queues its done callbacks, wakes
 /// its awaiter and releases its alive reference (unless it is queued).
+///
+/// The state word says `COMPLETE` only at the end, in the step that
+/// releases the alive reference: until then the task counts as running
+/// for wakes (one while its output drops queues it as any wake of a live
+/// task does, and that entry then releases the alive reference). Nothing
+/// that runs in between reads the word: the awaiter, woken here, runs in
+/// a later turn, and `done()` reads the outcome, set first.
 pub(super) fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
     // SAFETY: alive reference held by the caller.
     let h = unsafe { ptr.as_ref() };
     h.set_outcome(outcome);
     core.unregister_task(h);
-    let release_alive = header::set_complete(h);
 
     if let Some(mut extras) = h.local.extras.take() {
         for (_, cb) in std::mem::take(&mut extras.callbacks) {
@@ -98,11 +104,9 @@ pub(super) fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
         // thread, and report a panic nobody will see otherwise.
         drop_detached_output(core, h, ptr);
     }
-    if release_alive {
-        // SAFETY: the alive reference, released exactly once: here, or by
-        // the run loop when it dequeues the completed task.
-        unsafe { header::release(ptr) };
-    }
+    // SAFETY: the alive reference, released exactly once: here, or by the
+    // run loop when it dequeues the completed task; `h` is not used after.
+    unsafe { header::complete_and_release(ptr) };
 }
 
 pub(super) fn drop_detached_output(core: &Core, h: &Header, ptr: NonNull<Header>) {

@@ -107,7 +107,7 @@ impl TaskRef {
 
     /// Whether the task has finished (with a value, cancelled or panicked).
     pub fn done(&self) -> bool {
-        self.header().is_complete()
+        self.header().outcome() != Outcome::Running
     }
 
     /// Whether the task ended cancelled.
