@@ -261,7 +261,11 @@ pub(crate) fn add_ref(h: &Header) {
 pub(crate) unsafe fn release(ptr: NonNull<Header>) {
     // SAFETY: the caller owns a reference, so the header is live.
     let h = unsafe { ptr.as_ref() };
-    if h.state.fetch_sub(REF_ONE, Ordering::Release) < 2 * REF_ONE {
+    // The last reference (a joined task's handle, typically) is freed
+    // without an atomic step: only a holder can make another reference,
+    // so a count of one seen here stays one, and the acquire load sees
+    // every release made before.
+    if h.state.load(Ordering::Acquire) < 2 * REF_ONE || h.state.fetch_sub(REF_ONE, Ordering::Release) < 2 * REF_ONE {
         fence(Ordering::Acquire);
         let vt = h.vtable;
         // SAFETY: this was the last reference.
@@ -361,7 +365,16 @@ pub(crate) unsafe fn complete_and_release(ptr: NonNull<Header>) {
     // SAFETY: the alive reference keeps the header live until the step below.
     let h = unsafe { ptr.as_ref() };
     let queued = h.flag(QUEUED);
-    let mut s = h.state.load(Ordering::Relaxed);
+    let mut s = h.state.load(Ordering::Acquire);
+    if s < 2 * REF_ONE && !queued && s & SCHEDULED == 0 {
+        // The alive reference is the last and nothing queued holds it (a
+        // detached task nobody else refers to): nobody can see the task
+        // any more, so no atomic step is needed to mark or release it.
+        let vt = h.vtable;
+        // SAFETY: no other reference exists, and none can be made.
+        unsafe { (vt.dealloc)(ptr) };
+        return;
+    }
     loop {
         let remote_entry = s & SCHEDULED != 0;
         let keep = queued || remote_entry;
