@@ -10,10 +10,11 @@
 //! getter runs, which is why a priority queue still gives the smallest item
 //! at that moment, as asyncio's does.
 
+use crate::loom::const_unless_loom;
+use crate::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use aio_core::Cancelled;
@@ -49,19 +50,21 @@ pub(crate) struct Base {
 }
 
 impl Base {
-    pub(crate) const fn new(maxsize: usize) -> Base {
-        let slots = if maxsize < aio_sync::raw::MAX_PERMITS {
-            maxsize
-        } else {
-            aio_sync::raw::MAX_PERMITS
-        };
-        Base {
-            items: Padded(RawSemaphore::new(0)),
-            space: Padded(RawSemaphore::new(slots)),
-            maxsize,
-            unfinished: Padded(AtomicUsize::new(0)),
-            joiners: aio_sync::raw::Notify::new(),
-            shutdown: AtomicU8::new(0),
+    const_unless_loom! {
+        pub(crate) const fn new(maxsize: usize) -> Base {
+            let slots = if maxsize < aio_sync::raw::MAX_PERMITS {
+                maxsize
+            } else {
+                aio_sync::raw::MAX_PERMITS
+            };
+            Base {
+                items: Padded(RawSemaphore::new(0)),
+                space: Padded(RawSemaphore::new(slots)),
+                maxsize,
+                unfinished: Padded(AtomicUsize::new(0)),
+                joiners: aio_sync::raw::Notify::new(),
+                shutdown: AtomicU8::new(0),
+            }
         }
     }
 

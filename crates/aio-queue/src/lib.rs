@@ -74,6 +74,7 @@
 
 mod base;
 mod error;
+mod loom;
 mod queue;
 mod store;
 

@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::base::{Base, QueueGet, QueueJoin, QueuePut};
 use crate::error::{TaskDoneError, TryGetError, TryPutError};
+use crate::loom::const_unless_loom;
 use crate::store::Store;
 
 /// The methods every queue kind has, written once.
@@ -178,20 +179,22 @@ pub struct Queue<T> {
 }
 
 impl<T> Queue<T> {
-    /// An unbounded queue. `const`, so a queue can be a `static` (it is
-    /// `Sync` when `T: Send`).
-    ///
-    /// # Examples
-    /// ```
-    /// static JOBS: aio_queue::Queue<u32> = aio_queue::Queue::new();
-    ///
-    /// JOBS.put_nowait(7).unwrap();
-    /// assert_eq!(JOBS.get_nowait(), Ok(7));
-    /// ```
-    pub const fn new() -> Queue<T> {
-        Queue {
-            base: Base::new(0),
-            store: Store::fifo_unbounded(),
+    const_unless_loom! {
+        /// An unbounded queue. `const`, so a queue can be a `static` (it is
+        /// `Sync` when `T: Send`).
+        ///
+        /// # Examples
+        /// ```
+        /// static JOBS: aio_queue::Queue<u32> = aio_queue::Queue::new();
+        ///
+        /// JOBS.put_nowait(7).unwrap();
+        /// assert_eq!(JOBS.get_nowait(), Ok(7));
+        /// ```
+        pub const fn new() -> Queue<T> {
+            Queue {
+                base: Base::new(0),
+                store: Store::fifo_unbounded(),
+            }
         }
     }
 
@@ -241,11 +244,13 @@ pub struct PriorityQueue<T> {
 }
 
 impl<T: Ord> PriorityQueue<T> {
-    /// An unbounded priority queue (`const`, as [`Queue::new`]).
-    pub const fn new() -> PriorityQueue<T> {
-        PriorityQueue {
-            base: Base::new(0),
-            store: Store::heap(),
+    const_unless_loom! {
+        /// An unbounded priority queue (`const`, as [`Queue::new`]).
+        pub const fn new() -> PriorityQueue<T> {
+            PriorityQueue {
+                base: Base::new(0),
+                store: Store::heap(),
+            }
         }
     }
 
@@ -286,11 +291,13 @@ pub struct LifoQueue<T> {
 }
 
 impl<T> LifoQueue<T> {
-    /// An unbounded LIFO queue (`const`, as [`Queue::new`]).
-    pub const fn new() -> LifoQueue<T> {
-        LifoQueue {
-            base: Base::new(0),
-            store: Store::stack(),
+    const_unless_loom! {
+        /// An unbounded LIFO queue (`const`, as [`Queue::new`]).
+        pub const fn new() -> LifoQueue<T> {
+            LifoQueue {
+                base: Base::new(0),
+                store: Store::stack(),
+            }
         }
     }
 

@@ -13,8 +13,8 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use aio_sync::raw::SpinLock;
-use parking_lot::Mutex;
+use crate::loom::const_unless_loom;
+use crate::loom::sync::{Mutex, SpinLock};
 
 /// The most a FIFO store allocates before it holds any item: a bounded
 /// queue whose slots fit keeps them in a ring allocated up front; a
@@ -69,25 +69,31 @@ impl<T> Store<T> {
         Store::Fifo(SpinLock::new(ring))
     }
 
-    /// An unbounded FIFO store (what [`fifo`](Store::fifo) makes for
-    /// `maxsize` 0), in a constant.
-    pub(crate) const fn fifo_unbounded() -> Store<T> {
-        Store::Fifo(SpinLock::new(VecDeque::new()))
+    const_unless_loom! {
+        /// An unbounded FIFO store (what [`fifo`](Store::fifo) makes for
+        /// `maxsize` 0), in a constant.
+        pub(crate) const fn fifo_unbounded() -> Store<T> {
+            Store::Fifo(SpinLock::new(VecDeque::new()))
+        }
     }
 
-    pub(crate) const fn heap() -> Store<T>
-    where
-        T: Ord,
-    {
-        Store::Heap(Heap {
-            heap: Mutex::new(BinaryHeap::new()),
-            push: |h, t| h.push(Reverse(t)),
-            pop: |h| h.pop().map(|Reverse(t)| t),
-        })
+    const_unless_loom! {
+        pub(crate) const fn heap() -> Store<T>
+        where
+            T: Ord,
+        {
+            Store::Heap(Heap {
+                heap: Mutex::new(BinaryHeap::new()),
+                push: |h, t| h.push(Reverse(t)),
+                pop: |h| h.pop().map(|Reverse(t)| t),
+            })
+        }
     }
 
-    pub(crate) const fn stack() -> Store<T> {
-        Store::Stack(Mutex::new(Vec::new()))
+    const_unless_loom! {
+        pub(crate) const fn stack() -> Store<T> {
+            Store::Stack(Mutex::new(Vec::new()))
+        }
     }
 
     #[inline]

@@ -1,0 +1,56 @@
+//! Where the queues get their atomics and their locks: std's atomics,
+//! aio-sync's [`SpinLock`](aio_sync::raw::SpinLock) and parking_lot's
+//! mutex in a normal build, loom's under `cfg(loom)`, so the loom models
+//! (`tests/loom_*.rs`) explore the very code the queues run. In a normal
+//! build these are plain re-exports and cost nothing.
+//!
+//! loom's types cannot be made in a `const fn`, so under `cfg(loom)` the
+//! constructors that are `const` otherwise are plain functions
+//! ([`const_unless_loom`]).
+
+/// Defines a `const fn` that is a plain `fn` under `cfg(loom)`.
+macro_rules! const_unless_loom {
+    ($(#[$m:meta])* $v:vis const fn $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$m])* $v const fn $($rest)*
+        #[cfg(loom)]
+        $(#[$m])* $v fn $($rest)*
+    };
+}
+pub(crate) use const_unless_loom;
+
+#[cfg(not(loom))]
+pub(crate) mod sync {
+    /// The FIFO store's lock: a spin lock (see `Store::Fifo`).
+    pub(crate) use aio_sync::raw::SpinLock;
+    /// The heap's and the stack's lock.
+    pub(crate) use parking_lot::Mutex;
+
+    pub(crate) mod atomic {
+        pub(crate) use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+    }
+}
+
+#[cfg(loom)]
+pub(crate) mod sync {
+    pub(crate) mod atomic {
+        pub(crate) use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+    }
+
+    /// parking_lot's `Mutex` interface on loom's mutex (which returns a
+    /// `Result`, as std's does).
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Mutex<T> {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+            self.0.lock().expect("a model thread panicked holding the lock")
+        }
+    }
+
+    pub(crate) use Mutex as SpinLock;
+}
