@@ -16,7 +16,7 @@ use aio_net::{
     PIPE, StreamError, StreamReader, StreamWriter, TcpListener, TcpStream, create_subprocess_exec, open_connection,
 };
 use aio_test::{Backend, backend_tests, payload};
-use servers::{echo_server, local_server};
+use servers::{echo_server, local_server, python};
 
 fn err(e: TaskError) -> io::Error {
     io::Error::other(e.to_string())
@@ -342,14 +342,7 @@ async fn a_python_client_sees_the_linger_zero_reset() -> io::Result<()> {
     })
     .await?;
     let port = server.sockets()[0].port();
-    let out = create_subprocess_exec("python3", ["-c", PY_RESET_CLIENT, &port.to_string()])
-        .stdout(PIPE)
-        .stderr(PIPE)
-        .await?
-        .communicate(None)
-        .await?;
-    let (stdout, stderr) = (out.0.unwrap_or_default(), out.1.unwrap_or_default());
-    let (stdout, stderr) = (String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
+    let (stdout, stderr) = python(&["-c", PY_RESET_CLIENT, &port.to_string()]).await?;
     assert_eq!(stdout, "reset\n", "python said: {stderr}");
     server.close();
     server.wait_closed().await?;

@@ -4,10 +4,13 @@
 //! `AIO_REQUIRE_PEERS=1` (as `.ci/run` sets), where a missing peer fails.
 #![cfg(feature = "tls")]
 
+mod servers;
+
 use std::io;
 
 use aio_net::{PIPE, TlsAcceptor, TlsConnector, create_subprocess_exec, open_connection_tls, start_server_tls};
 use aio_test::{Dir, backend_tests, have_peer};
+use servers::python;
 
 /// A self-signed certificate for `localhost`: its PEM files in `dir`
 /// (for Python) and the PEM texts.
@@ -74,17 +77,7 @@ async fn python_ssl_client_against_aio_tls_server() -> io::Result<()> {
     )
     .await?;
     let port = server.sockets()[0].port();
-    let out = create_subprocess_exec(
-        "python3",
-        ["-c", PY_CLIENT, &port.to_string(), cert_path.to_str().unwrap()],
-    )
-    .stdout(PIPE)
-    .stderr(PIPE)
-    .await?
-    .communicate(None)
-    .await?;
-    let (stdout, stderr) = (out.0.unwrap_or_default(), out.1.unwrap_or_default());
-    let (stdout, stderr) = (String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
+    let (stdout, stderr) = python(&["-c", PY_CLIENT, &port.to_string(), cert_path.to_str().unwrap()]).await?;
     assert_eq!(stdout, "line 0\nline 1\nline 2\nbig True\n", "python said: {stderr}");
     server.close();
     server.wait_closed().await?;

@@ -37,20 +37,7 @@ pub(crate) mod sync {
         pub(crate) use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
     }
 
-    /// parking_lot's `Mutex` interface on loom's mutex (which returns a
-    /// `Result`, as std's does).
-    #[derive(Debug)]
-    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
-
-    impl<T> Mutex<T> {
-        pub(crate) fn new(value: T) -> Mutex<T> {
-            Mutex(loom::sync::Mutex::new(value))
-        }
-
-        pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
-            self.0.lock().expect("a model thread panicked holding the lock")
-        }
-    }
-
-    pub(crate) use Mutex as SpinLock;
+    /// Both locks are aio-sync's under loom: loom's mutex.
+    pub(crate) use aio_sync::raw::SpinLock;
+    pub(crate) use aio_sync::raw::SpinLock as Mutex;
 }

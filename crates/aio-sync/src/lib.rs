@@ -86,6 +86,7 @@ mod lock;
 mod loom;
 pub mod raw;
 mod semaphore;
+#[cfg(not(loom))]
 mod spin;
 
 pub use barrier::{Barrier, BarrierError, BarrierWait, ZeroPartiesError};

@@ -22,17 +22,20 @@ pub(crate) mod sync {
         pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
     }
 
-    /// parking_lot's `Mutex` interface on loom's mutex (which returns a
-    /// `Result`, as std's does).
+    /// The spin lock's interface on loom's mutex
+    /// (which returns a `Result`, as std's does); `raw::SpinLock` under
+    /// loom.
     #[derive(Debug)]
-    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+    pub struct Mutex<T>(loom::sync::Mutex<T>);
 
     impl<T> Mutex<T> {
-        pub(crate) fn new(value: T) -> Mutex<T> {
+        /// An unlocked lock holding `value`.
+        pub fn new(value: T) -> Mutex<T> {
             Mutex(loom::sync::Mutex::new(value))
         }
 
-        pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        /// Takes the lock; released when the guard drops.
+        pub fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
             self.0.lock().expect("a model thread panicked holding the lock")
         }
     }

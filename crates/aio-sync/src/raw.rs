@@ -24,6 +24,11 @@ use std::ops::DerefMut;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+/// Under `cfg(loom)`, loom's mutex (with [`SpinLock`]'s interface), so
+/// the models of crates built on it (aio-queue's) explore its locking.
+#[cfg(loom)]
+pub use crate::loom::sync::Mutex as SpinLock;
+#[cfg(not(loom))]
 pub use crate::spin::SpinLock;
 
 use crate::list::{List, Outcome, wake_all};

@@ -1,16 +1,32 @@
 //! The servers the stream suites talk to (`net_stream`, `net_closing`,
-//! `net_tls`, `net_emfile`): any handler on a fresh port of 127.0.0.1,
-//! and the echo server most tests use, which copies what it reads back
-//! until EOF, then closes (over TLS, with close_notify).
+//! `net_tls`, `net_emfile`, `net_real_peers`): any handler on a fresh port
+//! of 127.0.0.1, and the echo server most tests use, which copies what it
+//! reads back until EOF, then closes (over TLS, with close_notify); and
+//! [`python`], to run a CPython peer.
 #![allow(dead_code)] // each suite uses some of them
 
 use std::future::Future;
 use std::io;
 
 use aio_core::create_task;
-use aio_net::{HandlerOutput, Server, StreamError, StreamReader, StreamWriter, start_server};
+use aio_net::{
+    HandlerOutput, PIPE, Server, StreamError, StreamReader, StreamWriter, create_subprocess_exec, start_server,
+};
 #[cfg(feature = "tls")]
 use aio_net::{TlsAcceptor, start_server_tls};
+
+/// Runs `python3` with `args` to the end; returns what it printed on
+/// stdout and on stderr.
+pub async fn python(args: &[&str]) -> io::Result<(String, String)> {
+    let (stdout, stderr) = create_subprocess_exec("python3", args)
+        .stdout(PIPE)
+        .stderr(PIPE)
+        .await?
+        .communicate(None)
+        .await?;
+    let text = |b: Option<Vec<u8>>| String::from_utf8_lossy(&b.unwrap_or_default()).into_owned();
+    Ok((text(stdout), text(stderr)))
+}
 
 /// A server on a fresh port of 127.0.0.1 that serves each connection
 /// with `handler`.
