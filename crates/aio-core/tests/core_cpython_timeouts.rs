@@ -271,14 +271,22 @@ fn test_reschedule() {
     });
 }
 
+/// A `reschedule` no longer allowed raises, saying why: "expiring" while
+/// the block handles its timeout's cancellation, "expired" once such a
+/// block is over, "finished" once one that ended in time is.
+#[track_caller]
+fn assert_reschedule_fails(cm: &TimeoutHandle, want: RescheduleError, says: &str) {
+    let e = cm.reschedule(Some(now() + 0.02)).unwrap_err();
+    assert_eq!(e, want);
+    assert!(e.to_string().contains(says), "{e}");
+}
+
 #[test]
 fn test_timeout_finished() {
     run(async {
         let (r, cm) = with_timeout(Some(0.01), |_| async {}).await;
         assert_eq!(r, Ok(()));
-        let e = cm.reschedule(Some(now() + 0.02)).unwrap_err();
-        assert_eq!(e, RescheduleError::Finished);
-        assert!(e.to_string().contains("finished"), "{e}");
+        assert_reschedule_fails(&cm, RescheduleError::Finished, "finished");
     });
 }
 
@@ -287,9 +295,7 @@ fn test_timeout_expired() {
     run(async {
         let (r, cm) = with_timeout(Some(0.01), |_| sleep(1)).await;
         assert_eq!(r, Err(TimeoutError));
-        let e = cm.reschedule(Some(now() + 0.02)).unwrap_err();
-        assert_eq!(e, RescheduleError::Expired);
-        assert!(e.to_string().contains("expired"), "{e}");
+        assert_reschedule_fails(&cm, RescheduleError::Expired, "expired");
     });
 }
 
@@ -298,9 +304,7 @@ fn test_timeout_expiring() {
     run(async {
         let (r, cm) = with_timeout(Some(0.01), |cm| async move {
             assert!(sleep(1).await.is_err(), "the sleep was cancelled");
-            let e = cm.reschedule(Some(now() + 0.02)).unwrap_err();
-            assert_eq!(e, RescheduleError::Expiring);
-            assert!(e.to_string().contains("expiring"), "{e}");
+            assert_reschedule_fails(&cm, RescheduleError::Expiring, "expiring");
         })
         .await;
         // The block handled its cancellation: it ends normally, expired.
