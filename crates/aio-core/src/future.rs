@@ -241,6 +241,13 @@ impl<T> Drop for Inner<T> {
 /// shield returns `Err(Cancelled)` and the future stays pending. An
 /// awaiter dropped midway just unregisters.
 ///
+/// Awaiting a future that was cancelled (by [`cancel`](Future::cancel),
+/// or through another awaiter) raises its cancellation in the awaiting
+/// task, as asyncio's `await fut` raises `CancelledError`: a task that
+/// lets the `Err(FutureError::Cancelled)` escape (returns it, or an error
+/// holding it) ends cancelled, with the future's message; one that
+/// handles it keeps what it returns.
+///
 /// # Examples
 /// Bridging a callback API:
 /// ```
@@ -665,8 +672,18 @@ impl<T: Clone + 'static> std::future::Future for FutureWait<T> {
         match this.waiter.poll_done(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(c)) => Poll::Ready(Err(FutureError::Cancelled(c))),
-            Poll::Ready(Ok(())) => Poll::Ready(this.waiter.fut.result()),
+            Poll::Ready(Ok(())) => Poll::Ready(raised(this.waiter.fut.result())),
         }
+    }
+}
+
+/// The outcome of an awaited future, its cancellation raised in the
+/// awaiting task: if that propagates out of the task, the task ends
+/// cancelled, as asyncio's does when `await fut` raises `CancelledError`.
+fn raised<T>(r: Result<T, FutureError>) -> Result<T, FutureError> {
+    match r {
+        Err(FutureError::Cancelled(c)) => Err(FutureError::Cancelled(cancel::raise_in_task(&c))),
+        r => r,
     }
 }
 
@@ -716,7 +733,7 @@ impl<T: 'static> std::future::Future for FutureTake<T> {
         match this.waiter.poll_done(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(c)) => Poll::Ready(Err(FutureError::Cancelled(c))),
-            Poll::Ready(Ok(())) => Poll::Ready(this.waiter.fut.take_result()),
+            Poll::Ready(Ok(())) => Poll::Ready(raised(this.waiter.fut.take_result())),
         }
     }
 }

@@ -144,12 +144,15 @@ fn cancel_makes_it_done_and_cancelled_for_every_awaiter() {
         assert!(fut.done() && fut.cancelled());
         assert!(!fut.cancel(), "already done");
         for w in waiters {
-            // The awaiters were not cancelled themselves: they get the
-            // future's cancellation as their value.
-            match w.await.unwrap() {
-                Err(FutureError::Cancelled(c)) => assert_eq!(c.message(), Some("no longer needed")),
+            // The future's cancellation, raised in each awaiter, escaped
+            // it: the awaiting tasks end cancelled, with its message, as
+            // asyncio's do when `await fut` raises `CancelledError`.
+            let probe = w.to_ref();
+            match w.await {
+                Err(TaskError::Cancelled(c)) => assert_eq!(c.message(), Some("no longer needed")),
                 other => panic!("{other:?}"),
             }
+            assert!(probe.cancelled());
         }
         match fut.result() {
             Err(FutureError::Cancelled(c)) => assert_eq!(c.message(), Some("no longer needed")),
@@ -265,7 +268,13 @@ fn cancelling_a_task_that_awaits_the_future_cancels_the_future() {
             Err(FutureError::Cancelled(c)) => assert_eq!(c.message(), Some("stop")),
             other => panic!("{other:?}"),
         }
-        assert!(bystander.await.unwrap().unwrap_err().is_cancelled());
+        // The bystander's await raised the future's cancellation, which
+        // escaped it: cancelled too, with the message of the cancel that
+        // reached the future.
+        match bystander.await {
+            Err(TaskError::Cancelled(c)) => assert_eq!(c.message(), Some("stop")),
+            other => panic!("{other:?}"),
+        }
     });
 }
 

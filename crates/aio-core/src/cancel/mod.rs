@@ -117,6 +117,22 @@ fn find(mut pick: impl FnMut(&Scope) -> bool) -> Option<*const Scope> {
     })
 }
 
+/// `c`, the cancellation of something the running task awaited (a future
+/// cancelled by someone else), raised in the task: asyncio's
+/// `CancelledError` from `await fut`. If it propagates out of the task,
+/// the task ends cancelled, as in asyncio (see [`Cancelled::raised_in`]);
+/// outside a task it is a plain copy of `c`.
+pub(crate) fn raise_in_task(c: &Cancelled) -> Cancelled {
+    CONTEXT.with(|cx| {
+        // SAFETY: `task` is set by `Restore::poll` for exactly the
+        // duration of that task's poll, which covers this call.
+        match unsafe { cx.task.get().as_ref() } {
+            Some(h) => c.raised_in(&h.scope),
+            None => c.clone(),
+        }
+    })
+}
+
 /// The cancellation hook every aio await point calls first.
 ///
 /// Returns `Err(Cancelled)` — once — when the current task, or an enclosing

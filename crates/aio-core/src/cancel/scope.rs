@@ -74,6 +74,23 @@ impl Cancelled {
         self.inner.as_ref().and_then(|d| d.msg.as_ref())
     }
 
+    /// This cancellation raised inside the code `scope` runs, by what it
+    /// awaited (a future someone cancelled) rather than by a scope: a
+    /// delivery carrying the same message, watched by `scope` unless a
+    /// delivery of it is alive already. If it propagates out (the
+    /// scope's future ends holding it), the scope's future ends
+    /// cancelled, as an asyncio task does when a `CancelledError`
+    /// escapes its coroutine; handled (dropped), it changes nothing.
+    pub(crate) fn raised_in(&self, scope: &Scope) -> Cancelled {
+        let delivery = Arc::new(Delivery {
+            msg: self.msg().cloned(),
+        });
+        if !scope.propagating() {
+            scope.witness.set(Arc::downgrade(&delivery));
+        }
+        Cancelled { inner: Some(delivery) }
+    }
+
     /// A value carrying `msg` that no scope watches (not a delivery).
     fn from_msg(msg: Option<Arc<String>>) -> Cancelled {
         Cancelled {

@@ -55,8 +55,10 @@ pub(crate) fn poll_task(core: &Core, ptr: NonNull<Header>) {
             if scope.ends_cancelled() {
                 // Its cancellation propagated out (the output carries it)
                 // or was never delivered: asyncio's cancelled task. One
-                // that handled it keeps what it returned.
-                finish(core, ptr, Outcome::Cancelled, Some(scope.error()));
+                // that handled it keeps what it returned. The message is
+                // the one that escaped (a cancelled future's, raised in
+                // the task, or the task's own).
+                finish(core, ptr, Outcome::Cancelled, Some(scope.delivered_copy()));
             } else {
                 complete(core, ptr, Outcome::Ok);
             }
