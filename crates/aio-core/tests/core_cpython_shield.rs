@@ -95,31 +95,44 @@ fn test_shield_shortcut() {
     });
 }
 
+/// test_shield_effect's and test_yield_wait_does_not_shield_cancel's
+/// program: outer() waits, by `through`, on a task running inner(), which
+/// waits for `waiter` and then adds 1 to the proof; outer() adds 100 after.
+/// Cancelling outer() cancels it and leaves inner() running: the proof
+/// ends at 1.
+async fn cancelling_outer_leaves_inner<F, E>(through: impl FnOnce(Task<()>) -> F + 'static)
+where
+    F: std::future::Future<Output = Result<(), E>> + 'static,
+    E: std::fmt::Debug + 'static,
+{
+    let proof = Rc::new(Cell::new(0));
+    let waiter = Future::<()>::new();
+    let (p, w) = (proof.clone(), waiter.clone());
+    let inner = async move {
+        w.await.unwrap();
+        p.set(p.get() + 1);
+    };
+    let p = proof.clone();
+    let outer = async move {
+        through(create_task(inner)).await?;
+        p.set(p.get() + 100);
+        Ok::<(), E>(())
+    };
+    let f = create_task(outer);
+    run_briefly().await;
+    f.cancel();
+    assert!(matches!(f.await, Err(TaskError::Cancelled(_))));
+    waiter.set_result(()).unwrap();
+    run_briefly().await;
+    assert_eq!(proof.get(), 1);
+}
+
 #[test]
 fn test_shield_effect() {
-    run(async {
-        // Cancelling outer() does not affect inner().
-        let proof = Rc::new(Cell::new(0));
-        let waiter = Future::<()>::new();
-        let (p, w) = (proof.clone(), waiter.clone());
-        let inner = async move {
-            w.await.unwrap();
-            p.set(p.get() + 1);
-        };
-        let p = proof.clone();
-        let outer = async move {
-            shield(create_task(inner)).await?.unwrap();
-            p.set(p.get() + 100);
-            Ok::<(), aio_core::Cancelled>(())
-        };
-        let f = create_task(outer);
-        run_briefly().await;
-        f.cancel();
-        assert!(matches!(f.await, Err(TaskError::Cancelled(_))));
-        waiter.set_result(()).unwrap();
-        run_briefly().await;
-        assert_eq!(proof.get(), 1);
-    });
+    // Cancelling outer() does not affect inner().
+    run(cancelling_outer_leaves_inner(|inner| async {
+        shield(inner).await.map(|r| r.unwrap())
+    }));
 }
 
 #[test]
@@ -156,30 +169,11 @@ fn test_yield_future_passes_cancel() {
 
 #[test]
 fn test_yield_wait_does_not_shield_cancel() {
-    run(async {
-        // Cancelling outer() makes wait() return early, leaves inner()
-        // running.
-        let proof = Rc::new(Cell::new(0));
-        let waiter = Future::<()>::new();
-        let (p, w) = (proof.clone(), waiter.clone());
-        let inner = async move {
-            w.await.unwrap();
-            p.set(p.get() + 1);
-        };
-        let p = proof.clone();
-        let outer = async move {
-            wait([create_task(inner)], FIRST_COMPLETED).await?;
-            p.set(p.get() + 100);
-            Ok::<(), aio_core::WaitError>(())
-        };
-        let f = create_task(outer);
-        run_briefly().await;
-        f.cancel();
-        assert!(matches!(f.await, Err(TaskError::Cancelled(_))));
-        waiter.set_result(()).unwrap();
-        run_briefly().await;
-        assert_eq!(proof.get(), 1);
-    });
+    // Cancelling outer() makes wait() return early, leaves inner()
+    // running.
+    run(cancelling_outer_leaves_inner(|inner| async {
+        wait([inner], FIRST_COMPLETED).await.map(drop)
+    }));
 }
 
 /// `_test_cancel_wait_for`: cancelling a `wait_for` of a task cancels the
@@ -212,5 +206,5 @@ fn test_cancel_wait_for() {
 
 #[test]
 fn test_cancel_blocking_wait_for() {
-    run(cancel_wait_for(|task| create_task(async move { task.await })));
+    run(cancel_wait_for(create_task));
 }
