@@ -439,3 +439,29 @@ fn a_sleep_error_converts_into_a_future_error() {
     assert_eq!(run(f()).unwrap(), 1);
     let _: FutureError = Cancelled::new().into();
 }
+
+/// The README's one difference from asyncio here: settled results that
+/// hold a cancelled future's cancellation, returned as they are, end the
+/// task cancelled (the cancellation escaped with them); mapped to values
+/// first, they are kept.
+#[test]
+fn settled_results_holding_a_raised_cancellation() {
+    run(async {
+        let fut = Future::<i32>::new();
+        fut.cancel();
+        let (f1, f2) = (fut.clone(), fut.clone());
+        let as_is =
+            create_task(
+                async move { aio_core::gather_settled!(f1.into_future(), async { Ok::<_, FutureError>(1) }).await },
+            );
+        let mapped = create_task(async move {
+            let (a, b) = aio_core::gather_settled!(f2.into_future(), async { Ok::<_, FutureError>(1) })
+                .await
+                .unwrap();
+            (a.map_err(|e| e.to_string()), b.map_err(|e| e.to_string()))
+        });
+        assert!(matches!(as_is.await, Err(TaskError::Cancelled(_))));
+        let (a, b) = mapped.await.unwrap();
+        assert!(a.is_err() && b == Ok(1));
+    });
+}
