@@ -105,6 +105,7 @@ pub fn wait<T: TaskOutput>(tasks: impl IntoIterator<Item = Task<T>>, return_when
         timer: None,
         n_done: 0,
         failed: false,
+        settling: false,
     }
 }
 
@@ -118,6 +119,9 @@ pub struct Wait<T> {
     timer: Option<Pin<Box<Sleep>>>,
     n_done: usize,
     failed: bool,
+    /// The wait is over and returns at its next poll, one loop turn
+    /// later, with every task done by then (see `poll`).
+    settling: bool,
 }
 
 impl<T> fmt::Debug for Wait<T> {
@@ -191,14 +195,24 @@ impl<T: TaskOutput> Future for Wait<T> {
             },
             None => false,
         };
-        if !this.finished() && !timed_out {
+        if !this.settling {
+            if !this.finished() && !timed_out {
+                return Poll::Pending;
+            }
+            // asyncio learns the wait is over in a done callback (or the
+            // timeout's), which releases the waiting task: it runs one
+            // turn later and takes every task done by then, those that
+            // finished in that turn included (CPython's
+            // `test_wait_really_done`). The same turn here.
+            this.settling = true;
+            cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let mut done = Vec::with_capacity(this.n_done);
-        let mut pending = Vec::with_capacity(this.tasks.len() - this.n_done);
-        for (t, d) in this.tasks.drain(..).zip(this.done.iter()) {
+        let mut done = Vec::with_capacity(this.tasks.len());
+        let mut pending = Vec::with_capacity(this.tasks.len());
+        for t in this.tasks.drain(..) {
             let t = t.expect("tasks are kept until the wait returns");
-            if *d { done.push(t) } else { pending.push(t) }
+            if t.done() { done.push(t) } else { pending.push(t) }
         }
         Poll::Ready(Ok((done, pending)))
     }
