@@ -124,37 +124,37 @@ fn test_wait_really_done() {
     });
 }
 
-#[test]
-fn test_wait_first_exception() {
-    paused(async {
+/// `test_wait_first_exception` (b failed before the wait: `fails_after`
+/// is `None`) and `test_wait_first_exception_in_wait` (b fails 0.01 s
+/// into it): the wait returns with b done and a pending, when b failed.
+fn first_exception(fails_after: Option<f64>) {
+    paused(async move {
         let t0 = now();
-        // FIRST_EXCEPTION, a task that already has its exception.
         let a = sleeper(10.0);
-        let b = create_task(async { Err::<(), _>(ZeroDivisionError("err")) });
-        let (a_id, b_id) = (a.id(), b.id());
-        let (done, pending) = in_task(wait([b, a], FIRST_EXCEPTION)).await;
-        assert_eq!(ids(&done), BTreeSet::from([b_id]));
-        assert_eq!(ids(&pending), BTreeSet::from([a_id]));
-        assert_almost_equal(0.0, now() - t0);
-    });
-}
-
-#[test]
-fn test_wait_first_exception_in_wait() {
-    paused(async {
-        let t0 = now();
-        // FIRST_EXCEPTION, an exception while waiting.
-        let a = sleeper(10.0);
-        let b = create_task(async {
-            sleep(0.01).await.unwrap();
+        let b = create_task(async move {
+            if let Some(dt) = fails_after {
+                sleep(dt).await.unwrap();
+            }
             Err::<(), _>(ZeroDivisionError("err"))
         });
         let (a_id, b_id) = (a.id(), b.id());
         let (done, pending) = in_task(wait([b, a], FIRST_EXCEPTION)).await;
         assert_eq!(ids(&done), BTreeSet::from([b_id]));
         assert_eq!(ids(&pending), BTreeSet::from([a_id]));
-        assert_almost_equal(0.01, now() - t0);
+        assert_almost_equal(fails_after.unwrap_or(0.0), now() - t0);
     });
+}
+
+#[test]
+fn test_wait_first_exception() {
+    // FIRST_EXCEPTION, a task that already has its exception.
+    first_exception(None);
+}
+
+#[test]
+fn test_wait_first_exception_in_wait() {
+    // FIRST_EXCEPTION, an exception while waiting.
+    first_exception(Some(0.01));
 }
 
 #[test]
@@ -179,30 +179,28 @@ fn test_wait_with_exception() {
     });
 }
 
-#[test]
-fn test_wait_with_timeout() {
-    paused(async {
+/// `test_wait_with_timeout` (0.11) and `test_wait_concurrent_complete`
+/// (0.1, a's own deadline): a sleeps 0.1 s, b 0.15 s; the wait returns at
+/// its timeout with a done and b pending.
+fn wait_with_timeout(timeout: f64) {
+    paused(async move {
         let t0 = now();
         let a = sleeper(0.1);
         let b = sleeper(0.15);
         let (a_id, b_id) = (a.id(), b.id());
-        let (done, pending) = in_task(wait([b, a], ALL_COMPLETED).timeout(0.11)).await;
+        let (done, pending) = in_task(wait([b, a], ALL_COMPLETED).timeout(timeout)).await;
         assert_eq!(ids(&done), BTreeSet::from([a_id]));
         assert_eq!(ids(&pending), BTreeSet::from([b_id]));
-        assert_almost_equal(0.11, now() - t0);
+        assert_almost_equal(timeout, now() - t0);
     });
 }
 
 #[test]
+fn test_wait_with_timeout() {
+    wait_with_timeout(0.11);
+}
+
+#[test]
 fn test_wait_concurrent_complete() {
-    paused(async {
-        let t0 = now();
-        let a = sleeper(0.1);
-        let b = sleeper(0.15);
-        let (a_id, b_id) = (a.id(), b.id());
-        let (done, pending) = in_task(wait([b, a], ALL_COMPLETED).timeout(0.1)).await;
-        assert_eq!(ids(&done), BTreeSet::from([a_id]));
-        assert_eq!(ids(&pending), BTreeSet::from([b_id]));
-        assert_almost_equal(0.1, now() - t0);
-    });
+    wait_with_timeout(0.1);
 }
