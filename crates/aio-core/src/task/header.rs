@@ -258,19 +258,47 @@ pub(crate) fn add_ref(h: &Header) {
 ///
 /// # Safety
 /// The caller owns one reference to a live task and gives it up.
+#[inline]
 pub(crate) unsafe fn release(ptr: NonNull<Header>) {
     // SAFETY: the caller owns a reference, so the header is live.
     let h = unsafe { ptr.as_ref() };
-    // The last reference (a joined task's handle, typically) is freed
-    // without an atomic step: only a holder can make another reference,
-    // so a count of one seen here stays one, and the acquire load sees
-    // every release made before.
-    if h.state.load(Ordering::Acquire) < 2 * REF_ONE || h.state.fetch_sub(REF_ONE, Ordering::Release) < 2 * REF_ONE {
+    if h.state.fetch_sub(REF_ONE, Ordering::Release) < 2 * REF_ONE {
         fence(Ordering::Acquire);
-        let vt = h.vtable;
         // SAFETY: this was the last reference.
-        unsafe { (vt.dealloc)(ptr) };
+        unsafe { dealloc(ptr) };
     }
+}
+
+/// [`release`] for a reference that is usually the last (a joined task's
+/// handle): freed without an atomic step when it is. Only a holder can
+/// make another reference, so a count of one seen here stays one, and the
+/// acquire load sees every release made before. Wakers, rarely the last,
+/// keep the plain release (the load would be one more step for them).
+///
+/// # Safety
+/// As [`release`].
+pub(crate) unsafe fn release_likely_last(ptr: NonNull<Header>) {
+    // SAFETY: the caller owns a reference, so the header is live.
+    let h = unsafe { ptr.as_ref() };
+    if h.state.load(Ordering::Acquire) < 2 * REF_ONE {
+        // SAFETY: the only reference, given up.
+        unsafe { dealloc(ptr) };
+    } else {
+        // SAFETY: forwarded.
+        unsafe { release(ptr) };
+    }
+}
+
+/// Frees a task whose last reference was just released.
+///
+/// # Safety
+/// No reference to the task is left.
+#[inline]
+unsafe fn dealloc(ptr: NonNull<Header>) {
+    // SAFETY: the caller's promise: the header is still allocated.
+    let vt = unsafe { ptr.as_ref() }.vtable;
+    // SAFETY: forwarded.
+    unsafe { (vt.dealloc)(ptr) };
 }
 
 /// A wake on the loop's own thread while it runs: marks the task queued
@@ -370,9 +398,8 @@ pub(crate) unsafe fn complete_and_release(ptr: NonNull<Header>) {
         // The alive reference is the last and nothing queued holds it (a
         // detached task nobody else refers to): nobody can see the task
         // any more, so no atomic step is needed to mark or release it.
-        let vt = h.vtable;
         // SAFETY: no other reference exists, and none can be made.
-        unsafe { (vt.dealloc)(ptr) };
+        unsafe { dealloc(ptr) };
         return;
     }
     loop {
@@ -392,9 +419,8 @@ pub(crate) unsafe fn complete_and_release(ptr: NonNull<Header>) {
                 if next < REF_ONE {
                     // That was the last reference (acquired: every other
                     // release happened before).
-                    let vt = h.vtable;
                     // SAFETY: no reference is left.
-                    unsafe { (vt.dealloc)(ptr) };
+                    unsafe { dealloc(ptr) };
                 }
                 return;
             }

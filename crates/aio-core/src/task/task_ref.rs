@@ -257,8 +257,9 @@ impl Clone for TaskRef {
 
 impl Drop for TaskRef {
     fn drop(&mut self) {
-        // SAFETY: we own one reference.
-        unsafe { header::release(self.ptr) };
+        // SAFETY: we own one reference (a handle's: usually the last one
+        // once the task is done and read).
+        unsafe { header::release_likely_last(self.ptr) };
     }
 }
 
