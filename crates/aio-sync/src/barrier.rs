@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use aio_core::Cancelled;
 use aio_core::cancel;
@@ -60,24 +60,66 @@ impl fmt::Display for ZeroPartiesError {
 
 impl std::error::Error for ZeroPartiesError {}
 
+/// asyncio's `_BarrierState`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Tasks arrive and wait for the last one.
+    Filling,
+    /// The round is released; its tasks are leaving. Arrivals wait until
+    /// the last has left.
+    Draining,
+    /// `reset` came while tasks were inside: they leave broken; arrivals
+    /// wait until the last has left.
+    Resetting,
+    /// `abort`: every wait fails until `reset`.
+    Broken,
+}
+
 struct State {
-    waiters: List,
-    /// Tasks arrived in the current round.
+    phase: Phase,
+    /// Tasks inside the barrier: arrived in this round and not yet left
+    /// (asyncio's `_count`).
     count: usize,
-    broken: bool,
+    /// Tasks of this round waiting for its release.
+    waiters: List,
+    /// Arrivals waiting for a drain or a reset to end.
+    blocked: List,
+}
+
+impl State {
+    /// Wakes every task of the round and every blocked arrival: they look
+    /// at the phase when they run (asyncio's `notify_all`).
+    fn notify_all(&mut self, wakers: &mut Vec<Waker>) {
+        self.waiters.pop_all(Outcome::Granted, wakers);
+        self.blocked.pop_all(Outcome::Granted, wakers);
+    }
+
+    /// A task leaves the barrier (asyncio's `_exit`): the last one out
+    /// ends a drain or a reset, and lets the blocked arrivals in.
+    fn exit(&mut self, wakers: &mut Vec<Waker>) {
+        self.count -= 1;
+        if self.count == 0 {
+            if matches!(self.phase, Phase::Draining | Phase::Resetting) {
+                self.phase = Phase::Filling;
+            }
+            self.notify_all(wakers);
+        }
+    }
 }
 
 /// A rendezvous for a fixed number of tasks: asyncio's `Barrier`.
 ///
 /// Each of `parties` tasks calls [`wait`](Barrier::wait); all of them block
 /// until the last one arrives, then all return together, each with its
-/// arrival index (`0..parties`). The barrier then starts a new round.
+/// arrival index (`0..parties`). As in asyncio, the barrier then drains:
+/// a task that waits again before every task of the round has left waits
+/// until they have, and only then starts the next round.
 ///
 /// [`abort`](Barrier::abort) breaks it: every waiter, and every later
 /// `wait`, gets [`BarrierError::Broken`] until [`reset`](Barrier::reset).
-/// `reset` empties it: its current waiters get `Broken`, and it starts a
-/// new round. In asyncio these two are coroutines; here they complete at
-/// once, so they are plain methods.
+/// `reset` sends the tasks inside away with `Broken` and starts a new
+/// round once they have left. In asyncio these two are coroutines; here
+/// they complete at once, so they are plain methods.
 ///
 /// # Examples
 /// ```
@@ -99,8 +141,8 @@ impl fmt::Debug for Barrier {
         let s = self.state.lock();
         f.debug_struct("Barrier")
             .field("parties", &self.parties)
-            .field("n_waiting", &s.count)
-            .field("broken", &s.broken)
+            .field("state", &s.phase)
+            .field("count", &s.count)
             .finish()
     }
 }
@@ -140,9 +182,10 @@ impl Barrier {
         Barrier {
             parties: parties.get(),
             state: Mutex::new(State {
-                waiters: List::new(),
+                phase: Phase::Filling,
                 count: 0,
-                broken: false,
+                waiters: List::new(),
+                blocked: List::new(),
             }),
         }
     }
@@ -160,7 +203,7 @@ impl Barrier {
         BarrierWait {
             barrier: self,
             index: 0,
-            key: None,
+            at: At::Outside,
         }
     }
 
@@ -170,22 +213,21 @@ impl Barrier {
         let mut wakers = Vec::new();
         {
             let mut s = self.state.lock();
-            s.broken = true;
-            s.count = 0;
-            s.waiters.pop_all(Outcome::Closed, &mut wakers);
+            s.phase = Phase::Broken;
+            s.notify_all(&mut wakers);
         }
         wake_all(&mut wakers);
     }
 
-    /// Returns the barrier to its empty state: current waiters get
-    /// [`BarrierError::Broken`]; a broken barrier works again.
+    /// Returns the barrier to its empty state: the tasks inside (waiting,
+    /// or released and not yet gone) get [`BarrierError::Broken`], and
+    /// arrivals wait until they have left; a broken barrier works again.
     pub fn reset(&self) {
         let mut wakers = Vec::new();
         {
             let mut s = self.state.lock();
-            s.broken = false;
-            s.count = 0;
-            s.waiters.pop_all(Outcome::Closed, &mut wakers);
+            s.phase = if s.count > 0 { Phase::Resetting } else { Phase::Filling };
+            s.notify_all(&mut wakers);
         }
         wake_all(&mut wakers);
     }
@@ -195,15 +237,29 @@ impl Barrier {
         self.parties
     }
 
-    /// The number of tasks waiting now.
+    /// The number of tasks waiting for the round to fill (0 while it
+    /// drains or resets, as asyncio's `n_waiting`).
     pub fn n_waiting(&self) -> usize {
-        self.state.lock().count
+        let s = self.state.lock();
+        if s.phase == Phase::Filling { s.count } else { 0 }
     }
 
     /// Whether the barrier is broken.
     pub fn broken(&self) -> bool {
-        self.state.lock().broken
+        self.state.lock().phase == Phase::Broken
     }
+}
+
+/// Where a [`BarrierWait`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// Not arrived: not polled yet, or done.
+    Outside,
+    /// Waiting in `blocked` (slot key) for a drain or reset to end.
+    Blocked(usize),
+    /// Counted in the round, waiting in `waiters` (slot key) for its
+    /// release.
+    Inside(usize),
 }
 
 /// Future of [`Barrier::wait`].
@@ -211,26 +267,38 @@ impl Barrier {
 pub struct BarrierWait<'a> {
     barrier: &'a Barrier,
     index: usize,
-    key: Option<usize>,
+    at: At,
 }
 
 impl fmt::Debug for BarrierWait<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BarrierWait")
             .field("index", &self.index)
-            .field("queued", &self.key.is_some())
+            .field("at", &self.at)
             .finish()
     }
 }
 
 impl BarrierWait<'_> {
+    /// Gives up (cancelled or dropped): a blocked arrival just leaves its
+    /// queue; a task inside the round no longer counts, as asyncio's
+    /// `finally: self._count -= 1; self._exit()`.
     fn leave(&mut self) {
-        let Some(key) = self.key.take() else { return };
-        let mut s = self.barrier.state.lock();
-        if s.waiters.remove(key).is_none() {
-            // Still waiting in this round: it no longer counts.
-            s.count -= 1;
+        let mut wakers = Vec::new();
+        {
+            let mut s = self.barrier.state.lock();
+            match std::mem::replace(&mut self.at, At::Outside) {
+                At::Outside => return,
+                At::Blocked(key) => {
+                    s.blocked.remove(key);
+                }
+                At::Inside(key) => {
+                    s.waiters.remove(key);
+                    s.exit(&mut wakers);
+                }
+            }
         }
+        wake_all(&mut wakers);
     }
 }
 
@@ -244,36 +312,59 @@ impl Future for BarrierWait<'_> {
             return Poll::Ready(Err(BarrierError::Cancelled(c)));
         }
         let b = this.barrier;
+        let mut wakers = Vec::new();
         let mut s = b.state.lock();
-        match this.key {
-            None => {
-                if s.broken {
-                    return Poll::Ready(Err(BarrierError::Broken));
+        let out = 'poll: {
+            if let At::Inside(key) = this.at {
+                if s.waiters.poll(key, cx.waker()).is_none() {
+                    // Not woken: the round still fills (a release, a
+                    // reset and an abort wake every task inside).
+                    break 'poll None;
                 }
-                let index = s.count;
-                if index + 1 == b.parties {
-                    let mut wakers = Vec::new();
-                    s.waiters.pop_all(Outcome::Granted, &mut wakers);
-                    s.count = 0;
-                    drop(s);
-                    wake_all(&mut wakers);
-                    return Poll::Ready(Ok(index));
-                }
-                s.count += 1;
-                this.index = index;
-                this.key = Some(s.waiters.push(cx.waker().clone()));
-                Poll::Pending
+                // Woken: the phase says how it ended (it cannot fill again
+                // before this task has left).
+                this.at = At::Outside;
+                let out = match s.phase {
+                    Phase::Draining => Ok(this.index),
+                    Phase::Resetting | Phase::Broken | Phase::Filling => Err(BarrierError::Broken),
+                };
+                s.exit(&mut wakers);
+                break 'poll Some(out);
             }
-            Some(key) => match s.waiters.poll(key, cx.waker()) {
-                None => Poll::Pending,
-                Some(o) => {
-                    this.key = None;
-                    Poll::Ready(match o {
-                        Outcome::Granted => Ok(this.index),
-                        Outcome::Closed => Err(BarrierError::Broken),
-                    })
+            if let At::Blocked(key) = this.at {
+                if s.blocked.poll(key, cx.waker()).is_none() {
+                    break 'poll None;
                 }
-            },
+                // Woken: look at the phase anew.
+                this.at = At::Outside;
+            }
+            match s.phase {
+                // Block while the barrier drains or resets.
+                Phase::Draining | Phase::Resetting => {
+                    this.at = At::Blocked(s.blocked.push(cx.waker().clone()));
+                    break 'poll None;
+                }
+                Phase::Broken => break 'poll Some(Err(BarrierError::Broken)),
+                Phase::Filling => {}
+            }
+            let index = s.count;
+            s.count += 1;
+            if index + 1 == b.parties {
+                // The last one: release the round, and leave it.
+                s.phase = Phase::Draining;
+                s.notify_all(&mut wakers);
+                s.exit(&mut wakers);
+                break 'poll Some(Ok(index));
+            }
+            this.index = index;
+            this.at = At::Inside(s.waiters.push(cx.waker().clone()));
+            None
+        };
+        drop(s);
+        wake_all(&mut wakers);
+        match out {
+            Some(r) => Poll::Ready(r),
+            None => Poll::Pending,
         }
     }
 }

@@ -19,13 +19,13 @@ use std::task::Waker;
 
 const NIL: u32 = u32::MAX;
 
-/// What a notifier handed a waiter.
+/// What a notifier handed a waiter. One kind today: waiters that can
+/// fail (a closed semaphore's, a broken barrier's) read why from their
+/// primitive's state when they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// The permit, the lock, the notification: what the waiter waited for.
     Granted,
-    /// The primitive was closed (a shut-down queue, a broken barrier).
-    Closed,
 }
 
 enum Slot {
@@ -284,9 +284,9 @@ mod tests {
         assert!(l.pop(Outcome::Granted).is_some());
         assert_eq!(l.poll(a, &w()), Some(Outcome::Granted));
         assert_eq!(l.poll(c, &w()), None);
-        assert!(l.pop(Outcome::Closed).is_some());
+        assert!(l.pop(Outcome::Granted).is_some());
         assert!(l.is_empty());
-        assert_eq!(l.remove(c), Some(Outcome::Closed));
+        assert_eq!(l.remove(c), Some(Outcome::Granted));
         // All slots are free again and get reused.
         let d = l.push(w());
         assert!(d <= 2);

@@ -1,5 +1,5 @@
 //! Subprocess `wait` and `communicate`, `sleep`, queue `get` and `put`,
-//! lock and semaphore `acquire`.
+//! lock and semaphore `acquire`, barrier `wait`.
 #![allow(clippy::await_holding_refcell_ref)] // one operation at a time holds the process
 
 use std::cell::RefCell;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use aio_core::{Cancelled, sleep, timeout};
 use aio_net::{DEVNULL, PIPE, Process, create_subprocess_exec};
 use aio_queue::{GetError, PutError, Queue};
-use aio_sync::{BoundedSemaphore, Lock, OwnedLockGuard, Semaphore};
+use aio_sync::{Barrier, BarrierError, BoundedSemaphore, Lock, OwnedLockGuard, Semaphore};
 
 use crate::harness::{Case, Ending, Endings, Local, completed, ensure, invalid_input, ready};
 
@@ -397,5 +397,79 @@ impl Case for SemaphoreAcquire {
                 "a bounded semaphore released past its value: no error".into()
             })
         })
+    }
+}
+
+pub struct BarrierFx {
+    barrier: Rc<Barrier>,
+    /// The other party, sent by `feed`.
+    other: RefCell<Option<aio_core::Task<Result<usize, BarrierError>>>>,
+}
+
+/// `wait` at a barrier of two parties, the other arriving as the feed: a
+/// waiter dropped or cancelled before the release no longer counts (the
+/// other party waits for a new partner); one dropped after it, as the
+/// barrier let it through, leaves the other passed. Either way the next
+/// round fills and passes: no arrival is lost or counted twice.
+pub struct BarrierWait;
+
+impl Case for BarrierWait {
+    type Fx = BarrierFx;
+    type Out = Result<usize, BarrierError>;
+    const NAME: &'static str = "barrier wait";
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::BadInput);
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            Ok(BarrierFx {
+                barrier: Rc::new(Barrier::new(2).map_err(err)?),
+                other: RefCell::new(None),
+            })
+        })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let fx = fx.clone();
+        Box::pin(async move { fx.barrier.wait().await })
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        let b = fx.barrier.clone();
+        *fx.other.borrow_mut() = Some(aio_core::create_task(async move { b.wait().await }));
+        ready(Ok(()))
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let b = &fx.barrier;
+            if let Some(Ok(i)) = got {
+                ensure(i < 2, || format!("arrival index {i} at a barrier of 2"))?;
+            }
+            let other = fx.other.borrow_mut().take();
+            if let Some(other) = other {
+                // The other party arrives, then passes with the operation
+                // or, if that left before the release, waits for a partner.
+                aio_test::until("the other party arrives or passes", || {
+                    other.done() || b.n_waiting() == 1
+                })
+                .await?;
+                if !other.done() {
+                    let mine = timeout(10.0, b.wait()).await.map_err(err)?.map_err(err)?;
+                    ensure(mine == 1, || format!("the partner's index {mine}"))?;
+                }
+                let theirs = timeout(10.0, other).await.map_err(err)?.map_err(err)?;
+                ensure(theirs.is_ok(), || format!("the other party: {theirs:?}"))?;
+            }
+            ensure(b.n_waiting() == 0, || format!("{} left waiting", b.n_waiting()))?;
+            // A fresh round fills and passes.
+            let (x, y) = timeout(10.0, aio_core::gather!(b.wait(), b.wait()))
+                .await
+                .map_err(err)?
+                .map_err(err)?;
+            let mut idx = [x, y];
+            idx.sort();
+            ensure(idx == [0, 1], || format!("the next round's indexes {idx:?}"))?;
+            ensure(!b.broken(), || "broken".into())
+        })
+    }
+    fn bad_input() -> Local<'static, io::Result<()>> {
+        Box::pin(async { ensure(Barrier::new(0).is_err(), || "a barrier of 0 parties: no error".into()) })
     }
 }
