@@ -261,6 +261,185 @@ fn condition_test_wait() {
     });
 }
 
+/// `await cond.acquire(); <notify>; cond.release(); await asyncio.sleep(0)`.
+async fn notify_and_release(cond: &Condition, notify: impl FnOnce(&Condition)) {
+    let g = cond.acquire().await.unwrap();
+    notify(cond);
+    drop(g);
+    turn().await;
+}
+
+/// Every task is done, and returned `Ok`.
+async fn all_done<T: aio_core::TaskOutput>(tasks: impl IntoIterator<Item = Task<Result<T, Cancelled>>>) {
+    for t in tasks {
+        assert!(t.done());
+        t.await.unwrap().unwrap();
+    }
+}
+
+/// `c1`, `c2`, `c3` of the notify tests: acquire, wait, log `n`, release.
+fn wait_and_log(cond: &Rc<Condition>, result: &Log, n: i32) -> Task<Result<(), Cancelled>> {
+    let (cond, result) = (cond.clone(), result.clone());
+    create_task(async move {
+        let mut g = cond.acquire().await?;
+        cond.wait(&mut g).await?;
+        result.borrow_mut().push(n);
+        Ok(())
+    })
+}
+
+#[test]
+fn condition_test_notify() {
+    run(async {
+        let cond = Rc::new(Condition::new());
+        let result = log();
+        let tasks = [1, 2, 3].map(|n| wait_and_log(&cond, &result, n));
+        turn().await;
+        assert_eq!(*result.borrow(), []);
+
+        notify_and_release(&cond, |c| assert_eq!(c.notify(1), Ok(1))).await;
+        assert_eq!(*result.borrow(), [1]);
+
+        notify_and_release(&cond, |c| {
+            c.notify(1).unwrap();
+            c.notify(2048).unwrap();
+        })
+        .await;
+        assert_eq!(*result.borrow(), [1, 2, 3]);
+        all_done(tasks).await;
+    });
+}
+
+#[test]
+fn condition_test_notify_all() {
+    run(async {
+        let cond = Rc::new(Condition::new());
+        let result = log();
+        let tasks = [1, 2].map(|n| wait_and_log(&cond, &result, n));
+        turn().await;
+        assert_eq!(*result.borrow(), []);
+
+        notify_and_release(&cond, |c| assert_eq!(c.notify_all(), Ok(2))).await;
+        assert_eq!(*result.borrow(), [1, 2]);
+        all_done(tasks).await;
+    });
+}
+
+#[test]
+fn condition_test_notify_unacquired() {
+    let cond = Condition::new();
+    assert!(cond.notify(1).is_err());
+    assert!(cond.notify_all().is_err());
+}
+
+#[test]
+fn condition_test_wait_for() {
+    run(async {
+        let cond = Rc::new(Condition::new());
+        let presult = Rc::new(Cell::new(false));
+        let result = log();
+        let t = {
+            let (cond, presult, result) = (cond.clone(), presult.clone(), result.clone());
+            create_task(async move {
+                let mut g = cond.acquire().await?;
+                if cond.wait_for(&mut g, || presult.get()).await? {
+                    result.borrow_mut().push(1);
+                }
+                Ok::<_, Cancelled>(())
+            })
+        };
+        turn().await;
+        assert_eq!(*result.borrow(), []);
+
+        notify_and_release(&cond, |c| c.notify(1).map(drop).unwrap()).await;
+        assert_eq!(*result.borrow(), []);
+
+        presult.set(true);
+        notify_and_release(&cond, |c| c.notify(1).map(drop).unwrap()).await;
+        assert_eq!(*result.borrow(), [1]);
+        all_done([t]).await;
+    });
+}
+
+/// bpo-32841: a waiter notified, then cancelled while it takes the lock
+/// back, ends cancelled, after it reached its wait.
+#[test]
+fn condition_test_wait_cancel_after_notify() {
+    run(async {
+        let waited = Rc::new(Cell::new(false));
+        let cond = Rc::new(Condition::new());
+        let waiter = {
+            let (cond, waited) = (cond.clone(), waited.clone());
+            create_task(async move {
+                let mut g = cond.acquire().await?;
+                waited.set(true); // Make sure this area was reached.
+                cond.wait(&mut g).await
+            })
+        };
+        turn().await; // Start waiting.
+
+        let g = cond.acquire().await.unwrap();
+        cond.notify(1).unwrap();
+        turn().await; // Get to acquire().
+        waiter.cancel();
+        turn().await; // Activate the cancellation.
+        drop(g);
+        turn().await; // The cancellation should occur.
+
+        assert!(waiter.cancelled());
+        assert!(waited.get());
+        assert!(!cond.locked(), "the cancelled waiter's lock went with it");
+    });
+}
+
+/// `test_wait_cancel_contested`: notified, then cancelled while another
+/// holds the lock; it takes the lock back before it ends, whichever way.
+#[test]
+fn condition_test_wait_cancel_contested() {
+    run(async {
+        let cond = Rc::new(Condition::new());
+        let wait_task = {
+            let cond = cond.clone();
+            create_task(async move {
+                let mut g = cond.acquire().await?;
+                let r = cond.wait(&mut g).await;
+                // It returns holding the lock, as CPython's waiter does.
+                g.forget();
+                r
+            })
+        };
+        turn().await;
+        assert!(!cond.locked());
+
+        // Notify, but contest the lock before cancelling.
+        cond.acquire().await.unwrap().forget();
+        assert!(cond.locked());
+        cond.notify(1).unwrap();
+        let w = wait_task.to_ref();
+        aio_core::get_running_loop().call_soon(move || {
+            w.cancel();
+        });
+        let c = cond.clone();
+        aio_core::get_running_loop().call_soon(move || c.lock().release().unwrap());
+        // A cancellation, if it arrives, is the task's own affair.
+        let _ = wait_task.await;
+        assert!(cond.locked());
+    });
+}
+
+#[test]
+fn condition_test_timeout_in_block() {
+    run(async {
+        let cond = Condition::new();
+        let mut g = cond.acquire().await.unwrap();
+        let r = aio_core::wait_for(cond.wait(&mut g), 0.05).await;
+        assert_eq!(r, Err(aio_core::TimeoutError));
+        assert!(cond.locked(), "the wait took the lock back");
+        drop(g);
+        assert!(!cond.locked());
+    });
+}
+
 #[test]
 fn semaphore_test_acquire_cancel_before_awoken() {
     run(async {
