@@ -506,6 +506,66 @@ fn semaphore_test_acquire_no_hang() {
 }
 
 #[test]
+fn semaphore_test_acquire() {
+    run(async {
+        let sem = Rc::new(Semaphore::new(3));
+        let result = log();
+        sem.acquire().await.unwrap().forget();
+        sem.acquire().await.unwrap().forget();
+        assert!(!sem.locked());
+
+        let t1 = sem_and_log(&sem, &result, 1);
+        let t2 = sem_and_log(&sem, &result, 2);
+        let t3 = sem_and_log(&sem, &result, 3);
+        turn().await;
+        assert_eq!(*result.borrow(), [1]);
+        assert!(sem.locked());
+        assert_eq!(sem.value(), 0);
+
+        let t4 = sem_and_log(&sem, &result, 4);
+        sem.release();
+        sem.release();
+        assert_eq!(sem.value(), 0);
+
+        turn().await;
+        assert_eq!(sem.value(), 0);
+        assert_eq!(result.borrow().len(), 3);
+        assert!(sem.locked());
+        assert!(t1.done());
+        let race = [t2, t3, t4];
+        assert_eq!(race.iter().filter(|t| t.done()).count(), 2);
+
+        // Clean up the locked semaphore.
+        sem.release();
+        for t in race {
+            t.await.unwrap().unwrap();
+        }
+        t1.await.unwrap().unwrap();
+    });
+}
+
+/// `test_acquire_cancel`: an acquire cancelled while it waits leaves no
+/// waiter behind: the next release goes to the pool.
+#[test]
+fn semaphore_test_acquire_cancel() {
+    run(async {
+        let sem = Rc::new(Semaphore::new(1));
+        sem.acquire().await.unwrap().forget();
+        let acquire = {
+            let sem = sem.clone();
+            create_task(async move { sem.acquire().await.map(|g| g.forget()) })
+        };
+        let a = acquire.to_ref();
+        aio_core::get_running_loop().call_soon(move || {
+            a.cancel();
+        });
+        assert!(acquire.await.is_err());
+        sem.release();
+        assert_eq!(sem.value(), 1, "no waiter was left to take the permit");
+    });
+}
+
+#[test]
 fn semaphore_test_acquire_fifo_order() {
     run(async {
         let sem = Rc::new(Semaphore::new(1));
