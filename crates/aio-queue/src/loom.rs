@@ -6,18 +6,9 @@
 //!
 //! loom's types cannot be made in a `const fn`, so under `cfg(loom)` the
 //! constructors that are `const` otherwise are plain functions
-//! ([`const_unless_loom`]).
+//! (aio-sync's `const_unless_loom!`).
 
-/// Defines a `const fn` that is a plain `fn` under `cfg(loom)`.
-macro_rules! const_unless_loom {
-    ($(#[$m:meta])* $v:vis const fn $($rest:tt)*) => {
-        #[cfg(not(loom))]
-        $(#[$m])* $v const fn $($rest)*
-        #[cfg(loom)]
-        $(#[$m])* $v fn $($rest)*
-    };
-}
-pub(crate) use const_unless_loom;
+pub(crate) use aio_sync::const_unless_loom;
 
 #[cfg(not(loom))]
 pub(crate) mod sync {

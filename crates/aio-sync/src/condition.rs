@@ -1,6 +1,7 @@
 //! `Condition`: asyncio's condition variable, over a [`Lock`], and the
 //! [`Truthy`] results its `wait_for` predicates give.
 
+use crate::const_unless_loom;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
@@ -147,24 +148,15 @@ impl fmt::Debug for Condition {
 }
 
 impl Condition {
-    /// A condition with a lock of its own. `const`, so it can be a
-    /// `static`.
-    #[cfg(not(loom))]
-    pub const fn new() -> Condition {
-        Condition {
-            lock: LockRef::Own(Lock::new()),
-            waiters: Mutex::new(List::new()),
-            waiting: AtomicBool::new(false),
-        }
-    }
-
-    /// A condition with a lock of its own (not `const` under loom).
-    #[cfg(loom)]
-    pub fn new() -> Condition {
-        Condition {
-            lock: LockRef::Own(Lock::new()),
-            waiters: Mutex::new(List::new()),
-            waiting: AtomicBool::new(false),
+    const_unless_loom! {
+        /// A condition with a lock of its own. `const`, so it can be a
+        /// `static`.
+        pub const fn new() -> Condition {
+            Condition {
+                lock: LockRef::Own(Lock::new()),
+                waiters: Mutex::new(List::new()),
+                waiting: AtomicBool::new(false),
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! `Event`: asyncio's one-bit broadcast.
 
+use crate::const_unless_loom;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -54,21 +55,13 @@ impl fmt::Debug for Event {
 }
 
 impl Event {
-    /// An event that is not set. `const`, so it can be a `static`.
-    #[cfg(not(loom))]
-    pub const fn new() -> Event {
-        Event {
-            set: AtomicBool::new(false),
-            waiters: Notify::new(),
-        }
-    }
-
-    /// An event that is not set (not `const` under loom).
-    #[cfg(loom)]
-    pub fn new() -> Event {
-        Event {
-            set: AtomicBool::new(false),
-            waiters: Notify::new(),
+    const_unless_loom! {
+        /// An event that is not set. `const`, so it can be a `static`.
+        pub const fn new() -> Event {
+            Event {
+                set: AtomicBool::new(false),
+                waiters: Notify::new(),
+            }
         }
     }
 

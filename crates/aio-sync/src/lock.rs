@@ -2,6 +2,7 @@
 //! asyncio's manual `release()` and owned guards for handing the lock to
 //! another task.
 
+use crate::const_unless_loom;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -91,22 +92,14 @@ impl fmt::Debug for Lock {
 }
 
 impl Lock {
-    /// An unlocked lock. `const`, so a lock can be a `static`, as a
-    /// module-level lock is in Python.
-    #[cfg(not(loom))]
-    pub const fn new() -> Lock {
-        Lock {
-            sem: RawSemaphore::new(1),
-            taken: AtomicBool::new(false),
-        }
-    }
-
-    /// An unlocked lock (not `const` under loom).
-    #[cfg(loom)]
-    pub fn new() -> Lock {
-        Lock {
-            sem: RawSemaphore::new(1),
-            taken: AtomicBool::new(false),
+    const_unless_loom! {
+        /// An unlocked lock. `const`, so a lock can be a `static`, as a
+        /// module-level lock is in Python.
+        pub const fn new() -> Lock {
+            Lock {
+                sem: RawSemaphore::new(1),
+                taken: AtomicBool::new(false),
+            }
         }
     }
 

@@ -5,7 +5,22 @@
 //! plain re-exports and cost nothing.
 //!
 //! loom's types cannot be made in a `const fn`, so under `cfg(loom)` the
-//! constructors that are `const` otherwise are plain functions.
+//! constructors that are `const` otherwise are plain functions: each is
+//! written once, inside [`const_unless_loom!`](crate::const_unless_loom),
+//! which aio-queue uses too.
+
+/// Defines a `const fn` that is a plain `fn` under `cfg(loom)` (for the
+/// constructors of aio-sync and aio-queue; not part of the API).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! const_unless_loom {
+    ($(#[$m:meta])* $v:vis const fn $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$m])* $v const fn $($rest)*
+        #[cfg(loom)]
+        $(#[$m])* $v fn $($rest)*
+    };
+}
 
 #[cfg(not(loom))]
 pub(crate) mod sync {

@@ -18,6 +18,7 @@
 //! material of leaf futures, which call
 //! [`aio_core::cancel::check`] first and then poll these.
 
+use crate::const_unless_loom;
 use std::fmt;
 use std::future::Future;
 use std::ops::DerefMut;
@@ -135,61 +136,40 @@ impl fmt::Debug for RawSemaphore {
 }
 
 impl RawSemaphore {
-    /// A semaphore holding `permits` permits.
-    ///
-    /// # Panics
-    /// If `permits` exceeds [`MAX_PERMITS`].
-    #[cfg(not(loom))]
-    pub const fn new(permits: usize) -> RawSemaphore {
-        RawSemaphore::build(permits, false)
-    }
-
-    /// A semaphore holding `permits` permits that counts a waiter handed a
-    /// permit as waiting until it takes it, as asyncio's `Semaphore` does:
-    /// an acquire made meanwhile queues behind it even if another permit
-    /// is free (CPython's `test_acquire_fifo_order_2`). Costs one more
-    /// turn of the waiter lock per permit taken after a wait.
-    ///
-    /// # Panics
-    /// If `permits` exceeds [`MAX_PERMITS`].
-    #[cfg(not(loom))]
-    pub const fn new_strict(permits: usize) -> RawSemaphore {
-        RawSemaphore::build(permits, true)
-    }
-
-    #[cfg(not(loom))]
-    const fn build(permits: usize, strict: bool) -> RawSemaphore {
-        assert!(permits <= MAX_PERMITS, "too many permits for a semaphore");
-        RawSemaphore {
-            state: AtomicUsize::new(permits * ONE),
-            served: AtomicU64::new(0),
-            closed_after: AtomicU64::new(u64::MAX),
-            strict,
-            waiters: Mutex::new(List::new()),
+    const_unless_loom! {
+        /// A semaphore holding `permits` permits.
+        ///
+        /// # Panics
+        /// If `permits` exceeds [`MAX_PERMITS`].
+        pub const fn new(permits: usize) -> RawSemaphore {
+            RawSemaphore::build(permits, false)
         }
     }
 
-    /// A semaphore holding `permits` permits (not `const` under loom).
-    #[cfg(loom)]
-    pub fn new(permits: usize) -> RawSemaphore {
-        RawSemaphore::build(permits, false)
+    const_unless_loom! {
+        /// A semaphore holding `permits` permits that counts a waiter handed a
+        /// permit as waiting until it takes it, as asyncio's `Semaphore` does:
+        /// an acquire made meanwhile queues behind it even if another permit
+        /// is free (CPython's `test_acquire_fifo_order_2`). Costs one more
+        /// turn of the waiter lock per permit taken after a wait.
+        ///
+        /// # Panics
+        /// If `permits` exceeds [`MAX_PERMITS`].
+        pub const fn new_strict(permits: usize) -> RawSemaphore {
+            RawSemaphore::build(permits, true)
+        }
     }
 
-    /// [`new_strict`](RawSemaphore::new_strict) (not `const` under loom).
-    #[cfg(loom)]
-    pub fn new_strict(permits: usize) -> RawSemaphore {
-        RawSemaphore::build(permits, true)
-    }
-
-    #[cfg(loom)]
-    fn build(permits: usize, strict: bool) -> RawSemaphore {
-        assert!(permits <= MAX_PERMITS, "too many permits for a semaphore");
-        RawSemaphore {
-            state: AtomicUsize::new(permits * ONE),
-            served: AtomicU64::new(0),
-            closed_after: AtomicU64::new(u64::MAX),
-            strict,
-            waiters: Mutex::new(List::new()),
+    const_unless_loom! {
+        const fn build(permits: usize, strict: bool) -> RawSemaphore {
+            assert!(permits <= MAX_PERMITS, "too many permits for a semaphore");
+            RawSemaphore {
+                state: AtomicUsize::new(permits * ONE),
+                served: AtomicU64::new(0),
+                closed_after: AtomicU64::new(u64::MAX),
+                strict,
+                waiters: Mutex::new(List::new()),
+            }
         }
     }
 
@@ -707,21 +687,13 @@ impl Default for Notify {
 }
 
 impl Notify {
-    /// An empty list.
-    #[cfg(not(loom))]
-    pub const fn new() -> Notify {
-        Notify {
-            waiting: AtomicBool::new(false),
-            list: Mutex::new(List::new()),
-        }
-    }
-
-    /// An empty list (not `const` under loom).
-    #[cfg(loom)]
-    pub fn new() -> Notify {
-        Notify {
-            waiting: AtomicBool::new(false),
-            list: Mutex::new(List::new()),
+    const_unless_loom! {
+        /// An empty list.
+        pub const fn new() -> Notify {
+            Notify {
+                waiting: AtomicBool::new(false),
+                list: Mutex::new(List::new()),
+            }
         }
     }
 

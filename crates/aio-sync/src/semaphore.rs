@@ -1,5 +1,6 @@
 //! `Semaphore` and `BoundedSemaphore`: asyncio's counting semaphores, fair.
 
+use crate::const_unless_loom;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -73,22 +74,15 @@ impl fmt::Debug for Semaphore {
 }
 
 impl Semaphore {
-    /// A semaphore with `value` permits (asyncio's default is 1).
-    ///
-    /// # Panics
-    /// If `value` exceeds [`raw::MAX_PERMITS`](crate::raw::MAX_PERMITS).
-    #[cfg(not(loom))]
-    pub const fn new(value: usize) -> Semaphore {
-        Semaphore {
-            sem: RawSemaphore::new_strict(value),
-        }
-    }
-
-    /// A semaphore with `value` permits (not `const` under loom).
-    #[cfg(loom)]
-    pub fn new(value: usize) -> Semaphore {
-        Semaphore {
-            sem: RawSemaphore::new_strict(value),
+    const_unless_loom! {
+        /// A semaphore with `value` permits (asyncio's default is 1).
+        ///
+        /// # Panics
+        /// If `value` exceeds [`raw::MAX_PERMITS`](crate::raw::MAX_PERMITS).
+        pub const fn new(value: usize) -> Semaphore {
+            Semaphore {
+                sem: RawSemaphore::new_strict(value),
+            }
         }
     }
 
@@ -181,25 +175,16 @@ impl fmt::Debug for BoundedSemaphore {
 }
 
 impl BoundedSemaphore {
-    /// A semaphore with `value` permits, which is also its bound.
-    ///
-    /// # Panics
-    /// If `value` exceeds [`raw::MAX_PERMITS`](crate::raw::MAX_PERMITS).
-    #[cfg(not(loom))]
-    pub const fn new(value: usize) -> BoundedSemaphore {
-        BoundedSemaphore {
-            sem: RawSemaphore::new_strict(value),
-            bound: value,
-        }
-    }
-
-    /// A bounded semaphore with `value` permits, at most `value` (not
-    /// `const` under loom).
-    #[cfg(loom)]
-    pub fn new(value: usize) -> BoundedSemaphore {
-        BoundedSemaphore {
-            sem: RawSemaphore::new_strict(value),
-            bound: value,
+    const_unless_loom! {
+        /// A semaphore with `value` permits, which is also its bound.
+        ///
+        /// # Panics
+        /// If `value` exceeds [`raw::MAX_PERMITS`](crate::raw::MAX_PERMITS).
+        pub const fn new(value: usize) -> BoundedSemaphore {
+            BoundedSemaphore {
+                sem: RawSemaphore::new_strict(value),
+                bound: value,
+            }
         }
     }
 
