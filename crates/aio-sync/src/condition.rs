@@ -1,7 +1,6 @@
 //! `Condition`: asyncio's condition variable, over a [`Lock`], and the
 //! [`Truthy`] results its `wait_for` predicates give.
 
-use crate::const_unless_loom;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
@@ -12,6 +11,7 @@ use std::task::{Context, Poll, Waker};
 use aio_core::Cancelled;
 use aio_core::cancel;
 
+use crate::const_unless_loom;
 use crate::list::{List, Outcome, wake_all};
 use crate::lock::{Lock, LockAcquire, LockGuard};
 use crate::loom::sync::Mutex;

@@ -1,6 +1,5 @@
 //! `Event`: asyncio's one-bit broadcast.
 
-use crate::const_unless_loom;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -9,6 +8,7 @@ use std::task::{Context, Poll};
 use aio_core::Cancelled;
 use aio_core::cancel;
 
+use crate::const_unless_loom;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::raw::{Notify, NotifyWait};
 

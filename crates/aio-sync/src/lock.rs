@@ -2,7 +2,6 @@
 //! asyncio's manual `release()` and owned guards for handing the lock to
 //! another task.
 
-use crate::const_unless_loom;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -12,6 +11,7 @@ use std::task::{Context, Poll};
 use aio_core::Cancelled;
 use aio_core::cancel;
 
+use crate::const_unless_loom;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::raw::{AcquireSlot, RawAcquire, RawSemaphore};
 

@@ -18,7 +18,6 @@
 //! material of leaf futures, which call
 //! [`aio_core::cancel::check`] first and then poll these.
 
-use crate::const_unless_loom;
 use std::fmt;
 use std::future::Future;
 use std::ops::DerefMut;
@@ -32,6 +31,7 @@ pub use crate::loom::sync::Mutex as SpinLock;
 #[cfg(not(loom))]
 pub use crate::spin::SpinLock;
 
+use crate::const_unless_loom;
 use crate::list::{List, Outcome, wake_all};
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};

@@ -1,6 +1,5 @@
 //! `Semaphore` and `BoundedSemaphore`: asyncio's counting semaphores, fair.
 
-use crate::const_unless_loom;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -9,6 +8,7 @@ use std::task::{Context, Poll};
 use aio_core::Cancelled;
 use aio_core::cancel;
 
+use crate::const_unless_loom;
 use crate::raw::{RawAcquire, RawSemaphore};
 
 /// The error of releasing a [`BoundedSemaphore`] more times than it was

@@ -461,9 +461,7 @@ impl<F> Timeout<F> {
 /// longer move a deadline nobody waits for.
 impl Drop for Limit {
     fn drop(&mut self) {
-        if let Some(sh) = &self.shared {
-            sh.lock().ended = true;
-        }
+        self.mark_ended();
     }
 }
 
@@ -492,6 +490,11 @@ impl Limit {
     /// The timeout returned its result: its deadline can no longer move.
     fn end(&mut self) {
         self.disarm();
+        self.mark_ended();
+    }
+
+    /// Tells the handles the timeout is over (returned, or dropped).
+    fn mark_ended(&self) {
         if let Some(sh) = &self.shared {
             sh.lock().ended = true;
         }
