@@ -1,8 +1,10 @@
 //! Subprocess `wait` and `communicate`, `sleep`, queue `get` and `put`,
-//! lock and semaphore `acquire`, barrier `wait`.
+//! lock and semaphore `acquire`, barrier `wait`, awaiting an
+//! `aio::Future`.
 #![allow(clippy::await_holding_refcell_ref)] // one operation at a time holds the process
 
 use std::cell::RefCell;
+use std::future::IntoFuture;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -471,5 +473,70 @@ impl Case for BarrierWait {
     }
     fn bad_input() -> Local<'static, io::Result<()>> {
         Box::pin(async { ensure(Barrier::new(0).is_err(), || "a barrier of 0 parties: no error".into()) })
+    }
+}
+
+pub struct FutureFx {
+    fut: aio_core::Future<u32>,
+}
+
+/// Awaiting an `aio::Future` that `feed` completes. A cancelled awaiter
+/// cancels the future (asyncio's rule), so its later `set_result` is an
+/// `InvalidStateError`; a dropped one leaves it pending; an awaiter that
+/// got the value leaves it for every other awaiter too.
+pub struct FutureAwait;
+
+impl Case for FutureAwait {
+    type Fx = FutureFx;
+    type Out = Result<u32, aio_core::FutureError>;
+    const NAME: &'static str = "future await";
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::BadInput);
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            Ok(FutureFx {
+                fut: aio_core::Future::new(),
+            })
+        })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        Box::pin(fx.fut.clone().into_future())
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        // A future the awaiter cancelled first refuses the value.
+        let _ = fx.fut.set_result(7);
+        ready(Ok(()))
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let fut = &fx.fut;
+            match got {
+                Some(Ok(v)) => ensure(v == 7, || format!("awaited {v}"))?,
+                Some(Err(e)) => ensure(e.is_cancelled() && fut.cancelled(), || {
+                    format!("an awaiter ended with {e:?}, the future cancelled: {}", fut.cancelled())
+                })?,
+                None => {}
+            }
+            if !fut.done() {
+                // Dropped before the feed: still pending, and it takes a value.
+                fut.set_result(7).map_err(err)?;
+            }
+            // Whatever the first awaiter did, the next one gets the outcome.
+            let next = timeout(10.0, fut.clone().into_future()).await.map_err(err)?;
+            match next {
+                Ok(v) => ensure(v == 7, || format!("the next awaiter got {v}")),
+                Err(e) => ensure(e.is_cancelled() && fut.cancelled(), || {
+                    format!("the next awaiter: {e:?}")
+                }),
+            }
+        })
+    }
+    fn bad_input() -> Local<'static, io::Result<()>> {
+        Box::pin(async {
+            let fut = aio_core::Future::<u32>::new();
+            fut.set_result(1).map_err(err)?;
+            ensure(fut.set_result(2).is_err(), || "a second set_result: no error".into())?;
+            ensure(!fut.cancel(), || "cancelling a done future succeeded".into())
+        })
     }
 }
