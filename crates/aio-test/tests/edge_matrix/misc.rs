@@ -1,6 +1,6 @@
 //! Subprocess `wait` and `communicate`, `sleep`, queue `get` and `put`,
 //! lock and semaphore `acquire`, barrier `wait`, awaiting an
-//! `aio::Future`.
+//! `aio::Future`, `wait` for tasks.
 #![allow(clippy::await_holding_refcell_ref)] // one operation at a time holds the process
 
 use std::cell::RefCell;
@@ -537,6 +537,88 @@ impl Case for FutureAwait {
             fut.set_result(1).map_err(err)?;
             ensure(fut.set_result(2).is_err(), || "a second set_result: no error".into())?;
             ensure(!fut.cancel(), || "cancelling a done future succeeded".into())
+        })
+    }
+}
+
+pub struct WaitFx {
+    gate: aio_core::Future<()>,
+    task: RefCell<Option<aio_core::Task<u32>>>,
+    /// The task, seen after its handle went with a wait that ended early.
+    probe: aio_core::TaskRef,
+}
+
+/// `wait` for a task that finishes when `feed` opens its gate: the wait
+/// returns it done; a wait dropped, timed out or cancelled leaves the task
+/// running (asyncio's `wait` never cancels what it waits for), and it
+/// still finishes with its value.
+pub struct WaitTasks;
+
+impl Case for WaitTasks {
+    type Fx = WaitFx;
+    type Out = Result<(usize, usize), aio_core::WaitError>;
+    const NAME: &'static str = "wait for tasks";
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::BadInput);
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            let gate = aio_core::Future::<()>::new();
+            let g = gate.clone();
+            let task = aio_core::create_task(async move {
+                let _ = g.await;
+                7
+            });
+            Ok(WaitFx {
+                gate,
+                probe: task.to_ref(),
+                task: RefCell::new(Some(task)),
+            })
+        })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let fx = fx.clone();
+        Box::pin(async move {
+            let task = fx.task.borrow_mut().take().expect("one wait per cell");
+            let (done, pending) = aio_core::wait([task], aio_core::ALL_COMPLETED).await?;
+            let counts = (done.len(), pending.len());
+            // The task goes back for `settle` to read.
+            *fx.task.borrow_mut() = done.into_iter().chain(pending).next();
+            Ok(counts)
+        })
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        let _ = fx.gate.set_result(());
+        ready(Ok(()))
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            if let Some(Ok(counts)) = got {
+                ensure(counts == (1, 0), || format!("done and pending: {counts:?}"))?;
+            }
+            let _ = fx.gate.set_result(());
+            match fx.task.borrow_mut().take() {
+                // The wait returned it: done, with its value.
+                Some(t) => {
+                    let v = timeout(10.0, t).await.map_err(err)?.map_err(err)?;
+                    ensure(v == 7, || format!("the task gave {v}"))
+                }
+                // The wait ended without returning it (dropped, cancelled):
+                // the handle went with the wait's list, but the task was not
+                // cancelled and runs to its end.
+                None => {
+                    aio_test::until("the task ends", || fx.probe.done()).await?;
+                    ensure(!fx.probe.cancelled(), || "the wait cancelled its task".into())
+                }
+            }
+        })
+    }
+    fn bad_input() -> Local<'static, io::Result<()>> {
+        Box::pin(async {
+            let none: Vec<aio_core::Task<()>> = Vec::new();
+            let r = aio_core::wait(none, aio_core::ALL_COMPLETED).await;
+            ensure(matches!(r, Err(aio_core::WaitError::Empty)), || {
+                format!("wait for no task: {r:?}")
+            })
         })
     }
 }
