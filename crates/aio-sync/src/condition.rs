@@ -92,9 +92,10 @@ impl Deref for LockRef {
 /// as in asyncio.
 ///
 /// Notifications go to the waiters in the order they started waiting, and
-/// a notified waiter that is cancelled before it runs passes its
-/// notification on (the fix asyncio made in Python 3.13), so `notify(n)`
-/// always reaches `n` waiters if there are that many.
+/// a notified waiter that is cancelled before its `wait` returns — before
+/// it runs, or while it takes the lock back — passes its notification on
+/// (the fix asyncio made in Python 3.13), so `notify(n)` always reaches `n`
+/// waiters if there are that many.
 ///
 /// As in asyncio, `notify` and `notify_all` require the lock to be held
 /// (they return [`NotifyError`] otherwise), and
@@ -194,15 +195,15 @@ impl Condition {
     ///
     /// # Cancellation
     /// On cancellation the wait stops, a notification this task had
-    /// received but not yet acted on is passed to the next waiter, and the
-    /// lock is taken back before `Err(Cancelled)` is returned — so `guard`
-    /// holds the lock whenever the future completes. (A second cancellation
-    /// while it re-acquires the lock is absorbed into the same error, as in
-    /// asyncio.)
+    /// received but not yet acted on (also one it was taking the lock back
+    /// for) is passed to the next waiter, and the lock is taken back before
+    /// `Err(Cancelled)` is returned — so `guard` holds the lock whenever
+    /// the future completes. (A second cancellation while it re-acquires
+    /// the lock is absorbed into the same error, as in asyncio.)
     ///
-    /// Dropping the future before it completes also passes on a pending
-    /// notification, or a lock handed to it; `guard` then no longer holds
-    /// the lock, and dropping it does nothing.
+    /// Dropping the future before it completes also passes on a
+    /// notification not acted on, or a lock handed to it; `guard` then no
+    /// longer holds the lock, and dropping it does nothing.
     ///
     /// # Panics
     /// If `guard` belongs to another lock, or no longer holds its lock
@@ -219,6 +220,7 @@ impl Condition {
             phase: Phase::Start,
             reacquire: None,
             err: None,
+            notified: false,
         }
     }
 
@@ -361,6 +363,15 @@ impl Condition {
         }
     }
 
+    /// A wait that was `notified` ends without acting on it (cancelled or
+    /// dropped while it took the lock back): the next waiter gets the
+    /// notification, as asyncio's `wait` does since 3.13.
+    fn pass_on(&self, notified: bool) {
+        if notified {
+            self.wake(1);
+        }
+    }
+
     /// Leaves the waiter list; a notification received but not acted on
     /// goes to the next waiter.
     fn leave(&self, key: usize) {
@@ -392,6 +403,9 @@ pub struct ConditionWait<'a, 'l> {
     phase: Phase,
     reacquire: Option<RawAcquire<'a>>,
     err: Option<Cancelled>,
+    /// Reached `Reacquire` by a notification (not by a cancellation, which
+    /// passed any notification on as it left the list).
+    notified: bool,
 }
 
 impl fmt::Debug for ConditionWait<'_, '_> {
@@ -437,7 +451,10 @@ impl Future for ConditionWait<'_, '_> {
                     }
                     match cond.waiters.lock().poll(key, cx.waker()) {
                         None => return Poll::Pending,
-                        Some(_) => this.phase = Phase::Reacquire,
+                        Some(_) => {
+                            this.notified = true;
+                            this.phase = Phase::Reacquire;
+                        }
                     }
                 }
                 Phase::Reacquire => {
@@ -455,7 +472,10 @@ impl Future for ConditionWait<'_, '_> {
                             cond.lock.took();
                             this.phase = Phase::Done;
                             return Poll::Ready(match this.err.take() {
-                                Some(c) => Err(c),
+                                Some(c) => {
+                                    cond.pass_on(this.notified);
+                                    Err(c)
+                                }
                                 None => Ok(()),
                             });
                         }
@@ -469,8 +489,10 @@ impl Future for ConditionWait<'_, '_> {
 
 impl Drop for ConditionWait<'_, '_> {
     fn drop(&mut self) {
-        if let Phase::Waiting(key) = self.phase {
-            self.cond.leave(key);
+        match self.phase {
+            Phase::Waiting(key) => self.cond.leave(key),
+            Phase::Reacquire => self.cond.pass_on(self.notified),
+            Phase::Start | Phase::Done => {}
         }
         // A pending re-acquire passes the lock on when it drops.
     }

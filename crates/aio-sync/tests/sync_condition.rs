@@ -321,6 +321,27 @@ fn dropped_wait_passes_the_notification_and_leaves_the_guard_empty() {
 }
 
 #[test]
+fn dropped_while_reacquiring_passes_the_notification_on() {
+    let cond = Condition::new();
+    let mut g1 = cond.lock().try_acquire().unwrap();
+    let mut w1 = Box::pin(cond.wait(&mut g1));
+    assert!(poll_once(w1.as_mut()).is_pending());
+    let mut g2 = cond.lock().try_acquire().unwrap();
+    let mut w2 = Box::pin(cond.wait(&mut g2));
+    assert!(poll_once(w2.as_mut()).is_pending());
+    let g3 = cond.lock().try_acquire().unwrap();
+    assert_eq!(cond.notify(1), Ok(1));
+    assert!(poll_once(w1.as_mut()).is_pending(), "notified, it waits for the lock");
+    drop(w1); // never acted on the notification: it moves to w2
+    drop(g1);
+    drop(g3);
+    assert!(matches!(poll_once(w2.as_mut()), Poll::Ready(Ok(()))));
+    drop(w2);
+    drop(g2);
+    assert!(!cond.locked());
+}
+
+#[test]
 fn conditions_can_share_a_lock() {
     let lock = Arc::new(Lock::new());
     let a = Condition::with_lock(lock.clone());

@@ -831,7 +831,6 @@ fn condition_test_cancelled_wakeup() {
 }
 
 #[test]
-#[ignore = "aio loses the wakeup: a waiter cancelled while it takes the lock back drops its notification"]
 fn condition_test_cancelled_wakeup_relock() {
     cancelled_wakeup(true);
 }
