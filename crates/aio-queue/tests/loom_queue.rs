@@ -1,8 +1,9 @@
 //! loom models of the queues across threads: every interleaving of a
 //! putter and a getter on two threads (unbounded and of capacity 1), a
 //! getter that gives up after an item was reserved for it, a shutdown
-//! racing a waiting getter, and `join` waiting for a `task_done` made on
-//! another thread. Whatever the interleaving, no item is lost, duplicated
+//! racing a waiting getter, `join` waiting for a `task_done` made on
+//! another thread, and a `put` racing a `task_done` on the unfinished
+//! count. Whatever the interleaving, no item is lost, duplicated
 //! or reordered, and nobody is left waiting. Each thread drives its
 //! futures with loom's `block_on`, whose waker parks the thread: a lost
 //! wake-up leaves it parked for good, which loom reports as a deadlock.
@@ -126,5 +127,30 @@ fn join_sees_a_task_done_from_another_thread() {
         block_on(q.join()).unwrap();
         assert_eq!(q.unfinished_tasks(), 0);
         worker.join().unwrap();
+    });
+}
+
+/// A `put` on one thread races a `task_done` on another: the unfinished
+/// count, changed by both, loses neither (both change it under the
+/// store's lock), and `join` returns once the last item is done.
+#[test]
+fn a_put_and_a_task_done_on_two_threads_both_count() {
+    loom::model(|| {
+        let q = Arc::new(Queue::new());
+        q.put_nowait(1u32).unwrap();
+        let worker = {
+            let q = q.clone();
+            thread::spawn(move || {
+                assert_eq!(q.get_nowait(), Ok(1));
+                q.task_done().unwrap();
+            })
+        };
+        q.put_nowait(2).unwrap();
+        worker.join().unwrap();
+        assert_eq!(q.unfinished_tasks(), 1);
+        assert_eq!(q.get_nowait(), Ok(2));
+        q.task_done().unwrap();
+        block_on(q.join()).unwrap();
+        assert_eq!(q.task_done(), Err(aio_queue::TaskDoneError));
     });
 }
