@@ -43,9 +43,6 @@ impl<T> std::ops::Deref for Padded<T> {
 pub(crate) struct Base {
     items: Padded<RawSemaphore>,
     space: Padded<RawSemaphore>,
-    /// Items put and not yet marked done (asyncio's `_unfinished_tasks`).
-    /// Changed only under the store's lock, by plain loads and stores
-    /// (see `Store::push`); read with a load anywhere.
     unfinished: Padded<AtomicUsize>,
     joiners: aio_sync::raw::Notify,
     maxsize: usize,
@@ -91,9 +88,9 @@ impl Base {
     /// Stores an item whose slot is secured and makes it available.
     #[inline]
     fn push<T>(&self, store: &Store<T>, item: T) {
-        // Counted as it is stored, before anyone can take it, so task_done
-        // never underflows.
-        store.push(item, &self.unfinished);
+        // Count it before anyone can take it, so task_done never underflows.
+        self.unfinished.fetch_add(1, Ordering::SeqCst);
+        store.push(item);
         self.items.release();
         if self.shutdown.load(Ordering::Acquire) & IMMEDIATE != 0 {
             // Lost a race with `shutdown(immediate=true)` on another thread.
@@ -135,16 +132,24 @@ impl Base {
         }
     }
 
-    pub(crate) fn task_done<T>(&self, store: &Store<T>) -> Result<(), TaskDoneError> {
-        match store.done(&self.unfinished) {
-            0 => Err(TaskDoneError),
-            1 => {
-                // The count is 0 now (written before this call's fence).
-                self.joiners.notify_all();
-                Ok(())
+    pub(crate) fn task_done(&self) -> Result<(), TaskDoneError> {
+        let mut n = self.unfinished.load(Ordering::SeqCst);
+        loop {
+            if n == 0 {
+                return Err(TaskDoneError);
             }
-            _ => Ok(()),
+            match self
+                .unfinished
+                .compare_exchange_weak(n, n - 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => break,
+                Err(actual) => n = actual,
+            }
         }
+        if n == 1 {
+            self.joiners.notify_all();
+        }
+        Ok(())
     }
 
     pub(crate) fn shutdown<T>(&self, store: &Store<T>, immediate: bool) {
@@ -161,10 +166,12 @@ impl Base {
     /// `shutdown(immediate=True)`).
     fn drain<T>(&self, store: &Store<T>) {
         let mut dropped = false;
-        while let Some(item) = store.pop_done(&self.unfinished) {
-            // Outside the store's lock: an item's drop may use the queue.
+        while let Some(item) = store.pop() {
             drop(item);
             dropped = true;
+            let _ = self
+                .unfinished
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         }
         if dropped && self.unfinished() == 0 {
             self.joiners.notify_all();

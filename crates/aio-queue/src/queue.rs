@@ -82,7 +82,7 @@ macro_rules! queue_api {
             /// Calling it more often than items were put is an error, not a
             /// panic.
             pub fn task_done(&self) -> Result<(), TaskDoneError> {
-                self.base.task_done(&self.store)
+                self.base.task_done()
             }
 
             /// Waits until every item put has been marked with

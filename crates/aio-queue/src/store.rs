@@ -14,7 +14,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 use crate::loom::const_unless_loom;
-use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::{Mutex, SpinLock};
 
 /// The most a FIFO store allocates before it holds any item: a bounded
@@ -97,93 +96,12 @@ impl<T> Store<T> {
         }
     }
 
-    /// Stores `item` and counts it in `unfinished`, in one critical
-    /// section. Every change of `unfinished` is made under the store's
-    /// lock ([`push`](Store::push), [`done`](Store::done),
-    /// [`pop_done`](Store::pop_done)), so the count needs no atomic
-    /// read-modify-write of its own; readers load it.
     #[inline]
-    pub(crate) fn push(&self, item: T, unfinished: &AtomicUsize) {
-        let bump = || unfinished.store(unfinished.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    pub(crate) fn push(&self, item: T) {
         match self {
-            Store::Fifo(d) => {
-                let mut d = d.lock();
-                d.push_back(item);
-                bump();
-            }
-            Store::Heap(h) => {
-                let mut heap = h.heap.lock();
-                (h.push)(&mut heap, item);
-                bump();
-            }
-            Store::Stack(v) => {
-                let mut v = v.lock();
-                v.push(item);
-                bump();
-            }
-        }
-    }
-
-    /// Counts one item done in `unfinished`, under the store's lock (see
-    /// [`push`](Store::push)). Returns the count before, unchanged if it
-    /// was 0.
-    pub(crate) fn done(&self, unfinished: &AtomicUsize) -> usize {
-        let step = || {
-            let n = unfinished.load(Ordering::Relaxed);
-            if n != 0 {
-                unfinished.store(n - 1, Ordering::Relaxed);
-            }
-            n
-        };
-        match self {
-            Store::Fifo(d) => {
-                let _g = d.lock();
-                step()
-            }
-            Store::Heap(h) => {
-                let _g = h.heap.lock();
-                step()
-            }
-            Store::Stack(v) => {
-                let _g = v.lock();
-                step()
-            }
-        }
-    }
-
-    /// Takes an item and counts it done, in one critical section (an
-    /// immediate shutdown's drain). The caller drops the item outside the
-    /// lock.
-    pub(crate) fn pop_done(&self, unfinished: &AtomicUsize) -> Option<T> {
-        let step = || {
-            let n = unfinished.load(Ordering::Relaxed);
-            unfinished.store(n.saturating_sub(1), Ordering::Relaxed);
-        };
-        match self {
-            Store::Fifo(d) => {
-                let mut d = d.lock();
-                let item = d.pop_front();
-                if item.is_some() {
-                    step();
-                }
-                item
-            }
-            Store::Heap(h) => {
-                let mut heap = h.heap.lock();
-                let item = (h.pop)(&mut heap);
-                if item.is_some() {
-                    step();
-                }
-                item
-            }
-            Store::Stack(v) => {
-                let mut v = v.lock();
-                let item = v.pop();
-                if item.is_some() {
-                    step();
-                }
-                item
-            }
+            Store::Fifo(d) => d.lock().push_back(item),
+            Store::Heap(h) => (h.push)(&mut h.heap.lock(), item),
+            Store::Stack(v) => v.lock().push(item),
         }
     }
 
@@ -233,11 +151,9 @@ mod tests {
         assert_eq!(capacity(&huge), 0);
 
         let s: Store<u64> = Store::fifo_unbounded();
-        let unfinished = AtomicUsize::new(0);
         for i in 0..100_000 {
-            s.push(i, &unfinished);
+            s.push(i);
         }
-        assert_eq!(unfinished.load(Ordering::Relaxed), 100_000);
         for i in 0..100_000 {
             assert_eq!(s.pop(), Some(i));
         }

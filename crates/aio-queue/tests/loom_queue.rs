@@ -131,8 +131,8 @@ fn join_sees_a_task_done_from_another_thread() {
 }
 
 /// A `put` on one thread races a `task_done` on another: the unfinished
-/// count, changed by both, loses neither (both change it under the
-/// store's lock), and `join` returns once the last item is done.
+/// count, changed by both, loses neither, and `join` returns once the
+/// last item is done.
 #[test]
 fn a_put_and_a_task_done_on_two_threads_both_count() {
     loom::model(|| {
