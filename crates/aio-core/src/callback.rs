@@ -10,6 +10,19 @@ use crate::contextvars::{self, ContextSlot};
 pub(crate) use crate::event_loop::queue::Callback;
 use crate::timer::entry::Armed;
 
+/// A fresh id for a done callback ([`Future::add_done_callback`],
+/// [`TaskRef::add_done_callback`]): unique in the process, never 0, so an
+/// id can only ever remove the callback it was issued for, whichever
+/// future or task it is handed to (asyncio compares the callback itself).
+///
+/// [`Future::add_done_callback`]: crate::Future::add_done_callback
+/// [`TaskRef::add_done_callback`]: crate::TaskRef::add_done_callback
+pub(crate) fn done_callback_id() -> u64 {
+    // Not part of any protocol loom models: std's atomic, in every build.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 pub(crate) struct CallbackCell<F> {
     f: Cell<Option<F>>,
     cancelled: Cell<bool>,

@@ -115,7 +115,8 @@ impl Error for FutureError {
 
 /// Names a callback added with [`Future::add_done_callback`], for
 /// [`Future::remove_done_callback`] (Rust closures have no identity to
-/// compare, as asyncio compares callbacks).
+/// compare, as asyncio compares callbacks). Unique in the process: handed
+/// to another future, it removes nothing there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CallbackId(u64);
 
@@ -179,7 +180,8 @@ struct Inner<T> {
     lp: Loop,
     state: RefCell<State<T>>,
     waiters: RefCell<Slots>,
-    callbacks: RefCell<Vec<(u64, DoneCallback<T>)>>,
+    /// Each with its place in the sequence and its [`CallbackId`].
+    callbacks: RefCell<Vec<(u64, u64, DoneCallback<T>)>>,
     /// Numbers callbacks and awaiters in one sequence, so completion wakes
     /// and schedules them in the order they came (asyncio's awaiters are
     /// done callbacks too).
@@ -504,14 +506,15 @@ impl<T: 'static> Future<T> {
     /// # }).unwrap();
     /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(&Future<T>) + 'static) -> CallbackId {
-        let id = self.inner.next_seq();
+        let seq = self.inner.next_seq();
+        let id = crate::callback::done_callback_id();
         // It runs in the context current now, as asyncio's callbacks do.
         let ctx = crate::contextvars::current();
         let f = move |fut: &Future<T>| crate::contextvars::run_in(ctx, || f(fut));
         if self.done() {
             self.schedule(Box::new(f));
         } else {
-            self.inner.callbacks.borrow_mut().push((id, Box::new(f)));
+            self.inner.callbacks.borrow_mut().push((seq, id, Box::new(f)));
         }
         CallbackId(id)
     }
@@ -522,7 +525,7 @@ impl<T: 'static> Future<T> {
     pub fn remove_done_callback(&self, id: CallbackId) -> bool {
         let removed = {
             let mut cbs = self.inner.callbacks.borrow_mut();
-            cbs.iter().position(|(i, _)| *i == id.0).map(|at| cbs.remove(at))
+            cbs.iter().position(|(_, i, _)| *i == id.0).map(|at| cbs.remove(at))
         };
         removed.is_some()
     }
@@ -557,8 +560,8 @@ impl<T: 'static> Future<T> {
         let mut wakers: Vec<(u64, Waker)> = slots.slots.into_iter().flatten().collect();
         wakers.sort_unstable_by_key(|w| w.0);
         let mut wakers = wakers.into_iter().peekable();
-        for (id, cb) in callbacks {
-            while let Some((_, w)) = wakers.next_if(|w| w.0 < id) {
+        for (seq, _, cb) in callbacks {
+            while let Some((_, w)) = wakers.next_if(|w| w.0 < seq) {
                 w.wake();
             }
             self.schedule(cb);

@@ -94,6 +94,32 @@ fn done_callbacks_read_the_task_and_can_be_removed() {
     .unwrap();
 }
 
+/// A done-callback id names one callback of one task: handed to another
+/// task, it removes nothing there (asyncio compares the callback itself;
+/// ids once numbered per task from 1 removed the other task's first).
+#[test]
+fn a_done_callback_id_of_another_task_removes_nothing() {
+    run(async {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let a = create_task(sleep(10));
+        let b = create_task(sleep(10));
+        let l = log.clone();
+        let of_a = a.add_done_callback(move |_| l.borrow_mut().push("a"));
+        let l = log.clone();
+        let of_b = b.add_done_callback(move |_| l.borrow_mut().push("b"));
+        assert_eq!(b.remove_done_callback(of_a), 0);
+        assert_eq!(a.remove_done_callback(of_b), 0);
+        a.cancel();
+        b.cancel();
+        let _ = (&a).await;
+        let _ = (&b).await;
+        yield_now().await?;
+        assert_eq!(*log.borrow(), ["a", "b"]);
+        Ok::<_, Cancelled>(())
+    })
+    .unwrap();
+}
+
 #[test]
 fn wait_first_exception_stops_at_an_error() {
     run(async {

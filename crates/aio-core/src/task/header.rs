@@ -119,7 +119,6 @@ pub(crate) struct Extras {
     pub(crate) name: Option<Box<str>>,
     /// Done callbacks, with the ids `remove_done_callback` takes.
     pub(crate) callbacks: Vec<(u64, Box<dyn FnOnce()>)>,
-    pub(crate) next_callback: u64,
 }
 
 impl Local {

@@ -17,7 +17,8 @@ use crate::cancel::Cancelled;
 use crate::context::with_core;
 use crate::event_loop::core::Core;
 
-/// Names a done callback for [`TaskRef::remove_done_callback`].
+/// Names a done callback for [`TaskRef::remove_done_callback`]. Unique in
+/// the process: handed to another task, it removes nothing there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DoneCallbackId(u64);
 
@@ -155,9 +156,9 @@ impl TaskRef {
             DoneCallbackId(0)
         } else {
             self.header().local.with_extras(|e| {
-                e.next_callback += 1;
-                e.callbacks.push((e.next_callback, Box::new(cb)));
-                DoneCallbackId(e.next_callback)
+                let id = crate::callback::done_callback_id();
+                e.callbacks.push((id, Box::new(cb)));
+                DoneCallbackId(id)
             })
         }
     }
