@@ -73,18 +73,17 @@
 //! Divergences, kept asserting asyncio's outcome and ignored until aio
 //! gives it:
 //!
-//! - `test_tb_logger_not_called_after_cancel`: asyncio's `Task.cancel()`
-//!   clears the task's `_log_traceback` before it looks at the state, so a
-//!   task that failed and is cancelled after it finished is never logged;
-//!   aio's `cancel()` on a finished task changes nothing, and dropping the
-//!   handle reports "Task exception was never retrieved" (aio's
-//!   `Future::cancel` does clear it, as asyncio's);
 //! - `test_shield_cancel_outer_exception`, `test_shield_duplicate_log_once`
 //!   (CPython 3.14's shield): when the shield was cancelled and the inner
 //!   future then fails, asyncio calls the exception handler at once ("...
 //!   exception in shielded future"); aio reports nothing then, only "Future
 //!   exception was never retrieved" when the future's last handle drops
 //!   (which is what Python 3.11 does).
+//!
+//! (`test_tb_logger_not_called_after_cancel` was one: aio's `cancel()` on
+//! a finished task changed nothing, and dropping the handle reported
+//! "Task exception was never retrieved". It now marks the failure seen, as
+//! asyncio's `Task.cancel()` clears `_log_traceback` first.)
 //!
 //! The CPython tests these are ported from pass on Python 3.11 (run
 //! here), except the three that test later fixes:
@@ -839,7 +838,6 @@ fn mock_exception_handler(lp: &Loop) -> Rc<RefCell<Vec<String>>> {
 }
 
 #[test]
-#[ignore = "divergence: cancel() on a finished task does not mark its failure retrieved, so dropping it reports it"]
 fn test_tb_logger_not_called_after_cancel() {
     let lp = test_loop();
     let m_log = mock_exception_handler(&lp);

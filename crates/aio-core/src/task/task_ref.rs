@@ -64,7 +64,10 @@ impl TaskRef {
     }
 
     /// Requests cancellation: the task's next aio await point returns
-    /// `Err(Cancelled)`. Returns `false` if the task is already done.
+    /// `Err(Cancelled)`. Returns `false` if the task is already done; a
+    /// failure it ended with then counts as seen, and is not reported as
+    /// never retrieved (asyncio's `cancel()` clears `_log_traceback`
+    /// first).
     /// Several requests before the task runs are delivered once, and counted
     /// by [`cancelling`](TaskRef::cancelling).
     pub fn cancel(&self) -> bool {
@@ -79,6 +82,9 @@ impl TaskRef {
 
     pub(crate) fn cancel_opt(&self, msg: Option<Arc<String>>) -> bool {
         if self.done() {
+            // Whoever cancels a finished task knows it is over: its failure
+            // is no longer "never retrieved".
+            self.header().set_flag(OBSERVED, true);
             return false;
         }
         if self.core().debug.get() {
