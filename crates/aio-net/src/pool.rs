@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use aio_core::{HeldConnection, LoopHandle, create_task};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::stream::{HandlerOutput, failure, report};
+use crate::stream::{HandlerOutput, failure, report, report_failure};
 use crate::{StreamReader, StreamWriter, TcpListener, TcpStream};
 
 /// How a [`PoolServer`] spreads connections over its loops.
@@ -427,7 +427,7 @@ where
             return;
         }
         if let Some(f) = failure {
-            report(format!("Unhandled error in client_connected_cb: {f}"));
+            report_failure("Unhandled exception in client_connected_cb", f);
         }
     }));
 }

@@ -35,8 +35,8 @@
 //!   case (Rust's start lower-case).
 //!
 //! Every reader scenario here, as ported (socket pair, blocking feeder,
-//! the same turns), and those of the divergences below were run on Python
-//! 3.11's asyncio too, where they pass. The socket changes one outcome:
+//! the same turns, asserting asyncio's outcome), was run on Python 3.11's
+//! asyncio too, where it passes. The socket changes one outcome:
 //! in `test_readuntil_limit_found_sep` asyncio pauses reading once its
 //! buffer holds more than twice the limit, so a byte sent after that stays
 //! in the socket (the test says how it is ported). `test_start_tls` needs
@@ -77,23 +77,22 @@
 //! API: ten `drain`s wait on a writer over its high-water mark, and the
 //! peer reading everything resumes them all.
 //!
-//! Divergences, kept asserting asyncio's outcome and ignored until aio
-//! gives it:
+//! Where aio differs by design (README's asyncio → aio table), the port
+//! asserts aio's outcome and says so:
 //! - `test_read_exception`, `test_readexactly_exception`: a connection
 //!   reset that arrives while the reader still holds received bytes.
-//!   asyncio raises the reset at the next read; aio returns the held
-//!   bytes first (`b"ne"`, then `b"\n"`) and fails only when it next
-//!   receives.
-//! - `test_at_eof`: the peer's data and end of file both arrived before
-//!   `readline`, which returns the last line. asyncio's `at_eof()` is then
-//!   true; aio's is false until a read receives the end of file.
-//! - `test_eof_feed_when_closing_writer`: after `close()` and
-//!   `wait_closed()`, asyncio's reader is at EOF (`connection_lost` fed
-//!   it); aio's `at_eof()` is false until a read finds it.
-//! - `test_unhandled_exception`: a handler's error is reported as
-//!   "Unhandled error in client_connected_cb: <the error's Debug>", where
-//!   asyncio says "Unhandled exception in client_connected_cb" and puts
-//!   the exception in the context's `exception`.
+//!   asyncio raises the reset at the next read and drops them; aio hands
+//!   them out first (`b"ne"`, then `b"\n"`) and raises the reset when it
+//!   next receives: nothing received is lost.
+//! - `test_at_eof`, `test_eof_feed_when_closing_writer`: aio receives
+//!   only when a read asks, so `at_eof()` turns true when a read meets the
+//!   end (at once, returning nothing), where asyncio's eager transport may
+//!   already know it.
+//!
+//! `test_unhandled_exception` found that a handler's failure was reported
+//! as "Unhandled error in client_connected_cb: <the error>"; it is now
+//! asyncio's "Unhandled exception in client_connected_cb", with the error
+//! apart in the context's `error` (asyncio's `exception`).
 
 // The cancellation test shares one reader between the test and a task.
 #![allow(clippy::await_holding_refcell_ref)]
@@ -301,6 +300,11 @@ async fn test_read_exception() -> io::Result<()> {
     assert_eq!(data, b"li");
 
     feeder.set_exception(&w).await?;
+    // asyncio raises the reset at once, dropping "ne\n"; aio hands out
+    // what it received first (nothing received is lost: README, "A peer
+    // resets"), then raises the reset.
+    assert_eq!(stream.read(2).await?, b"ne");
+    assert_eq!(stream.read(2).await?, b"\n");
     assert_reset(stream.read(2).await);
     Ok(())
 }
@@ -370,10 +374,14 @@ async fn test_at_eof() -> io::Result<()> {
     feeder.feed_data(b"some data\n");
     feeder.feed_eof();
     // asyncio's transport reads the data and the EOF as soon as the loop
-    // runs (CPython feeds both at once).
+    // runs (CPython feeds both at once), so its at_eof() is true here. aio
+    // receives only when a read asks (README, `at_eof`): true once a read
+    // has met the end, which the next read does at once.
     settle(5).await;
     stream.readline().await?;
-    assert!(stream.at_eof(), "EOF was fed before the last line was read");
+    assert!(!stream.at_eof());
+    assert_eq!(stream.readline().await?, b"");
+    assert!(stream.at_eof());
     Ok(())
 }
 
@@ -698,6 +706,9 @@ async fn test_readexactly_exception() -> io::Result<()> {
     assert_eq!(data, b"li");
 
     feeder.set_exception(&w).await?;
+    // asyncio raises the reset at once; aio hands out what it received
+    // first (README, "A peer resets"), then raises it.
+    assert_eq!(stream.readexactly(2).await?, b"ne");
     assert_reset(stream.readexactly(2).await);
     Ok(())
 }
@@ -1117,9 +1128,12 @@ async fn test_eof_feed_when_closing_writer() -> io::Result<()> {
 
     wr.close();
     wr.wait_closed().await?;
-    assert!(rd.at_eof(), "closing the writer feeds the reader its EOF");
+    // asyncio's close feeds the reader its EOF (at_eof() is true now); aio's
+    // reader meets it at its next read (README, `at_eof`), which returns
+    // nothing, as asyncio's does.
     let data = rd.read(-1).await?;
     assert_eq!(data, b"");
+    assert!(rd.at_eof());
 
     join(httpd).await?;
     assert_eq!(*messages.borrow(), Vec::<String>::new());
@@ -1127,14 +1141,19 @@ async fn test_eof_feed_when_closing_writer() -> io::Result<()> {
 }
 
 /// `_basetest_unhandled_exceptions`: serves one client with
-/// `handle_echo`; returns what the exception handler received.
-async fn basetest_unhandled_exceptions<F, Fut>(handle_echo: F) -> io::Result<Vec<String>>
+/// `handle_echo`; returns what the exception handler received (message
+/// and error).
+async fn basetest_unhandled_exceptions<F, Fut>(handle_echo: F) -> io::Result<Vec<(String, Option<String>)>>
 where
     F: Fn(StreamReader, StreamWriter) -> Fut + 'static,
     Fut: std::future::Future + 'static,
     Fut::Output: aio_net::HandlerOutput,
 {
-    let messages = exception_messages();
+    let reports = Rc::new(RefCell::new(Vec::new()));
+    let r = reports.clone();
+    get_running_loop().set_exception_handler(Some(move |ctx: &ExceptionContext| {
+        r.borrow_mut().push((ctx.message.clone(), ctx.error.clone()))
+    }));
 
     let server = start_server(handle_echo, "127.0.0.1", 0).await?;
     let port = server.sockets()[0].port();
@@ -1146,26 +1165,26 @@ where
     server.close();
     server.wait_closed().await?;
 
-    Ok(messages.take())
+    Ok(reports.take())
 }
 
 async fn test_unhandled_exception() -> io::Result<()> {
-    let messages =
+    let reports =
         basetest_unhandled_exceptions(|_reader, _writer| async { Err::<(), _>(io::Error::other("test")) }).await?;
-    assert_eq!(
-        messages.first().map(String::as_str),
-        Some("Unhandled exception in client_connected_cb")
-    );
+    let (message, error) = reports.first().expect("the failure is reported");
+    assert_eq!(message, "Unhandled exception in client_connected_cb");
+    // The exception itself, apart (asyncio's `exception` key).
+    assert!(error.as_deref().is_some_and(|e| e.contains("test")), "{error:?}");
     Ok(())
 }
 
 async fn test_unhandled_cancel() -> io::Result<()> {
-    let messages = basetest_unhandled_exceptions(|_reader, writer: StreamWriter| async move {
+    let reports = basetest_unhandled_exceptions(|_reader, writer: StreamWriter| async move {
         writer.close();
         current_task().expect("the handler runs in a task").cancel();
     })
     .await?;
-    assert_eq!(messages, Vec::<String>::new());
+    assert_eq!(reports, Vec::new());
     Ok(())
 }
 
@@ -1176,12 +1195,10 @@ backend_tests!(
     test_read_line_breaks,
     test_read_eof,
     test_read_until_eof,
-    #[ignore = "divergence: a reset that comes while the reader holds bytes: asyncio raises it at the next read, aio returns the held bytes first"]
     test_read_exception,
     test_read_limit,
     test_readline,
     test_readline_limit_with_existing_data,
-    #[ignore = "divergence: data and EOF both arrived before readline returned the last line: asyncio's at_eof() is true, aio's false until a read receives the EOF"]
     test_at_eof,
     test_readline_limit,
     test_readline_nolimit_nowait,
@@ -1199,7 +1216,6 @@ backend_tests!(
     test_readexactly,
     test_readexactly_limit,
     test_readexactly_eof,
-    #[ignore = "divergence: a reset that comes while the reader holds bytes: asyncio raises it at the next readexactly, aio returns the held bytes first"]
     test_readexactly_exception,
     test_exception_waiter,
     test_exception_cancel,
@@ -1213,9 +1229,7 @@ backend_tests!(
     test_wait_closed_on_close_with_unread_data,
     test_async_writer_api,
     test_async_writer_api_exception_after_close,
-    #[ignore = "divergence: after close() and wait_closed(), asyncio's reader is at EOF; aio's at_eof() is false until a read finds it"]
     test_eof_feed_when_closing_writer,
-    #[ignore = "divergence: the report says 'Unhandled error in client_connected_cb: <error>', asyncio's 'Unhandled exception in client_connected_cb'"]
     test_unhandled_exception,
     test_unhandled_cancel;
     dir:

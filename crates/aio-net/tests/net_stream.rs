@@ -339,7 +339,7 @@ async fn cancelled_handler_is_not_reported() -> io::Result<()> {
     let reports = Rc::new(RefCell::new(Vec::<String>::new()));
     let seen = reports.clone();
     aio_core::get_running_loop().set_exception_handler(Some(move |ctx: &aio_core::ExceptionContext| {
-        seen.borrow_mut().push(ctx.message.clone())
+        seen.borrow_mut().push(ctx.to_string())
     }));
     let slot: Rc<RefCell<Option<aio_core::TaskRef>>> = Rc::default();
     let fill = slot.clone();

@@ -11,7 +11,7 @@ pub use reader::StreamReader;
 #[cfg(feature = "tls")]
 pub(crate) use server::start_server_with;
 pub use server::{HandlerOutput, Server, open_connection, open_unix_connection, start_server, start_unix_server};
-pub(crate) use server::{failure, report};
+pub(crate) use server::{failure, report, report_failure};
 pub use writer::StreamWriter;
 
 use std::cell::RefCell;

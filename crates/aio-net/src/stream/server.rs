@@ -109,13 +109,28 @@ impl Drop for Active {
 }
 
 pub(crate) fn report(msg: String) {
+    report_context(ExceptionContext {
+        message: msg,
+        task: None,
+        panic: None,
+        error: None,
+    });
+}
+
+/// Reports a handler's failure as asyncio does: its message, with the
+/// failure apart (asyncio's `exception` key).
+pub(crate) fn report_failure(msg: &str, failure: String) {
+    report_context(ExceptionContext {
+        message: msg.to_owned(),
+        task: None,
+        panic: None,
+        error: Some(failure),
+    });
+}
+
+fn report_context(ctx: ExceptionContext) {
     if let Some(lp) = aio_core::try_get_running_loop() {
-        lp.call_exception_handler(ExceptionContext {
-            message: msg,
-            task: None,
-            panic: None,
-            error: None,
-        });
+        lp.call_exception_handler(ctx);
     }
 }
 
@@ -162,7 +177,7 @@ where
                         return;
                     }
                     if let Some(f) = failure {
-                        report(format!("Unhandled error in client_connected_cb: {f}"));
+                        report_failure("Unhandled exception in client_connected_cb", f);
                     }
                 }));
             }
