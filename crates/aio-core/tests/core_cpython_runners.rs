@@ -274,7 +274,6 @@ fn test_asyncio_run_reports_hanging_tasks_errors() {
 }
 
 #[test]
-#[ignore = "divergence: a task created in main's last step never takes its first step, so spin() never runs"]
 fn test_asyncio_run_closes_gens_after_hanging_tasks_errors() {
     /// `fidget()`, the async generator: `while True: yield 1; await
     /// asyncio.sleep(1)`. Its frame is gone (`ag_frame is None`) once it

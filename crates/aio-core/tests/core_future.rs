@@ -465,3 +465,32 @@ fn settled_results_holding_a_raised_cancellation() {
         assert!(a.is_err() && b == Ok(1));
     });
 }
+
+/// A future completed between two runs of its loop, on the loop's thread:
+/// the task awaiting it (registered first) and a done callback added after
+/// run in that order, as asyncio's `call_soon` keeps them. The task's wake
+/// used to take the cross-thread path and come after the callback.
+#[test]
+fn a_wake_between_runs_keeps_its_place_before_later_callbacks() {
+    let lp = aio_core::Loop::new();
+    let fut = lp.create_future::<i32>();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (f, l) = (fut.clone(), log.clone());
+    // The task handle is the run's value, not awaited.
+    #[allow(clippy::async_yields_async)]
+    let waiter = lp.run_until_complete(async move {
+        aio_core::create_task(async move {
+            let v = f.await.unwrap();
+            l.borrow_mut().push(format!("task {v}"));
+        })
+    });
+    let waiter = waiter.unwrap();
+    // The waiter has taken its first step (the run's last turn): it awaits.
+    let l = log.clone();
+    fut.add_done_callback(move |_| l.borrow_mut().push("callback".to_string()));
+    fut.set_result(7).unwrap();
+    lp.run_until_complete(async {}).unwrap();
+    assert_eq!(*log.borrow(), ["task 7", "callback"]);
+    assert!(waiter.done());
+    lp.close();
+}

@@ -266,6 +266,14 @@ impl Loop {
         // so any output type will do.
         let mut task = task::spawn(core, fut, false, crate::task::raw::vtable::<F>());
         core.run_until(|| task.done());
+        if task.done() && !core.stopping.get() {
+            // asyncio stops the loop from the future's done callback, which
+            // runs a turn later: that turn runs too (what the future's last
+            // step made ready, a task it created, takes its step), without
+            // waiting for anything.
+            core.stopping.set(true);
+            core.run_once(None);
+        }
         drop(run);
         match task.result() {
             Some(r) => r,

@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     /// Address of the `Core`, compared (never dereferenced) to tell a wake
     /// on the loop's own thread from a remote one.
     pub(super) core_addr: AtomicUsize,
+    /// The thread the loop's core lives on (it is not `Send`).
+    pub(super) owner: std::thread::ThreadId,
     closed: AtomicBool,
     /// The loop's load, published for other threads ([`LoopHandle::metrics`](crate::LoopHandle::metrics)).
     pub(crate) gauges: Gauges,
@@ -61,6 +63,7 @@ impl Shared {
             park_state: AtomicU8::new(RUNNING),
             unparker,
             core_addr: AtomicUsize::new(NO_CORE),
+            owner: std::thread::current().id(),
             closed: AtomicBool::new(false),
             gauges: Gauges::default(),
         }

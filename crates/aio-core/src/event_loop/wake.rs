@@ -23,7 +23,33 @@ impl Shared {
                 // live `Restore::core`), and it is the loop owning this task.
                 unsafe { (*core).queue.push(Runnable::Task(task)) };
             }
-        } else if header::mark_scheduled(task.header()) {
+        } else {
+            self.schedule_elsewhere(task);
+        }
+    }
+
+    /// A wake from outside the running loop. On the loop's own thread
+    /// while it is not running (a future completed between two
+    /// `run_until_complete`s), the task goes into the loop's queue as a
+    /// local wake does, in order with the callbacks scheduled there, as
+    /// asyncio's `call_soon` keeps them; from another thread, through the
+    /// injection queue.
+    #[cold]
+    fn schedule_elsewhere(&self, task: TaskPtr) {
+        // (loom runs its threads on one OS thread: every wake is remote there.)
+        // A closing loop takes nothing more (the injection queue discards
+        // what it is sent then).
+        #[cfg(not(loom))]
+        if std::thread::current().id() == self.owner && !self.is_closed() {
+            if header::mark_queued(task.header()) {
+                // SAFETY: the loop's own thread, and the loop is not
+                // closed, so its core is alive (only a close frees it:
+                // the last `Loop` handle's drop closes first).
+                unsafe { self.core().queue.push(Runnable::Task(task)) };
+            }
+            return;
+        }
+        if header::mark_scheduled(task.header()) {
             self.inject(Remote::Wake(task));
         }
     }
