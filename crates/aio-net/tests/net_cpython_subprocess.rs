@@ -82,11 +82,9 @@
 //! finishes within the task's first step, before the cancelling callback
 //! runs, so aio's ends with the process.
 //!
-//! One port finds aio apart from asyncio, and is ignored (`divergence:`):
-//! `test_proc_exited`, signalling a child that has exited and was waited
-//! for: asyncio raises `ProcessLookupError`, aio's `send_signal`,
-//! `terminate` and `kill` return `Ok(())` (documented on
-//! `Process::send_signal`, not in the README's table).
+//! `test_proc_exited` (signalling a child that has exited and was waited
+//! for) found aio returning `Ok(())` where asyncio raises
+//! `ProcessLookupError`; aio now gives `ESRCH`, asyncio's error.
 
 use std::fs::File;
 use std::future::IntoFuture;
@@ -715,7 +713,6 @@ backend_tests!(
     test_create_subprocess_env_exec,
     test_subprocess_concurrent_wait,
     test_subprocess_communicate_stdout,
-    #[ignore = "divergence: signalling an exited, waited-for child is Ok(()) in aio; asyncio raises ProcessLookupError"]
     test_proc_exited;
     each:
     test_create_subprocess_with_pidfd,

@@ -122,9 +122,11 @@ async fn kill_gives_a_negative_returncode() -> io::Result<()> {
     p.kill()?;
     assert_eq!(p.wait().await?, -libc::SIGKILL);
     assert_eq!(p.returncode(), Some(-9));
-    // After reaping, signals are not sent (the pid may be reused): no error.
-    p.kill()?;
-    p.terminate()?;
+    // After reaping, signals are not sent (the pid may be reused): asyncio's
+    // ProcessLookupError.
+    for r in [p.kill(), p.terminate(), p.send_signal(libc::SIGUSR1)] {
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ESRCH));
+    }
 
     let p = sleeper().await?;
     p.terminate()?;
@@ -219,8 +221,11 @@ async fn killed_child_gives_a_negative_returncode_without_wait() -> io::Result<(
     assert_eq!(p.returncode(), Some(-libc::SIGTERM));
     assert_eq!(p.exit_status().and_then(|s| s.signal()), Some(libc::SIGTERM));
     assert_reaped(p.pid());
-    p.kill()?;
-    p.send_signal(libc::SIGUSR1)?;
+    assert_eq!(p.kill().unwrap_err().raw_os_error(), Some(libc::ESRCH));
+    assert_eq!(
+        p.send_signal(libc::SIGUSR1).unwrap_err().raw_os_error(),
+        Some(libc::ESRCH)
+    );
     assert_eq!(p.wait().await?, -libc::SIGTERM);
     Ok(())
 }

@@ -208,23 +208,27 @@ impl Process {
         Ok((out, err))
     }
 
-    /// Sends signal `sig` to the child: asyncio's `send_signal`. Does
-    /// nothing once the child was reaped (its pid may belong to another
-    /// process by then).
+    /// Sends signal `sig` to the child: asyncio's `send_signal`.
     ///
     /// # Errors
-    /// `InvalidInput` for a number that is not a signal.
+    /// Once the child's exit was recorded ([`returncode`](Process::returncode)
+    /// is set), the OS error `ESRCH` ("No such process"), asyncio's
+    /// `ProcessLookupError`, and nothing is sent: its pid may belong to
+    /// another process by then. `InvalidInput` for a number that is not a
+    /// signal.
     pub fn send_signal(&self, sig: i32) -> io::Result<()> {
         self.exit.send_signal(sig)
     }
 
-    /// Sends `SIGTERM`: asyncio's `terminate()`.
+    /// Sends `SIGTERM`: asyncio's `terminate()`. Errors as
+    /// [`send_signal`](Process::send_signal).
     pub fn terminate(&self) -> io::Result<()> {
         self.send_signal(libc::SIGTERM)
     }
 
     /// Sends `SIGKILL`: asyncio's `kill()`. [`wait`](Process::wait) then
-    /// returns `-9`.
+    /// returns `-9`. Errors as [`send_signal`](Process::send_signal): after
+    /// the exit, `ESRCH` (asyncio's `ProcessLookupError`).
     pub fn kill(&self) -> io::Result<()> {
         self.send_signal(libc::SIGKILL)
     }

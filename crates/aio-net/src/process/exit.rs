@@ -378,7 +378,9 @@ impl Exit {
     /// Sends `sig` unless the child was reaped (its pid may be reused).
     pub(crate) fn send_signal(&self, sig: i32) -> io::Result<()> {
         if self.state.status().is_some() {
-            return Ok(());
+            // Reaped: its pid may belong to another process by now. asyncio
+            // raises `ProcessLookupError` (ESRCH) here.
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
         }
         // Not reaped, so the pid is still our child (alive or a zombie).
         sys::kill(self.state.pid, sig)
