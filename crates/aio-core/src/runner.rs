@@ -73,6 +73,10 @@ where
 #[derive(Debug)]
 pub struct Runner {
     lp: Loop,
+    /// The context every run's main task runs in, as asyncio's Runner
+    /// keeps one (`test_run_keeps_context`): what a run sets, the next
+    /// sees. A copy of the caller's, made at the first run.
+    ctx: std::cell::OnceCell<crate::contextvars::Context>,
 }
 
 impl Default for Runner {
@@ -89,7 +93,27 @@ impl Runner {
 
     /// A runner on the given loop (it closes the loop when done).
     pub fn with_loop(lp: Loop) -> Runner {
-        Runner { lp }
+        Runner {
+            lp,
+            ctx: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Runs `fut` as the main task, in the runner's context: the task
+    /// starts with it, and what the task leaves in it stays for the next
+    /// run.
+    fn run_in_context<F>(&self, fut: F) -> Result<F::Output, TaskError>
+    where
+        F: Future + 'static,
+    {
+        let ctx = self.ctx.get_or_init(crate::contextvars::copy_context);
+        let keep = KeepContext(ctx.shared_slot());
+        let fut = async move {
+            // Dropped with the task's future, in the task's context.
+            let _keep = keep;
+            fut.await
+        };
+        ctx.run(|| self.lp.run_until_complete(fut))
     }
 
     /// Runs `fut` to completion on the runner's loop, as a task, and
@@ -102,7 +126,7 @@ impl Runner {
     where
         F: Future + 'static,
     {
-        match self.lp.run_until_complete(fut) {
+        match self.run_in_context(fut) {
             Ok(v) => v,
             Err(TaskError::Panicked(p)) => p.resume(),
             Err(TaskError::Cancelled(c)) => panic!("the main task was cancelled ({c})"),
@@ -116,7 +140,7 @@ impl Runner {
     where
         F: Future + 'static,
     {
-        self.lp.run_until_complete(fut)
+        self.run_in_context(fut)
     }
 
     /// The runner's loop.
@@ -127,6 +151,16 @@ impl Runner {
     /// Closes the loop (dropping the runner does the same).
     pub fn close(self) {
         self.lp.close();
+    }
+}
+
+/// Saves the context current when it drops (the main task's, as its
+/// future drops) into the runner's.
+struct KeepContext(std::rc::Rc<crate::contextvars::ContextSlot>);
+
+impl Drop for KeepContext {
+    fn drop(&mut self) {
+        self.0.replace(crate::contextvars::current());
     }
 }
 

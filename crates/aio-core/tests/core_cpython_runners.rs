@@ -40,30 +40,31 @@
 //!   in aio-net (README, the `KeyboardInterrupt` row), so there is no
 //!   interrupt for the runner to translate.
 //!
-//! Divergences, kept asserting asyncio's outcome (checked on Python 3.11)
-//! and ignored until aio gives it:
+//! Found by this port and mended (checked on Python 3.11):
 //!
 //! - `test_asyncio_run_closes_gens_after_hanging_tasks_errors`: asyncio's
 //!   `run_until_complete` stops the loop from the main task's done
 //!   callback, one turn after the main task ends, so a task the main task
-//!   created in its last step takes its first step before the loop stops
-//!   (`spin()` starts its generator, and is then cancelled at shutdown).
-//!   aio's loop stops in the turn the main task ends: the task is
-//!   cancelled at close before it ever ran, and its body never runs;
-//! - `test_asyncio_run_reports_hanging_tasks_errors`: the same missing
-//!   turn, and then, even for a leftover that did start: when a task
-//!   raises as `run()` cancels it at shutdown, asyncio calls the loop's
-//!   exception handler ("unhandled exception during asyncio.run()
-//!   shutdown", the task, the exception) whether or not the program holds
-//!   the task. aio reports nothing to the loop's handler while the
-//!   program holds a `Task` handle; when that handle is dropped after the
-//!   loop closed, "Task exception was never retrieved" goes to the default
-//!   handler (stderr). (A detached task is reported to the loop's handler
-//!   as "Task exception was never retrieved", during close);
+//!   created in its last step takes its first step before the loop stops.
+//!   aio stopped in the turn the main task ended, and the task never ran;
+//!   it now runs that turn too.
 //! - `test_run_keeps_context`: `asyncio.Runner` runs every `run()` in one
 //!   context of its own, so a value set in one run is seen by the next
-//!   (`-1`, `1`, `2`). aio's runner starts each run from the thread's
-//!   context: the second run sees `-1` again.
+//!   (`-1`, `1`, `2`). aio's runner started each run from the thread's
+//!   context; it now keeps one.
+//!
+//! A divergence, kept asserting asyncio's outcome and ignored until aio
+//! gives it:
+//!
+//! - `test_asyncio_run_reports_hanging_tasks_errors`: when a task raises
+//!   as `run()` cancels it at shutdown, asyncio calls the loop's exception
+//!   handler ("unhandled exception during asyncio.run() shutdown", the
+//!   task, the exception) whether or not the program holds the task. aio
+//!   reports nothing to the loop's handler while the program holds a
+//!   `Task` handle; when that handle is dropped after the loop closed,
+//!   "Task exception was never retrieved" goes to the default handler
+//!   (stderr). (A detached task is reported to the loop's handler as
+//!   "Task exception was never retrieved", during close.)
 //!
 //! `test_signal_install_not_supported_ok` runs the runner where
 //! `signal.signal()` would fail ("signal only works in main thread"): on a
@@ -242,7 +243,7 @@ fn record_reports(lp: &Loop, calls: Rc<RefCell<Vec<Report>>>) {
 }
 
 #[test]
-#[ignore = "divergence: the leftover never starts (no turn after main ends), and a held task's shutdown failure never reaches the loop's handler"]
+#[ignore = "divergence: a held task's failure at shutdown never reaches the loop's handler"]
 fn test_asyncio_run_reports_hanging_tasks_errors() {
     let lo_task: Rc<RefCell<Option<Task<()>>>> = Rc::default();
     let call_exc_handler_mock: Rc<RefCell<Vec<Report>>> = Rc::default();
@@ -480,7 +481,6 @@ fn test_second_with_block_raises() {
 static CVAR: ContextVar<i32> = ContextVar::new("cvar", -1);
 
 #[test]
-#[ignore = "divergence: Runner keeps no context across runs; a value set in one run is gone in the next"]
 fn test_run_keeps_context() {
     async fn f(val: i32) -> i32 {
         let old = CVAR.get();

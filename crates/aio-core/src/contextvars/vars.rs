@@ -51,6 +51,11 @@ impl ContextSlot {
         ContextSlot(Cell::new(snapshot))
     }
 
+    /// Makes `snapshot` the context held here.
+    pub(crate) fn replace(&self, snapshot: Snapshot) {
+        drop(self.0.replace(snapshot));
+    }
+
     /// A copy of the context held here (a pointer copy).
     #[inline]
     pub(crate) fn snapshot(&self) -> Snapshot {
