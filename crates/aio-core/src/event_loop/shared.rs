@@ -43,11 +43,27 @@ pub(crate) struct Shared {
     /// Address of the `Core`, compared (never dereferenced) to tell a wake
     /// on the loop's own thread from a remote one.
     pub(super) core_addr: AtomicUsize,
-    /// The thread the loop's core lives on (it is not `Send`).
-    pub(super) owner: std::thread::ThreadId,
+    /// The thread the loop's core lives on (it is not `Send`), as
+    /// `thread_token` numbers it.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(super) owner: usize,
     closed: AtomicBool,
     /// The loop's load, published for other threads ([`LoopHandle::metrics`](crate::LoopHandle::metrics)).
     pub(crate) gauges: Gauges,
+}
+
+thread_local! {
+    static TOKEN: u8 = const { 0 };
+}
+
+/// This thread, as a number no other live thread has (the address of a
+/// thread-local): cheaper than a `ThreadId`, whose `thread::current()`
+/// takes and drops a reference count. An exited thread's number may come
+/// back, but its loops are closed by then (a `Loop` is not `Send`: it
+/// dies with its thread), which the caller checks.
+#[cfg_attr(loom, allow(dead_code))]
+pub(super) fn thread_token() -> usize {
+    TOKEN.with(|t| std::ptr::from_ref(t) as usize)
 }
 
 /// `Shared::core_addr` before the loop's core exists: neither a core's
@@ -63,7 +79,7 @@ impl Shared {
             park_state: AtomicU8::new(RUNNING),
             unparker,
             core_addr: AtomicUsize::new(NO_CORE),
-            owner: std::thread::current().id(),
+            owner: thread_token(),
             closed: AtomicBool::new(false),
             gauges: Gauges::default(),
         }

@@ -40,7 +40,7 @@ impl Shared {
         // A closing loop takes nothing more (the injection queue discards
         // what it is sent then).
         #[cfg(not(loom))]
-        if std::thread::current().id() == self.owner && !self.is_closed() {
+        if super::shared::thread_token() == self.owner && !self.is_closed() {
             if header::mark_queued(task.header()) {
                 // SAFETY: the loop's own thread, and the loop is not
                 // closed, so its core is alive (only a close frees it:
