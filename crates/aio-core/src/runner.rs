@@ -160,7 +160,7 @@ struct KeepContext(std::rc::Rc<crate::contextvars::ContextSlot>);
 
 impl Drop for KeepContext {
     fn drop(&mut self) {
-        self.0.replace(crate::contextvars::current());
+        self.0.set(crate::contextvars::current());
     }
 }
 

@@ -52,8 +52,8 @@ impl ContextSlot {
     }
 
     /// Makes `snapshot` the context held here.
-    pub(crate) fn replace(&self, snapshot: Snapshot) {
-        drop(self.0.replace(snapshot));
+    pub(crate) fn set(&self, snapshot: Snapshot) {
+        self.0.set(snapshot);
     }
 
     /// A copy of the context held here (a pointer copy).

@@ -196,15 +196,11 @@ impl Core {
         for _ in 0..n {
             let Some(r) = self.queue.pop() else { break };
             let started = Instant::now();
+            let woken = matches!(r, Runnable::Woken(_));
             let name = match r {
-                Runnable::Task(t) => {
+                Runnable::Task(t) | Runnable::Woken(t) => {
                     let name = TaskRef::from_ptr(t.0).name();
-                    self.run_task(t, false);
-                    Some(name)
-                }
-                Runnable::Woken(t) => {
-                    let name = TaskRef::from_ptr(t.0).name();
-                    self.run_task(t, true);
+                    self.run_task(t, woken);
                     Some(name)
                 }
                 Runnable::Call(cb) => {
@@ -258,7 +254,7 @@ impl Core {
     /// Runs a dequeued task (`woken`: its entry came from another
     /// thread), unless it completed while queued.
     #[inline]
-    pub(super) fn run_task(&self, t: TaskPtr, woken: bool) {
+    fn run_task(&self, t: TaskPtr, woken: bool) {
         let ptr = t.0;
         // SAFETY: a queue entry of its kind on the loop thread, holding the
         // alive reference (released by the dequeue if the task finished
