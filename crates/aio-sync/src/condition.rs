@@ -220,7 +220,6 @@ impl Condition {
             phase: Phase::Start,
             reacquire: None,
             err: None,
-            notified: false,
         }
     }
 
@@ -363,13 +362,11 @@ impl Condition {
         }
     }
 
-    /// A wait that was `notified` ends without acting on it (cancelled or
+    /// A wait that was notified ends without acting on it (cancelled or
     /// dropped while it took the lock back): the next waiter gets the
     /// notification, as asyncio's `wait` does since 3.13.
-    fn pass_on(&self, notified: bool) {
-        if notified {
-            self.wake(1);
-        }
+    fn pass_on(&self) {
+        self.wake(1);
     }
 
     /// Leaves the waiter list; a notification received but not acted on
@@ -391,7 +388,11 @@ impl Condition {
 enum Phase {
     Start,
     Waiting(usize),
-    Reacquire,
+    /// Taking the lock back; `notified`: by a notification, not by a
+    /// cancellation (which passed any notification on as it left the list).
+    Reacquire {
+        notified: bool,
+    },
     Done,
 }
 
@@ -403,9 +404,6 @@ pub struct ConditionWait<'a, 'l> {
     phase: Phase,
     reacquire: Option<RawAcquire<'a>>,
     err: Option<Cancelled>,
-    /// Reached `Reacquire` by a notification (not by a cancellation, which
-    /// passed any notification on as it left the list).
-    notified: bool,
 }
 
 impl fmt::Debug for ConditionWait<'_, '_> {
@@ -413,7 +411,7 @@ impl fmt::Debug for ConditionWait<'_, '_> {
         let phase = match self.phase {
             Phase::Start => "start",
             Phase::Waiting(_) => "waiting",
-            Phase::Reacquire => "reacquiring",
+            Phase::Reacquire { .. } => "reacquiring",
             Phase::Done => "done",
         };
         f.debug_struct("ConditionWait").field("phase", &phase).finish()
@@ -446,18 +444,15 @@ impl Future for ConditionWait<'_, '_> {
                     if let Err(c) = cancel::check() {
                         cond.leave(key);
                         this.err = Some(c);
-                        this.phase = Phase::Reacquire;
+                        this.phase = Phase::Reacquire { notified: false };
                         continue;
                     }
                     match cond.waiters.lock().poll(key, cx.waker()) {
                         None => return Poll::Pending,
-                        Some(_) => {
-                            this.notified = true;
-                            this.phase = Phase::Reacquire;
-                        }
+                        Some(_) => this.phase = Phase::Reacquire { notified: true },
                     }
                 }
-                Phase::Reacquire => {
+                Phase::Reacquire { notified } => {
                     // asyncio re-acquires even when cancelled meanwhile.
                     if let Err(c) = cancel::check() {
                         this.err.get_or_insert(c);
@@ -473,7 +468,9 @@ impl Future for ConditionWait<'_, '_> {
                             this.phase = Phase::Done;
                             return Poll::Ready(match this.err.take() {
                                 Some(c) => {
-                                    cond.pass_on(this.notified);
+                                    if notified {
+                                        cond.pass_on();
+                                    }
                                     Err(c)
                                 }
                                 None => Ok(()),
@@ -491,8 +488,8 @@ impl Drop for ConditionWait<'_, '_> {
     fn drop(&mut self) {
         match self.phase {
             Phase::Waiting(key) => self.cond.leave(key),
-            Phase::Reacquire => self.cond.pass_on(self.notified),
-            Phase::Start | Phase::Done => {}
+            Phase::Reacquire { notified: true } => self.cond.pass_on(),
+            Phase::Reacquire { notified: false } | Phase::Start | Phase::Done => {}
         }
         // A pending re-acquire passes the lock on when it drops.
     }
