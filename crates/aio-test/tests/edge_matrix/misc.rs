@@ -625,33 +625,37 @@ impl Case for WaitTasks {
 
 pub struct CondFx {
     cond: Condition,
-    /// The operation waits on the condition (set before its `wait`);
-    /// cleared, and `op_ended` set, when the operation ends.
-    op_waiting: Rc<Cell<bool>>,
-    op_ended: Rc<Cell<bool>>,
-    /// A second waiter, queued behind the operation's.
+    /// Where the operation's wait is.
+    op: Rc<Cell<WaitState>>,
+    /// A second waiter, queued behind the operation's, and where it is.
     rival: RefCell<Option<aio_core::Task<Result<(), Cancelled>>>>,
-    rival_waiting: Rc<Cell<bool>>,
+    rival_state: Rc<Cell<WaitState>>,
     /// The feed's notifier, and how many waiters its `notify(1)` reached.
     notifier: RefCell<Option<aio_core::Task<Result<(), Cancelled>>>>,
     fed: Cell<usize>,
 }
 
-/// Clears its flag when dropped: a wait has ended, however.
-struct Clear(Rc<Cell<bool>>);
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WaitState {
+    NotYet,
+    Waiting,
+    Ended,
+}
 
-impl Drop for Clear {
-    fn drop(&mut self) {
-        self.0.set(false);
+/// Marks a wait `Waiting` while it lives, `Ended` once dropped (however
+/// the wait ended).
+struct Waiting(Rc<Cell<WaitState>>);
+
+impl Waiting {
+    fn start(state: &Rc<Cell<WaitState>>) -> Waiting {
+        state.set(WaitState::Waiting);
+        Waiting(state.clone())
     }
 }
 
-/// Sets its flag when dropped.
-struct Set(Rc<Cell<bool>>);
-
-impl Drop for Set {
+impl Drop for Waiting {
     fn drop(&mut self) {
-        self.0.set(true);
+        self.0.set(WaitState::Ended);
     }
 }
 
@@ -677,10 +681,9 @@ impl Case for ConditionWait {
         Box::pin(async {
             Ok(CondFx {
                 cond: Condition::new(),
-                op_waiting: Rc::new(Cell::new(false)),
-                op_ended: Rc::new(Cell::new(false)),
+                op: Rc::new(Cell::new(WaitState::NotYet)),
                 rival: RefCell::new(None),
-                rival_waiting: Rc::new(Cell::new(false)),
+                rival_state: Rc::new(Cell::new(WaitState::NotYet)),
                 notifier: RefCell::new(None),
                 fed: Cell::new(0),
             })
@@ -695,13 +698,10 @@ impl Case for ConditionWait {
             let rival = fx.clone();
             *fx.rival.borrow_mut() = Some(aio_core::create_task(async move {
                 let mut g = rival.cond.acquire().await?;
-                rival.rival_waiting.set(true);
-                let _clear = Clear(rival.rival_waiting.clone());
+                let _waiting = Waiting::start(&rival.rival_state);
                 rival.cond.wait(&mut g).await
             }));
-            fx.op_waiting.set(true);
-            let _clear = Clear(fx.op_waiting.clone());
-            let _ended = Set(fx.op_ended.clone());
+            let _waiting = Waiting::start(&fx.op);
             fx.cond.wait(&mut g).await
         })
     }
@@ -710,7 +710,7 @@ impl Case for ConditionWait {
         *fx.notifier.borrow_mut() = Some(aio_core::create_task(async move {
             // Once the rival waits, behind the operation if that still
             // waits.
-            while !fx2.rival_waiting.get() || !(fx2.op_waiting.get() || fx2.op_ended.get()) {
+            while fx2.rival_state.get() != WaitState::Waiting || fx2.op.get() == WaitState::NotYet {
                 aio_core::yield_now().await?;
             }
             let g = fx2.cond.acquire().await?;
