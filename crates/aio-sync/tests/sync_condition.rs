@@ -297,48 +297,37 @@ fn cancelled_before_notify_does_not_take_a_notification() {
     });
 }
 
+/// A notified wait dropped before it acted on the notification passes it
+/// to the next waiter: dropped before it ran again, or while it was taking
+/// the lock back (`reacquiring`). Its guard is left empty either way.
 #[test]
 fn dropped_wait_passes_the_notification_and_leaves_the_guard_empty() {
-    let cond = Condition::new();
-    let mut g1 = cond.lock().try_acquire().unwrap();
-    let mut w1 = Box::pin(cond.wait(&mut g1));
-    assert!(poll_once(w1.as_mut()).is_pending());
-    let mut g2 = cond.lock().try_acquire().unwrap();
-    let mut w2 = Box::pin(cond.wait(&mut g2));
-    assert!(poll_once(w2.as_mut()).is_pending());
-    assert!(!cond.locked());
-    let g3 = cond.lock().try_acquire().unwrap();
-    assert_eq!(cond.notify(1), Ok(1));
-    drop(g3);
-    drop(w1); // notified, never ran: the notification moves to w2
-    drop(g1); // released nothing: the wait had given the lock up
-    assert!(!cond.locked());
-    assert!(matches!(poll_once(w2.as_mut()), Poll::Ready(Ok(()))));
-    drop(w2);
-    assert!(cond.locked());
-    drop(g2);
-    assert!(!cond.locked());
-}
-
-#[test]
-fn dropped_while_reacquiring_passes_the_notification_on() {
-    let cond = Condition::new();
-    let mut g1 = cond.lock().try_acquire().unwrap();
-    let mut w1 = Box::pin(cond.wait(&mut g1));
-    assert!(poll_once(w1.as_mut()).is_pending());
-    let mut g2 = cond.lock().try_acquire().unwrap();
-    let mut w2 = Box::pin(cond.wait(&mut g2));
-    assert!(poll_once(w2.as_mut()).is_pending());
-    let g3 = cond.lock().try_acquire().unwrap();
-    assert_eq!(cond.notify(1), Ok(1));
-    assert!(poll_once(w1.as_mut()).is_pending(), "notified, it waits for the lock");
-    drop(w1); // never acted on the notification: it moves to w2
-    drop(g1);
-    drop(g3);
-    assert!(matches!(poll_once(w2.as_mut()), Poll::Ready(Ok(()))));
-    drop(w2);
-    drop(g2);
-    assert!(!cond.locked());
+    for reacquiring in [false, true] {
+        let cond = Condition::new();
+        let mut g1 = cond.lock().try_acquire().unwrap();
+        let mut w1 = Box::pin(cond.wait(&mut g1));
+        assert!(poll_once(w1.as_mut()).is_pending());
+        let mut g2 = cond.lock().try_acquire().unwrap();
+        let mut w2 = Box::pin(cond.wait(&mut g2));
+        assert!(poll_once(w2.as_mut()).is_pending());
+        assert!(!cond.locked());
+        let mut g3 = Some(cond.lock().try_acquire().unwrap());
+        assert_eq!(cond.notify(1), Ok(1));
+        if reacquiring {
+            assert!(poll_once(w1.as_mut()).is_pending(), "notified, it waits for the lock");
+        } else {
+            g3 = None;
+        }
+        drop(w1); // never acted on the notification: it moves to w2
+        drop(g1); // released nothing: the wait had given the lock up
+        drop(g3);
+        assert!(!cond.locked());
+        assert!(matches!(poll_once(w2.as_mut()), Poll::Ready(Ok(()))));
+        drop(w2);
+        assert!(cond.locked());
+        drop(g2);
+        assert!(!cond.locked());
+    }
 }
 
 #[test]
