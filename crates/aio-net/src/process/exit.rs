@@ -375,7 +375,8 @@ impl Exit {
         }
     }
 
-    /// Sends `sig` unless the child was reaped (its pid may be reused).
+    /// Sends `sig`, unless the child was reaped (its pid may be reused):
+    /// then `ESRCH`, asyncio's `ProcessLookupError`.
     pub(crate) fn send_signal(&self, sig: i32) -> io::Result<()> {
         if self.state.status().is_some() {
             // Reaped: its pid may belong to another process by now. asyncio
