@@ -27,7 +27,8 @@ pub struct ProcFx {
 }
 
 /// `wait` for a child that runs until its stdin closes (`cat`): the return
-/// code is recorded whatever happened to an earlier `wait`.
+/// code is recorded whatever happened to an earlier `wait`, and a signal
+/// sent after it is refused with `ESRCH`.
 pub struct Wait;
 
 impl Case for Wait {
@@ -67,7 +68,14 @@ impl Case for Wait {
                 .map_err(|_| io::Error::other("the child's exit was never seen"))??;
             ensure(code == 0 && fx.p.borrow().returncode() == Some(0), || {
                 format!("exit {code}")
-            })
+            })?;
+            // Once the exit is recorded a signal is refused, never sent
+            // (the pid may be reused): asyncio's ProcessLookupError.
+            let e = fx.p.borrow().kill();
+            ensure(
+                e.as_ref().err().and_then(io::Error::raw_os_error) == Some(libc::ESRCH),
+                || format!("a signal after the exit: {e:?}"),
+            )
         })
     }
     fn peer_end(fx: &Rc<Self::Fx>, reset: bool) -> Local<'_, io::Result<()>> {
