@@ -16,7 +16,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 mod common;
 
 #[cfg(target_os = "linux")]
-use common::tpc::{glommio_join, monoio_join, on_glommio, on_monoio};
+use common::tpc::{MonoioYield, glommio_join, monoio_join, on_glommio, on_monoio};
 use common::{aio_join, group, on_aio, on_smol, on_tokio, smol_join, tokio_ct, tokio_join, tokio_local_join};
 
 /// `n` tasks that return their index, joined and summed.
@@ -206,8 +206,10 @@ fn yield_storm(c: &mut Criterion) {
             }
         })
     });
-    // glommio's `yield_now` is futures-lite's (wake, then pending once);
-    // monoio has none of its own: the same future.
+    // glommio's `yield_now` is futures-lite's (wake, then pending once),
+    // which queues the task behind the others. monoio has no yield of its
+    // own, and runs a task that woke itself again first, so futures-lite's
+    // would yield to no one there: monoio yields through `MonoioYield`.
     #[cfg(target_os = "linux")]
     {
         on_glommio(&mut g, "glommio", &common::tpc::glommio(), || {
@@ -218,10 +220,15 @@ fn yield_storm(c: &mut Criterion) {
             })
         });
         on_monoio(&mut g, "monoio", &mut common::tpc::monoio(), || {
-            monoio_join(YIELD_TASKS, |_| async {
-                for _ in 0..YIELDS {
-                    smol::future::yield_now().await;
-                }
+            MonoioYield::run(|y| {
+                monoio_join(YIELD_TASKS, move |_| {
+                    let y = y.clone();
+                    async move {
+                        for _ in 0..YIELDS {
+                            y.yield_now().await;
+                        }
+                    }
+                })
             })
         });
     }

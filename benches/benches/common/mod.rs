@@ -112,6 +112,38 @@ where
     in_order((0..n).map(|i| ex.spawn(task(i))).collect(), |t| t).await
 }
 
+/// Counts how often a lock changes hands, so a contended-lock workload
+/// can check that it measured hand-offs: a FIFO lock held across a yield
+/// passes to the next waiter at every release.
+#[derive(Default)]
+pub struct Handoffs {
+    holder: std::cell::Cell<u64>,
+    n: std::cell::Cell<u64>,
+}
+
+impl Handoffs {
+    /// Task `task` (numbered from 0) holds the lock now.
+    pub fn held_by(&self, task: u64) {
+        if self.holder.replace(task + 1) != task + 1 {
+            self.n.set(self.n.get() + 1);
+        }
+    }
+
+    /// Panics unless the lock changed hands at least `at_least` times.
+    pub fn check(&self, who: &str, at_least: u64) {
+        let n = self.n.get();
+        assert!(
+            n >= at_least,
+            "{who}: the lock changed hands {n} times, fewer than {at_least}"
+        );
+    }
+
+    /// How often the lock changed hands.
+    pub fn count(&self) -> u64 {
+        self.n.get()
+    }
+}
+
 /// The thread-per-core runtimes (Linux, io_uring): glommio and monoio,
 /// each built once per bench group. Either may be unable to run here (no
 /// io_uring, too little locked memory for glommio's rings): its builder
@@ -119,8 +151,11 @@ where
 /// only; nothing is measured in its place.
 #[cfg(target_os = "linux")]
 pub mod tpc {
-    use std::future::Future;
+    use std::cell::{Cell, RefCell};
+    use std::future::{Future, poll_fn};
     use std::hint::black_box;
+    use std::rc::Rc;
+    use std::task::{Poll, Waker};
 
     use super::{Group, in_order};
 
@@ -168,6 +203,67 @@ pub mod tpc {
     pub fn on_monoio<F: Future>(g: &mut Group<'_>, name: &str, rt: &mut Option<Monoio>, body: impl Fn() -> F) {
         if let Some(rt) = rt {
             g.bench_function(name, |b| b.iter(|| black_box(rt.block_on(body()))));
+        }
+    }
+
+    /// A yield for monoio that lets the other tasks run. monoio runs a
+    /// task that woke itself during its poll again before anything else
+    /// queued (its scheduler's `yield_now` puts it at the queue's front),
+    /// so futures-lite's `yield_now` hands the thread to no one: 100 tasks
+    /// that take a lock and yield inside it passed it on 100 times in
+    /// 100k acquisitions ([`Handoffs`](super::Handoffs) counted). A task
+    /// is queued at the back only when woken after its poll, so here a
+    /// yielding task leaves its waker to a pump task, woken once per batch
+    /// of yields, which wakes them in order: one extra poll (the pump's)
+    /// per batch.
+    #[derive(Default)]
+    pub struct MonoioYield {
+        yielded: RefCell<Vec<Waker>>,
+        pump: RefCell<Option<Waker>>,
+        done: Cell<bool>,
+    }
+
+    impl MonoioYield {
+        /// Runs `body` with a pump task serving its yields.
+        pub async fn run<F: Future>(body: impl FnOnce(Rc<MonoioYield>) -> F) -> F::Output {
+            let y = Rc::new(MonoioYield::default());
+            let pump = monoio::spawn({
+                let y = y.clone();
+                poll_fn(move |cx| {
+                    for w in y.yielded.take() {
+                        w.wake();
+                    }
+                    if y.done.get() {
+                        return Poll::Ready(());
+                    }
+                    *y.pump.borrow_mut() = Some(cx.waker().clone());
+                    Poll::Pending
+                })
+            });
+            let out = body(y.clone()).await;
+            y.done.set(true);
+            if let Some(w) = y.pump.take() {
+                w.wake();
+            }
+            pump.await;
+            out
+        }
+
+        /// Yields: the task runs again after everything queued now.
+        pub async fn yield_now(&self) {
+            let mut yielded = false;
+            poll_fn(|cx| {
+                if yielded {
+                    return Poll::Ready(());
+                }
+                yielded = true;
+                self.yielded.borrow_mut().push(cx.waker().clone());
+                if let Some(w) = self.pump.take() {
+                    w.wake();
+                }
+                Poll::Pending
+            })
+            .await
         }
     }
 
