@@ -77,6 +77,7 @@ impl Base {
         self.maxsize
     }
 
+    #[inline]
     pub(crate) fn is_shut_down(&self) -> bool {
         self.shutdown.load(Ordering::Acquire) & SHUT_DOWN != 0
     }
@@ -86,7 +87,10 @@ impl Base {
     }
 
     /// Stores an item whose slot is secured and makes it available.
-    #[inline]
+    // `always`: generic, so it is compiled in the caller's crate, where a
+    // plain `inline` was not followed (the criterion queue bench called it,
+    // and `is_shut_down`, out of line).
+    #[inline(always)]
     fn push<T>(&self, store: &Store<T>, item: T) {
         // Count it before anyone can take it, so task_done never underflows.
         self.unfinished.fetch_add(1, Ordering::SeqCst);
@@ -100,7 +104,7 @@ impl Base {
 
     /// Takes an item whose permit was acquired; `None` only when an
     /// immediate shutdown drained it.
-    #[inline]
+    #[inline(always)]
     fn pop<T>(&self, store: &Store<T>) -> Option<T> {
         let item = store.pop()?;
         if self.bounded() {

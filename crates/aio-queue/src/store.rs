@@ -96,7 +96,8 @@ impl<T> Store<T> {
         }
     }
 
-    #[inline]
+    // `always`: as `Base::push`, which calls it.
+    #[inline(always)]
     pub(crate) fn push(&self, item: T) {
         match self {
             Store::Fifo(d) => d.lock().push_back(item),
@@ -105,7 +106,7 @@ impl<T> Store<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop(&self) -> Option<T> {
         match self {
             Store::Fifo(d) => {
