@@ -18,7 +18,9 @@
 //!   the same way, from `connection_lost`).
 //! - A read task that CPython starts before a `call_soon`'d feeding
 //!   callback runs one loop turn first, so it waits as CPython's does.
-//! - `StreamReader(limit=n)` is `set_limit(n)`; the `ValueError` of
+//! - `StreamReader(limit=n)` is `set_limit(n)` (`limit=0`'s `ValueError`
+//!   is its `InvalidInput`); `readuntil((a, b))`, asyncio 3.13's tuple of
+//!   separators, is `readuntil_any(&[a, b])`; the `ValueError` of
 //!   `readline` over the limit is `StreamError::LimitOverrun` (asyncio's
 //!   `LimitOverrunError`, which `readline` re-raises as `ValueError`).
 //! - `stream._buffer` is what the reader received and has not returned,
@@ -47,14 +49,9 @@
 //!   the private `_buffer` after `feed_data`, before any read; aio's
 //!   reader holds nothing until a read asks (the reads below check what
 //!   feeding makes readable).
-//! - `test_invalid_limit`: `StreamReader(limit=0)` and `limit=-1` raise
-//!   `ValueError`; aio's `set_limit` takes a `usize` and returns nothing
-//!   (a limit of 0 is taken as 1), so there is no error to assert.
-//! - the 3.13 multi-separator tests (`test_readuntil_multi_separator`,
-//!   `_multi_separator_limit`, `_multi_separator_negative_offset`) and the
-//!   tuple steps of `test_readuntil_separator`: aio's `readuntil` takes one
-//!   separator. The `readexactly(-1)` step of
-//!   `test_readexactly_zero_or_less`: the count is a `usize`.
+//! - The `limit=-1` step of `test_invalid_limit` and the
+//!   `readexactly(-1)` step of `test_readexactly_zero_or_less`: limits and
+//!   counts are `usize`s.
 //! - `test_exception`: aio's reader has no `exception()` accessor (the
 //!   tests that read after `set_exception` are ported).
 //! - `test_open_connection_error`, `test_open_unix_connection_error`: they
@@ -157,7 +154,7 @@ fn stream() -> io::Result<(Feeder, StreamReader, StreamWriter)> {
 /// `asyncio.StreamReader(limit=limit)`.
 fn stream_with_limit(limit: usize) -> io::Result<(Feeder, StreamReader, StreamWriter)> {
     let (feeder, mut r, w) = stream()?;
-    r.set_limit(limit);
+    r.set_limit(limit)?;
     Ok((feeder, r, w))
 }
 
@@ -483,17 +480,25 @@ async fn test_readline_exception() -> io::Result<()> {
     Ok(())
 }
 
-async fn test_readuntil_separator() -> io::Result<()> {
-    let (_feeder, mut stream, _w) = stream()?;
-    match stream.readuntil(b"").await {
+#[track_caller]
+fn assert_value_error<T: std::fmt::Debug>(r: Result<T, StreamError>, says: &str) {
+    match r {
         Err(StreamError::Io(e)) if e.kind() == io::ErrorKind::InvalidInput => {
             assert!(
-                e.to_string().to_lowercase().contains("separator should be"),
-                "asyncio's ValueError says 'Separator should be ...': {e}"
+                e.to_string().to_lowercase().contains(&says.to_lowercase()),
+                "asyncio's ValueError says '{says} ...': {e}"
             );
         }
         other => panic!("expected InvalidInput (asyncio's ValueError): {other:?}"),
     }
+}
+
+async fn test_readuntil_separator() -> io::Result<()> {
+    let (_feeder, mut stream, _w) = stream()?;
+    assert_value_error(stream.readuntil(b"").await, "Separator should be");
+    // The tuple steps: `separator=(b'',)` and `separator=()`.
+    assert_value_error(stream.readuntil_any(&[b""]).await, "Separator should be");
+    assert_value_error(stream.readuntil_any(&[]).await, "Separator should contain");
     Ok(())
 }
 
@@ -616,6 +621,80 @@ async fn test_readuntil_limit_found_sep() -> io::Result<()> {
     }
 
     assert_eq!(buffer(&mut stream), b"some dataAAA");
+    Ok(())
+}
+
+async fn test_readuntil_multi_separator() -> io::Result<()> {
+    let (feeder, mut stream, _w) = stream()?;
+
+    // Simple case
+    feeder.feed_data(b"line 1\nline 2\r");
+    let data = stream.readuntil_any(&[b"\r", b"\n"]).await?;
+    assert_eq!(data, b"line 1\n");
+    let data = stream.readuntil_any(&[b"\r", b"\n"]).await?;
+    assert_eq!(data, b"line 2\r");
+    assert_eq!(buffer(&mut stream), b"");
+
+    // First end position matches, even if that's a longer match
+    feeder.feed_data(b"ABCDEFG");
+    let data = stream.readuntil_any(&[b"DEF", b"BCDE"]).await?;
+    assert_eq!(data, b"ABCDE");
+    assert_eq!(buffer(&mut stream), b"FG");
+    Ok(())
+}
+
+async fn test_readuntil_multi_separator_limit() -> io::Result<()> {
+    let (feeder, mut stream, _w) = stream_with_limit(3)?;
+    feeder.feed_data(b"some dataA");
+
+    match stream.readuntil_any(&[b"A", b"ome dataA"]).await {
+        Err(StreamError::LimitOverrun { consumed, message }) => {
+            assert!(message.contains("is found"), "{message}");
+            // The shorter separator is the one that matched: b"A" at 9.
+            assert_eq!(consumed, 9);
+        }
+        other => panic!("expected LimitOverrun: {other:?}"),
+    }
+
+    assert_eq!(buffer(&mut stream), b"some dataA");
+    Ok(())
+}
+
+async fn test_readuntil_multi_separator_negative_offset() -> io::Result<()> {
+    // If the buffer is big enough for the smallest separator (but does
+    // not contain it) but too small for the largest, `offset` must not
+    // become negative.
+    let (feeder, mut stream, _w) = stream()?;
+    feeder.feed_data(b"data");
+
+    let readuntil_task = create_task(async move {
+        let data = stream.readuntil_any(&[b"A", b"long sep"]).await;
+        (stream, data)
+    });
+    waits(&readuntil_task).await;
+    feeder.feed_data(b"Z");
+    // (Over a socket the b"Z" may arrive alone: the read looks at
+    // b"dataZ", still shorter than the long separator, and waits again.)
+    settle(2).await;
+    feeder.feed_data(b"Aaaa");
+
+    let (mut stream, data) = readuntil_task.await.map_err(err)?;
+    assert_eq!(data?, b"dataZA");
+    assert_eq!(buffer(&mut stream), b"aaa");
+    Ok(())
+}
+
+async fn test_invalid_limit() -> io::Result<()> {
+    // `StreamReader(limit=0)`; `limit=-1` cannot be written (a `usize`).
+    let (_feeder, mut stream, _w) = stream()?;
+    let before = stream.limit();
+    match stream.set_limit(0) {
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            assert!(e.to_string().contains("Limit cannot be <= 0"), "{e}");
+        }
+        other => panic!("expected InvalidInput (asyncio's ValueError): {other:?}"),
+    }
+    assert_eq!(stream.limit(), before, "a refused limit changes nothing");
     Ok(())
 }
 
@@ -1211,6 +1290,10 @@ backend_tests!(
     test_readuntil_multi_chunks_1,
     test_readuntil_eof,
     test_readuntil_limit_found_sep,
+    test_readuntil_multi_separator,
+    test_readuntil_multi_separator_limit,
+    test_readuntil_multi_separator_negative_offset,
+    test_invalid_limit,
     test_readuntil_bytearray,
     test_readexactly_zero_or_less,
     test_readexactly,

@@ -293,7 +293,7 @@ async fn a_line_with_no_end_stays_within_twice_the_limit() -> io::Result<()> {
         sleep(0.002).await?;
     }
     let (mut r, _w) = rx.into_streams();
-    r.set_limit(LIMIT);
+    r.set_limit(LIMIT)?;
     let mut largest = 0;
     let mut overruns = 0;
     for _ in 0..8 {

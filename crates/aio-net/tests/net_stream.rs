@@ -400,7 +400,7 @@ async fn readexactly_at_early_eof() -> io::Result<()> {
 async fn readuntil_over_the_limit() -> io::Result<()> {
     let (a, b) = UnixStream::pair()?;
     let (mut r, _w) = b.into_streams();
-    r.set_limit(16);
+    r.set_limit(16)?;
     a.write_all(b"short\nthis line is much longer than sixteen bytes\nok\n".to_vec())
         .await
         .0?;
@@ -418,6 +418,47 @@ async fn readuntil_over_the_limit() -> io::Result<()> {
         other => panic!("{other:?}"),
     }
     assert_eq!(r.buffered(), 23);
+    Ok(())
+}
+
+/// `readuntil_any` ends at the match that ends first, not the one that
+/// starts first; of two ending at the same byte the shorter separator is
+/// the match (its start is what the limit is checked against), as
+/// asyncio 3.13 sorts its separators by length.
+async fn readuntil_any_takes_the_earliest_end() -> io::Result<()> {
+    let (a, b) = UnixStream::pair()?;
+    let (mut r, _w) = b.into_streams();
+    a.write_all(b"xABCDyBC".to_vec()).await.0?;
+    // b"ABCD" starts first (1), b"C" ends first (4).
+    assert_eq!(
+        r.readuntil_any(&[b"ABCD", b"C"]).await.map_err(io::Error::from)?,
+        b"xABC"
+    );
+    // b"Dy" and b"y" both end at 2 of b"DyBC": the data is the same.
+    assert_eq!(r.readuntil_any(&[b"Dy", b"y"]).await.map_err(io::Error::from)?, b"Dy");
+    // b"BC" and b"C" end together; with limit 1 the shorter one, at 1, is
+    // within it; the longer one's start (0) would have been too.
+    r.set_limit(1)?;
+    assert_eq!(r.readuntil_any(&[b"BC", b"C"]).await.map_err(io::Error::from)?, b"BC");
+    // b"yz" and b"z" end together in b"xyz": the shorter one matched, and
+    // its start (2) is past the limit of 1, where b"yz"'s (1) is not.
+    a.write_all(b"xyz".to_vec()).await.0?;
+    match r.readuntil_any(&[b"yz", b"z"]).await {
+        Err(StreamError::LimitOverrun { consumed, message }) => {
+            assert_eq!(consumed, 2, "the shorter separator matched");
+            assert!(message.contains("is found"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.buffered(), 3, "the data stays for the next read");
+    // No separator, or an empty one, is refused without touching the data.
+    for seps in [&[][..], &[&b""[..], b"z"][..]] {
+        match r.readuntil_any(seps).await {
+            Err(StreamError::Io(e)) if e.kind() == io::ErrorKind::InvalidInput => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(r.buffered(), 3);
     Ok(())
 }
 
@@ -831,6 +872,7 @@ backend_tests!(
     cancelled_handler_is_not_reported,
     readexactly_at_early_eof,
     readuntil_over_the_limit,
+    readuntil_any_takes_the_earliest_end,
     drain_against_a_stalled_reader_stays_bounded,
     cancelled_read_loses_no_bytes,
     connect_refused,

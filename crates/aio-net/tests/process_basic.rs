@@ -469,6 +469,15 @@ async fn readers_use_the_limit() -> io::Result<()> {
     let e = r.readline().await.unwrap_err();
     assert!(matches!(e, aio_net::StreamError::LimitOverrun { .. }), "{e}");
     p.wait().await?;
+    // asyncio's `limit=0` is a `ValueError`; here the spawn is refused
+    // before a child exists.
+    let e = create_subprocess_shell("echo never")
+        .stdout(PIPE)
+        .limit(0)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("Limit cannot be <= 0"), "{e}");
     Ok(())
 }
 

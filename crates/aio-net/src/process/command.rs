@@ -171,6 +171,8 @@ impl Command {
 
     /// The buffer limit of the stdout and stderr readers (asyncio's
     /// `limit=`, 64 KiB by default): the longest line `readline` accepts.
+    /// A limit of 0 makes [`spawn`](Command::spawn) fail with
+    /// `InvalidInput` before it starts anything.
     pub fn limit(mut self, limit: usize) -> Command {
         self.limit = Some(limit);
         self
@@ -197,6 +199,11 @@ impl Command {
             return Err(io::Error::other(
                 "no running event loop: spawn subprocesses from code running on an aio loop",
             ));
+        }
+        if let Some(n) = self.limit {
+            // Refused before a child exists (asyncio's readers raise it
+            // once the child runs).
+            crate::stream::check_limit(n)?;
         }
         reap_pending();
         let merged = self.configure_stdio();
@@ -296,15 +303,19 @@ impl Command {
         let reader = |t: Rc<Transport>| {
             let mut r = StreamReader::new(t);
             if let Some(n) = self.limit {
-                r.set_limit(n);
+                r.set_limit(n)?;
             }
-            r
+            Ok::<_, io::Error>(r)
         };
+        // Made while the guard still holds the child (it kills and reaps
+        // it if this fails).
+        let stdout = stdout.map(reader).transpose()?;
+        let stderr = stderr.map(reader).transpose()?;
         let child = guard.0.take().expect("set by spawn");
         Ok(Process {
             stdin: stdin.map(StreamWriter::new),
-            stdout: stdout.map(reader),
-            stderr: stderr.map(reader),
+            stdout,
+            stderr,
             pid,
             exit: Exit::new(child, self.watcher, Reaper::current()),
         })

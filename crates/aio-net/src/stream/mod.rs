@@ -8,6 +8,7 @@ mod server;
 mod writer;
 
 pub use reader::StreamReader;
+pub(crate) use reader::check_limit;
 #[cfg(feature = "tls")]
 pub(crate) use server::start_server_with;
 pub use server::{HandlerOutput, Server, open_connection, open_unix_connection, start_server, start_unix_server};

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::poll_fn;
-#[cfg(feature = "tls")]
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -101,9 +100,16 @@ impl StreamReader {
         Ok((self.transport.clone(), recv, rest))
     }
 
-    /// The largest line or chunk `readline`/`readuntil` accept.
-    pub fn set_limit(&mut self, limit: usize) {
-        self.limit = limit.max(1);
+    /// Sets the largest line or chunk `readline`/`readuntil` accept
+    /// (asyncio's `limit=`).
+    ///
+    /// # Errors
+    /// A limit of 0 is refused (`InvalidInput`, "Limit cannot be <= 0",
+    /// asyncio's `ValueError`); the limit stays as it was.
+    pub fn set_limit(&mut self, limit: usize) -> io::Result<()> {
+        check_limit(limit)?;
+        self.limit = limit;
+        Ok(())
     }
 
     /// The current limit.
@@ -282,32 +288,58 @@ impl StreamReader {
 
     /// asyncio's `readuntil(sep)`: the data up to and including `sep`.
     /// EOF first gives `IncompleteRead` with everything read; no `sep`
-    /// within the limit gives `LimitOverrun` (the data stays buffered).
+    /// within the limit gives `LimitOverrun` (the data stays buffered); an
+    /// empty `sep` is `InvalidInput` (asyncio's `ValueError`).
     ///
     /// # Cancellation
     /// As [`read`](StreamReader::read).
     pub async fn readuntil(&mut self, sep: &[u8]) -> Result<Vec<u8>, StreamError> {
-        if sep.is_empty() {
-            return Err(StreamError::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the separator should be at least one-byte string",
-            )));
+        self.until(&[sep]).await
+    }
+
+    /// asyncio 3.13's `readuntil((sep1, sep2, ...))`: the shortest data
+    /// that ends with any of `seps` (of two matches ending at the same
+    /// byte, the shorter separator is the one that matched, for the
+    /// limit). Otherwise as [`readuntil`](StreamReader::readuntil); no
+    /// separator at all, or an empty one, is `InvalidInput`.
+    ///
+    /// ```no_run
+    /// # async fn f(r: &mut aio_net::StreamReader) -> Result<(), aio_net::StreamError> {
+    /// let line = r.readuntil_any(&[b"\r\n", b"\n"]).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Cancellation
+    /// As [`read`](StreamReader::read).
+    pub async fn readuntil_any(&mut self, seps: &[&[u8]]) -> Result<Vec<u8>, StreamError> {
+        self.until(seps).await
+    }
+
+    /// `readuntil`, step for step: `offset` is where no separator can
+    /// begin any more, so each look scans only what arrived since.
+    async fn until(&mut self, seps: &[&[u8]]) -> Result<Vec<u8>, StreamError> {
+        let invalid = |m| Err(StreamError::Io(io::Error::new(io::ErrorKind::InvalidInput, m)));
+        let (Some(min), Some(max)) = (seps.iter().map(|s| s.len()).min(), seps.iter().map(|s| s.len()).max()) else {
+            return invalid("Separator should contain at least one element");
+        };
+        if min == 0 {
+            return invalid("Separator should be at least one-byte string");
         }
         let mut offset = 0;
         loop {
             let d = self.data();
-            if d.len() >= offset + sep.len() {
-                if let Some(i) = find(&d[offset..], sep) {
-                    let end = offset + i;
-                    if end > self.limit {
+            if d.len() - offset >= min {
+                if let Some((start, end)) = first_match(d, offset, seps) {
+                    if start > self.limit {
                         return Err(StreamError::LimitOverrun {
-                            consumed: end,
+                            consumed: start,
                             message: "Separator is found, but chunk is longer than limit",
                         });
                     }
-                    return Ok(self.consume(end + sep.len()));
+                    return Ok(self.consume(end));
                 }
-                offset = d.len() + 1 - sep.len();
+                // A separator may still begin in the last `max - 1` bytes.
+                offset = (d.len() + 1).saturating_sub(max);
                 if offset > self.limit {
                     return Err(StreamError::LimitOverrun {
                         consumed: offset,
@@ -355,6 +387,31 @@ fn compact(buf: &mut Vec<u8>, pos: &mut usize) {
     }
 }
 
+/// A limit `readline` can work with: asyncio refuses `limit <= 0`.
+pub(crate) fn check_limit(limit: usize) -> io::Result<()> {
+    if limit == 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "Limit cannot be <= 0"));
+    }
+    Ok(())
+}
+
+/// The match of `seps` in `d` (from `offset`) that ends first, as
+/// `(start, end)`; of two ending at the same byte, the shorter separator's
+/// (asyncio sorts its separators by length and keeps a strictly earlier
+/// end).
+fn first_match(d: &[u8], offset: usize, seps: &[&[u8]]) -> Option<(usize, usize)> {
+    let mut best: Option<(usize, usize)> = None;
+    for sep in seps {
+        if let Some(i) = find(&d[offset..], sep) {
+            let (start, end) = (offset + i, offset + i + sep.len());
+            if best.is_none_or(|(s, e)| end < e || (end == e && start > s)) {
+                best = Some((start, end));
+            }
+        }
+    }
+    best
+}
+
 /// The first position of `needle` in `hay`.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.len() == 1 {
@@ -364,7 +421,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 impl futures_io::AsyncRead for StreamReader {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.buffered() == 0 && !out.is_empty() {
             ready!(this.poll_fill(cx))?;
@@ -377,7 +434,7 @@ impl futures_io::AsyncRead for StreamReader {
 }
 
 impl futures_io::AsyncBufRead for StreamReader {
-    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<&[u8]>> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         let this = self.get_mut();
         if this.buffered() == 0 {
             ready!(this.poll_fill(cx))?;

@@ -1,5 +1,6 @@
-//! asyncio's streams (`read`, `readline`, `readuntil`, `readexactly`,
-//! `write` + `drain`), the same over TLS, the TLS handshake, and sendfile.
+//! asyncio's streams (`read`, `readline`, `readuntil`, `readuntil_any`,
+//! `readexactly`, `write` + `drain`), the same over TLS, the TLS
+//! handshake, and sendfile.
 #![allow(clippy::await_holding_refcell_ref)] // one operation at a time holds the reader
 
 use std::cell::RefCell;
@@ -159,11 +160,17 @@ pub trait ReadCall: 'static {
     /// What the peer's closing after `partial` gives this call: asyncio's
     /// outcome (`IncompleteRead` carrying the partial data, or the data).
     fn at_eof(out: Result<Vec<u8>, StreamError>, partial: &[u8]) -> io::Result<()>;
+    /// A call with bad input, which fails with `InvalidInput` (asyncio's
+    /// `ValueError`): an empty separator unless the call says otherwise.
+    fn bad(r: Rc<RefCell<StreamReader>>) -> Local<'static, Result<Vec<u8>, StreamError>> {
+        Box::pin(async move { r.borrow_mut().readuntil(b"").await })
+    }
 }
 
 pub struct ReadN;
 pub struct Readline;
 pub struct Readuntil;
+pub struct ReaduntilAny;
 pub struct Readexactly;
 
 /// What the peer writes: lines, so every call finds its separator.
@@ -179,6 +186,17 @@ fn fed() -> Vec<u8> {
 fn the_rest_at_eof(name: &str, out: Result<Vec<u8>, StreamError>, partial: &[u8]) -> io::Result<()> {
     let got = out.map_err(|e| io::Error::other(format!("{name} at EOF: {e}")))?;
     ensure(got == partial, || format!("{name} at EOF gave {got:?}"))
+}
+
+/// `readuntil` and `readuntil_any` at EOF: `IncompleteRead` with what came.
+fn no_separator_at_eof(name: &str, out: Result<Vec<u8>, StreamError>, partial: &[u8]) -> io::Result<()> {
+    match out {
+        Err(StreamError::IncompleteRead {
+            partial: p,
+            expected: None,
+        }) if p == partial => Ok(()),
+        r => Err(io::Error::other(format!("{name} at EOF: {r:?}"))),
+    }
 }
 
 impl ReadCall for ReadN {
@@ -207,13 +225,20 @@ impl ReadCall for Readuntil {
         Box::pin(async move { r.borrow_mut().readuntil(b"\n").await })
     }
     fn at_eof(out: Result<Vec<u8>, StreamError>, partial: &[u8]) -> io::Result<()> {
-        match out {
-            Err(StreamError::IncompleteRead {
-                partial: p,
-                expected: None,
-            }) if p == partial => Ok(()),
-            r => Err(io::Error::other(format!("readuntil at EOF: {r:?}"))),
-        }
+        no_separator_at_eof(Self::NAME, out, partial)
+    }
+}
+
+impl ReadCall for ReaduntilAny {
+    const NAME: &'static str = "readuntil_any";
+    fn call(r: Rc<RefCell<StreamReader>>) -> Local<'static, Result<Vec<u8>, StreamError>> {
+        Box::pin(async move { r.borrow_mut().readuntil_any(&[b"\r\n", b"\n"]).await })
+    }
+    fn at_eof(out: Result<Vec<u8>, StreamError>, partial: &[u8]) -> io::Result<()> {
+        no_separator_at_eof(Self::NAME, out, partial)
+    }
+    fn bad(r: Rc<RefCell<StreamReader>>) -> Local<'static, Result<Vec<u8>, StreamError>> {
+        Box::pin(async move { r.borrow_mut().readuntil_any(&[]).await })
     }
 }
 
@@ -304,10 +329,9 @@ impl<T: Transport, C: ReadCall> Case for StreamRead<T, C> {
     fn bad_input() -> Local<'static, io::Result<()>> {
         Box::pin(async {
             let s = T::pair().await?;
-            let mut r = s.r;
-            match r.readuntil(b"").await {
+            match C::bad(Rc::new(RefCell::new(s.r))).await {
                 Err(StreamError::Io(e)) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
-                r => Err(io::Error::other(format!("readuntil with an empty separator: {r:?}"))),
+                r => Err(io::Error::other(format!("{} with bad input: {r:?}", C::NAME))),
             }
         })
     }
