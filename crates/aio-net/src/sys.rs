@@ -1,5 +1,6 @@
 //! The system calls std does not offer, and the only unsafe code of
-//! aio-net: `pidfd_open`, `kill` with any signal, `poll`, `sigaction` (keeping the
+//! aio-net: `pidfd_open`, `kill` with any signal, `poll`, `setsid` and `setpgid` in a
+//! child before it runs its program, `sigaction` (keeping the
 //! disposition it replaced), close-on-exec pipes, and the
 //! async-signal-safe pieces of the signal handler (one-byte `write`,
 //! `errno`).
@@ -10,6 +11,8 @@
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// The libc result of a call that returns -1 on failure.
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -18,6 +21,47 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     } else {
         Ok(r)
     }
+}
+
+/// How a child sets itself up before it runs its program: a new session
+/// (asyncio's `start_new_session`), then a process group (`process_group`;
+/// -1: none), in the order of CPython's `_posixsubprocess`.
+#[derive(Debug)]
+pub(crate) struct ChildSetup {
+    pub(crate) new_session: AtomicBool,
+    pub(crate) pgid: AtomicI32,
+}
+
+impl Default for ChildSetup {
+    fn default() -> ChildSetup {
+        ChildSetup {
+            new_session: AtomicBool::new(false),
+            pgid: AtomicI32::new(-1),
+        }
+    }
+}
+
+/// Makes every child `cmd` spawns run `setup` (as it is when the child is
+/// spawned) before its program.
+pub(crate) fn before_exec(cmd: &mut std::process::Command, setup: Arc<ChildSetup>) {
+    use std::os::unix::process::CommandExt;
+    let hook = move || {
+        if setup.new_session.load(Ordering::Relaxed) {
+            // SAFETY: setsid takes no arguments.
+            cvt(unsafe { libc::setsid() })?;
+        }
+        let pgid = setup.pgid.load(Ordering::Relaxed);
+        if pgid >= 0 {
+            // SAFETY: setpgid takes two integers (0: this process).
+            cvt(unsafe { libc::setpgid(0, pgid) })?;
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs in the forked child before `exec`, where only
+    // async-signal-safe steps are allowed: it reads two atomics, calls
+    // `setsid` and `setpgid` (both async-signal-safe), and on failure
+    // makes an `io::Error` from `errno` (a code: no allocation, no lock).
+    unsafe { cmd.pre_exec(hook) };
 }
 
 /// A pidfd for `pid` (Linux 5.3+): readable once the process exits.

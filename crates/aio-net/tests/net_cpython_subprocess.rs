@@ -54,8 +54,6 @@
 //!   right after `await proc.wait()`).
 //!
 //! Not ported, because aio's API has nothing to express them with:
-//! - `test_start_new_session`: `start_new_session=True` (`setsid`); aio's
-//!   `Command` has `process_group` (`setpgid`) but no new session.
 //! - `test_cancel_post_init`, `test_close_kill_running`,
 //!   `test_close_dont_kill_finished`, `test_subprocess_protocol_events`:
 //!   `loop.subprocess_exec` with a `SubprocessProtocol`, the transport's
@@ -193,6 +191,14 @@ async fn test_shell() -> io::Result<()> {
     let proc = create_subprocess_shell("exit 7").await?;
     let exitcode = proc.wait().await?;
     assert_eq!(exitcode, 7);
+    Ok(())
+}
+
+async fn test_start_new_session() -> io::Result<()> {
+    // start the new process in a new session
+    let proc = create_subprocess_shell("exit 8").start_new_session(true).await?;
+    let exitcode = proc.wait().await?;
+    assert_eq!(exitcode, 8);
     Ok(())
 }
 
@@ -690,6 +696,7 @@ backend_tests!(
     test_communicate,
     test_communicate_none_input,
     test_shell,
+    test_start_new_session,
     test_kill,
     test_kill_issue43884,
     test_terminate,

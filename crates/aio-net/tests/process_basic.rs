@@ -459,6 +459,52 @@ async fn environment_directory_and_group() -> io::Result<()> {
     Ok(())
 }
 
+/// The child's session and process group, as `ps` sees them
+/// (`None` where there is no `ps`).
+async fn session_and_group(cmd: aio_net::Command) -> io::Result<Option<(String, String, String)>> {
+    let mut p = cmd.stdout(PIPE).await?;
+    let (out, _) = p.communicate(b"").await?;
+    let out = String::from_utf8(out.unwrap()).unwrap();
+    let v: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(p.wait().await?, 0);
+    Ok(match v[..] {
+        [sid, pgid] => Some((p.pid().to_string(), sid.to_string(), pgid.to_string())),
+        _ => None,
+    })
+}
+
+async fn start_new_session_and_process_group() -> io::Result<()> {
+    const PS: &str = "ps -o sid= -o pgid= -p $$ || echo";
+    // A new session: the child leads it and a group of its own.
+    if let Some((pid, sid, pgid)) = session_and_group(create_subprocess_shell(PS).start_new_session(true)).await? {
+        assert_eq!((sid.as_str(), pgid.as_str()), (pid.as_str(), pid.as_str()));
+    }
+    // Without: the child stays in ours.
+    let ours = std::process::id().to_string();
+    if let Some((pid, sid, _)) = session_and_group(create_subprocess_shell(PS)).await? {
+        assert_ne!(sid, pid, "no new session unless asked ({ours})");
+    }
+    // Turned off again before the spawn: no new session either.
+    let cmd = create_subprocess_shell(PS)
+        .start_new_session(true)
+        .start_new_session(false);
+    if let Some((pid, sid, _)) = session_and_group(cmd).await? {
+        assert_ne!(sid, pid, "start_new_session(false) wins");
+    }
+    // Both: the session first, then `setpgid`, which the kernel refuses
+    // to a session leader, so the spawn fails with EPERM as CPython's
+    // `_posixsubprocess` does (same calls, same order); no child is left.
+    let e = create_subprocess_shell("exit 0")
+        .start_new_session(true)
+        .process_group(0)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+    let os = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<io::Error>());
+    assert_eq!(os.and_then(io::Error::raw_os_error), Some(libc::EPERM), "{e}");
+    Ok(())
+}
+
 async fn readers_use_the_limit() -> io::Result<()> {
     let mut p = create_subprocess_shell("head -c 100 /dev/zero; echo")
         .stdout(PIPE)
@@ -483,6 +529,7 @@ async fn readers_use_the_limit() -> io::Result<()> {
 
 backend_tests!(
     echo_through_the_shell,
+    start_new_session_and_process_group,
     cat_16_mib_through_communicate,
     communicate_with_both_pipes_full,
     communicate_without_pipes_and_empty_input,

@@ -6,11 +6,12 @@ use std::fs::File;
 use std::future::{Future, IntoFuture};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::pin::Pin;
 use std::process::{self as sp, Child};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use aio_core::driver::FdKind;
@@ -62,6 +63,10 @@ pub struct Command {
     stderr: Stdio,
     limit: Option<usize>,
     watcher: ChildWatcher,
+    /// The session and group the child puts itself in, set up by a hook
+    /// installed on first use (a command without one may be spawned
+    /// without `fork`).
+    setup: Option<Arc<sys::ChildSetup>>,
 }
 
 impl fmt::Debug for Command {
@@ -72,6 +77,7 @@ impl fmt::Debug for Command {
             .field("stdout", &self.stdout)
             .field("stderr", &self.stderr)
             .field("limit", &self.limit)
+            .field("setup", &self.setup)
             .finish_non_exhaustive()
     }
 }
@@ -87,6 +93,7 @@ impl Command {
             stderr: Stdio::Inherit,
             limit: None,
             watcher: ChildWatcher::Auto,
+            setup: None,
         }
     }
 
@@ -165,8 +172,28 @@ impl Command {
     /// child, asyncio's `process_group=0`), so signals sent to the
     /// parent's group (Ctrl-C in a terminal) do not reach it.
     pub fn process_group(mut self, pgid: i32) -> Command {
-        self.std.process_group(pgid);
+        self.setup().pgid.store(pgid, Ordering::Relaxed);
         self
+    }
+
+    /// Starts the child in a new session (asyncio's
+    /// `start_new_session=True`: `setsid` in the child before it runs the
+    /// program), so it has no controlling terminal and leads a process
+    /// group of its own: a terminal's hang-up or Ctrl-C does not reach it.
+    /// With [`process_group`](Command::process_group) as well, the session
+    /// comes first, as in asyncio.
+    pub fn start_new_session(mut self, on: bool) -> Command {
+        self.setup().new_session.store(on, Ordering::Relaxed);
+        self
+    }
+
+    /// The hook the child runs before its program, installed once.
+    fn setup(&mut self) -> &sys::ChildSetup {
+        self.setup.get_or_insert_with(|| {
+            let setup = Arc::new(sys::ChildSetup::default());
+            sys::before_exec(&mut self.std, setup.clone());
+            setup
+        })
     }
 
     /// The buffer limit of the stdout and stderr readers (asyncio's
