@@ -14,6 +14,8 @@ use aio_core::{Builder, Cancelled, ExceptionContext, Loop, TaskFailure, TaskOutp
 
 /// What a report said: (message, task, panic, error).
 type Report = (String, Option<String>, Option<String>, Option<String>);
+/// A [`Report`], borrowed (to compare with literals).
+type BorrowedReport<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
 
 /// A loop whose exception handler records what it is given.
 fn recording_loop() -> (Loop, Rc<RefCell<Vec<Report>>>) {
@@ -64,6 +66,97 @@ fn a_detached_task_that_returns_an_err_is_reported_with_its_debug() {
     assert!(error.contains("ConnectionRefused") && error.contains("boom"), "{error}");
     lp.close();
 }
+
+/// asyncio's `run()` cancels what is left at shutdown and reports each
+/// task that failed instead, held or not, as "unhandled exception during
+/// asyncio.run() shutdown", marking it retrieved: nothing more is reported
+/// when a held task's handle drops, and the handle still has the failure.
+/// A task a cancelled one starts while it cleans up was not cancelled by
+/// the shutdown: its failure is "never retrieved".
+#[test]
+fn tasks_failing_as_the_loop_closes_are_reported_once_as_shutdown_failures() {
+    let (lp, seen) = recording_loop();
+    let (held, held_err) = lp
+        .run_until_complete(async {
+            let held = create_task(async {
+                if sleep(10.0).await.is_err() {
+                    panic!("held: cleanup failed");
+                }
+            });
+            held.set_name("held");
+            let held_err = create_task(async {
+                sleep(10.0).await.map_err(|_| "held_err: cleanup failed")?;
+                Ok::<_, &str>(())
+            });
+            held_err.set_name("held_err");
+            let detached = create_task(async {
+                if sleep(10.0).await.is_err() {
+                    // Started during the shutdown: not cancelled by it.
+                    create_task(async {
+                        yield_now().await.ok();
+                        panic!("late: failed");
+                    })
+                    .set_name("late");
+                    panic!("detached: cleanup failed");
+                }
+            });
+            detached.set_name("detached");
+            drop(detached);
+            yield_now().await.unwrap();
+            (held, held_err)
+        })
+        .unwrap();
+    lp.close();
+    let mut seen = seen.borrow().clone();
+    seen.sort();
+    let shutdown = "unhandled exception during asyncio.run() shutdown";
+    let summary: Vec<BorrowedReport> = seen
+        .iter()
+        .map(|(m, t, p, e)| (m.as_str(), t.as_deref(), p.as_deref(), e.as_deref()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "Task exception was never retrieved",
+                Some("late"),
+                Some("late: failed"),
+                None
+            ),
+            (shutdown, Some("detached"), Some("detached: cleanup failed"), None),
+            (shutdown, Some("held"), Some("held: cleanup failed"), None),
+            (shutdown, Some("held_err"), None, Some("\"held_err: cleanup failed\"")),
+        ]
+    );
+    // The handles still hold the failures.
+    let mut held = held;
+    match held.result() {
+        Some(Err(aio_core::TaskError::Panicked(p))) => assert_eq!(p.message(), Some("held: cleanup failed")),
+        other => panic!("{other:?}"),
+    }
+    // Dropped now, a handle whose failure was not reported would report it
+    // to the default handler (stderr: the loop is closed). A child process
+    // runs this test with its output shown, and says nothing more.
+    drop(held);
+    drop(held_err);
+    if std::env::var(SHUTDOWN_CHILD).is_ok() {
+        return;
+    }
+    let test = "tasks_failing_as_the_loop_closes_are_reported_once_as_shutdown_failures";
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(SHUTDOWN_CHILD, "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success() && stdout.contains("1 passed"), "{stdout}{stderr}");
+    assert!(!stderr.contains("never retrieved"), "reported twice: {stderr}");
+}
+
+const SHUTDOWN_CHILD: &str = "AIO_TEST_SHUTDOWN_CHILD";
 
 #[test]
 fn a_handle_dropped_unread_after_the_task_failed_reports_it() {

@@ -185,6 +185,7 @@ impl Builder {
             now: Cell::new(0),
             now_fresh: Cell::new(false),
             next_task_id: Cell::new(0),
+            shutdown_ids: Cell::new(0),
             polls_since_io: Cell::new(0),
             fired: RefCell::new(Fired::default()),
             stopping: Cell::new(false),

@@ -9,8 +9,8 @@ use super::exception::debug_warning;
 use super::queue::Runnable;
 use super::registry::Registry;
 use crate::delay::delay_ns;
-use crate::task::TaskRef;
 use crate::task::header;
+use crate::task::{self, TaskRef};
 
 impl Core {
     /// asyncio's close sequence: cancel what is pending, let it clean up
@@ -38,11 +38,19 @@ impl Core {
             for t in &pending {
                 t.cancel();
             }
-            drop(pending);
+            self.shutdown_ids.set(self.next_task_id.get());
             let deadline = self.clock.now().saturating_add(delay_ns(self.shutdown_timeout));
             while self.live_tasks() > 0 && self.clock.now() < deadline {
                 self.run_once(Some(deadline));
             }
+            // A task that failed as it was cancelled: reported, as asyncio's
+            // `run()` reports it, once. (A detached one was, as it ended.)
+            for t in pending {
+                if let Some(ctx) = task::shutdown_failure(&t) {
+                    self.report(ctx);
+                }
+            }
+            self.shutdown_ids.set(0);
             for t in self.all_tasks() {
                 if self.debug.get() {
                     debug_warning(format_args!(

@@ -48,6 +48,9 @@ pub(crate) struct Core {
     /// `now` was read during this turn.
     pub(super) now_fresh: Cell<bool>,
     pub(super) next_task_id: Cell<u64>,
+    /// While the loop closes, the last task id given out before: the tasks
+    /// it cancelled are those numbered up to it (0 otherwise).
+    pub(super) shutdown_ids: Cell<u64>,
     pub(super) polls_since_io: Cell<u32>,
     pub(super) fired: RefCell<Fired<Rc<dyn Callback>>>,
     pub(super) stopping: Cell<bool>,
@@ -119,6 +122,12 @@ impl Core {
         debug_assert!(Arc::ptr_eq(&r, &self.shared));
         std::mem::forget(r);
         self.banked_refs.set(self.banked_refs.get() + 1);
+    }
+
+    /// Whether task `id` was pending when the loop began to close, and was
+    /// cancelled by it (asyncio's `_cancel_all_tasks`).
+    pub(crate) fn cancelled_at_shutdown(&self, id: u64) -> bool {
+        id <= self.shutdown_ids.get()
     }
 
     pub(crate) fn next_task_id(&self) -> u64 {

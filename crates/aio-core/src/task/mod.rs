@@ -18,7 +18,7 @@ pub use error::{Panic, TaskError};
 pub use handle::{JoinRef, Task, TaskFailure};
 pub(crate) use handle::{spawn, spawn_reporting};
 pub use output::{Reportable, TaskOutput};
-pub(crate) use run::poll_task;
+pub(crate) use run::{poll_task, shutdown_failure};
 pub use task_ref::{DoneCallbackId, TaskRef};
 
 use std::future::Future;

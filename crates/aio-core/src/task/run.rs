@@ -5,7 +5,8 @@
 use std::ptr::NonNull;
 use std::task::Context;
 
-use super::error::TaskError;
+use super::TaskRef;
+use super::error::{Panic, Payload, TaskError};
 use super::header::{ABORT, HANDLE, Header, OBSERVED, Outcome, POLLING, PollOutcome, RETRIEVED, STARTED};
 use super::{header, raw};
 use crate::callback::CallbackCell;
@@ -111,13 +112,52 @@ pub(super) fn complete(core: &Core, ptr: NonNull<Header>, outcome: Outcome) {
     unsafe { header::complete_and_release(ptr) };
 }
 
+/// asyncio's message for a task that failed as the closing loop cancelled
+/// it (`run()`'s `_cancel_all_tasks`).
+const SHUTDOWN_FAILURE: &str = "unhandled exception during asyncio.run() shutdown";
+
 pub(super) fn drop_detached_output(core: &Core, h: &Header, ptr: NonNull<Header>) {
-    if let Some(ctx) = unseen_failure(h, ptr) {
+    if let Some(mut ctx) = unseen_failure(h, ptr) {
+        if core.cancelled_at_shutdown(h.id()) {
+            ctx.message = SHUTDOWN_FAILURE.into();
+        }
         core.report(ctx);
     }
     h.set_flag(RETRIEVED, true);
     // SAFETY: loop thread; the task is complete, nothing else reads the stage.
     unsafe { (h.vtable.drop_stage)(ptr) };
+}
+
+/// The report of a task the closing loop cancelled that failed instead,
+/// while the program holds its handle: asyncio's `run()` reports such a
+/// failure to the loop's handler and marks it retrieved, so dropping the
+/// handle later reports nothing. The handle still gets the failure (a
+/// panic is reported by its message). Loop thread only.
+pub(crate) fn shutdown_failure(t: &TaskRef) -> Option<ExceptionContext> {
+    let (h, ptr) = (t.header(), t.ptr());
+    if !h.flag(HANDLE) || h.flag(RETRIEVED) || h.flag(OBSERVED) {
+        return None;
+    }
+    let (panic, error) = match h.outcome() {
+        Outcome::Panicked => {
+            // SAFETY: loop thread; the task is complete, its stage holds
+            // its output until the handle takes it.
+            let e = unsafe { (h.vtable.error_ref)(ptr).as_ref() }?;
+            let TaskError::Panicked(p) = e else { return None };
+            let msg = p.message().unwrap_or("Box<dyn Any>").to_owned();
+            (Some(Panic::from(Box::new(msg) as Payload)), None)
+        }
+        // SAFETY: as above.
+        Outcome::Ok => (None, Some(unsafe { (h.vtable.failure?)(ptr) }?)),
+        Outcome::Cancelled | Outcome::Running => return None,
+    };
+    h.set_flag(OBSERVED, true);
+    Some(ExceptionContext {
+        message: SHUTDOWN_FAILURE.into(),
+        task: Some(h.name()),
+        panic,
+        error,
+    })
 }
 
 /// The report of a finished task whose failure nobody saw — its panic (taken
