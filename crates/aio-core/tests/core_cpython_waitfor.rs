@@ -199,6 +199,55 @@ fn test_cancel_wait_for() {
     }
 }
 
+/// The inner task of `test_wait_for_self_cancellation`: it holds up two
+/// cancellations (sleeping on after each), then returns 42.
+async fn stubborn() -> i32 {
+    if sleep(0.3).await.is_err() && sleep(0.3).await.is_err() {
+        let _ = sleep(0.3).await;
+    }
+    42
+}
+
+/// Python 3.12's steps: the wait, cancelled before it starts, ends
+/// cancelled; the task it would have waited for runs on and returns.
+#[test]
+fn test_wait_for_self_cancellation() {
+    paused(async {
+        let inner_task = Rc::new(create_task(stubborn()));
+
+        let i = inner_task.clone();
+        // Test that wait_for itself is properly cancellable
+        // even when the initial task holds up the initial cancellation.
+        let task = create_task(async move { wait_for(&*i, 0.1).await });
+        task.cancel();
+
+        assert!(task.await.is_err(), "the wait ends cancelled");
+
+        assert_eq!((&*inner_task).await.unwrap(), 42);
+    });
+}
+
+/// Python 3.11's version of the test slept 0.2 s before cancelling the
+/// wait, which 3.11's `wait_for` (waiting on a future of its own) ended
+/// at once. 3.12's, built on `timeout`, waits for the task whatever
+/// cancels it: the timeout's cancellation (0.1 s) and this one (0.2 s)
+/// are both held up, the task returns 42 and so does the wait (CPython
+/// PR 98518, which dropped the sleep for that reason). aio's `wait_for`
+/// is 3.12's.
+#[test]
+fn test_wait_for_self_cancellation_after_the_timeout() {
+    paused(async {
+        let inner_task = Rc::new(create_task(stubborn()));
+        let i = inner_task.clone();
+        let task = create_task(async move { wait_for(&*i, 0.1).await });
+        sleep(0.2).await.unwrap();
+        task.cancel();
+
+        assert!(matches!(task.await, Ok(Ok(Ok(42)))), "the wait returns the task's 42");
+        assert_eq!((&*inner_task).await.unwrap(), 42);
+    });
+}
+
 /// GH-86296: a task that suppresses its cancellation and returns a value:
 /// `wait_for` returns the value.
 #[test]
