@@ -680,6 +680,103 @@ async fn server_close_and_wait_closed() -> io::Result<()> {
     Ok(())
 }
 
+/// What a `close_clients` test's handler saw: its readline's outcome
+/// once the server ended the connection.
+type Ends = Rc<std::cell::RefCell<Vec<String>>>;
+
+/// A server whose handler writes a greeting and `tail` bytes (not
+/// drained), then reads lines until the connection ends, recording how.
+async fn greeting_server(tail: usize, drain: bool, ends: Ends) -> io::Result<aio_net::Server> {
+    local_server(move |mut r: StreamReader, w: StreamWriter| {
+        let ends = ends.clone();
+        async move {
+            w.write(b"hello\n");
+            w.write(&payload(tail, 7));
+            let drained = if drain { Some(w.drain().await) } else { None };
+            let line = r.readline().await;
+            ends.borrow_mut().push(format!("{drained:?} {line:?}"));
+        }
+    })
+    .await
+}
+
+/// asyncio 3.13's `Server.close_clients`: every open connection is closed
+/// as `writer.close()` closes it: what the handler wrote goes out first,
+/// then EOF, and the handler's read meets EOF, so `wait_closed` returns.
+async fn close_clients_flushes_then_ends_each_connection() -> io::Result<()> {
+    const TAIL: usize = 256 * 1024;
+    let ends: Ends = Rc::default();
+    let server = greeting_server(TAIL, false, ends.clone()).await?;
+    let port = server.sockets()[0].port();
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let (mut r, w) = open_connection("127.0.0.1", port).await?;
+        assert_eq!(r.readline().await.map_err(io::Error::from)?, b"hello\n");
+        clients.push((r, w));
+    }
+    // A client gone before: nothing to close there.
+    let (mut r, w) = open_connection("127.0.0.1", port).await?;
+    assert_eq!(r.readline().await.map_err(io::Error::from)?, b"hello\n");
+    drop((r, w));
+    aio_test::until("the handlers run", || server.connections() == 4).await?;
+    // (Gone with unread bytes: its handler's read may meet a reset.)
+    aio_test::until("the gone client's handler ends", || ends.borrow().len() == 1).await?;
+    ends.borrow_mut().clear();
+
+    server.close();
+    server.close_clients();
+    for (mut r, _w) in clients {
+        // Every byte written before the close, then EOF.
+        let rest = timeout(10, r.read(-1))
+            .await
+            .expect("the client's read hung")
+            .map_err(io::Error::from)?;
+        assert_eq!(rest, payload(TAIL, 7));
+    }
+    timeout(10, server.wait_closed()).await.expect("wait_closed hung")?;
+    let ends = ends.borrow();
+    assert_eq!(*ends, ["None Ok([])"; 3], "each handler read EOF");
+    // Nothing left to close: a second call is a no-op.
+    server.close_clients();
+    Ok(())
+}
+
+/// asyncio 3.13's `Server.abort_clients`: each connection ends at once,
+/// what was not sent is dropped, and a handler blocked in `drain` fails
+/// ("Connection lost"); the client reads what had reached it, then EOF.
+async fn abort_clients_ends_each_connection_at_once() -> io::Result<()> {
+    const TAIL: usize = 16 << 20;
+    let ends: Ends = Rc::default();
+    let server = greeting_server(TAIL, true, ends.clone()).await?;
+    let port = server.sockets()[0].port();
+    let (mut r, _w) = open_connection("127.0.0.1", port).await?;
+    assert_eq!(r.readline().await.map_err(io::Error::from)?, b"hello\n");
+    aio_test::until("the handler waits in drain", || server.connections() == 1).await?;
+    yield_now().await.ok();
+
+    server.close();
+    server.abort_clients();
+    timeout(10, server.wait_closed()).await.expect("wait_closed hung")?;
+    let ends = ends.borrow().clone();
+    assert_eq!(ends.len(), 1);
+    assert!(ends[0].starts_with("Some(Err("), "the drain failed: {ends:?}");
+    let got = timeout(10, r.read(-1))
+        .await
+        .expect("the client's read hung")
+        .map_err(io::Error::from)?;
+    assert!(
+        got.len() < TAIL,
+        "the unsent tail was dropped ({} bytes came)",
+        got.len()
+    );
+    assert_eq!(
+        got,
+        payload(TAIL, 7)[..got.len()],
+        "what came is the start of what was written"
+    );
+    Ok(())
+}
+
 /// More connections hold unread data than io_uring has provided buffers:
 /// receives that run out wait for buffers to come back, then resume, and
 /// every byte arrives.
@@ -881,6 +978,8 @@ backend_tests!(
     unix_sockets,
     udp_round_trip,
     server_close_and_wait_closed,
+    close_clients_flushes_then_ends_each_connection,
+    abort_clients_ends_each_connection_at_once,
     more_readers_than_buffers,
     stalled_readers_starve_no_one,
     streams_after_raw_reads_start_where_they_stopped,

@@ -550,7 +550,53 @@ async fn sendfile_over_tls() -> io::Result<()> {
     Ok(())
 }
 
+/// `Server::close_clients` while a client's handshake is under way (no
+/// writer yet): the connection is shut down, the handshake fails, the
+/// handler never runs, and `wait_closed` returns; the client reads EOF.
+/// Once a TLS connection is up, the close goes through its writer, which
+/// sends close_notify first.
+async fn close_clients_during_and_after_handshakes() -> io::Result<()> {
+    let pki = Pki::new();
+    let served = Rc::new(Cell::new(0));
+    let s2 = served.clone();
+    let server = local_server_tls(
+        move |mut r: StreamReader, w: StreamWriter| {
+            s2.set(s2.get() + 1);
+            async move {
+                w.write(b"hi\n");
+                let _ = r.readline().await;
+            }
+        },
+        pki.acceptor(&["localhost", "127.0.0.1"]),
+    )
+    .await?;
+    let port = server.sockets()[0].port();
+    let (mut up_r, _up_w) = open_connection_tls("127.0.0.1", port, &pki.connector()).await?;
+    assert_eq!(up_r.readline().await.map_err(io::Error::from)?, b"hi\n");
+    // Connected over TCP, silent: the server waits for its ClientHello.
+    let (mut raw_r, _raw_w) = open_connection("127.0.0.1", port).await?;
+    aio_test::until("both connections are handled", || server.connections() == 2).await?;
+
+    server.close();
+    server.close_clients();
+    timeout(10, server.wait_closed()).await.expect("wait_closed hung")?;
+    assert_eq!(served.get(), 1, "the silent client never got to the handler");
+    let raw = timeout(10, raw_r.read(-1))
+        .await
+        .expect("the raw read hung")
+        .map_err(io::Error::from)?;
+    assert!(raw.is_empty(), "nothing but EOF for the silent client: {raw:?}");
+    // The TLS client sees a clean end (close_notify), not a truncation.
+    let end = timeout(10, up_r.read(-1))
+        .await
+        .expect("the TLS read hung")
+        .map_err(io::Error::from)?;
+    assert!(end.is_empty(), "{end:?}");
+    Ok(())
+}
+
 backend_tests!(
+    close_clients_during_and_after_handshakes,
     sendfile_over_tls,
     echo_round_trips,
     lines_sni_and_alpn,

@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use aio_core::Cancelled;
 use aio_core::io::{BufResult, Operation, RawOp, Read, Recv, Registered, Send, Write};
@@ -34,6 +34,9 @@ pub(crate) struct Transport {
     /// too: asyncio's reader and writer share one protocol, whose
     /// `connection_lost` ends both.
     lost: RefCell<Option<(io::ErrorKind, String)>>,
+    /// The writer made on this transport, once there is one: a server's
+    /// `close_clients`/`abort_clients` close a connection through it.
+    writer: RefCell<Weak<writer::Inner>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +67,7 @@ impl Transport {
             fd,
             kind,
             lost: RefCell::new(None),
+            writer: RefCell::new(Weak::new()),
         }
     }
 
@@ -79,6 +83,27 @@ impl Transport {
     /// The failure the reader saw, if any.
     pub(crate) fn lost(&self) -> Option<io::Error> {
         self.lost.borrow().as_ref().map(|(k, m)| io::Error::new(*k, m.clone()))
+    }
+
+    /// Ends the connection on a server's request: through its writer if
+    /// the handler made one (`abort`, or a `close` that flushes what was
+    /// written first), else by shutting the socket down, which ends what
+    /// reads it (a TLS handshake, say) with EOF.
+    pub(crate) fn end(&self, abort: bool) {
+        let writer = self.writer.borrow().upgrade();
+        match writer {
+            Some(inner) => {
+                let w = StreamWriter::from_inner(inner);
+                if abort {
+                    w.abort();
+                } else {
+                    w.close();
+                }
+            }
+            None => {
+                let _ = crate::sock::sref(&self.fd).shutdown(std::net::Shutdown::Both);
+            }
+        }
     }
 
     /// The peer's address as text, for error messages.
@@ -166,7 +191,11 @@ impl Operation for WriteOp {
 
 /// A reader and a writer on one transport.
 pub(crate) fn pair(t: Transport) -> (StreamReader, StreamWriter) {
-    let t = Rc::new(t);
+    pair_rc(Rc::new(t))
+}
+
+/// [`pair`] on a shared transport (a server keeps a weak one).
+pub(crate) fn pair_rc(t: Rc<Transport>) -> (StreamReader, StreamWriter) {
     (StreamReader::new(t.clone()), StreamWriter::new(t))
 }
 

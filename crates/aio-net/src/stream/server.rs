@@ -6,13 +6,13 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use aio_core::{ExceptionContext, TaskRef, create_task, get_running_loop};
 
-use super::{StreamReader, StreamWriter, Transport, pair};
+use super::{StreamReader, StreamWriter, Transport, pair, pair_rc};
 use crate::addr::lookup_host;
 use crate::{TcpListener, TcpStream, UnixListener, UnixStream};
 
@@ -71,9 +71,42 @@ struct Inner {
     active: Cell<usize>,
     waiters: RefCell<Vec<Waker>>,
     unix_path: Option<PathBuf>,
+    /// The accepted connections (asyncio's `Server._clients`), for
+    /// `close_clients` and `abort_clients`: weak, so a connection ends
+    /// when its handler and streams let it go.
+    clients: RefCell<Vec<Weak<Transport>>>,
 }
 
 impl Inner {
+    fn new(addrs: Vec<String>, tcp_addrs: Vec<SocketAddr>, unix_path: Option<PathBuf>) -> Inner {
+        Inner {
+            addrs,
+            tcp_addrs,
+            listeners: RefCell::new(Vec::new()),
+            accept_tasks: RefCell::new(Vec::new()),
+            serving: Cell::new(true),
+            active: Cell::new(0),
+            waiters: RefCell::new(Vec::new()),
+            unix_path,
+            clients: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Keeps a new connection where `close_clients` finds it, forgetting
+    /// the ended ones once they are as many as the live ones.
+    fn track(&self, t: &Rc<Transport>) {
+        let mut clients = self.clients.borrow_mut();
+        if clients.len() >= 16 && clients.len().is_power_of_two() {
+            clients.retain(|c| c.strong_count() > 0);
+        }
+        clients.push(Rc::downgrade(t));
+    }
+
+    /// The connections still open.
+    fn live_clients(&self) -> Vec<Rc<Transport>> {
+        self.clients.borrow().iter().filter_map(Weak::upgrade).collect()
+    }
+
     fn wake(&self) {
         for w in self.waiters.borrow_mut().drain(..) {
             w.wake();
@@ -146,7 +179,7 @@ fn is_resource_limit(e: &io::Error) -> bool {
 /// 1 s) and resumes once descriptors free up.
 async fn accept_loop<H, Fut, L>(inner: Rc<Inner>, listener: Rc<L>, handler: Rc<H>)
 where
-    H: Fn(Transport) -> Fut + 'static,
+    H: Fn(Rc<Transport>) -> Fut + 'static,
     Fut: Future + 'static,
     Fut::Output: HandlerOutput,
     L: Listener + 'static,
@@ -166,7 +199,9 @@ where
                 inner.active.set(inner.active.get() + 1);
                 let active = Active(inner.clone());
                 let held = get_running_loop().hold_connection();
-                let fut = handler(s.into_transport());
+                let t = Rc::new(s.into_transport());
+                inner.track(&t);
+                let fut = handler(t);
                 drop(create_task(async move {
                     let _active = active;
                     let _held = held;
@@ -293,7 +328,7 @@ where
 {
     start_server_with(
         move |t| {
-            let (r, w) = pair(t);
+            let (r, w) = pair_rc(t);
             handler(r, w)
         },
         host,
@@ -306,7 +341,7 @@ where
 /// server runs its handshake there first).
 pub(crate) async fn start_server_with<H, Fut>(handler: H, host: &str, port: u16) -> io::Result<Server>
 where
-    H: Fn(Transport) -> Fut + 'static,
+    H: Fn(Rc<Transport>) -> Fut + 'static,
     Fut: Future + 'static,
     Fut::Output: HandlerOutput,
 {
@@ -334,16 +369,11 @@ where
         return Err(last_err.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "nothing to listen on")));
     }
     let tcp_addrs: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
-    let inner = Rc::new(Inner {
-        addrs: tcp_addrs.iter().map(SocketAddr::to_string).collect(),
+    let inner = Rc::new(Inner::new(
+        tcp_addrs.iter().map(SocketAddr::to_string).collect(),
         tcp_addrs,
-        listeners: RefCell::new(Vec::new()),
-        accept_tasks: RefCell::new(Vec::new()),
-        serving: Cell::new(true),
-        active: Cell::new(0),
-        waiters: RefCell::new(Vec::new()),
-        unix_path: None,
-    });
+        None,
+    ));
     let handler = Rc::new(handler);
     for l in listeners {
         let l = Rc::new(l);
@@ -365,18 +395,10 @@ where
     let path = path.as_ref().to_path_buf();
     let l = UnixListener::bind(&path)?;
     let l = Rc::new(l);
-    let inner = Rc::new(Inner {
-        addrs: vec![path.display().to_string()],
-        tcp_addrs: Vec::new(),
-        listeners: RefCell::new(vec![l.clone() as Rc<dyn Acceptor>]),
-        accept_tasks: RefCell::new(Vec::new()),
-        serving: Cell::new(true),
-        active: Cell::new(0),
-        waiters: RefCell::new(Vec::new()),
-        unix_path: Some(path),
-    });
+    let inner = Rc::new(Inner::new(vec![path.display().to_string()], Vec::new(), Some(path)));
+    inner.listeners.borrow_mut().push(l.clone());
     let handler = move |t| {
-        let (r, w) = pair(t);
+        let (r, w) = pair_rc(t);
         handler(r, w)
     };
     let t = create_task(accept_loop(inner.clone(), l, Rc::new(handler)));
@@ -430,6 +452,29 @@ impl Server {
             let _ = std::fs::remove_file(p);
         }
         self.inner.wake();
+    }
+
+    /// Closes every connection the server accepted that is still open
+    /// (asyncio 3.13's `Server.close_clients`): what a handler wrote goes
+    /// out first, then the connection shuts down, and the handler's reads
+    /// meet EOF. A connection whose handler has not made its streams yet
+    /// (a TLS handshake under way) is shut down at once. Call
+    /// [`close`](Server::close) first, so no new connection comes in
+    /// meanwhile.
+    pub fn close_clients(&self) {
+        for t in self.inner.live_clients() {
+            t.end(false);
+        }
+    }
+
+    /// Ends every connection the server accepted that is still open, at
+    /// once, discarding what is not sent (asyncio 3.13's
+    /// `Server.abort_clients`: each writer's
+    /// [`abort`](StreamWriter::abort)).
+    pub fn abort_clients(&self) {
+        for t in self.inner.live_clients() {
+            t.end(true);
+        }
     }
 
     /// Waits until the server is closed and every connection's handler has

@@ -140,19 +140,25 @@ impl fmt::Debug for StreamWriter {
 
 impl StreamWriter {
     pub(crate) fn new(t: Rc<Transport>) -> StreamWriter {
-        StreamWriter {
-            inner: Rc::new(StreamWriter::inner(
-                t,
-                #[cfg(feature = "tls")]
-                None,
-            )),
-        }
+        let inner = Rc::new(StreamWriter::inner(
+            t.clone(),
+            #[cfg(feature = "tls")]
+            None,
+        ));
+        *t.writer.borrow_mut() = Rc::downgrade(&inner);
+        StreamWriter { inner }
+    }
+
+    /// Another handle on a writer (a server closing its clients).
+    pub(super) fn from_inner(inner: Rc<Inner>) -> StreamWriter {
+        StreamWriter { inner }
     }
 
     /// A writer whose data goes through a TLS session (set up already).
     #[cfg(feature = "tls")]
     pub(crate) fn with_tls(t: Rc<Transport>, tls: Rc<crate::tls::Session>) -> StreamWriter {
-        let inner = Rc::new(StreamWriter::inner(t, Some(tls.clone())));
+        let inner = Rc::new(StreamWriter::inner(t.clone(), Some(tls.clone())));
+        *t.writer.borrow_mut() = Rc::downgrade(&inner);
         let weak = Rc::downgrade(&inner);
         tls.set_output_hook(Box::new(move || {
             if let Some(inner) = weak.upgrade() {

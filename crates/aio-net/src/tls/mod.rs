@@ -411,12 +411,11 @@ where
 {
     let handler = std::rc::Rc::new(handler);
     stream::start_server_with(
-        move |t: Transport| {
+        move |t: std::rc::Rc<Transport>| {
             let handler = handler.clone();
             let tls = tls.clone();
             async move {
                 let peer = t.peer_string();
-                let t = std::rc::Rc::new(t);
                 let recv = aio_core::io::RecvStream::new(std::os::fd::AsRawFd::as_raw_fd(&t.fd));
                 match tls.accept(t, recv, Vec::new(), peer).await {
                     Ok((r, w)) => Upgraded::Served(handler(r, w).await),
