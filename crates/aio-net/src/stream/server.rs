@@ -70,7 +70,9 @@ struct Inner {
     serving: Cell<bool>,
     active: Cell<usize>,
     waiters: RefCell<Vec<Waker>>,
-    unix_path: Option<PathBuf>,
+    unix_socket: Option<UnixSocketFile>,
+    /// Whether a `serve_forever` waits on the server.
+    serving_forever: Cell<bool>,
     /// The accepted connections (asyncio's `Server._clients`), for
     /// `close_clients` and `abort_clients`: weak, so a connection ends
     /// when its handler and streams let it go.
@@ -78,7 +80,7 @@ struct Inner {
 }
 
 impl Inner {
-    fn new(addrs: Vec<String>, tcp_addrs: Vec<SocketAddr>, unix_path: Option<PathBuf>) -> Inner {
+    fn new(addrs: Vec<String>, tcp_addrs: Vec<SocketAddr>, unix_socket: Option<UnixSocketFile>) -> Inner {
         Inner {
             addrs,
             tcp_addrs,
@@ -87,7 +89,8 @@ impl Inner {
             serving: Cell::new(true),
             active: Cell::new(0),
             waiters: RefCell::new(Vec::new()),
-            unix_path,
+            unix_socket,
+            serving_forever: Cell::new(false),
             clients: RefCell::new(Vec::new()),
         }
     }
@@ -128,6 +131,34 @@ impl fmt::Debug for Server {
             .field("serving", &self.is_serving())
             .field("connections", &self.inner.active.get())
             .finish()
+    }
+}
+
+/// The file of a Unix server's socket, as its bind left it: the server
+/// removes it when it closes only if it is still that file (asyncio 3.13
+/// compares the inode), not one that replaced it, or nothing if it is
+/// gone.
+struct UnixSocketFile {
+    path: PathBuf,
+    /// The file's device and inode after the bind (`None`: not a file).
+    id: Option<(u64, u64)>,
+}
+
+impl UnixSocketFile {
+    fn bound(path: PathBuf) -> UnixSocketFile {
+        let id = Self::id_of(&path);
+        UnixSocketFile { path, id }
+    }
+
+    fn id_of(path: &Path) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+
+    fn remove(&self) {
+        if self.id.is_some() && Self::id_of(&self.path) == self.id {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -395,7 +426,8 @@ where
     let path = path.as_ref().to_path_buf();
     let l = UnixListener::bind(&path)?;
     let l = Rc::new(l);
-    let inner = Rc::new(Inner::new(vec![path.display().to_string()], Vec::new(), Some(path)));
+    let socket = UnixSocketFile::bound(path.clone());
+    let inner = Rc::new(Inner::new(vec![path.display().to_string()], Vec::new(), Some(socket)));
     inner.listeners.borrow_mut().push(l.clone());
     let handler = move |t| {
         let (r, w) = pair_rc(t);
@@ -407,14 +439,20 @@ where
 }
 
 impl Server {
-    /// The addresses the server listens on (TCP).
+    /// The addresses the server listens on (TCP); none once it is closed
+    /// (asyncio's `sockets`, which is `()` then).
     pub fn sockets(&self) -> Vec<SocketAddr> {
-        self.inner.tcp_addrs.clone()
+        if self.is_serving() {
+            self.inner.tcp_addrs.clone()
+        } else {
+            Vec::new()
+        }
     }
 
-    /// The listening addresses as text (TCP addresses or the Unix path).
+    /// The listening addresses as text (TCP addresses or the Unix path);
+    /// none once the server is closed.
     pub fn addresses(&self) -> &[String] {
-        &self.inner.addrs
+        if self.is_serving() { &self.inner.addrs } else { &[] }
     }
 
     /// Whether the server accepts connections.
@@ -448,8 +486,8 @@ impl Server {
         for t in tasks {
             t.cancel();
         }
-        if let Some(p) = &self.inner.unix_path {
-            let _ = std::fs::remove_file(p);
+        if let Some(socket) = &self.inner.unix_socket {
+            socket.remove();
         }
         self.inner.wake();
     }
@@ -496,11 +534,36 @@ impl Server {
 
     /// Serves until the server is closed: asyncio's `serve_forever`.
     ///
+    /// # Errors
+    /// As asyncio's `RuntimeError`s, an error (`Other`) when the server is
+    /// closed already ("... is closed"), or another `serve_forever` waits
+    /// on it ("... is already being awaited on serve_forever()").
+    ///
     /// # Cancellation
     /// A cancellation closes the server (as in asyncio) and returns
-    /// `Err(Cancelled)`.
-    pub async fn serve_forever(&self) -> aio_core::Result<()> {
-        let r = poll_fn(|cx| {
+    /// `Interrupted` (a [`Cancelled`](aio_core::Cancelled) inside).
+    /// asyncio then also waits for every connection to end; aio does not
+    /// (a keep-alive client could hold it forever): call
+    /// [`wait_closed`](Server::wait_closed) for that, after
+    /// [`close_clients`](Server::close_clients) to hurry it.
+    pub async fn serve_forever(&self) -> io::Result<()> {
+        if !self.is_serving() {
+            return Err(io::Error::other(format!("server {:?} is closed", self.inner.addrs)));
+        }
+        if self.inner.serving_forever.replace(true) {
+            return Err(io::Error::other(format!(
+                "server {:?} is already being awaited on serve_forever()",
+                self.inner.addrs
+            )));
+        }
+        struct Done<'a>(&'a Cell<bool>);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _done = Done(&self.inner.serving_forever);
+        let r: aio_core::Result<()> = poll_fn(|cx| {
             aio_core::cancel::check()?;
             if !self.is_serving() {
                 return Poll::Ready(Ok(()));
@@ -512,7 +575,7 @@ impl Server {
         if r.is_err() {
             self.close();
         }
-        r
+        Ok(r?)
     }
 
     /// The loop the server runs on.
