@@ -25,6 +25,9 @@
 //!   the client's paused reading (`is_reading()`) is a client that does
 //!   not read.
 //!
+//! Two tests of `test_unix_events.py` on what a Unix server finds at its
+//! path are here too.
+//!
 //! Found by the port, and mended: after `close()`, `sockets()` still
 //! listed the addresses (asyncio's is `()`); `serve_forever()` on a
 //! closed server returned at once where asyncio raises `RuntimeError('...
@@ -347,6 +350,33 @@ async fn test_unix_server_cleanup_replaced(d: Dir) -> io::Result<()> {
     Ok(())
 }
 
+// From `test_unix_events.py` (`UnixEventLoopTests`), where asyncio's
+// Unix server meets what is already at its path.
+
+async fn test_create_unix_server_existing_path_sock(d: Dir) -> io::Result<()> {
+    let path = d.join("srv.sock");
+    let sock = StdUnixListener::bind(&path)?;
+    drop(sock);
+
+    let srv = start_unix_server(|_r: StreamReader, _w: StreamWriter| async {}, &path).await?;
+    srv.close();
+    srv.wait_closed().await?;
+    Ok(())
+}
+
+async fn test_create_unix_server_existing_path_nonsock(d: Dir) -> io::Result<()> {
+    let path = d.join("srv.sock");
+    // create the file
+    std::fs::File::create(&path)?;
+
+    let e = start_unix_server(|_r: StreamReader, _w: StreamWriter| async {}, &path)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e}");
+    assert!(path.exists(), "a file that is not a socket stays");
+    Ok(())
+}
+
 backend_tests!(
     plain:
     test_start_server_1,
@@ -359,4 +389,6 @@ backend_tests!(
     test_unix_server_addr_cleanup,
     test_unix_server_cleanup_gone,
     test_unix_server_cleanup_replaced,
+    test_create_unix_server_existing_path_sock,
+    test_create_unix_server_existing_path_nonsock,
 );

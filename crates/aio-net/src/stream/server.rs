@@ -162,6 +162,16 @@ impl UnixSocketFile {
     }
 }
 
+/// Removes the socket file a server that is gone left at `path`, as
+/// asyncio's `create_unix_server` does before it binds (anything that is
+/// not a socket stays, and the bind then fails with `AddrInUse`).
+fn remove_stale_socket(path: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Counts a connection as active for as long as its handler runs.
 struct Active(Rc<Inner>);
 
@@ -416,7 +426,9 @@ where
 }
 
 /// Starts a Unix socket server at `path`: asyncio's `start_unix_server`.
-/// The socket file is removed when the server closes.
+/// A socket file left at `path` (by a server that is gone) is replaced, as
+/// asyncio replaces it; the server's own socket file is removed when it
+/// closes, if it is still there.
 pub async fn start_unix_server<H, Fut>(handler: H, path: impl AsRef<Path>) -> io::Result<Server>
 where
     H: Fn(StreamReader, StreamWriter) -> Fut + 'static,
@@ -424,6 +436,7 @@ where
     Fut::Output: HandlerOutput,
 {
     let path = path.as_ref().to_path_buf();
+    remove_stale_socket(&path);
     let l = UnixListener::bind(&path)?;
     let l = Rc::new(l);
     let socket = UnixSocketFile::bound(path.clone());
