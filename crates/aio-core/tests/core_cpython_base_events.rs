@@ -504,7 +504,6 @@ fn test_run_until_complete_loop_orphan_future_close_loop() {
 }
 
 #[test]
-#[ignore = "divergence: a panicking callback's report carries no panic (ctx.panic is None)"]
 fn test_default_exc_handler_callback() {
     const TEST: &str = "test_default_exc_handler_callback";
     if in_child(TEST) {
@@ -569,7 +568,6 @@ fn test_default_exc_handler_coro() {
 }
 
 #[test]
-#[ignore = "divergence: a panicking callback's report carries no panic (ctx.panic is None)"]
 fn test_set_exc_handler_custom() {
     const TEST: &str = "test_set_exc_handler_custom";
     if in_child(TEST) {

@@ -16,7 +16,7 @@ use crate::clock::real_now_ns;
 use crate::context::{CONTEXT, Restore};
 use crate::task::cells::IDLE_KEEP;
 use crate::task::header::{self, TaskPtr};
-use crate::task::{self, TaskRef};
+use crate::task::{self, Panic, TaskRef};
 use std::rc::Rc;
 
 /// How many task polls may run between two looks at the driver while tasks
@@ -223,11 +223,13 @@ impl Core {
     /// Runs a ready callback; a panic in it is reported, not propagated.
     #[inline(never)]
     fn run_callback(&self, cb: Rc<dyn Callback>) {
-        if catch_unwind(AssertUnwindSafe(|| cb.run())).is_err() {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| cb.run())) {
+            // The panic goes with the report, as asyncio's handler gets
+            // the callback's exception.
             self.report(ExceptionContext {
                 message: "a callback panicked".into(),
                 task: None,
-                panic: None,
+                panic: Some(Panic::from(p)),
                 error: None,
             });
         }
@@ -240,11 +242,11 @@ impl Core {
         let Some(hook) = self.idle.borrow().clone() else {
             return false;
         };
-        if catch_unwind(AssertUnwindSafe(|| hook())).is_err() {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| hook())) {
             self.report(ExceptionContext {
                 message: "the idle hook panicked".into(),
                 task: None,
-                panic: None,
+                panic: Some(Panic::from(p)),
                 error: None,
             });
         }
