@@ -773,7 +773,6 @@ fn test_run_once() {
 }
 
 #[test]
-#[ignore = "divergence: stop() before run_forever() is forgotten; run_forever runs until the next stop()"]
 fn test_run_forever_pre_stopped() {
     // Test that the old idiom for pre-stopping the loop works.
     let lp = new_test_loop();

@@ -22,8 +22,11 @@ impl Core {
             return;
         }
         assert!(!self.running.get(), "cannot close a running event loop");
-        // Closing runs turns; nothing new is taken on meanwhile.
+        // Closing runs turns; nothing new is taken on meanwhile. A `stop()`
+        // made before is for a run, not for the close's clean-up turns
+        // (which would then look at the driver without ever sleeping).
         drop(self.idle.borrow_mut().take());
+        self.stopping.set(false);
         {
             let _run = self.enter_run();
             let pending = self.all_tasks();

@@ -298,7 +298,9 @@ impl Loop {
     }
 
     /// Makes a running loop return from `run_forever` (or
-    /// `run_until_complete`) after the current turn.
+    /// `run_until_complete`) after the current turn. Called while the loop
+    /// is not running, it stops the next run after its first turn, which
+    /// looks at the driver without waiting (asyncio's pre-stopped loop).
     pub fn stop(&self) {
         self.core.stopping.set(true);
     }

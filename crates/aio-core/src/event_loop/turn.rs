@@ -273,10 +273,15 @@ impl Core {
         }
     }
 
-    /// Runs turns until `done()` or `stop()`.
+    /// Runs turns until `done()` or `stop()`: at least one, as asyncio's
+    /// `run_forever` does, so a loop stopped before it ran runs one turn
+    /// (looking at the driver without waiting) and returns.
     pub(super) fn run_until(&self, done: impl Fn() -> bool) {
-        while !done() && !self.stopping.get() {
+        loop {
             self.run_once(None);
+            if done() || self.stopping.get() {
+                return;
+            }
         }
     }
 
@@ -290,7 +295,8 @@ impl Core {
             "cannot run an event loop while another loop is running on this thread"
         );
         self.running.set(true);
-        self.stopping.set(false);
+        // A `stop()` made before the run stands (the run makes one turn);
+        // the run's end clears it.
         self.now_fresh.set(false);
         RunGuard {
             core: self,
