@@ -145,7 +145,9 @@ impl Builder {
     }
 
     /// How long closing the loop lets cancelled tasks (and pool threads)
-    /// finish before it drops them (default 30 s).
+    /// finish before it drops them (default 30 s). Pool threads still busy
+    /// then are left to end on their own, with a warning (asyncio's
+    /// `shutdown_default_executor` timeout).
     pub fn shutdown_timeout(mut self, d: Duration) -> Builder {
         self.settings.shutdown_timeout = d;
         self

@@ -83,7 +83,15 @@ impl Core {
             self.clear_registry();
         }
         if let Some(pool) = self.pool.borrow_mut().take() {
-            pool.shutdown(self.shutdown_timeout);
+            let left = pool.shutdown(self.shutdown_timeout);
+            if left > 0 {
+                // asyncio's RuntimeWarning from shutdown_default_executor.
+                debug_warning(format_args!(
+                    "the thread pool did not finish joining its threads within {:.3} s: \
+                     {left} still running, left to end on their own",
+                    self.shutdown_timeout.as_secs_f64()
+                ));
+            }
         }
         self.closed.set(true);
         self.shared.close();

@@ -124,6 +124,11 @@ impl Core {
         self.banked_refs.set(self.banked_refs.get() + 1);
     }
 
+    /// Whether the loop is closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
     /// Whether task `id` was pending when the loop began to close, and was
     /// cancelled by it (asyncio's `_cancel_all_tasks`).
     pub(crate) fn cancelled_at_shutdown(&self, id: u64) -> bool {

@@ -234,7 +234,9 @@ impl Loop {
     }
 
     /// Wraps `fut` in a task on this loop (asyncio's `loop.create_task`);
-    /// see [`create_task`](crate::create_task).
+    /// see [`create_task`](crate::create_task). On a closed loop, where
+    /// asyncio raises, the task has already ended, cancelled ("the event
+    /// loop is closed"), and `fut` was dropped.
     pub fn create_task<F>(&self, fut: F) -> Task<F::Output>
     where
         F: Future + 'static,

@@ -14,7 +14,7 @@ use super::error::{Panic, TaskError};
 use super::header::{HANDLE, Header, OBSERVED, Outcome, QUEUED, RETRIEVED, TaskPtr, VTable};
 use super::output::Reportable;
 use super::raw;
-use super::run::{poll_task, unseen_failure};
+use super::run::{finish, poll_task, unseen_failure};
 use super::task_ref::TaskRef;
 use crate::cancel::{self, Cancelled};
 use crate::context::{CONTEXT, with_core};
@@ -354,7 +354,13 @@ pub(crate) fn spawn<F: Future + 'static>(core: &Core, fut: F, eager: bool, vtabl
     let h = unsafe { ptr.as_ref() };
     h.set_flag(HANDLE, true);
     core.register_task(h, ptr);
-    if eager && running_here {
+    if core.is_closed() {
+        // asyncio's create_task raises on a closed loop and closes the
+        // coroutine: this task ends at once, cancelled, and its future is
+        // dropped now (nothing could ever run or drop it otherwise).
+        let closed = Cancelled::with_message("the event loop is closed");
+        finish(core, ptr, Outcome::Cancelled, Some(closed));
+    } else if eager && running_here {
         poll_task(core, ptr);
     } else {
         h.set_flag(QUEUED, true);

@@ -100,8 +100,9 @@ impl ThreadPool {
     }
 
     /// Stops accepting work and waits (up to `timeout`) for running and
-    /// queued jobs to finish and the threads to exit.
-    pub(crate) fn shutdown(&self, timeout: Duration) {
+    /// queued jobs to finish and the threads to exit. Returns how many
+    /// threads were still running at the deadline (0: all joined).
+    pub(crate) fn shutdown(&self, timeout: Duration) -> usize {
         let mut st = self.inner.state.lock();
         st.shutdown = true;
         self.inner.work.notify_all();
@@ -111,6 +112,7 @@ impl ThreadPool {
                 break;
             }
         }
+        st.threads
     }
 }
 
