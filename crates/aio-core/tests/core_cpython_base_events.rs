@@ -685,7 +685,7 @@ fn test_create_task_error_closes_coro() {
     assert!(task.done() && task.cancelled());
     match task.result() {
         Some(Err(aio_core::TaskError::Cancelled(c))) => {
-            assert_eq!(c.message().as_deref(), Some("the event loop is closed"));
+            assert_eq!(c.message(), Some("the event loop is closed"));
         }
         other => panic!("{other:?}"),
     }
