@@ -33,6 +33,32 @@ fn call_soon_runs_in_fifo_order_and_handles_cancel() {
     lp.close();
 }
 
+/// asyncio's `call_soon`/`call_later`/`call_at` on a closed loop raise
+/// `RuntimeError('Event loop is closed')`. aio's drop the callback at
+/// once (nothing could ever run it, or free it before the loop's core
+/// goes) and return its handle cancelled.
+#[test]
+fn callbacks_given_to_a_closed_loop_are_dropped_and_their_handles_cancelled() {
+    /// Counts its drops.
+    struct Flag(Rc<Cell<u32>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+    let drops = Rc::new(Cell::new(0));
+    let lp = Loop::new();
+    lp.close();
+    let f = Flag(drops.clone());
+    let soon = lp.call_soon(move || drop(f));
+    let f = Flag(drops.clone());
+    let later = lp.call_later(1, move || drop(f)).unwrap();
+    let f = Flag(drops.clone());
+    let at = lp.call_at(lp.time() + 1.0, move || drop(f)).unwrap();
+    assert_eq!(drops.get(), 3, "every callback was dropped");
+    assert!(soon.cancelled() && later.cancelled() && at.cancelled());
+}
+
 #[test]
 fn call_later_and_call_at_fire_in_deadline_order() {
     let lp = Loop::new();

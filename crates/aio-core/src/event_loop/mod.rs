@@ -137,9 +137,21 @@ impl Loop {
 
     /// Schedules `f` to run on the next turn of the loop, in a copy of the
     /// current [context](crate::contextvars) (asyncio's `call_soon`).
+    ///
+    /// On a closed loop, where asyncio raises `RuntimeError('Event loop is
+    /// closed')`, `f` is dropped and the handle comes back
+    /// [cancelled](Handle::cancelled) (said in debug mode).
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Handle {
-        let cb = CallbackCell::rc(f);
-        self.core.call_soon_rc(cb.clone());
+        self.schedule_soon(CallbackCell::rc(f))
+    }
+
+    /// Queues `cb` for the next turn, unless the loop is closed.
+    fn schedule_soon(&self, cb: Rc<dyn Callback>) -> Handle {
+        if self.core.is_closed() {
+            dropped_on_closed_loop(&self.core, &*cb);
+        } else {
+            self.core.call_soon_rc(cb.clone());
+        }
         Handle { cb }
     }
 
@@ -166,9 +178,7 @@ impl Loop {
     /// });
     /// ```
     pub fn call_soon_in(&self, ctx: &Context, f: impl FnOnce() + 'static) -> Handle {
-        let cb = CallbackIn::rc(ctx, f);
-        self.core.call_soon_rc(cb.clone());
-        Handle { cb }
+        self.schedule_soon(CallbackIn::rc(ctx, f))
     }
 
     /// Schedules `f` to run after `delay`, in a copy of the current
@@ -176,6 +186,9 @@ impl Loop {
     /// `f` runs at the next turn, ordered by that deadline among the
     /// timers due then (`call_later(0, a)` then `call_later(-1, b)` runs
     /// `b` first), after the callbacks already scheduled with `call_soon`.
+    ///
+    /// On a closed loop `f` is dropped and the handle comes back cancelled,
+    /// as [`call_soon`](Loop::call_soon)'s does (and `call_at`'s).
     ///
     /// # Errors
     /// [`InvalidDelay`] for a delay that is not a number (NaN); `f` is
@@ -226,11 +239,17 @@ impl Loop {
     }
 
     fn call_at_ns(&self, when: u64, cb: Rc<dyn Callback>) -> TimerHandle {
-        TimerHandle {
+        let handle = TimerHandle {
             timer: Armed::call(&self.core, when, cb.clone()),
             cb,
             when,
+        };
+        if self.core.is_closed() {
+            // As `call_soon` on a closed loop: nothing will ever fire it.
+            handle.cancel();
+            dropped_on_closed_loop(&self.core, &*handle.cb);
         }
+        handle
     }
 
     /// Wraps `fut` in a task on this loop (asyncio's `loop.create_task`);
@@ -429,4 +448,15 @@ pub fn get_running_loop() -> Loop {
 pub fn try_get_running_loop() -> Option<Loop> {
     let p = CONTEXT.with(|c| c.core.get());
     (!p.is_null()).then(|| Loop::from_core_ptr(p))
+}
+
+/// A callback given to a closed loop: dropped (asyncio raises
+/// `RuntimeError('Event loop is closed')`), which debug mode says.
+fn dropped_on_closed_loop(core: &Core, cb: &dyn Callback) {
+    cb.cancel();
+    if core.debug.get() {
+        exception::debug_warning(format_args!(
+            "a callback was scheduled on a closed event loop; it is dropped"
+        ));
+    }
 }
