@@ -82,17 +82,17 @@
 //! callback stops it, and `test_close` here goes on to schedule on the
 //! closed loop). They are ported here as the mixin's own.
 //!
-//! Divergences the port found, each test asserting asyncio's outcome and
-//! ignored (`cargo test -- --ignored` runs them):
+//! A divergence the port found (f2c9715 ran with it ignored), since
+//! mended:
 //!
 //! - `test_call_soon_threadsafe`, `test_call_soon_threadsafe_same_thread`:
 //!   asyncio's `call_soon_threadsafe` appends to the same ready queue as
 //!   `call_soon`, so a callback sent with it before another is scheduled
-//!   with `call_soon` runs first (`['hello', 'world']`). aio's goes
-//!   through the injection queue, which the loop drains into the ready
-//!   queue only at the start of its next turn, after what `call_soon` has
-//!   queued meanwhile: `['world', 'hello']`. Neither method's docs say
-//!   anything of the order.
+//!   with `call_soon` runs first (`['hello', 'world']`). aio's went
+//!   through the injection queue, which the loop drained into the ready
+//!   queue only at the start of its next turn, after what `call_soon` had
+//!   queued meanwhile (`['world', 'hello']`). `call_soon` now takes in
+//!   what other threads sent before it queues.
 //!
 //! Not ported:
 //!
@@ -436,7 +436,6 @@ fn test_call_soon() {
 }
 
 #[test]
-#[ignore = "divergence: call_soon_threadsafe's callback runs after one call_soon scheduled later"]
 fn test_call_soon_threadsafe() {
     let lp = new_test_loop();
     let results = Arc::new(Mutex::new(Vec::new()));
@@ -473,7 +472,6 @@ fn test_call_soon_threadsafe() {
 }
 
 #[test]
-#[ignore = "divergence: call_soon_threadsafe's callback runs after one call_soon scheduled later"]
 fn test_call_soon_threadsafe_same_thread() {
     let lp = new_test_loop();
     // (Behind a `Mutex`: `call_soon_threadsafe` takes a `Send` callback.)

@@ -158,7 +158,12 @@ impl Core {
         self.tasks.borrow().len()
     }
 
+    /// Queues `cb` for the next turn, behind what other threads sent
+    /// before (`call_soon_threadsafe`): asyncio has one ready queue for
+    /// both, so a callback sent from a thread, then one scheduled here,
+    /// run in that order.
     pub(crate) fn call_soon_rc(&self, cb: Rc<dyn Callback>) {
+        self.drain_injector();
         self.queue.push(Runnable::Call(cb));
     }
 

@@ -106,7 +106,7 @@ impl Core {
     }
 
     #[inline]
-    pub(super) fn drain_injector(&self) {
+    pub(crate) fn drain_injector(&self) {
         // Most turns find nothing sent: two loads, rather than a pop that
         // fences even on an empty queue. Something sent meanwhile is taken
         // next turn (a park looks again before it sleeps).
@@ -120,7 +120,7 @@ impl Core {
         while let Some(r) = self.shared.take_remote() {
             match r {
                 Remote::Wake(t) => self.queue.push(Runnable::Woken(t)),
-                Remote::Call(f) => self.call_soon_rc(CallbackCell::rc(f)),
+                Remote::Call(f) => self.queue.push(Runnable::Call(CallbackCell::rc(f))),
                 Remote::Cancel(t, msg) => {
                     TaskRef::from_owned(t.0).cancel_opt(msg);
                 }
