@@ -394,7 +394,48 @@ fn test_run_until_complete_stopped() {
         }
         other => panic!("expected the stopped run's error, got {other:?}"),
     }
+    // As asyncio's, the task stays pending: the next run goes on with it
+    // (its sleep ends, and it returns), which nothing can see but time.
+    let t0 = lp.time();
+    lp.run_until_complete(sleep(0.2)).unwrap().unwrap();
+    assert!(lp.time() >= t0 + 0.2);
     tear_down(lp);
+}
+
+/// What asyncio's `run_until_complete` leaves when the loop is stopped
+/// first: the future's task, pending, which a later run continues and
+/// which closing the loop cancels (aio returned `Err` and also cancelled
+/// it).
+#[test]
+fn run_until_complete_stopped_leaves_the_task_pending() {
+    let lp = new_test_loop();
+    let steps = Rc::new(RefCell::new(Vec::new()));
+    let s = steps.clone();
+    let stopped = lp.run_until_complete(async move {
+        s.borrow_mut().push("started");
+        get_running_loop().stop();
+        match sleep(0.1).await {
+            Ok(()) => s.borrow_mut().push("slept"),
+            Err(_) => s.borrow_mut().push("cancelled"),
+        }
+    });
+    assert!(stopped.is_err());
+    assert_eq!(*steps.borrow(), ["started"]);
+    // The next run goes on with it.
+    lp.run_until_complete(sleep(0.2)).unwrap().unwrap();
+    assert_eq!(*steps.borrow(), ["started", "slept"]);
+
+    // Stopped again, then closed: the close cancels it.
+    let s = steps.clone();
+    let _ = lp.run_until_complete(async move {
+        get_running_loop().stop();
+        match sleep(0.1).await {
+            Ok(()) => s.borrow_mut().push("slept"),
+            Err(_) => s.borrow_mut().push("cancelled"),
+        }
+    });
+    lp.close();
+    assert_eq!(*steps.borrow(), ["started", "slept", "cancelled"]);
 }
 
 #[test]

@@ -273,6 +273,12 @@ impl Loop {
     /// Runs the loop until `fut` completes and returns its result. The
     /// future runs as a task, so it can be cancelled like one.
     ///
+    /// Stopped ([`stop`](Loop::stop)) before `fut` completes, it returns
+    /// `Err(TaskError::Cancelled)` ("the event loop was stopped before the
+    /// future completed", asyncio's `RuntimeError`) and, as in asyncio,
+    /// `fut`'s task stays pending on the loop: the next run goes on with
+    /// it, and closing the loop cancels it.
+    ///
     /// # Panics
     /// When the loop is closed or already running, or another loop runs on
     /// this thread.
@@ -298,12 +304,12 @@ impl Loop {
         drop(run);
         match task.result() {
             Some(r) => r,
-            None => {
-                task.cancel();
-                Err(TaskError::Cancelled(crate::Cancelled::with_message(
-                    "the event loop was stopped before the future completed",
-                )))
-            }
+            // asyncio raises `RuntimeError` and leaves the future's task
+            // pending: a later run of the loop goes on with it, and closing
+            // the loop cancels it. Its handle drops here; the task stays.
+            None => Err(TaskError::Cancelled(crate::Cancelled::with_message(
+                "the event loop was stopped before the future completed",
+            ))),
         }
     }
 
