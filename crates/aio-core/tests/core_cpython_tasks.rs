@@ -44,31 +44,21 @@
 //!   [`ConcurrentFuture::wait_timeout`] and its `TimeoutError` a type of the
 //!   test.
 //!
-//! Divergences, asserting asyncio's outcome and ignored until aio gives it
-//! (see each test's `#[ignore]`):
+//! Found by the port (f901a35 ran with both ignored):
 //!
-//! - `test_task_awaits_on_itself`: asyncio fails the task at its first
-//!   step with `RuntimeError('Task cannot await on itself')`. aio's task,
-//!   awaiting its own `Task` handle (`(&task).await` from inside it), takes
-//!   one step and waits for itself forever: no error, nothing ready. Worse,
-//!   once it is cancelled — by `cancel()`, or by a `timeout`/`wait_for` or
-//!   a cancelled awaiter, since cancelling the awaiter of a task cancels
-//!   that task — it never ends and is stepped twice every turn: a busy loop
-//!   that also keeps a paused clock from advancing, so
-//!   `lp.run_until_complete(timeout(10, async move { (&task).await }))`
-//!   never returns, and neither does closing (or dropping) the loop, which
-//!   cancels it (`abort()` does end it). Reproduction: store the task in an
-//!   `Rc<OnceCell<Task<_>>>` its future reads, run a turn, `cancel()` it,
-//!   run ten turns: `done()` is false and the ready queue is never empty.
-//!   The port bounds the run to ten turns;
-//! - `test_other_loop_future`: asyncio fails a task awaiting a future bound
-//!   to another loop with `RuntimeError('Task ... got Future ... attached to
-//!   a different loop')`. aio's task (`lp.create_task(async move {
-//!   other_loop.create_future::<()>().await })`) takes one step and waits
-//!   on the other loop's future, which nothing on this loop will complete:
-//!   it hangs a `run_until_complete` without a timeout. (`cancel()` does end
-//!   it, and cancels the other loop's future.) The port bounds the run to
-//!   ten turns.
+//! - `test_task_awaits_on_itself`, mended: asyncio fails the task at its
+//!   first step with `RuntimeError('Task cannot await on itself')`. aio's
+//!   task, awaiting its own `Task` handle, waited for itself forever; once
+//!   cancelled (by `cancel()`, a `timeout`, or a cancelled awaiter) it was
+//!   stepped twice every turn, forever, and closing its loop hung. Waiting
+//!   for itself now panics with asyncio's message, which ends the task
+//!   (`Panicked`), as the error does in asyncio.
+//! - `test_other_loop_future`, by design: asyncio fails a task awaiting a
+//!   future bound to another loop (`RuntimeError('... attached to a
+//!   different loop')`). An aio `Future` wakes its awaiter through the
+//!   standard `Waker`, from any loop (`core_cpython_base_events`'s
+//!   `test_run_until_complete_loop`), so the task waits for it, without
+//!   spinning, and a cancellation ends the wait. The port asserts that.
 //!
 //! Not ported, by group:
 //!
@@ -249,7 +239,6 @@ fn count_polls<F: StdFuture>(polls: Rc<Cell<u32>>, fut: F) -> impl StdFuture<Out
 }
 
 #[test]
-#[ignore = "divergence: a task awaiting its own handle reschedules itself every turn, forever; asyncio raises RuntimeError('Task cannot await on itself')"]
 fn test_task_awaits_on_itself() {
     let lp = test_loop();
     let cell: Rc<OnceCell<Task<Result<(), TaskError>>>> = Rc::new(OnceCell::new());
@@ -280,8 +269,13 @@ fn test_task_awaits_on_itself() {
     assert!(matches!(out, Some(Err(_))), "{out:?}");
 }
 
+/// asyncio refuses (`RuntimeError`) a future of another loop, whose
+/// wake-up goes through that loop. An aio [`Future`] wakes whoever awaits
+/// it through the standard `Waker`, from any loop (the README's Future
+/// row; `core_cpython_base_events`'s `test_run_until_complete_loop`), so
+/// the task waits for it, without spinning, and a cancellation ends the
+/// wait (and cancels the future, as awaiting a future does).
 #[test]
-#[ignore = "divergence: a task awaiting a future of another loop waits on it; asyncio raises RuntimeError('... attached to a different loop')"]
 fn test_other_loop_future() {
     let lp = test_loop();
     let other_loop = test_loop();
@@ -289,15 +283,17 @@ fn test_other_loop_future() {
     let polls = Rc::new(Cell::new(0));
 
     // async def run(fut): await fut
-    let task = lp.create_task(count_polls(polls.clone(), async move { fut.await }));
-    // loop.run_until_complete(run(fut)), bounded: asyncio's task fails at
-    // its first step.
+    let f = fut.clone();
+    let task = lp.create_task(count_polls(polls.clone(), async move { f.await }));
     for _ in 0..10 {
         run_briefly(&lp);
     }
-    // RuntimeError: Task .* got Future .* attached to a different loop
-    assert!(task.done(), "the task still waits after {} steps", polls.get());
-    assert!(matches!(task.cloned_result(), Some(Ok(Err(_)))));
+    assert!(!task.done());
+    assert_eq!(polls.get(), 1, "it waits, without spinning");
+    task.cancel();
+    run_briefly(&lp);
+    assert!(task.done());
+    assert!(fut.cancelled());
     other_loop.close();
     lp.close();
 }

@@ -244,7 +244,11 @@ impl<T> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
     /// # Panics
-    /// When polled again after it returned its result.
+    /// When polled again after it returned its result, and when the task
+    /// awaits itself ("Task cannot await on itself", asyncio's
+    /// `RuntimeError`): it would wait forever, and once cancelled, cancel
+    /// itself every turn. The panic ends the task, as the error does in
+    /// asyncio.
     #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if !self.done() {

@@ -242,10 +242,18 @@ impl TaskRef {
 
     /// Registers `cx`'s waker to be woken when the task completes; `Ready`
     /// if it already has. Does not take the output.
+    ///
+    /// # Panics
+    /// When the task waits for itself ("Task cannot await on itself",
+    /// asyncio's `RuntimeError`): it would wait forever, and once
+    /// cancelled, cancel itself every turn. The panic ends the task.
+    #[track_caller]
     pub(crate) fn poll_done(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.done() {
             return Poll::Ready(());
         }
+        let me = crate::context::CONTEXT.with(|c| c.task.get());
+        assert!(!std::ptr::eq(me, self.ptr.as_ptr()), "Task cannot await on itself");
         let slot = &self.header().local.join_waker;
         let w = slot.take();
         match w {
