@@ -239,17 +239,15 @@ impl Loop {
     }
 
     fn call_at_ns(&self, when: u64, cb: Rc<dyn Callback>) -> TimerHandle {
-        let handle = TimerHandle {
-            timer: Armed::call(&self.core, when, cb.clone()),
-            cb,
-            when,
-        };
+        let timer = Armed::call(&self.core, when, cb.clone());
         if self.core.is_closed() {
-            // As `call_soon` on a closed loop: nothing will ever fire it.
-            handle.cancel();
-            dropped_on_closed_loop(&self.core, &*handle.cb);
+            // As `call_soon` on a closed loop: nothing will ever fire it,
+            // so it leaves the heap now (the loop is not running, which
+            // `TimerHandle::cancel` needs).
+            timer.disarm_on(&self.core);
+            dropped_on_closed_loop(&self.core, &*cb);
         }
-        handle
+        TimerHandle { timer, cb, when }
     }
 
     /// Wraps `fut` in a task on this loop (asyncio's `loop.create_task`);

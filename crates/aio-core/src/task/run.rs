@@ -6,7 +6,7 @@ use std::ptr::NonNull;
 use std::task::Context;
 
 use super::TaskRef;
-use super::error::{Panic, Payload, TaskError};
+use super::error::TaskError;
 use super::header::{ABORT, HANDLE, Header, OBSERVED, Outcome, POLLING, PollOutcome, RETRIEVED, STARTED};
 use super::{header, raw};
 use crate::callback::CallbackCell;
@@ -131,33 +131,16 @@ pub(super) fn drop_detached_output(core: &Core, h: &Header, ptr: NonNull<Header>
 /// The report of a task the closing loop cancelled that failed instead,
 /// while the program holds its handle: asyncio's `run()` reports such a
 /// failure to the loop's handler and marks it retrieved, so dropping the
-/// handle later reports nothing. The handle still gets the failure (a
-/// panic is reported by its message). Loop thread only.
+/// handle later reports nothing. The handle keeps the failure (the report
+/// has a copy of a panic, by its message). Loop thread only.
 pub(crate) fn shutdown_failure(t: &TaskRef) -> Option<ExceptionContext> {
-    let (h, ptr) = (t.header(), t.ptr());
-    if !h.flag(HANDLE) || h.flag(RETRIEVED) || h.flag(OBSERVED) {
+    let h = t.header();
+    if !h.flag(HANDLE) {
         return None;
     }
-    let (panic, error) = match h.outcome() {
-        Outcome::Panicked => {
-            // SAFETY: loop thread; the task is complete, its stage holds
-            // its output until the handle takes it.
-            let e = unsafe { (h.vtable.error_ref)(ptr).as_ref() }?;
-            let TaskError::Panicked(p) = e else { return None };
-            let msg = p.message().unwrap_or("Box<dyn Any>").to_owned();
-            (Some(Panic::from(Box::new(msg) as Payload)), None)
-        }
-        // SAFETY: as above.
-        Outcome::Ok => (None, Some(unsafe { (h.vtable.failure?)(ptr) }?)),
-        Outcome::Cancelled | Outcome::Running => return None,
-    };
+    let ctx = failure_report(h, t.ptr(), SHUTDOWN_FAILURE, true)?;
     h.set_flag(OBSERVED, true);
-    Some(ExceptionContext {
-        message: SHUTDOWN_FAILURE.into(),
-        task: Some(h.name()),
-        panic,
-        error,
-    })
+    Some(ctx)
 }
 
 /// The report of a finished task whose failure nobody saw — its panic (taken
@@ -165,21 +148,38 @@ pub(crate) fn shutdown_failure(t: &TaskRef) -> Option<ExceptionContext> {
 /// `create_task`) — as asyncio logs "Task exception was never retrieved".
 /// Loop thread only.
 pub(super) fn unseen_failure(h: &Header, ptr: NonNull<Header>) -> Option<ExceptionContext> {
+    failure_report(h, ptr, "Task exception was never retrieved", false)
+}
+
+/// A report saying `message` of the failure a finished task ended with,
+/// unless it was seen: its panic (taken out of the task, or copied when
+/// the task `keep`s it for a handle), or the `Debug` of an `Err` output.
+fn failure_report(h: &Header, ptr: NonNull<Header>, message: &str, keep: bool) -> Option<ExceptionContext> {
     if h.flag(RETRIEVED) || h.flag(OBSERVED) {
         return None;
     }
     let (panic, error) = match h.outcome() {
-        // SAFETY: loop thread; the task is complete, nothing else reads the stage.
-        Outcome::Panicked => match unsafe { (h.vtable.take_error)(ptr) } {
-            Some(TaskError::Panicked(p)) => (Some(p), None),
-            _ => return None,
-        },
+        Outcome::Panicked => {
+            let e = if keep {
+                // SAFETY: loop thread; the task is complete, its stage
+                // holds its output until the handle takes it.
+                unsafe { (h.vtable.error_ref)(ptr).as_ref() }.cloned()
+            } else {
+                // SAFETY: loop thread; the task is complete, nothing else
+                // reads the stage.
+                unsafe { (h.vtable.take_error)(ptr) }
+            };
+            match e {
+                Some(TaskError::Panicked(p)) => (Some(p), None),
+                _ => return None,
+            }
+        }
         // SAFETY: as above.
         Outcome::Ok => (None, Some(unsafe { (h.vtable.failure?)(ptr) }?)),
         Outcome::Cancelled | Outcome::Running => return None,
     };
     Some(ExceptionContext {
-        message: "Task exception was never retrieved".into(),
+        message: message.into(),
         task: Some(h.name()),
         panic,
         error,

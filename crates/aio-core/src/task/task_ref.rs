@@ -252,13 +252,17 @@ impl TaskRef {
         if self.done() {
             return Poll::Ready(());
         }
-        let me = crate::context::CONTEXT.with(|c| c.task.get());
-        assert!(!std::ptr::eq(me, self.ptr.as_ptr()), "Task cannot await on itself");
         let slot = &self.header().local.join_waker;
         let w = slot.take();
         match w {
             Some(w) if w.will_wake(cx.waker()) => slot.set(Some(w)),
-            _ => slot.set(Some(cx.waker().clone())),
+            _ => {
+                // Looked at when a waiter registers, not at every poll of
+                // the same one.
+                let me = crate::context::CONTEXT.with(|c| c.task.get());
+                assert!(!std::ptr::eq(me, self.ptr.as_ptr()), "Task cannot await on itself");
+                slot.set(Some(cx.waker().clone()));
+            }
         }
         Poll::Pending
     }

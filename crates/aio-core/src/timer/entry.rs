@@ -46,6 +46,14 @@ impl Armed {
         core_id(core) == self.core
     }
 
+    /// Disarms it on `core`, its loop, whether or not that loop runs.
+    #[inline]
+    pub(crate) fn disarm_on(&self, core: &Core) {
+        if self.is_on(core) {
+            core.timers.borrow_mut().remove(self.key);
+        }
+    }
+
     /// Disarms it when its loop runs on this thread (a loop that is not
     /// running here cannot be reached; one that closed dropped its timers).
     #[inline]
