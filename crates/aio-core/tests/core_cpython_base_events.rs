@@ -142,91 +142,22 @@
 //!   `test_asyncgen_finalization_by_gc_in_other_thread` (async generators
 //!   and the garbage collector).
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::future::IntoFuture;
-use std::hint::black_box;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Once;
 use std::time::Duration;
 
 use aio_core::{Builder, ExceptionContext, Loop, TaskError, create_task, get_running_loop, sleep, to_thread};
 
+mod cpython;
+use cpython::{
+    Report, ZERO_DIVISION, assert_panics, divide_by_zero, record_reports, run_briefly, run_once,
+    test_loop as new_test_loop,
+};
+
 /// `test_utils.CLOCK_RES`: the clock's resolution CPython allows for.
 const CLOCK_RES: f64 = 0.020;
-
-/// `self.loop` / `self.new_test_loop()`: a loop of its own, on a paused
-/// (virtual) clock.
-fn new_test_loop() -> Loop {
-    Builder::new().paused_clock().build()
-}
-
-/// `test_utils.run_briefly(loop)`: `run_until_complete` of an empty future.
-fn run_briefly(lp: &Loop) {
-    lp.run_until_complete(async {}).unwrap();
-}
-
-/// `test_utils.run_once(loop)` (and the mocked `loop._run_once()`):
-/// `loop.call_soon(loop.stop)`, then `loop.run_forever()`: one turn.
-fn run_once(lp: &Loop) {
-    lp.call_soon(|| get_running_loop().stop());
-    lp.run_forever();
-}
-
-/// `1 / 0`: a division the compiler cannot fold, so it panics at run time
-/// as Python raises `ZeroDivisionError`.
-fn divide_by_zero() -> i32 {
-    1 / black_box(0)
-}
-
-/// The text a division by zero panics with.
-const ZERO_DIVISION: &str = "attempt to divide by zero";
-
-/// The text of a panic's payload (`str` or `String`).
-fn panic_text(p: &(dyn Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        String::from("(not a string)")
-    }
-}
-
-/// `assertRaisesRegex(RuntimeError, msg)` for aio's misuse panics: `f`
-/// panics with a message containing `msg`.
-#[track_caller]
-fn assert_panics<R>(f: impl FnOnce() -> R, msg: &str) {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(_) => panic!("expected a panic containing {msg:?}"),
-        Err(p) => {
-            let text = panic_text(&*p);
-            assert!(text.contains(msg), "panicked with {text:?}, expected {msg:?}");
-        }
-    }
-}
-
-/// One report to the exception handler: its message and the panic's text.
-#[derive(Debug, Clone, PartialEq)]
-struct Report {
-    message: String,
-    panic: Option<String>,
-}
-
-/// A mock exception handler: installs one on `lp` that records what it is
-/// given, and returns the record.
-fn record_reports(lp: &Loop) -> Rc<RefCell<Vec<Report>>> {
-    let reports = Rc::new(RefCell::new(Vec::new()));
-    let r = reports.clone();
-    lp.set_exception_handler(Some(move |ctx: &ExceptionContext| {
-        r.borrow_mut().push(Report {
-            message: ctx.message.clone(),
-            panic: ctx.panic.as_ref().map(|p| p.to_string()),
-        })
-    }));
-    reports
-}
 
 // --- the default handler's stderr, in a child process ----------------------------
 

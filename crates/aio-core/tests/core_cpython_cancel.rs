@@ -100,39 +100,12 @@ use std::future::Future as StdFuture;
 use std::rc::Rc;
 
 use aio_core::{
-    ALL_COMPLETED, Builder, Cancelled, ExceptionContext, Future, FutureError, Loop, Task, TaskError, TaskRef,
-    create_task, current_task, gather, gather_settled, get_running_loop, shield, sleep, to_thread, wait, wait_for,
+    ALL_COMPLETED, Cancelled, ExceptionContext, Future, FutureError, Loop, Task, TaskError, TaskRef, create_task,
+    current_task, gather, gather_settled, get_running_loop, shield, sleep, to_thread, wait, wait_for,
 };
 
-/// CPython's test loop: a paused clock, so time moves only when every
-/// task waits (its time generator), and `loop.time()` says by how much.
-fn test_loop() -> Loop {
-    Builder::new().paused_clock().build()
-}
-
-/// `test_utils.run_briefly(loop)`: runs a task that does nothing to
-/// completion, which is one turn of the loop for what was ready.
-fn run_briefly(lp: &Loop) {
-    lp.run_until_complete(async {}).expect("a task that does nothing");
-}
-
-/// `GatherTestsBase._run_loop`: turns while anything is ready.
-fn run_loop(lp: &Loop) {
-    for _ in 0..100 {
-        run_briefly(lp);
-        if lp.metrics().ready == 0 {
-            return;
-        }
-    }
-    panic!("the loop never ran out of work");
-}
-
-/// `loop.run_until_complete(t)` for a task `t`: its result, the
-/// cancellation included (as a value, see the module docs).
-fn run_task<T: 'static>(lp: &Loop, t: Task<T>) -> Result<T, TaskError> {
-    lp.run_until_complete(t)
-        .expect("run_until_complete's own task is not cancelled")
-}
+mod cpython;
+use cpython::{assert_almost_equal, count_done_callbacks, run_briefly, run_loop, run_task, test_loop};
 
 /// `task.cancel(*cancel_args)`: `None` for `()` and `(None,)`.
 fn cancel_with_args(t: &TaskRef, msg: Option<&str>) -> bool {
@@ -171,11 +144,6 @@ fn assert_innermost_cancelled(exc: &(dyn Error + 'static), expected: Option<&str
         .downcast_ref::<Cancelled>()
         .unwrap_or_else(|| panic!("the innermost context is not a cancellation: {innermost:?}"));
     assert_eq!((c.message(), d), (expected, depth));
-}
-
-#[track_caller]
-fn assert_almost_equal(a: f64, b: f64) {
-    assert!((a - b).abs() < 1e-6, "{a} != {b}");
 }
 
 /// `asyncio.CancelledError` out of `run_until_complete`, or out of an
@@ -924,15 +892,6 @@ fn test_cancel_gather_2() {
 }
 
 // --- GatherTestsBase, CoroutineGatherTests ---------------------------------
-
-/// The gathering future's done callback: counts its calls
-/// (`test_utils.MockCallback`).
-fn count_done_callbacks(t: &TaskRef) -> Rc<Cell<u32>> {
-    let cb = Rc::new(Cell::new(0));
-    let c = cb.clone();
-    t.add_done_callback(move |_| c.set(c.get() + 1));
-    cb
-}
 
 #[test]
 fn test_one_cancellation() {

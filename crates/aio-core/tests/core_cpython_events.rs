@@ -172,10 +172,8 @@
 //!   in the mixin (`test_base_events.py`'s are in
 //!   `core_cpython_base_events.rs`).
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::future::{Future, IntoFuture};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,27 +181,12 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Context, Poll, Wake, Waker};
 
 use aio_core::{
-    Builder, Cancelled, ExceptionContext, Loop, LoopClosed, TaskError, create_task, get_running_loop, monotonic, sleep,
-    to_thread, try_get_running_loop,
+    Cancelled, Loop, LoopClosed, TaskError, create_task, get_running_loop, monotonic, sleep, to_thread,
+    try_get_running_loop,
 };
 
-/// `self.create_event_loop()`: a loop of its own, on a paused (virtual)
-/// clock.
-fn new_test_loop() -> Loop {
-    Builder::new().paused_clock().build()
-}
-
-/// `test_utils.run_briefly(loop)`: `run_until_complete` of an empty future.
-fn run_briefly(lp: &Loop) {
-    lp.run_until_complete(async {}).unwrap();
-}
-
-/// `test_utils.run_once(loop)`: `loop.call_soon(loop.stop)`, then
-/// `loop.run_forever()`: one turn.
-fn run_once(lp: &Loop) {
-    lp.call_soon(|| get_running_loop().stop());
-    lp.run_forever();
-}
+mod cpython;
+use cpython::{Report, assert_panics, record_reports, run_briefly, run_once, test_loop as new_test_loop};
 
 /// `EventLoopTestsMixin.tearDown`: a last brief run unless the loop is
 /// closed, then the cleanup `set_event_loop` registered, which closes it.
@@ -212,30 +195,6 @@ fn tear_down(lp: Loop) {
         run_briefly(&lp);
     }
     lp.close();
-}
-
-/// The text of a panic's payload (`str` or `String`).
-fn panic_text(p: &(dyn Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        String::from("(not a string)")
-    }
-}
-
-/// `assertRaises(RuntimeError, ...)` for aio's misuse panics: `f` panics
-/// with a message containing `msg`.
-#[track_caller]
-fn assert_panics<R>(f: impl FnOnce() -> R, msg: &str) {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(_) => panic!("expected a panic containing {msg:?}"),
-        Err(p) => {
-            let text = panic_text(&*p);
-            assert!(text.contains(msg), "panicked with {text:?}, expected {msg:?}");
-        }
-    }
 }
 
 /// `assertRaises(RuntimeError, loop.run_until_complete, ...)` where the
@@ -250,27 +209,6 @@ fn assert_run_panicked<T: std::fmt::Debug>(r: Result<T, TaskError>, msg: &str) {
         }
         other => panic!("expected a panic containing {msg:?}, got {other:?}"),
     }
-}
-
-/// One report to the exception handler: its message and the panic's text.
-#[derive(Debug, Clone, PartialEq)]
-struct Report {
-    message: String,
-    panic: Option<String>,
-}
-
-/// A mock exception handler: installs one on `lp` that records what it is
-/// given, and returns the record.
-fn record_reports(lp: &Loop) -> Rc<RefCell<Vec<Report>>> {
-    let reports = Rc::new(RefCell::new(Vec::new()));
-    let r = reports.clone();
-    lp.set_exception_handler(Some(move |ctx: &ExceptionContext| {
-        r.borrow_mut().push(Report {
-            message: ctx.message.clone(),
-            panic: ctx.panic.as_ref().map(|p| p.to_string()),
-        })
-    }));
-    reports
 }
 
 /// Sets its flag when dropped: put in a closure or a future, it tells

@@ -70,10 +70,8 @@
 //! `AIO_DEBUG=0`, as setting the variable in this multi-threaded process
 //! is not sound.
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::future::{Future, IntoFuture};
-use std::hint::black_box;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -82,6 +80,9 @@ use std::task::{Context, Poll};
 use aio_core::{
     Builder, ContextVar, ExceptionContext, Loop, Runner, Task, copy_context, create_task, get_running_loop, run, sleep,
 };
+
+mod cpython;
+use cpython::{divide_by_zero, panic_text};
 
 /// `asyncio.run(fut, loop_factory=self.new_loop)` followed by
 /// `BaseTest.tearDown`'s check: the loop `fut` ran on is closed, whether
@@ -99,23 +100,6 @@ fn run_checked<F: Future + 'static>(fut: F) -> std::thread::Result<F::Output> {
     let lp = seen.borrow_mut().take().expect("main ran");
     assert!(lp.is_closed(), "the loop run() used is closed");
     out
-}
-
-/// The text of a panic's payload (`str` or `String`).
-fn panic_text(p: &(dyn Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        String::from("(not a string)")
-    }
-}
-
-/// `1 / 0`: a division the compiler cannot fold, so it panics at run time
-/// as Python raises `ZeroDivisionError`.
-fn divide_by_zero() -> i32 {
-    1 / black_box(0)
 }
 
 /// `raise ValueError('spam')`.
@@ -200,7 +184,7 @@ fn test_asyncio_run_from_running_loop() {
         run(Box::pin(async {}) as Pin<Box<dyn Future<Output = ()>>>);
     }
     let err = run_checked(main()).unwrap_err();
-    let msg = panic_text(&*err);
+    let msg = panic_text(err);
     // asyncio: "asyncio.run() cannot be called from a running event loop".
     assert!(msg.contains("while another loop is running"), "{msg}");
 }
@@ -465,7 +449,7 @@ fn test_second_with_block_raises() {
     // The second block, on the closed runner's loop.
     let second = f(2);
     let err = catch_unwind(AssertUnwindSafe(|| Runner::with_loop(lp).run(second))).unwrap_err();
-    let msg = panic_text(&*err);
+    let msg = panic_text(err);
     assert!(msg.contains("closed"), "{msg}");
 
     assert_eq!(*ret.borrow(), [1]);
@@ -503,7 +487,7 @@ fn test_recursive_run() {
         inner.run(g());
     };
     let err = catch_unwind(AssertUnwindSafe(|| runner.run(f))).unwrap_err();
-    let msg = panic_text(&*err);
+    let msg = panic_text(err);
     // asyncio: "Runner.run() cannot be called from a running event loop".
     assert!(msg.contains("already running"), "{msg}");
     Rc::try_unwrap(runner).unwrap().close();

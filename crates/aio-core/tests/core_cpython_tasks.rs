@@ -129,53 +129,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use aio_core::{
-    ALL_COMPLETED, Builder, Cancelled, ContextVar, ExceptionContext, Future, FutureError, Loop, Task, TaskError,
-    TaskFailure, TaskRef, all_tasks, as_completed, create_task, current_task, gather, gather_settled, get_running_loop,
-    sleep, to_thread, wait,
+    ALL_COMPLETED, Cancelled, ContextVar, ExceptionContext, Future, FutureError, Loop, Task, TaskError, TaskFailure,
+    TaskRef, all_tasks, as_completed, create_task, current_task, gather, gather_settled, get_running_loop, sleep,
+    to_thread, wait,
 };
 
-/// CPython's test loop: a paused clock, so time moves only when every
-/// task waits (its time generator), and `loop.time()` says by how much.
-fn test_loop() -> Loop {
-    Builder::new().paused_clock().build()
-}
-
-/// `test_utils.run_briefly(loop)`: runs a task that does nothing to
-/// completion, which is one turn of the loop for what was ready.
-fn run_briefly(lp: &Loop) {
-    lp.run_until_complete(async {}).expect("a task that does nothing");
-}
-
-/// `GatherTestsBase._run_loop`: turns while anything is ready.
-fn run_loop(lp: &Loop) {
-    for _ in 0..100 {
-        run_briefly(lp);
-        if lp.metrics().ready == 0 {
-            return;
-        }
-    }
-    panic!("the loop never ran out of work");
-}
-
-/// `loop.run_until_complete(t)` for a task `t`: its result.
-fn run_task<T: 'static>(lp: &Loop, t: Task<T>) -> Result<T, TaskError> {
-    lp.run_until_complete(t)
-        .expect("run_until_complete's own task is not cancelled")
-}
-
-/// `assertAlmostEqual` for times.
-#[track_caller]
-fn assert_almost_equal(a: f64, b: f64) {
-    assert!((a - b).abs() < 1e-6, "{a} != {b}");
-}
-
-/// `cb = test_utils.MockCallback(); fut.add_done_callback(cb)`: counts the calls.
-fn count_done_callbacks(t: &TaskRef) -> Rc<Cell<u32>> {
-    let cb = Rc::new(Cell::new(0));
-    let c = cb.clone();
-    t.add_done_callback(move |_| c.set(c.get() + 1));
-    cb
-}
+mod cpython;
+use cpython::{assert_almost_equal, count_done_callbacks, run_briefly, run_loop, run_task, test_loop};
 
 /// `loop.set_exception_handler(handler)` recording each report's text.
 fn record_exceptions(lp: &Loop) -> Rc<RefCell<Vec<String>>> {
