@@ -813,3 +813,82 @@ impl Case for EventWait {
         })
     }
 }
+
+pub struct TaskFx {
+    gate: aio_core::Future<()>,
+    task: aio_core::Task<u32>,
+}
+
+/// Awaiting a task's handle (asyncio's `await task`): the awaiter gets the
+/// task's value. An awaiter cancelled (or timed out) cancels the task, as
+/// asyncio's does; this one handles it and still returns its value, which
+/// the handle keeps. One dropped without a cancellation leaves it running.
+/// Bad input: a task awaiting its own handle fails at once ("Task cannot
+/// await on itself") rather than waiting, or spinning once cancelled.
+pub struct TaskAwait;
+
+impl Case for TaskAwait {
+    type Fx = TaskFx;
+    type Out = Result<u32, aio_core::TaskError>;
+    const NAME: &'static str = "task await";
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::BadInput);
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            let gate = aio_core::Future::<()>::new();
+            let g = gate.clone();
+            let task = aio_core::create_task(async move {
+                // A cancellation sent through an awaiter is handled here.
+                let _ = g.await;
+                7
+            });
+            Ok(TaskFx { gate, task })
+        })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let fx = fx.clone();
+        Box::pin(async move { (&fx.task).await })
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        let _ = fx.gate.set_result(());
+        ready(Ok(()))
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            match got {
+                Some(Ok(v)) => ensure(v == 7, || format!("awaited {v}"))?,
+                Some(Err(e)) => ensure(e.is_cancelled(), || format!("the awaiter ended with {e:?}"))?,
+                None => {}
+            }
+            let _ = fx.gate.set_result(());
+            // However the awaiter ended, the task ends with its value, and
+            // the next awaiter gets it.
+            let v = timeout(10.0, (&fx.task).into_future())
+                .await
+                .map_err(err)?
+                .map_err(err)?;
+            ensure(v == 7, || format!("the next awaiter got {v}"))
+        })
+    }
+    fn bad_input() -> Local<'static, io::Result<()>> {
+        Box::pin(async {
+            type Selfish = aio_core::Task<Result<(), aio_core::TaskError>>;
+            let cell: Rc<std::cell::OnceCell<Selfish>> = Rc::default();
+            let me = cell.clone();
+            let task = aio_core::create_task(async move {
+                let t = me.get().expect("stored before it runs");
+                t.await.and_then(|r| r)
+            });
+            let probe = task.to_ref();
+            let _ = cell.set(task);
+            aio_test::until("the task awaiting itself ends", || probe.done()).await?;
+            match cell.get().expect("set").cloned_result() {
+                Some(Err(aio_core::TaskError::Panicked(p))) => ensure(
+                    p.message().is_some_and(|m| m.contains("cannot await on itself")),
+                    || format!("it panicked with {:?}", p.message()),
+                ),
+                other => Err(err(format!("a task awaiting itself ended with {other:?}"))),
+            }
+        })
+    }
+}

@@ -562,3 +562,112 @@ impl Case for Sendfile {
         })
     }
 }
+
+/// A failure as an `io::Error` (by its text).
+fn err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+pub struct ServerFx {
+    server: aio_net::Server,
+    addr: std::net::SocketAddr,
+}
+
+/// asyncio's `serve_forever`: it returns when the server is closed; a
+/// cancellation (or a timeout) closes the server, as in asyncio; a dropped
+/// one leaves it serving, and another `serve_forever` may then run. Either
+/// way, once closed the port refuses connections and a `serve_forever`
+/// fails ("is closed"). Bad input: `serve_forever` on a closed server, and
+/// a second one while the first runs.
+pub struct ServeForever;
+
+impl ServeForever {
+    async fn start() -> io::Result<aio_net::Server> {
+        aio_net::start_server(|_r: StreamReader, _w: StreamWriter| async {}, "127.0.0.1", 0).await
+    }
+}
+
+impl Case for ServeForever {
+    type Fx = ServerFx;
+    type Out = io::Result<()>;
+    const NAME: &'static str = "serve_forever";
+    const ENDINGS: Endings = Endings::WAITING.and(Ending::BadInput);
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            let server = ServeForever::start().await?;
+            let addr = server.sockets()[0];
+            Ok(ServerFx { server, addr })
+        })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let server = fx.server.clone();
+        Box::pin(async move { server.serve_forever().await })
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        fx.server.close();
+        ready(Ok(()))
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let server = &fx.server;
+            match got {
+                Some(Ok(())) => ensure(!server.is_serving(), || "returned while serving".into())?,
+                // Cancelled (it closes the server), or started after the
+                // close (it refuses a closed server).
+                Some(Err(e)) => {
+                    let refused = e.to_string().contains("is closed");
+                    ensure(e.kind() == io::ErrorKind::Interrupted || refused, || {
+                        format!("serve_forever: {e}")
+                    })?;
+                    ensure(!server.is_serving(), || "it ended with the server serving".into())?;
+                }
+                None => {}
+            }
+            if server.is_serving() {
+                // Dropped: nothing was closed, and another may serve.
+                let s = server.clone();
+                let again = create_task(async move { s.serve_forever().await });
+                aio_test::settle(1).await;
+                server.close();
+                aio_core::timeout(10.0, again).await.map_err(err)?.map_err(err)??;
+            }
+            let e = server
+                .serve_forever()
+                .await
+                .expect_err("serve_forever on a closed server");
+            ensure(e.to_string().contains("is closed"), || {
+                format!("on a closed server: {e}")
+            })?;
+            ensure(aio_net::TcpStream::connect(fx.addr).await.is_err(), || {
+                "the closed server's port still accepts".into()
+            })?;
+            aio_core::timeout(10.0, server.wait_closed())
+                .await
+                .map_err(err)?
+                .map_err(err)
+        })
+    }
+    fn bad_input() -> Local<'static, io::Result<()>> {
+        Box::pin(async {
+            let server = ServeForever::start().await?;
+            let s = server.clone();
+            let first = create_task(async move { s.serve_forever().await });
+            aio_test::settle(1).await;
+            let second = server.serve_forever().await;
+            ensure(
+                second
+                    .as_ref()
+                    .is_err_and(|e| e.to_string().contains("already being awaited")),
+                || format!("a second serve_forever: {second:?}"),
+            )?;
+            server.close();
+            aio_core::timeout(10.0, first).await.map_err(err)?.map_err(err)??;
+            let closed = server.serve_forever().await;
+            ensure(
+                closed.as_ref().is_err_and(|e| e.to_string().contains("is closed")),
+                || format!("serve_forever on a closed server: {closed:?}"),
+            )
+        })
+    }
+}
