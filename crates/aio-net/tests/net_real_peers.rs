@@ -1,6 +1,6 @@
 //! aio's TLS streams against a peer that is not aio: CPython's `asyncio`
 //! with its `ssl` module (OpenSSL), as client and as server, on every
-//! backend. Without `python3` the tests say so and pass, unless
+//! backend (with `readuntil_any` and a server's `close_clients` too). Without `python3` the tests say so and pass, unless
 //! `AIO_REQUIRE_PEERS=1` (as `.ci/run` sets), where a missing peer fails.
 #![cfg(feature = "tls")]
 
@@ -145,7 +145,74 @@ async fn aio_tls_client_against_python_ssl_server() -> io::Result<()> {
     Ok(())
 }
 
+/// CPython's asyncio TLS client: three lines with mixed endings, then
+/// everything the server sends until end of stream, printed (line ends
+/// escaped), then "eof".
+const PY_READ_TO_EOF: &str = r#"
+import asyncio, ssl, sys
+async def main(port, ca):
+    ctx = ssl.create_default_context(cafile=ca)
+    r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname="localhost")
+    w.write(b"x\r\ny\nz\r\n")
+    await w.drain()
+    data = await r.read()
+    print(data.decode().replace("\r", "\\r").replace("\n", "\\n"), flush=True)
+    print("eof", flush=True)
+    w.close()
+    await w.wait_closed()
+asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+"#;
+
+/// `readuntil_any` reading CPython's mixed line endings, and the server's
+/// `close_clients` ending CPython's connection: what the handler wrote
+/// arrives, then a clean end of stream (close_notify), and the handler's
+/// own read meets EOF so `wait_closed` returns.
+async fn python_ssl_client_against_readuntil_any_and_close_clients() -> io::Result<()> {
+    if !have_peer("python3") {
+        return Ok(());
+    }
+    let dir = Dir::new("py-close-clients");
+    let (cert, key, cert_path, _) = certificate(&dir)?;
+    let acceptor = TlsAcceptor::from_pem(cert.as_bytes(), key.as_bytes())?;
+    let replied = std::rc::Rc::new(std::cell::Cell::new(false));
+    let r2 = replied.clone();
+    let server = start_server_tls(
+        move |mut r, w| {
+            let replied = r2.clone();
+            async move {
+                let mut lines = Vec::new();
+                for _ in 0..3 {
+                    lines.push(r.readuntil_any(&[b"\r\n", b"\n"]).await?);
+                }
+                w.write(&lines.join(&b'|'));
+                replied.set(true);
+                // Until the server closes its clients.
+                let rest = r.read(-1).await?;
+                assert!(rest.is_empty(), "{rest:?}");
+                Ok::<_, io::Error>(())
+            }
+        },
+        "127.0.0.1",
+        0,
+        acceptor,
+    )
+    .await?;
+    let port = server.sockets()[0].port();
+    let (port, ca) = (port.to_string(), cert_path.to_str().unwrap().to_owned());
+    let py = aio_core::create_task(async move { python(&["-c", PY_READ_TO_EOF, &port, &ca]).await });
+    aio_test::until("the handler replies", || replied.get()).await?;
+    server.close();
+    server.close_clients();
+    let (stdout, stderr) = py.await.map_err(|e| io::Error::other(e.to_string()))??;
+    assert_eq!(stdout, "x\\r\\n|y\\n|z\\r\\n\neof\n", "python said: {stderr}");
+    aio_core::timeout(10, server.wait_closed())
+        .await
+        .expect("wait_closed hung")?;
+    Ok(())
+}
+
 backend_tests!(
+    python_ssl_client_against_readuntil_any_and_close_clients,
     python_ssl_client_against_aio_tls_server,
     aio_tls_client_against_python_ssl_server,
 );
