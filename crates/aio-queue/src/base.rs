@@ -1,225 +1,308 @@
 //! What every queue kind shares: the counting, the waiting, shutdown and
 //! `join`, and the futures of `get`, `put` and `join`.
 //!
-//! Two fair semaphores from aio-sync do the waiting. `items` counts the
-//! items a `get` may take; `space` counts the free slots a `put` may fill
-//! (bounded queues only). A `put` hands its item's permit straight to the
-//! first waiting getter, so that item is reserved for it: a later
-//! `get_nowait` cannot take it first, and a getter cancelled before it ran
-//! passes the reservation on. The item itself stays in the store until the
-//! getter runs, which is why a priority queue still gives the smallest item
-//! at that moment, as asyncio's does.
+//! One lock guards everything a `put` or a `get` changes: the items, the
+//! waiting getters and putters, and the promises made to them. An
+//! uncontended `put` or `get` is one turn of that lock — one atomic
+//! compare-and-swap to take it, a plain store to release it — and a wait
+//! adds a turn to queue and one to collect. (The queues waited on two of
+//! aio-sync's semaphores before, one for items and one for free slots:
+//! twice the atomic steps per item, since each semaphore and the store
+//! had its own word to update.)
+//!
+//! A put made while getters wait promises its item to the first of them,
+//! so a later `get_nowait` cannot take it first; a getter that gives up
+//! after the promise passes it on. The item itself stays in the store
+//! until the getter runs, which is why a priority queue still gives the
+//! smallest item at that moment, as asyncio's does. A slot freed while
+//! putters wait is promised the same way.
+//!
+//! Nothing runs user code under the lock except a priority queue's `Ord`:
+//! wakers are woken, and items dropped, after it is released.
 
 use crate::loom::const_unless_loom;
-use crate::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use crate::loom::sync::SpinLock;
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use aio_core::Cancelled;
 use aio_core::cancel;
-use aio_sync::raw::{NotifyWait, RawAcquire, RawSemaphore, TryAcquireError};
+use aio_sync::raw::{NotifyWait, Outcome, WaitList};
 
 use crate::error::{GetError, PutError, TaskDoneError, TryGetError, TryPutError};
 use crate::store::Store;
 
-const SHUT_DOWN: u8 = 1;
-const IMMEDIATE: u8 = 2;
+/// A queue of any kind: its store and everything around it.
+pub(crate) struct Base<T> {
+    state: SpinLock<State<T>>,
+    tally: Tally,
+}
 
-/// The storage-independent half of a queue.
-/// Keeps what producers and consumers on different threads write apart
-/// from each other and from the read-mostly fields (no false sharing).
-#[repr(align(128))]
-struct Padded<T>(T);
+/// What the lock guards.
+struct State<T> {
+    store: Store<T>,
+    getters: WaitList,
+    putters: WaitList,
+    /// Stored items promised to served getters that have not run yet.
+    /// It can exceed the store's length after an immediate shutdown
+    /// dropped the items (those getters then find none).
+    promised_items: usize,
+    /// Free slots promised to served putters that have not run yet.
+    promised_slots: usize,
+    shut_down: bool,
+}
 
-impl<T> std::ops::Deref for Padded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
+/// What `join`, `qsize`-free reads and `is_shut_down` need without the
+/// lock (and without the item type).
+struct Tally {
+    maxsize: usize,
+    /// Items put and not yet marked done. Written only under the lock (a
+    /// load and a store, no read-modify-write), read without it.
+    unfinished: AtomicUsize,
+    /// Mirrors `State::shut_down`, for lock-free reads.
+    shut_down: AtomicBool,
+    joiners: aio_sync::raw::Notify,
+}
+
+impl<T> State<T> {
+    /// Stored items nobody has been promised.
+    #[inline(always)]
+    fn free_items(&self) -> usize {
+        self.store.len().saturating_sub(self.promised_items)
+    }
+
+    /// Whether a slot is free that nobody has been promised.
+    #[inline(always)]
+    fn free_slot(&self, maxsize: usize) -> bool {
+        maxsize == 0 || self.store.len() + self.promised_slots < maxsize
+    }
+
+    /// Promises a free item to the first waiting getter; returns its waker.
+    #[inline(always)]
+    fn promise_item(&mut self) -> Option<Waker> {
+        if self.free_items() == 0 {
+            return None;
+        }
+        let w = self.getters.pop(Outcome::Granted)?;
+        self.promised_items += 1;
+        Some(w)
+    }
+
+    /// Promises a free slot to the first waiting putter; returns its waker.
+    #[inline(always)]
+    fn promise_slot(&mut self, maxsize: usize) -> Option<Waker> {
+        if self.putters.is_empty() || !self.free_slot(maxsize) {
+            return None;
+        }
+        let w = self.putters.pop(Outcome::Granted)?;
+        self.promised_slots += 1;
+        Some(w)
     }
 }
 
-pub(crate) struct Base {
-    items: Padded<RawSemaphore>,
-    space: Padded<RawSemaphore>,
-    unfinished: Padded<AtomicUsize>,
-    joiners: aio_sync::raw::Notify,
-    maxsize: usize,
-    shutdown: AtomicU8,
+#[inline(always)]
+fn wake(w: Option<Waker>) {
+    if let Some(w) = w {
+        w.wake();
+    }
 }
 
-impl Base {
+impl<T> Base<T> {
     const_unless_loom! {
-        pub(crate) const fn new(maxsize: usize) -> Base {
-            let slots = if maxsize < aio_sync::raw::MAX_PERMITS {
-                maxsize
-            } else {
-                aio_sync::raw::MAX_PERMITS
-            };
+        pub(crate) const fn new(maxsize: usize, store: Store<T>) -> Base<T> {
             Base {
-                items: Padded(RawSemaphore::new(0)),
-                space: Padded(RawSemaphore::new(slots)),
-                maxsize,
-                unfinished: Padded(AtomicUsize::new(0)),
-                joiners: aio_sync::raw::Notify::new(),
-                shutdown: AtomicU8::new(0),
+                state: SpinLock::new(State {
+                    store,
+                    getters: WaitList::new(),
+                    putters: WaitList::new(),
+                    promised_items: 0,
+                    promised_slots: 0,
+                    shut_down: false,
+                }),
+                tally: Tally {
+                    maxsize,
+                    unfinished: AtomicUsize::new(0),
+                    shut_down: AtomicBool::new(false),
+                    joiners: aio_sync::raw::Notify::new(),
+                },
             }
         }
-    }
-
-    #[inline]
-    fn bounded(&self) -> bool {
-        self.maxsize != 0
     }
 
     pub(crate) fn maxsize(&self) -> usize {
-        self.maxsize
+        self.tally.maxsize
     }
 
-    #[inline]
+    /// The number of stored items, promised or not.
+    pub(crate) fn len(&self) -> usize {
+        self.state.lock().store.len()
+    }
+
     pub(crate) fn is_shut_down(&self) -> bool {
-        self.shutdown.load(Ordering::Acquire) & SHUT_DOWN != 0
+        self.tally.shut_down.load(Ordering::Acquire)
     }
 
     pub(crate) fn unfinished(&self) -> usize {
-        self.unfinished.load(Ordering::SeqCst)
+        self.tally.unfinished()
     }
 
-    /// Stores an item whose slot is secured and makes it available.
+    /// Stores an item whose slot is secured and promises it to a waiting
+    /// getter, if any. Under the lock; the caller wakes the returned waker.
     // `always`: generic, so it is compiled in the caller's crate, where a
-    // plain `inline` was not followed (the criterion queue bench called it,
-    // and `is_shut_down`, out of line).
+    // plain `inline` was not followed (the criterion queue bench called
+    // the push and the store out of line).
     #[inline(always)]
-    fn push<T>(&self, store: &Store<T>, item: T) {
-        // Count it before anyone can take it, so task_done never underflows.
-        self.unfinished.fetch_add(1, Ordering::SeqCst);
-        store.push(item);
-        self.items.release();
-        if self.shutdown.load(Ordering::Acquire) & IMMEDIATE != 0 {
-            // Lost a race with `shutdown(immediate=true)` on another thread.
-            self.drain(store);
-        }
+    fn push_locked(&self, st: &mut State<T>, item: T) -> Option<Waker> {
+        st.store.push(item);
+        // Only lock holders write it: no read-modify-write needed.
+        let n = self.tally.unfinished.load(Ordering::Relaxed);
+        self.tally.unfinished.store(n + 1, Ordering::Release);
+        st.promise_item()
     }
 
-    /// Takes an item whose permit was acquired; `None` only when an
-    /// immediate shutdown drained it.
+    /// Takes the next item for a getter entitled to one (a free item, or
+    /// one promised to it) and promises the slot it frees to a waiting
+    /// putter. `None` only when an immediate shutdown dropped the items.
     #[inline(always)]
-    fn pop<T>(&self, store: &Store<T>) -> Option<T> {
-        let item = store.pop()?;
-        if self.bounded() {
-            self.space.release();
-        }
-        Some(item)
+    fn take_locked(&self, st: &mut State<T>) -> (Option<T>, Option<Waker>) {
+        let item = st.store.pop();
+        let w = if item.is_some() {
+            st.promise_slot(self.tally.maxsize)
+        } else {
+            None
+        };
+        (item, w)
     }
 
-    pub(crate) fn put_nowait<T>(&self, store: &Store<T>, item: T) -> Result<(), TryPutError<T>> {
-        if self.is_shut_down() {
+    pub(crate) fn put_nowait(&self, item: T) -> Result<(), TryPutError<T>> {
+        let mut st = self.state.lock();
+        if st.shut_down {
             return Err(TryPutError::ShutDown(item));
         }
-        if self.bounded() {
-            match self.space.try_acquire() {
-                Ok(()) => {}
-                Err(TryAcquireError::NoPermits) => return Err(TryPutError::Full(item)),
-                Err(TryAcquireError::Closed) => return Err(TryPutError::ShutDown(item)),
-            }
+        // Waiting putters come first (a free slot is promised to them).
+        if !st.free_slot(self.tally.maxsize) || !st.putters.is_empty() {
+            return Err(TryPutError::Full(item));
         }
-        self.push(store, item);
+        let w = self.push_locked(&mut st, item);
+        drop(st);
+        wake(w);
         Ok(())
     }
 
-    pub(crate) fn get_nowait<T>(&self, store: &Store<T>) -> Result<T, TryGetError> {
-        match self.items.try_acquire() {
-            Ok(()) => self.pop(store).ok_or(TryGetError::ShutDown),
-            Err(TryAcquireError::NoPermits) => Err(TryGetError::Empty),
-            Err(TryAcquireError::Closed) => Err(TryGetError::ShutDown),
+    pub(crate) fn get_nowait(&self) -> Result<T, TryGetError> {
+        let mut st = self.state.lock();
+        if st.free_items() == 0 {
+            return Err(if st.shut_down {
+                TryGetError::ShutDown
+            } else {
+                TryGetError::Empty
+            });
         }
+        let (item, w) = self.take_locked(&mut st);
+        drop(st);
+        wake(w);
+        item.ok_or(TryGetError::ShutDown)
     }
 
     pub(crate) fn task_done(&self) -> Result<(), TaskDoneError> {
-        let mut n = self.unfinished.load(Ordering::SeqCst);
-        loop {
-            if n == 0 {
-                return Err(TaskDoneError);
-            }
-            match self
-                .unfinished
-                .compare_exchange_weak(n, n - 1, Ordering::SeqCst, Ordering::SeqCst)
-            {
-                Ok(_) => break,
-                Err(actual) => n = actual,
-            }
+        let st = self.state.lock();
+        let n = self.tally.unfinished.load(Ordering::Relaxed);
+        if n == 0 {
+            return Err(TaskDoneError);
         }
+        self.tally.unfinished.store(n - 1, Ordering::Release);
+        drop(st);
         if n == 1 {
-            self.joiners.notify_all();
+            self.tally.joiners.notify_all();
         }
         Ok(())
     }
 
-    pub(crate) fn shutdown<T>(&self, store: &Store<T>, immediate: bool) {
-        let flags = if immediate { SHUT_DOWN | IMMEDIATE } else { SHUT_DOWN };
-        self.shutdown.fetch_or(flags, Ordering::AcqRel);
-        if immediate {
-            self.drain(store);
+    /// asyncio 3.13's `shutdown`: refuses puts from now on and wakes every
+    /// waiter with the refusal (getters promised an item keep it); with
+    /// `immediate`, drops every stored item, counting each as done.
+    pub(crate) fn shutdown(&self, immediate: bool) {
+        let mut wakers = Vec::new();
+        let mut st = self.state.lock();
+        st.shut_down = true;
+        self.tally.shut_down.store(true, Ordering::Release);
+        let dropped = immediate.then(|| st.store.take_all());
+        let mut joined = false;
+        if let Some(items) = &dropped {
+            let n = self.tally.unfinished.load(Ordering::Relaxed);
+            let left = n.saturating_sub(items.len());
+            self.tally.unfinished.store(left, Ordering::Release);
+            joined = left == 0 && n != 0;
         }
-        self.items.close();
-        self.space.close();
-    }
-
-    /// Drops every stored item, counting each as done (asyncio 3.13's
-    /// `shutdown(immediate=True)`).
-    fn drain<T>(&self, store: &Store<T>) {
-        let mut dropped = false;
-        while let Some(item) = store.pop() {
-            drop(item);
-            dropped = true;
-            let _ = self
-                .unfinished
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        }
-        if dropped && self.unfinished() == 0 {
-            self.joiners.notify_all();
-        }
-    }
-
-    pub(crate) fn get<'a, T>(&'a self, store: &'a Store<T>) -> QueueGet<'a, T> {
-        QueueGet {
-            base: self,
-            store,
-            acq: self.items.acquire(),
+        st.getters.pop_all(Outcome::Closed, &mut wakers);
+        st.putters.pop_all(Outcome::Closed, &mut wakers);
+        drop(st);
+        // Items and wakers may run user code: not under the lock.
+        drop(dropped);
+        aio_sync::raw::wake_all(&mut wakers);
+        if joined {
+            self.tally.joiners.notify_all();
         }
     }
 
-    pub(crate) fn put<'a, T>(&'a self, store: &'a Store<T>, item: T) -> QueuePut<'a, T> {
+    pub(crate) fn get(&self) -> QueueGet<'_, T> {
+        QueueGet { base: self, key: None }
+    }
+
+    pub(crate) fn put(&self, item: T) -> QueuePut<'_, T> {
         QueuePut {
             base: self,
-            store,
             item: Some(item),
-            acq: self.space.acquire(),
+            key: None,
         }
     }
 
     pub(crate) fn join(&self) -> QueueJoin<'_> {
         QueueJoin {
-            base: self,
-            waiter: self.joiners.waiter(),
+            tally: &self.tally,
+            waiter: self.tally.joiners.waiter(),
         }
+    }
+}
+
+impl Tally {
+    fn unfinished(&self) -> usize {
+        self.unfinished.load(Ordering::Acquire)
     }
 }
 
 /// Future of `get` on every queue kind.
 #[must_use = "futures do nothing unless awaited"]
 pub struct QueueGet<'a, T> {
-    base: &'a Base,
-    store: &'a Store<T>,
-    acq: RawAcquire<'a>,
+    base: &'a Base<T>,
+    /// Our place among the waiting getters, while queued.
+    key: Option<usize>,
 }
 
 impl<T> fmt::Debug for QueueGet<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueueGet")
-            .field("queued", &self.acq.is_queued())
-            .finish()
+        f.debug_struct("QueueGet").field("queued", &self.key.is_some()).finish()
+    }
+}
+
+impl<T> QueueGet<'_, T> {
+    /// Leaves the waiting getters; an item promised to us passes to the
+    /// next one.
+    fn leave(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let mut st = self.base.state.lock();
+        let w = match st.getters.remove(key) {
+            Some(Outcome::Granted) => {
+                st.promised_items -= 1;
+                st.promise_item()
+            }
+            _ => None,
+        };
+        drop(st);
+        wake(w);
     }
 }
 
@@ -229,24 +312,50 @@ impl<T> Future for QueueGet<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if let Err(c) = cancel::check() {
-            this.acq.cancel();
+            this.leave();
             return Poll::Ready(Err(GetError::Cancelled(c)));
         }
-        match this.acq.poll_acquire(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(())) => Poll::Ready(this.base.pop(this.store).ok_or(GetError::ShutDown)),
-            Poll::Ready(Err(_)) => Poll::Ready(Err(GetError::ShutDown)),
+        let base = this.base;
+        let mut st = base.state.lock();
+        if let Some(key) = this.key {
+            match st.getters.poll(key, cx.waker()) {
+                None => return Poll::Pending,
+                Some(Outcome::Closed) => {
+                    this.key = None;
+                    return Poll::Ready(Err(GetError::ShutDown));
+                }
+                Some(Outcome::Granted) => {
+                    this.key = None;
+                    st.promised_items -= 1;
+                }
+            }
+        } else if st.free_items() == 0 {
+            if st.shut_down {
+                return Poll::Ready(Err(GetError::ShutDown));
+            }
+            this.key = Some(st.getters.push(cx.waker().clone()));
+            return Poll::Pending;
         }
+        let (item, w) = base.take_locked(&mut st);
+        drop(st);
+        wake(w);
+        Poll::Ready(item.ok_or(GetError::ShutDown))
+    }
+}
+
+impl<T> Drop for QueueGet<'_, T> {
+    fn drop(&mut self) {
+        self.leave();
     }
 }
 
 /// Future of `put` on every queue kind.
 #[must_use = "futures do nothing unless awaited"]
 pub struct QueuePut<'a, T> {
-    base: &'a Base,
-    store: &'a Store<T>,
+    base: &'a Base<T>,
     item: Option<T>,
-    acq: RawAcquire<'a>,
+    /// Our place among the waiting putters, while queued.
+    key: Option<usize>,
 }
 
 // The item is never pinned: it is only moved out whole.
@@ -254,9 +363,31 @@ impl<T> Unpin for QueuePut<'_, T> {}
 
 impl<T> fmt::Debug for QueuePut<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueuePut")
-            .field("queued", &self.acq.is_queued())
-            .finish()
+        f.debug_struct("QueuePut").field("queued", &self.key.is_some()).finish()
+    }
+}
+
+impl<T> QueuePut<'_, T> {
+    #[track_caller]
+    fn take_item(&mut self) -> T {
+        self.item.take().expect("`put` polled after completion")
+    }
+
+    /// Leaves the waiting putters; a slot promised to us passes to the
+    /// next one.
+    fn leave(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let base = self.base;
+        let mut st = base.state.lock();
+        let w = match st.putters.remove(key) {
+            Some(Outcome::Granted) => {
+                st.promised_slots -= 1;
+                st.promise_slot(base.tally.maxsize)
+            }
+            _ => None,
+        };
+        drop(st);
+        wake(w);
     }
 }
 
@@ -266,51 +397,63 @@ impl<T> Future for QueuePut<'_, T> {
     #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let base = this.base;
+        if this.item.is_none() {
+            panic!("`put` polled after completion");
+        }
         if let Err(c) = cancel::check() {
-            this.acq.cancel();
+            this.leave();
             return Poll::Ready(Err(PutError::Cancelled(c, this.take_item())));
         }
-        if base.is_shut_down() {
-            this.acq.cancel();
+        let base = this.base;
+        let mut st = base.state.lock();
+        let promised = match this.key {
+            Some(key) => match st.putters.poll(key, cx.waker()) {
+                None => return Poll::Pending,
+                Some(outcome) => {
+                    this.key = None;
+                    if outcome == Outcome::Granted {
+                        st.promised_slots -= 1;
+                    }
+                    true
+                }
+            },
+            None => false,
+        };
+        if st.shut_down {
+            // A slot promised to us is not passed on: every putter is
+            // refused from now on.
+            drop(st);
             return Poll::Ready(Err(PutError::ShutDown(this.take_item())));
         }
-        if base.bounded() {
-            match this.acq.poll_acquire(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(_)) => return Poll::Ready(Err(PutError::ShutDown(this.take_item()))),
-                Poll::Ready(Ok(())) => {
-                    if base.is_shut_down() {
-                        base.space.release();
-                        return Poll::Ready(Err(PutError::ShutDown(this.take_item())));
-                    }
-                }
-            }
+        if !promised && (!st.free_slot(base.tally.maxsize) || !st.putters.is_empty()) {
+            this.key = Some(st.putters.push(cx.waker().clone()));
+            return Poll::Pending;
         }
         let item = this.take_item();
-        base.push(this.store, item);
+        let w = base.push_locked(&mut st, item);
+        drop(st);
+        wake(w);
         Poll::Ready(Ok(()))
     }
 }
 
-impl<T> QueuePut<'_, T> {
-    #[track_caller]
-    fn take_item(&mut self) -> T {
-        self.item.take().expect("`put` polled after completion")
+impl<T> Drop for QueuePut<'_, T> {
+    fn drop(&mut self) {
+        self.leave();
     }
 }
 
 /// Future of `join` on every queue kind.
 #[must_use = "futures do nothing unless awaited"]
 pub struct QueueJoin<'a> {
-    base: &'a Base,
+    tally: &'a Tally,
     waiter: NotifyWait<'a>,
 }
 
 impl fmt::Debug for QueueJoin<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("QueueJoin")
-            .field("unfinished", &self.base.unfinished())
+            .field("unfinished", &self.tally.unfinished())
             .finish()
     }
 }
@@ -324,10 +467,10 @@ impl Future for QueueJoin<'_> {
             this.waiter.cancel();
             return Poll::Ready(Err(c));
         }
-        let base = this.base;
-        if !this.waiter.is_queued() && base.unfinished() == 0 {
+        let tally = this.tally;
+        if !this.waiter.is_queued() && tally.unfinished() == 0 {
             return Poll::Ready(Ok(()));
         }
-        this.waiter.poll_until(cx, || base.unfinished() == 0).map(Ok)
+        this.waiter.poll_until(cx, || tally.unfinished() == 0).map(Ok)
     }
 }

@@ -28,10 +28,11 @@
 //! - **Thread-safe.** The queues are `Send + Sync` when `T: Send` (items
 //!   that are not, such as `Rc`s or task handles, work within one loop): tasks
 //!   on different loops can share one, plain threads can use the
-//!   `*_nowait` methods, and the futures run under any executor. The FIFO
-//!   queue stores items in a ring buffer under a short spin lock; an
-//!   uncontended `put`/`get` is a push or pop plus one atomic operation;
-//!   waiting uses aio-sync's fair semaphores.
+//!   `*_nowait` methods, and the futures run under any executor. One short
+//!   spin lock guards a queue's items, its waiting getters and putters
+//!   (aio-sync's [`WaitList`](aio_sync::raw::WaitList)s) and the promises
+//!   made to them: an uncontended `put` or `get` is one atomic step to take
+//!   it and a plain store to release it.
 //!
 //! Errors give values back: a failed `put_nowait` returns the item, and
 //! `task_done` called too often is a [`TaskDoneError`], not a panic.

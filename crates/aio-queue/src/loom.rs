@@ -1,6 +1,5 @@
-//! Where the queues get their atomics and their locks: std's atomics,
-//! aio-sync's [`SpinLock`](aio_sync::raw::SpinLock) and parking_lot's
-//! mutex in a normal build, loom's under `cfg(loom)`, so the loom models
+//! Where the queues get their atomics and their lock: std's atomics
+//! aio-sync's [`SpinLock`](aio_sync::raw::SpinLock) in a normal build, loom's under `cfg(loom)`, so the loom models
 //! (`tests/loom_*.rs`) explore the very code the queues run. In a normal
 //! build these are plain re-exports and cost nothing.
 //!
@@ -12,23 +11,20 @@ pub(crate) use aio_sync::const_unless_loom;
 
 #[cfg(not(loom))]
 pub(crate) mod sync {
-    /// The FIFO store's lock: a spin lock (see `Store::Fifo`).
+    /// The queue's lock: a spin lock (see `Base`).
     pub(crate) use aio_sync::raw::SpinLock;
-    /// The heap's and the stack's lock.
-    pub(crate) use parking_lot::Mutex;
 
     pub(crate) mod atomic {
-        pub(crate) use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+        pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     }
 }
 
 #[cfg(loom)]
 pub(crate) mod sync {
     pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+        pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     }
 
-    /// Both locks are aio-sync's under loom: loom's mutex.
+    /// aio-sync's spin lock is loom's mutex under loom.
     pub(crate) use aio_sync::raw::SpinLock;
-    pub(crate) use aio_sync::raw::SpinLock as Mutex;
 }

@@ -19,7 +19,7 @@ macro_rules! queue_api {
             /// The number of items in the queue (including those promised
             /// to getters that have not run yet, as in asyncio).
             pub fn qsize(&self) -> usize {
-                self.store.len()
+                self.base.len()
             }
 
             /// Whether the queue holds no items.
@@ -44,7 +44,7 @@ macro_rules! queue_api {
             /// queue): no capacity is lost. Dropping the future does the
             /// same, and drops the item with it.
             pub fn put(&self, item: T) -> QueuePut<'_, T> {
-                self.base.put(&self.store, item)
+                self.base.put(item)
             }
 
             /// Removes and returns the next item, waiting for one if the
@@ -60,13 +60,13 @@ macro_rules! queue_api {
             /// item is lost. Dropping the future does the same. (Once the
             /// future has returned an item, the item is the caller's.)
             pub fn get(&self) -> QueueGet<'_, T> {
-                self.base.get(&self.store)
+                self.base.get()
             }
 
             /// Puts `item` if there is room now; otherwise gives it back in
             /// [`TryPutError::Full`] (or [`TryPutError::ShutDown`]).
             pub fn put_nowait(&self, item: T) -> Result<(), TryPutError<T>> {
-                self.base.put_nowait(&self.store, item)
+                self.base.put_nowait(item)
             }
 
             /// Takes an item if one is available now: [`TryGetError::Empty`]
@@ -74,7 +74,7 @@ macro_rules! queue_api {
             /// available), [`TryGetError::ShutDown`] once shut down and
             /// drained.
             pub fn get_nowait(&self) -> Result<T, TryGetError> {
-                self.base.get_nowait(&self.store)
+                self.base.get_nowait()
             }
 
             /// Marks one item taken with `get` as processed. When every
@@ -108,7 +108,7 @@ macro_rules! queue_api {
             /// remaining items are dropped first (each counted as done for
             /// `join`), so getters get `ShutDown` at once.
             pub fn shutdown(&self, immediate: bool) {
-                self.base.shutdown(&self.store, immediate);
+                self.base.shutdown(immediate);
             }
 
             /// Whether [`shutdown`](Self::shutdown) was called.
@@ -134,8 +134,9 @@ macro_rules! queue_api {
 ///
 /// `maxsize` 0 (the default of [`new`](Queue::new)) is unbounded;
 /// otherwise `put` waits while the queue is full. Items are stored in a
-/// ring buffer under a short spin lock (one atomic step per push or pop,
-/// fewer than a lock-free queue takes).
+/// ring buffer under the queue's short spin lock (one atomic step per
+/// push or pop, waiting included in the same turn of the lock; fewer than
+/// a lock-free queue takes).
 ///
 /// Beyond asyncio: the queue is `Send + Sync` when `T: Send`, and then
 /// works between loops on different threads and from plain threads (items
@@ -174,8 +175,7 @@ macro_rules! queue_api {
 /// assert_eq!(got.unwrap(), [1, 2, 3]);
 /// ```
 pub struct Queue<T> {
-    base: Base,
-    store: Store<T>,
+    base: Base<T>,
 }
 
 impl<T> Queue<T> {
@@ -192,8 +192,7 @@ impl<T> Queue<T> {
         /// ```
         pub const fn new() -> Queue<T> {
             Queue {
-                base: Base::new(0),
-                store: Store::fifo_unbounded(),
+                base: Base::new(0, Store::fifo_unbounded()),
             }
         }
     }
@@ -206,8 +205,7 @@ impl<T> Queue<T> {
     /// fine.
     pub fn with_maxsize(maxsize: usize) -> Queue<T> {
         Queue {
-            base: Base::new(maxsize),
-            store: Store::fifo(maxsize),
+            base: Base::new(maxsize, Store::fifo(maxsize)),
         }
     }
 }
@@ -239,8 +237,7 @@ impl<T> Default for Queue<T> {
 /// # }).unwrap();
 /// ```
 pub struct PriorityQueue<T> {
-    base: Base,
-    store: Store<T>,
+    base: Base<T>,
 }
 
 impl<T: Ord> PriorityQueue<T> {
@@ -248,8 +245,7 @@ impl<T: Ord> PriorityQueue<T> {
         /// An unbounded priority queue (`const`, as [`Queue::new`]).
         pub const fn new() -> PriorityQueue<T> {
             PriorityQueue {
-                base: Base::new(0),
-                store: Store::heap(),
+                base: Base::new(0, Store::heap()),
             }
         }
     }
@@ -257,8 +253,7 @@ impl<T: Ord> PriorityQueue<T> {
     /// A priority queue holding at most `maxsize` items; 0 means unbounded.
     pub fn with_maxsize(maxsize: usize) -> PriorityQueue<T> {
         PriorityQueue {
-            base: Base::new(maxsize),
-            store: Store::heap(),
+            base: Base::new(maxsize, Store::heap()),
         }
     }
 }
@@ -286,8 +281,7 @@ impl<T: Ord> Default for PriorityQueue<T> {
 /// assert_eq!(queue.get_nowait(), Ok(1));
 /// ```
 pub struct LifoQueue<T> {
-    base: Base,
-    store: Store<T>,
+    base: Base<T>,
 }
 
 impl<T> LifoQueue<T> {
@@ -295,8 +289,7 @@ impl<T> LifoQueue<T> {
         /// An unbounded LIFO queue (`const`, as [`Queue::new`]).
         pub const fn new() -> LifoQueue<T> {
             LifoQueue {
-                base: Base::new(0),
-                store: Store::stack(),
+                base: Base::new(0, Store::stack()),
             }
         }
     }
@@ -304,8 +297,7 @@ impl<T> LifoQueue<T> {
     /// A LIFO queue holding at most `maxsize` items; 0 means unbounded.
     pub fn with_maxsize(maxsize: usize) -> LifoQueue<T> {
         LifoQueue {
-            base: Base::new(maxsize),
-            store: Store::stack(),
+            base: Base::new(maxsize, Store::stack()),
         }
     }
 }

@@ -1,20 +1,17 @@
 //! Where the items live: one strategy per queue kind, chosen by a private
 //! enum.
 //!
-//! The stores know nothing of waiting or capacity: the semaphores in
-//! [`Base`](crate::base::Base) guarantee a pop only happens for an item that
-//! was pushed, and a push never exceeds `maxsize`. No store allocates
-//! more than [`RING_BYTES`] for its capacity: beyond that, memory follows
-//! the items it holds. The enum needs no bound
-//! on `T` (the heap keeps its `Ord`-using functions as plain function
-//! pointers), so a queue of `!Send` items works on one loop, and a queue is
-//! `Send + Sync` exactly when `T: Send`.
+//! The stores know nothing of waiting, capacity or locking: they live in
+//! [`Base`](crate::base::Base)'s state, under its lock, whose counts
+//! guarantee a pop only happens for an item that was pushed and a push
+//! never exceeds `maxsize`. No store allocates more than [`RING_BYTES`]
+//! for its capacity: beyond that, memory follows the items it holds. The
+//! enum needs no bound on `T` (the heap keeps its `Ord`-using functions as
+//! plain function pointers), so a queue of `!Send` items works on one
+//! loop, and a queue is `Send + Sync` exactly when `T: Send`.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-
-use crate::loom::const_unless_loom;
-use crate::loom::sync::{Mutex, SpinLock};
 
 /// The most a FIFO store allocates before it holds any item: a bounded
 /// queue whose slots fit keeps them in a ring allocated up front; a
@@ -24,21 +21,16 @@ pub(crate) const RING_BYTES: usize = 64 << 10;
 
 /// One store per queue kind.
 pub(crate) enum Store<T> {
-    /// First in, first out: a ring buffer under a spin lock. A lock-free
-    /// queue (concurrent-queue, which aio used before) costs more atomic
-    /// read-modify-writes per push and pop — three or four for its
-    /// unbounded queue, plus a block allocation every 31 items; one and
-    /// a fence for its ring — than this lock's one, whose critical
-    /// section is a copy in and out of the ring.
-    Fifo(SpinLock<VecDeque<T>>),
-    /// Smallest first: a binary heap under a lock.
+    /// First in, first out: a ring buffer.
+    Fifo(VecDeque<T>),
+    /// Smallest first: a binary heap.
     Heap(Heap<T>),
-    /// Last in, first out: a vector under a lock.
-    Stack(Mutex<Vec<T>>),
+    /// Last in, first out: a vector.
+    Stack(Vec<T>),
 }
 
 pub(crate) struct Heap<T> {
-    heap: Mutex<BinaryHeap<Reverse<T>>>,
+    heap: BinaryHeap<Reverse<T>>,
     push: fn(&mut BinaryHeap<Reverse<T>>, T),
     pop: fn(&mut BinaryHeap<Reverse<T>>) -> Option<T>,
 }
@@ -56,61 +48,55 @@ const fn kept_capacity<T>() -> usize {
 impl<T> Store<T> {
     /// A ring allocated up front when `maxsize` items take at most
     /// [`RING_BYTES`] (no allocation per item), else one that grows with
-    /// its items and shrinks back when drained. `Base`'s `space`
-    /// semaphore enforces `maxsize` either way; a ring for any maxsize
-    /// would cost 153 MiB for an empty queue of maxsize 10 million, and
-    /// an abort or a panic for larger ones.
+    /// its items and shrinks back when drained. `Base` enforces `maxsize`
+    /// either way; a ring for any maxsize would cost 153 MiB for an empty
+    /// queue of maxsize 10 million, and an abort or a panic for larger
+    /// ones.
     pub(crate) fn fifo(maxsize: usize) -> Store<T> {
-        let ring = if maxsize != 0 && maxsize <= kept_capacity::<T>() && std::mem::size_of::<T>() != 0 {
-            VecDeque::with_capacity(maxsize)
+        if maxsize != 0 && maxsize <= kept_capacity::<T>() && std::mem::size_of::<T>() != 0 {
+            Store::Fifo(VecDeque::with_capacity(maxsize))
         } else {
-            VecDeque::new()
-        };
-        Store::Fifo(SpinLock::new(ring))
-    }
-
-    const_unless_loom! {
-        /// An unbounded FIFO store (what [`fifo`](Store::fifo) makes for
-        /// `maxsize` 0), in a constant.
-        pub(crate) const fn fifo_unbounded() -> Store<T> {
-            Store::Fifo(SpinLock::new(VecDeque::new()))
+            Store::Fifo(VecDeque::new())
         }
     }
 
-    const_unless_loom! {
-        pub(crate) const fn heap() -> Store<T>
-        where
-            T: Ord,
-        {
-            Store::Heap(Heap {
-                heap: Mutex::new(BinaryHeap::new()),
-                push: |h, t| h.push(Reverse(t)),
-                pop: |h| h.pop().map(|Reverse(t)| t),
-            })
-        }
+    /// An unbounded FIFO store (what [`fifo`](Store::fifo) makes for
+    /// `maxsize` 0), in a constant.
+    pub(crate) const fn fifo_unbounded() -> Store<T> {
+        Store::Fifo(VecDeque::new())
     }
 
-    const_unless_loom! {
-        pub(crate) const fn stack() -> Store<T> {
-            Store::Stack(Mutex::new(Vec::new()))
-        }
+    pub(crate) const fn heap() -> Store<T>
+    where
+        T: Ord,
+    {
+        Store::Heap(Heap {
+            heap: BinaryHeap::new(),
+            push: |h, t| h.push(Reverse(t)),
+            pop: |h| h.pop().map(|Reverse(t)| t),
+        })
     }
 
-    // `always`: as `Base::push`, which calls it.
+    pub(crate) const fn stack() -> Store<T> {
+        Store::Stack(Vec::new())
+    }
+
+    // `always`: generic, so it is compiled in the caller's crate, where a
+    // plain `inline` was not followed (the criterion queue bench called
+    // the store out of line).
     #[inline(always)]
-    pub(crate) fn push(&self, item: T) {
+    pub(crate) fn push(&mut self, item: T) {
         match self {
-            Store::Fifo(d) => d.lock().push_back(item),
-            Store::Heap(h) => (h.push)(&mut h.heap.lock(), item),
-            Store::Stack(v) => v.lock().push(item),
+            Store::Fifo(d) => d.push_back(item),
+            Store::Heap(h) => (h.push)(&mut h.heap, item),
+            Store::Stack(v) => v.push(item),
         }
     }
 
     #[inline(always)]
-    pub(crate) fn pop(&self) -> Option<T> {
+    pub(crate) fn pop(&mut self) -> Option<T> {
         match self {
             Store::Fifo(d) => {
-                let mut d = d.lock();
                 let item = d.pop_front();
                 if d.is_empty() && d.capacity() > kept_capacity::<T>() {
                     // Drained after a burst: memory follows the items
@@ -119,17 +105,34 @@ impl<T> Store<T> {
                 }
                 item
             }
-            Store::Heap(h) => (h.pop)(&mut h.heap.lock()),
-            Store::Stack(v) => v.lock().pop(),
+            Store::Heap(h) => (h.pop)(&mut h.heap),
+            Store::Stack(v) => v.pop(),
         }
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         match self {
-            Store::Fifo(d) => d.lock().len(),
-            Store::Heap(h) => h.heap.lock().len(),
-            Store::Stack(v) => v.lock().len(),
+            Store::Fifo(d) => d.len(),
+            Store::Heap(h) => h.heap.len(),
+            Store::Stack(v) => v.len(),
         }
+    }
+
+    /// Moves every item out, leaving an empty store of the same kind: the
+    /// caller drops them once it has released the lock (an item's `Drop`
+    /// may use the queue).
+    pub(crate) fn take_all(&mut self) -> Store<T> {
+        let empty = match self {
+            Store::Fifo(_) => Store::Fifo(VecDeque::new()),
+            Store::Heap(h) => Store::Heap(Heap {
+                heap: BinaryHeap::new(),
+                push: h.push,
+                pop: h.pop,
+            }),
+            Store::Stack(_) => Store::Stack(Vec::new()),
+        };
+        std::mem::replace(self, empty)
     }
 }
 
@@ -139,7 +142,7 @@ mod tests {
 
     fn capacity<T>(s: &Store<T>) -> usize {
         match s {
-            Store::Fifo(d) => d.lock().capacity(),
+            Store::Fifo(d) => d.capacity(),
             _ => unreachable!(),
         }
     }
@@ -151,7 +154,7 @@ mod tests {
         let huge: Store<u64> = Store::fifo(10_000_000);
         assert_eq!(capacity(&huge), 0);
 
-        let s: Store<u64> = Store::fifo_unbounded();
+        let mut s: Store<u64> = Store::fifo_unbounded();
         for i in 0..100_000 {
             s.push(i);
         }

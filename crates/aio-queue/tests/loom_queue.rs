@@ -3,7 +3,8 @@
 //! getter that gives up after an item was reserved for it, a shutdown
 //! racing a waiting getter, `join` waiting for a `task_done` made on
 //! another thread, and a `put` racing a `task_done` on the unfinished
-//! count. Whatever the interleaving, no item is lost, duplicated
+//! count, a putter that gives up after a slot was promised to it, and a
+//! shutdown racing a waiting putter. Whatever the interleaving, no item is lost, duplicated
 //! or reordered, and nobody is left waiting. Each thread drives its
 //! futures with loom's `block_on`, whose waker parks the thread: a lost
 //! wake-up leaves it parked for good, which loom reports as a deadlock.
@@ -152,5 +153,58 @@ fn a_put_and_a_task_done_on_two_threads_both_count() {
         q.task_done().unwrap();
         block_on(q.join()).unwrap();
         assert_eq!(q.task_done(), Err(aio_queue::TaskDoneError));
+    });
+}
+
+/// A full queue of capacity 1: a putter polled once then dropped while
+/// another thread takes the item. The slot freed is either promised to
+/// the quitter (which passes it on) or left free: a `put_nowait`
+/// afterwards always finds room, and nothing is put twice.
+#[test]
+fn a_slot_promised_to_a_putter_that_gives_up_passes_on() {
+    loom::model(|| {
+        let q = Arc::new(Queue::with_maxsize(1));
+        q.put_nowait(1u32).unwrap();
+        let quitter = {
+            let q = q.clone();
+            thread::spawn(move || {
+                let mut put = pin!(q.put(2));
+                poll_once(put.as_mut()).is_ready()
+            })
+        };
+        let getter = {
+            let q = q.clone();
+            thread::spawn(move || block_on(q.get()).unwrap())
+        };
+        let put = quitter.join().unwrap();
+        assert_eq!(getter.join().unwrap(), 1);
+        if put {
+            assert_eq!(q.get_nowait(), Ok(2));
+        }
+        q.put_nowait(3).unwrap();
+        assert_eq!(q.get_nowait(), Ok(3));
+        assert!(q.empty());
+    });
+}
+
+/// A shutdown racing a putter waiting for room: the putter is woken and
+/// gets its item back (or had put it before the shutdown), never left
+/// waiting; the item that filled the queue can still be taken.
+#[test]
+fn a_shutdown_wakes_a_waiting_putter_with_its_item() {
+    loom::model(|| {
+        let q = Arc::new(Queue::with_maxsize(1));
+        q.put_nowait(1u32).unwrap();
+        let putter = {
+            let q = q.clone();
+            thread::spawn(move || block_on(q.put(2)))
+        };
+        q.shutdown(false);
+        match putter.join().unwrap() {
+            Err(aio_queue::PutError::ShutDown(item)) => assert_eq!(item, 2),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(q.get_nowait(), Ok(1));
+        assert_eq!(q.get_nowait(), Err(TryGetError::ShutDown));
     });
 }

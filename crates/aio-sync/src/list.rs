@@ -13,19 +13,25 @@
 //! their outcome from that word without taking the lock (see
 //! [`List::pop_served`]).
 //!
-//! The list is always used under a lock owned by the primitive.
+//! The list is always used under a lock owned by the primitive. It is
+//! public as [`WaitList`](crate::raw::WaitList), for primitives built
+//! elsewhere (aio-queue's queues keep their waiters in two, under the lock
+//! that guards their items).
 
 use std::task::Waker;
 
 const NIL: u32 = u32::MAX;
 
-/// What a notifier handed a waiter. One kind today: waiters that can
-/// fail (a closed semaphore's, a broken barrier's) read why from their
-/// primitive's state when they run.
+/// What a notifier handed a waiter. aio-sync's own primitives hand out
+/// `Granted` only: their waiters that can fail (a closed semaphore's, a
+/// broken barrier's) read why from their primitive's state when they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     /// The permit, the lock, the notification: what the waiter waited for.
     Granted,
+    /// Refused: what the waiter waited for will not come (a shut-down
+    /// queue's waiters).
+    Closed,
 }
 
 enum Slot {
@@ -41,7 +47,32 @@ enum Slot {
     Notified(Outcome),
 }
 
-pub(crate) struct List {
+/// A FIFO of waiting futures kept in a slab (no allocation per wait once
+/// warm, O(1) removal), each with its slot until it reads its outcome or
+/// gives up; to be used under its owner's lock.
+///
+/// A waiter [`push`](List::push)es its waker and keeps the key; a notifier
+/// [`pop`](List::pop)s the first waiter, recording an [`Outcome`] for it,
+/// and wakes the returned waker once the lock is released; the waiter
+/// [`poll`](List::poll)s its key to read the outcome, or
+/// [`remove`](List::remove)s it when it gives up (getting back an outcome
+/// it was handed but did not act on, to pass on).
+///
+/// # Examples
+/// ```
+/// use std::task::Waker;
+/// use aio_sync::raw::{Outcome, WaitList};
+///
+/// let mut list = WaitList::new();
+/// let a = list.push(Waker::noop().clone());
+/// let b = list.push(Waker::noop().clone());
+/// assert!(list.pop(Outcome::Granted).is_some()); // `a` is served first
+/// assert_eq!(list.poll(b, Waker::noop()), None); // `b` still waits
+/// assert_eq!(list.poll(a, Waker::noop()), Some(Outcome::Granted));
+/// assert_eq!(list.remove(b), None); // `b` gives up, unserved
+/// assert!(list.is_empty());
+/// ```
+pub struct List {
     slots: Vec<Slot>,
     free: u32,
     head: u32,
@@ -55,8 +86,21 @@ pub(crate) struct List {
     pub(crate) unclaimed: usize,
 }
 
+impl Default for List {
+    fn default() -> List {
+        List::new()
+    }
+}
+
+impl std::fmt::Debug for List {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitList").field("len", &self.len).finish()
+    }
+}
+
 impl List {
-    pub(crate) const fn new() -> List {
+    /// An empty list; allocates nothing until a waiter queues.
+    pub const fn new() -> List {
         List {
             slots: Vec::new(),
             free: NIL,
@@ -70,17 +114,18 @@ impl List {
 
     /// How many waiters are linked (not yet notified).
     #[inline]
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether no waiter is linked.
     #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Links a new waiter at the back; returns its slot key.
-    pub(crate) fn push(&mut self, waker: Waker) -> usize {
+    pub fn push(&mut self, waker: Waker) -> usize {
         self.push_ticketed(waker).0
     }
 
@@ -161,7 +206,7 @@ impl List {
 
     /// Unlinks the first waiter, records `outcome` in its slot and returns
     /// its waker (to be woken once the lock is released).
-    pub(crate) fn pop(&mut self, outcome: Outcome) -> Option<Waker> {
+    pub fn pop(&mut self, outcome: Outcome) -> Option<Waker> {
         if self.head == NIL {
             return None;
         }
@@ -182,7 +227,7 @@ impl List {
     }
 
     /// Pops every waiter with `outcome`, collecting their wakers.
-    pub(crate) fn pop_all(&mut self, outcome: Outcome, into: &mut Vec<Waker>) {
+    pub fn pop_all(&mut self, outcome: Outcome, into: &mut Vec<Waker>) {
         into.reserve(self.len);
         while let Some(w) = self.pop(outcome) {
             into.push(w);
@@ -192,7 +237,7 @@ impl List {
     /// The waiter in slot `key` looks at its state: a notified waiter gets
     /// its outcome and gives the slot back; a waiting one refreshes its
     /// waker and stays.
-    pub(crate) fn poll(&mut self, key: usize, waker: &Waker) -> Option<Outcome> {
+    pub fn poll(&mut self, key: usize, waker: &Waker) -> Option<Outcome> {
         match &mut self.slots[key] {
             Slot::Notified(o) => {
                 let o = *o;
@@ -212,7 +257,7 @@ impl List {
     /// The waiter in slot `key` gives up: it is unlinked if still waiting,
     /// and the slot is freed. Returns the outcome it had been handed, if
     /// any, so the caller can pass it on.
-    pub(crate) fn remove(&mut self, key: usize) -> Option<Outcome> {
+    pub fn remove(&mut self, key: usize) -> Option<Outcome> {
         let out = match &self.slots[key] {
             Slot::Notified(o) => Some(*o),
             Slot::Waiting { prev, next, .. } => {
@@ -257,7 +302,7 @@ impl List {
 }
 
 /// Wakes every waker in `wakers`, leaving the vector empty.
-pub(crate) fn wake_all(wakers: &mut Vec<Waker>) {
+pub fn wake_all(wakers: &mut Vec<Waker>) {
     for w in wakers.drain(..) {
         w.wake();
     }

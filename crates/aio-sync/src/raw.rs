@@ -10,6 +10,9 @@
 //!   counts a served waiter as waiting until it takes its permit.
 //! - [`SpinLock`]: the short lock under the waiter lists (and aio-queue's
 //!   FIFO store).
+//! - [`WaitList`]: the FIFO of waiters every primitive here keeps under
+//!   its lock, for primitives that keep their waiters under a lock of
+//!   their own (aio-queue's queues).
 //! - [`Notify`]: a list of waiters that [`Notify::notify_all`] wakes
 //!   together, registered under a condition checked atomically with the
 //!   registration, so a wake-up is never missed.
@@ -32,7 +35,8 @@ pub use crate::loom::sync::Mutex as SpinLock;
 pub use crate::spin::SpinLock;
 
 use crate::const_unless_loom;
-use crate::list::{List, Outcome, wake_all};
+use crate::list::List;
+pub use crate::list::{List as WaitList, Outcome, wake_all};
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 
