@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo build --release -p aio-benches --example prof
 //! target/release/examples/prof cmp spawn 15   # spawn + join 100k tasks, ns/task
+//! target/release/examples/prof cmp lock0 15   # 100k acquire + release of an uncontended lock, ns/lock
 //! target/release/examples/prof cmp lock 15    # 100 tasks x 1000 increments under a lock held across a yield, ns/lock
 //! target/release/examples/prof cmp queue 15   # ping-pong over two unbounded queues, ns/round trip
 //! target/release/examples/prof cmp queue1 15  # the same with capacity 1
@@ -11,7 +12,7 @@
 //!
 //! `cmp` runs each workload on aio, glommio and monoio alternately and
 //! prints the median (and least) of the rounds. Without `cmp`, `prof
-//! spawn|lock|queue|queue1 N` runs aio alone N times (for callgrind or
+//! spawn|lock|lock0|queue|queue1 N` runs aio alone N times (for callgrind or
 //! perf).
 //!
 //! monoio yields through the benches' `MonoioYield` (a task woken during
@@ -147,6 +148,32 @@ mod imp {
                                 .collect(),
                         )
                     }));
+                    m.push(cpu_ns() - t);
+                }
+                "lock0" => {
+                    let t = cpu_ns();
+                    runner.run(async {
+                        let lock = aio::Lock::new();
+                        for _ in 0..N {
+                            drop(std::hint::black_box(lock.acquire().await.unwrap()));
+                        }
+                    });
+                    a.push(cpu_ns() - t);
+                    let t = cpu_ns();
+                    gl.run(async {
+                        let lock = glommio::sync::Semaphore::new(1);
+                        for _ in 0..N {
+                            drop(std::hint::black_box(lock.acquire_permit(1).await.unwrap()));
+                        }
+                    });
+                    g.push(cpu_ns() - t);
+                    let t = cpu_ns();
+                    mo.block_on(async {
+                        let lock = local_sync::semaphore::Semaphore::new(1);
+                        for _ in 0..N {
+                            drop(std::hint::black_box(lock.acquire().await.unwrap()));
+                        }
+                    });
                     m.push(cpu_ns() - t);
                 }
                 "lock" => {
@@ -291,7 +318,7 @@ mod imp {
             }
         }
         let per = match what {
-            "spawn" => N,
+            "spawn" | "lock0" => N,
             "lock" => 100_000,
             _ => 10_000,
         };
@@ -347,6 +374,12 @@ mod imp {
                         t.await.unwrap();
                     }
                 }),
+                "lock0" => runner.run(async {
+                    let lock = aio::Lock::new();
+                    for _ in 0..1_000_000 {
+                        drop(std::hint::black_box(lock.acquire().await.unwrap()));
+                    }
+                }),
                 "queue" | "queue1" => {
                     let m = if what == "queue1" { 1 } else { 0 };
                     runner.run(async move {
@@ -371,7 +404,7 @@ mod imp {
                     })
                 }
                 other => {
-                    eprintln!("unknown workload {other:?}: spawn, lock, queue or queue1");
+                    eprintln!("unknown workload {other:?}: spawn, lock, lock0, queue or queue1");
                     std::process::exit(2);
                 }
             }
