@@ -680,6 +680,70 @@ async fn server_close_and_wait_closed() -> io::Result<()> {
     Ok(())
 }
 
+/// asyncio 3.12.1's `wait_closed` waits for the connections, not the
+/// handlers: a handler that hands its writer out and returns keeps the
+/// server waiting until that writer is closed.
+async fn wait_closed_waits_for_a_connection_its_handler_left_open() -> io::Result<()> {
+    let kept: Rc<std::cell::RefCell<Vec<StreamWriter>>> = Rc::default();
+    let k = kept.clone();
+    let server = local_server(move |_r: StreamReader, w: StreamWriter| {
+        let k = k.clone();
+        async move {
+            w.write(b"hi\n");
+            k.borrow_mut().push(w);
+        }
+    })
+    .await?;
+    let port = server.sockets()[0].port();
+    let (mut r, _w) = open_connection("127.0.0.1", port).await?;
+    assert_eq!(r.readline().await.map_err(io::Error::from)?, b"hi\n");
+    aio_test::until("the handler returns", || server.connections() == 0).await?;
+    server.close();
+    let waiting = {
+        let s = server.clone();
+        create_task(async move { s.wait_closed().await })
+    };
+    for _ in 0..5 {
+        yield_now().await.ok();
+    }
+    assert!(!waiting.done(), "wait_closed returned with a connection open");
+    let w = kept.borrow_mut().pop().expect("the handler kept its writer");
+    w.close();
+    timeout(10, waiting)
+        .await
+        .expect("wait_closed hung")
+        .expect("the task")?;
+    // The client sees the close.
+    assert_eq!(r.read(-1).await.map_err(io::Error::from)?, b"");
+    Ok(())
+}
+
+/// ... and a handler that closed its connection and runs on does not keep
+/// it waiting (asyncio's transport detached at `connection_lost`).
+async fn wait_closed_does_not_wait_for_a_handler_past_its_close() -> io::Result<()> {
+    let release: aio_core::Future<()> = aio_core::Future::new();
+    let r2 = release.clone();
+    let server = local_server(move |_r: StreamReader, w: StreamWriter| {
+        let release = r2.clone();
+        async move {
+            w.close();
+            let _ = w.wait_closed().await;
+            // Runs on after its connection ended.
+            let _ = (&release).await;
+        }
+    })
+    .await?;
+    let port = server.sockets()[0].port();
+    let (mut r, _w) = open_connection("127.0.0.1", port).await?;
+    assert_eq!(r.read(-1).await.map_err(io::Error::from)?, b"");
+    server.close();
+    timeout(10, server.wait_closed()).await.expect("wait_closed hung")?;
+    assert_eq!(server.connections(), 1, "the handler still runs");
+    release.set_result(()).expect("not set before");
+    aio_test::until("the handler ends", || server.connections() == 0).await?;
+    Ok(())
+}
+
 /// What a `close_clients` test's handler saw: its readline's outcome
 /// once the server ended the connection.
 type Ends = Rc<std::cell::RefCell<Vec<String>>>;
@@ -757,6 +821,9 @@ async fn abort_clients_ends_each_connection_at_once() -> io::Result<()> {
     server.close();
     server.abort_clients();
     timeout(10, server.wait_closed()).await.expect("wait_closed hung")?;
+    // The connection ended with the abort; its handler sees it when it
+    // next runs (wait_closed waits for connections, not handlers).
+    aio_test::until("the handler ends", || !ends.borrow().is_empty()).await?;
     let ends = ends.borrow().clone();
     assert_eq!(ends.len(), 1);
     assert!(ends[0].starts_with("Some(Err("), "the drain failed: {ends:?}");
@@ -978,6 +1045,8 @@ backend_tests!(
     unix_sockets,
     udp_round_trip,
     server_close_and_wait_closed,
+    wait_closed_waits_for_a_connection_its_handler_left_open,
+    wait_closed_does_not_wait_for_a_handler_past_its_close,
     close_clients_flushes_then_ends_each_connection,
     abort_clients_ends_each_connection_at_once,
     more_readers_than_buffers,

@@ -37,6 +37,17 @@ pub(crate) struct Transport {
     /// The writer made on this transport, once there is one: a server's
     /// `close_clients`/`abort_clients` close a connection through it.
     writer: RefCell<Weak<writer::Inner>>,
+    /// Woken when the transport goes (its last handle dropped, the
+    /// descriptor closed): a server's `wait_closed`.
+    on_drop: RefCell<Vec<std::task::Waker>>,
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        for w in self.on_drop.get_mut().drain(..) {
+            w.wake();
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +79,28 @@ impl Transport {
             kind,
             lost: RefCell::new(None),
             writer: RefCell::new(Weak::new()),
+            on_drop: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Whether the connection is over for its server, as asyncio's
+    /// `Server` detaches a transport once its `connection_lost` ran: the
+    /// writer closed (its close done, or aborted, or failed). Otherwise
+    /// `cx` is woken when that may have changed: the writer settles, or
+    /// the transport is dropped (which ends it too).
+    pub(crate) fn poll_ended(&self, cx: &std::task::Context<'_>) -> bool {
+        if let Some(w) = self.writer.borrow().upgrade() {
+            let mut st = w.st.borrow_mut();
+            if st.closed {
+                return true;
+            }
+            st.wait(cx);
+        }
+        let mut on_drop = self.on_drop.borrow_mut();
+        if !on_drop.iter().any(|w| w.will_wake(cx.waker())) {
+            on_drop.push(cx.waker().clone());
+        }
+        false
     }
 
     /// Records that the connection failed under the reader (the first

@@ -528,19 +528,35 @@ impl Server {
         }
     }
 
-    /// Waits until the server is closed and every connection's handler has
-    /// finished: asyncio's `Server.wait_closed`.
+    /// Waits until the server is closed and every connection it accepted
+    /// has ended: asyncio's `Server.wait_closed` (3.12.1 and later).
+    ///
+    /// A connection ends, as an asyncio transport detaches from its
+    /// server, when its writer is closed (the close done, or aborted) or
+    /// when its reader and writer are both dropped: not when its handler
+    /// returns. A handler that keeps its writer somewhere else keeps the
+    /// server waiting until that writer is closed; one that closes its
+    /// writer and runs on does not.
     ///
     /// # Cancellation
     /// Returns `Err(Cancelled)`; the server is untouched.
     pub async fn wait_closed(&self) -> aio_core::Result<()> {
         poll_fn(|cx| {
             aio_core::cancel::check()?;
-            if !self.is_serving() && self.inner.active.get() == 0 {
-                return Poll::Ready(Ok(()));
+            if self.is_serving() {
+                let mut waiters = self.inner.waiters.borrow_mut();
+                if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    waiters.push(cx.waker().clone());
+                }
+                return Poll::Pending;
             }
-            self.inner.waiters.borrow_mut().push(cx.waker().clone());
-            Poll::Pending
+            // Waits on the first connection still open; the next poll
+            // looks again from there.
+            let open = self.inner.live_clients().into_iter().find(|t| !t.poll_ended(cx));
+            match open {
+                Some(_) => Poll::Pending,
+                None => Poll::Ready(Ok(())),
+            }
         })
         .await
     }

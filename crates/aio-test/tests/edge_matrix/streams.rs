@@ -1,6 +1,6 @@
 //! asyncio's streams (`read`, `readline`, `readuntil`, `readuntil_any`,
 //! `readexactly`, `write` + `drain`), the same over TLS, the TLS
-//! handshake, and sendfile.
+//! handshake, sendfile, and a server's `serve_forever` and `wait_closed`.
 #![allow(clippy::await_holding_refcell_ref)] // one operation at a time holds the reader
 
 use std::cell::RefCell;
@@ -668,6 +668,99 @@ impl Case for ServeForever {
                 closed.as_ref().is_err_and(|e| e.to_string().contains("is closed")),
                 || format!("serve_forever on a closed server: {closed:?}"),
             )
+        })
+    }
+}
+
+pub struct WaitClosedFx {
+    server: aio_net::Server,
+    /// The writer the handler kept: the connection stays open until it
+    /// is closed.
+    kept: Rc<RefCell<Vec<StreamWriter>>>,
+    client: RefCell<StreamReader>,
+    _client_w: StreamWriter,
+}
+
+/// asyncio 3.12.1's `Server.wait_closed` on a closed server with one
+/// connection open (its handler returned, keeping its writer): it waits
+/// for the connection, not the handler, and returns once that writer is
+/// closed. Dropped, timed out or cancelled, it leaves the server as it
+/// was: a later `wait_closed` still waits, then returns on the close.
+pub struct WaitClosed;
+
+impl Case for WaitClosed {
+    type Fx = WaitClosedFx;
+    type Out = aio_core::Result<()>;
+    const NAME: &'static str = "server_wait_closed";
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async {
+            let kept: Rc<RefCell<Vec<StreamWriter>>> = Rc::default();
+            let k = kept.clone();
+            let server = aio_net::start_server(
+                move |_r: StreamReader, w: StreamWriter| {
+                    let k = k.clone();
+                    async move {
+                        w.write(b"hi\n");
+                        k.borrow_mut().push(w);
+                    }
+                },
+                "127.0.0.1",
+                0,
+            )
+            .await?;
+            let addr = server.sockets()[0];
+            let (mut client, client_w) = aio_net::open_connection("127.0.0.1", addr.port()).await?;
+            let hi = client.readline().await.map_err(err)?;
+            ensure(hi == b"hi\n", || format!("greeting {hi:?}"))?;
+            server.close();
+            Ok(WaitClosedFx {
+                server,
+                kept,
+                client: RefCell::new(client),
+                _client_w: client_w,
+            })
+        })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let server = fx.server.clone();
+        Box::pin(async move { server.wait_closed().await })
+    }
+    fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
+        for w in fx.kept.borrow().iter() {
+            w.close();
+        }
+        ready(Ok(()))
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            let open = fx.kept.borrow().iter().any(|w| !w.is_closing());
+            // (Cancelled is the only way it fails.)
+            if let Some(Ok(())) = got {
+                ensure(!open, || "returned with the connection open".into())?;
+            }
+            if open {
+                // Ended early: the server still waits for the connection.
+                let s = fx.server.clone();
+                let again = create_task(async move { s.wait_closed().await });
+                aio_test::settle(2).await;
+                ensure(!again.done(), || {
+                    "a later wait_closed returned with the connection open".into()
+                })?;
+                Self::feed(fx).await?;
+                aio_core::timeout(10.0, again)
+                    .await
+                    .map_err(err)?
+                    .map_err(err)?
+                    .map_err(err)?;
+            }
+            // The client saw the close: its greeting, then EOF.
+            let rest = fx.client.borrow_mut().read(-1).await.map_err(err)?;
+            ensure(rest.is_empty(), || format!("after the close: {rest:?}"))?;
+            aio_core::timeout(10.0, fx.server.wait_closed())
+                .await
+                .map_err(err)?
+                .map_err(err)
         })
     }
 }
