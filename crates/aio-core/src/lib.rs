@@ -77,6 +77,7 @@ pub mod contextvars;
 mod delay;
 pub mod driver;
 mod event_loop;
+pub mod fence;
 mod future;
 mod handle;
 pub mod io;

@@ -436,6 +436,8 @@ impl Future for ConditionWait<'_, '_> {
                     // the lock after us sees us.
                     let key = cond.register(cx.waker());
                     this.guard.held = false;
+                    // The wait takes the lock back through its semaphore.
+                    cond.lock.unbias();
                     cond.lock.unlock();
                     this.phase = Phase::Waiting(key);
                     return Poll::Pending;

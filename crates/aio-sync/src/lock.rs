@@ -12,7 +12,8 @@ use aio_core::Cancelled;
 use aio_core::cancel;
 
 use crate::const_unless_loom;
-use crate::loom::sync::atomic::{AtomicBool, Ordering};
+use crate::loom::bias;
+use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use crate::raw::{AcquireSlot, RawAcquire, RawSemaphore};
 
 /// The error of [`Lock::release`] on a lock that is not locked: asyncio's
@@ -43,7 +44,19 @@ impl std::error::Error for LockReleaseError {}
 /// the borrow, to move into another task or a struct, comes from
 /// [`acquire_owned`](Lock::acquire_owned) on an `Arc<Lock>`.
 ///
-/// An uncontended acquire or release is one atomic compare-and-swap.
+/// An uncontended acquire or release is one atomic compare-and-swap; on
+/// Linux, a lock used by one thread only (a loop's tasks) takes none (see
+/// "Biased" below).
+///
+/// # Biased
+/// Once a lock is released with nobody waiting, it is *biased* to the
+/// releasing thread: that thread's next acquires and releases are plain
+/// loads and stores, with no atomic read-modify-write. Another thread
+/// that touches the lock, or a second task of the same thread that must
+/// wait for it, ends the bias for good (a `membarrier` system call, once;
+/// the owner's own tasks need none), and the lock works as described
+/// above from then on. Where the system offers no `membarrier`, a lock is
+/// never biased.
 ///
 /// # Examples
 /// ```
@@ -72,8 +85,36 @@ pub struct Lock {
     /// returns, cleared by every unlock before it hands the lock on. While
     /// the lock is handed to a waiter that has not run, it is clear, as
     /// asyncio's `_locked` is: `locked()` is false and a stray `release()`
-    /// fails instead of letting a second task in.
+    /// fails instead of letting a second task in. (While biased, `Bias::held`
+    /// says it instead.)
     taken: AtomicBool,
+    bias: Bias,
+}
+
+/// `Bias::owner` before any bias: the lock may be biased at a release.
+const INITIAL: usize = 1;
+/// `Bias::owner` for good once a bias is revoked (or was never possible).
+const UNBIASED: usize = 0;
+
+/// A lock's bias to one thread.
+///
+/// While biased, the semaphore's one permit is lent to the owner thread,
+/// and `held` (written by the owner only, with plain stores) says whether
+/// one of its tasks holds the lock. The owner's acquire stores `held`,
+/// then, after a [light fence](bias::light), loads `revoking`; a revoker
+/// stores `revoking`, then, after a [heavy fence](bias::heavy), loads
+/// `held`. Whatever the interleaving, one sees the other: either the
+/// owner sees `revoking`, or the revoker sees the owner's store. The
+/// revoker records what it saw in `found_held` and moves the lock to the
+/// semaphore (the permit back into it, or `taken` set); an owner that saw
+/// `revoking` waits for that, then compares `found_held` with what it
+/// stored to learn whether its operation counted.
+struct Bias {
+    /// `INITIAL`, the owner thread's id (`bias::thread_id`), or `UNBIASED`.
+    owner: AtomicUsize,
+    held: AtomicBool,
+    revoking: AtomicBool,
+    found_held: AtomicBool,
 }
 
 impl Default for Lock {
@@ -87,6 +128,7 @@ impl fmt::Debug for Lock {
         f.debug_struct("Lock")
             .field("locked", &self.locked())
             .field("waiters", &self.sem.has_waiters())
+            .field("biased", &(self.bias.owner.load(Ordering::Relaxed) > INITIAL))
             .finish()
     }
 }
@@ -99,6 +141,12 @@ impl Lock {
             Lock {
                 sem: RawSemaphore::new(1),
                 taken: AtomicBool::new(false),
+                bias: Bias {
+                    owner: AtomicUsize::new(INITIAL),
+                    held: AtomicBool::new(false),
+                    revoking: AtomicBool::new(false),
+                    found_held: AtomicBool::new(false),
+                },
             }
         }
     }
@@ -140,7 +188,7 @@ impl Lock {
     /// drop(g);
     /// ```
     pub fn try_acquire(&self) -> Option<LockGuard<'_>> {
-        self.sem.try_acquire().ok().map(|()| LockGuard::new(self))
+        self.try_take().then(|| LockGuard::new(self))
     }
 
     /// Waits for the lock and returns a guard that owns a reference to
@@ -183,12 +231,9 @@ impl Lock {
     /// [`try_acquire`](Lock::try_acquire) returning an
     /// [`OwnedLockGuard`].
     pub fn try_acquire_owned(self: &Arc<Self>) -> Option<OwnedLockGuard> {
-        self.sem.try_acquire().ok().map(|()| {
-            self.took();
-            OwnedLockGuard {
-                lock: self.clone(),
-                held: true,
-            }
+        self.try_take().then(|| OwnedLockGuard {
+            lock: self.clone(),
+            held: true,
         })
     }
 
@@ -218,26 +263,32 @@ impl Lock {
     /// # }).unwrap();
     /// ```
     pub fn release(&self) -> Result<(), LockReleaseError> {
+        match self.biased_release() {
+            Some(true) => return Ok(()),
+            Some(false) => return Err(LockReleaseError),
+            None => self.revoke_foreign(),
+        }
         // Not held (free, or handed to a waiter that has not run): asyncio's
         // "Lock is not acquired".
         if !self.taken.swap(false, Ordering::AcqRel) {
             return Err(LockReleaseError);
         }
-        if self.sem.release_bounded(1) {
-            Ok(())
-        } else {
-            Err(LockReleaseError)
-        }
+        if self.hand_on() { Ok(()) } else { Err(LockReleaseError) }
     }
 
     /// Whether a task holds the lock. As asyncio's, false while the lock is
     /// handed to a waiter that has not run yet (an acquire still waits
     /// then: the lock is that waiter's).
     pub fn locked(&self) -> bool {
+        if self.bias.owner.load(Ordering::Acquire) > INITIAL {
+            return self.bias.held.load(Ordering::Relaxed);
+        }
         self.taken.load(Ordering::Acquire)
     }
 
-    /// An acquire returns: the lock is held.
+    /// An unbiased acquire returns: the lock is held. (A biased one
+    /// leaves `taken` alone: only unbiased paths and the revocation write
+    /// it, so a stale biased write can never land after the revocation's.)
     #[inline]
     pub(crate) fn took(&self) {
         self.taken.store(true, Ordering::Release);
@@ -247,10 +298,211 @@ impl Lock {
     /// `Condition::wait`: to the first waiter, else unlocked. Returns false,
     /// changing nothing, if the lock was not locked (bounded, so a stray
     /// release can never make it free twice).
+    #[inline]
     pub(crate) fn unlock(&self) -> bool {
+        if let Some(released) = self.biased_release() {
+            return released;
+        }
+        self.revoke_foreign();
         // Cleared first: the waiter it goes to sets it again.
         self.taken.store(false, Ordering::Release);
+        self.hand_on()
+    }
+
+    /// Takes the lock if it is free and nobody waits for it.
+    fn try_take(&self) -> bool {
+        match self.biased_acquire(false) {
+            Some(true) => return true,
+            Some(false) => return false,
+            None => self.revoke_foreign(),
+        }
+        let ok = self.sem.try_acquire().is_ok();
+        if ok {
+            self.took();
+        }
+        ok
+    }
+
+    /// Gives the permit of a lock just unlocked (`taken` cleared) to the
+    /// first waiter, or back to the semaphore; or, the first time nobody
+    /// waits, lends it to this thread: the lock is biased from now on.
+    fn hand_on(&self) -> bool {
+        if self.bias.owner.load(Ordering::Relaxed) == INITIAL && self.try_bias() {
+            return true;
+        }
         self.sem.release_bounded(1)
+    }
+
+    /// Biases the lock, unlocked by this thread with nobody waiting, to
+    /// this thread. False if it cannot (waiters, no heavy fence, or
+    /// unbiased meanwhile): the caller releases the permit as usual.
+    #[cold]
+    fn try_bias(&self) -> bool {
+        let b = &self.bias;
+        if !bias::heavy_supported() {
+            let _ = b
+                .owner
+                .compare_exchange(INITIAL, UNBIASED, Ordering::Relaxed, Ordering::Relaxed);
+            return false;
+        }
+        if self.sem.has_waiters() {
+            return false;
+        }
+        // The permit stays out of the semaphore, lent to the bias.
+        b.held.store(false, Ordering::Relaxed);
+        let me = bias::thread_id();
+        if b.owner
+            .compare_exchange(INITIAL, me, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // A waiter that queued as we biased: either it sees the bias (and
+        // revokes it, `after_queueing`) or we see it here. Both fences are
+        // SeqCst, so one of us does.
+        fence(Ordering::SeqCst);
+        if self.sem.has_waiters() {
+            self.revoke(true);
+        }
+        true
+    }
+
+    /// Whether this thread owns the lock's bias.
+    #[inline]
+    fn owned_here(&self) -> bool {
+        let owner = self.bias.owner.load(Ordering::Relaxed);
+        owner > INITIAL && owner == bias::thread_id()
+    }
+
+    /// The owner thread's acquire, without atomic read-modify-writes.
+    /// `None`: this thread does not own the bias. `Some(true)`: taken.
+    /// `Some(false)`: not taken — the lock is held by another task of this
+    /// thread (then, with `contend`, the bias ends so that the caller can
+    /// queue), or a revocation just ended the bias before the take
+    /// counted: either way the caller goes on the unbiased way.
+    #[inline]
+    fn biased_acquire(&self, contend: bool) -> Option<bool> {
+        if !self.owned_here() {
+            return None;
+        }
+        let b = &self.bias;
+        if b.held.load(Ordering::Relaxed) {
+            if contend {
+                self.revoke(true);
+            }
+            return Some(false);
+        }
+        b.held.store(true, Ordering::Relaxed);
+        bias::light();
+        if !b.revoking.load(Ordering::Relaxed) {
+            return Some(true);
+        }
+        self.wait_unbiased();
+        // It counted if the revocation saw it (and moved it over as held).
+        Some(b.found_held.load(Ordering::Relaxed))
+    }
+
+    /// The owner thread's release, without atomic read-modify-writes.
+    /// `None`: this thread does not own the bias; `Some(false)`: the lock
+    /// was not held.
+    #[inline]
+    fn biased_release(&self) -> Option<bool> {
+        if !self.owned_here() {
+            return None;
+        }
+        let b = &self.bias;
+        if !b.held.load(Ordering::Relaxed) {
+            return Some(false);
+        }
+        b.held.store(false, Ordering::Relaxed);
+        bias::light();
+        if b.revoking.load(Ordering::Relaxed) {
+            self.wait_unbiased();
+            if b.found_held.load(Ordering::Relaxed) {
+                // The revocation saw it still held and moved it over so:
+                // release it the unbiased way.
+                self.taken.store(false, Ordering::Release);
+                self.sem.release_bounded(1);
+            }
+        }
+        Some(true)
+    }
+
+    /// Ends a bias to another thread before this one uses the lock.
+    #[inline]
+    fn revoke_foreign(&self) {
+        if self.bias.owner.load(Ordering::Acquire) > INITIAL {
+            self.revoke(false);
+        }
+    }
+
+    /// A waiter just queued in the semaphore: if the lock is biased (to
+    /// this thread or another), the bias ends, so the permit comes back to
+    /// the semaphore and reaches the queue. Pairs with the fence in
+    /// `try_bias`.
+    pub(crate) fn after_queueing(&self) {
+        fence(Ordering::SeqCst);
+        let owner = self.bias.owner.load(Ordering::Relaxed);
+        if owner > INITIAL {
+            self.revoke(owner == bias::thread_id());
+        }
+    }
+
+    /// Ends the bias for good (before a `Condition` wait, which works on
+    /// the semaphore directly).
+    pub(crate) fn unbias(&self) {
+        let owner = &self.bias.owner;
+        loop {
+            match owner.load(Ordering::Acquire) {
+                UNBIASED => return,
+                INITIAL => {
+                    if owner
+                        .compare_exchange(INITIAL, UNBIASED, Ordering::SeqCst, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return;
+                    }
+                }
+                o => return self.revoke(o == bias::thread_id()),
+            }
+        }
+    }
+
+    /// Ends the bias: moves the lock's state into the semaphore and marks
+    /// the lock unbiased for good. `by_owner`: the owner thread itself,
+    /// which has no biased operation in flight, so needs no heavy fence.
+    #[cold]
+    fn revoke(&self, by_owner: bool) {
+        let b = &self.bias;
+        if b.revoking
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            // Another thread revokes: wait until it is done.
+            self.wait_unbiased();
+            return;
+        }
+        if !by_owner {
+            bias::heavy();
+        }
+        fence(Ordering::SeqCst);
+        let held = b.held.load(Ordering::Relaxed);
+        b.found_held.store(held, Ordering::Relaxed);
+        self.taken.store(held, Ordering::Release);
+        if !held {
+            self.sem.release();
+        }
+        // Else the permit stays out: a task of the owner holds the lock.
+        b.owner.store(UNBIASED, Ordering::Release);
+    }
+
+    /// Waits until a revocation in progress is done.
+    #[cold]
+    fn wait_unbiased(&self) {
+        let mut round = 0;
+        while self.bias.owner.load(Ordering::Acquire) != UNBIASED {
+            bias::spin(&mut round);
+        }
     }
 }
 
@@ -278,9 +530,22 @@ impl<'a> Future for LockAcquire<'a> {
             this.raw.cancel();
             return Poll::Ready(Err(c));
         }
+        let lock = this.lock;
+        let queued = this.raw.is_queued();
+        if !queued && lock.biased_acquire(true) == Some(true) {
+            return Poll::Ready(Ok(LockGuard::new(lock)));
+        }
         match this.raw.poll_acquire(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(LockGuard::new(this.lock))),
+            Poll::Pending => {
+                if !queued {
+                    lock.after_queueing();
+                }
+                Poll::Pending
+            }
+            Poll::Ready(Ok(())) => {
+                lock.took();
+                Poll::Ready(Ok(LockGuard::new(lock)))
+            }
             Poll::Ready(Err(_)) => unreachable!("a lock is never closed"),
         }
     }
@@ -296,8 +561,9 @@ pub struct LockGuard<'a> {
 }
 
 impl<'a> LockGuard<'a> {
+    /// A guard for a lock this task holds (marked taken already: see
+    /// `Lock::took`).
     fn new(lock: &'a Lock) -> LockGuard<'a> {
-        lock.took();
         LockGuard { lock, held: true }
     }
 
@@ -363,15 +629,22 @@ impl Future for LockAcquireOwned {
             this.slot.cancel(&lock.sem);
             return Poll::Ready(Err(c));
         }
-        match this.slot.poll_acquire(&lock.sem, cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(())) => {
-                let lock = this.lock.take().expect("checked above");
-                lock.took();
-                Poll::Ready(Ok(OwnedLockGuard { lock, held: true }))
+        let queued = this.slot.is_queued();
+        let taken = !queued && lock.biased_acquire(true) == Some(true);
+        if !taken {
+            match this.slot.poll_acquire(&lock.sem, cx) {
+                Poll::Pending => {
+                    if !queued {
+                        lock.after_queueing();
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(())) => lock.took(),
+                Poll::Ready(Err(_)) => unreachable!("a lock is never closed"),
             }
-            Poll::Ready(Err(_)) => unreachable!("a lock is never closed"),
         }
+        let lock = this.lock.take().expect("checked above");
+        Poll::Ready(Ok(OwnedLockGuard { lock, held: true }))
     }
 }
 

@@ -55,3 +55,87 @@ pub(crate) mod sync {
         }
     }
 }
+
+/// The thread id kept in `id`, drawn from `next` on first use.
+fn id_in(id: &std::cell::Cell<usize>, next: impl FnOnce() -> usize) -> usize {
+    match id.get() {
+        0 => {
+            let new = next();
+            id.set(new);
+            new
+        }
+        n => n,
+    }
+}
+
+/// What a biased [`Lock`](crate::Lock) needs besides atomics: the fences
+/// of its asymmetric protocol, an identity for the current thread, and a
+/// way to wait for another thread. In a normal build, aio-core's
+/// asymmetric fences; under loom, both fences are full `SeqCst` fences —
+/// the symmetric form of the same guarantee, which the models can check.
+#[cfg(not(loom))]
+pub(crate) mod bias {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    pub(crate) use aio_core::fence::{heavy_supported, light};
+
+    /// The rare side's fence (see `aio_core::fence`).
+    pub(crate) fn heavy() {
+        aio_core::fence::heavy();
+    }
+
+    /// A number for the current thread, never 0 or 1 and never reused.
+    #[inline]
+    pub(crate) fn thread_id() -> usize {
+        static NEXT: AtomicUsize = AtomicUsize::new(2);
+        thread_local! {
+            // No destructor: readable until the thread is gone.
+            static ID: Cell<usize> = const { Cell::new(0) };
+        }
+        ID.with(|id| super::id_in(id, || NEXT.fetch_add(1, Ordering::Relaxed)))
+    }
+
+    /// One step of waiting for another thread to finish a short section.
+    pub(crate) fn spin(round: &mut u32) {
+        if *round < 6 {
+            for _ in 0..1u32 << *round {
+                std::hint::spin_loop();
+            }
+            *round += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+#[cfg(loom)]
+pub(crate) mod bias {
+    use loom::sync::atomic::{Ordering, fence};
+
+    pub(crate) fn heavy_supported() -> bool {
+        true
+    }
+
+    pub(crate) fn light() {
+        fence(Ordering::SeqCst);
+    }
+
+    pub(crate) fn heavy() {
+        fence(Ordering::SeqCst);
+    }
+
+    pub(crate) fn thread_id() -> usize {
+        loom::lazy_static! {
+            static ref NEXT: loom::sync::atomic::AtomicUsize = loom::sync::atomic::AtomicUsize::new(2);
+        }
+        loom::thread_local! {
+            static ID: std::cell::Cell<usize> = std::cell::Cell::new(0);
+        }
+        ID.with(|id| super::id_in(id, || NEXT.fetch_add(1, Ordering::Relaxed)))
+    }
+
+    pub(crate) fn spin(_round: &mut u32) {
+        loom::thread::yield_now();
+    }
+}
