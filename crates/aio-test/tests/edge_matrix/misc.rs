@@ -316,18 +316,29 @@ pub struct LockFx {
 }
 
 /// `acquire` of a held lock: a waiter dropped or cancelled after it was
-/// handed the lock passes it on; the lock is never leaked.
-pub struct LockAcquire;
+/// handed the lock passes it on; the lock is never leaked. `BIASED`: the
+/// lock was first released with nobody waiting, so it is biased to the
+/// loop's thread and held through the bias; the waiter ends the bias
+/// (a second task of the owner must queue), and afterwards the lock
+/// works from another thread too (its release there, its `try_acquire`).
+pub struct LockAcquire<const BIASED: bool>;
 
-impl Case for LockAcquire {
+impl<const BIASED: bool> Case for LockAcquire<BIASED> {
     type Fx = LockFx;
     type Out = Result<OwnedLockGuard, Cancelled>;
-    const NAME: &'static str = "lock acquire";
+    const NAME: &'static str = if BIASED {
+        "lock acquire (biased)"
+    } else {
+        "lock acquire"
+    };
     const ENDINGS: Endings = Endings::WAITING.and(Ending::BadInput);
 
     fn setup() -> Local<'static, io::Result<Self::Fx>> {
         Box::pin(async {
             let lock = Arc::new(Lock::new());
+            if BIASED {
+                drop(lock.acquire().await.map_err(err)?);
+            }
             let g = lock.acquire_owned().await.map_err(err)?;
             Ok(LockFx {
                 lock,
@@ -339,8 +350,14 @@ impl Case for LockAcquire {
         Box::pin(fx.lock.acquire_owned())
     }
     fn feed(fx: &Rc<Self::Fx>) -> Local<'_, io::Result<()>> {
-        drop(fx.held.borrow_mut().take());
-        ready(Ok(()))
+        let g = fx.held.borrow_mut().take();
+        if !BIASED {
+            drop(g);
+            return ready(Ok(()));
+        }
+        // Released on another thread.
+        let released = std::thread::spawn(move || drop(g)).join();
+        ready(released.map_err(|_| io::Error::other("the release panicked")))
     }
     fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
         Box::pin(async move {
@@ -353,13 +370,30 @@ impl Case for LockAcquire {
                 .map_err(|_| io::Error::other("the lock was leaked"))?
                 .map_err(err)?;
             drop(g);
-            ensure(!fx.lock.locked(), || "locked with no holder".into())
+            ensure(!fx.lock.locked(), || "locked with no holder".into())?;
+            if BIASED {
+                let lock = fx.lock.clone();
+                let other = std::thread::spawn(move || lock.try_acquire().map(drop).is_some())
+                    .join()
+                    .map_err(|_| io::Error::other("try_acquire panicked"))?;
+                ensure(other, || "another thread found the free lock taken".into())?;
+                ensure(!fx.lock.locked(), || "locked with no holder".into())?;
+            }
+            Ok(())
         })
     }
     fn bad_input() -> Local<'static, io::Result<()>> {
         Box::pin(async {
             ensure(Lock::new().release().is_err(), || {
                 "releasing an unlocked lock: no error".into()
+            })?;
+            // A biased lock released twice: the second is the error.
+            let lock = Lock::new();
+            drop(lock.acquire().await.map_err(err)?);
+            lock.acquire().await.map_err(err)?.forget();
+            ensure(lock.release().is_ok(), || "releasing a held lock failed".into())?;
+            ensure(lock.release().is_err(), || {
+                "releasing a biased, unlocked lock: no error".into()
             })
         })
     }
