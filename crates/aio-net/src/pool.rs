@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use aio_core::{HeldConnection, LoopHandle, create_task};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::stream::{HandlerOutput, failure, report, report_failure};
+use crate::stream::{HandlerOutput, Transport, failure, pair_rc, report, report_failure};
 use crate::{StreamReader, StreamWriter, TcpListener, TcpStream};
 
 /// How a [`PoolServer`] spreads connections over its loops.
@@ -84,6 +84,10 @@ impl Slot {
 struct Inner {
     addr: SocketAddr,
     spread: Spread,
+    /// The key of a stream server's connections in each loop's
+    /// [`CLIENTS`] (`start_server_pool`); `None` for a server of raw
+    /// `TcpStream`s, which keeps no record of them.
+    tracked: Option<u64>,
     slots: Vec<Slot>,
     serving: AtomicBool,
     /// Connections whose handler runs, over every loop.
@@ -92,6 +96,44 @@ struct Inner {
     open_slots: AtomicUsize,
     /// Notified when `active` or `open_slots` reaches zero.
     idle: (Mutex<()>, Condvar),
+}
+
+thread_local! {
+    /// This loop's connections of stream pool servers, by server key:
+    /// what `close_clients` and `abort_clients` end (asyncio's
+    /// `Server._clients`). Weak, so a connection ends when its handler and
+    /// streams let it go.
+    static CLIENTS: std::cell::RefCell<std::collections::HashMap<u64, Vec<std::rc::Weak<Transport>>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Records a connection of server `key` on this loop; now and then
+/// forgets the ended ones (of every server, so a closed server's record
+/// goes too).
+fn track(key: u64, t: &Rc<Transport>) {
+    CLIENTS.with(|c| {
+        let mut c = c.borrow_mut();
+        let v = c.entry(key).or_default();
+        v.push(Rc::downgrade(t));
+        if v.len() >= 16 && v.len().is_power_of_two() {
+            c.retain(|_, v| {
+                v.retain(|w| w.strong_count() > 0);
+                !v.is_empty()
+            });
+        }
+    });
+}
+
+/// Ends this loop's open connections of server `key` (`abort`: at once),
+/// and forgets them.
+fn end_clients_here(key: u64, abort: bool) {
+    let live: Vec<Rc<Transport>> = CLIENTS.with(|c| {
+        let gone = c.borrow_mut().remove(&key).unwrap_or_default();
+        gone.iter().filter_map(std::rc::Weak::upgrade).collect()
+    });
+    for t in live {
+        t.end(abort);
+    }
 }
 
 impl Inner {
@@ -190,6 +232,23 @@ where
     Fut: Future + 'static,
     Fut::Output: HandlerOutput,
 {
+    start_pool(loops, addr, spread, handler, None)
+}
+
+/// [`start_pool_server`], for a server whose handler records its
+/// connections under `tracked` (stream servers).
+fn start_pool<H, Fut>(
+    loops: &[LoopHandle],
+    addr: SocketAddr,
+    spread: Spread,
+    handler: H,
+    tracked: Option<u64>,
+) -> io::Result<PoolServer>
+where
+    H: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future + 'static,
+    Fut::Output: HandlerOutput,
+{
     if loops.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -203,6 +262,7 @@ where
     let inner = Arc::new(Inner {
         addr: listeners[0].local_addr()?,
         spread,
+        tracked,
         slots: loops
             .iter()
             .map(|h| Slot {
@@ -252,10 +312,15 @@ where
     Fut: Future + 'static,
     Fut::Output: HandlerOutput,
 {
-    start_pool_server(loops, addr, spread, move |s: TcpStream| {
-        let (r, w) = s.into_streams();
+    static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+    let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+    let make = move |s: TcpStream| {
+        let t = Rc::new(Transport::tcp(s));
+        track(key, &t);
+        let (r, w) = pair_rc(t);
         handler(r, w)
-    })
+    };
+    start_pool(loops, addr, spread, make, Some(key))
 }
 
 /// What the slot task of a loop waits for.
@@ -491,6 +556,48 @@ impl PoolServer {
         for s in &self.inner.slots {
             s.wake();
         }
+    }
+
+    /// Closes every connection the server accepted that is still open, on
+    /// each loop (asyncio 3.13's `Server.close_clients`, for a pool): what
+    /// a handler wrote goes out first, then the connection shuts down, and
+    /// the handler's reads meet EOF. Each loop does it at its next turn
+    /// (the connections live there); call [`close`](PoolServer::close)
+    /// first, so no new connection comes in meanwhile, and
+    /// [`wait_closed_timeout`](PoolServer::wait_closed_timeout) after.
+    ///
+    /// # Errors
+    /// `Unsupported` for a server of raw `TcpStream`s
+    /// ([`start_pool_server`]): it keeps no record of its connections
+    /// (its handler owns them); a stream server ([`start_server_pool`])
+    /// does.
+    pub fn close_clients(&self) -> io::Result<()> {
+        self.end_clients(false)
+    }
+
+    /// Ends every connection the server accepted that is still open, at
+    /// once, discarding what is not sent (asyncio 3.13's
+    /// `Server.abort_clients`, each writer's
+    /// [`abort`](StreamWriter::abort)), on each loop at its next turn.
+    ///
+    /// # Errors
+    /// As [`close_clients`](PoolServer::close_clients).
+    pub fn abort_clients(&self) -> io::Result<()> {
+        self.end_clients(true)
+    }
+
+    fn end_clients(&self, abort: bool) -> io::Result<()> {
+        let Some(key) = self.inner.tracked else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a pool server of raw TcpStreams keeps no record of its connections (start_server_pool's does)",
+            ));
+        };
+        for slot in &self.inner.slots {
+            // A closed loop's connections are gone with it.
+            let _ = slot.handle.call_soon_threadsafe(move || end_clients_here(key, abort));
+        }
+        Ok(())
     }
 
     /// Blocks this thread until the server is closed and every

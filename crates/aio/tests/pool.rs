@@ -320,10 +320,116 @@ fn connections_are_spread_evenly(backend: Backend) {
     });
 }
 
+/// asyncio 3.13's `close_clients`, over a pool: every open connection on
+/// every loop gets what its handler wrote, then EOF; each handler's read
+/// meets EOF; the server's connections end. A raw-stream pool server
+/// says it cannot (`Unsupported`).
+fn close_clients_ends_the_connections_on_every_loop(backend: Backend) {
+    within(60, move || {
+        let _one = aio_test::serial();
+        let Some(pool) = pool(backend, 2) else { return };
+        let ends = Arc::new(AtomicUsize::new(0));
+        let e2 = ends.clone();
+        let server = pool
+            .start_server("127.0.0.1:0", move |mut r: aio::StreamReader, w: aio::StreamWriter| {
+                let ends = e2.clone();
+                async move {
+                    w.write(b"hello\n");
+                    w.write(&aio_test::payload(100_000, 3));
+                    let line = r.readline().await;
+                    if matches!(line.as_deref(), Ok(b"")) {
+                        ends.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+            .unwrap();
+        let addr = server.local_addr();
+        let mut clients: Vec<_> = (0..6).map(|_| connect(addr)).collect();
+        for c in &mut clients {
+            let mut line = String::new();
+            c.read_line(&mut line).unwrap();
+            assert_eq!(line, "hello\n");
+        }
+        assert!(server.connections_per_loop().iter().all(|&n| n > 0), "both loops serve");
+        server.close();
+        server.close_clients().unwrap();
+        for c in &mut clients {
+            c.get_mut().set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut rest = Vec::new();
+            c.read_to_end(&mut rest).expect("EOF after the data");
+            assert_eq!(rest, aio_test::payload(100_000, 3));
+        }
+        assert!(
+            server.wait_closed_timeout(Duration::from_secs(20)),
+            "the handlers ended"
+        );
+        assert_eq!(ends.load(Ordering::SeqCst), 6, "every handler read EOF");
+
+        let raw = pool
+            .start_tcp_server("127.0.0.1:0", |_s: aio::TcpStream| async {})
+            .unwrap();
+        let e = raw.close_clients().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
+        raw.close();
+        pool.shutdown(Duration::from_secs(10));
+    });
+}
+
+/// `abort_clients` over a pool: handlers blocked in `drain` (their clients
+/// read nothing) fail with a lost connection at once; the clients read
+/// what had reached them, then EOF.
+fn abort_clients_ends_the_connections_at_once(backend: Backend) {
+    within(60, move || {
+        let _one = aio_test::serial();
+        let Some(pool) = pool(backend, 2) else { return };
+        let failed = Arc::new(AtomicUsize::new(0));
+        let f2 = failed.clone();
+        let (tx, rx) = mpsc::channel::<()>();
+        let tx = Arc::new(std::sync::Mutex::new(tx));
+        let server = pool
+            .start_server("127.0.0.1:0", move |_r: aio::StreamReader, w: aio::StreamWriter| {
+                let (failed, tx) = (f2.clone(), tx.clone());
+                async move {
+                    w.write(b"hello\n");
+                    // Far more than the socket buffers hold: drain waits.
+                    w.write(&aio_test::payload(16 << 20, 5));
+                    let _ = tx.lock().unwrap().send(());
+                    if w.drain().await.is_err() {
+                        failed.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+            .unwrap();
+        let addr = server.local_addr();
+        let mut clients: Vec<_> = (0..4).map(|_| connect(addr)).collect();
+        for _ in 0..4 {
+            rx.recv_timeout(Duration::from_secs(20))
+                .expect("a handler waits in drain");
+        }
+        server.close();
+        server.abort_clients().unwrap();
+        assert!(
+            server.wait_closed_timeout(Duration::from_secs(20)),
+            "the handlers ended"
+        );
+        assert_eq!(failed.load(Ordering::SeqCst), 4, "every drain failed");
+        for c in &mut clients {
+            c.get_mut().set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut got = Vec::new();
+            c.read_to_end(&mut got).expect("EOF after what had arrived");
+            assert!(got.starts_with(b"hello\n"));
+            assert!(got.len() < 6 + (16 << 20), "the rest was discarded");
+        }
+        pool.shutdown(Duration::from_secs(10));
+    });
+}
+
 backend_tests!(each:
     shutdown_drains_and_closes_every_loop,
     shutdown_cancels_what_outlives_the_grace,
     a_panicking_handler_does_not_take_the_pool_down,
     metrics_are_readable_from_another_thread,
     connections_are_spread_evenly,
+    close_clients_ends_the_connections_on_every_loop,
+    abort_clients_ends_the_connections_at_once,
 );
