@@ -1,8 +1,10 @@
 //! `LoopPool`: shutdown drains and closes every loop, a `Send` task placed
 //! on the pool runs exactly once (and an idle loop takes queued work from
 //! a blocked one), a handler's panic leaves the pool serving, metrics are
-//! readable from other threads while the loops run, and connections are
-//! spread evenly. Socket tests run on both backends. Every test runs
+//! readable from other threads while the loops run, connections are
+//! spread evenly, and a stream server's `close_clients`/`abort_clients`
+//! end the connections on every loop (against CPython's asyncio clients
+//! too). Socket tests run on both backends. Every test runs
 //! alone in this binary (`serial`): one counts the process's descriptors.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -424,6 +426,65 @@ fn abort_clients_ends_the_connections_at_once(backend: Backend) {
     });
 }
 
+/// A real peer for the pool's `close_clients`: four CPython asyncio
+/// clients connect at once and read to EOF; after the server's close and
+/// `close_clients`, each has received everything its handler wrote, then
+/// a clean end of stream. Without `python3` the test says so and passes
+/// (unless `AIO_REQUIRE_PEERS` is set).
+fn python_clients_see_close_clients_as_a_clean_end(backend: Backend) {
+    const PY: &str = r#"
+import asyncio, sys
+async def one(port):
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    hello = await r.readline()
+    print("ready", flush=True)
+    rest = await r.read()  # to EOF
+    w.close()
+    await w.wait_closed()
+    return hello == b"hello\n" and len(rest)
+async def main(port):
+    got = await asyncio.gather(*(one(port) for _ in range(4)))
+    print("got", " ".join(str(g) for g in got), flush=True)
+asyncio.run(main(int(sys.argv[1])))
+"#;
+    within(60, move || {
+        let _one = aio_test::serial();
+        if !aio_test::have_peer("python3") {
+            return;
+        }
+        let Some(pool) = pool(backend, 2) else { return };
+        let server = pool
+            .start_server(
+                "127.0.0.1:0",
+                |mut r: aio::StreamReader, w: aio::StreamWriter| async move {
+                    w.write(b"hello\n");
+                    w.write(&aio_test::payload(50_000, 9));
+                    let _ = r.readline().await;
+                },
+            )
+            .unwrap();
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", PY, &server.local_addr().port().to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        for _ in 0..4 {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            assert_eq!(line, "ready\n");
+        }
+        server.close();
+        server.close_clients().unwrap();
+        let mut last = String::new();
+        out.read_to_string(&mut last).unwrap();
+        assert!(child.wait().unwrap().success());
+        assert_eq!(last, "got 50000 50000 50000 50000\n");
+        assert!(server.wait_closed_timeout(Duration::from_secs(20)));
+        pool.shutdown(Duration::from_secs(10));
+    });
+}
+
 backend_tests!(each:
     shutdown_drains_and_closes_every_loop,
     shutdown_cancels_what_outlives_the_grace,
@@ -432,4 +493,5 @@ backend_tests!(each:
     connections_are_spread_evenly,
     close_clients_ends_the_connections_on_every_loop,
     abort_clients_ends_the_connections_at_once,
+    python_clients_see_close_clients_as_a_clean_end,
 );
