@@ -110,6 +110,17 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
+    /// Spins a little, then yields: the other thread may be waiting for
+    /// this core (a loaded machine).
+    fn pause(spins: &mut u32) {
+        *spins += 1;
+        if *spins % 256 == 0 {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+
     /// Dekker's pattern with the light fence on one thread and the heavy
     /// one on the other, many times: never do both miss the other's store.
     #[test]
@@ -126,8 +137,9 @@ mod tests {
         let hot_thread = std::thread::spawn(move || {
             let mut misses = Vec::new();
             for i in 1..=ROUNDS {
+                let mut spins = 0u32;
                 while rd.load(std::sync::atomic::Ordering::Acquire) < i {
-                    std::hint::spin_loop();
+                    pause(&mut spins);
                 }
                 h.store(true, Relaxed);
                 super::light();
@@ -144,8 +156,9 @@ mod tests {
             rare.store(true, Relaxed);
             assert!(super::heavy());
             rare_missed.push(!hot.load(Relaxed));
+            let mut spins = 0u32;
             while done.load(std::sync::atomic::Ordering::Acquire) < i {
-                std::hint::spin_loop();
+                pause(&mut spins);
             }
         }
         let hot_missed = hot_thread.join().unwrap();
