@@ -23,6 +23,26 @@ use std::rc::Rc;
 /// keep the ready queue busy (tokio uses 61 too).
 pub(crate) const IO_INTERVAL: u32 = 61;
 
+/// How much later than the first due timer a sleeping loop wakes: the
+/// timers due within this window fire in the same turn, as asyncio's do
+/// (its `epoll` wait rounds up to whole milliseconds; tokio's timer ticks
+/// in milliseconds). Three tasks that sleep for the same time one after
+/// the other in one turn wake together, whatever the machine's wake-up
+/// latency; without it a fast wake-up could split them over two turns.
+/// Linux's default timer slack, which the kernel may add to a timed wait
+/// anyway. A timer never fires early.
+const TIMER_SLACK_NS: u64 = 50_000;
+
+/// The wait of a loop that sleeps until `deadline` (nothing before it
+/// to do): none if it is due already, else until it plus the slack.
+fn sleep_until(deadline: u64) -> Duration {
+    let now = real_now_ns();
+    if deadline <= now {
+        return Duration::ZERO;
+    }
+    Duration::from_nanos(deadline - now + TIMER_SLACK_NS)
+}
+
 impl Core {
     /// Moves the paused clock forward by `by` nanoseconds and fires what is
     /// due ([`crate::time::advance`]).
@@ -146,7 +166,7 @@ impl Core {
                 if self.clock.is_paused() {
                     self.park_paused(until);
                 } else {
-                    self.park(until.map(|t| Duration::from_nanos(t.saturating_sub(real_now_ns()))));
+                    self.park(until.map(sleep_until));
                 }
             }
             self.polls_since_io.set(0);
