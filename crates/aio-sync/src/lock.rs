@@ -304,6 +304,12 @@ impl Lock {
             return released;
         }
         self.revoke_foreign();
+        self.unlock_unbiased()
+    }
+
+    /// [`unlock`](Lock::unlock) once the lock is not biased (or biased
+    /// from `INITIAL` by this very release, see `hand_on`).
+    fn unlock_unbiased(&self) -> bool {
         // Cleared first: the waiter it goes to sets it again.
         self.taken.store(false, Ordering::Release);
         self.hand_on()
@@ -421,8 +427,7 @@ impl Lock {
             if b.found_held.load(Ordering::Relaxed) {
                 // The revocation saw it still held and moved it over so:
                 // release it the unbiased way.
-                self.taken.store(false, Ordering::Release);
-                self.sem.release_bounded(1);
+                self.unlock_unbiased();
             }
         }
         Some(true)

@@ -552,11 +552,9 @@ impl Server {
             }
             // Waits on the first connection still open; the next poll
             // looks again from there.
-            let open = self.inner.live_clients().into_iter().find(|t| !t.poll_ended(cx));
-            match open {
-                Some(_) => Poll::Pending,
-                None => Poll::Ready(Ok(())),
-            }
+            let clients = self.inner.clients.borrow();
+            let open = clients.iter().filter_map(Weak::upgrade).any(|t| !t.poll_ended(cx));
+            if open { Poll::Pending } else { Poll::Ready(Ok(())) }
         })
         .await
     }
