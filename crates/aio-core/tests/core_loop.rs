@@ -419,3 +419,45 @@ fn a_loop_dropped_inside_another_loops_task_closes() {
     assert!(closed);
     outer.close();
 }
+
+/// Timers due within 50 µs fire in one turn, as asyncio's do (its
+/// wait rounds up to whole milliseconds): a sleeping loop wakes a little
+/// after the first deadline, so the first timer's callback finds the
+/// other two already queued before anything it schedules. The kernel's
+/// own slack on the thread's timed waits (50 µs by default, which it
+/// may or may not use) is set to 1 ns, so the loop's slack is what
+/// gathers them.
+#[test]
+fn timers_due_microseconds_apart_fire_in_one_turn() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_TIMERSLACK takes an integer and changes only the
+    // calling thread's timer slack; no memory is passed.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
+    }
+    for _ in 0..20 {
+        let lp = Loop::new();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let t = lp.time() + 0.002;
+        for (i, when) in [t, t + 40e-6, t + 45e-6].into_iter().enumerate() {
+            let (l, lp2) = (log.clone(), lp.clone());
+            lp.call_at(when, move || {
+                l.borrow_mut().push(i.to_string());
+                if i == 0 {
+                    let l = l.clone();
+                    lp2.call_soon(move || l.borrow_mut().push("next turn".into()));
+                }
+                if i == 2 {
+                    lp2.call_soon({
+                        let lp2 = lp2.clone();
+                        move || lp2.stop()
+                    });
+                }
+            })
+            .unwrap();
+        }
+        lp.run_forever();
+        assert_eq!(*log.borrow(), ["0", "1", "2", "next turn"]);
+        lp.close();
+    }
+}

@@ -30,17 +30,18 @@ pub(crate) const IO_INTERVAL: u32 = 61;
 /// the other in one turn wake together, whatever the machine's wake-up
 /// latency; without it a fast wake-up could split them over two turns.
 /// Linux's default timer slack, which the kernel may add to a timed wait
-/// anyway. A timer never fires early.
+/// anyway. A timer never fires early, and a lone timer (nothing else
+/// armed to fire with it) gets no slack.
 const TIMER_SLACK_NS: u64 = 50_000;
 
 /// The wait of a loop that sleeps until `deadline` (nothing before it
-/// to do): none if it is due already, else until it plus the slack.
-fn sleep_until(deadline: u64) -> Duration {
+/// to do): none if it is due already, else until it plus `slack`.
+fn sleep_until(deadline: u64, slack: u64) -> Duration {
     let now = real_now_ns();
     if deadline <= now {
         return Duration::ZERO;
     }
-    Duration::from_nanos(deadline - now + TIMER_SLACK_NS)
+    Duration::from_nanos(deadline - now + slack)
 }
 
 impl Core {
@@ -166,7 +167,14 @@ impl Core {
                 if self.clock.is_paused() {
                     self.park_paused(until);
                 } else {
-                    self.park(until.map(sleep_until));
+                    // Slack only gathers timers: one armed timer has
+                    // nothing to wait for.
+                    let slack = if self.timers.borrow().len() > 1 {
+                        TIMER_SLACK_NS
+                    } else {
+                        0
+                    };
+                    self.park(until.map(|d| sleep_until(d, slack)));
                 }
             }
             self.polls_since_io.set(0);

@@ -361,7 +361,6 @@ impl<C> Timers<C> {
     }
 
     /// Number of armed timers.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.nodes - self.disarmed.len()
     }
