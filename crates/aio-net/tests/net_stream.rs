@@ -585,6 +585,36 @@ async fn accept_reports_the_peer_address() -> io::Result<()> {
     Ok(())
 }
 
+/// A server's connection knows its peer's address from `accept`, and
+/// keeps it once the peer is gone (asyncio's transport keeps `peername`
+/// from its start; `getpeername` would fail after the reset).
+async fn server_writer_keeps_the_peer_address_after_a_reset() -> io::Result<()> {
+    let seen: Rc<std::cell::RefCell<Vec<io::Result<std::net::SocketAddr>>>> = Rc::default();
+    let s2 = seen.clone();
+    let server = local_server(move |mut r: StreamReader, w: StreamWriter| {
+        let s2 = s2.clone();
+        async move {
+            s2.borrow_mut().push(w.peer_addr());
+            // Until the reset (or EOF).
+            while matches!(r.read(1024).await, Ok(d) if !d.is_empty()) {}
+            s2.borrow_mut().push(w.peer_addr());
+        }
+    })
+    .await?;
+    let port = server.sockets()[0].port();
+    let c = TcpStream::connect(("127.0.0.1", port)).await?;
+    let local = c.local_addr()?;
+    c.set_linger(Some(Duration::ZERO))?;
+    aio_test::until("the handler starts", || !seen.borrow().is_empty()).await?;
+    drop(c);
+    aio_test::until("the handler sees the reset", || seen.borrow().len() == 2).await?;
+    for a in seen.borrow_mut().drain(..) {
+        assert_eq!(a?, local);
+    }
+    server.close();
+    Ok(())
+}
+
 async fn ipv6_loopback() -> io::Result<()> {
     let listener = match TcpListener::bind("[::1]:0").await {
         Ok(l) => l,
@@ -1027,6 +1057,7 @@ fn rand_suffix() -> u64 {
 backend_tests!(
     echo_round_trips,
     accept_reports_the_peer_address,
+    server_writer_keeps_the_peer_address_after_a_reset,
     thousand_concurrent_connections,
     peer_reset_mid_stream,
     half_close_both_ways,

@@ -40,6 +40,10 @@ pub(crate) struct Transport {
     /// Woken when the transport goes (its last handle dropped, the
     /// descriptor closed): a server's `wait_closed`.
     on_drop: RefCell<Vec<std::task::Waker>>,
+    /// The peer's address as `accept` gave it (asyncio's transport keeps
+    /// `peername` from its start); `None` elsewhere, where it is asked
+    /// of the socket.
+    pub(crate) peer: Option<std::net::SocketAddr>,
 }
 
 impl Drop for Transport {
@@ -80,6 +84,7 @@ impl Transport {
             lost: RefCell::new(None),
             writer: RefCell::new(Weak::new()),
             on_drop: RefCell::new(Vec::new()),
+            peer: None,
         }
     }
 
@@ -141,6 +146,9 @@ impl Transport {
     /// The peer's address as text, for error messages.
     #[cfg(feature = "tls")]
     pub(crate) fn peer_string(&self) -> String {
+        if let Some(a) = self.peer {
+            return a.to_string();
+        }
         let peer = crate::sock::sref(&self.fd).peer_addr();
         match peer.as_ref().ok().and_then(|a| a.as_socket()) {
             Some(a) => a.to_string(),

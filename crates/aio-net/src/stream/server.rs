@@ -235,12 +235,14 @@ where
             return;
         }
         match accepted {
-            Ok(s) => {
+            Ok((s, peer)) => {
                 backoff = Duration::from_millis(10);
                 inner.active.set(inner.active.get() + 1);
                 let active = Active(inner.clone());
                 let held = get_running_loop().hold_connection();
-                let t = Rc::new(s.into_transport());
+                let mut t = s.into_transport();
+                t.peer = peer;
+                let t = Rc::new(t);
                 inner.track(&t);
                 let fut = handler(t);
                 drop(create_task(async move {
@@ -282,7 +284,8 @@ where
 /// A listener of either family, for the shared accept loop.
 trait Listener: Acceptor {
     type Stream: IntoTransport;
-    fn accept_one(&self) -> impl Future<Output = io::Result<Self::Stream>>;
+    /// A connection, and the peer's TCP address when `accept` told it.
+    fn accept_one(&self) -> impl Future<Output = io::Result<(Self::Stream, Option<std::net::SocketAddr>)>>;
 }
 
 /// What `Server::close` does to a listener of either family.
@@ -293,8 +296,10 @@ trait Acceptor {
 
 impl Listener for TcpListener {
     type Stream = TcpStream;
-    async fn accept_one(&self) -> io::Result<TcpStream> {
-        self.accept().await.map(|(s, _)| s)
+    async fn accept_one(&self) -> io::Result<(TcpStream, Option<std::net::SocketAddr>)> {
+        // Port 0: the peer reset before the accept, and `accept` could
+        // not tell; the socket is asked when the address is wanted.
+        self.accept().await.map(|(s, a)| (s, (a.port() != 0).then_some(a)))
     }
 }
 
@@ -306,8 +311,8 @@ impl Acceptor for TcpListener {
 
 impl Listener for UnixListener {
     type Stream = UnixStream;
-    async fn accept_one(&self) -> io::Result<UnixStream> {
-        self.accept().await.map(|(s, _)| s)
+    async fn accept_one(&self) -> io::Result<(UnixStream, Option<std::net::SocketAddr>)> {
+        self.accept().await.map(|(s, _)| (s, None))
     }
 }
 

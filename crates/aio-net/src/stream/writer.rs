@@ -593,9 +593,13 @@ impl StreamWriter {
         sref(&t.fd).set_linger(linger)
     }
 
-    /// The peer's address (TCP).
+    /// The peer's address (TCP). On a server's connection it is the
+    /// address `accept` gave, as asyncio's transport keeps `peername`.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         let t = self.transport().ok_or_else(closed)?;
+        if let Some(a) = t.peer {
+            return Ok(a);
+        }
         sock::inet(sref(&t.fd).peer_addr()?)
     }
 
