@@ -108,7 +108,14 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Re
 }
 
 /// Copies the contents of `from` to `to` (created or truncated, with
-/// `from`'s permissions); returns the bytes copied: std's `fs::copy`.
+/// `from`'s permissions when created); returns the bytes copied: std's
+/// `fs::copy`.
+///
+/// # Errors
+/// `InvalidInput` if `from` is not a regular file, or if `to` is the same
+/// file (the same path, a hard link, a symbolic link to it): the file is
+/// left as it was, where truncating the destination would empty the
+/// source (Python's `shutil.copyfile` raises `SameFileError`).
 ///
 /// # Cancellation
 /// Stops between chunks: `to` may hold a prefix.
@@ -121,13 +128,27 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
             from.as_ref(),
         ));
     }
+    // Opened without truncation until it is known to be another file.
     let dst = OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
         .mode(meta.mode())
         .open(to.as_ref())
         .await?;
+    let to_meta = dst.metadata().await?;
+    if (to_meta.dev(), to_meta.ino()) == (meta.dev(), meta.ino()) {
+        return Err(at(
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the destination is the source file {}", from.as_ref().display()),
+            ),
+            to.as_ref(),
+        ));
+    }
+    // A FIFO or a device is written to, not truncated (as O_TRUNC leaves it).
+    if to_meta.is_file() {
+        dst.set_len(0).await?;
+    }
     let mut pos = 0u64;
     let mut buf = Vec::with_capacity(COPY_CHUNK);
     loop {
@@ -217,6 +238,10 @@ pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
 /// Stops between directories: some parents may exist.
 pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
     let path = path.as_ref();
+    if path.as_os_str().is_empty() {
+        // std's rule: nothing to create.
+        return Ok(());
+    }
     let mut missing = Vec::new();
     let mut p = path;
     loop {

@@ -115,6 +115,12 @@ impl Metadata {
             .flatten()
     }
 
+    /// The device the file is on (std's `MetadataExt::dev`): with
+    /// [`ino`](Metadata::ino), which file this is.
+    pub fn dev(&self) -> u64 {
+        libc::makedev(self.st.stx_dev_major, self.st.stx_dev_minor)
+    }
+
     /// The inode number.
     pub fn ino(&self) -> u64 {
         self.st.stx_ino

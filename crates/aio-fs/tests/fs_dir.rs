@@ -1,5 +1,5 @@
-//! Paths on every backend: the free functions (read, write, copy,
-//! metadata, rename, remove), directories created and removed as trees,
+//! Paths on every backend: the free functions (read, write, copy, copy
+//! onto itself, metadata, rename, remove), directories created and removed as trees,
 //! and `read_dir`.
 
 use std::collections::BTreeSet;
@@ -38,6 +38,32 @@ async fn read_write_copy_rename_remove(d: Dir) -> io::Result<()> {
         aio_fs::copy(d.path(), d.join("x")).await.unwrap_err().kind(),
         io::ErrorKind::InvalidInput
     );
+    Ok(())
+}
+
+/// Copying a file onto itself (by its path, a hard link or a symbolic
+/// link) is refused and leaves it whole: truncating the destination
+/// would empty the source. Onto a longer file, the copy replaces all of it.
+async fn copy_onto_the_same_file_is_refused(d: Dir) -> io::Result<()> {
+    let a = d.join("a");
+    aio_fs::write(&a, "keep me").await?;
+    std::fs::hard_link(&a, d.join("hard"))?;
+    std::os::unix::fs::symlink(&a, d.join("soft"))?;
+    for to in [a.clone(), d.join("hard"), d.join("soft")] {
+        let e = aio_fs::copy(&a, &to).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        assert!(
+            e.to_string().contains("same") || e.to_string().contains("source"),
+            "{e}"
+        );
+        assert_eq!(aio_fs::read_to_string(&a).await?, "keep me");
+    }
+    let long = d.join("long");
+    aio_fs::write(&long, "a longer file than the source").await?;
+    assert_eq!(aio_fs::copy(&a, &long).await?, 7);
+    assert_eq!(aio_fs::read_to_string(&long).await?, "keep me");
+    // std's rule: an empty path has nothing to create.
+    aio_fs::create_dir_all("").await?;
     Ok(())
 }
 
@@ -100,6 +126,7 @@ async fn trees_and_listings(d: Dir) -> io::Result<()> {
 backend_tests!(
     dir:
     read_write_copy_rename_remove,
+    copy_onto_the_same_file_is_refused,
     symlinks_are_seen_or_followed,
     trees_and_listings
 );
