@@ -461,3 +461,32 @@ fn timers_due_microseconds_apart_fire_in_one_turn() {
         lp.close();
     }
 }
+
+/// `RawSleep` (for other libraries' timers): ends at its deadline on the
+/// loop that armed it, and tells rather than panics where no loop runs,
+/// or on another loop.
+#[test]
+fn raw_sleep_ends_on_its_loop_and_says_none_elsewhere() {
+    use aio_core::time::RawSleep;
+    use std::future::poll_fn;
+    use std::task::{Context, Poll};
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut s = RawSleep::until(Instant::now() + Duration::from_millis(5));
+    assert_eq!(s.poll_sleep(&mut cx), None, "no loop runs here");
+    let t0 = Instant::now();
+    run(async move { poll_fn(|cx| s.poll_sleep(cx).expect("on the loop")).await });
+    assert!(t0.elapsed() >= Duration::from_millis(5));
+    // Armed on one loop, it cannot be answered for on another.
+    let (a, b) = (Loop::new(), Loop::new());
+    let mut s = RawSleep::until(Instant::now() + Duration::from_secs(3600));
+    let (first, mut s) = a
+        .run_until_complete(async move { (poll_fn(|cx| Poll::Ready(s.poll_sleep(cx))).await, s) })
+        .unwrap();
+    assert_eq!(first, Some(Poll::Pending));
+    let second = b
+        .run_until_complete(async move { poll_fn(|cx| Poll::Ready(s.poll_sleep(cx))).await })
+        .unwrap();
+    assert_eq!(second, None);
+    a.close();
+    b.close();
+}

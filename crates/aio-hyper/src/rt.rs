@@ -3,19 +3,16 @@
 //! on the loop's timers) and [`Io`] (hyper's `Read`/`Write` on asyncio's
 //! streams).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker, ready};
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use aio_core::TimerHandle;
+use aio_core::time::RawSleep;
 use aio_net::{StreamReader, StreamWriter, TcpStream};
 use futures_io::{AsyncBufRead, AsyncWrite};
 use hyper::rt::ReadBufCursor;
@@ -48,9 +45,10 @@ where
 /// keep-alive pings and the like work on aio (tokio's timer panics there,
 /// and without a timer hyper panics when a timeout is configured).
 ///
-/// hyper wants `Send + Sync` sleeps; this one arms a loop timer (a
-/// `call_at` callback that wakes the sleep) the first time it is polled,
-/// and disarms it when dropped. Unlike `aio::sleep` it does not observe
+/// hyper wants `Send + Sync` sleeps; this one arms the polling task's
+/// waker in the loop's timer heap the first time it is polled
+/// ([`aio_core::time::RawSleep`]: no allocation, no callback), and
+/// disarms it when dropped. Unlike `aio::sleep` it does not observe
 /// aio's cancellation: hyper's futures are foreign to aio, and a cancelled
 /// task running them is dropped, not interrupted inside hyper.
 #[derive(Clone, Copy, Debug, Default)]
@@ -68,15 +66,8 @@ impl hyper::rt::Timer for AioTimer {
     }
 }
 
-thread_local! {
-    /// The loop timers of this thread's armed sleeps, by id: a
-    /// `TimerHandle` belongs to its loop's thread, while hyper's sleeps
-    /// must be `Send`.
-    static ARMED: RefCell<HashMap<u64, TimerHandle>> = RefCell::new(HashMap::new());
-}
-
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
+/// The fallback of a sleep polled where no aio loop runs: a helper
+/// thread fires it.
 struct Shared {
     fired: AtomicBool,
     waker: Mutex<Option<Waker>>,
@@ -94,50 +85,47 @@ impl Shared {
 
 struct TimerSleep {
     deadline: Option<Instant>,
-    shared: Arc<Shared>,
-    /// The armed timer: its id in `ARMED` on thread `ThreadId`.
-    armed: Option<(u64, ThreadId)>,
+    /// Armed on the loop that first polled it: a waker in the loop's
+    /// timer heap, no allocation, disarmed when dropped.
+    on_loop: Option<RawSleep>,
+    /// Armed on a helper thread (polled outside aio).
+    off_loop: Option<Arc<Shared>>,
 }
 
 impl TimerSleep {
     fn new(deadline: Option<Instant>) -> TimerSleep {
         TimerSleep {
             deadline,
-            shared: Arc::new(Shared {
-                fired: AtomicBool::new(false),
-                waker: Mutex::new(None),
-            }),
-            armed: None,
+            on_loop: None,
+            off_loop: None,
         }
     }
 
-    fn arm(&mut self, deadline: Instant) {
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let shared = self.shared.clone();
-        match aio_core::try_get_running_loop() {
-            Some(lp) => {
-                let fire = move || {
-                    ARMED.with(|a| a.borrow_mut().remove(&id));
-                    shared.fire();
-                };
-                match lp.call_at(deadline, fire) {
-                    Ok(h) => {
-                        ARMED.with(|a| a.borrow_mut().insert(id, h));
-                    }
-                    // An Instant is never NaN; if it were, fire now.
-                    Err(_) => self.shared.fire(),
-                }
-            }
-            None => {
-                // Polled outside aio (another executor): a helper thread
-                // keeps the contract rather than never waking.
-                std::thread::spawn(move || {
-                    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-                    shared.fire();
-                });
+    /// Polled outside aio (another executor, or off the loop it was armed
+    /// on): a helper thread keeps the contract rather than never waking.
+    fn poll_off_loop(&mut self, deadline: Instant, cx: &Context<'_>) -> Poll<()> {
+        let shared = self.off_loop.get_or_insert_with(|| {
+            let shared = Arc::new(Shared {
+                fired: AtomicBool::new(false),
+                waker: Mutex::new(None),
+            });
+            let s = shared.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                s.fire();
+            });
+            shared
+        });
+        {
+            let mut w = shared.waker.lock().unwrap_or_else(|e| e.into_inner());
+            if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *w = Some(cx.waker().clone());
             }
         }
-        self.armed = Some((id, std::thread::current().id()));
+        if shared.fired.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 }
 
@@ -149,41 +137,25 @@ impl Future for TimerSleep {
         let Some(deadline) = this.deadline else {
             return Poll::Pending;
         };
-        if this.shared.fired.load(Ordering::Acquire) {
-            return Poll::Ready(());
-        }
-        // Once armed, the timer says when: no clock read per poll (hyper
-        // polls its header-read sleep with every read of a request).
-        if this.armed.is_none() && Instant::now() >= deadline {
-            return Poll::Ready(());
-        }
-        {
-            let mut w = this.shared.waker.lock().unwrap_or_else(|e| e.into_inner());
-            if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *w = Some(cx.waker().clone());
+        if this.off_loop.is_none() {
+            if this.on_loop.is_none() {
+                // Once armed, the timer says when: no clock read per poll
+                // (hyper polls its header-read sleep with every read of a
+                // request).
+                if Instant::now() >= deadline {
+                    return Poll::Ready(());
+                }
+                this.on_loop = Some(RawSleep::until(deadline));
+            }
+            if let Some(p) = this.on_loop.as_mut().and_then(|s| s.poll_sleep(cx)) {
+                return p;
             }
         }
-        if this.armed.is_none() {
-            this.arm(deadline);
-        }
-        Poll::Pending
+        this.poll_off_loop(deadline, cx)
     }
 }
 
 impl hyper::rt::Sleep for TimerSleep {}
-
-impl Drop for TimerSleep {
-    fn drop(&mut self) {
-        if let Some((id, thread)) = self.armed {
-            // On another thread the timer just fires into nothing.
-            if thread == std::thread::current().id() {
-                if let Some(h) = ARMED.try_with(|a| a.borrow_mut().remove(&id)).ok().flatten() {
-                    h.cancel();
-                }
-            }
-        }
-    }
-}
 
 /// asyncio's streams as hyper's I/O: a [`StreamReader`] and a
 /// [`StreamWriter`] (plain or TLS) implementing `hyper::rt::Read` and

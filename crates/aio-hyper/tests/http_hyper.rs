@@ -165,6 +165,18 @@ async fn timer_sleeps() -> TestResult {
     // Sleeps are Send + Sync, as hyper asks.
     fn send_sync<T: Send + Sync>(_: &T) {}
     send_sync(&AioTimer.sleep(Duration::ZERO));
+    // Polled where no aio loop runs, a sleep still ends (a helper thread
+    // fires it) — also one armed on this loop first and then moved there.
+    let t0 = Instant::now();
+    std::thread::spawn(|| aio_test::block_on(AioTimer.sleep(Duration::from_millis(5))))
+        .join()
+        .unwrap();
+    assert!(t0.elapsed() >= Duration::from_millis(5));
+    let mut moved = AioTimer.sleep(Duration::from_millis(20));
+    assert!(aio_test::poll_once(moved.as_mut()).is_pending());
+    let t0 = Instant::now();
+    std::thread::spawn(move || aio_test::block_on(moved)).join().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(60));
     Ok(())
 }
 

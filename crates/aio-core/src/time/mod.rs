@@ -55,7 +55,7 @@ pub(crate) mod now;
 
 pub use crate::combinator::{timeout, timeout_at};
 pub use crate::delay::{IntoDeadline, IntoDelay, InvalidDelay, SignedDelay};
-pub use crate::timer::{sleep, sleep_until};
+pub use crate::timer::{RawSleep, sleep, sleep_until};
 
 /// Monotonic time in seconds, on the clock of [`Loop::time`](crate::Loop::time):
 /// the running loop's clock (virtual when it is [paused](self#the-paused-test-clock)),

@@ -4,6 +4,8 @@
 
 pub(crate) mod entry;
 pub(crate) mod heap;
+mod raw;
 mod sleep;
 
+pub use raw::RawSleep;
 pub use sleep::{Sleep, YieldNow, sleep, sleep_until, yield_now};

@@ -186,6 +186,40 @@ impl Case for Sleep {
     }
 }
 
+/// `RawSleep` (other libraries' timers on the loop, hyper's): never
+/// early; it does not observe aio's cancellation, so a cancelled task
+/// that awaits it still sleeps to the deadline, and anything else ends
+/// it by dropping it.
+pub struct RawSleep;
+
+impl Case for RawSleep {
+    type Fx = SleepFx;
+    type Out = ();
+    const NAME: &'static str = "raw sleep";
+    const ENDINGS: Endings = Endings::WAITING;
+
+    fn setup() -> Local<'static, io::Result<Self::Fx>> {
+        Box::pin(async { Ok(SleepFx { start: Instant::now() }) })
+    }
+    fn op(fx: &Rc<Self::Fx>) -> Local<'static, Self::Out> {
+        let mut s = aio_core::time::RawSleep::until(fx.start + Duration::from_secs_f64(NAP));
+        Box::pin(std::future::poll_fn(move |cx| {
+            s.poll_sleep(cx).expect("polled on the loop that armed it")
+        }))
+    }
+    fn settle(fx: &Rc<Self::Fx>, got: Option<Self::Out>) -> Local<'_, io::Result<()>> {
+        Box::pin(async move {
+            if got.is_some() {
+                let took = fx.start.elapsed();
+                ensure(took >= Duration::from_secs_f64(NAP), || {
+                    format!("slept {took:?} of {NAP} s")
+                })?;
+            }
+            Ok(())
+        })
+    }
+}
+
 pub struct QueueFx {
     q: Queue<u32>,
 }
