@@ -355,6 +355,45 @@ async fn close_sends_close_notify() -> io::Result<()> {
     Ok(())
 }
 
+/// Many records waiting at once (one per write, all sent before the
+/// client reads), read a few bytes at a time: every byte, in order.
+async fn many_records_read_in_small_pieces() -> io::Result<()> {
+    let pki = Pki::new();
+    let data = payload(64 * 257, 3);
+    let expect = data.clone();
+    let server = local_server_tls(
+        move |_r: StreamReader, w: StreamWriter| {
+            let data = data.clone();
+            async move {
+                for chunk in data.chunks(257) {
+                    w.write(chunk);
+                }
+                w.drain().await?;
+                w.close();
+                Ok::<_, io::Error>(())
+            }
+        },
+        pki.acceptor(&["localhost"]),
+    )
+    .await?;
+    let (mut r, _w) = open_connection_tls("localhost", server.sockets()[0].port(), &pki.connector()).await?;
+    // Let every record arrive before the first read.
+    sleep(0.05).await?;
+    let mut got = Vec::new();
+    loop {
+        let piece = r.read(5).await?;
+        if piece.is_empty() {
+            break;
+        }
+        assert!(piece.len() <= 5);
+        got.extend_from_slice(&piece);
+        assert!(got.len() <= expect.len(), "more bytes than were sent");
+    }
+    assert!(got == expect, "the bytes differ ({} of {})", got.len(), expect.len());
+    server.close();
+    Ok(())
+}
+
 async fn cancelled_reads_lose_nothing() -> io::Result<()> {
     let pki = Pki::new();
     let total = 300_000usize;
@@ -608,6 +647,7 @@ backend_tests!(
     handshake_timeouts,
     close_sends_close_notify,
     cancelled_reads_lose_nothing,
+    many_records_read_in_small_pieces,
     drain_is_bounded,
     starttls_upgrade,
     server_survives_bad_handshakes,

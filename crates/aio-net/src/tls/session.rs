@@ -9,7 +9,7 @@
 
 use std::cell::RefCell;
 use std::future::poll_fn;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::rc::Rc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -185,14 +185,24 @@ impl ReadSide {
                 self.closed = state.peer_has_closed();
             }
             if self.plain > 0 {
-                let k = self.plain.min(max.max(1));
-                let start = out.len();
-                out.resize(start + k, 0);
-                let n = conn.reader().read(&mut out[start..]).unwrap_or(0);
-                out.truncate(start + n);
+                // Copied straight from rustls's chunks (one per record):
+                // no zeroed staging in `out`.
+                let want = self.plain.min(max.max(1));
+                let mut reader = conn.reader();
+                let mut n = 0;
+                while n < want {
+                    let chunk = reader.fill_buf().unwrap_or(&[]);
+                    let take = chunk.len().min(want - n);
+                    if take == 0 {
+                        break;
+                    }
+                    out.extend_from_slice(&chunk[..take]);
+                    reader.consume(take);
+                    n += take;
+                }
                 // What rustls holds can only be less than counted (never
-                // more without new ciphertext): a short read ends the count.
-                self.plain = if n == k { self.plain - n } else { 0 };
+                // more without new ciphertext): finding none ends the count.
+                self.plain = if n > 0 { self.plain - n } else { 0 };
                 if n > 0 {
                     return Ok(Step::Data(n));
                 }
