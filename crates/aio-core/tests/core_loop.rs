@@ -490,3 +490,55 @@ fn raw_sleep_ends_on_its_loop_and_says_none_elsewhere() {
     a.close();
     b.close();
 }
+
+/// A disarmed timer's waker is dropped outside the loop's timer heap,
+/// whether a sweep, a firing turn or the loop's close takes it out:
+/// dropping it may disarm another timer (here the waker owns an armed
+/// `sleep`), which must not find the heap borrowed.
+#[test]
+fn a_waker_dropped_by_the_timer_heap_may_disarm_timers() {
+    use aio_core::time::RawSleep;
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Wake};
+
+    struct OwnsSleep {
+        _sleep: parking_lot::Mutex<Option<Pin<Box<aio_core::Sleep>>>>,
+    }
+    impl Wake for OwnsSleep {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    /// A timer at `at` holding the only reference to a waker that owns
+    /// a sleep armed on this loop; disarmed unless `keep`.
+    async fn plant(at: Instant, keep: bool) -> Option<RawSleep> {
+        let mut owned = Box::pin(sleep(3600));
+        let first = poll_fn(|cx| Poll::Ready(owned.as_mut().poll(cx))).await;
+        assert!(first.is_pending());
+        let w = Waker::from(Arc::new(OwnsSleep {
+            _sleep: parking_lot::Mutex::new(Some(owned)),
+        }));
+        let mut raw = RawSleep::until(at);
+        assert_eq!(raw.poll_sleep(&mut Context::from_waker(&w)), Some(Poll::Pending));
+        keep.then_some(raw)
+    }
+
+    let far = Instant::now() + Duration::from_secs(3600);
+    let lp = Loop::new();
+    let kept = lp.run_until_complete(async move {
+        // Taken out by a sweep: enough timers armed and disarmed after it.
+        plant(far, false).await;
+        for _ in 0..3000 {
+            let mut s = RawSleep::until(far);
+            poll_fn(|cx| Poll::Ready(s.poll_sleep(cx))).await;
+        }
+        // Taken out by the turn that reaches its deadline.
+        plant(Instant::now() + Duration::from_millis(1), false).await;
+        sleep(0.01).await.unwrap();
+        // Still armed when the loop closes.
+        plant(far, true).await
+    });
+    let kept = kept.expect("no panic while the heap was borrowed");
+    lp.close();
+    drop(kept);
+}

@@ -115,7 +115,9 @@ impl Core {
             self.queue.push(Runnable::Call(cb));
         }
         let wakers = std::mem::take(&mut fired.wakers);
+        let discarded = fired.take_discarded();
         drop(fired);
+        drop(discarded);
         let mut wakers = wakers;
         for w in wakers.drain(..) {
             w.wake();

@@ -50,7 +50,9 @@ impl Armed {
     #[inline]
     pub(crate) fn disarm_on(&self, core: &Core) {
         if self.is_on(core) {
-            core.timers.borrow_mut().remove(self.key);
+            // Bound, so the table's borrow ends before it is dropped.
+            let discarded = core.timers.borrow_mut().remove(self.key);
+            drop(discarded);
         }
     }
 
@@ -60,7 +62,8 @@ impl Armed {
     pub(crate) fn disarm(&self) {
         with_core(|c| {
             if let Some(c) = c.filter(|c| self.is_on(c)) {
-                c.timers.borrow_mut().remove(self.key);
+                let discarded = c.timers.borrow_mut().remove(self.key);
+                drop(discarded);
             }
         });
     }
@@ -96,7 +99,8 @@ impl TimerWait {
             Some((_, waker)) if *waker == id => {}
             Some((armed, _)) => {
                 // Polled by another task or child: re-arm with its waker.
-                core.timers.borrow_mut().remove(armed.key);
+                let discarded = core.timers.borrow_mut().remove(armed.key);
+                drop(discarded);
                 self.armed = Some((Armed::wake(core, deadline, cx), id));
             }
             None => self.armed = Some((Armed::wake(core, deadline, cx), id)),

@@ -55,6 +55,23 @@ impl WakerId {
 enum Payload<C> {
     Wake(Waker),
     Call(C),
+    /// Taken out by a sweep (the node is on its way out too).
+    Gone,
+}
+
+/// What disarmed timers held (wakers, callbacks), taken out of the table
+/// to be dropped once it is no longer borrowed: dropping a waker may drop
+/// a task, whose output may disarm another timer.
+#[must_use = "drop it once the timer table's borrow has ended"]
+pub(crate) struct Discarded<C> {
+    /// Held only to be dropped.
+    _payloads: Vec<Payload<C>>,
+}
+
+impl<C> Discarded<C> {
+    fn of(payloads: Vec<Payload<C>>) -> Discarded<C> {
+        Discarded { _payloads: payloads }
+    }
 }
 
 struct Node<C> {
@@ -68,6 +85,15 @@ struct Node<C> {
 pub(crate) struct Fired<C> {
     pub(crate) wakers: Vec<Waker>,
     pub(crate) calls: Vec<C>,
+    /// The payloads of disarmed timers that came out.
+    discarded: Vec<Payload<C>>,
+}
+
+impl<C> Fired<C> {
+    /// What disarmed timers held: drop it outside the table's borrow.
+    pub(crate) fn take_discarded(&mut self) -> Discarded<C> {
+        Discarded::of(std::mem::take(&mut self.discarded))
+    }
 }
 
 impl<C> Default for Fired<C> {
@@ -75,6 +101,7 @@ impl<C> Default for Fired<C> {
         Fired {
             wakers: Vec::new(),
             calls: Vec::new(),
+            discarded: Vec::new(),
         }
     }
 }
@@ -99,6 +126,10 @@ impl Hasher for SeqHasher {
 }
 
 const BUCKETS: usize = 65;
+
+/// Below this many nodes a table is never swept: its disarmed nodes come
+/// out when they fire, and hold at most this many wakers meanwhile.
+const SWEEP_MIN: usize = 64;
 
 pub(crate) struct Timers<C> {
     /// Bucket 0 holds deadlines equal to `last`; bucket `i > 0` those whose
@@ -189,29 +220,48 @@ impl<C> Timers<C> {
     }
 
     /// Disarms a timer. Timers that fired (or were disarmed) are ignored.
-    pub(crate) fn remove(&mut self, key: TimerKey) {
+    /// What a sweep took out comes back, to be dropped by the caller once
+    /// the table is no longer borrowed.
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Discarded<C> {
         if self.has_fired(key) || !self.disarmed.insert(key.seq) {
-            return;
+            return Discarded::of(Vec::new());
         }
-        if self.nodes > 1024 && self.disarmed.len() * 2 > self.nodes {
-            self.sweep();
+        // Disarmed nodes keep their wakers (and so their tasks' memory)
+        // until they come out: swept once they are half the nodes, which
+        // costs O(1) a removal.
+        if self.nodes > SWEEP_MIN && self.disarmed.len() * 2 > self.nodes {
+            return self.sweep();
         }
+        Discarded::of(Vec::new())
     }
 
-    /// Drops the disarmed nodes from every bucket.
-    fn sweep(&mut self) {
-        let disarmed = std::mem::take(&mut self.disarmed);
-        self.overdue.retain(|n| !disarmed.contains(&n.seq));
+    /// Takes the disarmed nodes out of every bucket.
+    fn sweep(&mut self) -> Discarded<C> {
+        let mut disarmed = std::mem::take(&mut self.disarmed);
+        let mut gone = Vec::with_capacity(disarmed.len());
+        let mut take = |n: &mut Node<C>| {
+            if disarmed.contains(&n.seq) {
+                gone.push(std::mem::replace(&mut n.payload, Payload::Gone));
+                false
+            } else {
+                true
+            }
+        };
+        self.overdue.retain_mut(&mut take);
         self.nodes = self.overdue.len();
         self.occupied = 0;
         for (i, b) in self.buckets.iter_mut().enumerate() {
-            b.retain(|n| !disarmed.contains(&n.seq));
+            b.retain_mut(&mut take);
             self.nodes += b.len();
             self.mins[i] = b.iter().map(|n| n.deadline).min().unwrap_or(u64::MAX);
             if !b.is_empty() {
                 self.occupied |= 1 << i;
             }
         }
+        // Emptied, its table kept for the next round.
+        disarmed.clear();
+        self.disarmed = disarmed;
+        Discarded::of(gone)
     }
 
     /// The earliest deadline. It may belong to a disarmed timer (checking
@@ -287,31 +337,29 @@ impl<C> Timers<C> {
     fn fire_nodes(&mut self, due: &mut Vec<Node<C>>, out: &mut Fired<C>) {
         for n in due.drain(..) {
             if !self.disarmed.is_empty() && self.disarmed.remove(&n.seq) {
+                out.discarded.push(n.payload);
                 continue;
             }
             match n.payload {
                 Payload::Wake(w) => out.wakers.push(w),
                 Payload::Call(cb) => out.calls.push(cb),
+                Payload::Gone => {}
             }
         }
     }
 
-    /// Drops every timer (loop close), returning the callbacks so they are
-    /// dropped outside the borrow.
-    pub(crate) fn clear(&mut self) -> Vec<C> {
-        let mut calls = Vec::new();
+    /// Takes every timer out (loop close), returning what they held so it
+    /// is dropped outside the borrow.
+    pub(crate) fn clear(&mut self) -> Discarded<C> {
+        let mut all = Vec::with_capacity(self.nodes);
         for b in std::iter::once(&mut self.overdue).chain(&mut self.buckets) {
-            for n in b.drain(..) {
-                if let Payload::Call(cb) = n.payload {
-                    calls.push(cb);
-                }
-            }
+            all.extend(b.drain(..).map(|n| n.payload));
         }
         self.occupied = 0;
         self.mins = [u64::MAX; BUCKETS];
         self.nodes = 0;
         self.disarmed.clear();
-        calls
+        Discarded::of(all)
     }
 
     #[inline]
@@ -400,17 +448,17 @@ mod tests {
         let b = t.insert_call(10, call(&log, 2));
         let d = t.insert_call(10, call(&log, 3));
         let e = t.insert_call(10, call(&log, 4));
-        t.remove(d);
+        drop(t.remove(d));
         assert_eq!(t.next_deadline(), Some(10));
         let mut out = Fired::default();
         t.fire(20, &mut out);
         out.calls.iter().for_each(|c| c.run());
         assert_eq!(*log.borrow(), [2, 4], "ties in insertion order, removed skipped");
         assert!(t.has_fired(b) && t.has_fired(e) && !t.has_fired(a));
-        t.remove(b); // already fired: ignored
+        drop(t.remove(b)); // already fired: ignored
         assert_eq!(t.next_deadline(), Some(30));
         assert_eq!(t.len(), 1);
-        t.remove(a);
+        drop(t.remove(a));
         assert_eq!(t.len(), 0);
     }
 
@@ -426,7 +474,7 @@ mod tests {
         let gone = t.insert_call(980, call(&log, 9));
         t.insert_call(0, call(&log, 1)); // long ago
         t.insert_call(1000, call(&log, 4)); // a tie keeps arming order
-        t.remove(gone);
+        drop(t.remove(gone));
         assert!(!t.has_fired(b), "not before the next turn");
         assert_eq!(t.next_deadline(), Some(1001));
         t.fire(1000, &mut out);
@@ -451,7 +499,7 @@ mod tests {
             let d = 1 + (i * 7919) % 1000;
             let k = t.insert_call(d, call(&log, i));
             if i % 3 == 0 {
-                t.remove(k);
+                drop(t.remove(k));
             } else {
                 expect.push((d, i));
             }
@@ -490,7 +538,7 @@ mod tests {
                 0..=3 => keys.push(t.insert_waker(now + x % 5_000, w.clone())),
                 4 | 5 if !keys.is_empty() => {
                     let k = keys.swap_remove((x as usize / 8) % keys.len());
-                    t.remove(k);
+                    drop(t.remove(k));
                 }
                 _ => {
                     now += x % 700;
@@ -507,7 +555,7 @@ mod tests {
         let w = waker();
         for i in 0..1_000_000u64 {
             let k = t.insert_waker(1_000_000 + i, w.clone());
-            t.remove(k);
+            drop(t.remove(k));
         }
         assert_eq!(t.len(), 0);
         assert!(t.nodes <= 2048, "kept {} disarmed nodes", t.nodes);
@@ -521,7 +569,7 @@ mod tests {
             .map(|i| t.insert_waker(1_000_000 + (i * 7919) % 1_000_000, w.clone()))
             .collect();
         for k in keys.iter().step_by(2) {
-            t.remove(*k);
+            drop(t.remove(*k));
         }
         assert_eq!(t.len(), 500_000);
         let mut out = Fired::default();
