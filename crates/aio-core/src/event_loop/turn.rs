@@ -41,7 +41,7 @@ fn sleep_until(deadline: u64, slack: u64) -> Duration {
     if deadline <= now {
         return Duration::ZERO;
     }
-    Duration::from_nanos(deadline - now + slack)
+    Duration::from_nanos((deadline - now).saturating_add(slack))
 }
 
 impl Core {
