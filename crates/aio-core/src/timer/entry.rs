@@ -50,9 +50,7 @@ impl Armed {
     #[inline]
     pub(crate) fn disarm_on(&self, core: &Core) {
         if self.is_on(core) {
-            // Bound, so the table's borrow ends before it is dropped.
-            let discarded = core.timers.borrow_mut().remove(self.key);
-            drop(discarded);
+            remove(core, self.key);
         }
     }
 
@@ -62,11 +60,19 @@ impl Armed {
     pub(crate) fn disarm(&self) {
         with_core(|c| {
             if let Some(c) = c.filter(|c| self.is_on(c)) {
-                let discarded = c.timers.borrow_mut().remove(self.key);
-                drop(discarded);
+                remove(c, self.key);
             }
         });
     }
+}
+
+/// Disarms `key` on `core`. What the heap hands back (a sweep's wakers
+/// and callbacks) is dropped once its borrow has ended: a drop may
+/// disarm another timer.
+#[inline]
+fn remove(core: &Core, key: TimerKey) {
+    let discarded = core.timers.borrow_mut().remove(key);
+    drop(discarded);
 }
 
 /// A deadline a future waits for: armed at its first poll with the waker
@@ -99,8 +105,7 @@ impl TimerWait {
             Some((_, waker)) if *waker == id => {}
             Some((armed, _)) => {
                 // Polled by another task or child: re-arm with its waker.
-                let discarded = core.timers.borrow_mut().remove(armed.key);
-                drop(discarded);
+                remove(core, armed.key);
                 self.armed = Some((Armed::wake(core, deadline, cx), id));
             }
             None => self.armed = Some((Armed::wake(core, deadline, cx), id)),

@@ -143,17 +143,18 @@ impl Transport {
         }
     }
 
+    /// The peer's TCP address: the one `accept` gave, else the socket's.
+    pub(crate) fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        match self.peer {
+            Some(a) => Ok(a),
+            None => crate::sock::inet(crate::sock::sref(&self.fd).peer_addr()?),
+        }
+    }
+
     /// The peer's address as text, for error messages.
     #[cfg(feature = "tls")]
     pub(crate) fn peer_string(&self) -> String {
-        if let Some(a) = self.peer {
-            return a.to_string();
-        }
-        let peer = crate::sock::sref(&self.fd).peer_addr();
-        match peer.as_ref().ok().and_then(|a| a.as_socket()) {
-            Some(a) => a.to_string(),
-            None => "a peer".to_owned(),
-        }
+        self.peer_addr().map_or_else(|_| "a peer".to_owned(), |a| a.to_string())
     }
 
     fn read_op(&self, buf: Vec<u8>) -> ReadOp {

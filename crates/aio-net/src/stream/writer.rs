@@ -596,11 +596,7 @@ impl StreamWriter {
     /// The peer's address (TCP). On a server's connection it is the
     /// address `accept` gave, as asyncio's transport keeps `peername`.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        let t = self.transport().ok_or_else(closed)?;
-        if let Some(a) = t.peer {
-            return Ok(a);
-        }
-        sock::inet(sref(&t.fd).peer_addr()?)
+        self.transport().ok_or_else(closed)?.peer_addr()
     }
 
     /// The local address (TCP).
