@@ -353,7 +353,30 @@ async fn a_full_buffer_is_filled_from_its_start() -> io::Result<()> {
     Ok(())
 }
 
+/// A foreign waker the driver wakes may drop aio sockets and a pending
+/// read there: the sockets close as they would anywhere else (the
+/// descriptor numbers they free work for the next sockets), the read is
+/// cancelled, and the loop goes on.
+async fn a_foreign_waker_may_drop_sockets_when_woken() -> io::Result<()> {
+    for round in 0..3u8 {
+        let (b_rx, b_tx) = within("a pair", pair()).await??;
+        let b_rx = std::rc::Rc::new(b_rx);
+        let reader = b_rx.clone();
+        let mut pending = Box::pin(async move { reader.read(vec![0u8; 64]).await });
+        assert!(aio_test::poll_once(pending.as_mut()).is_pending());
+        aio_test::drop_inside_driver(Box::new((b_rx, b_tx, pending))).await?;
+
+        // The next sockets likely reuse the closed ones' numbers.
+        let (c_rx, c_tx) = within("a pair made after", pair()).await??;
+        c_tx.write_all(vec![round; 5]).await.0?;
+        let (res, buf) = within("a socket made after", c_rx.read(vec![0u8; 64])).await?;
+        assert_eq!(&buf[..res?], &[round; 5]);
+    }
+    Ok(())
+}
+
 backend_tests!(
+    a_foreign_waker_may_drop_sockets_when_woken,
     raced_reads_lose_no_byte,
     a_read_dropped_after_its_data_came_loses_nothing,
     a_stream_reader_sees_what_a_dropped_read_got,

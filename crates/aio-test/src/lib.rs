@@ -9,6 +9,8 @@
 //!   (no descriptor leaked), [`serial`] (tests that count descriptors run
 //!   one at a time in their binary), [`race`] (a future dropped mid-flight
 //!   by a `select`-style race, as `futures_lite::future::or` does it).
+//! - **Foreign executors**: [`drop_inside_driver`] (a waker the driver
+//!   wakes drops aio objects).
 //! - **Plain threads**: [`block_on`], [`poll_once`], [`within`] (a bound
 //!   against hangs, never a timing assertion).
 //! - **Tasks**: [`spawn_on`] and [`waiting_on`] (a waiter on a shared
@@ -496,6 +498,97 @@ pub fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'stat
         },
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {secs} s: hang"),
     }
+}
+
+thread_local! {
+    /// What [`drop_inside_driver`]'s foreign waker drops, and whether it
+    /// was woken, with the waiting task's waker.
+    static DROP_ON_WAKE: std::cell::RefCell<Option<Box<dyn std::any::Any>>> = const { std::cell::RefCell::new(None) };
+    static FOREIGN_WOKEN: std::cell::RefCell<(bool, Option<Waker>)> = const { std::cell::RefCell::new((false, None)) };
+}
+
+/// The waker of "another executor" whose wake drops one of its tasks:
+/// what it drops is whatever [`drop_inside_driver`] gave it.
+struct ForeignWaker;
+
+impl Wake for ForeignWaker {
+    fn wake(self: Arc<Self>) {
+        drop(DROP_ON_WAKE.with(|s| s.borrow_mut().take()));
+        FOREIGN_WOKEN.with(|w| {
+            let mut w = w.borrow_mut();
+            w.0 = true;
+            if let Some(w) = w.1.take() {
+                w.wake();
+            }
+        });
+    }
+}
+
+/// Drops `payload` from inside the running loop's I/O driver, as another
+/// executor's waker may: a receive on a socket pair is polled with a
+/// waker whose wake drops `payload`, and the pair's other end sends, so
+/// the driver wakes it while it reports readiness or completions. Returns
+/// once `payload` was dropped (an error after 10 s).
+///
+/// A driver must not lose track of what `payload` owns: aio sockets,
+/// operations in flight.
+pub async fn drop_inside_driver(payload: Box<dyn std::any::Any>) -> io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors socketpair writes.
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socketpair succeeded: both are new descriptors owned here.
+    let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let a = aio_core::io::Registered::new(a)?;
+    let mut recv = pin!(aio_core::io::submit(aio_core::io::Recv::new(
+        a.as_raw_fd(),
+        vec![0u8; 8],
+        0
+    )));
+    let foreign = Waker::from(Arc::new(ForeignWaker));
+    FOREIGN_WOKEN.with(|w| *w.borrow_mut() = (false, None));
+    DROP_ON_WAKE.with(|s| *s.borrow_mut() = Some(payload));
+    if recv.as_mut().poll(&mut Context::from_waker(&foreign)).is_ready() {
+        return Err(io::Error::other("a receive on an empty socket pair completed"));
+    }
+    // SAFETY: `b` is open; the byte is read from a live local.
+    if unsafe { libc::write(b.as_raw_fd(), b"!".as_ptr().cast(), 1) } != 1 {
+        return Err(io::Error::last_os_error());
+    }
+    let woken = std::future::poll_fn(|cx| {
+        FOREIGN_WOKEN.with(|w| {
+            let mut w = w.borrow_mut();
+            if w.0 {
+                return Poll::Ready(());
+            }
+            w.1 = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    });
+    aio_core::timeout(10, woken)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the driver never woke the foreign waker"))?;
+    if DROP_ON_WAKE.with(|s| s.borrow_mut().take()).is_some() {
+        return Err(io::Error::other("the foreign waker was woken but dropped nothing"));
+    }
+    let (n, _) = aio_core::timeout(10, recv)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the woken receive never completed"))?;
+    if n? != 1 {
+        return Err(io::Error::other("the woken receive lost the byte"));
+    }
+    Ok(())
 }
 
 /// A xorshift generator for randomized tests: the same choices for the

@@ -183,6 +183,8 @@ impl Builder {
             banked_refs: Cell::new(0),
             backend: driver.name(),
             driver: RefCell::new(driver),
+            deferred: RefCell::new(Vec::new()),
+            has_deferred: Cell::new(false),
             clock: Clock::new(self.settings.paused_clock),
             now: Cell::new(0),
             now_fresh: Cell::new(false),

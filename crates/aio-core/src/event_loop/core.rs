@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::busy::Deferred;
 use super::exception::{ExceptionContext, ExceptionHandler, default_exception_handler};
 use super::metrics::Stats;
 use super::queue::{Callback, RunQueue, Runnable};
@@ -41,6 +42,9 @@ pub(crate) struct Core {
     /// for the next tasks (see [`shared_ref`](Core::shared_ref)).
     pub(super) banked_refs: Cell<usize>,
     pub(super) driver: RefCell<Box<dyn Driver>>,
+    /// Driver work that came up while the driver was busy (see `busy.rs`).
+    pub(super) deferred: RefCell<Vec<Deferred>>,
+    pub(super) has_deferred: Cell<bool>,
     pub(super) backend: &'static str,
     /// The real clock, or the paused (virtual) one of a test.
     pub(crate) clock: Clock,
@@ -75,6 +79,7 @@ pub(crate) struct Core {
 
 impl Drop for Core {
     fn drop(&mut self) {
+        self.run_deferred();
         // The banked references are strong counts without an `Arc`.
         for _ in 0..self.banked_refs.get() {
             // SAFETY: each is a count `bank_shared_ref` kept; `self.shared`
@@ -184,13 +189,5 @@ impl Core {
             .borrow_mut()
             .get_or_insert_with(|| Arc::new(ThreadPool::new(self.max_threads, self.thread_keep_alive)))
             .clone()
-    }
-
-    pub(crate) fn driver_mut(&self) -> std::cell::RefMut<'_, Box<dyn Driver>> {
-        self.driver.borrow_mut()
-    }
-
-    pub(crate) fn driver_try_mut(&self) -> Result<std::cell::RefMut<'_, Box<dyn Driver>>, std::cell::BorrowMutError> {
-        self.driver.try_borrow_mut()
     }
 }

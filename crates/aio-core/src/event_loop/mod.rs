@@ -2,7 +2,9 @@
 //! program's handle; the files below hold its parts, from the bottom up:
 //! `exception` (what the loop reports), `queue` (the ready queue),
 //! `shared` (the thread-safe half: injection and the park handshake),
-//! `core` (the loop-thread state), `turn` (one turn), `close`, `builder`.
+//! `core` (the loop-thread state), `busy` (the borrow of the driver, and
+//! the work that waits while it is busy), `turn` (one turn), `close`,
+//! `builder`.
 //!
 //!
 //! A turn of the loop: park in the driver (only when nothing is ready, or
@@ -12,6 +14,7 @@
 //! steps interleave exactly as they do in CPython.
 
 pub(crate) mod builder;
+pub(crate) mod busy;
 mod close;
 pub(crate) mod core;
 pub(crate) mod exception;
@@ -430,7 +433,7 @@ impl Loop {
     /// Returns `None` when the loop runs on another kind of driver. This is
     /// how aio-net reaches the operations of the I/O driver.
     pub fn with_driver<D: Driver, R>(&self, f: impl FnOnce(&mut D) -> R) -> Option<R> {
-        let mut d = self.core.driver.borrow_mut();
+        let mut d = self.core.driver_mut();
         d.as_any().downcast_mut::<D>().map(f)
     }
 }

@@ -67,7 +67,7 @@ impl Core {
             self.cells.trim(IDLE_KEEP);
             self.stats.sleeping(&self.shared.gauges);
         }
-        let res = self.shared.park(&mut **self.driver.borrow_mut(), timeout);
+        let res = self.shared.park(&mut **self.driver_mut(), timeout);
         if sleeps {
             self.stats.woke(&self.shared.gauges);
         }
@@ -345,7 +345,7 @@ impl Drop for RunGuard<'_> {
         self.core.running.set(false);
         self.core.stopping.set(false);
         // What the last turn queued (a file's close) goes to the kernel now.
-        if let Ok(mut d) = self.core.driver_try_mut() {
+        if let Some(mut d) = self.core.driver_try_mut() {
             d.flush();
         }
     }

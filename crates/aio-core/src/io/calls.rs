@@ -7,6 +7,7 @@ use std::os::fd::RawFd;
 use super::future::no_io_driver;
 use super::ops::Operation;
 use crate::context::{expect_core, with_core};
+use crate::event_loop::busy::Deferred;
 
 /// Registers `fd` with the running loop's I/O driver (see
 /// [`IoDriver::register`](crate::driver::IoDriver::register)). Sockets and
@@ -16,19 +17,32 @@ use crate::context::{expect_core, with_core};
 /// When no aio loop runs on this thread.
 #[track_caller]
 pub fn register(fd: RawFd) -> io::Result<()> {
-    expect_core(|core| match core.driver_mut().io() {
-        Some(io) => io.register(fd),
-        None => Err(no_io_driver()),
+    expect_core(|core| {
+        let Some(mut d) = core.driver_try_mut() else {
+            return Err(driver_busy());
+        };
+        match d.io() {
+            Some(io) => io.register(fd),
+            None => Err(no_io_driver()),
+        }
     })
+}
+
+/// A descriptor registered from inside the driver: by a waker the driver
+/// woke or dropped.
+pub(crate) fn driver_busy() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        "the loop's I/O driver is busy: a waker it woke or dropped tried to \
+         register a descriptor (schedule that work with `call_soon`)",
+    )
 }
 
 /// Deregisters `fd` from the running loop's I/O driver, if a loop runs.
 pub fn deregister(fd: RawFd) {
     with_core(|core| {
         if let Some(core) = core {
-            if let Some(io) = core.driver_mut().io() {
-                io.deregister(fd);
-            }
+            core.driver_work(Deferred::Deregister(fd));
         }
     });
 }

@@ -11,6 +11,7 @@ use super::ops::Operation;
 use crate::cancel::{self, Cancelled, Taken};
 use crate::context::expect_core;
 use crate::event_loop::Loop;
+use crate::event_loop::busy::Deferred;
 use crate::event_loop::core::Core;
 
 /// The error an operation gets on a loop without an I/O driver.
@@ -208,14 +209,10 @@ impl<T: Operation> Drop for OpFuture<T> {
             return;
         };
         let Some(op) = self.op.take() else { return };
-        let mut driver = lp.core.driver_mut();
-        match driver.io() {
-            Some(io) => io.forget_op(token, Box::new(op)),
-            // The driver is gone while the operation was in flight: a
-            // thread of its may still run the call (one the kernel blocks),
-            // so the memory is never freed under it. Only a future that
-            // outlived its loop gets here.
-            None => std::mem::forget(op),
-        }
+        // With no I/O driver left (a future that outlived its loop), a
+        // thread of the driver's may still run the call: the memory is
+        // never freed then. A drop while the driver is busy (by a waker it
+        // woke) waits for it.
+        lp.core.driver_work(Deferred::Forget(token, Box::new(op)));
     }
 }

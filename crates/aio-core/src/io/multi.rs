@@ -18,6 +18,7 @@ use super::future::{OpFuture, no_io_driver, submit_shielded};
 use super::ops::{Accept, Recv};
 use crate::context::expect_core;
 use crate::event_loop::Loop;
+use crate::event_loop::busy::Deferred;
 use crate::event_loop::core::Core;
 
 /// How much a one-shot fallback receive asks for at a time.
@@ -157,11 +158,7 @@ impl Drop for RecvStream {
     fn drop(&mut self) {
         uncount(self.counted);
         if let Mode::Multi(token, lp) = std::mem::replace(&mut self.mode, Mode::Idle) {
-            if let Ok(mut d) = lp.core.driver_try_mut() {
-                if let Some(io) = d.io() {
-                    io.forget_op(token, Box::new(()));
-                }
-            }
+            lp.core.driver_work(Deferred::Forget(token, Box::new(())));
         }
     }
 }
@@ -249,11 +246,7 @@ impl Drop for AcceptStream {
     fn drop(&mut self) {
         uncount(self.counted);
         if let Mode::Multi(token, lp) = std::mem::replace(&mut self.mode, Mode::Idle) {
-            if let Ok(mut d) = lp.core.driver_try_mut() {
-                if let Some(io) = d.io() {
-                    io.forget_op(token, Box::new(()));
-                }
-            }
+            lp.core.driver_work(Deferred::Forget(token, Box::new(())));
         }
     }
 }

@@ -9,6 +9,7 @@ use super::raw::RawOp;
 use crate::context::expect_core;
 use crate::driver::FdKind;
 use crate::event_loop::Loop;
+use crate::event_loop::busy::Deferred;
 
 /// A descriptor registered with the I/O driver of the loop that created
 /// it; deregistered and closed when dropped (even after that loop stopped
@@ -48,10 +49,14 @@ impl Registered {
     #[track_caller]
     pub fn with_kind(fd: OwnedFd, kind: FdKind) -> io::Result<Registered> {
         let lp = expect_core(|core| Loop::from_core_ptr(core));
-        match lp.core.driver_mut().io() {
+        let Some(mut d) = lp.core.driver_try_mut() else {
+            return Err(super::calls::driver_busy());
+        };
+        match d.io() {
             Some(io) => io.register_kind(fd.as_raw_fd(), kind)?,
             None => return Err(super::future::no_io_driver()),
         }
+        drop(d);
         Ok(Registered { fd: Some(fd), lp })
     }
 
@@ -68,11 +73,10 @@ impl Registered {
     }
 
     fn deregister(&self, fd: RawFd) {
-        if let Ok(mut d) = self.lp.core.driver_try_mut() {
-            if let Some(io) = d.io() {
-                io.deregister(fd);
-            }
-        }
+        // While the driver is busy (dropped by a waker it woke), the
+        // descriptor is still open; no other can take its number before
+        // the driver is free again and deregisters it.
+        self.lp.core.driver_work(Deferred::Deregister(fd));
     }
 
     /// Runs a borrowed-buffer operation on a readiness driver: the system
@@ -187,16 +191,8 @@ impl Drop for Registered {
     fn drop(&mut self) {
         let Some(fd) = self.fd.take() else { return };
         // While the loop runs, the driver closes it (io_uring: in the
-        // ring, with the turn's other work); else at once, here.
-        if self.lp.is_running() {
-            if let Ok(mut d) = self.lp.core.driver_try_mut() {
-                if let Some(io) = d.io() {
-                    io.close(fd);
-                    return;
-                }
-            }
-        }
-        self.deregister(fd.as_raw_fd());
-        drop(fd);
+        // ring, with the turn's other work); else at once, here. While the
+        // driver is busy, as soon as it is free (the number stays taken).
+        self.lp.core.driver_work(Deferred::Close(fd));
     }
 }

@@ -24,6 +24,10 @@ pub enum Ending {
     /// races a yield (in the kernel or on a thread, it may finish after
     /// its future is gone).
     DroppedAsItCompletes,
+    /// Dropped from inside the loop's I/O driver while it waits: it
+    /// belongs to another executor's task, which that executor's waker
+    /// drops when the driver wakes it.
+    DroppedInDriver,
     /// Ended by `timeout`.
     Timeout,
     /// Its task is cancelled (`task.cancel()`) while it waits.
@@ -40,10 +44,11 @@ pub enum Ending {
 
 impl Ending {
     /// Every column, in the order a row runs them.
-    pub const ALL: [Ending; 9] = [
+    pub const ALL: [Ending; 10] = [
         Ending::Completes,
         Ending::Dropped,
         Ending::DroppedAsItCompletes,
+        Ending::DroppedInDriver,
         Ending::Timeout,
         Ending::Cancelled,
         Ending::LoopClosed,
@@ -60,13 +65,15 @@ pub struct Endings(u16);
 
 impl Endings {
     /// Every column.
-    pub const ALL: Endings = Endings(0x1ff);
+    pub const ALL: Endings = Endings(0x3ff);
     /// What every waiting operation supports: completes, dropped, dropped
-    /// as it completes, timeout, cancelled, the loop closed.
+    /// as it completes, dropped inside the driver, timeout, cancelled, the
+    /// loop closed.
     pub const WAITING: Endings = Endings(0)
         .and(Ending::Completes)
         .and(Ending::Dropped)
         .and(Ending::DroppedAsItCompletes)
+        .and(Ending::DroppedInDriver)
         .and(Ending::Timeout)
         .and(Ending::Cancelled)
         .and(Ending::LoopClosed);
@@ -199,6 +206,18 @@ async fn run<C: Case>(ending: Ending) -> io::Result<()> {
                     None
                 }
             };
+            C::settle(&fx, got).await
+        }
+        Ending::DroppedInDriver => {
+            let mut op = C::op(&fx);
+            let got = match aio_test::poll_once(op.as_mut()) {
+                std::task::Poll::Ready(out) => Some(out),
+                std::task::Poll::Pending => {
+                    aio_test::drop_inside_driver(Box::new(op)).await?;
+                    None
+                }
+            };
+            C::feed(&fx).await?;
             C::settle(&fx, got).await
         }
         Ending::Timeout => {

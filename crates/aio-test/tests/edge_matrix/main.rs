@@ -1,6 +1,6 @@
 //! The edge matrix: every I/O operation (a row) ended every way it can end
 //! (a column: completes, dropped mid-flight, dropped as it completes,
-//! `timeout`, `task.cancel()`, the loop closed, the peer closes or resets,
+//! dropped from inside the driver by another executor's waker, `timeout`, `task.cancel()`, the loop closed, the peer closes or resets,
 //! absurd input), on both backends, each cell checking the same
 //! invariants — no descriptor leaked, nothing received lost or reordered,
 //! no hang, the documented outcome.
