@@ -97,6 +97,46 @@ fn a_failing_child_cancels_siblings_and_body_and_all_errors_come_back() {
     assert_eq!(cleaned.get(), 3);
 }
 
+/// asyncio's `tg.create_task` raises `RuntimeError` in a group that is
+/// shutting down or finished, and the coroutine never runs: here the
+/// future is dropped unpolled and its handle says `Cancelled`.
+#[test]
+fn a_child_created_in_a_group_shutting_down_or_finished_never_runs() {
+    let ran = Rc::new(Cell::new(0));
+    let (r1, r2) = (ran.clone(), ran.clone());
+    run(async move {
+        let res = TaskGroup::run(|tg| async move {
+            tg.create_task(async { Err::<(), _>(E::Boom("first")) });
+            if let Err(c) = sleep(10).await {
+                // Handled: the body goes on after the group's cancellation.
+                let late = tg.create_task(async move {
+                    r1.set(r1.get() + 1);
+                    Ok(())
+                });
+                assert!(late.await.is_err(), "a child of a group shutting down");
+                drop(c);
+            }
+            Ok(())
+        })
+        .await;
+        assert!(matches!(res, Err(TaskGroupError::Failed(ref v)) if v.len() == 1));
+
+        let mut kept = None;
+        TaskGroup::<E>::run(|tg| {
+            kept = Some(tg.clone());
+            async { Ok(()) }
+        })
+        .await
+        .unwrap();
+        let done = kept.unwrap().create_task(async move {
+            r2.set(r2.get() + 1);
+            Ok(())
+        });
+        assert!(done.await.is_err(), "a child of a finished group");
+    });
+    assert_eq!(ran.get(), 0, "neither child ran");
+}
+
 #[test]
 fn cancelling_the_parent_cancels_the_group() {
     let children_cancelled = Rc::new(Cell::new(0));

@@ -320,8 +320,11 @@ impl<'scope, E: 'scope> TaskGroup<'scope, E> {
     /// Starts `fut` as a child of the group and returns a handle to its
     /// result. The child starts when the body next waits.
     ///
-    /// A child created while the group is shutting down (after a failure
-    /// or a cancellation) is cancelled before it starts, as in asyncio.
+    /// A child created once the group is shutting down (after a failure
+    /// or a cancellation) or finished never runs: its future is dropped
+    /// unpolled and its handle gives `Err(Cancelled)`. asyncio's
+    /// `tg.create_task` raises `RuntimeError` there ("is shutting down",
+    /// "is finished") and closes the coroutine unrun.
     pub fn create_task<F, T>(&self, fut: F) -> GroupTask<T>
     where
         F: Future<Output = Result<T, E>> + 'scope,
@@ -335,11 +338,8 @@ impl<'scope, E: 'scope> TaskGroup<'scope, E> {
             poke: Cell::new(None),
         });
         match self.inner.phase.get() {
-            Phase::Done => slot.end(ChildState::Cancelled),
-            phase => {
-                if phase == Phase::Aborting {
-                    slot.scope.cancel(None);
-                }
+            Phase::Done | Phase::Aborting => slot.end(ChildState::Cancelled),
+            Phase::Running => {
                 self.inner.incoming.borrow_mut().push(Box::pin(ChildFut {
                     fut,
                     slot: slot.clone(),
