@@ -62,6 +62,8 @@ pub use file::{File, OpenOptions, PartialWrite};
 pub use metadata::{FileType, Metadata};
 
 use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use aio_core::io::{self as aio_io, MkdirAt, RenameAt, Statx, UnlinkAt, c_path};
@@ -107,9 +109,9 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Re
     f.write_all(contents.as_ref().to_vec()).await.0
 }
 
-/// Copies the contents of `from` to `to` (created or truncated, with
-/// `from`'s permissions when created); returns the bytes copied: std's
-/// `fs::copy`.
+/// Copies the contents of `from` to `to` (created or truncated) and gives
+/// `to`, when it is a regular file, `from`'s permission bits; returns the
+/// bytes copied: std's `fs::copy`.
 ///
 /// # Errors
 /// `InvalidInput` if `from` is not a regular file, or if `to` is the same
@@ -145,9 +147,18 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
             to.as_ref(),
         ));
     }
-    // A FIFO or a device is written to, not truncated (as O_TRUNC leaves it).
+    // A FIFO or a device is written to, not truncated (as O_TRUNC leaves
+    // it), and keeps its permissions. A regular file gets the source's,
+    // also when it existed (std does so; the mode given to `open` applies
+    // only to a new file). `fchmod` may wait on a network file system:
+    // on a thread.
     if to_meta.is_file() {
         dst.set_len(0).await?;
+        let f = std::fs::File::from(dst.as_fd().try_clone_to_owned()?);
+        let perm = std::fs::Permissions::from_mode(meta.mode() & 0o7777);
+        aio_core::to_thread(move || f.set_permissions(perm))
+            .await?
+            .map_err(|e| at(e, to.as_ref()))?;
     }
     let mut pos = 0u64;
     let mut buf = Vec::with_capacity(COPY_CHUNK);

@@ -67,6 +67,33 @@ async fn copy_onto_the_same_file_is_refused(d: Dir) -> io::Result<()> {
     Ok(())
 }
 
+/// `copy` gives the destination the source's permission bits, also when
+/// it existed, as std's `fs::copy` does (checked against std itself).
+async fn copy_gives_an_existing_destination_the_source_permissions(d: Dir) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let src = d.join("src");
+    aio_fs::write(&src, "data").await?;
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o751))?;
+    let (ours, std_) = (d.join("ours"), d.join("std"));
+    for p in [&ours, &std_] {
+        std::fs::write(p, "old, longer contents")?;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))?;
+    }
+    assert_eq!(aio_fs::copy(&src, &ours).await?, 4);
+    assert_eq!(std::fs::copy(&src, &std_)?, 4);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o7777);
+    assert_eq!(mode(&ours)?, 0o751);
+    assert_eq!(mode(&ours)?, mode(&std_)?);
+    assert_eq!(std::fs::read(&ours)?, b"data");
+    // A new destination gets them exactly too (not masked by the umask).
+    let (new, new_std) = (d.join("new"), d.join("new_std"));
+    aio_fs::copy(&src, &new).await?;
+    std::fs::copy(&src, &new_std)?;
+    assert_eq!(mode(&new)?, 0o751);
+    assert_eq!(mode(&new)?, mode(&new_std)?);
+    Ok(())
+}
+
 async fn symlinks_are_seen_or_followed(d: Dir) -> io::Result<()> {
     let target = d.join("target");
     aio_fs::write(&target, "t").await?;
@@ -127,6 +154,7 @@ backend_tests!(
     dir:
     read_write_copy_rename_remove,
     copy_onto_the_same_file_is_refused,
+    copy_gives_an_existing_destination_the_source_permissions,
     symlinks_are_seen_or_followed,
     trees_and_listings
 );
