@@ -375,8 +375,52 @@ async fn a_foreign_waker_may_drop_sockets_when_woken() -> io::Result<()> {
     Ok(())
 }
 
+/// The same with a real foreign executor: async-task's tasks (smol's),
+/// scheduled through a channel as its documentation shows. Once the
+/// executor's receiving end is gone, waking a task drops its runnable and
+/// with it the task's future, with its aio sockets and its read in flight:
+/// here inside aio's driver, which does the waking.
+async fn an_async_task_executor_gone_drops_its_tasks_inside_the_driver() -> io::Result<()> {
+    struct Dropped(std::rc::Rc<std::cell::Cell<bool>>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+    for round in 0..3u8 {
+        let (a_rx, a_tx) = within("a pair", pair()).await??;
+        let (b_rx, b_tx) = within("a pair", pair()).await??;
+        let dropped = std::rc::Rc::new(std::cell::Cell::new(false));
+        let flag = Dropped(dropped.clone());
+        let (send, recv) = std::sync::mpsc::channel::<async_task::Runnable>();
+        let (runnable, task) = async_task::spawn_local(
+            async move {
+                let _owned = (flag, b_rx, b_tx);
+                a_rx.read(vec![0u8; 16]).await
+            },
+            move |r| {
+                // The executor is gone: the runnable is dropped.
+                let _ = send.send(r);
+            },
+        );
+        task.detach();
+        runnable.run(); // its first step, on the loop's thread: the read waits
+        drop(recv);
+        a_tx.write_all(vec![round; 4]).await.0?;
+        aio_test::until("the foreign task dropped by its waker", || dropped.get()).await?;
+
+        // The next sockets likely reuse the dropped ones' numbers.
+        let (c_rx, c_tx) = within("a pair made after", pair()).await??;
+        c_tx.write_all(b"after".to_vec()).await.0?;
+        let (res, buf) = within("a socket made after", c_rx.read(vec![0u8; 64])).await?;
+        assert_eq!(&buf[..res?], b"after");
+    }
+    Ok(())
+}
+
 backend_tests!(
     a_foreign_waker_may_drop_sockets_when_woken,
+    an_async_task_executor_gone_drops_its_tasks_inside_the_driver,
     raced_reads_lose_no_byte,
     a_read_dropped_after_its_data_came_loses_nothing,
     a_stream_reader_sees_what_a_dropped_read_got,
