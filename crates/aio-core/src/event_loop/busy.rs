@@ -93,17 +93,12 @@ impl Core {
         })
     }
 
-    /// Does `work` now, or as soon as the driver is free.
+    /// Does `work` now (what it defers in turn runs as the borrow ends),
+    /// or as soon as the driver is free.
     pub(crate) fn driver_work(&self, work: Deferred) {
-        match self.driver.try_borrow_mut() {
-            Ok(mut d) => {
-                apply(&mut **d, work, self.running.get());
-                drop(d);
-                if self.has_deferred.get() {
-                    self.run_deferred();
-                }
-            }
-            Err(_) => {
+        match self.driver_try_mut() {
+            Some(mut d) => self.apply(&mut **d, work),
+            None => {
                 self.deferred.borrow_mut().push(work);
                 self.has_deferred.set(true);
             }
@@ -122,33 +117,32 @@ impl Core {
                 self.has_deferred.set(false);
                 return;
             }
-            let running = self.running.get();
             for w in work {
-                apply(&mut **d, w, running);
+                self.apply(&mut **d, w);
             }
         }
     }
-}
 
-/// Does `work` on the driver.
-fn apply(d: &mut dyn Driver, work: Deferred, running: bool) {
-    let Some(io) = d.io() else {
-        if let Deferred::Forget(_, owner) = work {
+    /// Does `work` on the driver, borrowed by the caller.
+    fn apply(&self, d: &mut dyn Driver, work: Deferred) {
+        let Some(io) = d.io() else {
             // No I/O driver to wait for the kernel: never free the memory
             // (as `OpFuture`'s drop does when its driver is gone).
-            std::mem::forget(owner);
+            if let Deferred::Forget(_, owner) = work {
+                std::mem::forget(owner);
+            }
+            return;
+        };
+        match work {
+            // While the loop runs, the driver closes it (io_uring: in the
+            // ring, with the turn's other work); else at once.
+            Deferred::Close(fd) if self.running.get() => io.close(fd),
+            Deferred::Close(fd) => {
+                io.deregister(fd.as_raw_fd());
+                drop(fd);
+            }
+            Deferred::Deregister(fd) => io.deregister(fd),
+            Deferred::Forget(token, owner) => io.forget_op(token, owner),
         }
-        return;
-    };
-    match work {
-        // While the loop runs, the driver closes it (io_uring: in the ring,
-        // with the turn's other work); else at once.
-        Deferred::Close(fd) if running => io.close(fd),
-        Deferred::Close(fd) => {
-            io.deregister(fd.as_raw_fd());
-            drop(fd);
-        }
-        Deferred::Deregister(fd) => io.deregister(fd),
-        Deferred::Forget(token, owner) => io.forget_op(token, owner),
     }
 }

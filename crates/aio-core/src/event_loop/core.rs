@@ -44,6 +44,9 @@ pub(crate) struct Core {
     pub(super) driver: RefCell<Box<dyn Driver>>,
     /// Driver work that came up while the driver was busy (see `busy.rs`).
     pub(super) deferred: RefCell<Vec<Deferred>>,
+    /// `deferred` is not empty: what every end of a driver borrow reads
+    /// (one load, where looking at the vector takes a `RefCell` borrow on
+    /// the path of every I/O poll).
     pub(super) has_deferred: Cell<bool>,
     pub(super) backend: &'static str,
     /// The real clock, or the paused (virtual) one of a test.

@@ -7,7 +7,9 @@ use std::os::fd::RawFd;
 use super::future::no_io_driver;
 use super::ops::Operation;
 use crate::context::{expect_core, with_core};
+use crate::driver::FdKind;
 use crate::event_loop::busy::Deferred;
+use crate::event_loop::core::Core;
 
 /// Registers `fd` with the running loop's I/O driver (see
 /// [`IoDriver::register`](crate::driver::IoDriver::register)). Sockets and
@@ -17,25 +19,24 @@ use crate::event_loop::busy::Deferred;
 /// When no aio loop runs on this thread.
 #[track_caller]
 pub fn register(fd: RawFd) -> io::Result<()> {
-    expect_core(|core| {
-        let Some(mut d) = core.driver_try_mut() else {
-            return Err(driver_busy());
-        };
-        match d.io() {
-            Some(io) => io.register(fd),
-            None => Err(no_io_driver()),
-        }
-    })
+    expect_core(|core| register_on(core, fd, FdKind::Unknown))
 }
 
-/// A descriptor registered from inside the driver: by a waker the driver
-/// woke or dropped.
-pub(crate) fn driver_busy() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::ResourceBusy,
-        "the loop's I/O driver is busy: a waker it woke or dropped tried to \
-         register a descriptor (schedule that work with `call_soon`)",
-    )
+/// Registers `fd` with `core`'s I/O driver: an error where the loop has
+/// none, or while the driver is busy (a waker it woke or dropped is
+/// registering a descriptor).
+pub(crate) fn register_on(core: &Core, fd: RawFd, kind: FdKind) -> io::Result<()> {
+    let Some(mut d) = core.driver_try_mut() else {
+        return Err(io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            "the loop's I/O driver is busy: a waker it woke or dropped tried to \
+             register a descriptor (schedule that work with `call_soon`)",
+        ));
+    };
+    match d.io() {
+        Some(io) => io.register_kind(fd, kind),
+        None => Err(no_io_driver()),
+    }
 }
 
 /// Deregisters `fd` from the running loop's I/O driver, if a loop runs.

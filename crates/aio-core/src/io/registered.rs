@@ -49,14 +49,7 @@ impl Registered {
     #[track_caller]
     pub fn with_kind(fd: OwnedFd, kind: FdKind) -> io::Result<Registered> {
         let lp = expect_core(|core| Loop::from_core_ptr(core));
-        let Some(mut d) = lp.core.driver_try_mut() else {
-            return Err(super::calls::driver_busy());
-        };
-        match d.io() {
-            Some(io) => io.register_kind(fd.as_raw_fd(), kind)?,
-            None => return Err(super::future::no_io_driver()),
-        }
-        drop(d);
+        super::calls::register_on(&lp.core, fd.as_raw_fd(), kind)?;
         Ok(Registered { fd: Some(fd), lp })
     }
 
