@@ -182,7 +182,7 @@ fn serve(server: Server, tx: Ready) {
 }
 
 fn aio_server(backend: aio::Backend, tx: Ready) {
-    on_aio_loop(backend, tx, |tx| async move {
+    on_aio_loop(aio::Builder::new().backend(backend), tx, |tx| async move {
         let l = aio::TcpListener::bind("127.0.0.1:0").await?;
         announce(&tx, l.local_addr()?);
         loop {
@@ -209,7 +209,7 @@ fn aio_server(backend: aio::Backend, tx: Ready) {
 /// End of file or an error (the accept groups' clients reset their
 /// connections) ends a connection quietly, as the other servers do.
 fn aio_streams_server(backend: aio::Backend, tx: Ready) {
-    on_aio_loop(backend, tx, |tx| async move {
+    on_aio_loop(aio::Builder::new().backend(backend), tx, |tx| async move {
         serve_announced(aio::start_server(aio_echo, "127.0.0.1", 0).await?, &tx).await
     });
 }

@@ -25,21 +25,20 @@ use common::{Ready, Running, announce, nanos_since, on_aio_loop, start_thread, t
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const SERVERS: [&str; 3] = ["aio-poll", "aio-uring", "tokio-ct"];
+const SERVERS: [&str; 5] = ["aio-poll", "aio-uring", "aio-poll-spin", "aio-uring-spin", "tokio-ct"];
 const HELLO: &[u8] = b"Hello, World!";
 
 fn start(server: &'static str) -> Option<Running> {
     start_thread(server, move |tx| match server {
-        "aio-poll" => aio_server(aio::Backend::Poll, tx),
-        "aio-uring" => aio_server(aio::Backend::Uring, tx),
-        _ => tokio_server(tx),
+        "tokio-ct" => tokio_server(tx),
+        aio => aio_server(aio, tx),
     })
 }
 
-fn aio_server(backend: aio::Backend, tx: Ready) {
+fn aio_server(name: &str, tx: Ready) {
     use aio::hyper::hyper::{Request, Response, body::Incoming, service::service_fn};
     use aio::hyper::{Bytes, Full};
-    on_aio_loop(backend, tx, |tx| async move {
+    on_aio_loop(common::aio_builder(name), tx, |tx| async move {
         let listener = aio::TcpListener::bind("127.0.0.1:0").await?;
         announce(&tx, listener.local_addr()?);
         let hello = service_fn(|_req: Request<Incoming>| async {

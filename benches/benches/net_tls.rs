@@ -30,7 +30,7 @@ use common::{
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const SERVERS: [&str; 3] = ["aio-poll", "aio-uring", "tokio-ct"];
+const SERVERS: [&str; 5] = ["aio-poll", "aio-uring", "aio-poll-spin", "aio-uring-spin", "tokio-ct"];
 
 /// A self-signed certificate for `localhost`, as both configs.
 fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
@@ -56,14 +56,13 @@ fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
 
 fn start(server: &'static str, config: Arc<ServerConfig>) -> Option<Running> {
     start_thread(server, move |tx| match server {
-        "aio-poll" => aio_server(aio::Backend::Poll, config, tx),
-        "aio-uring" => aio_server(aio::Backend::Uring, config, tx),
-        _ => tokio_server(config, tx),
+        "tokio-ct" => tokio_server(config, tx),
+        aio => aio_server(aio, config, tx),
     })
 }
 
-fn aio_server(backend: aio::Backend, config: Arc<ServerConfig>, tx: Ready) {
-    on_aio_loop(backend, tx, |tx| async move {
+fn aio_server(name: &str, config: Arc<ServerConfig>, tx: Ready) {
+    on_aio_loop(common::aio_builder(name), tx, |tx| async move {
         let tls = aio::TlsAcceptor::from_config(config);
         serve_announced(aio::start_server_tls(aio_echo, "127.0.0.1", 0, tls).await?, &tx).await
     });

@@ -413,17 +413,38 @@ pub fn announce(tx: &Ready, addr: std::net::SocketAddr) {
     let _ = tx.send(Some(Running { addr, tid: gettid() }));
 }
 
-/// Runs `serve(tx)` on a loop of `backend` on this thread; tells the bench
-/// `None` when the backend cannot run here.
+/// The spin window of the `-spin` aio servers
+/// ([`aio::Builder::spin_before_park`]).
+pub const SPIN: Duration = Duration::from_micros(50);
+
+/// The loop builder of aio server `name`: `aio-poll` or `aio-uring`, with
+/// a `-spin` suffix for a loop that spins [`SPIN`] before it sleeps.
+#[allow(dead_code)]
+pub fn aio_builder(name: &str) -> aio::Builder {
+    let (backend, spin) = match name.strip_suffix("-spin") {
+        Some(base) => (base, SPIN),
+        None => (name, Duration::ZERO),
+    };
+    let backend = match backend {
+        "aio-poll" => aio::Backend::Poll,
+        "aio-uring" => aio::Backend::Uring,
+        _ => panic!("no aio server {name:?}"),
+    };
+    aio::Builder::new().backend(backend).spin_before_park(spin)
+}
+
+/// Runs `serve(tx)` on a loop built by `builder` on this thread; tells the
+/// bench `None` when its backend cannot run here.
 pub fn on_aio_loop<F: Future<Output = std::io::Result<()>> + 'static>(
-    backend: aio::Backend,
+    builder: aio::Builder,
     tx: Ready,
     serve: impl FnOnce(Ready) -> F,
 ) {
-    let lp = match aio::Builder::new().backend(backend).build() {
+    let name = format!("{builder:?}");
+    let lp = match builder.build() {
         Ok(lp) => lp,
         Err(e) => {
-            eprintln!("{backend} unavailable: {e}");
+            eprintln!("{name} unavailable: {e}");
             let _ = tx.send(None);
             return;
         }

@@ -75,7 +75,12 @@ fn uring_required() -> bool {
 /// A new loop on `backend`, or `None` (skip) where the kernel refuses
 /// io_uring — unless `AIO_REQUIRE_URING=1`, which makes that a panic.
 pub fn new_loop(backend: Backend) -> Option<Loop> {
-    let builder = Loop::builder();
+    build_loop(backend, Loop::builder())
+}
+
+/// [`new_loop`] from `builder`'s settings (its driver, if it has one, is
+/// replaced by `backend`'s).
+pub fn build_loop(backend: Backend, builder: aio_core::Builder) -> Option<Loop> {
     match backend {
         Backend::Poll => Some(builder.driver(aio_poll::PollDriver::new().expect("epoll")).build()),
         Backend::Uring => match aio_uring::UringDriver::new() {

@@ -210,6 +210,13 @@ impl Builder {
         self
     }
 
+    /// How long the loop busy-polls its driver before it sleeps (see
+    /// [`aio_core::Builder::spin_before_park`]; default zero).
+    pub fn spin_before_park(mut self, d: Duration) -> Builder {
+        self.core = self.core.spin_before_park(d);
+        self
+    }
+
     /// The `to_thread` pool's bound.
     pub fn max_threads(mut self, n: usize) -> Builder {
         self.core = self.core.max_threads(n);

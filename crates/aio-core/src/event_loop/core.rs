@@ -73,6 +73,9 @@ pub(crate) struct Core {
     pub(super) max_threads: usize,
     pub(super) thread_keep_alive: Duration,
     pub(super) shutdown_timeout: Duration,
+    /// How long the loop busy-polls its driver before it sleeps, in
+    /// nanoseconds ([`Builder::spin_before_park`](super::Builder::spin_before_park)).
+    pub(super) spin_ns: u64,
     /// The load counters published to `shared.gauges`.
     pub(crate) stats: Stats,
     /// Called when the loop has nothing to run and is about to sleep

@@ -49,6 +49,11 @@ pub struct LoopMetrics {
     pub turns: u64,
     /// Whether the loop sleeps in its driver right now.
     pub parked: bool,
+    /// Times the loop went to sleep in its driver so far (tokio's
+    /// `worker_park_count`). A look at the driver that cannot block is not
+    /// one, nor is a [spin](crate::Builder::spin_before_park) that found
+    /// work before the loop slept.
+    pub parks: u64,
 }
 
 /// The loop-thread counters behind [`LoopMetrics`] (in `Core`).
@@ -57,6 +62,7 @@ pub(crate) struct Stats {
     /// I/O operations in flight (changed by `OpFuture`).
     pub(crate) ops: Cell<usize>,
     turns: Cell<u64>,
+    parks: Cell<u64>,
     /// Busy nanoseconds up to the last sleep.
     busy_ns: Cell<u64>,
     /// When the loop last woke (0: never slept yet; the first turn counts
@@ -74,6 +80,7 @@ pub(crate) struct Gauges {
     ready: AtomicUsize,
     ops: AtomicUsize,
     turns: AtomicU64,
+    parks: AtomicU64,
     pub(crate) connections: AtomicUsize,
     busy_ns: AtomicU64,
     /// When the loop woke from its last sleep; 0 while it sleeps.
@@ -124,6 +131,14 @@ impl Stats {
         now
     }
 
+    /// The loop goes to sleep in its driver now (after
+    /// [`sleeping`](Stats::sleeping) and any spin).
+    pub(crate) fn parks(&self, g: &Gauges) {
+        let parks = self.parks.get() + 1;
+        self.parks.set(parks);
+        g.parks.store(parks, Ordering::Relaxed);
+    }
+
     /// The loop woke from its driver.
     pub(crate) fn woke(&self, g: &Gauges) {
         let now = real_now_ns().max(1);
@@ -167,6 +182,7 @@ impl Gauges {
             ops_in_flight: self.ops.load(Ordering::Relaxed),
             turns: self.turns.load(Ordering::Relaxed),
             parked,
+            parks: self.parks.load(Ordering::Relaxed),
         }
     }
 }

@@ -59,18 +59,58 @@ impl Core {
         }
     }
 
-    pub(super) fn park(&self, timeout: Option<Duration>) {
+    pub(super) fn park(&self, mut timeout: Option<Duration>) {
         // A sleep (not a look at the driver) ends the loop's busy time.
         let sleeps = timeout != Some(Duration::ZERO);
-        if sleeps {
-            // Going idle: the free task cells of the last burst go back.
-            self.cells.trim(IDLE_KEEP);
-            self.stats.sleeping(&self.shared.gauges);
+        if !sleeps {
+            let res = self.shared.park(&mut **self.driver_mut(), timeout);
+            return self.parked(res);
         }
+        self.stats.sleeping(&self.shared.gauges);
+        if self.spin_ns != 0 && !self.clock.is_paused() {
+            match self.spin(timeout) {
+                Some(rest) => timeout = rest,
+                None => return self.stats.woke(&self.shared.gauges),
+            }
+        }
+        // Going idle: the free task cells of the last burst go back.
+        self.cells.trim(IDLE_KEEP);
+        self.stats.parks(&self.shared.gauges);
         let res = self.shared.park(&mut **self.driver_mut(), timeout);
-        if sleeps {
-            self.stats.woke(&self.shared.gauges);
+        self.stats.woke(&self.shared.gauges);
+        self.parked(res);
+    }
+
+    /// Busy-polls the driver before the loop sleeps
+    /// ([`Builder::spin_before_park`](super::Builder::spin_before_park)),
+    /// for the spin window or until `timeout`, whichever ends first.
+    /// `None` when the spin ends the wait (work came: I/O, something from
+    /// another thread, deferred driver work; or `timeout` passed), else
+    /// what is left of `timeout` for the sleep.
+    fn spin(&self, timeout: Option<Duration>) -> Option<Option<Duration>> {
+        let start = real_now_ns();
+        let timeout_ns = timeout.map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
+        let window = timeout_ns.map_or(self.spin_ns, |t| t.min(self.spin_ns));
+        loop {
+            let res = self.shared.park(&mut **self.driver_mut(), Some(Duration::ZERO));
+            if res.is_err() || self.queue.len() != 0 || self.shared.has_remote() {
+                self.parked(res);
+                return None;
+            }
+            let spent = real_now_ns().saturating_sub(start);
+            if spent >= window {
+                return match timeout_ns {
+                    Some(t) if t <= spent => None,
+                    Some(t) => Some(Some(Duration::from_nanos(t - spent))),
+                    None => Some(None),
+                };
+            }
+            std::hint::spin_loop();
         }
+    }
+
+    /// Reports a driver that failed to park.
+    fn parked(&self, res: std::io::Result<()>) {
         if let Err(e) = res {
             self.report(ExceptionContext {
                 message: format!("the {} driver failed to park: {e}", self.backend),
