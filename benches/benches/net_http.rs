@@ -12,6 +12,10 @@
 //! server thread's CPU per request, and after each group the medians over
 //! the rounds with ratios to tokio in the same round.
 //!
+//! `aio-poll-spin` and `aio-uring-spin` are the same aio servers on a
+//! loop that spins 50 µs before it sleeps (`Builder::spin_before_park`,
+//! off by default), beside the default ones.
+//!
 //! IDs: `http1_<C>c/<server>/<round>`. `NET_HTTP_ROUNDS=3` alternates the
 //! servers three times; `NET_HTTP_SERVERS=tokio-ct,aio-poll` picks them.
 

@@ -13,6 +13,10 @@
 //! server thread's CPU time per request, and at the end of each group the
 //! medians over the rounds with ratios to tokio in the same round.
 //!
+//! `aio-poll-spin` and `aio-uring-spin` are the same aio servers on a
+//! loop that spins 50 µs before it sleeps (`Builder::spin_before_park`,
+//! off by default), beside the default ones.
+//!
 //! `NET_TLS_ROUNDS=3` alternates the servers three times per group;
 //! `NET_TLS_SERVERS=tokio-ct,aio-poll` picks servers and their order.
 

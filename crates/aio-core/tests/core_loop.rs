@@ -542,3 +542,40 @@ fn a_waker_dropped_by_the_timer_heap_may_disarm_timers() {
     lp.close();
     drop(kept);
 }
+
+/// A loop without an I/O driver that spins before it parks
+/// (`Builder::spin_before_park`) takes what pool threads send without
+/// sleeping, and ends its spin at its next timer.
+#[test]
+fn a_spinning_loop_without_io_takes_wake_ups_and_fires_timers() {
+    let window = Duration::from_secs(30);
+    let bound = Duration::from_secs(10);
+    let lp = Builder::new().spin_before_park(window).build();
+    let started = Instant::now();
+    let (sum, parks) = lp
+        .run_until_complete(async move {
+            to_thread(|| ()).await.expect("the pool");
+            let before = get_running_loop().metrics().parks;
+            let mut sum = 0;
+            for i in 0..10u32 {
+                sum += to_thread(move || {
+                    std::thread::sleep(Duration::from_millis(1));
+                    i
+                })
+                .await
+                .expect("the value");
+                assert!(started.elapsed() < bound, "a spin missed a wake-up");
+            }
+            (sum, get_running_loop().metrics().parks - before)
+        })
+        .unwrap();
+    assert_eq!(sum, 45);
+    assert_eq!(parks, 0, "every result came within the window: the loop never slept");
+    let t0 = Instant::now();
+    lp.run_until_complete(sleep(0.01)).unwrap().unwrap();
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(10) && took < bound,
+        "the timer took {took:?}"
+    );
+}
