@@ -164,11 +164,11 @@ impl Builder {
     /// costs a round trip through the scheduler: tens of microseconds on a
     /// virtual machine, more than a small request's whole handling. The
     /// price is CPU: a loop whose work comes in sparse bursts spends up to
-    /// `d` spinning after each. Worth it where each loop has a core of its
-    /// own and latency matters; on a machine with fewer cores than busy
-    /// threads, spinning takes time from the others. Timers still fire on
-    /// time (the spin ends at the next one), and a loop with a paused clock
-    /// never spins.
+    /// `d` spinning after each. Between its looks at the driver the loop
+    /// yields its CPU (`sched_yield`), so a thread ready to run there goes
+    /// first. Worth it where each loop has a core of its own and latency
+    /// matters. Timers still fire on time (the spin ends at the next one),
+    /// and a loop with a paused clock never spins.
     ///
     /// # Examples
     /// ```

@@ -84,8 +84,8 @@ impl Core {
     /// Busy-polls the driver before the loop sleeps
     /// ([`Builder::spin_before_park`](super::Builder::spin_before_park)),
     /// for the spin window or until `timeout`, whichever ends first.
-    /// `None` when the spin ends the wait (work came: I/O, something from
-    /// another thread, deferred driver work; or `timeout` passed), else
+    /// `None` when the spin ends the wait (work came: I/O or something
+    /// from another thread; or `timeout` passed), else
     /// what is left of `timeout` for the sleep.
     fn spin(&self, timeout: Option<Duration>) -> Option<Option<Duration>> {
         let start = real_now_ns();
@@ -105,7 +105,10 @@ impl Core {
                     None => Some(None),
                 };
             }
-            std::hint::spin_loop();
+            // Between looks, any other thread ready to run on this CPU
+            // goes first (`sched_yield`; it returns at once if none is):
+            // the spin takes time only from idleness.
+            std::thread::yield_now();
         }
     }
 
