@@ -13,6 +13,7 @@ use super::queue::RunQueue;
 use super::registry::Registry;
 use super::shared::Shared;
 use crate::clock::Clock;
+use crate::delay::delay_ns;
 use crate::driver::{Driver, ParkDriver};
 use crate::loom::sync::atomic::Ordering;
 use crate::task::cells::CellCache;
@@ -234,7 +235,7 @@ impl Builder {
             max_threads: self.settings.max_threads.unwrap_or_else(|| (cpus + 4).min(32)),
             thread_keep_alive: self.settings.thread_keep_alive,
             shutdown_timeout: self.settings.shutdown_timeout,
-            spin_ns: u64::try_from(self.settings.spin_before_park.as_nanos()).unwrap_or(u64::MAX),
+            spin_ns: delay_ns(self.settings.spin_before_park),
             stats: Default::default(),
             idle: RefCell::new(None),
         });

@@ -14,6 +14,7 @@ use super::shared::Remote;
 use crate::callback::CallbackCell;
 use crate::clock::real_now_ns;
 use crate::context::{CONTEXT, Restore};
+use crate::delay::delay_ns;
 use crate::task::cells::IDLE_KEEP;
 use crate::task::header::{self, TaskPtr};
 use crate::task::{self, Panic, TaskRef};
@@ -66,9 +67,9 @@ impl Core {
             let res = self.shared.park(&mut **self.driver_mut(), timeout);
             return self.parked(res);
         }
-        self.stats.sleeping(&self.shared.gauges);
+        let idle_since = self.stats.sleeping(&self.shared.gauges);
         if self.spin_ns != 0 && !self.clock.is_paused() {
-            match self.spin(timeout) {
+            match self.spin(idle_since, timeout) {
                 Some(rest) => timeout = rest,
                 None => return self.stats.woke(&self.shared.gauges),
             }
@@ -83,13 +84,13 @@ impl Core {
 
     /// Busy-polls the driver before the loop sleeps
     /// ([`Builder::spin_before_park`](super::Builder::spin_before_park)),
-    /// for the spin window or until `timeout`, whichever ends first.
-    /// `None` when the spin ends the wait (work came: I/O or something
-    /// from another thread; or `timeout` passed), else
-    /// what is left of `timeout` for the sleep.
-    fn spin(&self, timeout: Option<Duration>) -> Option<Option<Duration>> {
-        let start = real_now_ns();
-        let timeout_ns = timeout.map(|t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
+    /// from `start` (the clock reading as the loop went idle) for the spin
+    /// window or until `timeout`, whichever ends first. `None` when the
+    /// spin ends the wait (work came: I/O or something from another
+    /// thread; or `timeout` passed), else what is left of `timeout` for
+    /// the sleep.
+    fn spin(&self, start: u64, timeout: Option<Duration>) -> Option<Option<Duration>> {
+        let timeout_ns = timeout.map(delay_ns);
         let window = timeout_ns.map_or(self.spin_ns, |t| t.min(self.spin_ns));
         loop {
             let res = self.shared.park(&mut **self.driver_mut(), Some(Duration::ZERO));
