@@ -9,6 +9,8 @@ use std::io::{Read, Write};
 
 use std::time::{Duration, Instant};
 
+mod servers;
+
 use aio_core::{Loop, sleep};
 use aio_net::{TcpListener, TcpStream};
 use aio_test::{Backend, backend_tests};
@@ -245,11 +247,66 @@ fn a_spinning_loop_moves_a_stream_whole(b: Backend) {
     lp.run_until_complete(spin_stream_round_trip()).unwrap().unwrap();
 }
 
+/// CPython's asyncio client: 200 lines, each echoed before the next goes
+/// out, then its end of stream; prints how many came back intact.
+const PY_CLIENT: &str = r#"
+import asyncio, sys
+async def main(port):
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    ok = 0
+    for i in range(200):
+        line = f"line {i}\n".encode()
+        w.write(line)
+        await w.drain()
+        ok += await r.readline() == line
+    w.write_eof()
+    print(ok, await r.read() == b"", flush=True)
+    w.close()
+    await w.wait_closed()
+asyncio.run(main(int(sys.argv[1])))
+"#;
+
+/// A peer that is not aio (CPython's asyncio, in a child process) against
+/// an aio line echo server on a spinning loop: every line comes back, in
+/// order, and the ends of stream cross.
+fn python_client_against_a_spinning_server(b: Backend) {
+    if !aio_test::have_peer("python3") {
+        return;
+    }
+    let Some(lp) = spinning(b, Duration::from_micros(50)) else {
+        return;
+    };
+    lp.run_until_complete(async {
+        let server = servers::local_server(|mut r, w| async move {
+            loop {
+                let line = r.readline().await?;
+                if line.is_empty() {
+                    break;
+                }
+                w.write(&line);
+                w.drain().await?;
+            }
+            w.close();
+            w.wait_closed().await
+        })
+        .await?;
+        let port = server.sockets()[0].port();
+        let (stdout, stderr) = servers::python(&["-c", PY_CLIENT, &port.to_string()]).await?;
+        assert_eq!(stdout, "200 True\n", "python said: {stderr}");
+        server.close();
+        server.wait_closed().await?;
+        Ok::<_, std::io::Error>(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
 backend_tests!(
     each: a_spinning_loop_takes_io_without_sleeping,
     a_spin_takes_wake_ups_from_other_threads,
     a_spin_ends_at_the_next_timer,
     a_spin_gives_up_after_its_window,
     a_paused_clock_does_not_spin,
-    a_spinning_loop_moves_a_stream_whole
+    a_spinning_loop_moves_a_stream_whole,
+    python_client_against_a_spinning_server
 );
